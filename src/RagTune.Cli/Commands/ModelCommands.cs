@@ -1,0 +1,116 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using RagTune.Engine.Models;
+using RagTune.Engine.Tensors;
+using RagTune.Models.Creation;
+using RagTune.Models.Local;
+
+namespace RagTune.Cli.Commands;
+
+/// <summary><c>ragtune model …</c>: inspect files, print logits, create random-weight models.</summary>
+internal static class ModelCommands
+{
+    public static Command Create()
+    {
+        var cmd = new Command("model", "Inspect, debug and create model files");
+        cmd.Subcommands.Add(Inspect());
+        cmd.Subcommands.Add(Logits());
+        cmd.Subcommands.Add(CreateRandom());
+        return cmd;
+    }
+
+    private static Command Inspect()
+    {
+        var file = new Argument<string>("file") { Description = "GGUF or llama2.c .bin file" };
+        var tensors = new Option<bool>("--tensors") { Description = "List every tensor with type, shape and size" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file for models that carry none" };
+        var cmd = new Command("inspect", "Show a model file's architecture, tensors, tokenizer and memory needs") { file, tensors, tokenizer };
+        cmd.SetAction((r, _) => CliRun.Guard(() =>
+        {
+            Console.Out.Write(ModelReport.Render(r.GetValue(file)!, r.GetValue(tensors), r.GetValue(tokenizer)));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command Logits()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Model file", Required = true };
+        var tokens = new Option<string>("--tokens") { Description = "Token ids, e.g. 1,450,2", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print the logits as a JSON array of floats" };
+        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file (for showing token pieces)" };
+        var cmd = new Command("logits", "Print the last position's logits for a token sequence") { model, tokens, json, threads, tokenizer };
+        cmd.SetAction((r, _) => CliRun.Guard(() =>
+        {
+            var ids = CliRun.ParseTokens(r.GetValue(tokens)!, "--tokens");
+            if (ids.Length == 0) throw new UsageException("--tokens: pass at least one token id.");
+            using var engine = TransformerModel.Load(r.GetValue(model)!);
+            using var session = new InferenceSession(engine, new SessionOptions(Math.Min(engine.Config.ContextLength, Math.Max(ids.Length, 16)), Threads: r.GetValue(threads)));
+            session.Forward(ids);
+            var logits = session.Logits;
+            var sb = new StringBuilder();
+            if (r.GetValue(json))
+            {
+                sb.Append('[');
+                for (int i = 0; i < logits.Length; i++)
+                {
+                    if (i > 0) sb.Append(',');
+                    sb.Append(logits[i].ToString("R", CultureInfo.InvariantCulture));
+                }
+                sb.Append(']');
+                Console.Out.WriteLine(sb.ToString());
+                return 0;
+            }
+            // Text mode: the top 20 with their pieces when a tokenizer is at hand.
+            RagTune.Tokenizers.ITokenizer? tok = null;
+            try { tok = TokenizerLoader.Resolve(engine, r.GetValue(tokenizer)).Tokenizer; } catch (Exception e) when (e is InvalidDataException or FileNotFoundException) { }
+            var order = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).Take(20).ToArray();
+            var arr = logits.ToArray();
+            Console.Out.WriteLine($"{arr.Length} logits at position {ids.Length - 1}; min {arr.Min():G6}, max {arr.Max():G6}, mean {arr.Average():G6}. Top 20 (use --json for all):");
+            foreach (var i in order)
+                Console.Out.WriteLine($"  {i,7}  {arr[i],12:F6}  {(tok != null ? Printable(tok.TokenText(i)) : "")}");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command CreateRandom()
+    {
+        var arch = new Option<string>("--arch") { Description = "Architecture", DefaultValueFactory = _ => "llama" };
+        var preset = new Option<string?>("--preset") { Description = "Shape: " + string.Join(", ", ModelPresets.All.Select(p => p.Name)) };
+        var config = new Option<string?>("--config") { Description = "A Hugging Face config.json giving the shape" };
+        var type = new Option<string>("--type") { Description = "f32, f16, bf16, q8_0 or q4_0", DefaultValueFactory = _ => "f32" };
+        var output = new Option<string>("--out", "-o") { Description = "Output .gguf path", Required = true };
+        var seed = new Option<ulong>("--seed") { Description = "Random seed (same seed, same bytes)" };
+        var cmd = new Command("create-random", "Write a GGUF model with random weights at a real model's shape") { arch, preset, config, type, output, seed };
+        cmd.SetAction((r, _) => CliRun.Guard(() =>
+        {
+            if (r.GetValue(arch) != "llama") throw new UsageException($"--arch '{r.GetValue(arch)}' is not supported yet; supported: llama.");
+            var p = (r.GetValue(preset), r.GetValue(config)) switch
+            {
+                ({ } name, null) => ModelPresets.Get(name),
+                (null, { } file) => ModelPresets.FromHuggingFaceConfig(file),
+                _ => throw new UsageException("Pass exactly one of --preset <name> or --config <config.json>."),
+            };
+            var t = GgmlTypes.Parse(r.GetValue(type)!);
+            var outPath = r.GetValue(output)!;
+            int fallbacks = RandomModelWriter.Write(p, t, r.GetValue(seed), outPath);
+            var size = new FileInfo(outPath).Length;
+            Console.Out.WriteLine($"wrote {outPath}: {p.Name}, {GgmlTypes.Traits(t).Name}, {p.Config.ParameterCount(p.TiedOutput):N0} parameters, {size / 1048576.0:F1} MiB");
+            if (fallbacks > 0)
+                Console.Error.WriteLine($"note: {fallbacks} tensors kept in f32 because their width is not a multiple of the {GgmlTypes.Traits(t).Name} block size.");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    internal static string Printable(string piece)
+    {
+        var sb = new StringBuilder();
+        foreach (var ch in piece)
+            sb.Append(ch switch { '\n' => "\\n", '\t' => "\\t", '\r' => "\\r", _ when char.IsControl(ch) => $"\\u{(int)ch:x4}", _ => ch.ToString() });
+        return sb.ToString();
+    }
+}

@@ -1,0 +1,258 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using RagTune.Engine.Kernels;
+using RagTune.Engine.Tensors;
+using RagTune.Engine.Threading;
+
+namespace RagTune.Engine.Models;
+
+/// <summary>Run-time settings of one inference session, validated at start.</summary>
+/// <param name="ContextSize">KV-cache length in tokens; 0 means the model's context length, capped at 16,384.</param>
+/// <param name="BatchSize">Tokens processed together during prefill (weights are read once per batch).</param>
+/// <param name="Threads">Compute threads; 0 means one per processor.</param>
+internal sealed record SessionOptions(int ContextSize = 0, int BatchSize = 64, int Threads = 0)
+{
+    public const int DefaultContextCap = 16_384;
+
+    public SessionOptions Resolve(ModelConfig config)
+    {
+        if (ContextSize < 0) throw new ArgumentOutOfRangeException(nameof(ContextSize), ContextSize, "Context size must be 0 (model default) or positive.");
+        if (BatchSize is < 1 or > 4096) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "Batch size must be between 1 and 4096.");
+        if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Threads must be 0 (one per processor) or positive.");
+        int ctx = ContextSize == 0 ? Math.Min(config.ContextLength, DefaultContextCap) : ContextSize;
+        return this with { ContextSize = ctx, Threads = Threads == 0 ? Environment.ProcessorCount : Threads };
+    }
+}
+
+/// <summary>Thrown when a sequence would not fit in the session's context window.</summary>
+internal sealed class ContextOverflowException(string message) : InvalidOperationException(message);
+
+/// <summary>
+/// The third lifetime: per-conversation run state and KV cache over a shared <see cref="TransformerModel"/>.
+/// Every buffer is carved from one native allocation at construction, so a forward pass allocates nothing.
+/// Not thread-safe: one session serves one sequence at a time.
+/// </summary>
+internal sealed unsafe class InferenceSession : IDisposable
+{
+    // Dimension legend: B batch (prefill chunk), D width, Q = H*hd, K = KvH*hd, F ffn width, V vocab,
+    // C context (cache length), L layers.
+    private readonly TransformerModel _model;
+    private readonly KernelThreadPool _pool;
+    private readonly void* _block;
+    private readonly float* _x;          // [B, D] residual stream
+    private readonly float* _xb;         // [B, D] normed input of a sublayer
+    private readonly float* _xb2;        // [B, D] sublayer output before the residual add
+    private readonly float* _q;          // [B, Q]
+    private readonly float* _k;          // [B, K]
+    private readonly float* _v;          // [B, K]
+    private readonly float* _att;        // [B, Q] attention output
+    private readonly float* _hb;         // [B, F] gate, then silu(gate)*up
+    private readonly float* _hb2;        // [B, F] up
+    private readonly float* _logits;     // [V] logits of the last position
+    private readonly float* _keyCache;   // [L, C, K]
+    private readonly float* _valueCache; // [L, C, K]
+    private readonly float* _attScratch; // Attention.ScratchFloats
+    private readonly byte* _mmScratch;   // MatMul.ScratchBytes (activations quantized to the partner type)
+    private bool _disposed;
+
+    public InferenceSession(TransformerModel model, SessionOptions? options = null)
+    {
+        _model = model;
+        var c = model.Config;
+        Options = (options ?? new SessionOptions()).Resolve(c);
+        int b = Options.BatchSize, ctx = Options.ContextSize;
+        _pool = new KernelThreadPool(Options.Threads);
+
+        long mmScratch = 0;
+        foreach (var (t, k) in WeightShapesUsed(model))
+            mmScratch = Math.Max(mmScratch, MatMul.ScratchBytes(t, k, b));
+        long attScratch = Attention.ScratchFloats(Options.Threads, ctx);
+
+        // Floats first (64-byte aligned slices), then the byte scratch; one allocation for the lifetime.
+        long[] sizes =
+        [
+            (long)b * c.Dim, (long)b * c.Dim, (long)b * c.Dim, (long)b * c.QDim, (long)b * c.KvDim, (long)b * c.KvDim,
+            (long)b * c.QDim, (long)b * c.HiddenDim, (long)b * c.HiddenDim, c.VocabSize,
+            (long)c.Layers * ctx * c.KvDim, (long)c.Layers * ctx * c.KvDim, attScratch,
+        ];
+        long total = 0;
+        foreach (var s in sizes) total += Align(s * sizeof(float));
+        total += Align(mmScratch);
+        _block = NativeMemory.AlignedAlloc((nuint)total, 64);
+        GC.AddMemoryPressure(total);
+        AllocatedBytes = total;
+
+        byte* p = (byte*)_block;
+        float* Next(long floats) { var r = (float*)p; p += Align(floats * sizeof(float)); return r; }
+        _x = Next(sizes[0]); _xb = Next(sizes[1]); _xb2 = Next(sizes[2]); _q = Next(sizes[3]); _k = Next(sizes[4]);
+        _v = Next(sizes[5]); _att = Next(sizes[6]); _hb = Next(sizes[7]); _hb2 = Next(sizes[8]); _logits = Next(sizes[9]);
+        _keyCache = Next(sizes[10]); _valueCache = Next(sizes[11]); _attScratch = Next(sizes[12]);
+        _mmScratch = p;
+    }
+
+    private static long Align(long bytes) => (bytes + 63) & ~63L;
+
+    private static IEnumerable<(GgmlType Type, int K)> WeightShapesUsed(TransformerModel m)
+    {
+        var w = m.Weights;
+        yield return (w.Output.Type, w.Output.Cols);
+        foreach (var l in w.Layers)
+        {
+            yield return (l.Wq.Type, l.Wq.Cols);
+            yield return (l.Wk.Type, l.Wk.Cols);
+            yield return (l.Wv.Type, l.Wv.Cols);
+            yield return (l.Wo.Type, l.Wo.Cols);
+            yield return (l.Gate.Type, l.Gate.Cols);
+            yield return (l.Up.Type, l.Up.Cols);
+            yield return (l.Down.Type, l.Down.Cols);
+        }
+    }
+
+    public TransformerModel Model => _model;
+
+    public SessionOptions Options { get; }
+
+    /// <summary>Native bytes held by this session (run state + KV cache); pages are touched only as used.</summary>
+    public long AllocatedBytes { get; }
+
+    /// <summary>Tokens currently in the KV cache; the next token goes at this position.</summary>
+    public int Position { get; private set; }
+
+    /// <summary>Logits of the last position processed, [V]. Valid until the next forward call.</summary>
+    public ReadOnlySpan<float> Logits => new(_logits, _model.Config.VocabSize);
+
+    /// <summary>Forgets the sequence; the cache is reused from position 0.</summary>
+    public void Reset() => Position = 0;
+
+    /// <summary>Drops cached positions at and after <paramref name="position"/> (to rewind a conversation).</summary>
+    public void Truncate(int position)
+    {
+        if ((uint)position > (uint)Position) throw new ArgumentOutOfRangeException(nameof(position), position, $"Position must be between 0 and {Position}.");
+        Position = position;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="tokens"/> through the model at the current position, in batches, leaving the
+    /// last position's logits in <see cref="Logits"/>. Allocates nothing.
+    /// </summary>
+    public void Forward(ReadOnlySpan<int> tokens)
+    {
+        if (tokens.IsEmpty) return;
+        Check(tokens);
+        int b = Options.BatchSize;
+        for (int i = 0; i < tokens.Length; i += b)
+        {
+            int n = Math.Min(b, tokens.Length - i);
+            ForwardChunk(tokens.Slice(i, n), allLogits: null);
+        }
+    }
+
+    /// <summary>Like <see cref="Forward"/> but writes logits of every position to <paramref name="logits"/> [T, V].</summary>
+    public void ForwardAll(ReadOnlySpan<int> tokens, Span<float> logits)
+    {
+        int v = _model.Config.VocabSize;
+        if (logits.Length < (long)tokens.Length * v) throw new ArgumentException($"Need room for {tokens.Length} x {v} logits.", nameof(logits));
+        Check(tokens);
+        int b = Options.BatchSize;
+        fixed (float* dst = logits)
+        {
+            for (int i = 0; i < tokens.Length; i += b)
+            {
+                int n = Math.Min(b, tokens.Length - i);
+                ForwardChunk(tokens.Slice(i, n), dst + (long)i * v);
+            }
+        }
+    }
+
+    private void Check(ReadOnlySpan<int> tokens)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        int v = _model.Config.VocabSize;
+        foreach (var t in tokens)
+            if ((uint)t >= (uint)v) throw new ArgumentOutOfRangeException(nameof(tokens), t, $"Token id {t} is outside the vocabulary [0, {v}).");
+        if (Position + tokens.Length > Options.ContextSize)
+            throw new ContextOverflowException(
+                $"The sequence needs {Position + tokens.Length} tokens but the context holds {Options.ContextSize}. Shorten the prompt, lower the number of tokens to generate, or raise the context size (the model was trained for {_model.Config.ContextLength}).");
+    }
+
+    private void ForwardChunk(ReadOnlySpan<int> tokens, float* allLogits)
+    {
+        var c = _model.Config;
+        var w = _model.Weights;
+        int n = tokens.Length, d = c.Dim, qd = c.QDim, kd = c.KvDim, f = c.HiddenDim, pos = Position;
+        long cacheLayer = (long)Options.ContextSize * kd;
+        var invFreq = _model.InverseFrequencies;
+
+        for (int t = 0; t < n; t++)
+            Quant.DequantizeRow(w.TokenEmbedding.Type, w.TokenEmbedding.Row(tokens[t]), Row(_x, t, d));
+
+        for (int l = 0; l < c.Layers; l++)
+        {
+            var L = w.Layers[l];
+            float* kCache = _keyCache + l * cacheLayer;
+            float* vCache = _valueCache + l * cacheLayer;
+
+            // Attention sublayer: x += Wo · attn(rope(Wq·norm(x)), cache(rope(Wk·norm(x)), Wv·norm(x)))
+            for (int t = 0; t < n; t++)
+                Norms.RmsNorm(Row(_xb, t, d), Row(_x, t, d), L.AttnNorm.AsFloats(), c.NormEps);
+            MatMul.Forward(_pool, _q, _xb, L.Wq, n, _mmScratch);
+            MatMul.Forward(_pool, _k, _xb, L.Wk, n, _mmScratch);
+            MatMul.Forward(_pool, _v, _xb, L.Wv, n, _mmScratch);
+            for (int t = 0; t < n; t++)
+            {
+                var q = Row(_q, t, qd);
+                var k = Row(_k, t, kd);
+                var v = Row(_v, t, kd);
+                if (!L.Bq.IsEmpty)
+                {
+                    TensorPrimitives.Add(q, L.Bq.AsFloats(), q);
+                    TensorPrimitives.Add(k, L.Bk.AsFloats(), k);
+                    TensorPrimitives.Add(v, L.Bv.AsFloats(), v);
+                }
+                Rope.Apply(q, c.Heads, c.HeadDim, pos + t, invFreq, c.Rope);
+                Rope.Apply(k, c.KvHeads, c.HeadDim, pos + t, invFreq, c.Rope);
+                k.CopyTo(Row(kCache, pos + t, kd));
+                v.CopyTo(Row(vCache, pos + t, kd));
+            }
+            Attention.ForwardBatch(_pool, _att, _q, kCache, vCache, n, pos, c.Heads, c.KvHeads, c.HeadDim, _attScratch);
+            MatMul.Forward(_pool, _xb2, _att, L.Wo, n, _mmScratch);
+            TensorPrimitives.Add(Rows(_x, n, d), Rows(_xb2, n, d), Rows(_x, n, d));
+
+            // Feed-forward sublayer: x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
+            for (int t = 0; t < n; t++)
+                Norms.RmsNorm(Row(_xb, t, d), Row(_x, t, d), L.FfnNorm.AsFloats(), c.NormEps);
+            MatMul.Forward(_pool, _hb, _xb, L.Gate, n, _mmScratch);
+            MatMul.Forward(_pool, _hb2, _xb, L.Up, n, _mmScratch);
+            Activations.SwiGlu(Rows(_hb, n, f), Rows(_hb, n, f), Rows(_hb2, n, f));
+            MatMul.Forward(_pool, _xb2, _hb, L.Down, n, _mmScratch);
+            TensorPrimitives.Add(Rows(_x, n, d), Rows(_xb2, n, d), Rows(_x, n, d));
+        }
+
+        Position = pos + n;
+        if (allLogits != null)
+        {
+            for (int t = 0; t < n; t++)
+                Norms.RmsNorm(Row(_xb, t, d), Row(_x, t, d), w.OutputNorm.AsFloats(), c.NormEps);
+            MatMul.Forward(_pool, allLogits, _xb, w.Output, n, _mmScratch);
+            Row(allLogits, n - 1, c.VocabSize).CopyTo(new Span<float>(_logits, c.VocabSize));
+        }
+        else
+        {
+            Norms.RmsNorm(Row(_xb, 0, d), Row(_x, n - 1, d), w.OutputNorm.AsFloats(), c.NormEps);
+            MatMul.Forward(_pool, _logits, _xb, w.Output, 1, _mmScratch);
+        }
+    }
+
+    private static Span<float> Row(float* basePtr, long row, int width) => new(basePtr + row * width, width);
+
+    private static Span<float> Rows(float* basePtr, int rows, int width) => new(basePtr, rows * width);
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _pool.Dispose();
+        NativeMemory.AlignedFree(_block);
+        GC.RemoveMemoryPressure(AllocatedBytes);
+    }
+}

@@ -1,0 +1,65 @@
+using RagTune.Engine.Kernels;
+
+namespace RagTune.Engine.Models;
+
+/// <summary>
+/// Hyperparameters of a decoder-only transformer, independent of the file it came from. Immutable: the
+/// first of the three lifetimes (config, weights, run state) the engine keeps apart.
+/// </summary>
+/// <param name="Architecture">Family name as GGUF spells it (<c>llama</c>; <c>qwen2</c> later).</param>
+/// <param name="Dim">Model width D (embedding length).</param>
+/// <param name="HiddenDim">Feed-forward width F.</param>
+/// <param name="Layers">Number of transformer blocks L.</param>
+/// <param name="Heads">Query heads H.</param>
+/// <param name="KvHeads">Key/value heads (grouped-query attention when fewer than <paramref name="Heads"/>).</param>
+/// <param name="VocabSize">Vocabulary size V.</param>
+/// <param name="ContextLength">Longest sequence the model was trained for.</param>
+/// <param name="RopeTheta">RoPE frequency base.</param>
+/// <param name="NormEps">RMSNorm epsilon.</param>
+/// <param name="Rope">Which element pairs RoPE rotates (llama.cpp's NORM for llama, NEOX for qwen2).</param>
+internal sealed record ModelConfig(
+    string Architecture,
+    int Dim,
+    int HiddenDim,
+    int Layers,
+    int Heads,
+    int KvHeads,
+    int VocabSize,
+    int ContextLength,
+    float RopeTheta,
+    float NormEps,
+    RopeMode Rope)
+{
+    /// <summary>Per-head width, D / H.</summary>
+    public int HeadDim => Dim / Heads;
+
+    /// <summary>Width of all query heads together, H * headDim.</summary>
+    public int QDim => Heads * HeadDim;
+
+    /// <summary>Width of all key (or value) heads together.</summary>
+    public int KvDim => KvHeads * HeadDim;
+
+    /// <summary>Checks the numbers fit together; <paramref name="source"/> names the file in the message.</summary>
+    public void Validate(string source)
+    {
+        void Require(bool ok, string what)
+        {
+            if (!ok) throw new Formats.ModelFormatException($"{source}: invalid model hyperparameters: {what}. The file's metadata is inconsistent; re-convert or re-download it.");
+        }
+        Require(Dim > 0 && HiddenDim > 0 && Layers > 0 && Heads > 0 && KvHeads > 0 && VocabSize > 0 && ContextLength > 0,
+            $"all sizes must be positive (dim {Dim}, ffn {HiddenDim}, layers {Layers}, heads {Heads}, kv heads {KvHeads}, vocab {VocabSize}, context {ContextLength})");
+        Require(Dim % Heads == 0, $"dim {Dim} is not divisible by heads {Heads}");
+        Require(Heads % KvHeads == 0, $"heads {Heads} is not divisible by kv heads {KvHeads}");
+        Require(HeadDim % 2 == 0, $"head dim {HeadDim} must be even for RoPE");
+        Require(RopeTheta > 0 && float.IsFinite(RopeTheta), $"rope theta {RopeTheta}");
+        Require(NormEps > 0 && NormEps < 1, $"norm epsilon {NormEps}");
+    }
+
+    /// <summary>Parameter count of the weights this config implies.</summary>
+    public long ParameterCount(bool tiedOutput)
+    {
+        long d = Dim, f = HiddenDim;
+        long perLayer = 2 * d + d * QDim + 2L * d * KvDim + (long)QDim * d + 3 * d * f;
+        return (long)VocabSize * d * (tiedOutput ? 1 : 2) + Layers * perLayer + d;
+    }
+}

@@ -1,0 +1,46 @@
+using RagTune.Engine.Tensors;
+
+namespace RagTune.Engine.Models;
+
+// Dimension legend: D model width, F feed-forward width, V vocabulary, Q = H*headDim, K = KvH*headDim.
+
+/// <summary>One transformer block's weights: read-only views into mapped memory (second lifetime).</summary>
+internal sealed class LayerWeights
+{
+    public TensorView AttnNorm;   // [D] f32
+    public TensorView Wq;         // [Q, D]
+    public TensorView Wk;         // [K, D]
+    public TensorView Wv;         // [K, D]
+    public TensorView Wo;         // [D, Q]
+    public TensorView Bq;         // [Q] f32, qwen2 only (empty otherwise)
+    public TensorView Bk;         // [K] f32, qwen2 only
+    public TensorView Bv;         // [K] f32, qwen2 only
+    public TensorView FfnNorm;    // [D] f32
+    public TensorView Gate;       // [F, D]
+    public TensorView Up;         // [F, D]
+    public TensorView Down;       // [D, F]
+}
+
+/// <summary>All weights of a decoder. Engine names only: checkpoint names are mapped by the loaders.</summary>
+internal sealed class ModelWeights
+{
+    public TensorView TokenEmbedding; // [V, D]
+    public LayerWeights[] Layers = [];
+    public TensorView OutputNorm;     // [D] f32
+    public TensorView Output;         // [V, D]; the same view as TokenEmbedding when tied
+    public bool TiedOutput;
+
+    /// <summary>Bytes of weight data referenced (tied output counted once).</summary>
+    public long ByteLength
+    {
+        get
+        {
+            long n = TokenEmbedding.ByteLength + OutputNorm.ByteLength + (TiedOutput ? 0 : Output.ByteLength);
+            foreach (var l in Layers)
+                n += l.AttnNorm.ByteLength + l.Wq.ByteLength + l.Wk.ByteLength + l.Wv.ByteLength + l.Wo.ByteLength
+                   + l.Bq.ByteLength + l.Bk.ByteLength + l.Bv.ByteLength
+                   + l.FfnNorm.ByteLength + l.Gate.ByteLength + l.Up.ByteLength + l.Down.ByteLength;
+            return n;
+        }
+    }
+}

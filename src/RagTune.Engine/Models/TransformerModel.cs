@@ -1,0 +1,71 @@
+using RagTune.Engine.Formats;
+using RagTune.Engine.Kernels;
+using RagTune.Engine.Tensors;
+
+namespace RagTune.Engine.Models;
+
+/// <summary>
+/// A loaded decoder: config + weights + the mapping that keeps the weights alive. Immutable after load and
+/// shareable across threads; per-conversation state lives in <see cref="InferenceSession"/>.
+/// </summary>
+internal sealed class TransformerModel : IDisposable
+{
+    private readonly IDisposable _owner;
+
+    internal TransformerModel(string path, ModelConfig config, ModelWeights weights, IDisposable owner, GgufFile? gguf)
+    {
+        Path = path;
+        Config = config;
+        Weights = weights;
+        _owner = owner;
+        Gguf = gguf;
+        InverseFrequencies = new float[config.HeadDim / 2];
+        Rope.InverseFrequencies(InverseFrequencies, config.HeadDim, config.RopeTheta);
+    }
+
+    /// <summary>The file the model was loaded from.</summary>
+    public string Path { get; }
+
+    public ModelConfig Config { get; }
+
+    public ModelWeights Weights { get; }
+
+    /// <summary>The GGUF file when loaded from one (its metadata carries the tokenizer); null for llama2.c files.</summary>
+    public GgufFile? Gguf { get; }
+
+    /// <summary>RoPE inverse frequencies, [headDim/2]; rope scaling variants only change these.</summary>
+    public float[] InverseFrequencies { get; }
+
+    /// <summary>Opens a GGUF or llama2.c checkpoint, chosen by the file's first bytes.</summary>
+    public static TransformerModel Load(string path)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"Model file '{path}' does not exist. Pass the path of a .gguf file or a llama2.c .bin checkpoint.", path);
+        Span<byte> magic = stackalloc byte[4];
+        using (var fs = File.OpenRead(path))
+        {
+            if (fs.Length < 4)
+                throw new ModelFormatException($"{path}: the file is {fs.Length} bytes long, too short to be a model. Re-download it.");
+            fs.ReadExactly(magic);
+        }
+        return magic.SequenceEqual("GGUF"u8) ? GgufModelLoader.Load(path) : LlamaCModelLoader.Load(path);
+    }
+
+    public void Dispose() => _owner.Dispose();
+}
+
+/// <summary>Shape checks shared by the loaders, so a wrong file fails at load with the tensor named.</summary>
+internal static class WeightShapes
+{
+    public static TensorView Expect(string source, string name, TensorView t, long rows, int cols, bool requireF32 = false)
+    {
+        var traits = GgmlTypes.Traits(t.Type);
+        if (!traits.Supported)
+            throw new ModelFormatException($"{source}: tensor '{name}' has type {traits.Name}, which this engine does not run yet (supported: f32, f16, bf16, q8_0, q4_0). Use an F32, F16, BF16, Q8_0 or Q4_0 file of this model.");
+        if (t.Rows != rows || t.Cols != cols)
+            throw new ModelFormatException($"{source}: tensor '{name}' has shape [{t.Rows}, {t.Cols}] but the hyperparameters imply [{rows}, {cols}]. The file does not match its own metadata; re-convert it.");
+        if (requireF32 && t.Type != GgmlType.F32)
+            throw new ModelFormatException($"{source}: tensor '{name}' must be f32 (norm and bias vectors are never quantized), but it is {traits.Name}.");
+        return t;
+    }
+}

@@ -1,0 +1,172 @@
+using RagTune.Engine.Formats;
+using RagTune.Engine.Kernels;
+using RagTune.Engine.Models;
+using RagTune.Engine.Tensors;
+
+namespace RagTune.Models.Creation;
+
+/// <summary>
+/// Writes a GGUF model with random weights at a real shape, with a synthetic SentencePiece vocabulary, so
+/// every code path (loading, tokenizing, generating, quantized kernels) runs at real sizes without real weights.
+/// The same preset, type and seed always give the same bytes.
+/// </summary>
+internal static class RandomModelWriter
+{
+    /// <summary>Writes the model; returns the number of tensors kept in F32 because their width is not a whole number of blocks.</summary>
+    public static int Write(ModelPreset preset, GgmlType type, ulong seed, string outPath)
+    {
+        var traits = GgmlTypes.Traits(type);
+        if (!traits.Supported)
+            throw new ArgumentException($"Type '{traits.Name}' cannot be written yet; choose f32, f16, bf16, q8_0 or q4_0.", nameof(type));
+        var c = preset.Config;
+        var w = new GgufWriter();
+        w.SetString("general.architecture", "llama");
+        w.SetString("general.name", $"ragtune-random-{preset.Name}");
+        w.SetString("general.description", $"Random weights (seed {seed}) at the shape of {preset.Source}; not a trained model.");
+        w.SetUInt32("llama.context_length", (uint)c.ContextLength);
+        w.SetUInt32("llama.embedding_length", (uint)c.Dim);
+        w.SetUInt32("llama.block_count", (uint)c.Layers);
+        w.SetUInt32("llama.feed_forward_length", (uint)c.HiddenDim);
+        w.SetUInt32("llama.attention.head_count", (uint)c.Heads);
+        w.SetUInt32("llama.attention.head_count_kv", (uint)c.KvHeads);
+        w.SetUInt32("llama.rope.dimension_count", (uint)c.HeadDim);
+        w.SetFloat32("llama.rope.freq_base", c.RopeTheta);
+        w.SetFloat32("llama.attention.layer_norm_rms_epsilon", c.NormEps);
+        w.SetUInt32("llama.vocab_size", (uint)c.VocabSize);
+        SyntheticVocab.AddTo(w, c.VocabSize);
+
+        int fallbacks = 0;
+        int index = 0;
+        void Matrix(string name, int rows, int cols)
+        {
+            var t = cols % traits.BlockSize == 0 ? type : GgmlType.F32;
+            if (t != type) fallbacks++;
+            float std = 1f / MathF.Sqrt(cols);
+            ulong tensorSeed = seed * 0x9E3779B97F4A7C15UL + (ulong)index++;
+            w.AddTensor(name, t, [cols, rows], GgmlTypes.Traits(t).RowBytes(cols) * rows,
+                stream => WriteRows(stream, t, rows, cols, tensorSeed, mean: 0f, std));
+        }
+        void Vector(string name, int n)
+        {
+            ulong tensorSeed = seed * 0x9E3779B97F4A7C15UL + (ulong)index++;
+            // Norm gains near 1 (not exactly 1) so a test notices when they are ignored.
+            w.AddTensor(name, GgmlType.F32, [n], 4L * n, stream => WriteRows(stream, GgmlType.F32, 1, n, tensorSeed, mean: 1f, std: 0.1f));
+        }
+
+        Matrix("token_embd.weight", c.VocabSize, c.Dim);
+        for (int i = 0; i < c.Layers; i++)
+        {
+            string p = $"blk.{i}.";
+            Vector(p + "attn_norm.weight", c.Dim);
+            Matrix(p + "attn_q.weight", c.QDim, c.Dim);
+            Matrix(p + "attn_k.weight", c.KvDim, c.Dim);
+            Matrix(p + "attn_v.weight", c.KvDim, c.Dim);
+            Matrix(p + "attn_output.weight", c.Dim, c.QDim);
+            Vector(p + "ffn_norm.weight", c.Dim);
+            Matrix(p + "ffn_gate.weight", c.HiddenDim, c.Dim);
+            Matrix(p + "ffn_up.weight", c.HiddenDim, c.Dim);
+            Matrix(p + "ffn_down.weight", c.Dim, c.HiddenDim);
+        }
+        Vector("output_norm.weight", c.Dim);
+        if (!preset.TiedOutput) Matrix("output.weight", c.VocabSize, c.Dim);
+        w.Write(outPath);
+        return fallbacks;
+    }
+
+    private static void WriteRows(Stream stream, GgmlType type, int rows, int cols, ulong seed, float mean, float std)
+    {
+        var rng = new NormalRandom(seed);
+        var row = new float[cols];
+        var bytes = new byte[GgmlTypes.Traits(type).RowBytes(cols)];
+        for (int r = 0; r < rows; r++)
+        {
+            for (int j = 0; j < cols; j++) row[j] = mean + std * rng.Next();
+            Quant.QuantizeRow(type, row, bytes);
+            stream.Write(bytes);
+        }
+    }
+
+    /// <summary>Seeded normal variates (xorshift64* + Box–Muller): deterministic on every platform.</summary>
+    private sealed class NormalRandom(ulong seed)
+    {
+        private ulong _state = seed == 0 ? 0x2545F4914F6CDD1DUL : seed;
+        private float _spare;
+        private bool _hasSpare;
+
+        public float Next()
+        {
+            if (_hasSpare) { _hasSpare = false; return _spare; }
+            double u1 = (NextBits() + 1.0) / 9007199254740993.0; // (0, 1]
+            double u2 = NextBits() / 9007199254740992.0;
+            double mag = Math.Sqrt(-2.0 * Math.Log(u1));
+            _spare = (float)(mag * Math.Sin(2 * Math.PI * u2));
+            _hasSpare = true;
+            return (float)(mag * Math.Cos(2 * Math.PI * u2));
+        }
+
+        private ulong NextBits()
+        {
+            _state ^= _state >> 12; _state ^= _state << 25; _state ^= _state >> 27;
+            return (_state * 0x2545F4914F6CDD1DUL) >> 11;
+        }
+    }
+}
+
+/// <summary>
+/// A deterministic SentencePiece-style vocabulary for random models: &lt;unk&gt;, &lt;s&gt;, &lt;/s&gt;, the 256 byte
+/// tokens, then lowercase pieces of growing length (each with and without the '▁' word marker), scored so
+/// shorter pieces merge first. Any text tokenizes (byte fallback) and lowercase words merge into pieces.
+/// </summary>
+internal static class SyntheticVocab
+{
+    public static void AddTo(GgufWriter w, int vocabSize)
+    {
+        if (vocabSize < 259) throw new ArgumentException($"A random model needs a vocabulary of at least 259 tokens (3 control + 256 bytes), got {vocabSize}.");
+        var tokens = new string[vocabSize];
+        var scores = new float[vocabSize];
+        var types = new int[vocabSize];
+        tokens[0] = "<unk>"; types[0] = 2;
+        tokens[1] = "<s>"; types[1] = 3;
+        tokens[2] = "</s>"; types[2] = 3;
+        for (int b = 0; b < 256; b++) { tokens[3 + b] = $"<0x{b:X2}>"; types[3 + b] = 6; }
+        int n = 259;
+        foreach (var piece in Pieces())
+        {
+            if (n == vocabSize) break;
+            tokens[n] = piece;
+            scores[n] = -(n - 259);
+            types[n] = 1;
+            n++;
+        }
+        w.SetString("tokenizer.ggml.model", "llama");
+        w.SetStringArray("tokenizer.ggml.tokens", tokens);
+        w.SetFloat32Array("tokenizer.ggml.scores", scores);
+        w.SetInt32Array("tokenizer.ggml.token_type", types);
+        w.SetUInt32("tokenizer.ggml.bos_token_id", 1);
+        w.SetUInt32("tokenizer.ggml.eos_token_id", 2);
+        w.SetUInt32("tokenizer.ggml.unknown_token_id", 0);
+        w.SetBool("tokenizer.ggml.add_space_prefix", true);
+    }
+
+    private static IEnumerable<string> Pieces()
+    {
+        yield return "\u2581";
+        const string punct = ".,!?'\"-:;()";
+        foreach (var ch in punct) yield return ch.ToString();
+        for (char d = '0'; d <= '9'; d++) yield return d.ToString();
+        for (int len = 1; ; len++)
+        {
+            var buf = new char[len];
+            long count = (long)Math.Pow(26, len);
+            for (long i = 0; i < count; i++)
+            {
+                long x = i;
+                for (int k = len - 1; k >= 0; k--) { buf[k] = (char)('a' + x % 26); x /= 26; }
+                var s = new string(buf);
+                yield return s;
+                yield return "\u2581" + s;
+                if (len == 1) yield return char.ToUpperInvariant(buf[0]).ToString();
+            }
+        }
+    }
+}

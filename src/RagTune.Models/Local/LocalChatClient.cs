@@ -1,0 +1,189 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Microsoft.Extensions.AI;
+using RagTune.Engine.Models;
+using RagTune.Engine.Sampling;
+
+namespace RagTune.Models.Local;
+
+/// <summary>Settings of a <see cref="LocalChatClient"/>; defaults are documented per property.</summary>
+public sealed class LocalChatClientOptions
+{
+    /// <summary>Path of a tokenizer file when the model file carries none (llama2.c checkpoints).</summary>
+    public string? TokenizerPath { get; set; }
+
+    /// <summary>KV-cache length in tokens; 0 (default) uses the model's context length, capped at 16,384.</summary>
+    public int ContextSize { get; set; }
+
+    /// <summary>Compute threads; 0 (default) uses one per processor.</summary>
+    public int Threads { get; set; }
+
+    /// <summary>Tokens generated when a request sets no <see cref="ChatOptions.MaxOutputTokens"/>; default 256.</summary>
+    public int DefaultMaxTokens { get; set; } = 256;
+
+    internal void Validate()
+    {
+        if (ContextSize < 0) throw new ArgumentOutOfRangeException(nameof(ContextSize), ContextSize, "ContextSize must be 0 (model default) or positive.");
+        if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Threads must be 0 (one per processor) or positive.");
+        if (DefaultMaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(DefaultMaxTokens), DefaultMaxTokens, "DefaultMaxTokens must be positive.");
+    }
+}
+
+/// <summary>
+/// An <see cref="IChatClient"/> over RagTune's own engine: a local GGUF or llama2.c model, streamed token by
+/// token. Requests are served one at a time (one KV cache); a request that continues the previous
+/// conversation reuses its cached prefix.
+/// </summary>
+public sealed class LocalChatClient : IChatClient
+{
+    private readonly LocalModel _model;
+    private readonly InferenceSession _session;
+    private readonly TextGenerator _generator;
+    private readonly LocalChatClientOptions _options;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly ChatClientMetadata _metadata;
+
+    /// <summary>Loads the model at <paramref name="modelPath"/> (GGUF or llama2.c .bin).</summary>
+    public LocalChatClient(string modelPath, LocalChatClientOptions? options = null)
+    {
+        _options = options ?? new LocalChatClientOptions();
+        _options.Validate();
+        _model = LocalModel.Load(modelPath, _options.TokenizerPath);
+        try
+        {
+            _session = new InferenceSession(_model.Engine, new SessionOptions(_options.ContextSize, Threads: _options.Threads));
+        }
+        catch
+        {
+            _model.Dispose();
+            throw;
+        }
+        _generator = new TextGenerator(_model, _session);
+        _metadata = new ChatClientMetadata("ragtune-local", new Uri(Path.GetFullPath(modelPath)), _model.Name);
+    }
+
+    /// <inheritdoc />
+    public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var text = new System.Text.StringBuilder();
+        GenerationStats? stats = null;
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var (prompt, settings) = Prepare(messages, options);
+            stats = await Task.Run(() => _generator.Generate(prompt, settings, s => text.Append(s), cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        cancellationToken.ThrowIfCancellationRequested();
+        return new ChatResponse(new ChatMessage(ChatRole.Assistant, text.ToString()))
+        {
+            ModelId = _model.Name,
+            FinishReason = Map(stats.Finish),
+            Usage = Usage(stats),
+            CreatedAt = DateTimeOffset.UtcNow,
+        };
+    }
+
+    /// <inheritdoc />
+    public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        // A consumer that stops reading early must not leave generation running on the shared session.
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task<GenerationStats>? work = null;
+        try
+        {
+            var (prompt, settings) = Prepare(messages, options);
+            var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+            var responseId = Guid.NewGuid().ToString("N");
+            work = Task.Run(() =>
+            {
+                try
+                {
+                    return _generator.Generate(prompt, settings, s => channel.Writer.TryWrite(s), stop.Token);
+                }
+                finally
+                {
+                    channel.Writer.TryComplete();
+                }
+            }, CancellationToken.None);
+
+            await foreach (var piece in channel.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
+                yield return new ChatResponseUpdate(ChatRole.Assistant, piece) { ResponseId = responseId, ModelId = _model.Name };
+
+            var stats = await work.ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return new ChatResponseUpdate
+            {
+                Role = ChatRole.Assistant,
+                ResponseId = responseId,
+                ModelId = _model.Name,
+                FinishReason = Map(stats.Finish),
+                Contents = [new UsageContent(Usage(stats))],
+            };
+        }
+        finally
+        {
+            if (work is { IsCompleted: false })
+            {
+                await stop.CancelAsync().ConfigureAwait(false);
+                try { await work.ConfigureAwait(false); }
+                catch (OperationCanceledException) { }
+            }
+            _gate.Release();
+        }
+    }
+
+    /// <inheritdoc />
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey != null) return null;
+        if (serviceType == typeof(ChatClientMetadata)) return _metadata;
+        if (serviceType.IsInstanceOfType(this)) return this;
+        return null;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        _session.Dispose();
+        _model.Dispose();
+        _gate.Dispose();
+    }
+
+    private (IReadOnlyList<int> Prompt, GenerationSettings Settings) Prepare(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var text = PlainPromptFormat.Render(messages);
+        var prompt = _model.Tokenizer.Encode(text, addBos: true);
+        var stops = new List<string> { PlainPromptFormat.TurnStop };
+        if (options?.StopSequences is { } extra) stops.AddRange(extra);
+        var sampler = new SamplerOptions(
+            Temperature: options?.Temperature ?? 0.8f,
+            TopK: options?.TopK ?? 40,
+            TopP: options?.TopP ?? 0.95f,
+            MinP: options?.AdditionalProperties?.TryGetValue("min_p", out float minP) == true ? minP : 0.05f,
+            RepeatPenalty: options?.AdditionalProperties?.TryGetValue("repeat_penalty", out float rp) == true ? rp : 1.0f,
+            Seed: options?.Seed is { } seed ? unchecked((ulong)seed) : (ulong)Random.Shared.NextInt64());
+        return (prompt, new GenerationSettings(sampler, options?.MaxOutputTokens ?? _options.DefaultMaxTokens, stops));
+    }
+
+    private static ChatFinishReason Map(FinishReason r) => r switch
+    {
+        FinishReason.Stop or FinishReason.EndOfSequence => ChatFinishReason.Stop,
+        FinishReason.Length or FinishReason.ContextFull => ChatFinishReason.Length,
+        _ => ChatFinishReason.Stop,
+    };
+
+    private static UsageDetails Usage(GenerationStats s) => new()
+    {
+        InputTokenCount = s.PromptTokens,
+        OutputTokenCount = s.GeneratedTokens,
+        TotalTokenCount = s.PromptTokens + s.GeneratedTokens,
+    };
+}

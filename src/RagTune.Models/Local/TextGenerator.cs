@@ -1,0 +1,175 @@
+using System.Diagnostics;
+using RagTune.Engine.Models;
+using RagTune.Engine.Sampling;
+using RagTune.Tokenizers;
+
+namespace RagTune.Models.Local;
+
+/// <summary>Settings of one generation, validated before any token is computed.</summary>
+/// <param name="Sampler">How tokens are chosen.</param>
+/// <param name="MaxTokens">Most tokens to generate.</param>
+/// <param name="Stops">Strings that end generation; the stop string itself is not emitted.</param>
+/// <param name="StopAtEos">End at the tokenizer's end-of-sequence token.</param>
+internal sealed record GenerationSettings(SamplerOptions Sampler, int MaxTokens = 256, IReadOnlyList<string>? Stops = null, bool StopAtEos = true)
+{
+    public void Validate()
+    {
+        Sampler.Validate();
+        if (MaxTokens < 0) throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "The number of tokens to generate must be 0 or positive.");
+        if (Stops != null)
+            foreach (var s in Stops)
+                if (string.IsNullOrEmpty(s)) throw new ArgumentException("Stop strings must not be empty.", nameof(Stops));
+    }
+}
+
+/// <summary>Why generation ended.</summary>
+internal enum FinishReason { Length, Stop, EndOfSequence, ContextFull, Cancelled }
+
+/// <summary>Counts and timings of one generation.</summary>
+internal sealed record GenerationStats(int PromptTokens, int ReusedPromptTokens, int GeneratedTokens, FinishReason Finish, TimeSpan Prefill, TimeSpan Decode)
+{
+    /// <summary>Prompt tokens actually computed per second (tokens reused from the cache are not counted).</summary>
+    public double PrefillTokensPerSecond => Prefill.TotalSeconds > 0 ? (PromptTokens - ReusedPromptTokens) / Prefill.TotalSeconds : 0;
+
+    /// <summary>Generated tokens per second, excluding the prefill.</summary>
+    public double DecodeTokensPerSecond => Decode.TotalSeconds > 0 ? GeneratedTokens / Decode.TotalSeconds : 0;
+}
+
+/// <summary>
+/// The decode loop over one <see cref="InferenceSession"/>: prefill (reusing whatever prefix the cache already
+/// holds), then sample → emit text → forward, with stop strings held back until they can be ruled out.
+/// </summary>
+internal sealed class TextGenerator
+{
+    private readonly LocalModel _model;
+    private readonly InferenceSession _session;
+    private readonly List<int> _cached = [];  // tokens whose K/V are in the session, in order
+
+    public TextGenerator(LocalModel model, InferenceSession session)
+    {
+        _model = model;
+        _session = session;
+    }
+
+    public InferenceSession Session => _session;
+
+    /// <summary>Tokens the KV cache currently holds.</summary>
+    public IReadOnlyList<int> CachedTokens => _cached;
+
+    /// <summary>
+    /// Generates from <paramref name="prompt"/>, calling <paramref name="onText"/> with each piece of text as it
+    /// becomes final, and <paramref name="onToken"/> (optional) with each generated token id.
+    /// </summary>
+    public GenerationStats Generate(IReadOnlyList<int> prompt, GenerationSettings settings, Action<string> onText,
+        CancellationToken cancellationToken = default, Action<int>? onToken = null)
+    {
+        settings.Validate();
+        if (prompt.Count == 0) throw new ArgumentException("The prompt must hold at least one token (BOS for an empty prompt).", nameof(prompt));
+        var tok = _model.Tokenizer;
+        int ctx = _session.Options.ContextSize;
+        if (prompt.Count >= ctx)
+            throw new ContextOverflowException($"The prompt is {prompt.Count} tokens but the context holds {ctx}. Shorten the prompt or raise the context size.");
+
+        // Reuse the cached prefix (multi-turn chat re-sends the whole conversation), but always recompute at
+        // least the last prompt token so its logits are fresh.
+        int reuse = 0;
+        while (reuse < _cached.Count && reuse < prompt.Count - 1 && _cached[reuse] == prompt[reuse]) reuse++;
+        _session.Truncate(reuse);
+        _cached.RemoveRange(reuse, _cached.Count - reuse);
+
+        var sw = Stopwatch.StartNew();
+        var rest = new int[prompt.Count - reuse];
+        for (int i = 0; i < rest.Length; i++) rest[i] = prompt[reuse + i];
+        _session.Forward(rest);
+        _cached.AddRange(rest);
+        var prefill = sw.Elapsed;
+        sw.Restart();
+
+        var sampler = new Sampler(_model.Engine.Config.VocabSize, settings.Sampler);
+        foreach (var t in prompt) sampler.Accept(t);
+        var decoder = tok.CreateStreamingDecoder();
+        // Prime the decoder with the prompt's last token so a leading-space rule after BOS applies correctly.
+        decoder.Append(prompt[^1]);
+        var stops = new StopMatcher(settings.Stops, onText);
+        var finish = FinishReason.Length;
+        int generated = 0;
+        int[] one = new int[1];
+        while (generated < settings.MaxTokens)
+        {
+            if (cancellationToken.IsCancellationRequested) { finish = FinishReason.Cancelled; break; }
+            int next = sampler.Sample(_session.Logits);
+            if (settings.StopAtEos && next == tok.EosId) { finish = FinishReason.EndOfSequence; break; }
+            generated++;
+            sampler.Accept(next);
+            onToken?.Invoke(next);
+            if (stops.Push(decoder.Append(next))) { finish = FinishReason.Stop; break; }
+            if (generated == settings.MaxTokens) break;
+            if (_session.Position >= ctx) { finish = FinishReason.ContextFull; break; }
+            one[0] = next;
+            _session.Forward(one);
+            _cached.Add(next);
+        }
+        if (finish != FinishReason.Stop) stops.Finish(decoder.Flush());
+        return new GenerationStats(prompt.Count, reuse, generated, finish, prefill, sw.Elapsed);
+    }
+
+    /// <summary>Forgets the cached sequence.</summary>
+    public void Reset()
+    {
+        _session.Reset();
+        _cached.Clear();
+    }
+}
+
+/// <summary>
+/// Emits text while watching for stop strings: text that could be the start of a stop string is held back
+/// until the next piece confirms or rules it out, so a stop string never leaks into the output.
+/// </summary>
+internal sealed class StopMatcher(IReadOnlyList<string>? stops, Action<string> emit)
+{
+    private readonly System.Text.StringBuilder _pending = new();
+
+    /// <summary>Adds a piece; returns true when a stop string was found (text before it has been emitted).</summary>
+    public bool Push(string piece)
+    {
+        if (stops is null || stops.Count == 0)
+        {
+            if (piece.Length > 0) emit(piece);
+            return false;
+        }
+        _pending.Append(piece);
+        var text = _pending.ToString();
+        int first = -1;
+        foreach (var s in stops)
+        {
+            int i = text.IndexOf(s, StringComparison.Ordinal);
+            if (i >= 0 && (first < 0 || i < first)) first = i;
+        }
+        if (first >= 0)
+        {
+            if (first > 0) emit(text[..first]);
+            _pending.Clear();
+            return true;
+        }
+        int hold = 0;
+        foreach (var s in stops)
+            for (int len = Math.Min(s.Length - 1, text.Length); len > hold; len--)
+                if (text.AsSpan(text.Length - len).SequenceEqual(s.AsSpan(0, len))) { hold = len; break; }
+        if (text.Length > hold) emit(text[..^hold]);
+        _pending.Clear().Append(text, text.Length - hold, hold);
+        return false;
+    }
+
+    /// <summary>Emits whatever is held back at the end of generation.</summary>
+    public void Finish(string tail)
+    {
+        if (stops is null || stops.Count == 0)
+        {
+            if (tail.Length > 0) emit(tail);
+            return;
+        }
+        if (Push(tail)) return;
+        if (_pending.Length > 0) emit(_pending.ToString());
+        _pending.Clear();
+    }
+}

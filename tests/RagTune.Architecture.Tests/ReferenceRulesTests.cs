@@ -1,0 +1,78 @@
+using System.Reflection;
+using System.Xml.Linq;
+
+namespace RagTune.Architecture.Tests;
+
+/// <summary>
+/// Enforces the layer rules of docs/architecture.md: what each project may reference, read from the project
+/// files (what the build allows) and from the compiled assemblies (what the code actually uses).
+/// </summary>
+public sealed class ReferenceRulesTests
+{
+    // Project -> projects and packages it may reference (directly). Anything else is a violation.
+    private static readonly Dictionary<string, string[]> s_allowed = new()
+    {
+        ["RagTune.Engine"] = ["System.Numerics.Tensors"],
+        ["RagTune.Tokenizers"] = [],
+        ["RagTune.Models"] = ["RagTune.Engine", "RagTune.Tokenizers", "Microsoft.Extensions.AI.Abstractions", "OpenAI"],
+        ["RagTune.Rag"] = ["Microsoft.Extensions.AI.Abstractions", "Markdig", "AngleSharp", "HtmlAgilityPack", "DocumentFormat.OpenXml", "CsvHelper"],
+        ["RagTune.Rag.Sqlite"] = ["RagTune.Rag", "Microsoft.Data.Sqlite.Core", "SQLitePCLRaw.bundle_e_sqlite3"],
+        ["RagTune.Rag.Postgres"] = ["RagTune.Rag", "Npgsql"],
+        ["RagTune.FineTuning"] = ["RagTune.Engine", "RagTune.Tokenizers", "RagTune.Models"],
+        ["RagTune.Evaluation"] = ["RagTune.Rag", "RagTune.FineTuning", "Microsoft.Extensions.AI.Abstractions", "YamlDotNet"],
+        ["RagTune.Hosting"] = ["*"],
+        ["RagTune.Server"] = ["RagTune.Hosting", "*package"],
+        // Until RagTune.Hosting exists the CLI composes the model layer directly.
+        ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Models", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
+    };
+
+    private static string SrcDir
+    {
+        get
+        {
+            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
+                if (File.Exists(Path.Combine(d.FullName, "RagTune.slnx"))) return Path.Combine(d.FullName, "src");
+            throw new InvalidOperationException("RagTune.slnx not found above the test folder.");
+        }
+    }
+
+    public static TheoryData<string> Projects()
+    {
+        var data = new TheoryData<string>();
+        foreach (var dir in Directory.GetDirectories(SrcDir).Order()) data.Add(Path.GetFileName(dir));
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(Projects))]
+    public void Each_project_references_only_what_its_layer_allows(string project)
+    {
+        Assert.True(s_allowed.TryGetValue(project, out var allowed), $"{project} is not in the layer table; add it to docs/architecture.md and to this test.");
+        var xml = XDocument.Load(Path.Combine(SrcDir, project, project + ".csproj"));
+        var refs = xml.Descendants("ProjectReference").Select(e => Path.GetFileNameWithoutExtension(e.Attribute("Include")!.Value.Replace('\\', '/')))
+            .Concat(xml.Descendants("PackageReference").Select(e => e.Attribute("Include")!.Value));
+        foreach (var r in refs)
+            Assert.True(allowed.Contains("*") || allowed.Contains(r), $"{project} must not reference {r} (allowed: {string.Join(", ", allowed)}).");
+    }
+
+    [Theory]
+    [InlineData("RagTune.Engine", new[] { "System.Numerics.Tensors" })]
+    [InlineData("RagTune.Tokenizers", new string[0])]
+    public void Leaf_assemblies_use_only_the_base_class_library(string assembly, string[] extra)
+    {
+        var asm = Assembly.Load(assembly);
+        foreach (var r in asm.GetReferencedAssemblies())
+        {
+            bool bcl = r.Name is "mscorlib" or "netstandard" || r.Name!.StartsWith("System.", StringComparison.Ordinal) && !extra.Contains(r.Name) && IsFramework(r);
+            Assert.True(bcl || extra.Contains(r.Name), $"{assembly} references {r.Name}; the engine and tokenizers are leaves (BCL{(extra.Length > 0 ? " + " + string.Join(", ", extra) : "")}).");
+        }
+    }
+
+    private static bool IsFramework(AssemblyName name)
+    {
+        var token = name.GetPublicKeyToken();
+        // Microsoft's framework keys: b03f5f7f11d50a3a, b77a5c561934e089, cc7b13ffcd2ddd51, 7cec85d7bea7798e.
+        var hex = token is null ? "" : Convert.ToHexString(token).ToLowerInvariant();
+        return hex is "b03f5f7f11d50a3a" or "b77a5c561934e089" or "cc7b13ffcd2ddd51" or "7cec85d7bea7798e";
+    }
+}

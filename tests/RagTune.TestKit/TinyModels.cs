@@ -1,0 +1,31 @@
+using RagTune.Engine.Tensors;
+using RagTune.Models.Creation;
+
+namespace RagTune.TestKit;
+
+/// <summary>
+/// Random-weight models written by the product's own writer (<c>ragtune model create-random</c>), cached
+/// per test process in a temp folder so several tests share one file.
+/// </summary>
+public static class TinyModels
+{
+    private static readonly string s_dir = Path.Combine(Path.GetTempPath(), "ragtune-tiny-models-" + Environment.ProcessId);
+    private static readonly object s_lock = new();
+
+    /// <summary>Path of a random model with the given preset, type name (f32, q8_0, …) and seed.</summary>
+    public static string Get(string preset, string type, ulong seed = 1) =>
+        GetOrCreate($"{preset}-{type}-{seed}.gguf",
+            path => RandomModelWriter.Write(ModelPresets.Get(preset), GgmlTypes.Parse(type), seed, path));
+
+    /// <summary>Creates (once per process) a file named <paramref name="name"/> with <paramref name="create"/>.</summary>
+    public static string GetOrCreate(string name, Action<string> create)
+    {
+        lock (s_lock)
+        {
+            Directory.CreateDirectory(s_dir);
+            var path = Path.Combine(s_dir, name);
+            if (!File.Exists(path)) create(path);
+            return path;
+        }
+    }
+}
