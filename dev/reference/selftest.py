@@ -8,7 +8,9 @@ temporary directory, reads each back and checks:
   * GGUF v2 and v3 and a non-default general.alignment are read,
   * F32 tensors read back bit-exactly, dequantized tensors stay within ggml's
     per-block error bound (half a quantization step, plus fp16 rounding of d),
-  * the logits of each quantized model stay close to the F32 model's logits.
+  * each model's logits equal those of an F32 twin holding independently dequantized weights,
+  * the logits of each quantized model stay close to the F32 model's logits,
+  * the qwen2 path (NeoX rope, biases) equals llama with Q/K rows re-paired.
 Nothing is written into the repository.  Usage:  python3 selftest.py [--keep DIR]
 """
 import argparse
@@ -214,6 +216,44 @@ def check(cond, msg):
     return bool(cond)
 
 
+def qwen2_check(d, kv, tens, tokens, n_head=4, n_kv=2):
+    """A qwen2 GGUF (NeoX rope, q/k/v biases) whose Q/K rows are the llama model's rows reordered from
+    adjacent pairs (2i, 2i+1) to half-split pairs (i, i + hd/2) must give the llama model's logits."""
+    rng = np.random.default_rng(7)
+    dim = tens[0][1].shape[1]
+    hd = dim // n_head
+    order = np.concatenate([np.arange(0, hd, 2), np.arange(1, hd, 2)])   # NeoX row r <- NORM row order[r]
+
+    def perm(w, heads):
+        return w.reshape(heads, hd, *w.shape[1:])[:, order].reshape(w.shape)
+
+    llama_t, qwen_t = [], []
+    for n, w in tens:
+        llama_t.append((n, w, gr.GGML_F32))
+        if n.endswith(("attn_q.weight", "attn_k.weight")):
+            qwen_t.append((n, perm(w, n_head if "attn_q" in n else n_kv), gr.GGML_F32))
+        else:
+            qwen_t.append((n, w, gr.GGML_F32))
+        for k in ("attn_q", "attn_k", "attn_v"):
+            if n.endswith(k + ".weight"):
+                b = (0.3 * rng.standard_normal(w.shape[0])).astype(np.float32)
+                bn = n.replace(".weight", ".bias")
+                llama_t.append((bn, b, gr.GGML_F32))
+                qwen_t.append((bn, perm(b, n_head if k == "attn_q" else n_kv) if k != "attn_v" else b,
+                               gr.GGML_F32))
+    qkv = [(k.replace("llama.", "qwen2.", 1), t, v if k != "general.architecture" else "qwen2") for k, t, v in kv]
+    pl, pq = os.path.join(d, "tiny-bias-llama.gguf"), os.path.join(d, "tiny-qwen2.gguf")
+    write_gguf(pl, kv, llama_t)
+    write_gguf(pq, qkv, qwen_t)
+    la, qw = LlamaRef(pl), LlamaRef(pq)
+    lg_l, lg_q = la.forward(tokens), qw.forward(tokens)
+    diff = float((lg_l - lg_q).abs().max())
+    nob = float((lg_l - LlamaRef(os.path.join(d, "tiny-f32.gguf")).forward(tokens)).abs().max())
+    return check(qw.arch == "qwen2" and qw.rope_neox and diff < 1e-4 and nob > 1e-2,
+                 "qwen2 (NeoX rope, biases) == llama with Q/K rows re-paired (max diff %.2e; biases matter: %.2f)"
+                 % (diff, nob))
+
+
 def main(argv):
     ap = argparse.ArgumentParser()
     ap.add_argument("--keep", help="write the GGUF files here instead of a temp dir")
@@ -293,6 +333,7 @@ def main(argv):
     m.rope_neox = True
     diff = float((m.forward(tokens).double() - ref).norm() / ref.norm())
     ok &= check(diff > 1e-2, "NeoX pairing changes logits (rel %.3f), so rope mode is tested" % diff)
+    ok &= qwen2_check(d, kv, tens, tokens)
     if not a.keep:
         for f in os.listdir(d):
             os.remove(os.path.join(d, f))
