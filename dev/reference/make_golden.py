@@ -97,7 +97,10 @@ def main(argv):
     with open(a.out, "w") as f:
         json.dump(doc, f, separators=(",", ":"))
         f.write("\n")
-    print("wrote %s (%d bytes)" % (a.out, os.path.getsize(a.out)))
+    size = os.path.getsize(a.out)
+    print("wrote %s (%d bytes)" % (a.out, size))
+    if size > 200 * 1024:
+        print("warning: golden file is over 200 KB; use fewer tokens or models", file=sys.stderr)
 
 
 if __name__ == "__main__":
