@@ -44,7 +44,7 @@ public sealed class CliCommandTests
         Assert.Equal(0, r.ExitCode);
         Assert.Contains("GGUF v3", r.Stdout);
         Assert.Contains("architecture    llama", r.Stdout);
-        Assert.Contains("context length  512", r.Stdout);
+        Assert.Contains("context length  2048", r.Stdout);
         Assert.Contains("width 64, ffn 172, layers 5, heads 8, kv heads 4", r.Stdout);
         Assert.Contains("blk.0.attn_q.weight", r.Stdout);
         Assert.Contains("SentencePieceBpe, 512 tokens", r.Stdout);
