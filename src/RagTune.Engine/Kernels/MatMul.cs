@@ -1,0 +1,157 @@
+using System.Numerics.Tensors;
+using RagTune.Engine.Tensors;
+using RagTune.Engine.Threading;
+
+namespace RagTune.Engine.Kernels;
+
+// Dimension legend
+//   T  token rows in the batch (1 while decoding, the prompt length during prefill)
+//   K  input features = w.Cols (ggml ne[0]); a multiple of 32 for Q8_0 / Q4_0 weights
+//   N  output features = w.Rows
+//
+// y = x · wᵀ, the layout of ggml_mul_mat / PyTorch nn.Linear: weights are [N, K] row-major, so every output is a
+// dot product of two contiguous rows. For Q8_0 / Q4_0 weights the activations are quantized once to Q8_0 (ggml's
+// vec_dot_type for both) and every weight row is dotted block by block in integers; weights are never expanded.
+
+/// <summary>Matrix multiplication of F32 activations with weights of any supported storage type.</summary>
+internal static unsafe partial class MatMul
+{
+    // Rows handed to one thread are a multiple of this: 16 floats = one 64-byte line of y per token, so two threads
+    // never write the same cache line of y.
+    private const int RowGrain = 16;
+
+    // Weight rows processed together: their bytes stay in L1 while all T token rows stream past them, so during
+    // prefill each weight byte is read from memory once instead of T times.
+    private const int RowTile = 4;
+
+    [ThreadStatic] private static Job? t_job;
+
+    /// <summary>Bytes of scratch <see cref="Forward"/> needs: the Q8_0 copy of the activations for quantized weights.</summary>
+    public static long ScratchBytes(GgmlType weightType, int k, int t) => weightType switch
+    {
+        GgmlType.Q8_0 or GgmlType.Q4_0 => (long)t * (k / Quant.QK) * Quant.Q8_0BlockBytes,
+        _ => 0,
+    };
+
+    /// <summary>
+    /// y[t, n] = Σ_k x[t, k] · w[n, k], parallel over weight rows. <paramref name="scratch"/> holds at least
+    /// <see cref="ScratchBytes"/> bytes (may be null when that is 0). Allocates nothing after the first call on a thread.
+    /// </summary>
+    public static void Forward(KernelThreadPool pool, float* y /*[T, N]*/, float* x /*[T, K]*/, in TensorView w /*[N, K]*/, int t, byte* scratch)
+    {
+        int n = checked((int)w.Rows), k = w.Cols;
+        byte* xq = PrepareActivations(x, w.Type, k, t, scratch, reference: false);
+        var job = t_job ??= new Job();
+        job.Set(y, x, xq, w, t, n, k);
+        try
+        {
+            pool.For(n, job, RowGrain);
+        }
+        finally
+        {
+            job.Clear();
+        }
+    }
+
+    /// <summary>Single-threaded scalar reference of <see cref="Forward"/>, with the same activation quantization.</summary>
+    public static void ForwardReference(float* y /*[T, N]*/, float* x /*[T, K]*/, in TensorView w /*[N, K]*/, int t, byte* scratch)
+    {
+        int n = checked((int)w.Rows), k = w.Cols;
+        byte* xq = PrepareActivations(x, w.Type, k, t, scratch, reference: true);
+        long xqRow = ScratchBytes(w.Type, k, 1);
+        for (int tok = 0; tok < t; tok++)
+        {
+            var xr = new ReadOnlySpan<float>(x + (long)tok * k, k);
+            var xqr = new ReadOnlySpan<byte>(xq + tok * xqRow, (int)xqRow);
+            for (int r = 0; r < n; r++)
+            {
+                var wr = w.Row(r);
+                float v;
+                switch (w.Type)
+                {
+                    case GgmlType.F32:
+                        var wf = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(wr);
+                        v = 0f;
+                        for (int i = 0; i < k; i++) v += wf[i] * xr[i];
+                        break;
+                    case GgmlType.F16: v = Quant.DotF16F32Reference(wr, xr); break;
+                    case GgmlType.BF16: v = Quant.DotBF16F32Reference(wr, xr); break;
+                    case GgmlType.Q8_0: v = Quant.DotQ8_0Q8_0Reference(wr, xqr, k / Quant.QK); break;
+                    case GgmlType.Q4_0: v = Quant.DotQ4_0Q8_0Reference(wr, xqr, k / Quant.QK); break;
+                    default: throw Unsupported(w.Type);
+                }
+                y[(long)tok * n + r] = v;
+            }
+        }
+    }
+
+    private static byte* PrepareActivations(float* x, GgmlType type, int k, int t, byte* scratch, bool reference)
+    {
+        switch (type)
+        {
+            case GgmlType.F32 or GgmlType.F16 or GgmlType.BF16:
+                return null;
+            case GgmlType.Q8_0 or GgmlType.Q4_0:
+                if (scratch == null) throw new ArgumentNullException(nameof(scratch), $"MatMul with {type} weights needs MatMul.ScratchBytes({type}, {k}, {t}) bytes of scratch.");
+                int rowBytes = k / Quant.QK * Quant.Q8_0BlockBytes;
+                for (int tok = 0; tok < t; tok++)
+                {
+                    var src = new ReadOnlySpan<float>(x + (long)tok * k, k);
+                    var dst = new Span<byte>(scratch + (long)tok * rowBytes, rowBytes);
+                    if (reference) Quant.QuantizeRowQ8_0Reference(src, dst);
+                    else Quant.QuantizeRowQ8_0(src, dst);
+                }
+                return scratch;
+            default:
+                throw Unsupported(type);
+        }
+    }
+
+    private static NotSupportedException Unsupported(GgmlType type) =>
+        new($"MatMul does not support {type} weights; convert the model to f32, f16, bf16, q8_0 or q4_0.");
+
+    /// <summary>The per-call state of <see cref="Forward"/>, cached per calling thread so a call allocates nothing.</summary>
+    private sealed class Job : IRangeJob
+    {
+        private float* _y, _x;
+        private byte* _xq, _w;
+        private long _wRowBytes;
+        private GgmlType _type;
+        private int _t, _n, _k;
+
+        public void Set(float* y, float* x, byte* xq, in TensorView w, int t, int n, int k)
+        {
+            _y = y; _x = x; _xq = xq; _w = w.Data; _wRowBytes = w.RowBytes; _type = w.Type; _t = t; _n = n; _k = k;
+        }
+
+        public void Clear() { _y = _x = null; _xq = _w = null; }
+
+        public void Execute(int start, int end)
+        {
+            long xqRow = (long)(_k / Quant.QK) * Quant.Q8_0BlockBytes;
+            int blocks = _k / Quant.QK;
+            for (int r0 = start; r0 < end; r0 += RowTile)
+            {
+                int r1 = Math.Min(end, r0 + RowTile);
+                for (int tok = 0; tok < _t; tok++)
+                {
+                    float* yr = _y + (long)tok * _n;
+                    float* xr = _x + (long)tok * _k;
+                    byte* xqr = _xq + tok * xqRow;
+                    for (int r = r0; r < r1; r++)
+                    {
+                        byte* wr = _w + r * _wRowBytes;
+                        yr[r] = _type switch
+                        {
+                            GgmlType.F32 => TensorPrimitives.Dot(new ReadOnlySpan<float>(wr, _k), new ReadOnlySpan<float>(xr, _k)),
+                            GgmlType.Q8_0 => Quant.DotQ8_0Q8_0(wr, xqr, blocks),
+                            GgmlType.Q4_0 => Quant.DotQ4_0Q8_0(wr, xqr, blocks),
+                            GgmlType.F16 => Quant.DotF16F32((ushort*)wr, xr, _k),
+                            _ => Quant.DotBF16F32((ushort*)wr, xr, _k),
+                        };
+                    }
+                }
+            }
+        }
+    }
+}
