@@ -15,18 +15,18 @@ internal static class LlamaCModelLoader
         try
         {
             var h = ckpt.Config;
-            var config = new ModelConfig("llama", h.Dim, h.HiddenDim, h.Layers, h.Heads, h.KvHeads, h.VocabSize, h.SeqLen,
+            var config = new ModelConfig("llama", h.Dim, h.HiddenDim, h.NLayers, h.NHeads, h.NKvHeads, h.VocabSize, h.SeqLen,
                 RopeTheta: 10000f, NormEps: 1e-5f, Rope: RopeMode.Normal);
             config.Validate(path);
             var w = new ModelWeights
             {
                 TokenEmbedding = ckpt.Get("token_embedding_table"),
                 OutputNorm = ckpt.Get("rms_final_weight"),
-                Layers = new LayerWeights[h.Layers],
+                Layers = new LayerWeights[h.NLayers],
                 TiedOutput = h.SharedClassifier,
             };
             w.Output = h.SharedClassifier ? w.TokenEmbedding : ckpt.Get("wcls");
-            for (int i = 0; i < h.Layers; i++)
+            for (int i = 0; i < h.NLayers; i++)
             {
                 w.Layers[i] = new LayerWeights
                 {
