@@ -53,7 +53,7 @@ internal sealed partial class SentencePieceTokenizer
             }
             catch (DecoderFallbackException e)
             {
-                throw new TokenizerFormatException($"{path}: at byte offset {offset}: token {id} is not valid UTF-8. {hint}", e);
+                throw new TokenizerFormatException(path, offset, $"token {id} is not valid UTF-8. {hint}", e);
             }
             offset += length;
             tokens[id] = id switch

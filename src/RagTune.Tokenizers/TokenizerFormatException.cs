@@ -21,7 +21,13 @@ public sealed class TokenizerFormatException : IOException
 
     /// <summary>Creates an exception naming <paramref name="sourceName"/> and, when known, the byte <paramref name="offset"/>.</summary>
     public TokenizerFormatException(string sourceName, long? offset, string problem)
-        : base(offset is { } o ? $"{sourceName}: at byte offset {o}: {problem}" : $"{sourceName}: {problem}")
+        : this(sourceName, offset, problem, null)
+    {
+    }
+
+    /// <summary>As <see cref="TokenizerFormatException(string, long?, string)"/>, wrapping the error that revealed the problem.</summary>
+    public TokenizerFormatException(string sourceName, long? offset, string problem, Exception? innerException)
+        : base(offset is { } o ? $"{sourceName}: at byte offset {o}: {problem}" : $"{sourceName}: {problem}", innerException)
     {
         SourceName = sourceName;
         Offset = offset;

@@ -113,6 +113,36 @@ public sealed class SentencePieceTokenizerLlamaCTests
     }
 
     [Fact]
+    public void Gguf_copy_of_the_vocabulary_agrees_with_tokenizer_bin()
+    {
+        var gguf = LlamaCppVocabTests.LoadFromGguf(SharedData.File("models", "stories260k", "stories260K.gguf"));
+        Assert.Equal(Tok512.VocabSize, gguf.VocabSize);
+        for (var id = 0; id < gguf.VocabSize; id++)
+        {
+            Assert.Equal(gguf.TokenText(id), Tok512.TokenText(id));
+            Assert.Equal(gguf.TokenType(id), Tok512.TokenType(id));
+            Assert.Equal(gguf.Score(id), Tok512.Score(id));
+        }
+        const string text = "Once upon a time, Lily found a shiny 🐚 by the sea.\nShe smiled.";
+        Assert.Equal(Tok512.Encode(text, addBos: true), gguf.Encode(text, addBos: true));
+    }
+
+    [Theory]
+    [Trait("Category", "Slow")]
+    [InlineData('a')]
+    [InlineData(' ')]
+    [InlineData('\u00e9')]
+    public void Long_runs_of_one_character_encode_quickly(char c)
+    {
+        var text = new string(c, 100_000);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        var ids = Tok512.Encode(text, addBos: false);
+        watch.Stop();
+        Assert.Equal(text, Tok512.Decode([.. ids]));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"encoding 100 000 x U+{(int)c:X4} took {watch.Elapsed.TotalMilliseconds:F0} ms");
+    }
+
+    [Fact]
     [Trait("Category", "Slow")]
     public void Encodes_100_kilobytes_quickly()
     {

@@ -51,6 +51,21 @@ public sealed class SentencePieceVocabValidationTests
         Assert.Equal(8, e.Offset);
     }
 
+    [Fact]
+    public void Invalid_utf8_piece_names_its_offset()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("tok.bin");
+        var bytes = File.ReadAllBytes(Tok512Path);
+        bytes[4 + 8] = 0xFF; // first byte of token 0's text
+        File.WriteAllBytes(path, bytes);
+
+        var e = Assert.Throws<TokenizerFormatException>(() => SentencePieceTokenizer.FromLlamaCBin(path, 512));
+        Assert.Contains("not valid UTF-8", e.Message, StringComparison.Ordinal);
+        Assert.Equal(12, e.Offset);
+        Assert.Equal(path, e.SourceName);
+    }
+
     [Theory]
     [InlineData(500)]
     [InlineData(600)]
