@@ -21,8 +21,7 @@ internal static class CliRun
             Console.Error.WriteLine("cancelled");
             return 130;
         }
-        catch (Exception e) when (e is ModelFormatException or TokenizerFormatException or FileNotFoundException or DirectoryNotFoundException
-                                       or ContextOverflowException or ArgumentException or InvalidDataException or UsageException)
+        catch (Exception e) when (e is IOException or ContextOverflowException or ArgumentException or UsageException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return e is UsageException ? 2 : 1;

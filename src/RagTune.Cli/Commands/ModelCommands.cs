@@ -65,9 +65,9 @@ internal static class ModelCommands
             }
             // Text mode: the top 20 with their pieces when a tokenizer is at hand.
             RagTune.Tokenizers.ITokenizer? tok = null;
-            try { tok = TokenizerLoader.Resolve(engine, r.GetValue(tokenizer)).Tokenizer; } catch (Exception e) when (e is InvalidDataException or FileNotFoundException) { }
-            var order = Enumerable.Range(0, logits.Length).OrderByDescending(i => logits[i]).Take(20).ToArray();
+            try { tok = TokenizerLoader.Resolve(engine, r.GetValue(tokenizer)).Tokenizer; } catch (IOException) { /* pieces are optional here */ }
             var arr = logits.ToArray();
+            var order = Enumerable.Range(0, arr.Length).OrderByDescending(i => arr[i]).Take(20).ToArray();
             Console.Out.WriteLine($"{arr.Length} logits at position {ids.Length - 1}; min {arr.Min():G6}, max {arr.Max():G6}, mean {arr.Average():G6}. Top 20 (use --json for all):");
             foreach (var i in order)
                 Console.Out.WriteLine($"  {i,7}  {arr[i],12:F6}  {(tok != null ? Printable(tok.TokenText(i)) : "")}");

@@ -82,7 +82,7 @@ internal static class ModelReport
             string Special(int id) => id >= 0 && id < tok.VocabSize ? $"{id} '{ModelCommands.Printable(tok.TokenText(id))}'" : "none";
             sb.AppendLine($"tokenizer       {tok.Kind}, {tok.VocabSize} tokens; BOS {Special(tok.BosId)}, EOS {Special(tok.EosId)}, UNK {Special(tok.UnknownId)}");
         }
-        catch (Exception e) when (e is InvalidDataException or FileNotFoundException)
+        catch (IOException e)
         {
             sb.AppendLine($"tokenizer       not available: {e.Message}");
         }

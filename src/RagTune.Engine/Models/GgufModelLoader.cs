@@ -21,6 +21,7 @@ internal static class GgufModelLoader
         var file = GgufFile.Open(path);
         try
         {
+            RequireArchitecture(file);
             if (file.Tensors.Count == 0)
                 throw new ModelFormatException($"{path}: the file contains no tensors (a vocabulary-only GGUF?), so it cannot run as a model. Pass a model file; a vocabulary-only file can serve as --tokenizer.");
             var config = ReadConfig(file);
@@ -34,12 +35,18 @@ internal static class GgufModelLoader
         }
     }
 
-    public static ModelConfig ReadConfig(GgufFile file)
+    private static (string Arch, RopeMode Rope) RequireArchitecture(GgufFile file)
     {
         var arch = file.GetString("general.architecture")
             ?? throw new ModelFormatException($"{file.Path}: metadata key 'general.architecture' is missing, so this is not a model GGUF (a vocab-only file?). Pass a model file.");
         if (!s_architectures.TryGetValue(arch, out var rope))
             throw new ModelFormatException($"{file.Path}: architecture '{arch}' is not supported. Supported: {string.Join(", ", s_architectures.Keys)}.");
+        return (arch, rope);
+    }
+
+    public static ModelConfig ReadConfig(GgufFile file)
+    {
+        var (arch, rope) = RequireArchitecture(file);
 
         int Int(string key, int? fallback = null) =>
             file.GetInt($"{arch}.{key}") is { } v ? checked((int)v)

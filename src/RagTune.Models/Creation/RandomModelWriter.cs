@@ -43,14 +43,13 @@ internal static class RandomModelWriter
             if (t != type) fallbacks++;
             float std = 1f / MathF.Sqrt(cols);
             ulong tensorSeed = seed * 0x9E3779B97F4A7C15UL + (ulong)index++;
-            w.AddTensor(name, t, [cols, rows], GgmlTypes.Traits(t).RowBytes(cols) * rows,
-                stream => WriteRows(stream, t, rows, cols, tensorSeed, mean: 0f, std));
+            w.AddTensor(name, t, [cols, rows], stream => WriteRows(stream, t, rows, cols, tensorSeed, mean: 0f, std));
         }
         void Vector(string name, int n)
         {
             ulong tensorSeed = seed * 0x9E3779B97F4A7C15UL + (ulong)index++;
             // Norm gains near 1 (not exactly 1) so a test notices when they are ignored.
-            w.AddTensor(name, GgmlType.F32, [n], 4L * n, stream => WriteRows(stream, GgmlType.F32, 1, n, tensorSeed, mean: 1f, std: 0.1f));
+            w.AddTensor(name, GgmlType.F32, [n], stream => WriteRows(stream, GgmlType.F32, 1, n, tensorSeed, mean: 1f, std: 0.1f));
         }
 
         Matrix("token_embd.weight", c.VocabSize, c.Dim);

@@ -87,9 +87,8 @@ internal sealed class TextGenerator
 
         var sampler = new Sampler(_model.Engine.Config.VocabSize, settings.Sampler);
         foreach (var t in prompt) sampler.Accept(t);
-        var decoder = tok.CreateStreamingDecoder();
-        // Prime the decoder with the prompt's last token so a leading-space rule after BOS applies correctly.
-        decoder.Append(prompt[^1]);
+        // Text right after BOS drops SentencePiece's leading space; a continuation keeps it.
+        var decoder = tok.CreateStreamingDecoder(atSequenceStart: prompt[^1] == tok.BosId);
         var stops = new StopMatcher(settings.Stops, onText);
         var finish = FinishReason.Length;
         int generated = 0;

@@ -1,7 +1,9 @@
+using RagTune.TestKit;
 using RagTune.Engine.Sampling;
 
 namespace RagTune.Engine.Tests.Sampling;
 
+[Collection(SerialCollection.Name)]
 public sealed class SamplerTests
 {
     private static float[] Logits(params float[] x) => x;
@@ -88,8 +90,8 @@ public sealed class SamplerTests
         var logits = Enumerable.Range(0, 4096).Select(i => MathF.Cos(i * 0.37f) * 3).ToArray();
         var s = new Sampler(4096, new SamplerOptions(Temperature: 0.9f, TopK: 40, TopP: 0.9f, MinP: 0.01f, RepeatPenalty: 1.1f, Seed: 1));
         for (int i = 0; i < 10; i++) s.Accept(s.Sample(logits));
-        long before = GC.GetTotalAllocatedBytes(precise: true);
+        long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 100; i++) s.Accept(s.Sample(logits));
-        Assert.Equal(0, GC.GetTotalAllocatedBytes(precise: true) - before);
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
     }
 }

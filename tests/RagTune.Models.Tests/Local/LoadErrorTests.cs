@@ -28,7 +28,7 @@ public sealed class LoadErrorTests
     {
         var preset = new ModelPreset("odd", ModelPresets.Get("tiny").Config with { VocabSize = 600 }, true, "test");
         var path = TinyModels.GetOrCreate("odd-vocab-600.gguf", p => RandomModelWriter.Write(preset, GgmlType.F32, 1, p));
-        var e = Assert.ThrowsAny<InvalidDataException>(() => LocalModel.Load(path, SharedData.File("models", "stories260k", "tok512.bin")));
+        var e = Assert.Throws<TokenizerFormatException>(() => LocalModel.Load(path, SharedData.File("models", "stories260k", "tok512.bin")));
         Assert.Contains("600", e.Message);
     }
 
