@@ -15,15 +15,15 @@ public sealed class ReferenceRulesTests
         ["RagTune.Engine"] = ["System.Numerics.Tensors"],
         ["RagTune.Tokenizers"] = [],
         ["RagTune.Models"] = ["RagTune.Engine", "RagTune.Tokenizers", "Microsoft.Extensions.AI.Abstractions", "OpenAI"],
-        ["RagTune.Rag"] = ["Microsoft.Extensions.AI.Abstractions", "Markdig", "AngleSharp", "HtmlAgilityPack", "DocumentFormat.OpenXml", "CsvHelper"],
-        ["RagTune.Rag.Sqlite"] = ["RagTune.Rag", "Microsoft.Data.Sqlite.Core", "SQLitePCLRaw.bundle_e_sqlite3"],
+        ["RagTune.Rag"] = ["Microsoft.Extensions.AI.Abstractions", "System.Numerics.Tensors", "Markdig", "AngleSharp", "HtmlAgilityPack", "DocumentFormat.OpenXml", "CsvHelper"],
+        ["RagTune.Rag.Sqlite"] = ["RagTune.Rag", "Microsoft.Data.Sqlite.Core", "SQLitePCLRaw.bundle_e_sqlite3", "System.Numerics.Tensors"],
         ["RagTune.Rag.Postgres"] = ["RagTune.Rag", "Npgsql"],
         ["RagTune.FineTuning"] = ["RagTune.Engine", "RagTune.Tokenizers", "RagTune.Models"],
-        ["RagTune.Evaluation"] = ["RagTune.Rag", "RagTune.FineTuning", "Microsoft.Extensions.AI.Abstractions", "YamlDotNet"],
+        ["RagTune.Evaluation"] = ["RagTune.Rag", "RagTune.FineTuning", "Microsoft.Extensions.AI.Abstractions", "YamlDotNet", "System.Numerics.Tensors"],
         ["RagTune.Hosting"] = ["*"],
         ["RagTune.Server"] = ["RagTune.Hosting", "*package"],
         // Until RagTune.Hosting exists the CLI composes the model layer directly.
-        ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Models", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
+        ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Models", "RagTune.Rag.Sqlite", "RagTune.Evaluation", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
     };
 
     private static string SrcDir

@@ -1,0 +1,77 @@
+namespace RagTune.Rag.Store;
+
+// The contract between the RAG pipeline (RagTune.Rag) and its stores (RagTune.Rag.Sqlite now, PostgreSQL later).
+// Stores keep documents, chunks, a keyword index and embeddings; they never call models.
+
+/// <summary>A source document after reading and normalisation.</summary>
+/// <param name="Id">Stable id: the path relative to the ingest root, or the value of the id field for JSON/CSV records.</param>
+/// <param name="Source">Where it came from (file path, with "#record" for records inside a JSON/CSV file).</param>
+/// <param name="Title">Title (first heading, HTML title, title field, or file name).</param>
+/// <param name="Text">Normalised text; chunk offsets point into this string.</param>
+/// <param name="ContentHash">sha256 (hex) of <paramref name="Text"/> plus title: re-ingest skips a document whose hash is unchanged.</param>
+/// <param name="Metadata">Key/value metadata used by search filters (e.g. "ext" = "md", fields of a record).</param>
+internal sealed record SourceDocument(string Id, string Source, string Title, string Text, string ContentHash, IReadOnlyDictionary<string, string> Metadata);
+
+/// <summary>A piece of a document, with its exact place in the document's text.</summary>
+/// <param name="Index">Position of the chunk in its document, from 0.</param>
+/// <param name="Start">Start offset (UTF-16 chars) into <see cref="SourceDocument.Text"/>, inclusive.</param>
+/// <param name="End">End offset, exclusive: <c>Text[Start..End]</c> equals <paramref name="Text"/>.</param>
+/// <param name="HeadingPath">Headings enclosing the chunk, outermost first.</param>
+/// <param name="TokenCount">Approximate token count used for sizing.</param>
+internal sealed record Chunk(int Index, string Text, int Start, int End, IReadOnlyList<string> HeadingPath, int TokenCount);
+
+/// <summary>One document and its chunks (and their embeddings, when an embedding model is configured) to write.</summary>
+/// <param name="Embeddings">One vector per chunk, or null for BM25-only collections.</param>
+internal sealed record DocumentWrite(SourceDocument Document, IReadOnlyList<Chunk> Chunks, IReadOnlyList<float[]>? Embeddings);
+
+/// <summary>What the store remembers of a document (for incremental re-ingest).</summary>
+internal sealed record DocumentState(string Id, string Source, string ContentHash, int ChunkCount, DateTimeOffset UpdatedAt);
+
+/// <summary>A chunk as stored, with its document's identity.</summary>
+internal sealed record StoredChunk(long ChunkId, string DocumentId, string Source, string Title, Chunk Chunk, IReadOnlyDictionary<string, string> Metadata);
+
+/// <summary>A ranked retrieval result. Higher <paramref name="Score"/> is better; scores are only comparable within one retriever.</summary>
+internal sealed record SearchHit(StoredChunk Chunk, double Score, int Rank, string Retriever);
+
+/// <summary>Metadata equality filters, all of which must hold (<c>--filter key=value</c>).</summary>
+internal sealed record SearchFilter(IReadOnlyDictionary<string, string> Conditions)
+{
+    public static SearchFilter None { get; } = new(new Dictionary<string, string>());
+}
+
+/// <summary>Which embedding model made a collection's vectors; a query with another model is refused.</summary>
+internal sealed record EmbeddingInfo(string ModelId, int Dimensions);
+
+/// <summary>Counts and sizes of a collection.</summary>
+internal sealed record CollectionStats(string Name, int Documents, int Chunks, int EmbeddedChunks, long FileBytes, EmbeddingInfo? Embedding, int SchemaVersion);
+
+/// <summary>
+/// A collection's storage. Every <see cref="WriteBatchAsync"/> is one transaction: a process killed midway leaves
+/// the collection exactly as it was before that batch.
+/// </summary>
+internal interface IChunkStore : IDisposable
+{
+    /// <summary>The collection's name.</summary>
+    string Name { get; }
+
+    /// <summary>The embedding model of the stored vectors, or null when none are stored yet.</summary>
+    EmbeddingInfo? Embedding { get; }
+
+    Task<IReadOnlyDictionary<string, DocumentState>> GetDocumentStatesAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>Upserts the documents: each one's previous chunks and vectors are replaced. One transaction.</summary>
+    Task WriteBatchAsync(IReadOnlyList<DocumentWrite> batch, EmbeddingInfo? embedding, CancellationToken cancellationToken = default);
+
+    /// <summary>Removes documents with their chunks and vectors. One transaction.</summary>
+    Task DeleteDocumentsAsync(IReadOnlyCollection<string> documentIds, CancellationToken cancellationToken = default);
+
+    /// <summary>BM25 keyword search (best first).</summary>
+    Task<IReadOnlyList<SearchHit>> SearchKeywordAsync(string query, int k, SearchFilter filter, CancellationToken cancellationToken = default);
+
+    /// <summary>Exact nearest neighbours by cosine similarity (best first).</summary>
+    Task<IReadOnlyList<SearchHit>> SearchVectorAsync(ReadOnlyMemory<float> query, int k, SearchFilter filter, CancellationToken cancellationToken = default);
+
+    Task<StoredChunk?> GetChunkAsync(long chunkId, CancellationToken cancellationToken = default);
+
+    Task<CollectionStats> GetStatsAsync(CancellationToken cancellationToken = default);
+}
