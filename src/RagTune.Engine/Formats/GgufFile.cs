@@ -323,31 +323,29 @@ internal sealed unsafe class GgufFile : IDisposable
     public int[]? GetIntArray(string key)
     {
         if (Find(key) is not { } v) return null;
-        switch (v.Value)
+        // Switch on the GGUF element type, not the CLR array type: the runtime lets a uint[] pass as an int[].
+        return v.ArrayElementType switch
         {
-            case int[] i: return i;
-            case byte[] a: return Array.ConvertAll(a, x => (int)x);
-            case sbyte[] a: return Array.ConvertAll(a, x => (int)x);
-            case ushort[] a: return Array.ConvertAll(a, x => (int)x);
-            case short[] a: return Array.ConvertAll(a, x => (int)x);
-            case uint[] a: return ToInts(key, a.Length, j => a[j]);
-            case long[] a: return ToInts(key, a.Length, j => a[j]);
-            case ulong[] a:
-                var big = Array.FindIndex(a, x => x > int.MaxValue);
-                if (big >= 0) throw new ModelFormatException(Path, $"metadata '{key}' element {big} is {a[big]}, outside the int32 range.");
-                return Array.ConvertAll(a, x => (int)x);
-            default: throw WrongType(key, v, "an array of integers");
-        }
+            GgufValueType.Int32 => (int[])v.Value,
+            GgufValueType.UInt8 => Array.ConvertAll((byte[])v.Value, x => (int)x),
+            GgufValueType.Int8 => Array.ConvertAll((sbyte[])v.Value, x => (int)x),
+            GgufValueType.UInt16 => Array.ConvertAll((ushort[])v.Value, x => (int)x),
+            GgufValueType.Int16 => Array.ConvertAll((short[])v.Value, x => (int)x),
+            GgufValueType.UInt32 => ToInts(key, (uint[])v.Value, x => x),
+            GgufValueType.Int64 => ToInts(key, (long[])v.Value, x => x),
+            GgufValueType.UInt64 => ToInts(key, (ulong[])v.Value, x => x > long.MaxValue ? long.MaxValue : (long)x),
+            _ => throw WrongType(key, v, "an array of integers"),
+        };
     }
 
-    private int[] ToInts(string key, int n, Func<int, long> get)
+    private int[] ToInts<T>(string key, T[] items, Func<T, long> widen)
     {
-        var r = new int[n];
-        for (var j = 0; j < n; j++)
+        var r = new int[items.Length];
+        for (var j = 0; j < items.Length; j++)
         {
-            var x = get(j);
+            var x = widen(items[j]);
             if (x is < int.MinValue or > int.MaxValue)
-                throw new ModelFormatException(Path, $"metadata '{key}' element {j} is {x}, outside the int32 range.");
+                throw new ModelFormatException(Path, $"metadata '{key}' element {j} is {items[j]}, outside the int32 range.");
             r[j] = (int)x;
         }
         return r;
