@@ -244,6 +244,8 @@ internal sealed class GgufWriter
         }
     }
 
+    // The runtime lets an sbyte[] match byte[] (and short[]/ushort[], int[]/uint[], long[]/ulong[]); the bits written
+    // are the same either way, so the first matching case is correct.
     private static void WriteItems(BinaryWriter w, Array items)
     {
         switch (items)
