@@ -122,9 +122,13 @@ internal sealed unsafe class GgufFile : IDisposable
             throw c.Error($"the header claims {tensorCount} tensors at offset 8, more than the {c.Remaining} bytes left can hold; the file is corrupt or truncated. Re-download the model.");
 
         // ---- metadata -------------------------------------------------------------------------------------
-        var keys = new string[(int)kvCount];
-        var metadata = new Dictionary<string, GgufValue>((int)kvCount, StringComparer.Ordinal);
-        for (var i = 0; i < keys.Length; i++)
+        // Counts were bounded by the bytes left, but a huge file could still claim billions: collections grow as
+        // entries are actually parsed instead of being sized from the header.
+        if (kvCount > int.MaxValue || tensorCount > int.MaxValue)
+            throw c.Error($"the header claims {kvCount} metadata pairs and {tensorCount} tensors, more than any model has; the file is corrupt.");
+        var keys = new List<string>((int)Math.Min(kvCount, 1024));
+        var metadata = new Dictionary<string, GgufValue>((int)Math.Min(kvCount, 1024), StringComparer.Ordinal);
+        for (var i = 0; i < (int)kvCount; i++)
         {
             var at = c.Position;
             var key = c.ReadString($"metadata key #{i}");
@@ -132,7 +136,7 @@ internal sealed unsafe class GgufFile : IDisposable
             var value = c.ReadValue(type, $"metadata '{key}'");
             if (!metadata.TryAdd(key, value))
                 throw c.Error($"metadata key '{key}' at offset {at} appears twice; the file is corrupt. Re-convert the model.");
-            keys[i] = key;
+            keys.Add(key);
         }
 
         var alignment = DefaultAlignment;
@@ -151,10 +155,10 @@ internal sealed unsafe class GgufFile : IDisposable
         }
 
         // ---- tensor infos ---------------------------------------------------------------------------------
-        var tensors = new GgufTensorInfo[(int)tensorCount];
-        var rawTypes = new (uint Type, long At)[tensors.Length];
-        var index = new Dictionary<string, int>(tensors.Length, StringComparer.Ordinal);
-        for (var i = 0; i < tensors.Length; i++)
+        var tensors = new List<GgufTensorInfo>((int)Math.Min(tensorCount, 1024));
+        var rawTypes = new List<(uint Type, long At)>(tensors.Capacity);
+        var index = new Dictionary<string, int>(tensors.Capacity, StringComparer.Ordinal);
+        for (var i = 0; i < (int)tensorCount; i++)
         {
             var at = c.Position;
             var name = c.ReadString($"the name of tensor #{i}");
@@ -176,15 +180,15 @@ internal sealed unsafe class GgufFile : IDisposable
                 throw c.Error($"tensor '{name}' at offset {at} has data offset {offset}, beyond any file; the file is corrupt.");
             if (!index.TryAdd(name, i))
                 throw c.Error($"tensor name '{name}' at offset {at} appears twice; the file is corrupt. Re-convert the model.");
-            tensors[i] = new GgufTensorInfo(name, (GgmlType)type, dims, (long)offset);
-            rawTypes[i] = (type, typeAt);
+            tensors.Add(new GgufTensorInfo(name, (GgmlType)type, dims, (long)offset));
+            rawTypes.Add((type, typeAt));
         }
 
         var dataOffset = AlignUp(c.Position, alignment);
-        for (var i = 0; i < tensors.Length; i++)
+        for (var i = 0; i < tensors.Count; i++)
             Validate(c, tensors[i], rawTypes[i].Type, rawTypes[i].At, alignment, dataOffset, file.Length);
 
-        return new GgufFile(file, version, alignment, dataOffset, keys, metadata, tensors, index);
+        return new GgufFile(file, version, alignment, dataOffset, [.. keys], metadata, [.. tensors], index);
     }
 
     private static void Validate(GgufCursor c, in GgufTensorInfo t, uint rawType, long typeAt, int alignment, long dataOffset, long fileSize)
