@@ -185,7 +185,7 @@ internal unsafe struct GgufCursor
     private GgufValue[] ReadNested(int n, string what, int depth)
     {
         var items = new GgufValue[n];
-        for (var i = 0; i < n; i++) items[i] = ReadArray($"element {i} of {what}", depth + 1);
+        for (var i = 0; i < n; i++) items[i] = ReadArray(depth == 0 ? $"element {i} of {what}" : what, depth + 1);
         return items;
     }
 }

@@ -122,9 +122,13 @@ internal sealed unsafe class GgufFile : IDisposable
             throw c.Error($"the header claims {tensorCount} tensors at offset 8, more than the {c.Remaining} bytes left can hold; the file is corrupt or truncated. Re-download the model.");
 
         // ---- metadata -------------------------------------------------------------------------------------
-        var keys = new string[(int)kvCount];
-        var metadata = new Dictionary<string, GgufValue>((int)kvCount, StringComparer.Ordinal);
-        for (var i = 0; i < keys.Length; i++)
+        // Counts were bounded by the bytes left, but a huge file could still claim billions: collections grow as
+        // entries are actually parsed instead of being sized from the header.
+        if (kvCount > int.MaxValue || tensorCount > int.MaxValue)
+            throw c.Error($"the header claims {kvCount} metadata pairs and {tensorCount} tensors, more than any model has; the file is corrupt.");
+        var keys = new List<string>((int)Math.Min(kvCount, 1024));
+        var metadata = new Dictionary<string, GgufValue>((int)Math.Min(kvCount, 1024), StringComparer.Ordinal);
+        for (var i = 0; i < (int)kvCount; i++)
         {
             var at = c.Position;
             var key = c.ReadString($"metadata key #{i}");
@@ -132,7 +136,7 @@ internal sealed unsafe class GgufFile : IDisposable
             var value = c.ReadValue(type, $"metadata '{key}'");
             if (!metadata.TryAdd(key, value))
                 throw c.Error($"metadata key '{key}' at offset {at} appears twice; the file is corrupt. Re-convert the model.");
-            keys[i] = key;
+            keys.Add(key);
         }
 
         var alignment = DefaultAlignment;
@@ -151,10 +155,10 @@ internal sealed unsafe class GgufFile : IDisposable
         }
 
         // ---- tensor infos ---------------------------------------------------------------------------------
-        var tensors = new GgufTensorInfo[(int)tensorCount];
-        var rawTypes = new (uint Type, long At)[tensors.Length];
-        var index = new Dictionary<string, int>(tensors.Length, StringComparer.Ordinal);
-        for (var i = 0; i < tensors.Length; i++)
+        var tensors = new List<GgufTensorInfo>((int)Math.Min(tensorCount, 1024));
+        var rawTypes = new List<(uint Type, long At)>(tensors.Capacity);
+        var index = new Dictionary<string, int>(tensors.Capacity, StringComparer.Ordinal);
+        for (var i = 0; i < (int)tensorCount; i++)
         {
             var at = c.Position;
             var name = c.ReadString($"the name of tensor #{i}");
@@ -176,15 +180,15 @@ internal sealed unsafe class GgufFile : IDisposable
                 throw c.Error($"tensor '{name}' at offset {at} has data offset {offset}, beyond any file; the file is corrupt.");
             if (!index.TryAdd(name, i))
                 throw c.Error($"tensor name '{name}' at offset {at} appears twice; the file is corrupt. Re-convert the model.");
-            tensors[i] = new GgufTensorInfo(name, (GgmlType)type, dims, (long)offset);
-            rawTypes[i] = (type, typeAt);
+            tensors.Add(new GgufTensorInfo(name, (GgmlType)type, dims, (long)offset));
+            rawTypes.Add((type, typeAt));
         }
 
         var dataOffset = AlignUp(c.Position, alignment);
-        for (var i = 0; i < tensors.Length; i++)
+        for (var i = 0; i < tensors.Count; i++)
             Validate(c, tensors[i], rawTypes[i].Type, rawTypes[i].At, alignment, dataOffset, file.Length);
 
-        return new GgufFile(file, version, alignment, dataOffset, keys, metadata, tensors, index);
+        return new GgufFile(file, version, alignment, dataOffset, [.. keys], metadata, [.. tensors], index);
     }
 
     private static void Validate(GgufCursor c, in GgufTensorInfo t, uint rawType, long typeAt, int alignment, long dataOffset, long fileSize)
@@ -323,31 +327,29 @@ internal sealed unsafe class GgufFile : IDisposable
     public int[]? GetIntArray(string key)
     {
         if (Find(key) is not { } v) return null;
-        switch (v.Value)
+        // Switch on the GGUF element type, not the CLR array type: the runtime lets a uint[] pass as an int[].
+        return v.ArrayElementType switch
         {
-            case int[] i: return i;
-            case byte[] a: return Array.ConvertAll(a, x => (int)x);
-            case sbyte[] a: return Array.ConvertAll(a, x => (int)x);
-            case ushort[] a: return Array.ConvertAll(a, x => (int)x);
-            case short[] a: return Array.ConvertAll(a, x => (int)x);
-            case uint[] a: return ToInts(key, a.Length, j => a[j]);
-            case long[] a: return ToInts(key, a.Length, j => a[j]);
-            case ulong[] a:
-                var big = Array.FindIndex(a, x => x > int.MaxValue);
-                if (big >= 0) throw new ModelFormatException(Path, $"metadata '{key}' element {big} is {a[big]}, outside the int32 range.");
-                return Array.ConvertAll(a, x => (int)x);
-            default: throw WrongType(key, v, "an array of integers");
-        }
+            GgufValueType.Int32 => (int[])v.Value,
+            GgufValueType.UInt8 => Array.ConvertAll((byte[])v.Value, x => (int)x),
+            GgufValueType.Int8 => Array.ConvertAll((sbyte[])v.Value, x => (int)x),
+            GgufValueType.UInt16 => Array.ConvertAll((ushort[])v.Value, x => (int)x),
+            GgufValueType.Int16 => Array.ConvertAll((short[])v.Value, x => (int)x),
+            GgufValueType.UInt32 => ToInts(key, (uint[])v.Value, x => x),
+            GgufValueType.Int64 => ToInts(key, (long[])v.Value, x => x),
+            GgufValueType.UInt64 => ToInts(key, (ulong[])v.Value, x => x > long.MaxValue ? long.MaxValue : (long)x),
+            _ => throw WrongType(key, v, "an array of integers"),
+        };
     }
 
-    private int[] ToInts(string key, int n, Func<int, long> get)
+    private int[] ToInts<T>(string key, T[] items, Func<T, long> widen)
     {
-        var r = new int[n];
-        for (var j = 0; j < n; j++)
+        var r = new int[items.Length];
+        for (var j = 0; j < items.Length; j++)
         {
-            var x = get(j);
+            var x = widen(items[j]);
             if (x is < int.MinValue or > int.MaxValue)
-                throw new ModelFormatException(Path, $"metadata '{key}' element {j} is {x}, outside the int32 range.");
+                throw new ModelFormatException(Path, $"metadata '{key}' element {j} is {items[j]}, outside the int32 range.");
             r[j] = (int)x;
         }
         return r;

@@ -109,7 +109,15 @@ internal sealed unsafe class LlamaCCheckpoint : IDisposable
         void Add(string name, bool perLayer, long rows, int cols)
         {
             fields[name] = new Field(offset, perLayer, rows, cols);
-            offset += (perLayer ? layers : 1) * rows * cols * sizeof(float);
+            // Checked: a garbage header of int.MaxValue sizes must not wrap around to the file's length.
+            try
+            {
+                offset = checked(offset + (perLayer ? layers : 1) * rows * cols * sizeof(float));
+            }
+            catch (OverflowException)
+            {
+                throw Error($"header ({header}) implies a file larger than 2^63 bytes; it is {NotV0}.");
+            }
         }
         // Shapes as [rows = out, cols = in] per slab; file order from run.c memory_map_weights.
         Add("token_embedding_table", false, vocab, dim);  // [vocab, dim]

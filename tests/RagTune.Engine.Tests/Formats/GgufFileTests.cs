@@ -111,3 +111,36 @@ public sealed class GgufFileTests
         if (model == "gpt2") Assert.Equal("Ġ t", f.GetStringArray("tokenizer.ggml.merges")![0]);
     }
 }
+
+public sealed class GgufFileVersionAndSpeedTests
+{
+    [Fact]
+    public void Version_2_files_load()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("v2.gguf");
+        var bytes = File.ReadAllBytes(GgufFileTests.Stories260KGguf);
+        bytes[4] = 2;
+        File.WriteAllBytes(path, bytes);
+        using var f = GgufFile.Open(path);
+        Assert.Equal(2u, f.Version);
+        Assert.Equal(48, f.Tensors.Count);
+    }
+
+    [Fact]
+    public void A_100k_string_vocabulary_opens_quickly()
+    {
+        var path = SharedData.File("tokenizers", "llamacpp-vocab", "ggml-vocab-gpt-2.gguf");
+        GgufFile.Open(path).Dispose(); // warm up JIT and the page cache
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        const int Runs = 5;
+        for (var i = 0; i < Runs; i++)
+        {
+            using var f = GgufFile.Open(path);
+            Assert.Equal(50257, f.GetStringArray("tokenizer.ggml.tokens")!.Length);
+        }
+        // ~100k strings (tokens + merges); decoding straight from the mapping takes a few ms. The bound is
+        // generous because the test machine is shared.
+        Assert.True(sw.Elapsed / Runs < TimeSpan.FromSeconds(1), $"open took {sw.Elapsed / Runs}");
+    }
+}

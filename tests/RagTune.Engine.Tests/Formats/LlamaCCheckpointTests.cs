@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using RagTune.Engine.Formats;
 using RagTune.Engine.Tensors;
 using RagTune.TestKit;
@@ -119,5 +120,99 @@ public sealed class LlamaCCheckpointTests
         Assert.Equal(expected.Cols, actual.Cols);
         for (var r = 0; r < expected.Rows; r++)
             Assert.True(expected.Row(r).SequenceEqual(actual.Row(r)), $"row {r} differs");
+    }
+}
+
+public sealed class LlamaCCheckpointBadInputTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
+    private static byte[] Header(params int[] h)
+    {
+        var b = new byte[h.Length * 4];
+        Buffer.BlockCopy(h, 0, b, 0, b.Length);
+        return b;
+    }
+
+    // Floats a checkpoint with this header holds (run.c memory_map_weights), classifier excluded.
+    private static long SharedFloats(int dim, int hidden, int layers, int heads, int kvHeads, int vocab, int seqLen)
+    {
+        long headSize = dim / heads, kvDim = kvHeads * headSize;
+        return (long)vocab * dim + layers * (2L * dim + dim * dim + 2 * dim * kvDim + dim * dim + 3L * dim * hidden)
+            + dim + seqLen * headSize;
+    }
+
+    private string Write(byte[] bytes)
+    {
+        var path = _dir.File("model.bin");
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    private ModelFormatException AssertBad(byte[] bytes, params string[] expected)
+    {
+        var path = Write(bytes);
+        var ex = Assert.Throws<ModelFormatException>(() => LlamaCCheckpoint.Open(path).Dispose());
+        Assert.Contains(path, ex.Message);
+        foreach (var s in expected) Assert.Contains(s, ex.Message, StringComparison.OrdinalIgnoreCase);
+        return ex;
+    }
+
+    [Fact]
+    public void Unshared_classifier_checkpoint_exposes_wcls()
+    {
+        int dim = 8, hidden = 12, layers = 2, heads = 2, kv = 1, vocab = 5, seq = 4;
+        var floats = SharedFloats(dim, hidden, layers, heads, kv, vocab, seq) + vocab * dim;
+        var values = new float[floats];
+        for (var i = 0; i < values.Length; i++) values[i] = i;
+        var bytes = Header(dim, hidden, layers, heads, kv, -vocab, seq).Concat(MemoryMarshal.AsBytes(values.AsSpan()).ToArray()).ToArray();
+        using var c = LlamaCCheckpoint.Open(Write(bytes));
+        Assert.False(c.SharedClassifier);
+        Assert.Equal(vocab, c.Config.VocabSize);
+        var wcls = c.Get("wcls").AsFloats();
+        Assert.Equal(vocab * dim, wcls.Length);
+        Assert.Equal(floats - vocab * dim, wcls[0]);
+        Assert.Equal(floats - 1, wcls[^1]);
+        // wk of layer 1 starts after embeddings, rms_att, wq and layer 0's wk.
+        var kvDim = kv * dim / heads;
+        Assert.Equal(vocab * dim + layers * dim + layers * dim * dim + kvDim * dim, c.Get("wk", 1).AsFloats()[0]);
+        Assert.Equal(kvDim, c.Get("wk", 1).Rows);
+    }
+
+    [Fact]
+    public void Wrong_sizes_name_the_expected_size()
+    {
+        var good = File.ReadAllBytes(LlamaCCheckpointTests.Stories260KBin);
+        AssertBad(good[..^4], "1056536 bytes", "implies exactly 1056540", "legacy_export", "truncated");
+        AssertBad([.. good, 0], "implies exactly 1056540");
+        AssertBad([.. good, .. new byte[512 * 64 * 4]], "vocab_size should be negative");
+        var unshared = (byte[])good.Clone();
+        BitConverter.GetBytes(-512).CopyTo(unshared, 20);
+        AssertBad(unshared, "vocab_size should be positive");
+    }
+
+    [Fact]
+    public void Bad_headers()
+    {
+        AssertBad([], "shorter than the 28-byte");
+        AssertBad(Header(1, 2, 3), "shorter than the 28-byte");
+        AssertBad(Header(0x616b3432, 2, 0, 0, 0, 0, 0, 0), "'ak42'", "version 2", "legacy");
+        AssertBad(Header(64, 172, 5, 0, 4, 512, 512), "zero or negative");
+        AssertBad(Header(-64, 172, 5, 8, 4, 512, 512), "zero or negative");
+        AssertBad(Header(64, 172, 5, 7, 7, 512, 512), "n_heads does not divide dim");
+        AssertBad(Header(64, 172, 5, 8, 3, 512, 512), "n_kv_heads does not divide n_heads");
+        AssertBad(Header(int.MaxValue, int.MaxValue, int.MaxValue, 1, 1, int.MaxValue, int.MaxValue), "2^63");
+        AssertBad(Header(1 << 20, 1 << 20, 1 << 10, 1, 1, 1 << 20, 1), "implies exactly");
+        AssertBad(File.ReadAllBytes(GgufFileTests.Stories260KGguf), "GGUF file");
+    }
+
+    [Fact]
+    public void Missing_file_is_FileNotFoundException()
+    {
+        var path = _dir.File("nope.bin");
+        var ex = Assert.Throws<FileNotFoundException>(() => LlamaCCheckpoint.Open(path));
+        Assert.Contains(path, ex.Message);
     }
 }
