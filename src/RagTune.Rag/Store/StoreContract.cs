@@ -14,6 +14,7 @@ internal sealed record SourceDocument(string Id, string Source, string Title, st
 
 /// <summary>A piece of a document, with its exact place in the document's text.</summary>
 /// <param name="Index">Position of the chunk in its document, from 0.</param>
+/// <param name="Text">The chunk's text.</param>
 /// <param name="Start">Start offset (UTF-16 chars) into <see cref="SourceDocument.Text"/>, inclusive.</param>
 /// <param name="End">End offset, exclusive: <c>Text[Start..End]</c> equals <paramref name="Text"/>.</param>
 /// <param name="HeadingPath">Headings enclosing the chunk, outermost first.</param>
@@ -21,6 +22,8 @@ internal sealed record SourceDocument(string Id, string Source, string Title, st
 internal sealed record Chunk(int Index, string Text, int Start, int End, IReadOnlyList<string> HeadingPath, int TokenCount);
 
 /// <summary>One document and its chunks (and their embeddings, when an embedding model is configured) to write.</summary>
+/// <param name="Document">The document.</param>
+/// <param name="Chunks">Its chunks, in order.</param>
 /// <param name="Embeddings">One vector per chunk, or null for BM25-only collections.</param>
 internal sealed record DocumentWrite(SourceDocument Document, IReadOnlyList<Chunk> Chunks, IReadOnlyList<float[]>? Embeddings);
 
