@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test. The engine's kernel tests run three times: with all instruction sets, with AVX-512 off
+# Runs every test. The engine tests run three times: with all instruction sets, with AVX-512 off
 # (Vector256 paths) and with AVX2 off too (Vector128 paths), so every SIMD branch is exercised on one machine.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
@@ -8,9 +8,9 @@ rm -rf "$results"; mkdir -p "$results"
 
 dotnet build RagTune.slnx -c Release -nologo -v q
 dotnet test RagTune.slnx -c Release --no-build -nologo --logger "trx;LogFilePrefix=all" --results-directory "$results"
-DOTNET_EnableAVX512=0 dotnet test tests/RagTune.Engine.Tests -c Release --no-build -nologo --filter "Category=Kernels" \
+DOTNET_EnableAVX512=0 dotnet test tests/RagTune.Engine.Tests -c Release --no-build -nologo \
   --logger "trx;LogFilePrefix=noavx512" --results-directory "$results"
-DOTNET_EnableAVX512=0 DOTNET_EnableAVX2=0 dotnet test tests/RagTune.Engine.Tests -c Release --no-build -nologo --filter "Category=Kernels" \
+DOTNET_EnableAVX512=0 DOTNET_EnableAVX2=0 dotnet test tests/RagTune.Engine.Tests -c Release --no-build -nologo \
   --logger "trx;LogFilePrefix=noavx2" --results-directory "$results"
 
 # One closing line summing every run (the .trx files are the detailed record).

@@ -13,6 +13,7 @@ internal static class ModelReport
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Model file '{path}' does not exist.", path);
         var sb = new StringBuilder();
+        var details = new StringBuilder(); // tensor list and raw metadata go after the summary
         long fileSize = new FileInfo(path).Length;
         sb.AppendLine($"file            {Path.GetFullPath(path)}");
         sb.AppendLine($"size            {Mib(fileSize)}");
@@ -43,11 +44,11 @@ internal static class ModelReport
             sb.AppendLine($"tensor types    {string.Join(", ", types)}");
             if (listTensors)
             {
-                sb.AppendLine("tensors");
+                details.AppendLine("tensors");
                 foreach (var t in gguf.Tensors)
-                    sb.AppendLine($"  {t.Name,-32} {GgmlTypes.Traits(t.Type).Name,-6} [{string.Join(", ", t.Dims)}]  {Mib(t.ByteLength)}");
+                    details.AppendLine($"  {t.Name,-32} {GgmlTypes.Traits(t.Type).Name,-6} [{string.Join(", ", t.Dims)}]  {Mib(t.ByteLength)}");
             }
-            AppendMetadata(sb, gguf);
+            AppendMetadata(details, gguf);
         }
         else
         {
@@ -71,7 +72,7 @@ internal static class ModelReport
         long kv = 2L * c.Layers * ctx * c.KvDim * sizeof(float);
         long weights = model.Weights.ByteLength;
         sb.AppendLine($"memory          weights {Mib(weights)} (mapped from the file, not copied) + KV cache {Mib(kv)} at {ctx} tokens ({Mib(kv / ctx)} per token) + run state");
-        return sb.ToString();
+        return sb.Append(details).ToString();
     }
 
     private static void AppendTokenizer(StringBuilder sb, Func<RagTune.Tokenizers.ITokenizer> load, string source)
