@@ -1,0 +1,160 @@
+using System.CommandLine;
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using RagTune.Models.Local;
+
+namespace RagTune.Cli.Commands;
+
+/// <summary>
+/// <c>ragtune chat</c>: an interactive conversation that keeps its history in the KV cache (each turn only
+/// computes the new tokens). Ctrl+C stops the reply being written, not the program.
+/// </summary>
+internal static class ChatCommand
+{
+    private const string Help = "/reset, /system <text>, /save <file>, /exit; Ctrl+C stops a reply";
+
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Model file: GGUF or llama2.c .bin", Required = true };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file when the model has none" };
+        var system = new Option<string?>("--system") { Description = "System prompt" };
+        var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens per reply", DefaultValueFactory = _ => 512 };
+        var temperature = new Option<float>("--temperature") { Description = "0 = greedy", DefaultValueFactory = _ => 0.7f };
+        var seed = new Option<long?>("--seed") { Description = "Sampling seed" };
+        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
+        var context = new Option<int>("--context") { Description = "Context size in tokens (0 = model's, capped at 16384)" };
+        var cmd = new Command("chat", "Chat with a local model; " + Help) { model, tokenizer, system, maxTokens, temperature, seed, threads, context };
+        cmd.SetAction((r, ct) => CliRun.Guard(async () =>
+        {
+            using var client = new LocalChatClient(r.GetValue(model)!, new LocalChatClientOptions
+            {
+                TokenizerPath = r.GetValue(tokenizer),
+                Threads = r.GetValue(threads),
+                ContextSize = r.GetValue(context),
+            });
+            var session = new ChatSession(client, r.GetValue(system), new ChatOptions
+            {
+                Temperature = r.GetValue(temperature),
+                MaxOutputTokens = r.GetValue(maxTokens),
+                Seed = r.GetValue(seed),
+            });
+            return await session.RunAsync(Console.In, Console.Out, Console.Error, ct);
+        }));
+        return cmd;
+    }
+}
+
+/// <summary>The chat loop, separated from the console so tests can drive it with readers and writers.</summary>
+internal sealed class ChatSession(IChatClient client, string? system, ChatOptions options)
+{
+    private readonly List<ChatMessage> _history = [];
+    private string? _system = system;
+    private CancellationTokenSource? _reply;
+
+    public IReadOnlyList<ChatMessage> History => _history;
+
+    public async Task<int> RunAsync(TextReader input, TextWriter output, TextWriter status, CancellationToken cancellationToken)
+    {
+        bool interactive = !Console.IsInputRedirected;
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            // Ctrl+C during a reply stops the reply; at the prompt it ends the program as usual.
+            if (_reply is { IsCancellationRequested: false } r) { e.Cancel = true; r.Cancel(); }
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            if (interactive) status.WriteLine(ChatHelp);
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                if (interactive) { output.Write("> "); output.Flush(); }
+                var line = await input.ReadLineAsync(cancellationToken);
+                if (line is null) break;
+                if (line.Length == 0) continue;
+                if (line.StartsWith('/'))
+                {
+                    if (!Command(line, status)) break;
+                    continue;
+                }
+                await ReplyAsync(line, output, status, cancellationToken);
+            }
+            return 0;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    private static string ChatHelp => "ragtune chat: /reset, /system <text>, /save <file>, /exit; Ctrl+C stops a reply.";
+
+    private bool Command(string line, TextWriter status)
+    {
+        var space = line.IndexOf(' ');
+        var name = space < 0 ? line : line[..space];
+        var arg = space < 0 ? "" : line[(space + 1)..].Trim();
+        switch (name)
+        {
+            case "/exit" or "/quit":
+                return false;
+            case "/reset":
+                _history.Clear();
+                status.WriteLine("(conversation reset)");
+                return true;
+            case "/system":
+                _system = arg.Length > 0 ? arg : null;
+                _history.Clear();
+                status.WriteLine(_system is null ? "(system prompt cleared; conversation reset)" : "(system prompt set; conversation reset)");
+                return true;
+            case "/save":
+                if (arg.Length == 0) { status.WriteLine("usage: /save <file.json>"); return true; }
+                var messages = Messages().Select(m => new SavedMessage(m.Role.Value, m.Text)).ToArray();
+                File.WriteAllText(arg, JsonSerializer.Serialize(messages, ChatJson.Default.SavedMessageArray));
+                status.WriteLine($"(saved {messages.Length} messages to {arg})");
+                return true;
+            default:
+                status.WriteLine($"unknown command {name}; {ChatHelp}");
+                return true;
+        }
+    }
+
+    private IEnumerable<ChatMessage> Messages()
+    {
+        if (_system != null) yield return new ChatMessage(ChatRole.System, _system);
+        foreach (var m in _history) yield return m;
+    }
+
+    private async Task ReplyAsync(string text, TextWriter output, TextWriter status, CancellationToken cancellationToken)
+    {
+        _history.Add(new ChatMessage(ChatRole.User, text));
+        using var reply = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _reply = reply;
+        var answer = new System.Text.StringBuilder();
+        try
+        {
+            await foreach (var update in client.GetStreamingResponseAsync(Messages().ToList(), options, reply.Token))
+            {
+                output.Write(update.Text);
+                output.Flush();
+                answer.Append(update.Text);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            status.Write(" (stopped)");
+        }
+        finally
+        {
+            _reply = null;
+        }
+        output.WriteLine();
+        _history.Add(new ChatMessage(ChatRole.Assistant, answer.ToString().Trim()));
+    }
+}
+
+/// <summary>One message of a saved conversation.</summary>
+internal sealed record SavedMessage(string Role, string Content);
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(SavedMessage[]))]
+internal sealed partial class ChatJson : System.Text.Json.Serialization.JsonSerializerContext;
