@@ -39,6 +39,26 @@ public sealed class OpenAICompatibleChatClient : IChatClient
     /// <summary>The default model name.</summary>
     public string Model => _endpoint.Model;
 
+    /// <summary>The model ids the server lists at <c>/models</c> (to pick a default, or to check the server is up).</summary>
+    /// <param name="baseUrl">The API root, e.g. <c>http://127.0.0.1:8080/v1</c>.</param>
+    /// <param name="apiKey">Bearer key; null sends a placeholder.</param>
+    /// <param name="options">Retries, timeout; null uses the defaults.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    public static async Task<IReadOnlyList<string>> ListModelsAsync(Uri baseUrl, string? apiKey = null, OpenAICompatibleClientOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        var endpoint = new OpenAIEndpoint(baseUrl, "-", apiKey, options ?? new OpenAICompatibleClientOptions());
+        try
+        {
+            var models = (await endpoint.Client.GetOpenAIModelClient().GetModelsAsync(cancellationToken).ConfigureAwait(false)).Value;
+            return [.. models.Select(m => m.Id)];
+        }
+        catch (Exception e) when (endpoint.Translate(e, "/models", "-", cancellationToken) is { } translated)
+        {
+            throw translated;
+        }
+    }
+
     /// <inheritdoc />
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<AIChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {

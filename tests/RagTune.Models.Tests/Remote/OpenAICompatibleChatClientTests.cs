@@ -185,3 +185,14 @@ public sealed class OpenAICompatibleChatClientTests
     private static int MaxTokens(System.Text.Json.Nodes.JsonObject body) =>
         (int)(body["max_completion_tokens"] ?? body["max_tokens"])!;
 }
+
+public sealed class OpenAICompatibleModelListTests
+{
+    [Fact]
+    public async Task Lists_the_models_the_server_serves()
+    {
+        await using var server = new FakeOpenAIServer();
+        var models = await OpenAICompatibleChatClient.ListModelsAsync(server.BaseUrl, options: new() { MaxRetries = 0 });
+        Assert.Equal(["tiny-chat", "tiny-embed"], models.Order());
+    }
+}
