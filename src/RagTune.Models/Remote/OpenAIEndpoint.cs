@@ -51,6 +51,11 @@ internal sealed class OpenAIEndpoint
     public RemoteModelException? Translate(Exception e, string path, string model, CancellationToken cancellationToken)
     {
         if (e is RemoteModelException) return null;
+        // With retries the pipeline throws an AggregateException of every try; the last one says why it gave up.
+        if (e is AggregateException { InnerExceptions.Count: > 0 } all)
+            return Translate(all.InnerExceptions[^1], path, model, cancellationToken) is { } last
+                ? new RemoteModelException(last.Message, last.Url, last.StatusCode, e)
+                : null;
         if (e is OperationCanceledException && cancellationToken.IsCancellationRequested) return null;
         var url = Url(path);
         if (e is OperationCanceledException or TimeoutException)

@@ -116,6 +116,10 @@ public sealed class OpenAICompatibleChatClientTests
             await foreach (var _ in client.GetStreamingResponseAsync([new ChatMessage(ChatRole.User, "hi")])) { }
         });
         Assert.Contains("is the server running?", streaming.Message);
+
+        using var retrying = new OpenAICompatibleChatClient(url, "tiny-chat", options: new() { MaxRetries = 1 });
+        var afterRetry = await Assert.ThrowsAsync<RemoteModelException>(() => retrying.GetResponseAsync([new ChatMessage(ChatRole.User, "hi")]));
+        Assert.Contains("is the server running?", afterRetry.Message);
     }
 
     [Fact]
