@@ -10,7 +10,10 @@ internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "Model file: GGUF or llama2.c .bin", Required = true };
+        var model = new Option<string?>("--model", "-m") { Description = "Model file (GGUF or llama2.c .bin) or downloaded model name" };
+        var remote = new Option<string?>("--remote") { Description = "Generate on an OpenAI-compatible server: base URL (http://host:port/v1) or endpoint name from ~/.ragtune/config.json" };
+        var remoteModel = new Option<string?>("--remote-model") { Description = "Model name on the remote server (default: the endpoint's, else the first it lists)" };
+        var apiKeyEnv = new Option<string?>("--api-key-env") { Description = "Environment variable holding the remote server's API key" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file when the model has none (llama2.c tokenizer.bin, or a GGUF)" };
         var prompt = new Option<string?>("--prompt", "-p") { Description = "Prompt text; empty starts from BOS" };
         var tokens = new Option<string?>("--tokens") { Description = "Prompt as token ids, e.g. 1,450,2 (no BOS is added)" };
@@ -27,18 +30,28 @@ internal static class GenerateCommand
 
         var cmd = new Command("generate", "Generate text from a local model, streamed as it is produced")
         {
-            model, tokenizer, prompt, tokens, maxTokens, temperature, topK, topP, minP, repeat, seed, threads, context, stop,
+            model, tokenizer, prompt, tokens, maxTokens, temperature, topK, topP, minP, repeat, seed, threads, context, stop, remote, remoteModel, apiKeyEnv,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(() =>
         {
             if (r.GetValue(prompt) != null && r.GetValue(tokens) != null)
                 throw new UsageException("Pass either --prompt or --tokens, not both.");
+            if (r.GetValue(remote) is { } url)
+            {
+                if (r.GetValue(model) != null || r.GetValue(tokens) != null) throw new UsageException("--remote cannot be combined with --model or --tokens.");
+                return Models.RemoteGenerate.RunAsync(url, r.GetValue(remoteModel), r.GetValue(apiKeyEnv), r.GetValue(prompt) ?? "", new Microsoft.Extensions.AI.ChatOptions
+                {
+                    Temperature = r.GetValue(temperature), TopP = r.GetValue(topP), MaxOutputTokens = r.GetValue(maxTokens),
+                    Seed = r.GetValue(seed) is { } s ? unchecked((long)s) : null, StopSequences = r.GetValue(stop) is { Length: > 0 } st ? st : null,
+                }, ct).GetAwaiter().GetResult();
+            }
+            if (r.GetValue(model) is not { } modelName) throw new UsageException("Pass --model <file or name>, or --remote <url or endpoint>.");
             var sampler = new SamplerOptions(r.GetValue(temperature), r.GetValue(topK), r.GetValue(topP), r.GetValue(minP),
                 r.GetValue(repeat), Seed: r.GetValue(seed) ?? (ulong)Random.Shared.NextInt64());
             var settings = new GenerationSettings(sampler, r.GetValue(maxTokens), r.GetValue(stop));
             settings.Validate();
 
-            using var local = LocalModel.Load(r.GetValue(model)!, r.GetValue(tokenizer));
+            using var local = LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(modelName), r.GetValue(tokenizer));
             using var session = new InferenceSession(local.Engine, new SessionOptions(r.GetValue(context), Threads: r.GetValue(threads)));
             IReadOnlyList<int> ids = r.GetValue(tokens) is { } t ? CliRun.ParseTokens(t, "--tokens")
                 : local.Tokenizer.Encode(r.GetValue(prompt) ?? "", addBos: true);

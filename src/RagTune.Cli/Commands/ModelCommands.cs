@@ -17,6 +17,9 @@ internal static class ModelCommands
         cmd.Subcommands.Add(Inspect());
         cmd.Subcommands.Add(Logits());
         cmd.Subcommands.Add(CreateRandom());
+        cmd.Subcommands.Add(Models.ModelCacheCommands.Pull());
+        cmd.Subcommands.Add(Models.ModelCacheCommands.List());
+        cmd.Subcommands.Add(Models.ModelCacheCommands.Remove());
         return cmd;
     }
 
@@ -36,7 +39,7 @@ internal static class ModelCommands
 
     private static Command Logits()
     {
-        var model = new Option<string>("--model", "-m") { Description = "Model file", Required = true };
+        var model = new Option<string>("--model", "-m") { Description = "Model file or downloaded model name", Required = true };
         var tokens = new Option<string>("--tokens") { Description = "Token ids, e.g. 1,450,2", Required = true };
         var json = new Option<bool>("--json") { Description = "Print the logits as a JSON array of floats" };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
@@ -46,7 +49,7 @@ internal static class ModelCommands
         {
             var ids = CliRun.ParseTokens(r.GetValue(tokens)!, "--tokens");
             if (ids.Length == 0) throw new UsageException("--tokens: pass at least one token id.");
-            using var engine = TransformerModel.Load(r.GetValue(model)!);
+            using var engine = TransformerModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(r.GetValue(model)!));
             using var session = new InferenceSession(engine, new SessionOptions(Math.Min(engine.Config.ContextLength, Math.Max(ids.Length, 16)), Threads: r.GetValue(threads)));
             session.Forward(ids);
             var logits = session.Logits;
