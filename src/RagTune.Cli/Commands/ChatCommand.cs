@@ -26,7 +26,7 @@ internal static class ChatCommand
         var cmd = new Command("chat", "Chat with a local model; " + Help) { model, tokenizer, system, maxTokens, temperature, seed, threads, context };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            using var client = new LocalChatClient(r.GetValue(model)!, new LocalChatClientOptions
+            using var client = new LocalChatClient(RagTune.Models.Downloads.ModelResolver.Resolve(r.GetValue(model)!), new LocalChatClientOptions
             {
                 TokenizerPath = r.GetValue(tokenizer),
                 Threads = r.GetValue(threads),

@@ -31,7 +31,7 @@ internal static class ModelCommands
         var cmd = new Command("inspect", "Show a model file's architecture, tensors, tokenizer and memory needs") { file, tensors, tokenizer };
         cmd.SetAction((r, _) => CliRun.Guard(() =>
         {
-            Console.Out.Write(ModelReport.Render(r.GetValue(file)!, r.GetValue(tensors), r.GetValue(tokenizer)));
+            Console.Out.Write(ModelReport.Render(RagTune.Models.Downloads.ModelResolver.Resolve(r.GetValue(file)!), r.GetValue(tensors), r.GetValue(tokenizer)));
             return 0;
         }));
         return cmd;
