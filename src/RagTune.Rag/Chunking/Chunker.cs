@@ -74,10 +74,14 @@ internal sealed class Chunker
         while (true)
         {
             // Furthest end (exclusive) that fits the window; at least one token beyond the previous chunk.
-            var weight = 0;
-            var b = start;
-            while (b < n && weight + t[b].Weight <= max) weight += t[b++].Weight;
-            b = Math.Max(b, prevEnd + 1);
+            var b = FitEnd(t, start, max);
+            if (b <= prevEnd && start < prevEnd)
+            {
+                // The overlap leaves no room for a new token: drop it for this chunk.
+                start = prevEnd;
+                b = FitEnd(t, start, max);
+            }
+            b = Math.Max(b, start + 1);
             int cut;
             if (b >= n)
             {
@@ -103,6 +107,14 @@ internal sealed class Chunker
             prevEnd = cut;
             start = next;
         }
+    }
+
+    private static int FitEnd(List<TokenSpan> t, int start, int max)
+    {
+        var weight = 0;
+        var b = start;
+        while (b < t.Count && weight + t[b].Weight <= max) weight += t[b++].Weight;
+        return b;
     }
 
     /// <summary>First token index after which at least <paramref name="fill"/> weight has accumulated from <paramref name="start"/>.</summary>

@@ -16,7 +16,8 @@ internal static class TextNormalizer
     public static string Normalize(string text)
     {
         ArgumentNullException.ThrowIfNull(text);
-        var nfc = text.IsNormalized(NormalizationForm.FormC) ? text : text.Normalize(NormalizationForm.FormC);
+        // Under InvariantGlobalization string.Normalize is a no-op; CanonicalComposition supplies the composition.
+        var nfc = CanonicalComposition.Compose(text.Normalize(NormalizationForm.FormC));
         var sb = new StringBuilder(nfc.Length);
         var pendingSpace = false;
         var newlines = 0;
