@@ -85,7 +85,7 @@ internal sealed class InMemoryChunkStore : IChunkStore
     public Task<IReadOnlyList<SearchHit>> SearchVectorAsync(ReadOnlyMemory<float> query, int k, SearchFilter filter, CancellationToken cancellationToken = default)
     {
         var hits = Filtered(filter).Where(c => _chunks[c.ChunkId].Vector != null)
-            .Select(c => (Chunk: c, Score: Retrieval.Mmr.Cosine(query.Span, _chunks[c.ChunkId].Vector)))
+            .Select(c => (Chunk: c, Score: RagTune.Rag.Retrieval.Mmr.Cosine(query.Span, _chunks[c.ChunkId].Vector)))
             .OrderByDescending(s => s.Score).ThenBy(s => s.Chunk.ChunkId).Take(k)
             .Select((s, i) => new SearchHit(s.Chunk, s.Score, i + 1, "dense")).ToList();
         return Task.FromResult<IReadOnlyList<SearchHit>>(hits);
