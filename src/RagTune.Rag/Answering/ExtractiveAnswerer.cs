@@ -51,7 +51,7 @@ internal sealed class ExtractiveAnswerer
     /// terms and at clause punctuation (, ; : ( ) — –); stopwords are trimmed from run ends; the run nearest (in
     /// words) to the matched question terms wins, with a bonus when it fits the question word (digits for
     /// when/how many/how much/what year, a capitalised word for who/where) and a small penalty per word beyond
-    /// four. No matched term or no run → the whole sentence. Null when no sentence matches at all.
+    /// four; for number questions the span is cut to its first..last word holding a digit. No matched term or no run → the whole sentence. Null when no sentence matches at all.
     /// </summary>
     public ShortAnswer? ExtractShortAnswer(string question, IReadOnlyList<SearchHit> sources)
     {
@@ -103,7 +103,15 @@ internal sealed class ExtractiveAnswerer
             if (wantsName && char.IsUpper(sentence[words[f].Start])) score += 1.5;
             if (score > bestScore) { bestScore = score; bestRun = (f, t); }
         }
-        return bestRun.From < 0 ? sentence : sentence[words[bestRun.From].Start..words[bestRun.To].End];
+        if (bestRun.From < 0) return sentence;
+        var (lo, hi) = bestRun;
+        if (wantsNumber)
+        {
+            // Keep only the numeric part ("in 1889 in Paris" → "1889").
+            var digits = Enumerable.Range(lo, hi - lo + 1).Where(i => sentence.AsSpan(words[i].Start, words[i].End - words[i].Start).IndexOfAnyInRange('0', '9') >= 0).ToList();
+            if (digits.Count > 0) (lo, hi) = (digits[0], digits[^1]);
+        }
+        return sentence[words[lo].Start..words[hi].End];
     }
 
     private static bool ClauseBreak(string s, int from, int to)
