@@ -23,7 +23,7 @@ public sealed class ReferenceRulesTests
         ["RagTune.Hosting"] = ["*"],
         ["RagTune.Server"] = ["RagTune.Hosting", "*package"],
         // Until RagTune.Hosting exists the CLI composes the model layer directly.
-        ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Models", "RagTune.Rag.Sqlite", "RagTune.Evaluation", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
+        ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Models", "RagTune.Rag.Sqlite", "RagTune.Evaluation", "RagTune.FineTuning", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
     };
 
     private static string SrcDir
