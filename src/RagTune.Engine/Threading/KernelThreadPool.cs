@@ -54,6 +54,21 @@ internal sealed class KernelThreadPool : IDisposable
     public int Threads { get; }
 
     /// <summary>
+    /// Bytes allocated so far by the worker threads (as of their last finished chunk). Tests add this to the
+    /// calling thread's <see cref="GC.GetAllocatedBytesForCurrentThread"/> to prove a kernel allocates nothing,
+    /// without the noise of process-wide counters.
+    /// </summary>
+    public long WorkerAllocatedBytes
+    {
+        get
+        {
+            long sum = 0;
+            foreach (var w in _workers) sum += Volatile.Read(ref w.AllocatedBytes);
+            return sum;
+        }
+    }
+
+    /// <summary>
     /// Runs <paramref name="job"/> over [0, <paramref name="count"/>) split into contiguous chunks whose
     /// boundaries are multiples of <paramref name="grain"/>, one chunk per thread (empty chunks are not run).
     /// Returns when every chunk is done; the first exception thrown by any chunk is rethrown here.
@@ -167,6 +182,7 @@ internal sealed class KernelThreadPool : IDisposable
                 Interlocked.CompareExchange(ref _error, ex, null);
             }
 
+            Volatile.Write(ref self.AllocatedBytes, GC.GetAllocatedBytesForCurrentThread());
             if (Interlocked.Decrement(ref _pending) == 0) _allDone.Set();
         }
     }
@@ -191,6 +207,7 @@ internal sealed class KernelThreadPool : IDisposable
         public readonly Thread Thread;
         public readonly ManualResetEventSlim Wake = new(false, spinCount: 1);
         public int Sleeping;
+        public long AllocatedBytes;
 
         public Worker(KernelThreadPool pool, int index)
         {

@@ -106,13 +106,13 @@ public sealed unsafe class MatMulAllocationTests
         var y = new float[t * n];
         var scratch = new byte[Math.Max(1, MatMul.ScratchBytes(type, k, t))];
         using var pool = new KernelThreadPool(2);
-        long delta = AllocationProbe.Measure(() =>
+        long delta = AllocationProbe.Measure(pool, () =>
         {
             fixed (byte* pw = wBytes, ps = scratch)
             fixed (float* px = x, py = y)
             {
                 var w = new TensorView(pw, type, n, k);
-                for (int i = 0; i < 2000; i++) MatMul.Forward(pool, py, px, w, t, ps);
+                for (int i = 0; i < 200; i++) MatMul.Forward(pool, py, px, w, t, ps);
             }
         });
         Assert.Equal(0, delta);
