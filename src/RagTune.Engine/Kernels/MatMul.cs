@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics.X86;
 using RagTune.Engine.Tensors;
 using RagTune.Engine.Threading;
 
@@ -128,12 +129,21 @@ internal static unsafe partial class MatMul
 
         public void Execute(int start, int end)
         {
+            if (_t >= 4 && Avx512BW.IsSupported && _type is GgmlType.F32 or GgmlType.Q8_0 or GgmlType.Q4_0)
+                ExecuteTiled(start, end);
+            else
+                ExecuteRows(start, end, 0, _t);
+        }
+
+        /// <summary>One dot per (row, token) for rows [start, end) and tokens [tok0, tok1).</summary>
+        private void ExecuteRows(int start, int end, int tok0, int tok1)
+        {
             long xqRow = (long)(_k / Quant.QK) * Quant.Q8_0BlockBytes;
             int blocks = _k / Quant.QK;
             for (int r0 = start; r0 < end; r0 += RowTile)
             {
                 int r1 = Math.Min(end, r0 + RowTile);
-                for (int tok = 0; tok < _t; tok++)
+                for (int tok = tok0; tok < tok1; tok++)
                 {
                     float* yr = _y + (long)tok * _n;
                     float* xr = _x + (long)tok * _k;
@@ -152,6 +162,38 @@ internal static unsafe partial class MatMul
                     }
                 }
             }
+        }
+
+        /// <summary>Register-blocked tiles (MatMul.Tiles.cs) for T >= 4; ragged edges fall back to single dots.</summary>
+        private void ExecuteTiled(int start, int end)
+        {
+            int tFull = _t & ~3;
+            if (_type == GgmlType.F32)
+            {
+                int rFull = start + ((end - start) & ~3);
+                for (int r = start; r < rFull; r += 4)
+                {
+                    float* w = (float*)(_w + r * _wRowBytes);
+                    for (int tok = 0; tok < tFull; tok += 4)
+                        TileF32x4x4(_y + (long)tok * _n + r, _n, w, _x + (long)tok * _k, _k);
+                }
+                if (rFull < end) ExecuteRows(rFull, end, 0, tFull);
+                ExecuteRows(start, end, tFull, _t);
+                return;
+            }
+
+            long xqRow = (long)(_k / Quant.QK) * Quant.Q8_0BlockBytes;
+            int blocks = _k / Quant.QK;
+            for (int r = start; r < end; r++)
+            {
+                byte* w = _w + r * _wRowBytes;
+                for (int tok = 0; tok < tFull; tok += 4)
+                {
+                    if (_type == GgmlType.Q8_0) TileQ8_0x4(_y + (long)tok * _n + r, _n, w, _xq + tok * xqRow, xqRow, blocks);
+                    else TileQ4_0x4(_y + (long)tok * _n + r, _n, w, _xq + tok * xqRow, xqRow, blocks);
+                }
+            }
+            ExecuteRows(start, end, tFull, _t);
         }
     }
 }
