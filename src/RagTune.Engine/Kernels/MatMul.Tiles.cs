@@ -67,9 +67,12 @@ internal static unsafe partial class MatMul
     }
 
     /// <summary>y[tok+j, r] for j in 0..3: one Q8_0 weight row dotted with 4 Q8_0 activation rows.</summary>
-    private static void TileQ8_0x4(float* y /*[T, N], at (tok, r)*/, int n, byte* w /*[blocks*34]*/, byte* x /*[4, blocks*34]*/, long xRow, int blocks)
+    private static void TileQ8_0x4(float* y /*[T, N], at (tok, r)*/, int n, byte* w /*[blocks*34]*/, byte* x /*[4, blocks*34]*/, long xRow,
+        float* sx /*[4, blocks*8]*/, int blocks)
     {
         byte* x0 = x, x1 = x + xRow, x2 = x + 2 * xRow, x3 = x + 3 * xRow;
+        long sRow = (long)blocks * 8;
+        float* s0p = sx, s1p = sx + sRow, s2p = sx + 2 * sRow, s3p = sx + 3 * sRow;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         const int B = Quant.Q8_0BlockBytes;
         int b = 0;
@@ -80,10 +83,10 @@ internal static unsafe partial class MatMul
             var aw = Avx512BW.Abs(wv);
             var neg = Vector512.LessThan(wv, Vector512<sbyte>.Zero);
             var dw = Vector512.Create(Vector256.Create(Quant.ReadHalf(w)), Vector256.Create(Quant.ReadHalf(w + B)));
-            a0 = StepQ8_0(aw, neg, dw, x0 + o, a0);
-            a1 = StepQ8_0(aw, neg, dw, x1 + o, a1);
-            a2 = StepQ8_0(aw, neg, dw, x2 + o, a2);
-            a3 = StepQ8_0(aw, neg, dw, x3 + o, a3);
+            a0 = StepQ8_0(aw, neg, dw, x0 + o, s0p + b * 8, a0);
+            a1 = StepQ8_0(aw, neg, dw, x1 + o, s1p + b * 8, a1);
+            a2 = StepQ8_0(aw, neg, dw, x2 + o, s2p + b * 8, a2);
+            a3 = StepQ8_0(aw, neg, dw, x3 + o, s3p + b * 8, a3);
         }
         float s0 = Vector512.Sum(a0), s1 = Vector512.Sum(a1), s2 = Vector512.Sum(a2), s3 = Vector512.Sum(a3);
         if (b < blocks)
@@ -96,20 +99,22 @@ internal static unsafe partial class MatMul
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> StepQ8_0(Vector512<byte> aw, Vector512<sbyte> neg, Vector512<float> dw, byte* x, Vector512<float> acc)
+    private static Vector512<float> StepQ8_0(Vector512<byte> aw, Vector512<sbyte> neg, Vector512<float> dw, byte* x, float* sx, Vector512<float> acc)
     {
         const int B = Quant.Q8_0BlockBytes;
         var xv = Vector512.Create(Vector256.Load(x + 2), Vector256.Load(x + 2 + B)).AsSByte();
-        var sx = Vector512.ConditionalSelect(neg, -xv, xv);
-        var p32 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(aw, sx), Vector512<short>.One);
-        var dx = Vector512.Create(Vector256.Create(Quant.ReadHalf(x)), Vector256.Create(Quant.ReadHalf(x + B)));
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * dx, acc);
+        var signed = Vector512.ConditionalSelect(neg, -xv, xv);
+        var p32 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(aw, signed), Vector512<short>.One);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * Vector512.Load(sx), acc);
     }
 
     /// <summary>y[tok+j, r] for j in 0..3: one Q4_0 weight row dotted with 4 Q8_0 activation rows.</summary>
-    private static void TileQ4_0x4(float* y /*[T, N], at (tok, r)*/, int n, byte* w /*[blocks*18]*/, byte* x /*[4, blocks*34]*/, long xRow, int blocks)
+    private static void TileQ4_0x4(float* y /*[T, N], at (tok, r)*/, int n, byte* w /*[blocks*18]*/, byte* x /*[4, blocks*34]*/, long xRow,
+        float* sx /*[4, blocks*8]*/, int blocks)
     {
         byte* x0 = x, x1 = x + xRow, x2 = x + 2 * xRow, x3 = x + 3 * xRow;
+        long sRow = (long)blocks * 8;
+        float* s0p = sx, s1p = sx + sRow, s2p = sx + 2 * sRow, s3p = sx + 3 * sRow;
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
         const int BW = Quant.Q4_0BlockBytes, BX = Quant.Q8_0BlockBytes;
         var low = Vector512.Create((byte)0x0F);
@@ -119,10 +124,10 @@ internal static unsafe partial class MatMul
             long o = (long)b * BX;
             var q = Vector512.Create(Nibbles(Vector128.Load(w + 2)), Nibbles(Vector128.Load(w + 2 + BW))) & low;
             var dw = Vector512.Create(Vector256.Create(Quant.ReadHalf(w)), Vector256.Create(Quant.ReadHalf(w + BW)));
-            a0 = StepQ4_0(q, dw, x0 + o, a0);
-            a1 = StepQ4_0(q, dw, x1 + o, a1);
-            a2 = StepQ4_0(q, dw, x2 + o, a2);
-            a3 = StepQ4_0(q, dw, x3 + o, a3);
+            a0 = StepQ4_0(q, dw, x0 + o, s0p + b * 8, a0);
+            a1 = StepQ4_0(q, dw, x1 + o, s1p + b * 8, a1);
+            a2 = StepQ4_0(q, dw, x2 + o, s2p + b * 8, a2);
+            a3 = StepQ4_0(q, dw, x3 + o, s3p + b * 8, a3);
         }
         float s0 = Vector512.Sum(a0), s1 = Vector512.Sum(a1), s2 = Vector512.Sum(a2), s3 = Vector512.Sum(a3);
         if (b < blocks)
@@ -135,15 +140,76 @@ internal static unsafe partial class MatMul
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> StepQ4_0(Vector512<byte> q, Vector512<float> dw, byte* x, Vector512<float> acc)
+    private static Vector512<float> StepQ4_0(Vector512<byte> q, Vector512<float> dw, byte* x, float* sx, Vector512<float> acc)
     {
         const int B = Quant.Q8_0BlockBytes;
         var xv = Vector512.Create(Vector256.Load(x + 2), Vector256.Load(x + 2 + B)).AsSByte();
         // sum((q - 8) x) = sum(q x) - 8 sum(x); both pmaddubsw terms stay far below int16 saturation.
         var p16 = Avx512BW.MultiplyAddAdjacent(q, xv) - Avx512BW.MultiplyAddAdjacent(Vector512.Create((byte)8), xv);
         var p32 = Avx512BW.MultiplyAddAdjacent(p16, Vector512<short>.One);
-        var dx = Vector512.Create(Vector256.Create(Quant.ReadHalf(x)), Vector256.Create(Quant.ReadHalf(x + B)));
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * dx, acc);
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * Vector512.Load(sx), acc);
+    }
+
+    /// <summary>One Q8_0 row dotted with one Q8_0 activation row whose scales are pre-expanded (decode path).</summary>
+    private static float RowQ8_0(byte* w /*[blocks*34]*/, byte* x /*[blocks*34]*/, float* sx /*[blocks*8]*/, int blocks)
+    {
+        const int B = Quant.Q8_0BlockBytes;
+        Vector512<float> a0 = default, a1 = default;
+        int b = 0;
+        for (; b + 4 <= blocks; b += 4, w += 4 * B)
+        {
+            a0 = RowStepQ8_0(w, x + (long)b * B, sx + b * 8, a0);
+            a1 = RowStepQ8_0(w + 2 * B, x + (long)(b + 2) * B, sx + (b + 2) * 8, a1);
+        }
+        if (b + 2 <= blocks)
+        {
+            a0 = RowStepQ8_0(w, x + (long)b * B, sx + b * 8, a0);
+            b += 2;
+            w += 2 * B;
+        }
+        float s = Vector512.Sum(a0 + a1);
+        if (b < blocks) s += Quant.DotQ8_0Q8_0(w, x + (long)b * B, 1);
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> RowStepQ8_0(byte* w, byte* x, float* sx, Vector512<float> acc)
+    {
+        const int B = Quant.Q8_0BlockBytes;
+        var wv = Vector512.Create(Vector256.Load(w + 2), Vector256.Load(w + 2 + B)).AsSByte();
+        var dw = Vector512.Create(Vector256.Create(Quant.ReadHalf(w)), Vector256.Create(Quant.ReadHalf(w + B)));
+        return StepQ8_0(Avx512BW.Abs(wv), Vector512.LessThan(wv, Vector512<sbyte>.Zero), dw, x, sx, acc);
+    }
+
+    /// <summary>One Q4_0 row dotted with one Q8_0 activation row whose scales are pre-expanded (decode path).</summary>
+    private static float RowQ4_0(byte* w /*[blocks*18]*/, byte* x /*[blocks*34]*/, float* sx /*[blocks*8]*/, int blocks)
+    {
+        const int BW = Quant.Q4_0BlockBytes, BX = Quant.Q8_0BlockBytes;
+        Vector512<float> a0 = default, a1 = default;
+        int b = 0;
+        for (; b + 4 <= blocks; b += 4, w += 4 * BW)
+        {
+            a0 = RowStepQ4_0(w, x + (long)b * BX, sx + b * 8, a0);
+            a1 = RowStepQ4_0(w + 2 * BW, x + (long)(b + 2) * BX, sx + (b + 2) * 8, a1);
+        }
+        if (b + 2 <= blocks)
+        {
+            a0 = RowStepQ4_0(w, x + (long)b * BX, sx + b * 8, a0);
+            b += 2;
+            w += 2 * BW;
+        }
+        float s = Vector512.Sum(a0 + a1);
+        if (b < blocks) s += Quant.DotQ4_0Q8_0(w, x + (long)b * BX, 1);
+        return s;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> RowStepQ4_0(byte* w, byte* x, float* sx, Vector512<float> acc)
+    {
+        const int BW = Quant.Q4_0BlockBytes;
+        var q = Vector512.Create(Nibbles(Vector128.Load(w + 2)), Nibbles(Vector128.Load(w + 2 + BW))) & Vector512.Create((byte)0x0F);
+        var dw = Vector512.Create(Vector256.Create(Quant.ReadHalf(w)), Vector256.Create(Quant.ReadHalf(w + BW)));
+        return StepQ4_0(q, dw, x, sx, acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

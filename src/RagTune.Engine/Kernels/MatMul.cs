@@ -27,12 +27,18 @@ internal static unsafe partial class MatMul
 
     [ThreadStatic] private static Job? t_job;
 
-    /// <summary>Bytes of scratch <see cref="Forward"/> needs: the Q8_0 copy of the activations for quantized weights.</summary>
+    /// <summary>
+    /// Bytes of scratch <see cref="Forward"/> needs for quantized weights: the Q8_0 copy of the activations
+    /// ([T, K/32*34] bytes), then, 64-byte aligned, every activation block scale as a float repeated 8 times
+    /// ([T, K/32*8] floats) so the AVX-512 kernels load a scale vector instead of converting fp16 per row.
+    /// </summary>
     public static long ScratchBytes(GgmlType weightType, int k, int t) => weightType switch
     {
-        GgmlType.Q8_0 or GgmlType.Q4_0 => (long)t * (k / Quant.QK) * Quant.Q8_0BlockBytes,
+        GgmlType.Q8_0 or GgmlType.Q4_0 => ScalesOffset(k, t) + (long)t * (k / Quant.QK) * 8 * sizeof(float),
         _ => 0,
     };
+
+    private static long ScalesOffset(int k, int t) => ((long)t * (k / Quant.QK) * Quant.Q8_0BlockBytes + 63) & ~63L;
 
     /// <summary>
     /// y[t, n] = Σ_k x[t, k] · w[n, k], parallel over weight rows. <paramref name="scratch"/> holds at least
@@ -59,7 +65,7 @@ internal static unsafe partial class MatMul
     {
         int n = checked((int)w.Rows), k = w.Cols;
         byte* xq = PrepareActivations(x, w.Type, k, t, scratch, reference: true);
-        long xqRow = ScratchBytes(w.Type, k, 1);
+        long xqRow = w.Type is GgmlType.Q8_0 or GgmlType.Q4_0 ? (long)(k / Quant.QK) * Quant.Q8_0BlockBytes : 0;
         for (int tok = 0; tok < t; tok++)
         {
             var xr = new ReadOnlySpan<float>(x + (long)tok * k, k);
@@ -102,6 +108,16 @@ internal static unsafe partial class MatMul
                     if (reference) Quant.QuantizeRowQ8_0Reference(src, dst);
                     else Quant.QuantizeRowQ8_0(src, dst);
                 }
+                if (!reference)
+                {
+                    float* scales = (float*)(scratch + ScalesOffset(k, t));
+                    int blocks = k / Quant.QK;
+                    for (long b = 0; b < (long)t * blocks; b++)
+                    {
+                        float d = Quant.ReadHalf(scratch + b * Quant.Q8_0BlockBytes);
+                        for (int j = 0; j < 8; j++) scales[b * 8 + j] = d;
+                    }
+                }
                 return scratch;
             default:
                 throw Unsupported(type);
@@ -116,20 +132,22 @@ internal static unsafe partial class MatMul
     {
         private float* _y, _x;
         private byte* _xq, _w;
+        private float* _xs;
         private long _wRowBytes;
         private GgmlType _type;
         private int _t, _n, _k;
 
         public void Set(float* y, float* x, byte* xq, in TensorView w, int t, int n, int k)
         {
-            _y = y; _x = x; _xq = xq; _w = w.Data; _wRowBytes = w.RowBytes; _type = w.Type; _t = t; _n = n; _k = k;
+            _y = y; _x = x; _xq = xq; _w = w.Data;
+            _xs = xq == null ? null : (float*)(xq + ScalesOffset(k, t)); _wRowBytes = w.RowBytes; _type = w.Type; _t = t; _n = n; _k = k;
         }
 
-        public void Clear() { _y = _x = null; _xq = _w = null; }
+        public void Clear() { _y = _x = _xs = null; _xq = _w = null; }
 
         public void Execute(int start, int end)
         {
-            if (_t >= 4 && Avx512BW.IsSupported && _type is GgmlType.F32 or GgmlType.Q8_0 or GgmlType.Q4_0)
+            if (Avx512BW.IsSupported && (_t >= 4 && _type is GgmlType.F32 || _type is GgmlType.Q8_0 or GgmlType.Q4_0))
                 ExecuteTiled(start, end);
             else
                 ExecuteRows(start, end, 0, _t);
@@ -189,11 +207,16 @@ internal static unsafe partial class MatMul
                 byte* w = _w + r * _wRowBytes;
                 for (int tok = 0; tok < tFull; tok += 4)
                 {
-                    if (_type == GgmlType.Q8_0) TileQ8_0x4(_y + (long)tok * _n + r, _n, w, _xq + tok * xqRow, xqRow, blocks);
-                    else TileQ4_0x4(_y + (long)tok * _n + r, _n, w, _xq + tok * xqRow, xqRow, blocks);
+                    if (_type == GgmlType.Q8_0) TileQ8_0x4(_y + (long)tok * _n + r, _n, w, _xq + tok * xqRow, xqRow, _xs + (long)tok * blocks * 8, blocks);
+                    else TileQ4_0x4(_y + (long)tok * _n + r, _n, w, _xq + tok * xqRow, xqRow, _xs + (long)tok * blocks * 8, blocks);
+                }
+                for (int tok = tFull; tok < _t; tok++)
+                {
+                    byte* xq = _xq + tok * xqRow;
+                    float* xs = _xs + (long)tok * blocks * 8;
+                    _y[(long)tok * _n + r] = _type == GgmlType.Q8_0 ? RowQ8_0(w, xq, xs, blocks) : RowQ4_0(w, xq, xs, blocks);
                 }
             }
-            ExecuteRows(start, end, tFull, _t);
         }
     }
 }

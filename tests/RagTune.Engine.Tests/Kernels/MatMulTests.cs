@@ -79,10 +79,11 @@ public sealed unsafe class MatMulTests
     }
 
     [Fact]
-    public void ScratchBytes_IsTheQ8_0CopyOfTheActivations()
+    public void ScratchBytes_IsTheQ8_0CopyOfTheActivations_PlusExpandedScales()
     {
-        Assert.Equal(7 * 18 * 34, MatMul.ScratchBytes(GgmlType.Q4_0, 576, 7));
-        Assert.Equal(7 * 18 * 34, MatMul.ScratchBytes(GgmlType.Q8_0, 576, 7));
+        long q8 = 7 * 18 * 34, aligned = (q8 + 63) / 64 * 64;
+        Assert.Equal(aligned + 7 * 18 * 8 * 4, MatMul.ScratchBytes(GgmlType.Q4_0, 576, 7));
+        Assert.Equal(aligned + 7 * 18 * 8 * 4, MatMul.ScratchBytes(GgmlType.Q8_0, 576, 7));
         Assert.Equal(0, MatMul.ScratchBytes(GgmlType.F32, 576, 7));
     }
 }
