@@ -26,6 +26,7 @@ internal static unsafe partial class MatMul
     private const int RowTile = 4;
 
     [ThreadStatic] private static Job? t_job;
+    [ThreadStatic] private static float[]? t_rowTile;   // [4, K] widened F16 / BF16 weight rows, grown on demand
 
     /// <summary>
     /// Bytes of scratch <see cref="Forward"/> needs for quantized weights: the Q8_0 copy of the activations
@@ -147,7 +148,7 @@ internal static unsafe partial class MatMul
 
         public void Execute(int start, int end)
         {
-            if (Avx512BW.IsSupported && (_t >= 4 && _type is GgmlType.F32 || _type is GgmlType.Q8_0 or GgmlType.Q4_0))
+            if (Avx512BW.IsSupported && (_t >= 4 || _type is GgmlType.Q8_0 or GgmlType.Q4_0))
                 ExecuteTiled(start, end);
             else
                 ExecuteRows(start, end, 0, _t);
@@ -186,14 +187,30 @@ internal static unsafe partial class MatMul
         private void ExecuteTiled(int start, int end)
         {
             int tFull = _t & ~3;
-            if (_type == GgmlType.F32)
+            if (_type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)
             {
                 int rFull = start + ((end - start) & ~3);
-                for (int r = start; r < rFull; r += 4)
+                float[]? rows = null;
+                if (_type != GgmlType.F32)
                 {
-                    float* w = (float*)(_w + r * _wRowBytes);
-                    for (int tok = 0; tok < tFull; tok += 4)
-                        TileF32x4x4(_y + (long)tok * _n + r, _n, w, _x + (long)tok * _k, _k);
+                    // Half-precision weights are widened 4 rows at a time into a per-thread buffer (16 KiB per
+                    // 1024 columns) and then multiplied like F32; the whole tensor is never expanded.
+                    rows = t_rowTile;
+                    if (rows is null || rows.Length < 4 * _k) t_rowTile = rows = GC.AllocateUninitializedArray<float>(4 * _k, pinned: true);
+                }
+                fixed (float* buffer = rows)
+                {
+                    for (int r = start; r < rFull; r += 4)
+                    {
+                        float* w = (float*)(_w + r * _wRowBytes);
+                        if (_type == GgmlType.F16)
+                            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(w, 4 * _k), new Span<float>(buffer, 4 * _k));
+                        else if (_type == GgmlType.BF16)
+                            Quant.Bf16ToFp32((ushort*)w, buffer, 4 * _k);
+                        if (buffer != null) w = buffer;
+                        for (int tok = 0; tok < tFull; tok += 4)
+                            TileF32x4x4(_y + (long)tok * _n + r, _n, w, _x + (long)tok * _k, _k);
+                    }
                 }
                 if (rFull < end) ExecuteRows(rFull, end, 0, tFull);
                 ExecuteRows(start, end, tFull, _t);

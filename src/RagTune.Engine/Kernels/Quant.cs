@@ -81,6 +81,40 @@ internal static unsafe partial class Quant
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static float ReadHalf(byte* p) => s_fp16Table[Unsafe.ReadUnaligned<ushort>(p)];
 
+    /// <summary>Widens <paramref name="n"/> bfloat16 values to floats (each is the top half of its float).</summary>
+    internal static void Bf16ToFp32(ushort* src /*[n]*/, float* dst /*[n]*/, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 32 <= n; i += 32)
+            {
+                var h = Vector512.Load(src + i);
+                (Vector512.WidenLower(h) << 16).AsSingle().Store(dst + i);
+                (Vector512.WidenUpper(h) << 16).AsSingle().Store(dst + i + 16);
+            }
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= n; i += 16)
+            {
+                var h = Vector256.Load(src + i);
+                (Vector256.WidenLower(h) << 16).AsSingle().Store(dst + i);
+                (Vector256.WidenUpper(h) << 16).AsSingle().Store(dst + i + 8);
+            }
+        }
+        if (Vector128.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= n; i += 8)
+            {
+                var h = Vector128.Load(src + i);
+                (Vector128.WidenLower(h) << 16).AsSingle().Store(dst + i);
+                (Vector128.WidenUpper(h) << 16).AsSingle().Store(dst + i + 4);
+            }
+        }
+        for (; i < n; i++) dst[i] = Bf16ToFp32(src[i]);
+    }
+
     // ---------------------------------------------------------------- quantize
 
     /// <summary>
@@ -234,8 +268,9 @@ internal static unsafe partial class Quant
                 System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(src)[..n], dst);
                 break;
             case GgmlType.BF16:
-                var b = MemoryMarshal.Cast<byte, ushort>(src);
-                for (int i = 0; i < n; i++) dst[i] = Bf16ToFp32(b[i]);
+                fixed (byte* ps = src)
+                fixed (float* pd = dst)
+                    Bf16ToFp32((ushort*)ps, pd, n);
                 break;
             case GgmlType.Q8_0:
                 for (int blk = 0; blk < n / QK; blk++)

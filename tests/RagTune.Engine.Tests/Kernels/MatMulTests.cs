@@ -97,6 +97,7 @@ public sealed unsafe class MatMulAllocationTests
     [InlineData("q8_0", 1)]
     [InlineData("q4_0", 5)]
     [InlineData("f16", 2)]
+    [InlineData("bf16", 5)]
     public void Forward_AllocatesNothing(string typeName, int t)
     {
         var type = GgmlTypes.Parse(typeName);
@@ -114,6 +115,36 @@ public sealed unsafe class MatMulAllocationTests
             {
                 var w = new TensorView(pw, type, n, k);
                 for (int i = 0; i < 200; i++) MatMul.Forward(pool, py, px, w, t, ps);
+            }
+        });
+        Assert.Equal(0, delta);
+    }
+}
+
+[Collection(nameof(AllocationTests))]
+[Trait("Category", "Kernels")]
+public sealed unsafe class AttentionAllocationTests
+{
+    [Fact]
+    public void ForwardBatch_AllocatesNothing()
+    {
+        const int nHeads = 9, nKvHeads = 3, headDim = 64, ctx = 40, t = 5;
+        var rng = new Random(21);
+        var q = Floats(rng, t * nHeads * headDim);
+        var k = Floats(rng, ctx * nKvHeads * headDim);
+        var v = Floats(rng, ctx * nKvHeads * headDim);
+        var o = new float[t * nHeads * headDim];
+        using var pool = new KernelThreadPool(2);
+        var scratch = new float[Attention.ScratchFloats(pool.Threads, ctx)];
+        long delta = AllocationProbe.Measure(pool, () =>
+        {
+            fixed (float* po = o, pq = q, pk = k, pv = v, ps = scratch)
+            {
+                for (int i = 0; i < 100; i++)
+                {
+                    Attention.ForwardBatch(pool, po, pq, pk, pv, t, 30, nHeads, nKvHeads, headDim, ps);
+                    Attention.ForwardBatch(pool, po, pq, pk, pv, 1, 34, nHeads, nKvHeads, headDim, ps);
+                }
             }
         });
         Assert.Equal(0, delta);
