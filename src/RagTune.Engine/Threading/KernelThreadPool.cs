@@ -11,7 +11,7 @@ namespace RagTune.Engine.Threading;
 /// <remarks>
 /// Decoding calls <see cref="For"/> about a hundred times per token, so waking the workers must take
 /// microseconds, not the tens of microseconds an OS event takes: idle workers spin on a generation counter for
-/// <see cref="SpinMicroseconds"/> and only then block on an event (so an idle pool burns no core). Nothing is
+/// <see cref="DefaultSpinMicroseconds"/> (configurable) and only then block on an event (so an idle pool burns no core). Nothing is
 /// allocated per call: the job is a cached object, the split is computed from integers, and the only
 /// synchronisation objects are created in the constructor.
 /// Not re-entrant: a <see cref="For"/> issued from inside a job, or from a second thread while one is running,
@@ -19,8 +19,11 @@ namespace RagTune.Engine.Threading;
 /// </remarks>
 internal sealed class KernelThreadPool : IDisposable
 {
-    /// <summary>How long an idle worker (and a caller waiting for stragglers) spins before blocking.</summary>
-    public const int SpinMicroseconds = 50;
+    /// <summary>
+    /// Default time an idle worker (and a caller waiting for stragglers) spins before blocking: longer than the
+    /// gap between two kernels of a decode step (a norm, a RoPE), far shorter than the gap between tokens.
+    /// </summary>
+    public const int DefaultSpinMicroseconds = 50;
 
     private readonly Worker[] _workers;          // [Threads - 1]; the caller is thread 0
     private readonly long _spinTicks;
@@ -36,11 +39,14 @@ internal sealed class KernelThreadPool : IDisposable
     private int _busy;                           // 1 while a For is in flight (re-entrancy guard)
     private volatile bool _disposed;
 
-    public KernelThreadPool(int threads)
+    /// <param name="threads">Threads sharing the work, the caller included; 1 runs every job inline.</param>
+    /// <param name="spinMicroseconds">How long idle threads spin before blocking; 0 blocks at once.</param>
+    public KernelThreadPool(int threads, int spinMicroseconds = DefaultSpinMicroseconds)
     {
         if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "A kernel thread pool needs at least one thread (1 runs everything inline).");
+        ArgumentOutOfRangeException.ThrowIfNegative(spinMicroseconds);
         Threads = threads;
-        _spinTicks = Math.Max(1, Stopwatch.Frequency * SpinMicroseconds / 1_000_000);
+        _spinTicks = Math.Max(1, Stopwatch.Frequency * spinMicroseconds / 1_000_000);
         _workers = new Worker[threads - 1];
         for (int i = 0; i < _workers.Length; i++)
         {

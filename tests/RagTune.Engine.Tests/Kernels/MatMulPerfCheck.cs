@@ -45,6 +45,36 @@ public sealed unsafe class MatMulPerfCheck(ITestOutputHelper output)
         }
     }
 
+    private sealed class EmptyJob : IRangeJob
+    {
+        public void Execute(int start, int end) { }
+    }
+
+    [Fact]
+    public void PoolForLatency()
+    {
+        if (Environment.GetEnvironmentVariable("RAGTUNE_PERF") != "1") return;
+        using var pool = new KernelThreadPool(2);
+        var job = new EmptyJob();
+        for (int i = 0; i < 100_000; i++) pool.For(2, job);
+        double best = double.MaxValue;
+        for (int w = 0; w < 5; w++)
+        {
+            var sw = Stopwatch.StartNew();
+            for (int i = 0; i < 20_000; i++) pool.For(2, job);
+            best = Math.Min(best, sw.Elapsed.TotalNanoseconds / 20_000);
+        }
+        double cold = double.MaxValue;
+        for (int i = 0; i < 5; i++)
+        {
+            Thread.Sleep(5);  // the worker is blocked on its event after the spin window
+            var sw = Stopwatch.StartNew();
+            pool.For(2, job);
+            cold = Math.Min(cold, sw.Elapsed.TotalNanoseconds);
+        }
+        output.WriteLine($"KernelThreadPool(2).For round trip: hot {best:F0} ns, after sleep {cold / 1000:F1} us");
+    }
+
     [Fact]
     public void MatMulThroughput()
     {
@@ -65,6 +95,19 @@ public sealed unsafe class MatMulPerfCheck(ITestOutputHelper output)
                 Quant.QuantizeRow(type, row, new Span<byte>(w + r * rowBytes, (int)rowBytes));
             }
             var view = new TensorView(w, type, n, k);
+            if (type == GgmlType.F32)
+            {
+                // The ceiling: one thread summing the same bytes (a pure streaming read).
+                var all = new ReadOnlySpan<float>(w, n * k);
+                double best = double.MaxValue;
+                for (int i = 0; i < 8; i++)
+                {
+                    var s = Stopwatch.StartNew();
+                    System.Numerics.Tensors.TensorPrimitives.Sum(all);
+                    best = Math.Min(best, s.Elapsed.TotalSeconds);
+                }
+                output.WriteLine($"read bandwidth (TensorPrimitives.Sum, 1 thread): {view.ByteLength / best / 1e9:F1} GB/s");
+            }
             var scratch = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(64, MatMul.ScratchBytes(type, k, maxT)), 64);
             foreach (int threads in new[] { 1, 2 })
             {

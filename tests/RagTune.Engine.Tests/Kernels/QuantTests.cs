@@ -239,6 +239,21 @@ public sealed class QuantTests
     }
 
     [Fact]
+    public void DequantizeRow_Bf16_IsTheTopHalfOfTheFloat_ForEveryLength()
+    {
+        var rng = new Random(7);
+        for (int n = 0; n <= 257; n++)
+        {
+            var bits = new byte[2 * n];
+            rng.NextBytes(bits);
+            var back = new float[n];
+            Quant.DequantizeRow(GgmlType.BF16, bits, back);
+            for (int i = 0; i < n; i++)
+                Assert.Equal((uint)(bits[2 * i] | (bits[2 * i + 1] << 8)) << 16, BitConverter.SingleToUInt32Bits(back[i]));
+        }
+    }
+
+    [Fact]
     public void DequantizeRow_F32AndHalves_RoundTripExactly()
     {
         var rng = new Random(6);
