@@ -25,7 +25,7 @@ public sealed unsafe class MatMulTests
         using var pool3 = new KernelThreadPool(3);
         foreach (int k in Ks(type))
             foreach (int n in new[] { 1, 7, 33, 37 })
-                foreach (int t in new[] { 1, 3, 7, 9 })
+                foreach (int t in new[] { 1, 3, 7, 9, 70 })
                     Check(type, rng, n, k, t, (n + k + t) % 2 == 0 ? pool1 : pool3);
     }
 
