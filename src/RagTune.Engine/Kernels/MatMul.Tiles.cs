@@ -4,8 +4,8 @@ using System.Runtime.Intrinsics.X86;
 
 namespace RagTune.Engine.Kernels;
 
-// Register-blocked micro-kernels for MatMul.Forward with T > 1 (prefill), AVX-512 only; other instruction sets use
-// one dot per (row, token). Dimension legend as in MatMul.cs (T, K, N), plus
+// Micro-kernels for MatMul.Forward: register-blocked tiles for T >= 4 (prefill, AVX-512) and one-token row kernels
+// for quantized weights (decode, AVX2 + FMA); other instruction sets use the Quant dots per (row, token). Dimension legend as in MatMul.cs (T, K, N), plus
 //   blocks  K / 32
 //
 // A single dot per (row, token) is latency-bound (one FMA chain) and loads two vectors per FMA. Blocking keeps
@@ -150,66 +150,57 @@ internal static unsafe partial class MatMul
         return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * Vector512.Load(sx), acc);
     }
 
+    // Decode (one token) kernels. A block's 32 quants are one 256-bit load at a 2-byte offset, so 256-bit
+    // vectors take fewer instructions per block than pairing blocks into 512-bit ones (which needs inserts and a
+    // compare+blend for the missing 512-bit psignb); they also serve AVX2-only machines.
+
     /// <summary>One Q8_0 row dotted with one Q8_0 activation row whose scales are pre-expanded (decode path).</summary>
     private static float RowQ8_0(byte* w /*[blocks*34]*/, byte* x /*[blocks*34]*/, float* sx /*[blocks*8]*/, int blocks)
     {
         const int B = Quant.Q8_0BlockBytes;
-        Vector512<float> a0 = default, a1 = default;
+        Vector256<float> a0 = default, a1 = default;
         int b = 0;
-        for (; b + 4 <= blocks; b += 4, w += 4 * B)
+        for (; b + 2 <= blocks; b += 2, w += 2 * B, x += 2 * B, sx += 16)
         {
-            a0 = RowStepQ8_0(w, x + (long)b * B, sx + b * 8, a0);
-            a1 = RowStepQ8_0(w + 2 * B, x + (long)(b + 2) * B, sx + (b + 2) * 8, a1);
+            a0 = RowStepQ8_0(w, x, sx, a0);
+            a1 = RowStepQ8_0(w + B, x + B, sx + 8, a1);
         }
-        if (b + 2 <= blocks)
-        {
-            a0 = RowStepQ8_0(w, x + (long)b * B, sx + b * 8, a0);
-            b += 2;
-            w += 2 * B;
-        }
-        float s = Vector512.Sum(a0 + a1);
-        if (b < blocks) s += Quant.DotQ8_0Q8_0(w, x + (long)b * B, 1);
-        return s;
+        if (b < blocks) a0 = RowStepQ8_0(w, x, sx, a0);
+        return Vector256.Sum(a0 + a1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> RowStepQ8_0(byte* w, byte* x, float* sx, Vector512<float> acc)
+    private static Vector256<float> RowStepQ8_0(byte* w, byte* x, float* sx, Vector256<float> acc)
     {
-        const int B = Quant.Q8_0BlockBytes;
-        var wv = Vector512.Create(Vector256.Load(w + 2), Vector256.Load(w + 2 + B)).AsSByte();
-        var dw = Vector512.Create(Vector256.Create(Quant.ReadHalf(w)), Vector256.Create(Quant.ReadHalf(w + B)));
-        return StepQ8_0(Avx512BW.Abs(wv), Vector512.LessThan(wv, Vector512<sbyte>.Zero), dw, x, sx, acc);
+        var wv = Vector256.Load(w + 2).AsSByte();
+        var xv = Vector256.Load(x + 2).AsSByte();
+        var p32 = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Avx2.Abs(wv), Avx2.Sign(xv, wv)), Vector256<short>.One);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), Vector256.Create(Quant.ReadHalf(w)) * Vector256.Load(sx), acc);
     }
 
     /// <summary>One Q4_0 row dotted with one Q8_0 activation row whose scales are pre-expanded (decode path).</summary>
     private static float RowQ4_0(byte* w /*[blocks*18]*/, byte* x /*[blocks*34]*/, float* sx /*[blocks*8]*/, int blocks)
     {
         const int BW = Quant.Q4_0BlockBytes, BX = Quant.Q8_0BlockBytes;
-        Vector512<float> a0 = default, a1 = default;
+        Vector256<float> a0 = default, a1 = default;
         int b = 0;
-        for (; b + 4 <= blocks; b += 4, w += 4 * BW)
+        for (; b + 2 <= blocks; b += 2, w += 2 * BW, x += 2 * BX, sx += 16)
         {
-            a0 = RowStepQ4_0(w, x + (long)b * BX, sx + b * 8, a0);
-            a1 = RowStepQ4_0(w + 2 * BW, x + (long)(b + 2) * BX, sx + (b + 2) * 8, a1);
+            a0 = RowStepQ4_0(w, x, sx, a0);
+            a1 = RowStepQ4_0(w + BW, x + BX, sx + 8, a1);
         }
-        if (b + 2 <= blocks)
-        {
-            a0 = RowStepQ4_0(w, x + (long)b * BX, sx + b * 8, a0);
-            b += 2;
-            w += 2 * BW;
-        }
-        float s = Vector512.Sum(a0 + a1);
-        if (b < blocks) s += Quant.DotQ4_0Q8_0(w, x + (long)b * BX, 1);
-        return s;
+        if (b < blocks) a0 = RowStepQ4_0(w, x, sx, a0);
+        return Vector256.Sum(a0 + a1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> RowStepQ4_0(byte* w, byte* x, float* sx, Vector512<float> acc)
+    private static Vector256<float> RowStepQ4_0(byte* w, byte* x, float* sx, Vector256<float> acc)
     {
-        const int BW = Quant.Q4_0BlockBytes;
-        var q = Vector512.Create(Nibbles(Vector128.Load(w + 2)), Nibbles(Vector128.Load(w + 2 + BW))) & Vector512.Create((byte)0x0F);
-        var dw = Vector512.Create(Vector256.Create(Quant.ReadHalf(w)), Vector256.Create(Quant.ReadHalf(w + BW)));
-        return StepQ4_0(q, dw, x, sx, acc);
+        var q = Nibbles(Vector128.Load(w + 2)) & Vector256.Create((byte)0x0F);
+        var xv = Vector256.Load(x + 2).AsSByte();
+        var p16 = Avx2.MultiplyAddAdjacent(q, xv) - Avx2.MultiplyAddAdjacent(Vector256.Create((byte)8), xv);
+        var p32 = Avx2.MultiplyAddAdjacent(p16, Vector256<short>.One);
+        return Fma.MultiplyAdd(Avx.ConvertToVector256Single(p32), Vector256.Create(Quant.ReadHalf(w)) * Vector256.Load(sx), acc);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -113,7 +113,7 @@ internal static unsafe partial class MatMul
                     if (reference) Quant.QuantizeRowQ8_0Reference(src, dst);
                     else Quant.QuantizeRowQ8_0(src, dst);
                 }
-                if (!reference)
+                if (!reference && Avx2.IsSupported)
                 {
                     float* scales = (float*)(scratch + ScalesOffset(k, t));
                     int blocks = k / Quant.QK;
@@ -152,12 +152,36 @@ internal static unsafe partial class MatMul
 
         public void Execute(int start, int end)
         {
-            bool tiled = Avx512BW.IsSupported && (_t >= 4 || _type is GgmlType.Q8_0 or GgmlType.Q4_0);
+            bool tiled = Avx512BW.IsSupported && _t >= 4;
+            bool quantRows = Avx2.IsSupported && Fma.IsSupported && _type is GgmlType.Q8_0 or GgmlType.Q4_0;
             for (int tok0 = 0; tok0 < _t; tok0 += TokenBlock)
             {
                 int tok1 = Math.Min(_t, tok0 + TokenBlock);
                 if (tiled) ExecuteTiled(start, end, tok0, tok1);
+                else if (quantRows) ExecuteQuantRows(start, end, tok0, tok1);
                 else ExecuteRows(start, end, tok0, tok1);
+            }
+        }
+
+        /// <summary>Quantized weights, one token at a time, with the pre-expanded activation scales.</summary>
+        private void ExecuteQuantRows(int start, int end, int tok0, int tok1)
+        {
+            long xqRow = (long)(_k / Quant.QK) * Quant.Q8_0BlockBytes;
+            int blocks = _k / Quant.QK;
+            for (int r0 = start; r0 < end; r0 += RowTile)
+            {
+                int r1 = Math.Min(end, r0 + RowTile);
+                for (int tok = tok0; tok < tok1; tok++)
+                {
+                    byte* xq = _xq + tok * xqRow;
+                    float* xs = _xs + (long)tok * blocks * 8;
+                    float* yr = _y + (long)tok * _n;
+                    for (int r = r0; r < r1; r++)
+                    {
+                        byte* w = _w + r * _wRowBytes;
+                        yr[r] = _type == GgmlType.Q8_0 ? RowQ8_0(w, xq, xs, blocks) : RowQ4_0(w, xq, xs, blocks);
+                    }
+                }
             }
         }
 
