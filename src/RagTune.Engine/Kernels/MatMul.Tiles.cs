@@ -66,88 +66,68 @@ internal static unsafe partial class MatMul
         yr[0] = s0; yr[1] = s1; yr[2] = s2; yr[3] = s3;
     }
 
-    /// <summary>y[tok+j, r] for j in 0..3: one Q8_0 weight row dotted with 4 Q8_0 activation rows.</summary>
-    private static void TileQ8_0x4(float* y /*[T, N], at (tok, r)*/, int n, byte* w /*[blocks*34]*/, byte* x /*[4, blocks*34]*/, long xRow,
-        float* sx /*[4, blocks*8]*/, int blocks)
+    /// <summary>True when Forward uses the AVX-512 tiles (and PrepareActivations widens the activations for them).</summary>
+    private static bool UseTiles(int t) => Avx512BW.IsSupported && t >= 4;
+
+    // The quantized tiles widen int8 to int16 so that one vpmaddwd multiplies a whole 32-element block: the
+    // activations are widened once per call (WidenActivations), each weight block once per row and reused for 4
+    // tokens. Per block and token that leaves vpmaddwd (memory operand), vcvtdq2ps, vmulps (scale, broadcast from
+    // memory) and vfmadd231ps, with no cross-lane shuffles; int16 x int16 pair sums (<= 2 * 127 * 127) cannot overflow.
+
+    /// <summary>Q8_0 activation quants widened to int16, and their scales as floats, for the prefill tiles.</summary>
+    private static void WidenActivations(byte* xq /*[blocks*34]*/, short* x16 /*[blocks*32]*/, float* scales /*[blocks]*/, long blocks)
     {
-        byte* x0 = x, x1 = x + xRow, x2 = x + 2 * xRow, x3 = x + 3 * xRow;
-        long sRow = (long)blocks * 8;
-        float* s0p = sx, s1p = sx + sRow, s2p = sx + 2 * sRow, s3p = sx + 3 * sRow;
+        for (long b = 0; b < blocks; b++)
+        {
+            byte* blk = xq + b * Quant.Q8_0BlockBytes;
+            scales[b] = Quant.ReadHalf(blk);
+            Avx512BW.ConvertToVector512Int16(Vector256.Load(blk + 2).AsSByte()).Store(x16 + b * Quant.QK);
+        }
+    }
+
+    /// <summary>y[tok+j, r] for j in 0..3: one Q8_0 weight row dotted with 4 widened Q8_0 activation rows.</summary>
+    private static void TileQ8_0x4(float* y /*[T, N], at (tok, r)*/, int n, byte* w /*[blocks*34]*/, short* x /*[4, K]*/, float* sx /*[4, blocks]*/,
+        int k, int blocks)
+    {
         Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        const int B = Quant.Q8_0BlockBytes;
-        int b = 0;
-        for (; b + 2 <= blocks; b += 2, w += 2 * B)
+        for (int b = 0; b < blocks; b++, w += Quant.Q8_0BlockBytes)
         {
-            long o = (long)b * B;
-            var wv = Vector512.Create(Vector256.Load(w + 2), Vector256.Load(w + 2 + B)).AsSByte();
-            var aw = Avx512BW.Abs(wv);
-            var neg = Vector512.LessThan(wv, Vector512<sbyte>.Zero);
-            var dw = Vector512.Create(Vector256.Create(Quant.ReadHalf(w)), Vector256.Create(Quant.ReadHalf(w + B)));
-            a0 = StepQ8_0(aw, neg, dw, x0 + o, s0p + b * 8, a0);
-            a1 = StepQ8_0(aw, neg, dw, x1 + o, s1p + b * 8, a1);
-            a2 = StepQ8_0(aw, neg, dw, x2 + o, s2p + b * 8, a2);
-            a3 = StepQ8_0(aw, neg, dw, x3 + o, s3p + b * 8, a3);
+            var w16 = Avx512BW.ConvertToVector512Int16(Vector256.Load(w + 2).AsSByte());
+            var dw = Vector512.Create(Quant.ReadHalf(w));
+            short* xb = x + b * Quant.QK;
+            a0 = StepTile(w16, dw, xb, sx[b], a0);
+            a1 = StepTile(w16, dw, xb + k, sx[blocks + b], a1);
+            a2 = StepTile(w16, dw, xb + 2 * k, sx[2 * blocks + b], a2);
+            a3 = StepTile(w16, dw, xb + 3 * k, sx[3 * blocks + b], a3);
         }
-        float s0 = Vector512.Sum(a0), s1 = Vector512.Sum(a1), s2 = Vector512.Sum(a2), s3 = Vector512.Sum(a3);
-        if (b < blocks)
+        y[0] = Vector512.Sum(a0); y[n] = Vector512.Sum(a1); y[2L * n] = Vector512.Sum(a2); y[3L * n] = Vector512.Sum(a3);
+    }
+
+    /// <summary>y[tok+j, r] for j in 0..3: one Q4_0 weight row dotted with 4 widened Q8_0 activation rows.</summary>
+    private static void TileQ4_0x4(float* y /*[T, N], at (tok, r)*/, int n, byte* w /*[blocks*18]*/, short* x /*[4, K]*/, float* sx /*[4, blocks]*/,
+        int k, int blocks)
+    {
+        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+        var low = Vector256.Create((byte)0x0F);
+        var eight = Vector512.Create((short)8);
+        for (int b = 0; b < blocks; b++, w += Quant.Q4_0BlockBytes)
         {
-            long o = (long)b * B;
-            s0 += Quant.DotQ8_0Q8_0(w, x0 + o, 1); s1 += Quant.DotQ8_0Q8_0(w, x1 + o, 1);
-            s2 += Quant.DotQ8_0Q8_0(w, x2 + o, 1); s3 += Quant.DotQ8_0Q8_0(w, x3 + o, 1);
+            var w16 = Avx512BW.ConvertToVector512Int16(Nibbles(Vector128.Load(w + 2)) & low) - eight;
+            var dw = Vector512.Create(Quant.ReadHalf(w));
+            short* xb = x + b * Quant.QK;
+            a0 = StepTile(w16, dw, xb, sx[b], a0);
+            a1 = StepTile(w16, dw, xb + k, sx[blocks + b], a1);
+            a2 = StepTile(w16, dw, xb + 2 * k, sx[2 * blocks + b], a2);
+            a3 = StepTile(w16, dw, xb + 3 * k, sx[3 * blocks + b], a3);
         }
-        y[0] = s0; y[n] = s1; y[2L * n] = s2; y[3L * n] = s3;
+        y[0] = Vector512.Sum(a0); y[n] = Vector512.Sum(a1); y[2L * n] = Vector512.Sum(a2); y[3L * n] = Vector512.Sum(a3);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> StepQ8_0(Vector512<byte> aw, Vector512<sbyte> neg, Vector512<float> dw, byte* x, float* sx, Vector512<float> acc)
+    private static Vector512<float> StepTile(Vector512<short> w16, Vector512<float> dw, short* x /*[32]*/, float dx, Vector512<float> acc)
     {
-        const int B = Quant.Q8_0BlockBytes;
-        var xv = Vector512.Create(Vector256.Load(x + 2), Vector256.Load(x + 2 + B)).AsSByte();
-        var signed = Vector512.ConditionalSelect(neg, -xv, xv);
-        var p32 = Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(aw, signed), Vector512<short>.One);
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * Vector512.Load(sx), acc);
-    }
-
-    /// <summary>y[tok+j, r] for j in 0..3: one Q4_0 weight row dotted with 4 Q8_0 activation rows.</summary>
-    private static void TileQ4_0x4(float* y /*[T, N], at (tok, r)*/, int n, byte* w /*[blocks*18]*/, byte* x /*[4, blocks*34]*/, long xRow,
-        float* sx /*[4, blocks*8]*/, int blocks)
-    {
-        byte* x0 = x, x1 = x + xRow, x2 = x + 2 * xRow, x3 = x + 3 * xRow;
-        long sRow = (long)blocks * 8;
-        float* s0p = sx, s1p = sx + sRow, s2p = sx + 2 * sRow, s3p = sx + 3 * sRow;
-        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-        const int BW = Quant.Q4_0BlockBytes, BX = Quant.Q8_0BlockBytes;
-        var low = Vector512.Create((byte)0x0F);
-        int b = 0;
-        for (; b + 2 <= blocks; b += 2, w += 2 * BW)
-        {
-            long o = (long)b * BX;
-            var q = Vector512.Create(Nibbles(Vector128.Load(w + 2)), Nibbles(Vector128.Load(w + 2 + BW))) & low;
-            var dw = Vector512.Create(Vector256.Create(Quant.ReadHalf(w)), Vector256.Create(Quant.ReadHalf(w + BW)));
-            a0 = StepQ4_0(q, dw, x0 + o, s0p + b * 8, a0);
-            a1 = StepQ4_0(q, dw, x1 + o, s1p + b * 8, a1);
-            a2 = StepQ4_0(q, dw, x2 + o, s2p + b * 8, a2);
-            a3 = StepQ4_0(q, dw, x3 + o, s3p + b * 8, a3);
-        }
-        float s0 = Vector512.Sum(a0), s1 = Vector512.Sum(a1), s2 = Vector512.Sum(a2), s3 = Vector512.Sum(a3);
-        if (b < blocks)
-        {
-            long o = (long)b * BX;
-            s0 += Quant.DotQ4_0Q8_0(w, x0 + o, 1); s1 += Quant.DotQ4_0Q8_0(w, x1 + o, 1);
-            s2 += Quant.DotQ4_0Q8_0(w, x2 + o, 1); s3 += Quant.DotQ4_0Q8_0(w, x3 + o, 1);
-        }
-        y[0] = s0; y[n] = s1; y[2L * n] = s2; y[3L * n] = s3;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> StepQ4_0(Vector512<byte> q, Vector512<float> dw, byte* x, float* sx, Vector512<float> acc)
-    {
-        const int B = Quant.Q8_0BlockBytes;
-        var xv = Vector512.Create(Vector256.Load(x + 2), Vector256.Load(x + 2 + B)).AsSByte();
-        // sum((q - 8) x) = sum(q x) - 8 sum(x); both pmaddubsw terms stay far below int16 saturation.
-        var p16 = Avx512BW.MultiplyAddAdjacent(q, xv) - Avx512BW.MultiplyAddAdjacent(Vector512.Create((byte)8), xv);
-        var p32 = Avx512BW.MultiplyAddAdjacent(p16, Vector512<short>.One);
-        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * Vector512.Load(sx), acc);
+        var p32 = Avx512BW.MultiplyAddAdjacent(w16, Vector512.Load(x));
+        return Avx512F.FusedMultiplyAdd(Avx512F.ConvertToVector512Single(p32), dw * Vector512.Create(dx), acc);
     }
 
     // Decode (one token) kernels. A block's 32 quants are one 256-bit load at a 2-byte offset, so 256-bit

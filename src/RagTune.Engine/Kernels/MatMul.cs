@@ -33,17 +33,26 @@ internal static unsafe partial class MatMul
     [ThreadStatic] private static float[]? t_rowTile;   // [4, K] widened F16 / BF16 weight rows, grown on demand
 
     /// <summary>
-    /// Bytes of scratch <see cref="Forward"/> needs for quantized weights: the Q8_0 copy of the activations
-    /// ([T, K/32*34] bytes), then, 64-byte aligned, every activation block scale as a float repeated 8 times
-    /// ([T, K/32*8] floats) so the AVX-512 kernels load a scale vector instead of converting fp16 per row.
+    /// Bytes of scratch <see cref="Forward"/> needs for quantized weights. Layout, each region 64-byte aligned:
+    /// the Q8_0 copy of the activations [T, K/32*34] bytes; every block scale as a float repeated 8 times
+    /// [T, K/32*8] (the 256-bit decode kernels load it as a vector); and for the AVX-512 prefill tiles the quants
+    /// widened to int16 [T, K] and the block scales as floats [T, K/32].
     /// </summary>
     public static long ScratchBytes(GgmlType weightType, int k, int t) => weightType switch
     {
-        GgmlType.Q8_0 or GgmlType.Q4_0 => ScalesOffset(k, t) + (long)t * (k / Quant.QK) * 8 * sizeof(float),
+        GgmlType.Q8_0 or GgmlType.Q4_0 => Layout(k, t).Total,
         _ => 0,
     };
 
-    private static long ScalesOffset(int k, int t) => ((long)t * (k / Quant.QK) * Quant.Q8_0BlockBytes + 63) & ~63L;
+    private static (long Scales8, long X16, long Scales1, long Total) Layout(int k, int t)
+    {
+        static long Align(long v) => (v + 63) & ~63L;
+        long blocks = (long)t * (k / Quant.QK);
+        long scales8 = Align(blocks * Quant.Q8_0BlockBytes);
+        long x16 = Align(scales8 + blocks * 8 * sizeof(float));
+        long scales1 = Align(x16 + blocks * Quant.QK * sizeof(short));
+        return (scales8, x16, scales1, scales1 + blocks * sizeof(float));
+    }
 
     /// <summary>
     /// y[t, n] = Σ_k x[t, k] · w[n, k], parallel over weight rows. <paramref name="scratch"/> holds at least
@@ -115,13 +124,14 @@ internal static unsafe partial class MatMul
                 }
                 if (!reference && Avx2.IsSupported)
                 {
-                    float* scales = (float*)(scratch + ScalesOffset(k, t));
-                    int blocks = k / Quant.QK;
-                    for (long b = 0; b < (long)t * blocks; b++)
+                    var layout = Layout(k, t);
+                    float* scales8 = (float*)(scratch + layout.Scales8);
+                    for (long b = 0; b < (long)t * (k / Quant.QK); b++)
                     {
                         float d = Quant.ReadHalf(scratch + b * Quant.Q8_0BlockBytes);
-                        for (int j = 0; j < 8; j++) scales[b * 8 + j] = d;
+                        for (int j = 0; j < 8; j++) scales8[b * 8 + j] = d;
                     }
+                    if (UseTiles(t)) WidenActivations(scratch, (short*)(scratch + layout.X16), (float*)(scratch + layout.Scales1), (long)t * (k / Quant.QK));
                 }
                 return scratch;
             default:
@@ -137,7 +147,9 @@ internal static unsafe partial class MatMul
     {
         private float* _y, _x;
         private byte* _xq, _w;
-        private float* _xs;
+        private float* _xs;                      // [T, blocks*8] expanded scales
+        private short* _x16;                     // [T, K] int16 quants (tiles only)
+        private float* _xs1;                     // [T, blocks] scales (tiles only)
         private long _wRowBytes;
         private GgmlType _type;
         private int _t, _n, _k;
@@ -145,14 +157,17 @@ internal static unsafe partial class MatMul
         public void Set(float* y, float* x, byte* xq, in TensorView w, int t, int n, int k)
         {
             _y = y; _x = x; _xq = xq; _w = w.Data; _wRowBytes = w.RowBytes; _type = w.Type; _t = t; _n = n; _k = k;
-            _xs = xq == null ? null : (float*)(xq + ScalesOffset(k, t));
+            var layout = Layout(k, t);
+            _xs = xq == null ? null : (float*)(xq + layout.Scales8);
+            _x16 = xq == null ? null : (short*)(xq + layout.X16);
+            _xs1 = xq == null ? null : (float*)(xq + layout.Scales1);
         }
 
-        public void Clear() { _y = _x = _xs = null; _xq = _w = null; }
+        public void Clear() { _y = _x = _xs = _xs1 = null; _xq = _w = null; _x16 = null; }
 
         public void Execute(int start, int end)
         {
-            bool tiled = Avx512BW.IsSupported && _t >= 4;
+            bool tiled = UseTiles(_t);
             bool quantRows = Avx2.IsSupported && Fma.IsSupported && _type is GgmlType.Q8_0 or GgmlType.Q4_0;
             for (int tok0 = 0; tok0 < _t; tok0 += TokenBlock)
             {
@@ -255,8 +270,10 @@ internal static unsafe partial class MatMul
                 byte* w = _w + r * _wRowBytes;
                 for (int tok = tok0; tok < tFull; tok += 4)
                 {
-                    if (_type == GgmlType.Q8_0) TileQ8_0x4(_y + (long)tok * _n + r, _n, w, _xq + tok * xqRow, xqRow, _xs + (long)tok * blocks * 8, blocks);
-                    else TileQ4_0x4(_y + (long)tok * _n + r, _n, w, _xq + tok * xqRow, xqRow, _xs + (long)tok * blocks * 8, blocks);
+                    short* x16 = _x16 + (long)tok * _k;
+                    float* xs1 = _xs1 + (long)tok * blocks;
+                    if (_type == GgmlType.Q8_0) TileQ8_0x4(_y + (long)tok * _n + r, _n, w, x16, xs1, _k, blocks);
+                    else TileQ4_0x4(_y + (long)tok * _n + r, _n, w, x16, xs1, _k, blocks);
                 }
                 for (int tok = tFull; tok < tok1; tok++)
                 {
