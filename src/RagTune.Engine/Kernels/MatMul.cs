@@ -265,15 +265,22 @@ internal static unsafe partial class MatMul
 
             long xqRow = (long)(_k / Quant.QK) * Quant.Q8_0BlockBytes;
             int blocks = _k / Quant.QK;
+            bool q4 = _type == GgmlType.Q4_0;
+            int rQuad = start + ((end - start) & ~3);
+            for (int r = start; r < rQuad; r += 4)
+            {
+                for (int tok = tok0; tok < tFull; tok += 4)
+                    TileQuant4x4(_y + (long)tok * _n + r, _n, _w + r * _wRowBytes, _wRowBytes, q4, _x16 + (long)tok * _k, _xs1 + (long)tok * blocks, _k, blocks);
+            }
             for (int r = start; r < end; r++)
             {
                 byte* w = _w + r * _wRowBytes;
-                for (int tok = tok0; tok < tFull; tok += 4)
+                for (int tok = tok0; r >= rQuad && tok < tFull; tok += 4)
                 {
                     short* x16 = _x16 + (long)tok * _k;
                     float* xs1 = _xs1 + (long)tok * blocks;
-                    if (_type == GgmlType.Q8_0) TileQ8_0x4(_y + (long)tok * _n + r, _n, w, x16, xs1, _k, blocks);
-                    else TileQ4_0x4(_y + (long)tok * _n + r, _n, w, x16, xs1, _k, blocks);
+                    if (q4) TileQ4_0x4(_y + (long)tok * _n + r, _n, w, x16, xs1, _k, blocks);
+                    else TileQ8_0x4(_y + (long)tok * _n + r, _n, w, x16, xs1, _k, blocks);
                 }
                 for (int tok = tFull; tok < tok1; tok++)
                 {
