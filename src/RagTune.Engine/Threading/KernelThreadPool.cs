@@ -140,16 +140,19 @@ internal sealed class KernelThreadPool : IDisposable
 
     private void WaitForWorkers()
     {
-        if (Volatile.Read(ref _pending) == 0) return;
         long deadline = Stopwatch.GetTimestamp() + _spinTicks;
         while (Volatile.Read(ref _pending) != 0)
         {
-            Thread.SpinWait(8);
-            if (Stopwatch.GetTimestamp() > deadline)
+            if (Stopwatch.GetTimestamp() <= deadline)
             {
-                _allDone.Wait();
-                return;
+                Thread.SpinWait(8);
+                continue;
             }
+            // The last worker of the previous generation may have set _allDone after this call's Reset (it sets it
+            // after its decrement, which the previous caller may already have seen). So a wake-up proves nothing:
+            // re-check _pending, and clear a stale signal before waiting again.
+            _allDone.Wait();
+            if (Volatile.Read(ref _pending) != 0) _allDone.Reset();
         }
     }
 

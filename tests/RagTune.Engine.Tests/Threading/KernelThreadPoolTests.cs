@@ -56,6 +56,45 @@ public sealed class KernelThreadPoolTests
         }
     }
 
+    private sealed class SlowWorkerJob : IRangeJob
+    {
+        public int Done;
+
+        public void Execute(int start, int end)
+        {
+            if (start != 0) Thread.Sleep(1);  // workers outlast the caller's spin window, so it must block
+            Interlocked.Add(ref Done, end - start);
+        }
+    }
+
+    [Fact]
+    public void For_ReturnsOnlyWhenSlowWorkersAreDone()
+    {
+        using var pool = new KernelThreadPool(3);
+        var job = new SlowWorkerJob();
+        for (int i = 0; i < 50; i++)
+        {
+            job.Done = 0;
+            pool.For(30, job);
+            Assert.Equal(30, Volatile.Read(ref job.Done));
+        }
+    }
+
+    [Theory]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void For_WithoutSpinning_BlocksAndWakesCorrectly(int threads)
+    {
+        // spinMicroseconds = 0 sends every wait through the events, exercising the stale-signal paths.
+        using var pool = new KernelThreadPool(threads, spinMicroseconds: 0);
+        for (int i = 0; i < 2000; i++)
+        {
+            var job = new CountingJob(37, 1);
+            pool.For(37, job);
+            for (int j = 0; j < 37; j++) Assert.True(job.Hits[j] == 1, $"round {i}: index {j} ran {job.Hits[j]} times");
+        }
+    }
+
     private sealed class ThrowingJob(int throwAt) : IRangeJob
     {
         public void Execute(int start, int end)
