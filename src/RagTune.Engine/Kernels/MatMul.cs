@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics.X86;
 using RagTune.Engine.Tensors;
 using RagTune.Engine.Threading;
 
@@ -24,14 +25,34 @@ internal static unsafe partial class MatMul
     // prefill each weight byte is read from memory once instead of T times.
     private const int RowTile = 4;
 
-    [ThreadStatic] private static Job? t_job;
+    // Token rows processed against the whole row range before moving on: 64 rows of activations (147 KiB of F32
+    // at K = 576) stay in L2 while the weights stream past; the weights are read from memory once per block.
+    private const int TokenBlock = 64;
 
-    /// <summary>Bytes of scratch <see cref="Forward"/> needs: the Q8_0 copy of the activations for quantized weights.</summary>
+    [ThreadStatic] private static Job? t_job;
+    [ThreadStatic] private static float[]? t_rowTile;   // [4, K] widened F16 / BF16 weight rows, grown on demand
+
+    /// <summary>
+    /// Bytes of scratch <see cref="Forward"/> needs for quantized weights. Layout, each region 64-byte aligned:
+    /// the Q8_0 copy of the activations [T, K/32*34] bytes; every block scale as a float repeated 8 times
+    /// [T, K/32*8] (the 256-bit decode kernels load it as a vector); and for the AVX-512 prefill tiles the quants
+    /// widened to int16 [T, K] and the block scales as floats [T, K/32].
+    /// </summary>
     public static long ScratchBytes(GgmlType weightType, int k, int t) => weightType switch
     {
-        GgmlType.Q8_0 or GgmlType.Q4_0 => (long)t * (k / Quant.QK) * Quant.Q8_0BlockBytes,
+        GgmlType.Q8_0 or GgmlType.Q4_0 => Layout(k, t).Total,
         _ => 0,
     };
+
+    private static (long Scales8, long X16, long Scales1, long Total) Layout(int k, int t)
+    {
+        static long Align(long v) => (v + 63) & ~63L;
+        long blocks = (long)t * (k / Quant.QK);
+        long scales8 = Align(blocks * Quant.Q8_0BlockBytes);
+        long x16 = Align(scales8 + blocks * 8 * sizeof(float));
+        long scales1 = Align(x16 + blocks * Quant.QK * sizeof(short));
+        return (scales8, x16, scales1, scales1 + blocks * sizeof(float));
+    }
 
     /// <summary>
     /// y[t, n] = Σ_k x[t, k] · w[n, k], parallel over weight rows. <paramref name="scratch"/> holds at least
@@ -58,7 +79,7 @@ internal static unsafe partial class MatMul
     {
         int n = checked((int)w.Rows), k = w.Cols;
         byte* xq = PrepareActivations(x, w.Type, k, t, scratch, reference: true);
-        long xqRow = ScratchBytes(w.Type, k, 1);
+        long xqRow = w.Type is GgmlType.Q8_0 or GgmlType.Q4_0 ? (long)(k / Quant.QK) * Quant.Q8_0BlockBytes : 0;
         for (int tok = 0; tok < t; tok++)
         {
             var xr = new ReadOnlySpan<float>(x + (long)tok * k, k);
@@ -101,6 +122,17 @@ internal static unsafe partial class MatMul
                     if (reference) Quant.QuantizeRowQ8_0Reference(src, dst);
                     else Quant.QuantizeRowQ8_0(src, dst);
                 }
+                if (!reference && Avx2.IsSupported)
+                {
+                    var layout = Layout(k, t);
+                    float* scales8 = (float*)(scratch + layout.Scales8);
+                    for (long b = 0; b < (long)t * (k / Quant.QK); b++)
+                    {
+                        float d = Quant.ReadHalf(scratch + b * Quant.Q8_0BlockBytes);
+                        for (int j = 0; j < 8; j++) scales8[b * 8 + j] = d;
+                    }
+                    if (UseTiles(t)) WidenActivations(scratch, (short*)(scratch + layout.X16), (float*)(scratch + layout.Scales1), (long)t * (k / Quant.QK));
+                }
                 return scratch;
             default:
                 throw Unsupported(type);
@@ -115,6 +147,9 @@ internal static unsafe partial class MatMul
     {
         private float* _y, _x;
         private byte* _xq, _w;
+        private float* _xs;                      // [T, blocks*8] expanded scales
+        private short* _x16;                     // [T, K] int16 quants (tiles only)
+        private float* _xs1;                     // [T, blocks] scales (tiles only)
         private long _wRowBytes;
         private GgmlType _type;
         private int _t, _n, _k;
@@ -122,18 +157,58 @@ internal static unsafe partial class MatMul
         public void Set(float* y, float* x, byte* xq, in TensorView w, int t, int n, int k)
         {
             _y = y; _x = x; _xq = xq; _w = w.Data; _wRowBytes = w.RowBytes; _type = w.Type; _t = t; _n = n; _k = k;
+            var layout = Layout(k, t);
+            _xs = xq == null ? null : (float*)(xq + layout.Scales8);
+            _x16 = xq == null ? null : (short*)(xq + layout.X16);
+            _xs1 = xq == null ? null : (float*)(xq + layout.Scales1);
         }
 
-        public void Clear() { _y = _x = null; _xq = _w = null; }
+        public void Clear() { _y = _x = _xs = _xs1 = null; _xq = _w = null; _x16 = null; }
 
         public void Execute(int start, int end)
+        {
+            bool tiled = UseTiles(_t);
+            bool quantRows = Avx2.IsSupported && Fma.IsSupported && _type is GgmlType.Q8_0 or GgmlType.Q4_0;
+            for (int tok0 = 0; tok0 < _t; tok0 += TokenBlock)
+            {
+                int tok1 = Math.Min(_t, tok0 + TokenBlock);
+                if (tiled) ExecuteTiled(start, end, tok0, tok1);
+                else if (quantRows) ExecuteQuantRows(start, end, tok0, tok1);
+                else ExecuteRows(start, end, tok0, tok1);
+            }
+        }
+
+        /// <summary>Quantized weights, one token at a time, with the pre-expanded activation scales.</summary>
+        private void ExecuteQuantRows(int start, int end, int tok0, int tok1)
         {
             long xqRow = (long)(_k / Quant.QK) * Quant.Q8_0BlockBytes;
             int blocks = _k / Quant.QK;
             for (int r0 = start; r0 < end; r0 += RowTile)
             {
                 int r1 = Math.Min(end, r0 + RowTile);
-                for (int tok = 0; tok < _t; tok++)
+                for (int tok = tok0; tok < tok1; tok++)
+                {
+                    byte* xq = _xq + tok * xqRow;
+                    float* xs = _xs + (long)tok * blocks * 8;
+                    float* yr = _y + (long)tok * _n;
+                    for (int r = r0; r < r1; r++)
+                    {
+                        byte* w = _w + r * _wRowBytes;
+                        yr[r] = _type == GgmlType.Q8_0 ? RowQ8_0(w, xq, xs, blocks) : RowQ4_0(w, xq, xs, blocks);
+                    }
+                }
+            }
+        }
+
+        /// <summary>One dot per (row, token) for rows [start, end) and tokens [tok0, tok1).</summary>
+        private void ExecuteRows(int start, int end, int tok0, int tok1)
+        {
+            long xqRow = (long)(_k / Quant.QK) * Quant.Q8_0BlockBytes;
+            int blocks = _k / Quant.QK;
+            for (int r0 = start; r0 < end; r0 += RowTile)
+            {
+                int r1 = Math.Min(end, r0 + RowTile);
+                for (int tok = tok0; tok < tok1; tok++)
                 {
                     float* yr = _y + (long)tok * _n;
                     float* xr = _x + (long)tok * _k;
@@ -150,6 +225,68 @@ internal static unsafe partial class MatMul
                             _ => Quant.DotBF16F32((ushort*)wr, xr, _k),
                         };
                     }
+                }
+            }
+        }
+
+        /// <summary>Register-blocked tiles (MatMul.Tiles.cs) for T >= 4; ragged edges fall back to single dots.</summary>
+        private void ExecuteTiled(int start, int end, int tok0, int tok1)
+        {
+            int tFull = tok0 + ((tok1 - tok0) & ~3);
+            if (_type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)
+            {
+                int rFull = start + ((end - start) & ~3);
+                float[]? rows = null;
+                if (_type != GgmlType.F32)
+                {
+                    // Half-precision weights are widened 4 rows at a time into a per-thread buffer (16 KiB per
+                    // 1024 columns) and then multiplied like F32; the whole tensor is never expanded.
+                    rows = t_rowTile;
+                    if (rows is null || rows.Length < 4 * _k) t_rowTile = rows = GC.AllocateUninitializedArray<float>(4 * _k, pinned: true);
+                }
+                fixed (float* buffer = rows)
+                {
+                    for (int r = start; r < rFull; r += 4)
+                    {
+                        float* w = (float*)(_w + r * _wRowBytes);
+                        if (_type == GgmlType.F16)
+                            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(w, 4 * _k), new Span<float>(buffer, 4 * _k));
+                        else if (_type == GgmlType.BF16)
+                            Quant.Bf16ToFp32((ushort*)w, buffer, 4 * _k);
+                        if (buffer != null) w = buffer;
+                        for (int tok = tok0; tok < tFull; tok += 4)
+                            TileF32x4x4(_y + (long)tok * _n + r, _n, w, _x + (long)tok * _k, _k);
+                    }
+                }
+                if (rFull < end) ExecuteRows(rFull, end, tok0, tFull);
+                ExecuteRows(start, end, tFull, tok1);
+                return;
+            }
+
+            long xqRow = (long)(_k / Quant.QK) * Quant.Q8_0BlockBytes;
+            int blocks = _k / Quant.QK;
+            bool q4 = _type == GgmlType.Q4_0;
+            int rQuad = start + ((end - start) & ~3);
+            for (int r = start; r < rQuad; r += 4)
+            {
+                for (int tok = tok0; tok < tFull; tok += 4)
+                    TileQuant4x4(_y + (long)tok * _n + r, _n, _w + r * _wRowBytes, _wRowBytes, q4, _x16 + (long)tok * _k, _xs1 + (long)tok * blocks, _k, blocks);
+            }
+            for (int r = start; r < end; r++)
+            {
+                byte* w = _w + r * _wRowBytes;
+                for (int tok = tok0; r >= rQuad && tok < tFull; tok += 4)
+                {
+                    short* x16 = _x16 + (long)tok * _k;
+                    float* xs1 = _xs1 + (long)tok * blocks;
+                    if (q4) TileQ4_0x4(_y + (long)tok * _n + r, _n, w, x16, xs1, _k, blocks);
+                    else TileQ8_0x4(_y + (long)tok * _n + r, _n, w, x16, xs1, _k, blocks);
+                }
+                for (int tok = tFull; tok < tok1; tok++)
+                {
+                    byte* xq = _xq + tok * xqRow;
+                    float* xs = _xs + (long)tok * blocks * 8;
+                    _y[(long)tok * _n + r] = _type == GgmlType.Q8_0 ? RowQ8_0(w, xq, xs, blocks) : RowQ4_0(w, xq, xs, blocks);
                 }
             }
         }

@@ -65,8 +65,55 @@ internal static unsafe partial class Quant
         return (ushort)((u + (0x7FFF + ((u >> 16) & 1))) >> 16);
     }
 
+    // All 65536 fp16 values as floats (256 KiB, never freed), ggml's ggml_table_f32_f16: .NET exposes no F16C
+    // instruction, and block scales are read once per block in the hot dot loops, where a load beats the branches
+    // of Fp16ToFp32. Scales cluster in a few exponents, so the touched part of the table stays in L1.
+    private static readonly float* s_fp16Table = BuildFp16Table();
+
+    private static float* BuildFp16Table()
+    {
+        var t = (float*)NativeMemory.AlignedAlloc(65536 * sizeof(float), 64);
+        for (int h = 0; h < 65536; h++) t[h] = Fp16ToFp32((ushort)h);
+        return t;
+    }
+
+    /// <summary>The fp16 at <paramref name="p"/> (a block scale) as a float, by table lookup.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static float ReadHalf(byte* p) => Fp16ToFp32(Unsafe.ReadUnaligned<ushort>(p));
+    internal static float ReadHalf(byte* p) => s_fp16Table[Unsafe.ReadUnaligned<ushort>(p)];
+
+    /// <summary>Widens <paramref name="n"/> bfloat16 values to floats (each is the top half of its float).</summary>
+    internal static void Bf16ToFp32(ushort* src /*[n]*/, float* dst /*[n]*/, int n)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            for (; i + 32 <= n; i += 32)
+            {
+                var h = Vector512.Load(src + i);
+                (Vector512.WidenLower(h) << 16).AsSingle().Store(dst + i);
+                (Vector512.WidenUpper(h) << 16).AsSingle().Store(dst + i + 16);
+            }
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            for (; i + 16 <= n; i += 16)
+            {
+                var h = Vector256.Load(src + i);
+                (Vector256.WidenLower(h) << 16).AsSingle().Store(dst + i);
+                (Vector256.WidenUpper(h) << 16).AsSingle().Store(dst + i + 8);
+            }
+        }
+        if (Vector128.IsHardwareAccelerated)
+        {
+            for (; i + 8 <= n; i += 8)
+            {
+                var h = Vector128.Load(src + i);
+                (Vector128.WidenLower(h) << 16).AsSingle().Store(dst + i);
+                (Vector128.WidenUpper(h) << 16).AsSingle().Store(dst + i + 4);
+            }
+        }
+        for (; i < n; i++) dst[i] = Bf16ToFp32(src[i]);
+    }
 
     // ---------------------------------------------------------------- quantize
 
@@ -221,8 +268,9 @@ internal static unsafe partial class Quant
                 System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(src)[..n], dst);
                 break;
             case GgmlType.BF16:
-                var b = MemoryMarshal.Cast<byte, ushort>(src);
-                for (int i = 0; i < n; i++) dst[i] = Bf16ToFp32(b[i]);
+                fixed (byte* ps = src)
+                fixed (float* pd = dst)
+                    Bf16ToFp32((ushort*)ps, pd, n);
                 break;
             case GgmlType.Q8_0:
                 for (int blk = 0; blk < n / QK; blk++)

@@ -41,7 +41,8 @@ internal static unsafe partial class Rope
         Check(x.Length, nHeads, headDim, invFreq.Length);
         int half = headDim / 2;
         // Expanded tables laid out like one head, so rotating a head is two multiplies and an add per element:
-        //   out = x * c + partner(x) * s, with s carrying the sign of the -sin term.
+        //   out = x * c + partner(x) * s, with s carrying the sign of the -sin term. They live on the stack (no
+        // allocation per token); head dims above 512, which no Llama-family model uses, fall back to the heap.
         Span<float> c = headDim <= 512 ? stackalloc float[headDim] : new float[headDim];
         Span<float> s = headDim <= 512 ? stackalloc float[headDim] : new float[headDim];
         for (int i = 0; i < half; i++)

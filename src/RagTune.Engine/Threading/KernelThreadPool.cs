@@ -11,7 +11,7 @@ namespace RagTune.Engine.Threading;
 /// <remarks>
 /// Decoding calls <see cref="For"/> about a hundred times per token, so waking the workers must take
 /// microseconds, not the tens of microseconds an OS event takes: idle workers spin on a generation counter for
-/// <see cref="SpinMicroseconds"/> and only then block on an event (so an idle pool burns no core). Nothing is
+/// <see cref="DefaultSpinMicroseconds"/> (configurable) and only then block on an event (so an idle pool burns no core). Nothing is
 /// allocated per call: the job is a cached object, the split is computed from integers, and the only
 /// synchronisation objects are created in the constructor.
 /// Not re-entrant: a <see cref="For"/> issued from inside a job, or from a second thread while one is running,
@@ -19,8 +19,11 @@ namespace RagTune.Engine.Threading;
 /// </remarks>
 internal sealed class KernelThreadPool : IDisposable
 {
-    /// <summary>How long an idle worker (and a caller waiting for stragglers) spins before blocking.</summary>
-    public const int SpinMicroseconds = 50;
+    /// <summary>
+    /// Default time an idle worker (and a caller waiting for stragglers) spins before blocking: longer than the
+    /// gap between two kernels of a decode step (a norm, a RoPE), far shorter than the gap between tokens.
+    /// </summary>
+    public const int DefaultSpinMicroseconds = 50;
 
     private readonly Worker[] _workers;          // [Threads - 1]; the caller is thread 0
     private readonly long _spinTicks;
@@ -36,11 +39,14 @@ internal sealed class KernelThreadPool : IDisposable
     private int _busy;                           // 1 while a For is in flight (re-entrancy guard)
     private volatile bool _disposed;
 
-    public KernelThreadPool(int threads)
+    /// <param name="threads">Threads sharing the work, the caller included; 1 runs every job inline.</param>
+    /// <param name="spinMicroseconds">How long idle threads spin before blocking; 0 blocks at once.</param>
+    public KernelThreadPool(int threads, int spinMicroseconds = DefaultSpinMicroseconds)
     {
         if (threads < 1) throw new ArgumentOutOfRangeException(nameof(threads), threads, "A kernel thread pool needs at least one thread (1 runs everything inline).");
+        ArgumentOutOfRangeException.ThrowIfNegative(spinMicroseconds);
         Threads = threads;
-        _spinTicks = Math.Max(1, Stopwatch.Frequency * SpinMicroseconds / 1_000_000);
+        _spinTicks = Math.Max(1, Stopwatch.Frequency * spinMicroseconds / 1_000_000);
         _workers = new Worker[threads - 1];
         for (int i = 0; i < _workers.Length; i++)
         {
@@ -52,6 +58,21 @@ internal sealed class KernelThreadPool : IDisposable
 
     /// <summary>Number of threads that share the work, the calling thread included.</summary>
     public int Threads { get; }
+
+    /// <summary>
+    /// Bytes allocated so far by the worker threads (as of their last finished chunk). Tests add this to the
+    /// calling thread's <see cref="GC.GetAllocatedBytesForCurrentThread"/> to prove a kernel allocates nothing,
+    /// without the noise of process-wide counters.
+    /// </summary>
+    public long WorkerAllocatedBytes
+    {
+        get
+        {
+            long sum = 0;
+            foreach (var w in _workers) sum += Volatile.Read(ref w.AllocatedBytes);
+            return sum;
+        }
+    }
 
     /// <summary>
     /// Runs <paramref name="job"/> over [0, <paramref name="count"/>) split into contiguous chunks whose
@@ -119,16 +140,19 @@ internal sealed class KernelThreadPool : IDisposable
 
     private void WaitForWorkers()
     {
-        if (Volatile.Read(ref _pending) == 0) return;
         long deadline = Stopwatch.GetTimestamp() + _spinTicks;
         while (Volatile.Read(ref _pending) != 0)
         {
-            Thread.SpinWait(8);
-            if (Stopwatch.GetTimestamp() > deadline)
+            if (Stopwatch.GetTimestamp() <= deadline)
             {
-                _allDone.Wait();
-                return;
+                Thread.SpinWait(8);
+                continue;
             }
+            // The last worker of the previous generation may have set _allDone after this call's Reset (it sets it
+            // after its decrement, which the previous caller may already have seen). So a wake-up proves nothing:
+            // re-check _pending, and clear a stale signal before waiting again.
+            _allDone.Wait();
+            if (Volatile.Read(ref _pending) != 0) _allDone.Reset();
         }
     }
 
@@ -167,6 +191,7 @@ internal sealed class KernelThreadPool : IDisposable
                 Interlocked.CompareExchange(ref _error, ex, null);
             }
 
+            Volatile.Write(ref self.AllocatedBytes, GC.GetAllocatedBytesForCurrentThread());
             if (Interlocked.Decrement(ref _pending) == 0) _allDone.Set();
         }
     }
@@ -191,6 +216,7 @@ internal sealed class KernelThreadPool : IDisposable
         public readonly Thread Thread;
         public readonly ManualResetEventSlim Wake = new(false, spinCount: 1);
         public int Sleeping;
+        public long AllocatedBytes;
 
         public Worker(KernelThreadPool pool, int index)
         {

@@ -1,0 +1,76 @@
+using RagTune.Engine.Kernels;
+using RagTune.Engine.Threading;
+using static RagTune.Engine.Tests.Kernels.KernelTestData;
+
+namespace RagTune.Engine.Tests.Kernels;
+
+[Trait("Category", "Kernels")]
+public sealed unsafe class AttentionTests
+{
+    // Scores go through TensorPrimitives.Dot and Exp (fast) vs plain loops and MathF.Exp (reference).
+    private const double Abs = 1e-5, Rel = 1e-4;
+
+    [Theory]
+    [InlineData(4, 4, 8)]
+    [InlineData(4, 2, 64)]
+    [InlineData(9, 3, 64)]     // SmolLM2-135M: 9 query heads share 3 kv heads
+    [InlineData(6, 1, 6)]
+    public void Forward_MatchesReference(int nHeads, int nKvHeads, int headDim)
+    {
+        var rng = new Random(40 + headDim);
+        foreach (int nPos in new[] { 1, 2, 5, 33, 257 })
+        {
+            var q = Floats(rng, nHeads * headDim);
+            var k = Floats(rng, nPos * nKvHeads * headDim, 2f);
+            var v = Floats(rng, nPos * nKvHeads * headDim);
+            var fast = new float[nHeads * headDim];
+            var reference = new float[nHeads * headDim];
+            var scores = new float[nPos];
+            Attention.Forward(fast, q, k, v, nPos, nHeads, nKvHeads, headDim, scores);
+            Attention.ForwardReference(reference, q, k, v, nPos, nHeads, nKvHeads, headDim, scores);
+            AllClose(reference, fast, Abs, Rel, $"H {nHeads} Hkv {nKvHeads} hd {headDim} P {nPos}");
+        }
+    }
+
+    [Fact]
+    public void Forward_OnePosition_ReturnsItsValue()
+    {
+        float[] q = [1f, 2f];
+        float[] k = [3f, 4f];
+        float[] v = [5f, 6f];
+        var o = new float[2];
+        Attention.Forward(o, q, k, v, 1, 1, 1, 2, new float[1]);
+        Assert.Equal(v, o);
+    }
+
+    [Theory]
+    [InlineData(1, 0, 1)]
+    [InlineData(1, 12, 2)]
+    [InlineData(3, 0, 2)]
+    [InlineData(7, 5, 3)]
+    public void ForwardBatch_IsCausal_AndMatchesReferencePerToken(int t, int startPos, int threads)
+    {
+        const int nHeads = 9, nKvHeads = 3, headDim = 16, ctx = 32;
+        int qDim = nHeads * headDim, kvDim = nKvHeads * headDim;
+        var rng = new Random(50 + t);
+        var q = Floats(rng, t * qDim);
+        var k = Floats(rng, ctx * kvDim, 2f);
+        var v = Floats(rng, ctx * kvDim);
+        // Poison positions beyond the last query: a non-causal kernel would pick them up.
+        for (int i = (startPos + t) * kvDim; i < ctx * kvDim; i++) { k[i] = float.NaN; v[i] = float.NaN; }
+        var output = new float[t * qDim];
+        using var pool = new KernelThreadPool(threads);
+        var scratch = new float[Attention.ScratchFloats(pool.Threads, ctx)];
+        fixed (float* po = output, pq = q, pk = k, pv = v, ps = scratch)
+            Attention.ForwardBatch(pool, po, pq, pk, pv, t, startPos, nHeads, nKvHeads, headDim, ps);
+
+        for (int i = 0; i < t; i++)
+        {
+            int nPos = startPos + i + 1;
+            var expected = new float[qDim];
+            Attention.ForwardReference(expected, q.AsSpan(i * qDim, qDim), k.AsSpan(0, nPos * kvDim), v.AsSpan(0, nPos * kvDim),
+                nPos, nHeads, nKvHeads, headDim, new float[nPos]);
+            AllClose(expected, output.AsSpan(i * qDim, qDim), Abs, Rel, $"token {i} at pos {startPos + i}");
+        }
+    }
+}
