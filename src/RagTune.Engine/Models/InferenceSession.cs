@@ -115,6 +115,9 @@ internal sealed unsafe class InferenceSession : IDisposable
     /// <summary>Native bytes held by this session (run state + KV cache); pages are touched only as used.</summary>
     public long AllocatedBytes { get; }
 
+    /// <summary>Bytes allocated so far by this session's worker threads (for allocation tests).</summary>
+    internal long WorkerAllocatedBytes => _pool.WorkerAllocatedBytes;
+
     /// <summary>Tokens currently in the KV cache; the next token goes at this position.</summary>
     public int Position { get; private set; }
 

@@ -40,14 +40,14 @@ public sealed class InferenceSessionTests
         var one = new int[1];
         session.Forward(s_tokens);
         for (int i = 0; i < 20; i++) { one[0] = 5 + i; session.Forward(one); } // warm-up: JIT, thread start
-        // The counter is process-wide (worker threads included); the runtime's own background work (tiered JIT)
-        // can allocate now and then, so the best of several rounds is taken: one clean round proves the point.
+        // The calling thread's own counter plus the workers' (process-wide totals include the test host's
+        // background allocations); the best of several rounds rules out one-off runtime work such as tiering.
         long best = long.MaxValue;
         for (int round = 0; round < 5 && best > 0; round++)
         {
-            long before = GC.GetTotalAllocatedBytes(precise: true);
+            long before = GC.GetAllocatedBytesForCurrentThread() + session.WorkerAllocatedBytes;
             for (int i = 0; i < 20; i++) { one[0] = 100 + i; session.Forward(one); }
-            best = Math.Min(best, GC.GetTotalAllocatedBytes(precise: true) - before);
+            best = Math.Min(best, GC.GetAllocatedBytesForCurrentThread() + session.WorkerAllocatedBytes - before);
         }
         Assert.Equal(0, best);
     }
@@ -61,7 +61,10 @@ public sealed class InferenceSessionTests
         var first = session.Logits.ToArray();
         session.Truncate(3);
         session.Forward(s_tokens.AsSpan(3));
-        Assert.Equal(first, session.Logits.ToArray());
+        // Batch shapes change the kernels' summation order (tiles vs single rows), so equal up to rounding.
+        var replay = session.Logits.ToArray();
+        for (int i = 0; i < first.Length; i++)
+            Assert.True(MathF.Abs(first[i] - replay[i]) <= 1e-4f * (1 + MathF.Abs(first[i])), $"logit {i}: {first[i]} vs {replay[i]}");
         session.Reset();
         Assert.Equal(0, session.Position);
     }
