@@ -33,7 +33,7 @@ internal sealed partial class ByteLevelBpeTokenizer
         }
         catch (JsonException e)
         {
-            throw new TokenizerFormatException(path, e.BytePositionInLine, $"not valid JSON ({e.Message}); a Hugging Face tokenizer.json was expected.", e);
+            throw new TokenizerFormatException(path, null, $"not valid JSON ({e.Message}); a Hugging Face tokenizer.json was expected.", e);
         }
         using (doc)
         {

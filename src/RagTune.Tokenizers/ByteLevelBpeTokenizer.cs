@@ -78,12 +78,10 @@ internal sealed partial class ByteLevelBpeTokenizer : ITokenizer
         }
         _vocabLookup = vocabMap.GetAlternateLookup<ReadOnlySpan<char>>();
 
+        // A byte without a symbol token (SmolLM2 lacks some control bytes) is dropped when it occurs, as Hugging
+        // Face's BPE does for a character outside the vocabulary when there is no unk_token (or becomes unk).
         for (var b = 0; b < 256; b++)
-        {
-            if (!vocabMap.TryGetValue(ByteToUnicode[b].ToString(), out _byteToId[b]))
-                throw new TokenizerFormatException(source, null,
-                    $"byte 0x{b:X2} has no token '{ByteToUnicode[b]}'; a byte-level BPE vocabulary must hold all 256 byte symbols of GPT-2's byte-to-unicode alphabet.");
-        }
+            _byteToId[b] = vocabMap.TryGetValue(ByteToUnicode[b].ToString(), out var byteId) ? byteId : -1;
 
         _merges = new Dictionary<long, (int, int)>(vocab.Merges.Length);
         for (var rank = 0; rank < vocab.Merges.Length; rank++)
@@ -287,7 +285,7 @@ internal sealed partial class ByteLevelBpeTokenizer : ITokenizer
     {
         var n = bytes.Length;
         if (n == 1)
-            return [_byteToId[bytes[0]]];
+            return _byteToId[bytes[0]] is >= 0 and var single ? [single] : UnknownId >= 0 ? [UnknownId] : [];
         var symbols = new Symbol[n];
         for (var i = 0; i < n; i++)
             symbols[i] = new Symbol { Id = _byteToId[bytes[i]], Prev = i - 1, Next = i + 1 < n ? i + 1 : -1 };
@@ -314,10 +312,18 @@ internal sealed partial class ByteLevelBpeTokenizer : ITokenizer
             TryQueue(symbols, pair.Left, queue);
         }
 
-        var ids = new int[live];
-        for (int i = 0, k = 0; i >= 0; i = symbols[i].Next)
-            ids[k++] = symbols[i].Id;
-        return ids;
+        var ids = new List<int>(live);
+        for (var i = 0; i >= 0; i = symbols[i].Next)
+            AddSymbol(ids, symbols[i].Id);
+        return [.. ids];
+    }
+
+    private void AddSymbol(List<int> ids, int id)
+    {
+        if (id >= 0)
+            ids.Add(id);
+        else if (UnknownId >= 0)
+            ids.Add(UnknownId);
     }
 
     private void TryQueue(Symbol[] symbols, int left, PriorityQueue<(int, int, int, int), (int, int)> queue)
