@@ -205,7 +205,7 @@ internal sealed class JinjaInterpreter
             case UnaryExpr unary:
                 var operand = Evaluate(unary.Operand);
                 return unary.Op == "not" ? !IsTrue(operand)
-                    : operand switch { long l => -l, double d => -d, _ => throw Error(unary.Line, $"cannot negate {TypeName(operand)}.") };
+                    : operand switch { long l => (object)(-l), double d => -d, _ => throw Error(unary.Line, $"cannot negate {TypeName(operand)}.") };
             case BinaryExpr binary:
                 return EvaluateBinary(binary);
             case ConditionalExpr conditional:
