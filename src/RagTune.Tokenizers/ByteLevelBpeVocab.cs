@@ -46,7 +46,11 @@ internal enum ByteLevelPreTokenizerKind
 /// When a whole pre-tokenized word is a token, emit it without merging (Llama 3's <c>ignore_merges</c>; llama.cpp
 /// sets it for <c>llama-bpe</c>).
 /// </param>
-/// <param name="NormalizeNfc">Apply Unicode NFC before encoding (Qwen2's tokenizer.json <c>normalizer</c>).</param>
+/// <param name="NormalizeNfc">
+/// Apply Unicode NFC before encoding (Qwen2's tokenizer.json <c>normalizer</c>). Under RagTune's
+/// InvariantGlobalization <c>string.Normalize</c> returns text unchanged, so decomposed input is encoded as given,
+/// as llama.cpp does for Qwen2 GGUFs; text that is already NFC (nearly all text) is unaffected.
+/// </param>
 internal sealed record ByteLevelBpeVocab(
     string[] Tokens,
     (string Left, string Right)[] Merges,

@@ -114,6 +114,41 @@ public sealed class ByteLevelBpeValidationTests : IDisposable
         Assert.True(e.Message.Contains("'q9'", StringComparison.Ordinal), e.Message);
     }
 
+    [Theory]
+    [InlineData(ByteLevelBpeTokenizer.Llama3Pattern, "Llama3")]
+    [InlineData(ByteLevelBpeTokenizer.Qwen2Pattern, "Qwen2")]
+    public void Split_pre_tokenizers_of_llama3_and_qwen2_are_recognised(string pattern, string kind)
+    {
+        var expected = Enum.Parse<ByteLevelPreTokenizerKind>(kind);
+        var vocab = VocabJson(Alphabet("ab", "<|begin_of_text|>"));
+        var pre = System.Text.Json.JsonSerializer.Serialize(new
+        {
+            type = "Sequence",
+            pretokenizers = new object[]
+            {
+                new { type = "Split", pattern = new { Regex = pattern }, behavior = "Isolated", invert = false },
+                new { type = "ByteLevel", add_prefix_space = false, trim_offsets = true, use_regex = false },
+            },
+        });
+        var path = Write($$$"""
+            {"model": {"type": "BPE", "vocab": {{{vocab}}}, "merges": [], "ignore_merges": true},
+             "added_tokens": [{"id": 257, "content": "<|begin_of_text|>", "special": true}],
+             "normalizer": {"type": "NFC"},
+             "pre_tokenizer": {{{pre}}},
+             "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]}}
+            """);
+        var tok = ByteLevelBpeTokenizer.FromTokenizerJson(path);
+        Assert.Equal(expected, tok.PreTokenizer);
+        Assert.True(tok.IgnoreMerges); // "ab" is a token, so the word "ab" is taken whole although no merge makes it
+        Assert.True(tok.NormalizeNfc);
+        Assert.Equal(257, tok.BosId);
+        Assert.True(tok.AddBosByDefault);
+        Assert.Equal([257, 256], tok.Encode("ab", addBos: true));
+        // NFC is requested, but RagTune runs with InvariantGlobalization, where string.Normalize leaves text as
+        // it is; like llama.cpp for Qwen2 GGUFs, decomposed text is encoded as given (already-NFC text is unaffected).
+        Assert.Equal([101, 204, 129], tok.Encode("e\u0301", addBos: false));
+    }
+
     private static string VocabJson(string[] tokens) =>
         "{" + string.Join(",", tokens.Select((t, i) => $"{System.Text.Json.JsonSerializer.Serialize(t)}: {i}")) + "}";
 

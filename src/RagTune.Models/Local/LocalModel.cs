@@ -1,6 +1,7 @@
 using RagTune.Engine.Formats;
 using RagTune.Engine.Models;
 using RagTune.Tokenizers;
+using RagTune.Tokenizers.ChatTemplates;
 
 namespace RagTune.Models.Local;
 
@@ -135,5 +136,32 @@ internal static class TokenizerLoader
             AddBosByDefault: gguf.GetBool("tokenizer.ggml.add_bos_token") ?? false,
             IgnoreMerges: ByteLevelBpeVocab.GgufIgnoresMerges(pre));
         return new ByteLevelBpeTokenizer(vocab, gguf.Path);
+    }
+
+    /// <summary>
+    /// The chat template for a model and its tokenizer: tokenizer_config.json beside an explicit tokenizer.json,
+    /// else the GGUF's <c>tokenizer.chat_template</c>, else tokenizer_config.json beside the model; then
+    /// <see cref="ChatTemplateResolver"/> (ChatML or plain fallback with a warning when missing or unusable).
+    /// </summary>
+    public static ChatTemplateSelection ResolveChatTemplate(TransformerModel model, ITokenizer tokenizer, string? tokenizerPath)
+    {
+        var (text, source) = FindChatTemplate(model, tokenizerPath);
+        return ChatTemplateResolver.Resolve(text, source, tokenizer);
+    }
+
+    private static (string? Text, string Source) FindChatTemplate(TransformerModel model, string? tokenizerPath)
+    {
+        if (tokenizerPath != null && tokenizerPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        {
+            var config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerPath)) ?? ".", "tokenizer_config.json");
+            if (File.Exists(config))
+                return (ChatTemplate.ReadFromTokenizerConfig(config), config);
+        }
+        if (model.Gguf is { } gguf && gguf.GetString("tokenizer.chat_template") is { } fromGguf)
+            return (fromGguf, gguf.Path + " (tokenizer.chat_template)");
+        var beside = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(model.Path)) ?? ".", "tokenizer_config.json");
+        if (File.Exists(beside))
+            return (ChatTemplate.ReadFromTokenizerConfig(beside), beside);
+        return (null, model.Path);
     }
 }
