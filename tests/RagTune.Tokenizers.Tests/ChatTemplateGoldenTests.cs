@@ -26,10 +26,10 @@ public sealed class ChatTemplateGoldenTests
     }
 
     [Fact]
-    public void Goldens_cover_seven_templates()
+    public void Goldens_cover_nine_templates()
     {
-        Assert.Equal(7, Directory.GetFiles(Dir("golden"), "*.json").Length);
-        Assert.Equal(7 * 12, Cases().Count);
+        Assert.Equal(9, Directory.GetFiles(Dir("golden"), "*.json").Length);
+        Assert.Equal(9 * 12, Cases().Count);
     }
 
     [Theory]

@@ -2,6 +2,7 @@
 apply_chat_template does (ImmutableSandboxedEnvironment, trim_blocks, lstrip_blocks, loopcontrols,
 raise_exception, tojson with ensure_ascii=False), for a fixed set of conversations. Writes golden/<name>.json;
 RagTune's C# ChatTemplate tests must reproduce every string exactly (and raise where jinja2 raised).
+strftime_now is not defined (as RagTune does not define it), so Llama 3.2 prints its own default date.
 
 Usage (Debian's python3 with python3-jinja2): cd dev/reference/chat_templates && /usr/bin/python3 render_golden.py
 """
@@ -23,6 +24,8 @@ TOKENS = {
     "mistral-v0.1": ("<s>", "</s>"),
     "zephyr": ("<s>", "</s>"),
     "gemma": ("<bos>", "<eos>"),
+    "gemma3": ("<bos>", "<eos>"),
+    "llama3.2": ("<|begin_of_text|>", "<|eot_id|>"),
 }
 
 SYSTEM = {"role": "system", "content": "You are a terse assistant."}
