@@ -23,7 +23,13 @@ internal sealed partial class ByteLevelBpeTokenizer
     /// The file is not JSON, its model type is not BPE (e.g. Unigram, WordLevel), or it declares a normalizer,
     /// pre-tokenizer or BPE option RagTune does not implement; the message names the file and the declaration.
     /// </exception>
-    public static ByteLevelBpeTokenizer FromTokenizerJson(string path)
+    /// <param name="path">The tokenizer.json file.</param>
+    /// <param name="padToVocabSize">
+    /// The model's embedding rows (config.json <c>vocab_size</c>), when larger than the tokenizer's ids: the extra ids
+    /// become unused <c>[PAD{id}]</c> tokens that decode to nothing, as llama.cpp's converter writes them (Qwen2.5:
+    /// 151665 ids, 151936 rows). 0 or a smaller value pads nothing.
+    /// </param>
+    public static ByteLevelBpeTokenizer FromTokenizerJson(string path, int padToVocabSize = 0)
     {
         ArgumentNullException.ThrowIfNull(path);
         JsonDocument doc;
@@ -38,12 +44,12 @@ internal sealed partial class ByteLevelBpeTokenizer
         using (doc)
         {
             var dir = Path.GetDirectoryName(Path.GetFullPath(path));
-            return FromTokenizerJson(doc.RootElement, path, dir);
+            return FromTokenizerJson(doc.RootElement, path, dir, padToVocabSize);
         }
     }
 
-    /// <summary>As <see cref="FromTokenizerJson(string)"/> from a parsed document; <paramref name="directory"/> is searched for the config files.</summary>
-    internal static ByteLevelBpeTokenizer FromTokenizerJson(JsonElement root, string source, string? directory)
+    /// <summary>As <see cref="FromTokenizerJson(string, int)"/> from a parsed document; <paramref name="directory"/> is searched for the config files.</summary>
+    internal static ByteLevelBpeTokenizer FromTokenizerJson(JsonElement root, string source, string? directory, int padToVocabSize = 0)
     {
         if (root.ValueKind != JsonValueKind.Object || !root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
             throw new TokenizerFormatException(source, null, "no 'model' object; a Hugging Face tokenizer.json was expected.");
@@ -74,8 +80,13 @@ internal sealed partial class ByteLevelBpeTokenizer
             }
         }
         var count = byId.Count == 0 ? 0 : byId.Keys.Max() + 1;
-        var tokens = new string[count];
-        var tokenTypes = new int[count];
+        var tokens = new string[Math.Max(count, padToVocabSize)];
+        var tokenTypes = new int[tokens.Length];
+        for (var id = count; id < tokens.Length; id++)
+        {
+            tokens[id] = $"[PAD{id}]";
+            tokenTypes[id] = (int)SentencePieceTokenType.Unused;
+        }
         for (var id = 0; id < count; id++)
         {
             if (!byId.TryGetValue(id, out var text))

@@ -106,6 +106,17 @@ public sealed class ByteLevelBpeValidationTests : IDisposable
     }
 
     [Fact]
+    public void Tokenizer_json_is_padded_to_the_model_vocabulary()
+    {
+        var path = Write($$$"""{"model": {"type": "BPE", "vocab": {{{VocabJson(Alphabet())}}}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}""");
+        var tok = ByteLevelBpeTokenizer.FromTokenizerJson(path, padToVocabSize: 300);
+        Assert.Equal(300, tok.VocabSize);
+        Assert.Equal("[PAD299]", tok.TokenText(299));
+        Assert.Equal("", tok.Decode([299]));
+        Assert.Equal(SentencePieceTokenType.Unused, tok.TokenType(299));
+    }
+
+    [Fact]
     public void Merge_of_unknown_token_in_tokenizer_json_is_rejected()
     {
         var vocab = VocabJson(Alphabet());

@@ -29,6 +29,7 @@ public sealed class ChatTemplateInterpreterTests
     [InlineData("{# comment #}a\n  {%- if true -%}\n  b  \n{%- endif %}", "ab")]
     [InlineData("  {% if true %}\n  x\n  {% endif %}\ny", "  x\ny")] // trim_blocks + lstrip_blocks
     [InlineData("{% set block %}in{{ 1 + 1 }}{% endset %}{{ block }}", "in2")]
+    [InlineData("{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}{{ m.content }}{% endgeneration %}{% endif %}{% endfor %}", "A1")]
     public void Evaluates_jinja_subset(string template, string expected)
     {
         Assert.Equal(expected, Render(template));

@@ -68,7 +68,7 @@ internal static class TokenizerLoader
         }
         var hfTokenizer = Path.Combine(dir, "tokenizer.json");
         if (File.Exists(hfTokenizer))
-            return (ByteLevelBpeTokenizer.FromTokenizerJson(hfTokenizer), hfTokenizer);
+            return (ByteLevelBpeTokenizer.FromTokenizerJson(hfTokenizer, padToVocabSize: model.Config.VocabSize), hfTokenizer);
         throw new TokenizerFormatException(
             $"{model.Path}: no tokenizer found. The file has no tokenizer metadata and there is no tok{model.Config.VocabSize}.bin tokenizer.bin or tokenizer.json beside it. Pass one with --tokenizer <file> (a llama2.c tokenizer.bin, a Hugging Face byte-level BPE tokenizer.json, or a GGUF with tokenizer metadata).");
     }
@@ -78,7 +78,7 @@ internal static class TokenizerLoader
         if (!File.Exists(path))
             throw new FileNotFoundException($"Tokenizer file '{path}' does not exist.", path);
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
-            return ByteLevelBpeTokenizer.FromTokenizerJson(path);
+            return ByteLevelBpeTokenizer.FromTokenizerJson(path, padToVocabSize: vocabSize);
         Span<byte> magic = stackalloc byte[4];
         using (var fs = File.OpenRead(path))
             if (fs.Read(magic) < 4) magic.Clear();

@@ -205,6 +205,8 @@ internal sealed class JinjaParser
                         case "set":
                             nodes.Add(ParseSet(piece));
                             break;
+                        case "generation" or "endgeneration":
+                            break; // transformers' assistant-mask markers: no output of their own
                         case "break" or "continue":
                             nodes.Add(new LoopControlNode(piece.Line, keyword == "break"));
                             break;
@@ -212,7 +214,7 @@ internal sealed class JinjaParser
                             end = piece;
                             return [.. nodes];
                         default:
-                            throw Error(piece.Line, $"the tag '{{% {keyword} %}}' is not supported by RagTune's template interpreter (supported: if/elif/else, for, set, break, continue, raw).");
+                            throw Error(piece.Line, $"the tag '{{% {keyword} %}}' is not supported by RagTune's template interpreter (supported: if/elif/else, for, set, break, continue, raw, generation).");
                     }
                     break;
             }
