@@ -1,6 +1,7 @@
 using RagTune.Engine.Formats;
 using RagTune.Engine.Models;
 using RagTune.Tokenizers;
+using RagTune.Tokenizers.ChatTemplates;
 
 namespace RagTune.Models.Local;
 
@@ -26,7 +27,7 @@ internal sealed class LocalModel : IDisposable
 
     /// <summary>
     /// Opens <paramref name="modelPath"/> (GGUF or llama2.c .bin) and its tokenizer: <paramref name="tokenizerPath"/>
-    /// when given, else the GGUF's own metadata, else a llama2.c <c>tok{vocab}.bin</c> / <c>tokenizer.bin</c> beside it.
+    /// when given, else the GGUF's own metadata, else a llama2.c <c>tok{vocab}.bin</c> / <c>tokenizer.bin</c> or a Hugging Face <c>tokenizer.json</c> beside it.
     /// </summary>
     public static LocalModel Load(string modelPath, string? tokenizerPath = null)
     {
@@ -65,8 +66,11 @@ internal static class TokenizerLoader
             if (File.Exists(candidate))
                 return (SentencePieceTokenizer.FromLlamaCBin(candidate, model.Config.VocabSize), candidate);
         }
+        var hfTokenizer = Path.Combine(dir, "tokenizer.json");
+        if (File.Exists(hfTokenizer))
+            return (ByteLevelBpeTokenizer.FromTokenizerJson(hfTokenizer, padToVocabSize: model.Config.VocabSize), hfTokenizer);
         throw new TokenizerFormatException(
-            $"{model.Path}: no tokenizer found. The file has no tokenizer metadata and there is no tok{model.Config.VocabSize}.bin or tokenizer.bin beside it. Pass one with --tokenizer <file> (a llama2.c tokenizer.bin or a GGUF with tokenizer metadata).");
+            $"{model.Path}: no tokenizer found. The file has no tokenizer metadata and there is no tok{model.Config.VocabSize}.bin tokenizer.bin or tokenizer.json beside it. Pass one with --tokenizer <file> (a llama2.c tokenizer.bin, a Hugging Face byte-level BPE tokenizer.json, or a GGUF with tokenizer metadata).");
     }
 
     public static ITokenizer FromFile(string path, int vocabSize)
@@ -74,7 +78,7 @@ internal static class TokenizerLoader
         if (!File.Exists(path))
             throw new FileNotFoundException($"Tokenizer file '{path}' does not exist.", path);
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
-            throw new TokenizerFormatException($"{path}: tokenizer.json files (Hugging Face) are not supported yet; pass a GGUF with tokenizer metadata or a llama2.c tokenizer.bin.");
+            return ByteLevelBpeTokenizer.FromTokenizerJson(path, padToVocabSize: vocabSize);
         Span<byte> magic = stackalloc byte[4];
         using (var fs = File.OpenRead(path))
             if (fs.Read(magic) < 4) magic.Clear();
@@ -90,9 +94,11 @@ internal static class TokenizerLoader
     {
         var kind = gguf.GetString("tokenizer.ggml.model")
             ?? throw new TokenizerFormatException($"{gguf.Path}: metadata key 'tokenizer.ggml.model' is missing, so the file carries no tokenizer. Pass --tokenizer <file>.");
+        if (kind == "gpt2")
+            return ByteLevelFromGguf(gguf);
         if (kind != "llama")
             throw new TokenizerFormatException(
-                $"{gguf.Path}: tokenizer model '{kind}' is not supported yet (supported: 'llama', SentencePiece BPE). Byte-level BPE ('gpt2') models such as SmolLM2 and Qwen2 need a later RagTune version.");
+                $"{gguf.Path}: tokenizer model '{kind}' is not supported (supported: 'llama', SentencePiece BPE; 'gpt2', byte-level BPE). Pass a tokenizer file with --tokenizer <file>.");
         var tokens = gguf.GetStringArray("tokenizer.ggml.tokens")
             ?? throw new TokenizerFormatException($"{gguf.Path}: metadata key 'tokenizer.ggml.tokens' is missing; the tokenizer is incomplete.");
         var scores = gguf.GetFloatArray("tokenizer.ggml.scores") ?? new float[tokens.Length];
@@ -104,5 +110,58 @@ internal static class TokenizerLoader
             UnknownId: Id("tokenizer.ggml.unknown_token_id", 0),
             AddSpacePrefix: gguf.GetBool("tokenizer.ggml.add_space_prefix") ?? true);
         return new SentencePieceTokenizer(vocab, gguf.Path);
+    }
+
+    /// <summary>
+    /// Byte-level BPE from GGUF metadata (<c>tokenizer.ggml.model = gpt2</c>): tokens, "a b" merges, token types,
+    /// the pre-tokenizer named by <c>tokenizer.ggml.pre</c>, BOS/EOS ids and <c>tokenizer.ggml.add_bos_token</c>.
+    /// Absent keys take llama.cpp's defaults for BPE vocabularies: no BOS/EOS/unknown id, no BOS added.
+    /// </summary>
+    public static ByteLevelBpeTokenizer ByteLevelFromGguf(GgufFile gguf)
+    {
+        var tokens = gguf.GetStringArray("tokenizer.ggml.tokens")
+            ?? throw new TokenizerFormatException($"{gguf.Path}: metadata key 'tokenizer.ggml.tokens' is missing; the tokenizer is incomplete.");
+        var merges = gguf.GetStringArray("tokenizer.ggml.merges")
+            ?? throw new TokenizerFormatException($"{gguf.Path}: metadata key 'tokenizer.ggml.merges' is missing; a 'gpt2' (byte-level BPE) tokenizer needs its merge rules.");
+        var pre = gguf.GetString("tokenizer.ggml.pre");
+        int Id(string key) => gguf.GetInt(key) is { } v ? checked((int)v) : -1;
+        var vocab = new ByteLevelBpeVocab(
+            tokens,
+            ByteLevelBpeVocab.ParseMerges(merges, gguf.Path),
+            gguf.GetIntArray("tokenizer.ggml.token_type"),
+            ByteLevelBpeVocab.PreTokenizerFromGgufName(pre, gguf.Path),
+            BosId: Id("tokenizer.ggml.bos_token_id"),
+            EosId: Id("tokenizer.ggml.eos_token_id"),
+            UnknownId: Id("tokenizer.ggml.unknown_token_id"),
+            AddBosByDefault: gguf.GetBool("tokenizer.ggml.add_bos_token") ?? false,
+            IgnoreMerges: ByteLevelBpeVocab.GgufIgnoresMerges(pre));
+        return new ByteLevelBpeTokenizer(vocab, gguf.Path);
+    }
+
+    /// <summary>
+    /// The chat template for a model and its tokenizer: tokenizer_config.json beside an explicit tokenizer.json,
+    /// else the GGUF's <c>tokenizer.chat_template</c>, else tokenizer_config.json beside the model; then
+    /// <see cref="ChatTemplateResolver"/> (ChatML or plain fallback with a warning when missing or unusable).
+    /// </summary>
+    public static ChatTemplateSelection ResolveChatTemplate(TransformerModel model, ITokenizer tokenizer, string? tokenizerPath)
+    {
+        var (text, source) = FindChatTemplate(model, tokenizerPath);
+        return ChatTemplateResolver.Resolve(text, source, tokenizer);
+    }
+
+    private static (string? Text, string Source) FindChatTemplate(TransformerModel model, string? tokenizerPath)
+    {
+        if (tokenizerPath != null && tokenizerPath.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        {
+            var config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerPath)) ?? ".", "tokenizer_config.json");
+            if (File.Exists(config))
+                return (ChatTemplate.ReadFromTokenizerConfig(config), config);
+        }
+        if (model.Gguf is { } gguf && gguf.GetString("tokenizer.chat_template") is { } fromGguf)
+            return (fromGguf, gguf.Path + " (tokenizer.chat_template)");
+        var beside = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(model.Path)) ?? ".", "tokenizer_config.json");
+        if (File.Exists(beside))
+            return (ChatTemplate.ReadFromTokenizerConfig(beside), beside);
+        return (null, model.Path);
     }
 }
