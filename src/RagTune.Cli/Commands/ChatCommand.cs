@@ -32,6 +32,7 @@ internal static class ChatCommand
                 Threads = r.GetValue(threads),
                 ContextSize = r.GetValue(context),
             });
+            if (client.TemplateWarning is { } warning) Console.Error.WriteLine($"note: {warning}");
             var session = new ChatSession(client, r.GetValue(system), new ChatOptions
             {
                 Temperature = r.GetValue(temperature),

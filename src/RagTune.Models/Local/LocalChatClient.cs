@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.AI;
 using RagTune.Engine.Models;
 using RagTune.Engine.Sampling;
+using RagTune.Tokenizers.ChatTemplates;
 
 namespace RagTune.Models.Local;
 
@@ -31,8 +32,9 @@ public sealed class LocalChatClientOptions
 
 /// <summary>
 /// An <see cref="IChatClient"/> over RagTune's own engine: a local GGUF or llama2.c model, streamed token by
-/// token. Requests are served one at a time (one KV cache); a request that continues the previous
-/// conversation reuses its cached prefix.
+/// token. Messages are rendered with the model's chat template (or a documented fallback, see
+/// docs/prompt-format.md). Requests are served one at a time (one KV cache); a request that continues the
+/// previous conversation reuses its cached prefix.
 /// </summary>
 public sealed class LocalChatClient : IChatClient
 {
@@ -42,6 +44,8 @@ public sealed class LocalChatClient : IChatClient
     private readonly LocalChatClientOptions _options;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ChatClientMetadata _metadata;
+    private readonly ChatTemplateSelection _template;
+    private readonly ChatPromptEncoder _encoder;
 
     /// <summary>Loads the model at <paramref name="modelPath"/> (GGUF or llama2.c .bin).</summary>
     public LocalChatClient(string modelPath, LocalChatClientOptions? options = null)
@@ -59,8 +63,16 @@ public sealed class LocalChatClient : IChatClient
             throw;
         }
         _generator = new TextGenerator(_model, _session);
+        _template = TokenizerLoader.ResolveChatTemplate(_model.Engine, _model.Tokenizer, _options.TokenizerPath);
+        _encoder = new ChatPromptEncoder(_model.Tokenizer);
         _metadata = new ChatClientMetadata("ragtune-local", new Uri(Path.GetFullPath(modelPath)), _model.Name);
     }
+
+    /// <summary>Where the chat template came from (the model's own, or a named RagTune fallback).</summary>
+    public string TemplateSource => _template.Template.Source;
+
+    /// <summary>Why a fallback template is used (the model has none, or it cannot be rendered); null when the model's own is used.</summary>
+    public string? TemplateWarning => _template.Warning;
 
     /// <inheritdoc />
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
@@ -156,12 +168,25 @@ public sealed class LocalChatClient : IChatClient
         _gate.Dispose();
     }
 
+    /// <summary>The stop string that ends an assistant turn in the plain fallback format (it has no end-of-turn token).</summary>
+    internal const string PlainTurnStop = "\nUser:";
+
     private (IReadOnlyList<int> Prompt, GenerationSettings Settings) Prepare(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var text = PlainPromptFormat.Render(messages);
-        var prompt = _model.Tokenizer.Encode(text, addBos: true);
-        var stops = new List<string> { PlainPromptFormat.TurnStop };
+        var turns = messages.Select(m => (m.Role.Value, m.Text)).ToList();
+        string text;
+        try
+        {
+            text = _template.Template.RenderFoldingSystem(turns, addGenerationPrompt: true, _encoder.BosText, _encoder.EosText);
+        }
+        catch (ChatTemplateException e) when (e.RaisedByTemplate)
+        {
+            throw new ArgumentException($"The model's chat template rejected the conversation: {e.Message}", nameof(messages), e);
+        }
+        var prompt = _encoder.Encode(text);
+        var stops = new List<string>();
+        if (ReferenceEquals(_template.Template, ChatTemplate.Plain)) stops.Add(PlainTurnStop);
         if (options?.StopSequences is { } extra) stops.AddRange(extra);
         var sampler = new SamplerOptions(
             Temperature: options?.Temperature ?? 0.8f,
@@ -170,7 +195,7 @@ public sealed class LocalChatClient : IChatClient
             MinP: options?.AdditionalProperties?.TryGetValue("min_p", out float minP) == true ? minP : 0.05f,
             RepeatPenalty: options?.AdditionalProperties?.TryGetValue("repeat_penalty", out float rp) == true ? rp : 1.0f,
             Seed: options?.Seed is { } seed ? unchecked((ulong)seed) : (ulong)Random.Shared.NextInt64());
-        return (prompt, new GenerationSettings(sampler, options?.MaxOutputTokens ?? _options.DefaultMaxTokens, stops));
+        return (prompt, new GenerationSettings(sampler, options?.MaxOutputTokens ?? _options.DefaultMaxTokens, stops, StopTokens: _encoder.TurnEndIds));
     }
 
     private static ChatFinishReason Map(FinishReason r) => r switch

@@ -10,7 +10,9 @@ namespace RagTune.Models.Local;
 /// <param name="MaxTokens">Most tokens to generate.</param>
 /// <param name="Stops">Strings that end generation; the stop string itself is not emitted.</param>
 /// <param name="StopAtEos">End at the tokenizer's end-of-sequence token.</param>
-internal sealed record GenerationSettings(SamplerOptions Sampler, int MaxTokens = 256, IReadOnlyList<string>? Stops = null, bool StopAtEos = true)
+/// <param name="StopTokens">Token ids that end generation (a chat template's end-of-turn tokens, which decode to no text).</param>
+internal sealed record GenerationSettings(SamplerOptions Sampler, int MaxTokens = 256, IReadOnlyList<string>? Stops = null, bool StopAtEos = true,
+    IReadOnlyList<int>? StopTokens = null)
 {
     public void Validate()
     {
@@ -98,6 +100,7 @@ internal sealed class TextGenerator
             if (cancellationToken.IsCancellationRequested) { finish = FinishReason.Cancelled; break; }
             int next = sampler.Sample(_session.Logits);
             if (settings.StopAtEos && next == tok.EosId) { finish = FinishReason.EndOfSequence; break; }
+            if (settings.StopTokens is { } stopTokens && stopTokens.Contains(next)) { finish = FinishReason.Stop; break; }
             generated++;
             sampler.Accept(next);
             onToken?.Invoke(next);

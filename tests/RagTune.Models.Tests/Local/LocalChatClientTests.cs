@@ -118,15 +118,14 @@ public sealed class LocalChatClientTests
     }
 
     [Fact]
-    public void The_plain_prompt_format_is_as_documented()
+    public void A_model_without_a_template_uses_the_documented_plain_fallback()
     {
-        var text = PlainPromptFormat.Render([
-            new ChatMessage(ChatRole.System, "Be brief."),
-            new ChatMessage(ChatRole.User, "Hi"),
-            new ChatMessage(ChatRole.Assistant, "Hello."),
-            new ChatMessage(ChatRole.User, "Bye"),
-        ]);
-        Assert.Equal("Be brief.\n\nUser: Hi\nAssistant: Hello.\nUser: Bye\nAssistant:", text);
+        using var client = Client();
+        Assert.Equal(RagTune.Tokenizers.ChatTemplates.ChatTemplate.Plain.Source, client.TemplateSource);
+        Assert.NotNull(client.TemplateWarning);
+        var text = RagTune.Tokenizers.ChatTemplates.ChatTemplate.Plain.Render(
+            [("system", "Be brief."), ("user", "Hi"), ("assistant", "Hello."), ("user", "Bye")], addGenerationPrompt: true, "<s>", "</s>");
+        Assert.Equal("System: Be brief.\nUser: Hi\nAssistant: Hello.\nUser: Bye\nAssistant:", text);
     }
 
     [Fact]
