@@ -52,7 +52,9 @@ class LlamaRef:
         self.theta = float(g.get(a + "rope.freq_base", 10000.0))
         self.rope_neox = arch == "qwen2"
         if g.get(a + "rope.scaling.type", "none") not in ("none",):
-            raise ValueError("rope scaling is not supported")
+            raise ValueError("rope scaling metadata is not supported (rope_freqs.weight is)")
+        # llama.cpp's Llama 3 scaling: per-pair frequency divisors (ggml_rope_ext's freq_factors).
+        self.rope_freqs = g.tensor("rope_freqs.weight").astype(np.float64) if "rope_freqs.weight" in g.tensors else None
 
         def t(name):
             return torch.from_numpy(g.tensor(name)).to(dtype)
@@ -83,6 +85,8 @@ class LlamaRef:
         half = n_rot // 2
         i = torch.arange(half, dtype=torch.float64)
         inv_freq = self.theta ** (-2.0 * i / n_rot)                     # [half]
+        if self.rope_freqs is not None:
+            inv_freq = inv_freq / torch.from_numpy(self.rope_freqs)
         ang = pos.to(torch.float64)[:, None] * inv_freq[None, :]        # [T, half]
         cos = torch.cos(ang).to(x.dtype)[:, None, :]
         sin = torch.sin(ang).to(x.dtype)[:, None, :]
@@ -139,6 +143,27 @@ class LlamaRef:
             if eos is not None and nxt == eos:
                 break
         return toks
+
+
+def llama3_inv_freq(theta, head_dim, factor, low_freq_factor, high_freq_factor, original_ctx):
+    """Llama 3 scaled RoPE inverse frequencies, float64, written from Meta's apply_scaling
+    (llama3 reference model.py) / transformers' _compute_llama3_parameters: wavelengths longer than
+    original/low are divided by factor, shorter than original/high kept, and the band between blended with
+    smooth = (original/wavelen - low) / (high - low): inv/factor*(1-smooth) + inv*smooth."""
+    inv = [theta ** (-2.0 * i / head_dim) for i in range(head_dim // 2)]
+    low_wavelen = original_ctx / low_freq_factor
+    high_wavelen = original_ctx / high_freq_factor
+    out = []
+    for f in inv:
+        wavelen = 2 * math.pi / f
+        if wavelen < high_wavelen:
+            out.append(f)
+        elif wavelen > low_wavelen:
+            out.append(f / factor)
+        else:
+            smooth = (original_ctx / wavelen - low_freq_factor) / (high_freq_factor - low_freq_factor)
+            out.append((1 - smooth) * f / factor + smooth * f)
+    return out
 
 
 def decode(gguf, ids, skip_special=True):

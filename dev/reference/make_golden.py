@@ -7,6 +7,10 @@ rounded to 7 significant digits), the argmax per position, the model file's
 sha256, its tensor types, and the largest |float32 - float64| difference of the
 reference itself (a floor for the tolerance a test can use).
 
+Llama 3 rope scaling mode:
+  make_golden.py --inv-freq THETA,HEAD_DIM,FACTOR,LOW,HIGH,ORIGINAL_CTX --out golden/NAME.json
+writes {"inv_freq": [...]} computed by llama_ref.llama3_inv_freq (float64, rounded to 9 digits).
+
 Greedy mode:
   make_golden.py --model A.gguf --greedy 40 [--tokens 1] --out golden/NAME.json
 writes {"tokens": [prompt + generated ids], "text": decoded text, ...} for the first model.
@@ -20,7 +24,7 @@ import sys
 import numpy as np
 import torch
 
-from llama_ref import LlamaRef, decode
+from llama_ref import LlamaRef, decode, llama3_inv_freq
 
 
 def sha256(path):
@@ -50,7 +54,8 @@ def model_info(path, m):
 
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", action="append", required=True)
+    ap.add_argument("--model", action="append")
+    ap.add_argument("--inv-freq", default=None, help="theta,head_dim,factor,low,high,original_ctx")
     ap.add_argument("--tokens", default=None, help="comma separated token ids (default: BOS)")
     ap.add_argument("--greedy", type=int, default=0, help="generate N tokens greedily instead")
     ap.add_argument("--out", required=True)
@@ -59,7 +64,15 @@ def main(argv):
 
     doc = {"generator": "dev/reference/make_golden.py", "torch_version": torch.__version__,
            "numpy_version": np.__version__, "dtype": "float32"}
-    if a.greedy:
+    if a.inv_freq:
+        theta, hd, factor, low, high, orig = [float(x) for x in a.inv_freq.split(",")]
+        inv = llama3_inv_freq(theta, int(hd), factor, low, high, orig)
+        doc.update({"theta": theta, "head_dim": int(hd), "factor": factor, "low_freq_factor": low,
+                    "high_freq_factor": high, "original_context_length": int(orig),
+                    "inv_freq": [float("%.9g" % v) for v in inv]})
+    elif not a.model:
+        ap.error("--model is required unless --inv-freq is given")
+    elif a.greedy:
         path = a.model[0]
         m = LlamaRef(path)
         bos = int(m.gguf.get("tokenizer.ggml.bos_token_id", 1))

@@ -17,6 +17,7 @@ internal static class ModelCommands
         cmd.Subcommands.Add(Inspect());
         cmd.Subcommands.Add(Logits());
         cmd.Subcommands.Add(CreateRandom());
+        cmd.Subcommands.Add(ConvertCommand.Create());
         cmd.Subcommands.Add(Models.ModelCacheCommands.Pull());
         cmd.Subcommands.Add(Models.ModelCacheCommands.List());
         cmd.Subcommands.Add(Models.ModelCacheCommands.Remove());
@@ -81,27 +82,43 @@ internal static class ModelCommands
 
     private static Command CreateRandom()
     {
-        var arch = new Option<string>("--arch") { Description = "Architecture", DefaultValueFactory = _ => "llama" };
+        var arch = new Option<string?>("--arch") { Description = "Architecture: llama or qwen2 (default: the preset's)" };
+        var format = new Option<string>("--format") { Description = "gguf (a file) or safetensors (a Hugging Face folder: config.json + model.safetensors)", DefaultValueFactory = _ => "gguf" };
         var preset = new Option<string?>("--preset") { Description = "Shape: " + string.Join(", ", ModelPresets.All.Select(p => p.Name)) };
         var config = new Option<string?>("--config") { Description = "A Hugging Face config.json giving the shape" };
         var type = new Option<string>("--type") { Description = "f32, f16, bf16, q8_0 or q4_0", DefaultValueFactory = _ => "f32" };
-        var output = new Option<string>("--out", "-o") { Description = "Output .gguf path", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "Output .gguf path, or the folder for --format safetensors", Required = true };
         var seed = new Option<ulong>("--seed") { Description = "Random seed (same seed, same bytes)" };
-        var cmd = new Command("create-random", "Write a GGUF model with random weights at a real model's shape") { arch, preset, config, type, output, seed };
+        var cmd = new Command("create-random", "Write a GGUF model with random weights at a real model's shape") { arch, format, preset, config, type, output, seed };
         cmd.SetAction((r, _) => CliRun.Guard(() =>
         {
-            if (r.GetValue(arch) != "llama") throw new UsageException($"--arch '{r.GetValue(arch)}' is not supported yet; supported: llama.");
             var p = (r.GetValue(preset), r.GetValue(config)) switch
             {
                 ({ } name, null) => ModelPresets.Get(name),
                 (null, { } file) => ModelPresets.FromHuggingFaceConfig(file),
                 _ => throw new UsageException("Pass exactly one of --preset <name> or --config <config.json>."),
             };
+            if (r.GetValue(arch) is { } a)
+            {
+                if (ModelArchitecture.FromGguf(a) == null)
+                    throw new UsageException($"--arch '{a}' is not supported; supported: {ModelArchitecture.Names}.");
+                p = ModelPresets.WithArchitecture(p, a);
+            }
             var t = GgmlTypes.Parse(r.GetValue(type)!);
             var outPath = r.GetValue(output)!;
+            if (r.GetValue(format) is "safetensors")
+            {
+                if (t is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16))
+                    throw new UsageException($"--format safetensors holds f32, f16 or bf16 weights, not {GgmlTypes.Traits(t).Name}; write a GGUF for quantized types.");
+                RandomModelWriter.WriteHuggingFace(p, t, r.GetValue(seed), outPath);
+                Console.Out.WriteLine($"wrote {outPath}: {p.Name} ({p.Config.Architecture}), {GgmlTypes.Traits(t).Name}, {p.Config.ParameterCount(p.TiedOutput):N0} parameters (Hugging Face folder, no tokenizer)");
+                return 0;
+            }
+            if (r.GetValue(format) is not "gguf")
+                throw new UsageException($"--format '{r.GetValue(format)}' is unknown; use gguf or safetensors.");
             int fallbacks = RandomModelWriter.Write(p, t, r.GetValue(seed), outPath);
             var size = new FileInfo(outPath).Length;
-            Console.Out.WriteLine($"wrote {outPath}: {p.Name}, {GgmlTypes.Traits(t).Name}, {p.Config.ParameterCount(p.TiedOutput):N0} parameters, {size / 1048576.0:F1} MiB");
+            Console.Out.WriteLine($"wrote {outPath}: {p.Name} ({p.Config.Architecture}), {GgmlTypes.Traits(t).Name}, {p.Config.ParameterCount(p.TiedOutput):N0} parameters, {size / 1048576.0:F1} MiB");
             if (fallbacks > 0)
                 Console.Error.WriteLine($"note: {fallbacks} tensors kept in f32 because their width is not a multiple of the {GgmlTypes.Traits(t).Name} block size.");
             return 0;

@@ -1,4 +1,4 @@
-using System.Text.Json;
+using RagTune.Engine.Formats;
 using RagTune.Engine.Kernels;
 using RagTune.Engine.Models;
 
@@ -17,7 +17,11 @@ internal static class ModelPresets
         new("stories260k", Llama(64, 172, 5, 8, 4, 512, 512, 10000f), true, "karpathy/tinyllamas stories260K"),
         new("smollm2-135m", Llama(576, 1536, 30, 9, 3, 49152, 8192, 100000f), true, "HuggingFaceTB/SmolLM2-135M-Instruct config.json"),
         new("smollm2-360m", Llama(960, 2560, 32, 15, 5, 49152, 8192, 100000f), true, "HuggingFaceTB/SmolLM2-360M-Instruct config.json"),
-        new("llama-3.2-1b", Llama(2048, 8192, 16, 32, 8, 128256, 131072, 500000f), true, "meta-llama/Llama-3.2-1B config.json (rope scaling not applied yet)"),
+        new("llama-3.2-1b", Llama(2048, 8192, 16, 32, 8, 128256, 131072, 500000f) with { RopeScaling = RopeScaling.Llama3 }, true, "meta-llama/Llama-3.2-1B config.json"),
+        new("qwen2.5-0.5b", Qwen2(896, 4864, 24, 14, 2, 151936, 32768), true, "Qwen/Qwen2.5-0.5B-Instruct config.json"),
+        new("qwen2.5-1.5b", Qwen2(1536, 8960, 28, 12, 2, 151936, 32768), true, "Qwen/Qwen2.5-1.5B-Instruct config.json"),
+        // A qwen2 shape small enough for golden tests (biases, NeoX RoPE, GQA).
+        new("tiny-qwen2", Qwen2(64, 192, 2, 4, 2, 512, 256), true, "RagTune test shape"),
     ];
 
     public static ModelPreset Get(string name) =>
@@ -27,43 +31,28 @@ internal static class ModelPresets
     private static ModelConfig Llama(int dim, int ffn, int layers, int heads, int kvHeads, int vocab, int ctx, float theta) =>
         new("llama", dim, ffn, layers, heads, kvHeads, vocab, ctx, theta, 1e-5f, RopeMode.Normal);
 
+    // Qwen2 / Qwen2.5: rope_theta 1e6, rms_norm_eps 1e-6, q/k/v biases, NeoX RoPE.
+    private static ModelConfig Qwen2(int dim, int ffn, int layers, int heads, int kvHeads, int vocab, int ctx) =>
+        new("qwen2", dim, ffn, layers, heads, kvHeads, vocab, ctx, 1_000_000f, 1e-6f, RopeMode.NeoX);
+
+    /// <summary>A preset with its architecture changed (the shape kept), for <c>create-random --arch</c>.</summary>
+    public static ModelPreset WithArchitecture(ModelPreset preset, string arch)
+    {
+        var family = ModelArchitecture.FromGguf(arch)
+            ?? throw new ArgumentException($"Architecture '{arch}' is not supported; supported: {ModelArchitecture.Names}.", nameof(arch));
+        if (preset.Config.Architecture == family.Name) return preset;
+        return preset with { Config = preset.Config with { Architecture = family.Name, Rope = family.GgufRope } };
+    }
+
     /// <summary>
-    /// Reads a Hugging Face <c>config.json</c> (LlamaForCausalLM fields: hidden_size, intermediate_size,
-    /// num_hidden_layers, num_attention_heads, num_key_value_heads, vocab_size, max_position_embeddings,
-    /// rope_theta, rms_norm_eps, tie_word_embeddings).
+    /// Reads a Hugging Face <c>config.json</c> (LlamaForCausalLM or Qwen2ForCausalLM) as a preset; errors are
+    /// <see cref="ModelFormatException"/>s naming the file and field.
     /// </summary>
     public static ModelPreset FromHuggingFaceConfig(string path)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"Config file '{path}' does not exist.", path);
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllText(path));
-        }
-        catch (JsonException e)
-        {
-            throw new InvalidDataException($"{path}: not valid JSON (line {e.LineNumber + 1}): {e.Message}", e);
-        }
-        using (doc)
-        {
-            var root = doc.RootElement;
-            int Int(string field, int? fallback = null)
-            {
-                if (root.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number) return v.GetInt32();
-                return fallback ?? throw new InvalidDataException($"{path}: field '{field}' is missing or not a number; a Llama-style config.json needs it.");
-            }
-            float Float(string field, float fallback) =>
-                root.TryGetProperty(field, out var v) && v.ValueKind == JsonValueKind.Number ? v.GetSingle() : fallback;
-            string arch = root.TryGetProperty("model_type", out var mt) ? mt.GetString() ?? "llama" : "llama";
-            if (arch != "llama")
-                throw new InvalidDataException($"{path}: model_type '{arch}' is not supported for random models yet (supported: llama).");
-            int heads = Int("num_attention_heads");
-            var config = new ModelConfig("llama", Int("hidden_size"), Int("intermediate_size"), Int("num_hidden_layers"), heads,
-                Int("num_key_value_heads", heads), Int("vocab_size"), Int("max_position_embeddings"),
-                Float("rope_theta", 10000f), Float("rms_norm_eps", 1e-5f), RopeMode.Normal);
-            config.Validate(path);
-            bool tied = root.TryGetProperty("tie_word_embeddings", out var t) && t.ValueKind == JsonValueKind.True;
-            return new ModelPreset(Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(path))) ?? "custom", config, tied, path);
-        }
+        var hf = HuggingFaceConfig.Read(path);
+        var full = Path.GetFullPath(path);
+        var dir = Directory.Exists(full) ? full : Path.GetDirectoryName(full);
+        return new ModelPreset(Path.GetFileName(dir) ?? "custom", hf.Config, hf.TiedOutput, path);
     }
 }

@@ -6,12 +6,16 @@ using RagTune.Engine.Tensors;
 namespace RagTune.Models.Creation;
 
 /// <summary>
-/// Writes a GGUF model with random weights at a real shape, with a synthetic SentencePiece vocabulary, so
+/// Writes a GGUF model (or a Hugging Face folder) with random weights at a real shape, with a synthetic SentencePiece vocabulary, so
 /// every code path (loading, tokenizing, generating, quantized kernels) runs at real sizes without real weights.
 /// The same preset, type and seed always give the same bytes.
 /// </summary>
 internal static class RandomModelWriter
 {
+    private enum Kind { Matrix, Norm, Bias }
+
+    private sealed record PlannedTensor(string Name, int Rows, int Cols, Kind Kind, ulong Seed);
+
     /// <summary>Writes the model; returns the number of tensors kept in F32 because their width is not a whole number of blocks.</summary>
     public static int Write(ModelPreset preset, GgmlType type, ulong seed, string outPath)
     {
@@ -19,57 +23,119 @@ internal static class RandomModelWriter
         if (!traits.Supported)
             throw new ArgumentException($"Type '{traits.Name}' cannot be written yet; choose f32, f16, bf16, q8_0 or q4_0.", nameof(type));
         var c = preset.Config;
+        var a = c.Architecture;
         var w = new GgufWriter();
-        w.SetString("general.architecture", "llama");
+        w.SetString("general.architecture", a);
         w.SetString("general.name", $"ragtune-random-{preset.Name}");
         w.SetString("general.description", $"Random weights (seed {seed}) at the shape of {preset.Source}; not a trained model.");
-        w.SetUInt32("llama.context_length", (uint)c.ContextLength);
-        w.SetUInt32("llama.embedding_length", (uint)c.Dim);
-        w.SetUInt32("llama.block_count", (uint)c.Layers);
-        w.SetUInt32("llama.feed_forward_length", (uint)c.HiddenDim);
-        w.SetUInt32("llama.attention.head_count", (uint)c.Heads);
-        w.SetUInt32("llama.attention.head_count_kv", (uint)c.KvHeads);
-        w.SetUInt32("llama.rope.dimension_count", (uint)c.HeadDim);
-        w.SetFloat32("llama.rope.freq_base", c.RopeTheta);
-        w.SetFloat32("llama.attention.layer_norm_rms_epsilon", c.NormEps);
-        w.SetUInt32("llama.vocab_size", (uint)c.VocabSize);
+        w.SetUInt32($"{a}.context_length", (uint)c.ContextLength);
+        w.SetUInt32($"{a}.embedding_length", (uint)c.Dim);
+        w.SetUInt32($"{a}.block_count", (uint)c.Layers);
+        w.SetUInt32($"{a}.feed_forward_length", (uint)c.HiddenDim);
+        w.SetUInt32($"{a}.attention.head_count", (uint)c.Heads);
+        w.SetUInt32($"{a}.attention.head_count_kv", (uint)c.KvHeads);
+        w.SetUInt32($"{a}.rope.dimension_count", (uint)c.HeadDim);
+        w.SetFloat32($"{a}.rope.freq_base", c.RopeTheta);
+        w.SetFloat32($"{a}.attention.layer_norm_rms_epsilon", c.NormEps);
+        w.SetUInt32($"{a}.vocab_size", (uint)c.VocabSize);
         SyntheticVocab.AddTo(w, c.VocabSize);
 
         int fallbacks = 0;
-        int index = 0;
-        void Matrix(string name, int rows, int cols)
+        foreach (var t in Plan(preset, seed))
         {
-            var t = cols % traits.BlockSize == 0 ? type : GgmlType.F32;
-            if (t != type) fallbacks++;
-            float std = 1f / MathF.Sqrt(cols);
-            ulong tensorSeed = seed * 0x9E3779B97F4A7C15UL + (ulong)index++;
-            w.AddTensor(name, t, [cols, rows], stream => WriteRows(stream, t, rows, cols, tensorSeed, mean: 0f, std));
+            if (t.Kind != Kind.Matrix)
+            {
+                w.AddTensor(t.Name, GgmlType.F32, [t.Cols], stream => WriteTensor(stream, GgmlType.F32, t));
+                continue;
+            }
+            var tt = t.Cols % traits.BlockSize == 0 ? type : GgmlType.F32;
+            if (tt != type) fallbacks++;
+            w.AddTensor(t.Name, tt, [t.Cols, t.Rows], stream => WriteTensor(stream, tt, t));
         }
-        void Vector(string name, int n)
-        {
-            ulong tensorSeed = seed * 0x9E3779B97F4A7C15UL + (ulong)index++;
-            // Norm gains near 1 (not exactly 1) so a test notices when they are ignored.
-            w.AddTensor(name, GgmlType.F32, [n], stream => WriteRows(stream, GgmlType.F32, 1, n, tensorSeed, mean: 1f, std: 0.1f));
-        }
+        if (c.RopeScaling is { } scaling)
+            AddRopeFreqs(w, c, scaling);
+        w.Write(outPath);
+        return fallbacks;
+    }
 
-        Matrix("token_embd.weight", c.VocabSize, c.Dim);
+    /// <summary>
+    /// llama.cpp's <c>rope_freqs.weight</c> for Llama 3 scaling: the per-pair frequency divisors, [headDim/2] f32
+    /// (convert_hf_to_gguf.py's LlamaModel.generate_extra_tensors).
+    /// </summary>
+    public static void AddRopeFreqs(GgufWriter w, ModelConfig c, RopeScaling scaling)
+    {
+        var inv = new float[c.HeadDim / 2];
+        Rope.InverseFrequencies(inv, c.HeadDim, c.RopeTheta);
+        var divisors = scaling.FrequencyDivisors(inv);
+        w.AddTensor(GgufModelLoader.RopeFreqsTensor, GgmlType.F32, [divisors.Length], System.Runtime.InteropServices.MemoryMarshal.AsBytes(divisors.AsSpan()));
+    }
+
+    /// <summary>
+    /// Writes the model as a Hugging Face folder (config.json + model.safetensors) in <paramref name="type"/>
+    /// (f32, f16 or bf16, every tensor, as HF checkpoints store norms in the model dtype). No tokenizer is written.
+    /// </summary>
+    public static void WriteHuggingFace(ModelPreset preset, GgmlType type, ulong seed, string folder)
+    {
+        var dtype = SafetensorsFile.DtypeName(type);
+        Directory.CreateDirectory(folder);
+        var st = new SafetensorsWriter();
+        st.SetMetadata("format", "pt");
+        foreach (var t in Plan(preset, seed))
+        {
+            var hfName = HuggingFaceNames.ToHf(t.Name)!;
+            st.AddTensor(hfName, type, t.Kind == Kind.Matrix ? [t.Rows, t.Cols] : [t.Cols], stream => WriteTensor(stream, type, t));
+        }
+        st.Write(Path.Combine(folder, SafetensorsShards.SingleFileName));
+        string torchDtype = type switch { GgmlType.F16 => "float16", GgmlType.BF16 => "bfloat16", _ => "float32" };
+        SafetensorsWriter.WriteText(Path.Combine(folder, HuggingFaceConfig.FileName),
+            HuggingFaceConfig.Render(preset.Config, preset.TiedOutput, torchDtype, bosTokenId: 1, eosTokenId: 2));
+    }
+
+    // The tensors of a preset in write order with their seeds; llama's order and seeds are fixed by the golden files.
+    private static List<PlannedTensor> Plan(ModelPreset preset, ulong seed)
+    {
+        var c = preset.Config;
+        bool bias = c.Family.HasQkvBias;
+        var plan = new List<PlannedTensor>();
+        int index = 0;
+        void Add(string name, int rows, int cols, Kind kind) =>
+            plan.Add(new PlannedTensor(name, rows, cols, kind, seed * 0x9E3779B97F4A7C15UL + (ulong)index++));
+
+        Add("token_embd.weight", c.VocabSize, c.Dim, Kind.Matrix);
         for (int i = 0; i < c.Layers; i++)
         {
             string p = $"blk.{i}.";
-            Vector(p + "attn_norm.weight", c.Dim);
-            Matrix(p + "attn_q.weight", c.QDim, c.Dim);
-            Matrix(p + "attn_k.weight", c.KvDim, c.Dim);
-            Matrix(p + "attn_v.weight", c.KvDim, c.Dim);
-            Matrix(p + "attn_output.weight", c.Dim, c.QDim);
-            Vector(p + "ffn_norm.weight", c.Dim);
-            Matrix(p + "ffn_gate.weight", c.HiddenDim, c.Dim);
-            Matrix(p + "ffn_up.weight", c.HiddenDim, c.Dim);
-            Matrix(p + "ffn_down.weight", c.Dim, c.HiddenDim);
+            Add(p + "attn_norm.weight", 1, c.Dim, Kind.Norm);
+            Add(p + "attn_q.weight", c.QDim, c.Dim, Kind.Matrix);
+            Add(p + "attn_k.weight", c.KvDim, c.Dim, Kind.Matrix);
+            Add(p + "attn_v.weight", c.KvDim, c.Dim, Kind.Matrix);
+            if (bias)
+            {
+                Add(p + "attn_q.bias", 1, c.QDim, Kind.Bias);
+                Add(p + "attn_k.bias", 1, c.KvDim, Kind.Bias);
+                Add(p + "attn_v.bias", 1, c.KvDim, Kind.Bias);
+            }
+            Add(p + "attn_output.weight", c.Dim, c.QDim, Kind.Matrix);
+            Add(p + "ffn_norm.weight", 1, c.Dim, Kind.Norm);
+            Add(p + "ffn_gate.weight", c.HiddenDim, c.Dim, Kind.Matrix);
+            Add(p + "ffn_up.weight", c.HiddenDim, c.Dim, Kind.Matrix);
+            Add(p + "ffn_down.weight", c.Dim, c.HiddenDim, Kind.Matrix);
         }
-        Vector("output_norm.weight", c.Dim);
-        if (!preset.TiedOutput) Matrix("output.weight", c.VocabSize, c.Dim);
-        w.Write(outPath);
-        return fallbacks;
+        Add("output_norm.weight", 1, c.Dim, Kind.Norm);
+        if (!preset.TiedOutput) Add("output.weight", c.VocabSize, c.Dim, Kind.Matrix);
+        return plan;
+    }
+
+    private static void WriteTensor(Stream stream, GgmlType type, PlannedTensor t)
+    {
+        switch (t.Kind)
+        {
+            case Kind.Matrix: WriteRows(stream, type, t.Rows, t.Cols, t.Seed, mean: 0f, std: 1f / MathF.Sqrt(t.Cols)); break;
+            // Norm gains near 1 (not exactly 1) so a test notices when they are ignored.
+            case Kind.Norm: WriteRows(stream, type, 1, t.Cols, t.Seed, mean: 1f, std: 0.1f); break;
+            // Biases large enough to move the logits visibly when dropped.
+            default: WriteRows(stream, type, 1, t.Cols, t.Seed, mean: 0f, std: 0.5f); break;
+        }
     }
 
     private static void WriteRows(Stream stream, GgmlType type, int rows, int cols, ulong seed, float mean, float std)

@@ -59,7 +59,12 @@ internal static class TokenizerLoader
             return (FromFile(tokenizerPath, model.Config.VocabSize), tokenizerPath);
         if (model.Gguf is { } gguf && gguf.GetString("tokenizer.ggml.model") != null)
             return (FromGguf(gguf), gguf.Path + " (metadata)");
-        var dir = Path.GetDirectoryName(Path.GetFullPath(model.Path)) ?? ".";
+        // A Hugging Face folder: its tokenizer.json (FromFile decides whether it can be read), else files inside it.
+        bool folder = Directory.Exists(model.Path);
+        var dir = folder ? Path.GetFullPath(model.Path) : Path.GetDirectoryName(Path.GetFullPath(model.Path)) ?? ".";
+        var hfTokenizer = Path.Combine(dir, "tokenizer.json");
+        if (folder && File.Exists(hfTokenizer))
+            return (FromFile(hfTokenizer, model.Config.VocabSize), hfTokenizer);
         foreach (var name in new[] { $"tok{model.Config.VocabSize}.bin", "tokenizer.bin" })
         {
             var candidate = Path.Combine(dir, name);
