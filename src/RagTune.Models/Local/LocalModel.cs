@@ -71,9 +71,8 @@ internal static class TokenizerLoader
             if (File.Exists(candidate))
                 return (SentencePieceTokenizer.FromLlamaCBin(candidate, model.Config.VocabSize), candidate);
         }
-        var hfTokenizer = Path.Combine(dir, "tokenizer.json");
         if (File.Exists(hfTokenizer))
-            return (ByteLevelBpeTokenizer.FromTokenizerJson(hfTokenizer, padToVocabSize: model.Config.VocabSize), hfTokenizer);
+            return (FromFile(hfTokenizer, model.Config.VocabSize), hfTokenizer);
         throw new TokenizerFormatException(
             $"{model.Path}: no tokenizer found. The file has no tokenizer metadata and there is no tok{model.Config.VocabSize}.bin tokenizer.bin or tokenizer.json beside it. Pass one with --tokenizer <file> (a llama2.c tokenizer.bin, a Hugging Face byte-level BPE tokenizer.json, or a GGUF with tokenizer metadata).");
     }
