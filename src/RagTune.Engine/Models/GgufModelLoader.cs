@@ -10,12 +10,6 @@ namespace RagTune.Engine.Models;
 /// </summary>
 internal static class GgufModelLoader
 {
-    /// <summary>Architectures this engine runs, with the RoPE pairing llama.cpp uses for each.</summary>
-    private static readonly Dictionary<string, RopeMode> s_architectures = new(StringComparer.Ordinal)
-    {
-        ["llama"] = RopeMode.Normal,
-    };
-
     public static TransformerModel Load(string path)
     {
         var file = GgufFile.Open(path);
@@ -25,8 +19,11 @@ internal static class GgufModelLoader
             if (file.Tensors.Count == 0)
                 throw new ModelFormatException($"{path}: the file contains no tensors (a vocabulary-only GGUF?), so it cannot run as a model. Pass a model file; a vocabulary-only file can serve as --tokenizer.");
             var config = ReadConfig(file);
-            var weights = MapWeights(file, config);
-            return new TransformerModel(path, config, weights, file, file);
+            var weights = MapWeights(path, file.TryGetTensor, config);
+            ReadOnlySpan<float> ropeFreqs = default;
+            if (file.TryGetTensor(RopeFreqsTensor, out var rf))
+                ropeFreqs = WeightShapes.Expect(path, RopeFreqsTensor, rf, 1, config.HeadDim / 2, requireF32: true).AsFloats();
+            return new TransformerModel(path, config, weights, file, file, ropeFreqs);
         }
         catch
         {
@@ -35,18 +32,21 @@ internal static class GgufModelLoader
         }
     }
 
-    private static (string Arch, RopeMode Rope) RequireArchitecture(GgufFile file)
+    /// <summary>llama.cpp's per-pair RoPE frequency divisors ([headDim/2] f32), written for Llama 3 rope scaling.</summary>
+    public const string RopeFreqsTensor = "rope_freqs.weight";
+
+    private static ModelArchitecture RequireArchitecture(GgufFile file)
     {
         var arch = file.GetString("general.architecture")
             ?? throw new ModelFormatException($"{file.Path}: metadata key 'general.architecture' is missing, so this is not a model GGUF (a vocab-only file?). Pass a model file.");
-        if (!s_architectures.TryGetValue(arch, out var rope))
-            throw new ModelFormatException($"{file.Path}: architecture '{arch}' is not supported. Supported: {string.Join(", ", s_architectures.Keys)}.");
-        return (arch, rope);
+        return ModelArchitecture.FromGguf(arch)
+            ?? throw new ModelFormatException($"{file.Path}: architecture '{arch}' is not supported. Supported: {ModelArchitecture.Names}.");
     }
 
     public static ModelConfig ReadConfig(GgufFile file)
     {
-        var (arch, rope) = RequireArchitecture(file);
+        var family = RequireArchitecture(file);
+        string arch = family.Name;
 
         int Int(string key, int? fallback = null) =>
             file.GetInt($"{arch}.{key}") is { } v ? checked((int)v)
@@ -69,16 +69,36 @@ internal static class GgufModelLoader
             ContextLength: Int("context_length"),
             RopeTheta: file.GetFloat($"{arch}.rope.freq_base") ?? 10000f,
             NormEps: file.GetFloat($"{arch}.attention.layer_norm_rms_epsilon") ?? 1e-5f,
-            Rope: rope);
+            Rope: family.GgufRope,
+            RopeScaling: ReadRopeScaling(file, arch));
         config.Validate(file.Path);
         return config;
     }
 
-    private static ModelWeights MapWeights(GgufFile file, ModelConfig c)
+    // Llama 3 scaling as metadata (llama.cpp writes rope_freqs.weight instead; both are read, the tensor when no keys).
+    private static RopeScaling? ReadRopeScaling(GgufFile file, string arch)
     {
-        var src = file.Path;
+        var type = file.GetString($"{arch}.rope.scaling.type");
+        if (type is null or "none") return null;
+        if (type != "llama3")
+            throw new ModelFormatException($"{file.Path}: rope scaling type '{type}' ({arch}.rope.scaling.type) is not supported (supported: llama3).");
+        float F(string key) => file.GetFloat($"{arch}.rope.scaling.{key}")
+            ?? throw new ModelFormatException($"{file.Path}: metadata key '{arch}.rope.scaling.{key}' is missing for llama3 rope scaling. Re-convert the model.");
+        return new RopeScaling(F("factor"), F("low_freq_factor"), F("high_freq_factor"),
+            checked((int)(file.GetInt($"{arch}.rope.scaling.original_context_length")
+                ?? throw new ModelFormatException($"{file.Path}: metadata key '{arch}.rope.scaling.original_context_length' is missing for llama3 rope scaling."))));
+    }
+
+    /// <summary>
+    /// Builds engine weights from tensors found by their GGUF names (<paramref name="tryGet"/> may translate
+    /// them, as the Hugging Face loader does), checking every shape. Q/K/V biases are taken when present.
+    /// </summary>
+    internal static ModelWeights MapWeights(string src, TensorLookup tryGet, ModelConfig c, Func<string, string>? displayName = null)
+    {
+        displayName ??= n => n;
         TensorView T(string name, long rows, int cols, bool f32 = false) =>
-            WeightShapes.Expect(src, name, file.GetTensor(name), rows, cols, f32);
+            tryGet(name, out var t) ? WeightShapes.Expect(src, displayName(name), t, rows, cols, f32)
+            : throw new ModelFormatException($"{src}: tensor '{displayName(name)}' is missing. The file is incomplete or not a {c.Architecture} model; re-convert or re-download it.");
 
         var w = new ModelWeights
         {
@@ -86,7 +106,7 @@ internal static class GgufModelLoader
             OutputNorm = T("output_norm.weight", 1, c.Dim, f32: true),
             Layers = new LayerWeights[c.Layers],
         };
-        if (file.TryGetTensor("output.weight", out _))
+        if (tryGet("output.weight", out _))
         {
             w.Output = T("output.weight", c.VocabSize, c.Dim);
         }
@@ -110,7 +130,7 @@ internal static class GgufModelLoader
                 Up = T(p + "ffn_up.weight", c.HiddenDim, c.Dim),
                 Down = T(p + "ffn_down.weight", c.Dim, c.HiddenDim),
             };
-            if (file.TryGetTensor(p + "attn_q.bias", out _))
+            if (tryGet(p + "attn_q.bias", out _))
             {
                 l.Bq = T(p + "attn_q.bias", 1, c.QDim, f32: true);
                 l.Bk = T(p + "attn_k.bias", 1, c.KvDim, f32: true);
@@ -121,3 +141,6 @@ internal static class GgufModelLoader
         return w;
     }
 }
+
+/// <summary>Finds a tensor by its GGUF name; false when the source has none.</summary>
+internal delegate bool TensorLookup(string name, out TensorView view);

@@ -16,7 +16,9 @@ namespace RagTune.Engine.Models;
 /// <param name="ContextLength">Longest sequence the model was trained for.</param>
 /// <param name="RopeTheta">RoPE frequency base.</param>
 /// <param name="NormEps">RMSNorm epsilon.</param>
-/// <param name="Rope">Which element pairs RoPE rotates (llama.cpp's NORM for llama, NEOX for qwen2).</param>
+/// <param name="Rope">Which element pairs RoPE rotates (llama.cpp's NORM for llama GGUF, NEOX for qwen2 and for
+/// Hugging Face llama folders, whose Q/K rows are in rotate-half order).</param>
+/// <param name="RopeScaling">Llama 3 frequency scaling, or null.</param>
 internal sealed record ModelConfig(
     string Architecture,
     int Dim,
@@ -28,7 +30,8 @@ internal sealed record ModelConfig(
     int ContextLength,
     float RopeTheta,
     float NormEps,
-    RopeMode Rope)
+    RopeMode Rope,
+    RopeScaling? RopeScaling = null)
 {
     /// <summary>Per-head width, D / H.</summary>
     public int HeadDim => Dim / Heads;
@@ -53,13 +56,19 @@ internal sealed record ModelConfig(
         Require(HeadDim % 2 == 0, $"head dim {HeadDim} must be even for RoPE");
         Require(RopeTheta > 0 && float.IsFinite(RopeTheta), $"rope theta {RopeTheta}");
         Require(NormEps > 0 && NormEps < 1, $"norm epsilon {NormEps}");
+        RopeScaling?.Validate(source);
     }
+
+    /// <summary>The architecture descriptor of <see cref="Architecture"/>.</summary>
+    public ModelArchitecture Family => ModelArchitecture.FromGguf(Architecture)
+        ?? throw new InvalidOperationException($"Architecture '{Architecture}' is not one the engine runs ({ModelArchitecture.Names}).");
 
     /// <summary>Parameter count of the weights this config implies.</summary>
     public long ParameterCount(bool tiedOutput)
     {
         long d = Dim, f = HiddenDim;
-        long perLayer = 2 * d + d * QDim + 2L * d * KvDim + (long)QDim * d + 3 * d * f;
+        long bias = ModelArchitecture.FromGguf(Architecture)?.HasQkvBias == true ? QDim + 2L * KvDim : 0;
+        long perLayer = 2 * d + d * QDim + 2L * d * KvDim + (long)QDim * d + 3 * d * f + bias;
         return (long)VocabSize * d * (tiedOutput ? 1 : 2) + Layers * perLayer + d;
     }
 }

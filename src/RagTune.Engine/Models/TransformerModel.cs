@@ -12,7 +12,18 @@ internal sealed class TransformerModel : IDisposable
 {
     private readonly IDisposable _owner;
 
-    internal TransformerModel(string path, ModelConfig config, ModelWeights weights, IDisposable owner, GgufFile? gguf)
+    /// <summary>Wraps loaded weights; <paramref name="owner"/> keeps their memory alive and is disposed with the model.</summary>
+    /// <param name="path">The file or folder loaded.</param>
+    /// <param name="config">Hyperparameters (validated).</param>
+    /// <param name="weights">Views of the weights.</param>
+    /// <param name="owner">What the views point into.</param>
+    /// <param name="gguf">The GGUF file, when loaded from one.</param>
+    /// <param name="ropeFreqDivisors">
+    /// Per-pair frequency divisors stored in the file ([headDim/2], llama.cpp's <c>rope_freqs.weight</c>); used when
+    /// the config carries no <see cref="ModelConfig.RopeScaling"/>. Empty: none.
+    /// </param>
+    internal TransformerModel(string path, ModelConfig config, ModelWeights weights, IDisposable owner, GgufFile? gguf,
+        ReadOnlySpan<float> ropeFreqDivisors = default)
     {
         Path = path;
         Config = config;
@@ -21,9 +32,17 @@ internal sealed class TransformerModel : IDisposable
         Gguf = gguf;
         InverseFrequencies = new float[config.HeadDim / 2];
         Rope.InverseFrequencies(InverseFrequencies, config.HeadDim, config.RopeTheta);
+        if (config.RopeScaling != null) ropeFreqDivisors = config.RopeScaling.FrequencyDivisors(InverseFrequencies);
+        if (!ropeFreqDivisors.IsEmpty)
+        {
+            if (ropeFreqDivisors.Length != InverseFrequencies.Length)
+                throw new ModelFormatException($"{path}: rope frequency factors have {ropeFreqDivisors.Length} entries, but head dim {config.HeadDim} needs {InverseFrequencies.Length}. Re-convert the model.");
+            // As ggml_rope_ext: theta = pos * invFreq / freq_factor.
+            for (int i = 0; i < InverseFrequencies.Length; i++) InverseFrequencies[i] /= ropeFreqDivisors[i];
+        }
     }
 
-    /// <summary>The file the model was loaded from.</summary>
+    /// <summary>The file (or Hugging Face folder) the model was loaded from.</summary>
     public string Path { get; }
 
     public ModelConfig Config { get; }
@@ -36,11 +55,16 @@ internal sealed class TransformerModel : IDisposable
     /// <summary>RoPE inverse frequencies, [headDim/2]; rope scaling variants only change these.</summary>
     public float[] InverseFrequencies { get; }
 
-    /// <summary>Opens a GGUF or llama2.c checkpoint, chosen by the file's first bytes.</summary>
+    /// <summary>
+    /// Opens a GGUF or llama2.c checkpoint (chosen by the file's first bytes) or a Hugging Face folder
+    /// (config.json + model.safetensors or shards).
+    /// </summary>
     public static TransformerModel Load(string path)
     {
+        if (Directory.Exists(path))
+            return HuggingFaceModelLoader.Load(path);
         if (!File.Exists(path))
-            throw new FileNotFoundException($"Model file '{path}' does not exist. Pass the path of a .gguf file or a llama2.c .bin checkpoint.", path);
+            throw new FileNotFoundException($"Model file '{path}' does not exist. Pass the path of a .gguf file, a llama2.c .bin checkpoint or a Hugging Face model folder.", path);
         Span<byte> magic = stackalloc byte[4];
         using (var fs = File.OpenRead(path))
         {
