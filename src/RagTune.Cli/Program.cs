@@ -6,4 +6,6 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(TuneCommand.Create());
+root.Subcommands.Add(AdapterCommands.Create());
 return await root.Parse(args).InvokeAsync();

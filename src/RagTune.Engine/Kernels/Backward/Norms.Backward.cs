@@ -1,0 +1,51 @@
+using System.Numerics.Tensors;
+
+namespace RagTune.Engine.Kernels;
+
+// Dimension legend
+//   D  features per row (model dim)
+
+/// <summary>Backward passes of the normalisation layers (training only).</summary>
+internal static partial class Norms
+{
+    /// <summary>
+    /// Gradient of RMSNorm y = x · r · w with r = 1/sqrt(mean(x²) + eps), for a frozen weight w:
+    /// dx += r · (dy ⊙ w) − x · r³ / D · Σ(dy ⊙ w ⊙ x). The statistic r is recomputed from x (cheaper than storing it).
+    /// Accumulates into <paramref name="dx"/> (the residual stream's gradient); <paramref name="scratch"/> holds D floats.
+    /// </summary>
+    public static void RmsNormBackward(Span<float> dx /*[D]*/, ReadOnlySpan<float> dy /*[D]*/, ReadOnlySpan<float> x /*[D]*/,
+        ReadOnlySpan<float> weight /*[D]*/, float eps, Span<float> scratch /*[D]*/)
+    {
+        int d = x.Length;
+        CheckBackward(dx.Length, dy.Length, d, weight.Length, scratch.Length);
+        if (d == 0) return;
+        float r = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(x) / d + eps);
+        var dyw = scratch[..d];
+        TensorPrimitives.Multiply(dy, weight, dyw);
+        float dot = TensorPrimitives.Dot(dyw, x);
+        // dx += r·dyw + c·x, c = −r³·dot/D
+        float c = -r * r * r * dot / d;
+        TensorPrimitives.MultiplyAdd(dyw, r, dx[..d], dx[..d]);
+        TensorPrimitives.MultiplyAdd(x, c, dx[..d], dx[..d]);
+    }
+
+    /// <summary>Scalar reference of <see cref="RmsNormBackward"/>, sums in double.</summary>
+    public static void RmsNormBackwardReference(Span<float> dx /*[D]*/, ReadOnlySpan<float> dy /*[D]*/, ReadOnlySpan<float> x /*[D]*/,
+        ReadOnlySpan<float> weight /*[D]*/, float eps)
+    {
+        int d = x.Length;
+        CheckBackward(dx.Length, dy.Length, d, weight.Length, d);
+        if (d == 0) return;
+        double ss = 0, dot = 0;
+        for (int i = 0; i < d; i++) { ss += (double)x[i] * x[i]; dot += (double)dy[i] * weight[i] * x[i]; }
+        double r = 1.0 / Math.Sqrt(ss / d + eps);
+        for (int i = 0; i < d; i++)
+            dx[i] += (float)(r * dy[i] * weight[i] - x[i] * r * r * r * dot / d);
+    }
+
+    private static void CheckBackward(int dx, int dy, int x, int weight, int scratch)
+    {
+        if (dx < x || dy < x || weight != x || scratch < x)
+            throw new ArgumentException($"RmsNormBackward length mismatch: x {x}, weight {weight}, dy {dy}, dx {dx}, scratch {scratch}; all must hold the model dim.");
+    }
+}

@@ -1,0 +1,426 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using RagTune.Engine.Kernels;
+using RagTune.Engine.Models;
+using RagTune.Engine.Tensors;
+using RagTune.Engine.Threading;
+
+namespace RagTune.Engine.Training;
+
+/// <summary>Run-time settings of a <see cref="TrainingSession"/>, validated at start.</summary>
+/// <param name="BatchSize">Sequences per call, B (a call may pass fewer).</param>
+/// <param name="SeqLen">Tokens per sequence, T; every sequence starts at position 0.</param>
+/// <param name="Threads">Compute threads; 0 means one per processor.</param>
+/// <param name="Recompute">Activation checkpointing: keep only each block's input and recompute the block during backward
+/// (one block's activations instead of L; about one extra forward pass of compute).</param>
+/// <param name="Seed">Seed of the LoRA dropout masks.</param>
+internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int Threads = 0, bool Recompute = false, ulong Seed = 0)
+{
+    /// <summary>Checks ranges against the model and fills in the thread count.</summary>
+    public TrainingOptions Resolve(ModelConfig config)
+    {
+        if (BatchSize is < 1 or > 4096) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "Batch size must be between 1 and 4096 sequences.");
+        if (SeqLen < 1 || SeqLen > config.ContextLength)
+            throw new ArgumentOutOfRangeException(nameof(SeqLen), SeqLen, $"Sequence length must be between 1 and the model's context length {config.ContextLength}.");
+        if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Threads must be 0 (one per processor) or positive.");
+        return this with { Threads = Threads == 0 ? Environment.ProcessorCount : Threads };
+    }
+}
+
+/// <summary>
+/// LoRA training state over a frozen <see cref="TransformerModel"/> of any supported weight type (F32, F16, BF16, Q8_0,
+/// Q4_0: gradients flow through quantized weights QLoRA-style, by expanding a few rows at a time). Forward and backward
+/// are written out llm.c-style: the backward pass calls the layers in exact reverse order of the forward pass.
+/// Every buffer is carved from one native allocation at construction; a step allocates nothing after warm-up.
+/// Not thread-safe.
+/// </summary>
+/// <remarks>
+/// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + 2Q + 2K + 3F + n·r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r]
+/// + threads·(8·W + T) + D + V }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
+/// L blocks, H query heads, r rank, n targeted layers per block, W = max(D, Q, F), and S = L, or S = 1 with
+/// <see cref="TrainingOptions.Recompute"/>. The terms: block inputs (residual stream, always kept); per-block saved
+/// activations (normed inputs, q/k/v, attention output and probabilities [H, T] per row, FFN gate/up/product, LoRA
+/// hidden states); final norm and logits [N, V]; gradient buffers of one block; LoRA scratch; per-thread scratch.
+/// The attention probabilities (H·T per row) dominate for long sequences, the logits for large vocabularies;
+/// Recompute saves (L − 1)·N·(3D + 2Q + 2K + 3F + n·r + H·T) floats. See <see cref="EstimateBytes"/>.
+/// </remarks>
+internal sealed unsafe class TrainingSession : IDisposable
+{
+    // Dimension legend: B sequences, T tokens each, N = B·T rows, D width, Q = H·hd, K = Hkv·hd, F ffn, V vocab,
+    // L blocks, r LoRA rank, W = max(D, Q, F).
+    private readonly TransformerModel _model;
+    private readonly LoraAdapter _adapter;
+    private readonly KernelThreadPool _pool;
+    private readonly void* _block;
+    private readonly int _n, _w, _sets;
+    private readonly float* _residual;   // [L+1, N, D] input of each block; [L] is the final stream
+    private readonly LayerActivations[] _acts; // [S]
+    private readonly float* _xnF;        // [N, D] final normed stream
+    private readonly float* _logits;     // [N, V] logits, turned into their gradient in place
+    private readonly float* _dres;       // [N, D] gradient of the residual stream
+    private readonly float* _dxn;        // [N, D] gradient of a normed input
+    private readonly float* _dq;         // [N, Q]
+    private readonly float* _dk;         // [N, K]
+    private readonly float* _dv;         // [N, K]
+    private readonly float* _dAtt;       // [N, Q] gradient of the attention output
+    private readonly float* _dGate;      // [N, F]
+    private readonly float* _dUp;        // [N, F]
+    private readonly float* _dHact;      // [N, F]
+    private readonly float* _xd;         // [N, W] dropped-out LoRA input
+    private readonly float* _tmp;        // [N, W] LoRA branch output / input gradient
+    private readonly float* _dh;         // [N, r] gradient of the LoRA hidden state
+    private readonly float* _mmScratch;  // MatMul.TrainingScratchFloats(threads, W)
+    private readonly float* _attScratch; // Attention.BackwardScratchFloats(threads, T)
+    private readonly float* _rowScratch; // [max(D, V)] norm and loss scratch
+    private long _step;
+    private bool _disposed;
+
+    private struct LayerActivations
+    {
+        public float* Xn1;    // [N, D] attention norm output
+        public float* Q;      // [N, Q] after RoPE
+        public float* K;      // [N, K] after RoPE
+        public float* V;      // [N, K]
+        public float* Probs;  // [B, H, T, T]
+        public float* AttOut; // [N, Q]
+        public float* X2;     // [N, D] stream after the attention residual
+        public float* Xn2;    // [N, D] ffn norm output
+        public float* Gate;   // [N, F]
+        public float* Up;     // [N, F]
+        public float* Hact;   // [N, F] silu(gate)·up
+        public float* LoraH;  // [7, N, r] A·x per target
+    }
+
+    /// <summary>Allocates the run state for <paramref name="options"/>; the adapter must match the model.</summary>
+    public TrainingSession(TransformerModel model, LoraAdapter adapter, TrainingOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(adapter);
+        _model = model;
+        _adapter = adapter;
+        var c = model.Config;
+        adapter.Validate(c);
+        Options = (options ?? new TrainingOptions()).Resolve(c);
+        _pool = new KernelThreadPool(Options.Threads);
+
+        int b = Options.BatchSize, t = Options.SeqLen, r = adapter.Config.Rank;
+        _n = b * t;
+        _w = Math.Max(c.Dim, Math.Max(c.QDim, c.HiddenDim));
+        _sets = Options.Recompute ? 1 : c.Layers;
+        long n = _n, d = c.Dim, q = c.QDim, k = c.KvDim, f = c.HiddenDim;
+        var sizes = new List<long> { (c.Layers + 1) * n * d };
+        for (int s = 0; s < _sets; s++)
+            sizes.AddRange([n * d, n * q, n * k, n * k, (long)b * c.Heads * t * t, n * q, n * d, n * d, n * f, n * f, n * f, 7 * n * r]);
+        sizes.AddRange([n * d, n * c.VocabSize, n * d, n * d, n * q, n * k, n * k, n * q, n * f, n * f, n * f, n * _w, n * _w, n * r,
+            MatMul.TrainingScratchFloats(Options.Threads, _w), Attention.BackwardScratchFloats(Options.Threads, t), Math.Max(d, c.VocabSize)]);
+        long total = 0;
+        foreach (var s in sizes) total += Align(s * sizeof(float));
+        _block = NativeMemory.AlignedAlloc((nuint)total, 64);
+        NativeMemory.Clear(_block, (nuint)total);
+        GC.AddMemoryPressure(total);
+        AllocatedBytes = total;
+
+        byte* p = (byte*)_block;
+        int i = 0;
+        float* Next() { var res = (float*)p; p += Align(sizes[i++] * sizeof(float)); return res; }
+        _residual = Next();
+        _acts = new LayerActivations[_sets];
+        for (int s = 0; s < _sets; s++)
+            _acts[s] = new LayerActivations
+            {
+                Xn1 = Next(), Q = Next(), K = Next(), V = Next(), Probs = Next(), AttOut = Next(), X2 = Next(), Xn2 = Next(),
+                Gate = Next(), Up = Next(), Hact = Next(), LoraH = Next(),
+            };
+        _xnF = Next(); _logits = Next(); _dres = Next(); _dxn = Next(); _dq = Next(); _dk = Next(); _dv = Next(); _dAtt = Next();
+        _dGate = Next(); _dUp = Next(); _dHact = Next(); _xd = Next(); _tmp = Next(); _dh = Next();
+        _mmScratch = Next(); _attScratch = Next(); _rowScratch = Next();
+    }
+
+    private static long Align(long bytes) => (bytes + 63) & ~63L;
+
+    /// <summary>The resolved options.</summary>
+    public TrainingOptions Options { get; }
+
+    /// <summary>The adapter being trained.</summary>
+    public LoraAdapter Adapter => _adapter;
+
+    /// <summary>Native bytes held by the run state (see the memory formula in the remarks).</summary>
+    public long AllocatedBytes { get; }
+
+    /// <summary>The memory formula of the remarks, for planning before constructing a session (within alignment padding).</summary>
+    public static long EstimateBytes(ModelConfig c, LoraConfig lora, TrainingOptions options)
+    {
+        long n = (long)options.BatchSize * options.SeqLen, d = c.Dim, q = c.QDim, k = c.KvDim, f = c.HiddenDim, v = c.VocabSize, r = lora.Rank;
+        long w = Math.Max(d, Math.Max(q, f)), s = options.Recompute ? 1 : c.Layers;
+        int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
+        long floats = n * ((c.Layers + 1) * d + s * (3 * d + 2 * q + 2 * k + 3 * f + 7 * r + (long)c.Heads * options.SeqLen) + d + v
+            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r) + threads * (8 * w + options.SeqLen) + Math.Max(d, v);
+        return 4 * floats;
+    }
+
+    /// <summary>Clears the adapter's gradients.</summary>
+    public void ZeroGrad() => _adapter.ZeroGrad();
+
+    /// <summary>
+    /// Forward and backward pass over <paramref name="inputs"/> [b, T] (b ≤ B sequences of <see cref="TrainingOptions.SeqLen"/>
+    /// tokens): returns the mean cross-entropy over the unmasked <paramref name="targets"/> [b, T] (−1 = masked) and
+    /// ACCUMULATES the gradient of <paramref name="lossScale"/> × that mean into the adapter's <see cref="LoraParameter.Grad"/>
+    /// (gradient accumulation over k calls: pass 1/k, then one optimizer step). LoRA dropout is on.
+    /// Returns 0 and adds nothing when every target is masked.
+    /// </summary>
+    public float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, float lossScale = 1f)
+    {
+        int rows = Check(inputs, targets);
+        int count = CountTargets(targets);
+        _step++;
+        ForwardBody(inputs, rows, train: true);
+        if (count == 0) return 0f;
+
+        var c = _model.Config;
+        var w = _model.Weights;
+        int n = rows * Options.SeqLen, d = c.Dim, v = c.VocabSize;
+        double loss = 0;
+        float dLoss = lossScale / count;
+        for (int t = 0; t < n; t++)
+            loss += Softmax.CrossEntropyBackward(new Span<float>(_logits + (long)t * v, v), targets[t], dLoss);
+
+        // ---- backward, the forward in reverse: logits ← final norm ← blocks L-1 … 0
+        new Span<float>(_dxn, n * d).Clear();
+        MatMul.BackwardInput(_pool, _dxn, _logits, w.Output, n, _mmScratch);
+        new Span<float>(_dres, n * d).Clear();
+        float* xL = _residual + (long)c.Layers * _n * d;
+        for (int t = 0; t < n; t++)
+            Norms.RmsNormBackward(Row(_dres, t, d), Row(_dxn, t, d), Row(xL, t, d), w.OutputNorm.AsFloats(), c.NormEps, new Span<float>(_rowScratch, d));
+        for (int l = c.Layers - 1; l >= 0; l--)
+        {
+            ref var a = ref _acts[Options.Recompute ? 0 : l];
+            if (Options.Recompute) LayerForward(l, ref a, rows, train: true);
+            LayerBackward(l, ref a, rows);
+        }
+        return (float)(loss / count);
+    }
+
+    /// <summary>Mean cross-entropy over the unmasked targets, without dropout or gradients (evaluation).</summary>
+    public float Loss(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets)
+    {
+        int rows = Check(inputs, targets);
+        int count = CountTargets(targets);
+        ForwardBody(inputs, rows, train: false);
+        int v = _model.Config.VocabSize, n = rows * Options.SeqLen;
+        double loss = 0;
+        for (int t = 0; t < n; t++)
+            loss += Softmax.CrossEntropy(new ReadOnlySpan<float>(_logits + (long)t * v, v), targets[t], new Span<float>(_rowScratch, v));
+        return count == 0 ? 0f : (float)(loss / count);
+    }
+
+    /// <summary>Logits [b·T, V] of the base model with the adapter applied (evaluation mode, no dropout).</summary>
+    public void Forward(ReadOnlySpan<int> inputs, Span<float> logits)
+    {
+        int rows = Check(inputs, default);
+        int v = _model.Config.VocabSize, n = rows * Options.SeqLen;
+        if (logits.Length < (long)n * v) throw new ArgumentException($"Need room for {n} x {v} logits.", nameof(logits));
+        ForwardBody(inputs, rows, train: false);
+        new ReadOnlySpan<float>(_logits, n * v).CopyTo(logits);
+    }
+
+    private int Check(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        int t = Options.SeqLen, v = _model.Config.VocabSize;
+        if (inputs.Length == 0 || inputs.Length % t != 0 || inputs.Length / t > Options.BatchSize)
+            throw new ArgumentException($"Inputs hold {inputs.Length} tokens; pass b·{t} tokens with 1 ≤ b ≤ {Options.BatchSize} (pad short sequences and mask their targets with -1).", nameof(inputs));
+        if (!targets.IsEmpty && targets.Length != inputs.Length)
+            throw new ArgumentException($"Targets hold {targets.Length} tokens but inputs hold {inputs.Length}; they must match.", nameof(targets));
+        foreach (var id in inputs)
+            if ((uint)id >= (uint)v) throw new ArgumentOutOfRangeException(nameof(inputs), id, $"Token id {id} is outside the vocabulary [0, {v}).");
+        foreach (var id in targets)
+            if (id < -1 || id >= v) throw new ArgumentOutOfRangeException(nameof(targets), id, $"Target {id} is outside the vocabulary [0, {v}) and is not -1 (masked).");
+        return inputs.Length / t;
+    }
+
+    private static int CountTargets(ReadOnlySpan<int> targets)
+    {
+        int count = 0;
+        foreach (var id in targets) if (id >= 0) count++;
+        return count;
+    }
+
+    // ---------------------------------------------------------------- forward
+
+    private void ForwardBody(ReadOnlySpan<int> inputs, int rows, bool train)
+    {
+        var c = _model.Config;
+        var w = _model.Weights;
+        int n = rows * Options.SeqLen, d = c.Dim;
+        for (int t = 0; t < n; t++)
+            Quant.DequantizeRow(w.TokenEmbedding.Type, w.TokenEmbedding.Row(inputs[t]), Row(_residual, t, d));
+        for (int l = 0; l < c.Layers; l++)
+            LayerForward(l, ref _acts[Options.Recompute ? 0 : l], rows, train);
+        float* xL = _residual + (long)c.Layers * _n * d;
+        for (int t = 0; t < n; t++)
+            Norms.RmsNorm(Row(_xnF, t, d), Row(xL, t, d), w.OutputNorm.AsFloats(), c.NormEps);
+        MatMul.ForwardDequantized(_pool, _logits, _xnF, w.Output, n, _mmScratch);
+    }
+
+    private void LayerForward(int l, ref LayerActivations a, int rows, bool train)
+    {
+        var c = _model.Config;
+        var L = _model.Weights.Layers[l];
+        int seq = Options.SeqLen, n = rows * seq, d = c.Dim, qd = c.QDim, kd = c.KvDim, f = c.HiddenDim;
+        float* x = _residual + (long)l * _n * d;
+        float* xNext = x + (long)_n * d;
+
+        // Attention sublayer: x2 = x + Wo·attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
+        for (int t = 0; t < n; t++)
+            Norms.RmsNorm(Row(a.Xn1, t, d), Row(x, t, d), L.AttnNorm.AsFloats(), c.NormEps);
+        Linear(a.Q, a.Xn1, L.Wq, l, LoraTargets.Q, a.LoraH, n, train);
+        Linear(a.K, a.Xn1, L.Wk, l, LoraTargets.K, a.LoraH, n, train);
+        Linear(a.V, a.Xn1, L.Wv, l, LoraTargets.V, a.LoraH, n, train);
+        var invFreq = _model.InverseFrequencies;
+        for (int t = 0; t < n; t++)
+        {
+            if (!L.Bq.IsEmpty)
+            {
+                TensorPrimitives.Add(Row(a.Q, t, qd), L.Bq.AsFloats(), Row(a.Q, t, qd));
+                TensorPrimitives.Add(Row(a.K, t, kd), L.Bk.AsFloats(), Row(a.K, t, kd));
+                TensorPrimitives.Add(Row(a.V, t, kd), L.Bv.AsFloats(), Row(a.V, t, kd));
+            }
+            Rope.Apply(Row(a.Q, t, qd), c.Heads, c.HeadDim, t % seq, invFreq, c.Rope);
+            Rope.Apply(Row(a.K, t, kd), c.KvHeads, c.HeadDim, t % seq, invFreq, c.Rope);
+        }
+        Attention.ForwardTraining(_pool, a.AttOut, a.Probs, a.Q, a.K, a.V, rows, seq, c.Heads, c.KvHeads, c.HeadDim);
+        Linear(a.X2, a.AttOut, L.Wo, l, LoraTargets.O, a.LoraH, n, train);
+        TensorPrimitives.Add(Rows(a.X2, n, d), Rows(x, n, d), Rows(a.X2, n, d));
+
+        // Feed-forward sublayer: x' = x2 + Wdown·(silu(Wgate·norm(x2)) ⊙ Wup·norm(x2))
+        for (int t = 0; t < n; t++)
+            Norms.RmsNorm(Row(a.Xn2, t, d), Row(a.X2, t, d), L.FfnNorm.AsFloats(), c.NormEps);
+        Linear(a.Gate, a.Xn2, L.Gate, l, LoraTargets.Gate, a.LoraH, n, train);
+        Linear(a.Up, a.Xn2, L.Up, l, LoraTargets.Up, a.LoraH, n, train);
+        Activations.SwiGlu(Rows(a.Hact, n, f), Rows(a.Gate, n, f), Rows(a.Up, n, f));
+        Linear(xNext, a.Hact, L.Down, l, LoraTargets.Down, a.LoraH, n, train);
+        TensorPrimitives.Add(Rows(xNext, n, d), Rows(a.X2, n, d), Rows(xNext, n, d));
+    }
+
+    /// <summary>y = x·Wᵀ + scaling · (dropout(x)·Aᵀ)·Bᵀ; keeps h = dropout(x)·Aᵀ for the backward pass.</summary>
+    private void Linear(float* y /*[N, out]*/, float* x /*[N, in]*/, in TensorView weight, int layer, LoraTargets target, float* loraH, int n, bool train)
+    {
+        MatMul.ForwardDequantized(_pool, y, x, weight, n, _mmScratch);
+        if (_adapter.Module(layer, target) is not { } m) return;
+        int r = _adapter.Config.Rank;
+        float* h = loraH + (long)LoraTargetNames.Index(target) * _n * r;
+        float* xin = train && _adapter.Config.Dropout > 0 ? Dropout(x, layer, target, m.In, n) : x;
+        fixed (float* pa = m.A.Values)
+        fixed (float* pb = m.B.Values)
+        {
+            MatMul.Forward(_pool, h, xin, new TensorView((byte*)pa, GgmlType.F32, r, m.In), n, null);
+            MatMul.Forward(_pool, _tmp, h, new TensorView((byte*)pb, GgmlType.F32, m.Out, r), n, null);
+        }
+        TensorPrimitives.MultiplyAdd(Rows(_tmp, n, m.Out), _adapter.Scaling, Rows(y, n, m.Out), Rows(y, n, m.Out));
+    }
+
+    /// <summary>Inverted dropout into <see cref="_xd"/>: keep with probability 1 − p, scaled by 1/(1 − p). The mask is a
+    /// hash of (seed, step, layer, target, element), so the recomputed forward and the backward pass see the same one.</summary>
+    private float* Dropout(float* x, int layer, LoraTargets target, int width, int n)
+    {
+        float p = _adapter.Config.Dropout, keep = 1f / (1f - p);
+        ulong key = TrainingRandom.Key(Options.Seed, _step, layer, LoraTargetNames.Index(target));
+        long count = (long)n * width;
+        for (long i = 0; i < count; i++)
+            _xd[i] = TrainingRandom.Hash(key, i) < p ? 0f : x[i] * keep;
+        return _xd;
+    }
+
+    // ---------------------------------------------------------------- backward
+
+    private void LayerBackward(int l, ref LayerActivations a, int rows)
+    {
+        var c = _model.Config;
+        var L = _model.Weights.Layers[l];
+        int seq = Options.SeqLen, n = rows * seq, d = c.Dim, qd = c.QDim, kd = c.KvDim, f = c.HiddenDim;
+        float* x = _residual + (long)l * _n * d;
+        var norm = new Span<float>(_rowScratch, d);
+
+        // Feed-forward sublayer, reversed. _dres is dL/dx' and, through the residual, already dL/dx2's direct part.
+        new Span<float>(_dHact, n * f).Clear();
+        LinearBackward(_dHact, _dres, a.Hact, L.Down, l, LoraTargets.Down, a.LoraH, n);
+        Activations.SwiGluBackward(Rows(_dGate, n, f), Rows(_dUp, n, f), Rows(_dHact, n, f), Rows(a.Gate, n, f), Rows(a.Up, n, f));
+        new Span<float>(_dxn, n * d).Clear();
+        LinearBackward(_dxn, _dGate, a.Xn2, L.Gate, l, LoraTargets.Gate, a.LoraH, n);
+        LinearBackward(_dxn, _dUp, a.Xn2, L.Up, l, LoraTargets.Up, a.LoraH, n);
+        for (int t = 0; t < n; t++)
+            Norms.RmsNormBackward(Row(_dres, t, d), Row(_dxn, t, d), Row(a.X2, t, d), L.FfnNorm.AsFloats(), c.NormEps, norm);
+
+        // Attention sublayer, reversed. _dres is now dL/dx2 = the direct part of dL/dx.
+        new Span<float>(_dAtt, n * qd).Clear();
+        LinearBackward(_dAtt, _dres, a.AttOut, L.Wo, l, LoraTargets.O, a.LoraH, n);
+        Attention.Backward(_pool, _dq, _dk, _dv, _dAtt, a.Probs, a.Q, a.K, a.V, rows, seq, c.Heads, c.KvHeads, c.HeadDim, _attScratch);
+        var invFreq = _model.InverseFrequencies;
+        for (int t = 0; t < n; t++)
+        {
+            Rope.Backward(Row(_dq, t, qd), c.Heads, c.HeadDim, t % seq, invFreq, c.Rope);
+            Rope.Backward(Row(_dk, t, kd), c.KvHeads, c.HeadDim, t % seq, invFreq, c.Rope);
+        }
+        new Span<float>(_dxn, n * d).Clear();
+        LinearBackward(_dxn, _dq, a.Xn1, L.Wq, l, LoraTargets.Q, a.LoraH, n);
+        LinearBackward(_dxn, _dk, a.Xn1, L.Wk, l, LoraTargets.K, a.LoraH, n);
+        LinearBackward(_dxn, _dv, a.Xn1, L.Wv, l, LoraTargets.V, a.LoraH, n);
+        for (int t = 0; t < n; t++)
+            Norms.RmsNormBackward(Row(_dres, t, d), Row(_dxn, t, d), Row(x, t, d), L.AttnNorm.AsFloats(), c.NormEps, norm);
+    }
+
+    /// <summary>
+    /// Backward of <see cref="Linear"/>: dx += dy·W (frozen) + (dropout mask) ⊙ (dh·A) with dh = scaling·dy·B;
+    /// dB += scaling·dyᵀ·h; dA += dhᵀ·dropout(x).
+    /// </summary>
+    private void LinearBackward(float* dx /*[N, in]*/, float* dy /*[N, out]*/, float* x /*[N, in]*/, in TensorView weight, int layer,
+        LoraTargets target, float* loraH, int n)
+    {
+        MatMul.BackwardInput(_pool, dx, dy, weight, n, _mmScratch);
+        if (_adapter.Module(layer, target) is not { } m) return;
+        int r = _adapter.Config.Rank;
+        float s = _adapter.Scaling, p = _adapter.Config.Dropout;
+        float* h = loraH + (long)LoraTargetNames.Index(target) * _n * r;
+        fixed (float* pa = m.A.Values)
+        fixed (float* pb = m.B.Values)
+        fixed (float* ga = m.A.Grad)
+        fixed (float* gb = m.B.Grad)
+        {
+            MatMul.BackwardWeight(_pool, gb, dy, h, n, m.Out, r, s);
+            new Span<float>(_dh, n * r).Clear();
+            MatMul.BackwardInput(_pool, _dh, dy, new TensorView((byte*)pb, GgmlType.F32, m.Out, r), n, null);
+            TensorPrimitives.Multiply(Rows(_dh, n, r), s, Rows(_dh, n, r));
+            float* xin = p > 0 ? Dropout(x, layer, target, m.In, n) : x;
+            MatMul.BackwardWeight(_pool, ga, _dh, xin, n, r, m.In, 1f);
+            var aView = new TensorView((byte*)pa, GgmlType.F32, r, m.In);
+            if (p == 0)
+            {
+                MatMul.BackwardInput(_pool, dx, _dh, aView, n, null);
+                return;
+            }
+            new Span<float>(_tmp, n * m.In).Clear();
+            MatMul.BackwardInput(_pool, _tmp, _dh, aView, n, null);
+            // Through the dropout: the mask and 1/(1 − p) scale are already in _xd (x' = mask·x/(1 − p)), but x may be 0;
+            // redraw the mask from its hash instead.
+            ulong key = TrainingRandom.Key(Options.Seed, _step, layer, LoraTargetNames.Index(target));
+            float keep = 1f / (1f - p);
+            long count = (long)n * m.In;
+            for (long i = 0; i < count; i++)
+                if (TrainingRandom.Hash(key, i) >= p) dx[i] += _tmp[i] * keep;
+        }
+    }
+
+    private static Span<float> Row(float* basePtr, long row, int width) => new(basePtr + row * width, width);
+
+    private static Span<float> Rows(float* basePtr, int rows, int width) => new(basePtr, rows * width);
+
+    /// <summary>Frees the run state.</summary>
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _pool.Dispose();
+        NativeMemory.AlignedFree(_block);
+        GC.RemoveMemoryPressure(AllocatedBytes);
+    }
+}
