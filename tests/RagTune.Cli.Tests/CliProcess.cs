@@ -42,4 +42,6 @@ internal static class CliProcess
     }
 
     public static Result Run(params string[] args) => Run(TimeSpan.FromSeconds(120), args);
+
+    public static Result Run(IEnumerable<string> args) => Run(TimeSpan.FromSeconds(120), args.ToArray());
 }

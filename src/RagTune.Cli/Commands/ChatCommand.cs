@@ -23,15 +23,18 @@ internal static class ChatCommand
         var seed = new Option<long?>("--seed") { Description = "Sampling seed" };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
         var context = new Option<int>("--context") { Description = "Context size in tokens (0 = model's, capped at 16384)" };
-        var cmd = new Command("chat", "Chat with a local model; " + Help) { model, tokenizer, system, maxTokens, temperature, seed, threads, context };
+        var adapter = AdapterOption.Create();
+        var cmd = new Command("chat", "Chat with a local model; " + Help) { model, tokenizer, system, maxTokens, temperature, seed, threads, context, adapter };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            using var client = new LocalChatClient(RagTune.Models.Downloads.ModelResolver.Resolve(r.GetValue(model)!), new LocalChatClientOptions
+            var options = new LocalChatClientOptions
             {
                 TokenizerPath = r.GetValue(tokenizer),
                 Threads = r.GetValue(threads),
                 ContextSize = r.GetValue(context),
-            });
+            };
+            var local = AdapterOption.Apply(LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(r.GetValue(model)!), options.TokenizerPath), r.GetValue(adapter));
+            using var client = new LocalChatClient(local, options);
             if (client.TemplateWarning is { } warning) Console.Error.WriteLine($"note: {warning}");
             var session = new ChatSession(client, r.GetValue(system), new ChatOptions
             {

@@ -28,9 +28,10 @@ internal static class GenerateCommand
         var context = new Option<int>("--context") { Description = "Context size in tokens (0 = model's, capped at 16384)" };
         var stop = new Option<string[]>("--stop") { Description = "Stop string (repeatable)", AllowMultipleArgumentsPerToken = false };
 
+        var adapter = AdapterOption.Create();
         var cmd = new Command("generate", "Generate text from a local model, streamed as it is produced")
         {
-            model, tokenizer, prompt, tokens, maxTokens, temperature, topK, topP, minP, repeat, seed, threads, context, stop, remote, remoteModel, apiKeyEnv,
+            model, tokenizer, prompt, tokens, maxTokens, temperature, topK, topP, minP, repeat, seed, threads, context, stop, remote, remoteModel, apiKeyEnv, adapter,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(() =>
         {
@@ -51,7 +52,7 @@ internal static class GenerateCommand
             var settings = new GenerationSettings(sampler, r.GetValue(maxTokens), r.GetValue(stop));
             settings.Validate();
 
-            using var local = LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(modelName), r.GetValue(tokenizer));
+            using var local = AdapterOption.Apply(LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(modelName), r.GetValue(tokenizer)), r.GetValue(adapter));
             using var session = new InferenceSession(local.Engine, new SessionOptions(r.GetValue(context), Threads: r.GetValue(threads)));
             IReadOnlyList<int> ids = r.GetValue(tokens) is { } t ? CliRun.ParseTokens(t, "--tokens")
                 : local.Tokenizer.Encode(r.GetValue(prompt) ?? "", addBos: true);

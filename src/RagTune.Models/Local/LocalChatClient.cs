@@ -47,12 +47,18 @@ public sealed class LocalChatClient : IChatClient
     private readonly ChatTemplateSelection _template;
     private readonly ChatPromptEncoder _encoder;
 
-    /// <summary>Loads the model at <paramref name="modelPath"/> (GGUF or llama2.c .bin).</summary>
+    /// <summary>Loads the model at <paramref name="modelPath"/> (GGUF, llama2.c .bin, or a Hugging Face folder).</summary>
     public LocalChatClient(string modelPath, LocalChatClientOptions? options = null)
+        : this(LoadModel(modelPath, options), options)
+    {
+    }
+
+    /// <summary>Serves an already loaded model (e.g. a base merged with a LoRA adapter); the client takes ownership.</summary>
+    internal LocalChatClient(LocalModel model, LocalChatClientOptions? options)
     {
         _options = options ?? new LocalChatClientOptions();
         _options.Validate();
-        _model = LocalModel.Load(modelPath, _options.TokenizerPath);
+        _model = model;
         try
         {
             _session = new InferenceSession(_model.Engine, new SessionOptions(_options.ContextSize, Threads: _options.Threads));
@@ -65,7 +71,13 @@ public sealed class LocalChatClient : IChatClient
         _generator = new TextGenerator(_model, _session);
         _template = TokenizerLoader.ResolveChatTemplate(_model.Engine, _model.Tokenizer, _options.TokenizerPath);
         _encoder = new ChatPromptEncoder(_model.Tokenizer);
-        _metadata = new ChatClientMetadata("ragtune-local", new Uri(Path.GetFullPath(modelPath)), _model.Name);
+        _metadata = new ChatClientMetadata("ragtune-local", new Uri(Path.GetFullPath(_model.Engine.Path)), _model.Name);
+    }
+
+    private static LocalModel LoadModel(string modelPath, LocalChatClientOptions? options)
+    {
+        (options ?? new LocalChatClientOptions()).Validate();
+        return LocalModel.Load(modelPath, options?.TokenizerPath);
     }
 
     /// <summary>Where the chat template came from (the model's own, or a named RagTune fallback).</summary>

@@ -8,12 +8,21 @@ namespace RagTune.Models.Local;
 /// <summary>A model file opened for local inference: the engine's weights plus the tokenizer that goes with them.</summary>
 internal sealed class LocalModel : IDisposable
 {
-    private LocalModel(TransformerModel engine, ITokenizer tokenizer, string tokenizerSource)
+    private readonly TransformerModel? _base; // kept alive (and disposed) when Engine was derived from it
+
+    private LocalModel(TransformerModel engine, ITokenizer tokenizer, string tokenizerSource, TransformerModel? baseModel = null)
     {
         Engine = engine;
         Tokenizer = tokenizer;
         TokenizerSource = tokenizerSource;
+        _base = baseModel;
     }
+
+    /// <summary>
+    /// The same tokenizer over another engine model derived from this one (a base merged with a LoRA adapter);
+    /// the new object owns both models.
+    /// </summary>
+    public LocalModel WithEngine(TransformerModel derived) => new(derived, Tokenizer, TokenizerSource, Engine);
 
     public TransformerModel Engine { get; }
 
@@ -47,7 +56,11 @@ internal sealed class LocalModel : IDisposable
         }
     }
 
-    public void Dispose() => Engine.Dispose();
+    public void Dispose()
+    {
+        Engine.Dispose();
+        _base?.Dispose();
+    }
 }
 
 /// <summary>Finds and builds the tokenizer for a model; the bridge between GGUF metadata and the tokenizers project.</summary>
