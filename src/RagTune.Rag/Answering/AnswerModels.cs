@@ -1,0 +1,67 @@
+using Microsoft.Extensions.AI;
+using RagTune.Rag.Store;
+
+namespace RagTune.Rag.Answering;
+
+/// <summary>A numbered source as shown to the model: where it is (document, source path, chunk span) and its text.</summary>
+internal sealed record AnswerSource(int Number, long ChunkId, string DocumentId, string Source, string Title, int Start, int End, string Text)
+{
+    /// <summary>The numbered source for a hit (1-based <paramref name="number"/>).</summary>
+    public static AnswerSource From(int number, SearchHit hit)
+    {
+        ArgumentNullException.ThrowIfNull(hit);
+        var c = hit.Chunk;
+        return new AnswerSource(number, c.ChunkId, c.DocumentId, c.Source, c.Title, c.Chunk.Start, c.Chunk.End, c.Chunk.Text);
+    }
+}
+
+/// <summary>
+/// One sentence of an answer: its span in the answer text, the source numbers it cites (valid ones in
+/// <paramref name="Citations"/>, numbers with no such source in <paramref name="FabricatedCitations"/>), and its
+/// support score against the cited sources (see <see cref="CitationVerifier"/>).
+/// </summary>
+internal sealed record AnswerSentence(string Text, int Start, int End, IReadOnlyList<int> Citations, IReadOnlyList<int> FabricatedCitations, double Support, bool Supported);
+
+/// <summary>A verified answer. <paramref name="Mode"/> is "model", "extractive" or "abstained".</summary>
+internal sealed record GroundedAnswer(string Text, IReadOnlyList<AnswerSentence> Sentences, IReadOnlyList<AnswerSource> Sources, bool Abstained, string Mode)
+{
+    /// <summary>True when some sentence cites a source number that was not given.</summary>
+    public bool HasFabricatedCitations => Sentences.Any(s => s.FabricatedCitations.Count > 0);
+
+    /// <summary>Sentences whose support is below the threshold (uncited sentences included).</summary>
+    public IReadOnlyList<AnswerSentence> Unsupported => Sentences.Where(s => !s.Supported).ToList();
+}
+
+/// <summary>One step of a streamed answer: a text delta, and on the last step the verified answer.</summary>
+internal sealed record AnswerUpdate(string TextDelta, GroundedAnswer? Final);
+
+/// <summary>Grounded answering settings. Defaults documented per property.</summary>
+internal sealed record AnswererOptions
+{
+    /// <summary>Most sources put in the prompt (best first). Default 5.</summary>
+    public int MaxSources { get; init; } = 5;
+
+    /// <summary>Longest source text in the prompt, in characters (longer ones are cut). Default 4000.</summary>
+    public int MaxSourceChars { get; init; } = 4000;
+
+    /// <summary>
+    /// Abstain without calling the model when the best fraction of the question's content terms found in one
+    /// source is below this. Default 0.2.
+    /// </summary>
+    public double AbstainThreshold { get; init; } = 0.2;
+
+    /// <summary>A cited sentence with support below this is flagged unsupported. Default 0.5.</summary>
+    public double SupportThreshold { get; init; } = 0.5;
+
+    /// <summary>Chat options passed to the model (temperature, max tokens), or null for the client's defaults.</summary>
+    public ChatOptions? ChatOptions { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the bad setting.</summary>
+    public void Validate()
+    {
+        if (MaxSources < 1) throw new ArgumentException($"AnswererOptions.MaxSources must be at least 1 (got {MaxSources}).");
+        if (MaxSourceChars < 100) throw new ArgumentException($"AnswererOptions.MaxSourceChars must be at least 100 (got {MaxSourceChars}).");
+        if (AbstainThreshold is < 0 or > 1) throw new ArgumentException($"AnswererOptions.AbstainThreshold must be in [0, 1] (got {AbstainThreshold}).");
+        if (SupportThreshold is < 0 or > 1) throw new ArgumentException($"AnswererOptions.SupportThreshold must be in [0, 1] (got {SupportThreshold}).");
+    }
+}
