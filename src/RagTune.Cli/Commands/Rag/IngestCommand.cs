@@ -115,6 +115,12 @@ internal static class IngestCommand
         Console.Out.WriteLine($"{s.Files} files, {s.ChunksWritten} chunks written, {s.ChunksEmbedded} embedded" +
             (s.Embedding != null ? $" ({s.Embedding.ModelId}, {s.Embedding.Dimensions} dims)" : " (BM25 only)") + $", {s.Elapsed.TotalSeconds:F1} s");
         if (s.Failed.Count == 0) return;
+        if (!RagConsole.Interactive)
+        {
+            // Whole lines for logs and grep: a table would wrap long paths.
+            foreach (var f in s.Failed) Console.Out.WriteLine($"failed (skipped): {f.Source}: {f.Reason}");
+            return;
+        }
         var failures = new Table().Title("failed (skipped)").AddColumn("source").AddColumn("reason");
         foreach (var f in s.Failed) failures.AddRow(Markup.Escape(f.Source), Markup.Escape(f.Reason));
         RagConsole.Out.Write(failures);
