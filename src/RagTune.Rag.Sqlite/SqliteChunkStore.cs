@@ -257,22 +257,31 @@ internal sealed class SqliteChunkStore : IChunkStore
         var match = FtsQuery.Build(query);
         if (match == null || k <= 0) return Task.FromResult<IReadOnlyList<SearchHit>>([]);
         using var c = Connect();
+        using var tx = c.BeginTransaction(deferred: true); // ranking and reading see one snapshot
         using var cmd = c.CreateCommand();
-        var sql = new StringBuilder();
+        cmd.Transaction = tx;
+        // Rank inside FTS5 first (ORDER BY rank LIMIT k touches only the index), then read the k winning chunks.
         // bm25() is lower-is-better (negative); the hit's score is its negation so higher is better.
-        sql.Append(CultureInfo.InvariantCulture, $"SELECT {ChunkColumns}, bm25(chunks_fts, $wt, 1.0) AS score ")
-           .Append("FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.id = c.document_id ")
-           .Append("WHERE chunks_fts MATCH $match");
-        AppendFilter(sql, cmd, filter);
-        sql.Append(" ORDER BY score, c.id LIMIT $k");
+        var sql = new StringBuilder("SELECT rowid, rank FROM chunks_fts WHERE chunks_fts MATCH $match AND rank MATCH $rank");
+        if (filter.Conditions.Count > 0)
+        {
+            sql.Append(" AND rowid IN (SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE 1");
+            AppendFilter(sql, cmd, filter);
+            sql.Append(')');
+        }
+        sql.Append(" ORDER BY rank LIMIT $k");
         cmd.CommandText = sql.ToString();
-        cmd.Parameters.AddWithValue("$wt", _titleWeight);
+        cmd.Parameters.AddWithValue("$rank", string.Create(CultureInfo.InvariantCulture, $"bm25({_titleWeight:R}, 1.0)"));
         cmd.Parameters.AddWithValue("$match", match);
         cmd.Parameters.AddWithValue("$k", k);
-        var hits = new List<SearchHit>();
-        using var r = cmd.ExecuteReader();
-        while (r.Read())
-            hits.Add(new SearchHit(ReadChunk(r), -r.GetDouble(11), hits.Count + 1, "bm25"));
+        var ranked = new List<(long Id, double Score)>();
+        using (var r = cmd.ExecuteReader())
+            while (r.Read()) ranked.Add((r.GetInt64(0), -r.GetDouble(1)));
+        var chunks = ReadChunks(c, ranked.Select(x => x.Id).ToList(), tx);
+        var hits = new List<SearchHit>(ranked.Count);
+        foreach (var (id, score) in ranked)
+            if (chunks.TryGetValue(id, out var chunk))
+                hits.Add(new SearchHit(chunk, score, hits.Count + 1, "bm25"));
         return Task.FromResult<IReadOnlyList<SearchHit>>(hits);
     }
 
@@ -373,11 +382,12 @@ internal sealed class SqliteChunkStore : IChunkStore
         return matrix;
     }
 
-    private Dictionary<long, StoredChunk> ReadChunks(SqliteConnection c, IReadOnlyList<long> ids)
+    private static Dictionary<long, StoredChunk> ReadChunks(SqliteConnection c, IReadOnlyList<long> ids, SqliteTransaction? tx = null)
     {
         var result = new Dictionary<long, StoredChunk>();
         if (ids.Count == 0) return result;
         using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
         var sql = new StringBuilder($"SELECT {ChunkColumns} FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN (");
         for (int i = 0; i < ids.Count; i++)
         {

@@ -41,13 +41,31 @@ internal sealed class VectorMatrix
     public List<(long Id, float Score)> TopK(ReadOnlySpan<float> query, int k, HashSet<long>? allowed)
     {
         if (query.Length != Dimensions) throw new ArgumentException($"Query vector has {query.Length} dimensions; the collection's have {Dimensions}.");
-        var result = new List<(long, float)>();
-        if (k <= 0 || Count == 0) return result;
+        if (k <= 0 || Count == 0) return [];
 
-        // Min-heap of the best k so far: the root is the weakest kept row.
+        // Large matrices are split into one slice per core, each keeping its own best k; the slices' winners are merged.
+        int parts = Count >= ParallelRows ? Math.Min(Environment.ProcessorCount, Count / (ParallelRows / 4)) : 1;
+        var q = query.ToArray();
+        var partial = new List<(int Row, (float Score, long NegId) Key)>[parts];
+        if (parts == 1) partial[0] = TopKRows(q, k, allowed, 0, Count);
+        else
+            Parallel.For(0, parts, p =>
+            {
+                int from = (int)((long)Count * p / parts), to = (int)((long)Count * (p + 1) / parts);
+                partial[p] = TopKRows(q, k, allowed, from, to);
+            });
+        return partial.SelectMany(x => x).OrderByDescending(x => x.Key).Take(k).Select(x => (Ids[x.Row], x.Key.Score)).ToList();
+    }
+
+    /// <summary>Below this many rows one thread is faster than fanning out.</summary>
+    private const int ParallelRows = 32_768;
+
+    private List<(int Row, (float Score, long NegId) Key)> TopKRows(float[] query, int k, HashSet<long>? allowed, int from, int to)
+    {
+        // Min-heap of the best k so far: the root is the weakest kept row; ties prefer the lower chunk id.
         var heap = new PriorityQueue<int, (float Score, long NegId)>(k + 1);
         var data = Data.AsSpan();
-        for (int i = 0; i < Ids.Length; i++)
+        for (int i = from; i < to; i++)
         {
             if (allowed != null && !allowed.Contains(Ids[i])) continue;
             float s = TensorPrimitives.Dot(data.Slice(i * Dimensions, Dimensions), query);
@@ -55,8 +73,8 @@ internal sealed class VectorMatrix
             if (heap.Count < k) heap.Enqueue(i, key);
             else if (heap.TryPeek(out _, out var weakest) && key.CompareTo(weakest) > 0) heap.EnqueueDequeue(i, key);
         }
-        while (heap.TryDequeue(out int row, out var key)) result.Add((Ids[row], key.Score));
-        result.Reverse();
+        var result = new List<(int, (float, long))>(heap.Count);
+        while (heap.TryDequeue(out int row, out var key)) result.Add((row, key));
         return result;
     }
 }

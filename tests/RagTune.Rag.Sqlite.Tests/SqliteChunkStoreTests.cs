@@ -103,7 +103,8 @@ public sealed class SqliteChunkStoreTests
     [Fact]
     public void Fts_query_quotes_and_ors_distinct_words()
     {
-        Assert.Equal("\"what\" OR \"is\" OR \"c\" OR \"x2\" OR \"café\"", FtsQuery.Build("What is C#? \"x2\" is café"));
+        Assert.Equal("\"what\" OR \"c\" OR \"x2\" OR \"café\"", FtsQuery.Build("What is C#? \"x2\" is café")); // stopword "is" dropped
+        Assert.Equal("\"the\" OR \"of\"", FtsQuery.Build("The of the"));                                      // unless all are stopwords
         Assert.Null(FtsQuery.Build("--- ***"));
     }
 
