@@ -77,6 +77,20 @@ public sealed class RagCommandTests : IDisposable
     }
 
     [Fact]
+    public void Ask_with_a_local_model_streams_its_answer_then_flags_what_the_sources_do_not_support()
+    {
+        Assert.Equal(0, Run("ingest", Docs, "--collection", "kb").ExitCode);
+        // stories260K writes children's stories, not grounded answers: every sentence must come out flagged.
+        var r = Run("ask", "What do cats eat?", "--collection", "kb", "--model", SharedData.File("models", "stories260k", "stories260K.gguf"),
+            "--max-tokens", "30", "--threads", "1");
+        Assert.Equal(0, r.ExitCode);
+        Assert.DoesNotContain("no model configured", r.Stderr);
+        Assert.Contains("Sources:", r.Stdout);
+        Assert.Matches(@"\[1\] \S*cats\.md \[\d+-\d+\]", r.Stdout);
+        Assert.Contains("! unsupported", r.Stdout);
+    }
+
+    [Fact]
     public void Bad_arguments_give_one_line_errors()
     {
         var badName = Run("ingest", Docs, "--collection", "../x");
