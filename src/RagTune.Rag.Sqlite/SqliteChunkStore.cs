@@ -80,8 +80,9 @@ internal sealed class SqliteChunkStore : IChunkStore
             c.Open();
             if (!initialised)
             {
-                SqliteSchema.Exec(c, null, "PRAGMA journal_mode=WAL;");
+                SqliteSchema.Exec(c, null, "PRAGMA busy_timeout=30000; PRAGMA journal_mode=WAL;");
                 SqliteSchema.Create(c);
+                SqliteSchema.Check(path); // another process may have created something else there meanwhile
             }
         }
         return store;

@@ -52,10 +52,19 @@ internal static class SqliteSchema
         );
         """;
 
-    /// <summary>Creates the schema in an empty database (one transaction).</summary>
+    /// <summary>
+    /// Creates the schema in an empty database (one IMMEDIATE transaction; a process that created it first wins
+    /// and the others find it made).
+    /// </summary>
     public static void Create(SqliteConnection connection)
     {
-        using var tx = connection.BeginTransaction();
+        using var tx = connection.BeginTransaction(deferred: false);
+        using (var check = connection.CreateCommand())
+        {
+            check.Transaction = tx;
+            check.CommandText = "SELECT count(*) FROM sqlite_master";
+            if (Convert.ToInt64(check.ExecuteScalar(), CultureInfo.InvariantCulture) > 0) return;
+        }
         Exec(connection, tx, Ddl);
         using var cmd = connection.CreateCommand();
         cmd.Transaction = tx;

@@ -365,3 +365,17 @@ public sealed class SqliteChunkStoreTests
         Assert.Equal(0L, cmd.ExecuteScalar());
     }
 }
+
+public sealed class ConcurrentCreateTests
+{
+    [Fact]
+    public async Task Stores_opened_at_once_on_a_new_collection_share_one_schema()
+    {
+        using var dir = new TempDir();
+        var options = new SqliteStoreOptions { DataDirectory = dir.Path };
+        var stores = await Task.WhenAll(Enumerable.Range(0, 6).Select(_ => Task.Run(() => SqliteChunkStore.Open("race", options))));
+        for (int i = 0; i < stores.Length; i++) await stores[i].WriteBatchAsync([StoreData.Write("d" + i, "text " + i)], null);
+        Assert.Equal(6, (await stores[0].GetStatsAsync()).Documents);
+        foreach (var s in stores) s.Dispose();
+    }
+}
