@@ -91,6 +91,36 @@ public sealed class RagCommandTests : IDisposable
     }
 
     [Fact]
+    public void Remote_embeddings_and_a_remote_model_serve_dense_search_and_a_streamed_verified_answer()
+    {
+        using var server = new FakeOpenAIEndpoint("Cats eat fish and mice [1]. Cats can fly [7].");
+        var ingest = Run("ingest", Docs, "--collection", "dense", "--embed-remote", server.BaseUrl, "--embed-model", "bow-64");
+        Assert.Equal(0, ingest.ExitCode);
+        Assert.Contains("(bow-64, 64 dims)", ingest.Stdout);
+        Assert.True(server.EmbeddingRequests > 0);
+
+        var dense = Run("search", "penguins swim", "--collection", "dense", "--mode", "dense", "--embed-remote", server.BaseUrl, "--embed-model", "bow-64", "--json");
+        Assert.Equal(0, dense.ExitCode);
+        using (var json = JsonDocument.Parse(dense.Stdout))
+        {
+            Assert.Equal("birds.html", json.RootElement[0].GetProperty("documentId").GetString());
+            Assert.Equal("dense", json.RootElement[0].GetProperty("retriever").GetString());
+        }
+        var hybrid = Run("search", "penguins swim", "--collection", "dense", "--mode", "hybrid", "--embed-remote", server.BaseUrl, "--embed-model", "bow-64");
+        Assert.Contains("birds.html", hybrid.Stdout.Split('\n')[0]);
+        var wrongModel = Run("search", "penguins", "--collection", "dense", "--mode", "dense", "--embed-remote", server.BaseUrl, "--embed-model", "other");
+        Assert.NotEqual(0, wrongModel.ExitCode);
+        Assert.Contains("bow-64", wrongModel.Stderr);
+
+        var ask = Run("ask", "What do cats eat?", "--collection", "dense", "--remote", server.BaseUrl, "--remote-model", "chat");
+        Assert.Equal(0, ask.ExitCode);
+        Assert.Equal(1, server.ChatRequests);
+        Assert.StartsWith("Cats eat fish and mice [1]. Cats can fly [7].", ask.Stdout);
+        Assert.Contains("! cites missing source [7]", ask.Stdout);
+        Assert.DoesNotContain("unsupported (support", ask.Stdout.Split("[7]:")[0].Split("Sources:")[1]); // sentence 1 is supported
+    }
+
+    [Fact]
     public void Bad_arguments_give_one_line_errors()
     {
         var badName = Run("ingest", Docs, "--collection", "../x");
