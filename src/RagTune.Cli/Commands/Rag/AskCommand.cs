@@ -1,0 +1,119 @@
+using System.CommandLine;
+using System.Text.Json;
+using Microsoft.Extensions.AI;
+using RagTune.Models.Local;
+using RagTune.Models.Remote;
+using RagTune.Rag.Answering;
+using RagTune.Rag.Retrieval;
+
+namespace RagTune.Cli.Commands.Rag;
+
+/// <summary><c>ragtune ask</c>: retrieve, answer with numbered citations, verify them.</summary>
+internal static class AskCommand
+{
+    public static Command Create()
+    {
+        var question = new Argument<string>("question") { Description = "The question" };
+        var collection = RagCliOptions.Collection();
+        var dataDir = RagCliOptions.DataDir();
+        var model = new Option<string?>("--model", "-m") { Description = "Local model file (GGUF or llama2.c .bin) run on RagTune's engine" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file when the model has none (llama2.c)" };
+        var remote = new Option<string?>("--remote") { Description = "OpenAI-compatible server for the answer, e.g. http://127.0.0.1:8080/v1" };
+        var remoteModel = new Option<string>("--remote-model") { Description = "Model name on --remote", DefaultValueFactory = _ => "default" };
+        var k = new Option<int>("--k", "-k") { Description = "Chunks retrieved and given as sources", DefaultValueFactory = _ => 5 };
+        var mode = new Option<SearchMode>("--mode") { Description = "Retrieval: bm25, dense or hybrid", DefaultValueFactory = _ => SearchMode.Bm25 };
+        var filter = new Option<string[]>("--filter") { Description = "Metadata equality key=value (repeatable)" };
+        var extractive = new Option<bool>("--extractive") { Description = "Answer by quoting source sentences, without a model" };
+        var maxTokens = new Option<int>("--max-tokens") { Description = "Most tokens the model may generate", DefaultValueFactory = _ => 256 };
+        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads for --model (0 = one per processor)" };
+        var json = new Option<bool>("--json") { Description = "Print the verified answer as JSON (no streaming)" };
+        var embedRemote = RagCliOptions.EmbedRemote();
+        var embedModel = RagCliOptions.EmbedModel();
+        var cmd = new Command("ask", "Answer a question from a collection, with cited and verified sources")
+        {
+            question, collection, dataDir, model, tokenizer, remote, remoteModel, k, mode, filter, extractive, maxTokens, threads, json, embedRemote, embedModel,
+        };
+        cmd.SetAction((r, ct) => CliRun.Guard(async () =>
+        {
+            if (r.GetValue(model) != null && r.GetValue(remote) != null) throw new UsageException("Pass either --model or --remote, not both.");
+            if (r.GetValue(k) < 1) throw new UsageException("--k must be at least 1.");
+            var q = r.GetValue(question)!;
+            using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
+            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)!);
+            using var _ = embedder as IDisposable;
+            var hits = await SearchCommand.Search(store, embedder, q, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
+            var options = new AnswererOptions { MaxSources = r.GetValue(k), ChatOptions = new ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 } };
+
+            using var chat = r.GetValue(extractive) ? null : CreateChat(r.GetValue(model), r.GetValue(tokenizer), r.GetValue(remote), r.GetValue(remoteModel)!, r.GetValue(threads));
+            if (chat == null && !r.GetValue(extractive))
+                Console.Error.WriteLine("note: no model configured (--model <file> or --remote <url>); answering extractively by quoting the sources.");
+
+            GroundedAnswer answer;
+            bool stream = !r.GetValue(json);
+            if (chat == null)
+            {
+                answer = new ExtractiveAnswerer(options).Answer(q, hits);
+                if (stream) Console.Out.WriteLine(answer.Text);
+            }
+            else
+            {
+                GroundedAnswer? final = null;
+                await foreach (var update in new GroundedAnswerer(chat, options).StreamAsync(q, hits, ct))
+                {
+                    if (stream && update.TextDelta.Length > 0) { Console.Out.Write(update.TextDelta); Console.Out.Flush(); }
+                    final ??= update.Final;
+                }
+                answer = final ?? throw new InvalidOperationException("The answerer ended without a final answer.");
+                if (stream) Console.Out.WriteLine();
+            }
+
+            if (!stream)
+            {
+                Console.Out.WriteLine(JsonSerializer.Serialize(AskJson.From(q, answer), RagJson.Default.AskJson));
+                return 0;
+            }
+            PrintSources(answer);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static IChatClient? CreateChat(string? model, string? tokenizer, string? remote, string remoteModel, int threads)
+    {
+        if (model != null)
+        {
+            if (!File.Exists(model)) throw new FileNotFoundException($"--model: no file at '{model}'.", model);
+            return new LocalChatClient(model, new LocalChatClientOptions { TokenizerPath = tokenizer, Threads = threads });
+        }
+        if (remote != null) return new OpenAICompatibleChatClient(RagCliOptions.ParseUrl(remote, "--remote"), remoteModel, RagCliOptions.ApiKey());
+        return null;
+    }
+
+    private static void PrintSources(GroundedAnswer answer)
+    {
+        Console.Out.WriteLine();
+        if (answer.Abstained) Console.Out.WriteLine("(abstained: the sources do not support an answer)");
+        if (answer.Sources.Count == 0) { Console.Out.WriteLine("no sources found"); return; }
+        var cited = answer.Sentences.SelectMany(s => s.Citations).ToHashSet();
+        Console.Out.WriteLine("Sources:");
+        foreach (var s in answer.Sources)
+            Console.Out.WriteLine($"  [{s.Number}] {s.Source} [{s.Start}-{s.End}] \"{s.Title}\"{(cited.Contains(s.Number) ? "" : "  (not cited)")}");
+        foreach (var s in answer.Sentences)
+        {
+            if (s.FabricatedCitations.Count > 0)
+                Console.Out.WriteLine($"  ! cites missing source {string.Join(", ", s.FabricatedCitations.Select(n => $"[{n}]"))}: \"{s.Text}\"");
+            else if (!s.Supported)
+                Console.Out.WriteLine($"  ! unsupported (support {s.Support:F2}{(s.Citations.Count == 0 ? ", no citation" : "")}): \"{s.Text}\"");
+        }
+    }
+}
+
+/// <summary>The verified answer as printed by <c>ask --json</c>.</summary>
+internal sealed record AskJson(string Question, string Answer, string Mode, bool Abstained, IReadOnlyList<AskSentenceJson> Sentences, IReadOnlyList<AnswerSource> Sources)
+{
+    public static AskJson From(string question, GroundedAnswer a) => new(question, a.Text, a.Mode, a.Abstained,
+        a.Sentences.Select(s => new AskSentenceJson(s.Text, s.Citations, s.FabricatedCitations, s.Support, s.Supported)).ToList(), a.Sources);
+}
+
+/// <summary>One answer sentence with its citation check.</summary>
+internal sealed record AskSentenceJson(string Text, IReadOnlyList<int> Citations, IReadOnlyList<int> FabricatedCitations, double Support, bool Supported);

@@ -1,0 +1,75 @@
+using System.CommandLine;
+using Microsoft.Extensions.AI;
+using RagTune.Models.Remote;
+using RagTune.Rag.Sqlite;
+using RagTune.Rag.Store;
+using Spectre.Console;
+
+namespace RagTune.Cli.Commands.Rag;
+
+/// <summary>Options shared by the RAG commands (collection, data directory, embedding model) and their parsing.</summary>
+internal static class RagCliOptions
+{
+    public static Option<string> Collection(bool required = true) =>
+        new("--collection", "-c") { Description = "Collection name (letters, digits, '-', '_')", Required = required };
+
+    public static Option<string?> DataDir() =>
+        new("--data-dir") { Description = $"Data directory (default ${SqliteStoreOptions.DataDirEnvironmentVariable}, else ~/.ragtune)" };
+
+    public static Option<string?> EmbedRemote() =>
+        new("--embed-remote") { Description = "OpenAI-compatible server for embeddings, e.g. http://127.0.0.1:8080/v1 (none: BM25 only)" };
+
+    public static Option<string> EmbedModel() =>
+        new("--embed-model") { Description = "Embedding model name on --embed-remote", DefaultValueFactory = _ => "default" };
+
+    public static SqliteStoreOptions StoreOptions(string? dataDir) => new() { DataDirectory = dataDir };
+
+    /// <summary>The remote embedding generator, or null when no URL is given.</summary>
+    public static IEmbeddingGenerator<string, Embedding<float>>? Embedder(string? url, string model) =>
+        url == null ? null : new OpenAICompatibleEmbeddingGenerator(ParseUrl(url, "--embed-remote"), model, ApiKey());
+
+    public static Uri ParseUrl(string url, string option) =>
+        Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
+            ? uri
+            : throw new UsageException($"{option}: '{url}' is not an http(s) URL; pass the API root, e.g. http://127.0.0.1:8080/v1.");
+
+    /// <summary>Bearer key for remote servers: <c>$RAGTUNE_API_KEY</c>, else <c>$OPENAI_API_KEY</c>, else none.</summary>
+    public static string? ApiKey() =>
+        Environment.GetEnvironmentVariable("RAGTUNE_API_KEY") is { Length: > 0 } k ? k
+        : Environment.GetEnvironmentVariable("OPENAI_API_KEY") is { Length: > 0 } o ? o : null;
+
+    /// <summary>Parses repeated <c>key=value</c> filters.</summary>
+    public static SearchFilter Filter(string[]? values)
+    {
+        if (values == null || values.Length == 0) return SearchFilter.None;
+        var conditions = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var v in values)
+        {
+            int eq = v.IndexOf('=', StringComparison.Ordinal);
+            if (eq <= 0) throw new UsageException($"--filter '{v}': expected key=value, e.g. --filter ext=md.");
+            conditions[v[..eq]] = v[(eq + 1)..];
+        }
+        return new SearchFilter(conditions);
+    }
+
+    /// <summary>Opens an existing collection (never creates one for a read command).</summary>
+    public static SqliteChunkStore OpenExisting(string name, string? dataDir) =>
+        SqliteChunkStore.Open(name, StoreOptions(dataDir), create: false);
+}
+
+/// <summary>The Spectre console for the RAG commands: plain text (no ANSI codes, no live bars) when stdout is redirected.</summary>
+internal static class RagConsole
+{
+    private static readonly Lazy<IAnsiConsole> s_out = new(() => AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Ansi = Console.IsOutputRedirected ? AnsiSupport.No : AnsiSupport.Detect,
+        ColorSystem = Console.IsOutputRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+        Interactive = Console.IsOutputRedirected ? InteractionSupport.No : InteractionSupport.Detect,
+        Out = new AnsiConsoleOutput(Console.Out),
+    }));
+
+    public static IAnsiConsole Out => s_out.Value;
+
+    /// <summary>True when live progress bars can be drawn.</summary>
+    public static bool Interactive => !Console.IsOutputRedirected && Out.Profile.Capabilities.Interactive && Out.Profile.Capabilities.Ansi;
+}

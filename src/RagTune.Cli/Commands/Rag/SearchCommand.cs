@@ -1,0 +1,85 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Microsoft.Extensions.AI;
+using RagTune.Rag.Retrieval;
+using RagTune.Rag.Store;
+
+namespace RagTune.Cli.Commands.Rag;
+
+/// <summary><c>ragtune search</c>: ranked chunks for a query.</summary>
+internal static class SearchCommand
+{
+    public static Command Create()
+    {
+        var query = new Argument<string>("query") { Description = "What to search for" };
+        var collection = RagCliOptions.Collection();
+        var dataDir = RagCliOptions.DataDir();
+        var mode = new Option<SearchMode>("--mode") { Description = "bm25, dense or hybrid (dense/hybrid need --embed-remote)", DefaultValueFactory = _ => SearchMode.Bm25 };
+        var k = new Option<int>("--k", "-k") { Description = "Number of results", DefaultValueFactory = _ => 10 };
+        var filter = new Option<string[]>("--filter") { Description = "Metadata equality key=value (repeatable, all must hold)" };
+        var json = new Option<bool>("--json") { Description = "Print the hits as JSON" };
+        var embedRemote = RagCliOptions.EmbedRemote();
+        var embedModel = RagCliOptions.EmbedModel();
+        var cmd = new Command("search", "Search a collection") { query, collection, dataDir, mode, k, filter, json, embedRemote, embedModel };
+        cmd.SetAction((r, ct) => CliRun.Guard(async () =>
+        {
+            if (r.GetValue(k) < 1) throw new UsageException("--k must be at least 1.");
+            using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
+            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)!);
+            using var _ = embedder as IDisposable;
+            var hits = await Search(store, embedder, r.GetValue(query)!, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
+            if (r.GetValue(json))
+                Console.Out.WriteLine(JsonSerializer.Serialize(hits.Select(HitJson.From).ToList(), RagJson.Default.ListHitJson));
+            else if (hits.Count == 0)
+                Console.Out.WriteLine("no results");
+            else
+                foreach (var h in hits) Print(h);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    internal static async Task<IReadOnlyList<SearchHit>> Search(IChunkStore store, IEmbeddingGenerator<string, Embedding<float>>? embedder,
+        string query, SearchMode mode, int k, SearchFilter filter, CancellationToken ct)
+    {
+        if (mode != SearchMode.Bm25 && embedder == null)
+            throw new UsageException($"--mode {mode.ToString().ToLowerInvariant()} needs an embedding model: pass --embed-remote <url> (the one the collection was ingested with), or use --mode bm25.");
+        try
+        {
+            return await new Retriever(store, embedder, new RetrieverOptions()).SearchAsync(query, mode, k, filter, ct);
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new UsageException(e.Message);
+        }
+    }
+
+    private static void Print(SearchHit h)
+    {
+        var c = h.Chunk;
+        var headings = c.Chunk.HeadingPath.Count > 0 ? "  § " + string.Join(" > ", c.Chunk.HeadingPath) : "";
+        Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{h.Rank,2}. {h.Score,8:F4}  {c.Source} [{c.Chunk.Start}-{c.Chunk.End}]  \"{c.Title}\"{headings}"));
+        var text = c.Chunk.Text.ReplaceLineEndings(" ");
+        Console.Out.WriteLine("    " + (text.Length > 240 ? text[..240] + "…" : text));
+    }
+}
+
+/// <summary>A hit as printed by <c>--json</c>.</summary>
+internal sealed record HitJson(int Rank, double Score, string Retriever, long ChunkId, string DocumentId, string Source, string Title,
+    IReadOnlyList<string> HeadingPath, int Start, int End, string Text)
+{
+    public static HitJson From(SearchHit h) => new(h.Rank, h.Score, h.Retriever, h.Chunk.ChunkId, h.Chunk.DocumentId, h.Chunk.Source,
+        h.Chunk.Title, h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text);
+}
+
+[JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
+[JsonSerializable(typeof(List<HitJson>))]
+[JsonSerializable(typeof(AskJson))]
+[JsonSerializable(typeof(RetrievalEvalJson))]
+[JsonSerializable(typeof(SquadEvalJson))]
+[JsonSerializable(typeof(RagBenchJson))]
+[JsonSerializable(typeof(List<CollectionJson>))]
+internal sealed partial class RagJson : JsonSerializerContext;

@@ -1,0 +1,46 @@
+using Microsoft.Data.Sqlite;
+using RagTune.Rag.Store;
+
+namespace RagTune.Rag.Sqlite;
+
+/// <summary>The collections of one data directory: list, stats, delete.</summary>
+internal sealed class SqliteCollections(SqliteStoreOptions options)
+{
+    public SqliteStoreOptions Options { get; } = options;
+
+    /// <summary>Names of the collection files present (valid names only), sorted.</summary>
+    public IReadOnlyList<string> List()
+    {
+        var dir = Options.CollectionsDirectory;
+        if (!Directory.Exists(dir)) return [];
+        return Directory.EnumerateFiles(dir, "*.db")
+            .Select(Path.GetFileNameWithoutExtension)
+            .Where(CollectionNames.IsValid)
+            .Order(StringComparer.Ordinal)
+            .ToList()!;
+    }
+
+    public bool Exists(string name) => File.Exists(Options.CollectionPath(name));
+
+    /// <summary>Counts and sizes of an existing collection.</summary>
+    public async Task<CollectionStats> StatsAsync(string name, CancellationToken cancellationToken = default)
+    {
+        using var store = SqliteChunkStore.Open(name, Options, create: false);
+        return await store.GetStatsAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Deletes the collection's file and its -wal/-shm files. A file that is not a RagTune collection is refused.
+    /// Returns false when there was none.
+    /// </summary>
+    public bool Delete(string name)
+    {
+        var path = Options.CollectionPath(name);
+        if (!File.Exists(path)) return false;
+        SqliteSchema.Check(path); // never delete a file we do not recognise
+        SqliteConnection.ClearAllPools(); // pooled connections keep the file open
+        foreach (var p in new[] { path + "-wal", path + "-shm", path })
+            if (File.Exists(p)) File.Delete(p);
+        return true;
+    }
+}
