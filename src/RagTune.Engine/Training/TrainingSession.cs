@@ -158,6 +158,12 @@ internal sealed unsafe class TrainingSession : IDisposable
         return 4 * floats;
     }
 
+    /// <summary>
+    /// The counter the LoRA dropout masks are keyed on (with <see cref="TrainingOptions.Seed"/>); each
+    /// <see cref="ForwardBackward"/> call increments it first. Restore it when resuming to replay the same masks.
+    /// </summary>
+    public long DropoutStep { get => _step; set => _step = value; }
+
     /// <summary>Clears the adapter's gradients.</summary>
     public void ZeroGrad() => _adapter.ZeroGrad();
 
