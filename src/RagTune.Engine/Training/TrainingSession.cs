@@ -35,14 +35,14 @@ internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int 
 /// Not thread-safe.
 /// </summary>
 /// <remarks>
-/// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + 2Q + 2K + 3F + n·r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r]
-/// + threads·(8·W + T) + D + V }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
-/// L blocks, H query heads, r rank, n targeted layers per block, W = max(D, Q, F), and S = L, or S = 1 with
+/// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + 2Q + 2K + 3F + 7r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r + 1]
+/// + threads·(8·W + T) + D }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
+/// L blocks, H query heads, r rank, W = max(D, Q, F), and S = L, or S = 1 with
 /// <see cref="TrainingOptions.Recompute"/>. The terms: block inputs (residual stream, always kept); per-block saved
 /// activations (normed inputs, q/k/v, attention output and probabilities [H, T] per row, FFN gate/up/product, LoRA
 /// hidden states); final norm and logits [N, V]; gradient buffers of one block; LoRA scratch; per-thread scratch.
 /// The attention probabilities (H·T per row) dominate for long sequences, the logits for large vocabularies;
-/// Recompute saves (L − 1)·N·(3D + 2Q + 2K + 3F + n·r + H·T) floats. See <see cref="EstimateBytes"/>.
+/// Recompute saves (L − 1)·N·(3D + 2Q + 2K + 3F + 7r + H·T) floats (7r: LoRA hidden states of all seven targets are reserved). See <see cref="EstimateBytes"/>.
 /// </remarks>
 internal sealed unsafe class TrainingSession : IDisposable
 {
@@ -71,7 +71,9 @@ internal sealed unsafe class TrainingSession : IDisposable
     private readonly float* _dh;         // [N, r] gradient of the LoRA hidden state
     private readonly float* _mmScratch;  // MatMul.TrainingScratchFloats(threads, W)
     private readonly float* _attScratch; // Attention.BackwardScratchFloats(threads, T)
-    private readonly float* _rowScratch; // [max(D, V)] norm and loss scratch
+    private readonly float* _rowScratch; // [D] norm scratch
+    private readonly float* _rowLoss;    // [N] loss of each row
+    private readonly CrossEntropyJob _ceJob = new();
     private long _step;
     private bool _disposed;
 
@@ -112,7 +114,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         for (int s = 0; s < _sets; s++)
             sizes.AddRange([n * d, n * q, n * k, n * k, (long)b * c.Heads * t * t, n * q, n * d, n * d, n * f, n * f, n * f, 7 * n * r]);
         sizes.AddRange([n * d, n * c.VocabSize, n * d, n * d, n * q, n * k, n * k, n * q, n * f, n * f, n * f, n * _w, n * _w, n * r,
-            MatMul.TrainingScratchFloats(Options.Threads, _w), Attention.BackwardScratchFloats(Options.Threads, t), Math.Max(d, c.VocabSize)]);
+            MatMul.TrainingScratchFloats(Options.Threads, _w), Attention.BackwardScratchFloats(Options.Threads, t), d, n]);
         long total = 0;
         foreach (var s in sizes) total += Align(s * sizeof(float));
         _block = NativeMemory.AlignedAlloc((nuint)total, 64);
@@ -133,7 +135,7 @@ internal sealed unsafe class TrainingSession : IDisposable
             };
         _xnF = Next(); _logits = Next(); _dres = Next(); _dxn = Next(); _dq = Next(); _dk = Next(); _dv = Next(); _dAtt = Next();
         _dGate = Next(); _dUp = Next(); _dHact = Next(); _xd = Next(); _tmp = Next(); _dh = Next();
-        _mmScratch = Next(); _attScratch = Next(); _rowScratch = Next();
+        _mmScratch = Next(); _attScratch = Next(); _rowScratch = Next(); _rowLoss = Next();
     }
 
     private static long Align(long bytes) => (bytes + 63) & ~63L;
@@ -154,7 +156,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         long w = Math.Max(d, Math.Max(q, f)), s = options.Recompute ? 1 : c.Layers;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
         long floats = n * ((c.Layers + 1) * d + s * (3 * d + 2 * q + 2 * k + 3 * f + 7 * r + (long)c.Heads * options.SeqLen) + d + v
-            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r) + threads * (8 * w + options.SeqLen) + Math.Max(d, v);
+            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r + 1) + threads * (8 * w + options.SeqLen) + d;
         return 4 * floats;
     }
 
@@ -184,11 +186,8 @@ internal sealed unsafe class TrainingSession : IDisposable
 
         var c = _model.Config;
         var w = _model.Weights;
-        int n = rows * Options.SeqLen, d = c.Dim, v = c.VocabSize;
-        double loss = 0;
-        float dLoss = lossScale / count;
-        for (int t = 0; t < n; t++)
-            loss += Softmax.CrossEntropyBackward(new Span<float>(_logits + (long)t * v, v), targets[t], dLoss);
+        int n = rows * Options.SeqLen, d = c.Dim;
+        double loss = CrossEntropy(targets, n, lossScale / count);
 
         // ---- backward, the forward in reverse: logits ← final norm ← blocks L-1 … 0
         new Span<float>(_dxn, n * d).Clear();
@@ -212,10 +211,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         int rows = Check(inputs, targets);
         int count = CountTargets(targets);
         ForwardBody(inputs, rows, train: false);
-        int v = _model.Config.VocabSize, n = rows * Options.SeqLen;
-        double loss = 0;
-        for (int t = 0; t < n; t++)
-            loss += Softmax.CrossEntropy(new ReadOnlySpan<float>(_logits + (long)t * v, v), targets[t], new Span<float>(_rowScratch, v));
+        double loss = CrossEntropy(targets, rows * Options.SeqLen, dLoss: 0f);
         return count == 0 ? 0f : (float)(loss / count);
     }
 
@@ -242,6 +238,39 @@ internal sealed unsafe class TrainingSession : IDisposable
         foreach (var id in targets)
             if (id < -1 || id >= v) throw new ArgumentOutOfRangeException(nameof(targets), id, $"Target {id} is outside the vocabulary [0, {v}) and is not -1 (masked).");
         return inputs.Length / t;
+    }
+
+    /// <summary>Loss of every row, parallel over rows; the logits become their gradient scaled by <paramref name="dLoss"/>.
+    /// Row losses are summed in order, in double, so the result does not depend on the thread count.</summary>
+    private double CrossEntropy(ReadOnlySpan<int> targets, int n, float dLoss)
+    {
+        fixed (int* pt = targets)
+        {
+            _ceJob.Set(_logits, _rowLoss, pt, _model.Config.VocabSize, dLoss);
+            try { _pool.For(n, _ceJob, 4); }
+            finally { _ceJob.Clear(); }
+        }
+        double loss = 0;
+        for (int t = 0; t < n; t++) loss += _rowLoss[t];
+        return loss;
+    }
+
+    private sealed class CrossEntropyJob : IRangeJob
+    {
+        private float* _logits, _loss;
+        private int* _targets;
+        private int _v;
+        private float _dLoss;
+
+        public void Set(float* logits, float* loss, int* targets, int v, float dLoss) { _logits = logits; _loss = loss; _targets = targets; _v = v; _dLoss = dLoss; }
+
+        public void Clear() { _logits = _loss = null; _targets = null; }
+
+        public void Execute(int start, int end)
+        {
+            for (int t = start; t < end; t++)
+                _loss[t] = Softmax.CrossEntropyBackward(new Span<float>(_logits + (long)t * _v, _v), _targets[t], _dLoss);
+        }
     }
 
     private static int CountTargets(ReadOnlySpan<int> targets)
