@@ -36,7 +36,7 @@ internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int 
 /// </summary>
 /// <remarks>
 /// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + 2Q + 2K + 3F + 7r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r + 1]
-/// + threads·(8·W + T) + D }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
+/// + threads·(32·W + T) + D }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
 /// L blocks, H query heads, r rank, W = max(D, Q, F), and S = L, or S = 1 with
 /// <see cref="TrainingOptions.Recompute"/>. The terms: block inputs (residual stream, always kept); per-block saved
 /// activations (normed inputs, q/k/v, attention output and probabilities [H, T] per row, FFN gate/up/product, LoRA
@@ -156,7 +156,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         long w = Math.Max(d, Math.Max(q, f)), s = options.Recompute ? 1 : c.Layers;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
         long floats = n * ((c.Layers + 1) * d + s * (3 * d + 2 * q + 2 * k + 3 * f + 7 * r + (long)c.Heads * options.SeqLen) + d + v
-            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r + 1) + threads * (8 * w + options.SeqLen) + d;
+            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r + 1) + threads * (32 * w + options.SeqLen) + d;
         return 4 * floats;
     }
 
