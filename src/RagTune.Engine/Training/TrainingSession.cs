@@ -36,7 +36,7 @@ internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int 
 /// </summary>
 /// <remarks>
 /// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + 2Q + 2K + 3F + 7r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r + 1]
-/// + threads·(32·W + T) + D }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
+/// + threads·(32·W + T) + D + T·hd }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
 /// L blocks, H query heads, r rank, W = max(D, Q, F), and S = L, or S = 1 with
 /// <see cref="TrainingOptions.Recompute"/>. The terms: block inputs (residual stream, always kept); per-block saved
 /// activations (normed inputs, q/k/v, attention output and probabilities [H, T] per row, FFN gate/up/product, LoRA
@@ -73,6 +73,8 @@ internal sealed unsafe class TrainingSession : IDisposable
     private readonly float* _attScratch; // Attention.BackwardScratchFloats(threads, T)
     private readonly float* _rowScratch; // [D] norm scratch
     private readonly float* _rowLoss;    // [N] loss of each row
+    private readonly float* _ropeCos;    // [T, hd/2] RoPE table by position
+    private readonly float* _ropeSin;    // [T, hd/2]
     private readonly CrossEntropyJob _ceJob = new();
     private long _step;
     private bool _disposed;
@@ -114,7 +116,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         for (int s = 0; s < _sets; s++)
             sizes.AddRange([n * d, n * q, n * k, n * k, (long)b * c.Heads * t * t, n * q, n * d, n * d, n * f, n * f, n * f, 7 * n * r]);
         sizes.AddRange([n * d, n * c.VocabSize, n * d, n * d, n * q, n * k, n * k, n * q, n * f, n * f, n * f, n * _w, n * _w, n * r,
-            MatMul.TrainingScratchFloats(Options.Threads, _w), Attention.BackwardScratchFloats(Options.Threads, t), d, n]);
+            MatMul.TrainingScratchFloats(Options.Threads, _w), Attention.BackwardScratchFloats(Options.Threads, t), d, n, (long)t * (c.HeadDim / 2), (long)t * (c.HeadDim / 2)]);
         long total = 0;
         foreach (var s in sizes) total += Align(s * sizeof(float));
         _block = NativeMemory.AlignedAlloc((nuint)total, 64);
@@ -135,7 +137,9 @@ internal sealed unsafe class TrainingSession : IDisposable
             };
         _xnF = Next(); _logits = Next(); _dres = Next(); _dxn = Next(); _dq = Next(); _dk = Next(); _dv = Next(); _dAtt = Next();
         _dGate = Next(); _dUp = Next(); _dHact = Next(); _xd = Next(); _tmp = Next(); _dh = Next();
-        _mmScratch = Next(); _attScratch = Next(); _rowScratch = Next(); _rowLoss = Next();
+        _mmScratch = Next(); _attScratch = Next(); _rowScratch = Next(); _rowLoss = Next(); _ropeCos = Next(); _ropeSin = Next();
+        int half = c.HeadDim / 2;
+        Rope.Table(new Span<float>(_ropeCos, t * half), new Span<float>(_ropeSin, t * half), t, model.InverseFrequencies);
     }
 
     private static long Align(long bytes) => (bytes + 63) & ~63L;
@@ -156,7 +160,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         long w = Math.Max(d, Math.Max(q, f)), s = options.Recompute ? 1 : c.Layers;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
         long floats = n * ((c.Layers + 1) * d + s * (3 * d + 2 * q + 2 * k + 3 * f + 7 * r + (long)c.Heads * options.SeqLen) + d + v
-            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r + 1) + threads * (32 * w + options.SeqLen) + d;
+            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r + 1) + threads * (32 * w + options.SeqLen) + d + (long)options.SeqLen * c.HeadDim;
         return 4 * floats;
     }
 
@@ -178,7 +182,7 @@ internal sealed unsafe class TrainingSession : IDisposable
     /// </summary>
     public float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, float lossScale = 1f)
     {
-        int rows = Check(inputs, targets);
+        int rows = Check(inputs, targets, requireTargets: true);
         int count = CountTargets(targets);
         _step++;
         ForwardBody(inputs, rows, train: true);
@@ -208,7 +212,7 @@ internal sealed unsafe class TrainingSession : IDisposable
     /// <summary>Mean cross-entropy over the unmasked targets, without dropout or gradients (evaluation).</summary>
     public float Loss(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets)
     {
-        int rows = Check(inputs, targets);
+        int rows = Check(inputs, targets, requireTargets: true);
         int count = CountTargets(targets);
         ForwardBody(inputs, rows, train: false);
         double loss = CrossEntropy(targets, rows * Options.SeqLen, dLoss: 0f);
@@ -218,20 +222,20 @@ internal sealed unsafe class TrainingSession : IDisposable
     /// <summary>Logits [b·T, V] of the base model with the adapter applied (evaluation mode, no dropout).</summary>
     public void Forward(ReadOnlySpan<int> inputs, Span<float> logits)
     {
-        int rows = Check(inputs, default);
+        int rows = Check(inputs, default, requireTargets: false);
         int v = _model.Config.VocabSize, n = rows * Options.SeqLen;
         if (logits.Length < (long)n * v) throw new ArgumentException($"Need room for {n} x {v} logits.", nameof(logits));
         ForwardBody(inputs, rows, train: false);
         new ReadOnlySpan<float>(_logits, n * v).CopyTo(logits);
     }
 
-    private int Check(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets)
+    private int Check(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, bool requireTargets)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         int t = Options.SeqLen, v = _model.Config.VocabSize;
         if (inputs.Length == 0 || inputs.Length % t != 0 || inputs.Length / t > Options.BatchSize)
             throw new ArgumentException($"Inputs hold {inputs.Length} tokens; pass b·{t} tokens with 1 ≤ b ≤ {Options.BatchSize} (pad short sequences and mask their targets with -1).", nameof(inputs));
-        if (!targets.IsEmpty && targets.Length != inputs.Length)
+        if ((requireTargets || !targets.IsEmpty) && targets.Length != inputs.Length)
             throw new ArgumentException($"Targets hold {targets.Length} tokens but inputs hold {inputs.Length}; they must match.", nameof(targets));
         foreach (var id in inputs)
             if ((uint)id >= (uint)v) throw new ArgumentOutOfRangeException(nameof(inputs), id, $"Token id {id} is outside the vocabulary [0, {v}).");
@@ -311,7 +315,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         Linear(a.Q, a.Xn1, L.Wq, l, LoraTargets.Q, a.LoraH, n, train);
         Linear(a.K, a.Xn1, L.Wk, l, LoraTargets.K, a.LoraH, n, train);
         Linear(a.V, a.Xn1, L.Wv, l, LoraTargets.V, a.LoraH, n, train);
-        var invFreq = _model.InverseFrequencies;
+        int half = c.HeadDim / 2;
         for (int t = 0; t < n; t++)
         {
             if (!L.Bq.IsEmpty)
@@ -320,8 +324,10 @@ internal sealed unsafe class TrainingSession : IDisposable
                 TensorPrimitives.Add(Row(a.K, t, kd), L.Bk.AsFloats(), Row(a.K, t, kd));
                 TensorPrimitives.Add(Row(a.V, t, kd), L.Bv.AsFloats(), Row(a.V, t, kd));
             }
-            Rope.Apply(Row(a.Q, t, qd), c.Heads, c.HeadDim, t % seq, invFreq, c.Rope);
-            Rope.Apply(Row(a.K, t, kd), c.KvHeads, c.HeadDim, t % seq, invFreq, c.Rope);
+            var cos = Row(_ropeCos, t % seq, half);
+            var sin = Row(_ropeSin, t % seq, half);
+            Rope.ApplyTable(Row(a.Q, t, qd), c.Heads, c.HeadDim, cos, sin, c.Rope, inverse: false);
+            Rope.ApplyTable(Row(a.K, t, kd), c.KvHeads, c.HeadDim, cos, sin, c.Rope, inverse: false);
         }
         Attention.ForwardTraining(_pool, a.AttOut, a.Probs, a.Q, a.K, a.V, rows, seq, c.Heads, c.KvHeads, c.HeadDim);
         Linear(a.X2, a.AttOut, L.Wo, l, LoraTargets.O, a.LoraH, n, train);
@@ -390,11 +396,13 @@ internal sealed unsafe class TrainingSession : IDisposable
         new Span<float>(_dAtt, n * qd).Clear();
         LinearBackward(_dAtt, _dres, a.AttOut, L.Wo, l, LoraTargets.O, a.LoraH, n);
         Attention.Backward(_pool, _dq, _dk, _dv, _dAtt, a.Probs, a.Q, a.K, a.V, rows, seq, c.Heads, c.KvHeads, c.HeadDim, _attScratch);
-        var invFreq = _model.InverseFrequencies;
+        int half = c.HeadDim / 2;
         for (int t = 0; t < n; t++)
         {
-            Rope.Backward(Row(_dq, t, qd), c.Heads, c.HeadDim, t % seq, invFreq, c.Rope);
-            Rope.Backward(Row(_dk, t, kd), c.KvHeads, c.HeadDim, t % seq, invFreq, c.Rope);
+            var cos = Row(_ropeCos, t % seq, half);
+            var sin = Row(_ropeSin, t % seq, half);
+            Rope.ApplyTable(Row(_dq, t, qd), c.Heads, c.HeadDim, cos, sin, c.Rope, inverse: true);
+            Rope.ApplyTable(Row(_dk, t, kd), c.KvHeads, c.HeadDim, cos, sin, c.Rope, inverse: true);
         }
         new Span<float>(_dxn, n * d).Clear();
         LinearBackward(_dxn, _dq, a.Xn1, L.Wq, l, LoraTargets.Q, a.LoraH, n);

@@ -116,6 +116,18 @@ public sealed unsafe class BackwardKernelTests
         Rope.BackwardReference(dxRef, heads, hd, pos, invFreq, mode);
         Close(dx, dxRef, "dx vs reference");
 
+        // The table form used in training rotates like Apply / Backward.
+        float[] cos = new float[(pos + 1) * (hd / 2)], sin = new float[cos.Length];
+        Rope.Table(cos, sin, pos + 1, invFreq);
+        var fwd = x.ToArray();
+        var fwdTable = x.ToArray();
+        Rope.Apply(fwd, heads, hd, pos, invFreq, mode);
+        Rope.ApplyTable(fwdTable, heads, hd, cos.AsSpan(pos * (hd / 2)), sin.AsSpan(pos * (hd / 2)), mode, inverse: false);
+        Close(fwdTable, fwd, "table forward");
+        var bwdTable = dy.ToArray();
+        Rope.ApplyTable(bwdTable, heads, hd, cos.AsSpan(pos * (hd / 2)), sin.AsSpan(pos * (hd / 2)), mode, inverse: true);
+        Close(bwdTable, dx, "table backward");
+
         var roundTrip = x.ToArray();
         Rope.Apply(roundTrip, heads, hd, pos, invFreq, mode);
         Rope.Backward(roundTrip, heads, hd, pos, invFreq, mode);
