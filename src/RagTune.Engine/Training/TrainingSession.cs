@@ -443,8 +443,8 @@ internal sealed unsafe class TrainingSession : IDisposable
             }
             new Span<float>(_tmp, n * m.In).Clear();
             MatMul.BackwardInput(_pool, _tmp, _dh, aView, n, null);
-            // Through the dropout: the mask and 1/(1 − p) scale are already in _xd (x' = mask·x/(1 − p)), but x may be 0;
-            // redraw the mask from its hash instead.
+            // Through the inverted dropout x' = mask·x/(1 − p): dx += mask·dx'/(1 − p). The mask cannot be read back from
+            // _xd (x itself may be 0), so it is redrawn from its hash.
             ulong key = TrainingRandom.Key(Options.Seed, _step, layer, LoraTargetNames.Index(target));
             float keep = 1f / (1f - p);
             long count = (long)n * m.In;
