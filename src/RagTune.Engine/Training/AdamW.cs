@@ -81,13 +81,13 @@ internal sealed class AdamW
     {
         if (!(maxNorm > 0)) throw new ArgumentOutOfRangeException(nameof(maxNorm), maxNorm, "The clipping norm must be positive.");
         double sum = 0;
-        foreach (var p in _params)
-            sum += System.Numerics.Tensors.TensorPrimitives.SumOfSquares<float>(p.Grad);
+        for (int i = 0; i < _params.Count; i++)
+            sum += System.Numerics.Tensors.TensorPrimitives.SumOfSquares<float>(_params[i].Grad);
         float norm = (float)Math.Sqrt(sum);
         if (norm > maxNorm)
         {
             float scale = maxNorm / (norm + 1e-6f);
-            foreach (var p in _params) System.Numerics.Tensors.TensorPrimitives.Multiply(p.Grad, scale, p.Grad);
+            for (int i = 0; i < _params.Count; i++) System.Numerics.Tensors.TensorPrimitives.Multiply(_params[i].Grad, scale, _params[i].Grad);
         }
         return norm;
     }

@@ -136,7 +136,7 @@ internal sealed unsafe class LoraAdapter
     /// <summary>Clears every gradient.</summary>
     public void ZeroGrad()
     {
-        foreach (var p in Parameters) Array.Clear(p.Grad);
+        for (int i = 0; i < Parameters.Count; i++) Array.Clear(Parameters[i].Grad);
     }
 
     /// <summary>weight [out, in] += scaling · B·A for (layer, target); a no-op when the layer is not targeted.</summary>

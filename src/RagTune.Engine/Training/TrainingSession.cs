@@ -35,14 +35,14 @@ internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int 
 /// Not thread-safe.
 /// </summary>
 /// <remarks>
-/// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + 2Q + 2K + 3F + n·r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r]
-/// + threads·(8·W + T) + D + V }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
-/// L blocks, H query heads, r rank, n targeted layers per block, W = max(D, Q, F), and S = L, or S = 1 with
+/// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + 2Q + 2K + 3F + 7r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r + 1]
+/// + threads·(32·W + T) + D + T·hd }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
+/// L blocks, H query heads, r rank, W = max(D, Q, F), and S = L, or S = 1 with
 /// <see cref="TrainingOptions.Recompute"/>. The terms: block inputs (residual stream, always kept); per-block saved
 /// activations (normed inputs, q/k/v, attention output and probabilities [H, T] per row, FFN gate/up/product, LoRA
 /// hidden states); final norm and logits [N, V]; gradient buffers of one block; LoRA scratch; per-thread scratch.
 /// The attention probabilities (H·T per row) dominate for long sequences, the logits for large vocabularies;
-/// Recompute saves (L − 1)·N·(3D + 2Q + 2K + 3F + n·r + H·T) floats. See <see cref="EstimateBytes"/>.
+/// Recompute saves (L − 1)·N·(3D + 2Q + 2K + 3F + 7r + H·T) floats (7r: LoRA hidden states of all seven targets are reserved). See <see cref="EstimateBytes"/>.
 /// </remarks>
 internal sealed unsafe class TrainingSession : IDisposable
 {
@@ -71,7 +71,11 @@ internal sealed unsafe class TrainingSession : IDisposable
     private readonly float* _dh;         // [N, r] gradient of the LoRA hidden state
     private readonly float* _mmScratch;  // MatMul.TrainingScratchFloats(threads, W)
     private readonly float* _attScratch; // Attention.BackwardScratchFloats(threads, T)
-    private readonly float* _rowScratch; // [max(D, V)] norm and loss scratch
+    private readonly float* _rowScratch; // [D] norm scratch
+    private readonly float* _rowLoss;    // [N] loss of each row
+    private readonly float* _ropeCos;    // [T, hd/2] RoPE table by position
+    private readonly float* _ropeSin;    // [T, hd/2]
+    private readonly CrossEntropyJob _ceJob = new();
     private long _step;
     private bool _disposed;
 
@@ -112,7 +116,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         for (int s = 0; s < _sets; s++)
             sizes.AddRange([n * d, n * q, n * k, n * k, (long)b * c.Heads * t * t, n * q, n * d, n * d, n * f, n * f, n * f, 7 * n * r]);
         sizes.AddRange([n * d, n * c.VocabSize, n * d, n * d, n * q, n * k, n * k, n * q, n * f, n * f, n * f, n * _w, n * _w, n * r,
-            MatMul.TrainingScratchFloats(Options.Threads, _w), Attention.BackwardScratchFloats(Options.Threads, t), Math.Max(d, c.VocabSize)]);
+            MatMul.TrainingScratchFloats(Options.Threads, _w), Attention.BackwardScratchFloats(Options.Threads, t), d, n, (long)t * (c.HeadDim / 2), (long)t * (c.HeadDim / 2)]);
         long total = 0;
         foreach (var s in sizes) total += Align(s * sizeof(float));
         _block = NativeMemory.AlignedAlloc((nuint)total, 64);
@@ -133,7 +137,9 @@ internal sealed unsafe class TrainingSession : IDisposable
             };
         _xnF = Next(); _logits = Next(); _dres = Next(); _dxn = Next(); _dq = Next(); _dk = Next(); _dv = Next(); _dAtt = Next();
         _dGate = Next(); _dUp = Next(); _dHact = Next(); _xd = Next(); _tmp = Next(); _dh = Next();
-        _mmScratch = Next(); _attScratch = Next(); _rowScratch = Next();
+        _mmScratch = Next(); _attScratch = Next(); _rowScratch = Next(); _rowLoss = Next(); _ropeCos = Next(); _ropeSin = Next();
+        int half = c.HeadDim / 2;
+        Rope.Table(new Span<float>(_ropeCos, t * half), new Span<float>(_ropeSin, t * half), t, model.InverseFrequencies);
     }
 
     private static long Align(long bytes) => (bytes + 63) & ~63L;
@@ -154,9 +160,15 @@ internal sealed unsafe class TrainingSession : IDisposable
         long w = Math.Max(d, Math.Max(q, f)), s = options.Recompute ? 1 : c.Layers;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
         long floats = n * ((c.Layers + 1) * d + s * (3 * d + 2 * q + 2 * k + 3 * f + 7 * r + (long)c.Heads * options.SeqLen) + d + v
-            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r) + threads * (8 * w + options.SeqLen) + Math.Max(d, v);
+            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r + 1) + threads * (32 * w + options.SeqLen) + d + (long)options.SeqLen * c.HeadDim;
         return 4 * floats;
     }
+
+    /// <summary>
+    /// The counter the LoRA dropout masks are keyed on (with <see cref="TrainingOptions.Seed"/>); each
+    /// <see cref="ForwardBackward"/> call increments it first. Restore it when resuming to replay the same masks.
+    /// </summary>
+    public long DropoutStep { get => _step; set => _step = value; }
 
     /// <summary>Clears the adapter's gradients.</summary>
     public void ZeroGrad() => _adapter.ZeroGrad();
@@ -170,7 +182,7 @@ internal sealed unsafe class TrainingSession : IDisposable
     /// </summary>
     public float ForwardBackward(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, float lossScale = 1f)
     {
-        int rows = Check(inputs, targets);
+        int rows = Check(inputs, targets, requireTargets: true);
         int count = CountTargets(targets);
         _step++;
         ForwardBody(inputs, rows, train: true);
@@ -178,11 +190,8 @@ internal sealed unsafe class TrainingSession : IDisposable
 
         var c = _model.Config;
         var w = _model.Weights;
-        int n = rows * Options.SeqLen, d = c.Dim, v = c.VocabSize;
-        double loss = 0;
-        float dLoss = lossScale / count;
-        for (int t = 0; t < n; t++)
-            loss += Softmax.CrossEntropyBackward(new Span<float>(_logits + (long)t * v, v), targets[t], dLoss);
+        int n = rows * Options.SeqLen, d = c.Dim;
+        double loss = CrossEntropy(targets, n, lossScale / count);
 
         // ---- backward, the forward in reverse: logits ← final norm ← blocks L-1 … 0
         new Span<float>(_dxn, n * d).Clear();
@@ -203,39 +212,69 @@ internal sealed unsafe class TrainingSession : IDisposable
     /// <summary>Mean cross-entropy over the unmasked targets, without dropout or gradients (evaluation).</summary>
     public float Loss(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets)
     {
-        int rows = Check(inputs, targets);
+        int rows = Check(inputs, targets, requireTargets: true);
         int count = CountTargets(targets);
         ForwardBody(inputs, rows, train: false);
-        int v = _model.Config.VocabSize, n = rows * Options.SeqLen;
-        double loss = 0;
-        for (int t = 0; t < n; t++)
-            loss += Softmax.CrossEntropy(new ReadOnlySpan<float>(_logits + (long)t * v, v), targets[t], new Span<float>(_rowScratch, v));
+        double loss = CrossEntropy(targets, rows * Options.SeqLen, dLoss: 0f);
         return count == 0 ? 0f : (float)(loss / count);
     }
 
     /// <summary>Logits [b·T, V] of the base model with the adapter applied (evaluation mode, no dropout).</summary>
     public void Forward(ReadOnlySpan<int> inputs, Span<float> logits)
     {
-        int rows = Check(inputs, default);
+        int rows = Check(inputs, default, requireTargets: false);
         int v = _model.Config.VocabSize, n = rows * Options.SeqLen;
         if (logits.Length < (long)n * v) throw new ArgumentException($"Need room for {n} x {v} logits.", nameof(logits));
         ForwardBody(inputs, rows, train: false);
         new ReadOnlySpan<float>(_logits, n * v).CopyTo(logits);
     }
 
-    private int Check(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets)
+    private int Check(ReadOnlySpan<int> inputs, ReadOnlySpan<int> targets, bool requireTargets)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         int t = Options.SeqLen, v = _model.Config.VocabSize;
         if (inputs.Length == 0 || inputs.Length % t != 0 || inputs.Length / t > Options.BatchSize)
             throw new ArgumentException($"Inputs hold {inputs.Length} tokens; pass b·{t} tokens with 1 ≤ b ≤ {Options.BatchSize} (pad short sequences and mask their targets with -1).", nameof(inputs));
-        if (!targets.IsEmpty && targets.Length != inputs.Length)
+        if ((requireTargets || !targets.IsEmpty) && targets.Length != inputs.Length)
             throw new ArgumentException($"Targets hold {targets.Length} tokens but inputs hold {inputs.Length}; they must match.", nameof(targets));
         foreach (var id in inputs)
             if ((uint)id >= (uint)v) throw new ArgumentOutOfRangeException(nameof(inputs), id, $"Token id {id} is outside the vocabulary [0, {v}).");
         foreach (var id in targets)
             if (id < -1 || id >= v) throw new ArgumentOutOfRangeException(nameof(targets), id, $"Target {id} is outside the vocabulary [0, {v}) and is not -1 (masked).");
         return inputs.Length / t;
+    }
+
+    /// <summary>Loss of every row, parallel over rows; the logits become their gradient scaled by <paramref name="dLoss"/>.
+    /// Row losses are summed in order, in double, so the result does not depend on the thread count.</summary>
+    private double CrossEntropy(ReadOnlySpan<int> targets, int n, float dLoss)
+    {
+        fixed (int* pt = targets)
+        {
+            _ceJob.Set(_logits, _rowLoss, pt, _model.Config.VocabSize, dLoss);
+            try { _pool.For(n, _ceJob, 4); }
+            finally { _ceJob.Clear(); }
+        }
+        double loss = 0;
+        for (int t = 0; t < n; t++) loss += _rowLoss[t];
+        return loss;
+    }
+
+    private sealed class CrossEntropyJob : IRangeJob
+    {
+        private float* _logits, _loss;
+        private int* _targets;
+        private int _v;
+        private float _dLoss;
+
+        public void Set(float* logits, float* loss, int* targets, int v, float dLoss) { _logits = logits; _loss = loss; _targets = targets; _v = v; _dLoss = dLoss; }
+
+        public void Clear() { _logits = _loss = null; _targets = null; }
+
+        public void Execute(int start, int end)
+        {
+            for (int t = start; t < end; t++)
+                _loss[t] = Softmax.CrossEntropyBackward(new Span<float>(_logits + (long)t * _v, _v), _targets[t], _dLoss);
+        }
     }
 
     private static int CountTargets(ReadOnlySpan<int> targets)
@@ -276,7 +315,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         Linear(a.Q, a.Xn1, L.Wq, l, LoraTargets.Q, a.LoraH, n, train);
         Linear(a.K, a.Xn1, L.Wk, l, LoraTargets.K, a.LoraH, n, train);
         Linear(a.V, a.Xn1, L.Wv, l, LoraTargets.V, a.LoraH, n, train);
-        var invFreq = _model.InverseFrequencies;
+        int half = c.HeadDim / 2;
         for (int t = 0; t < n; t++)
         {
             if (!L.Bq.IsEmpty)
@@ -285,8 +324,10 @@ internal sealed unsafe class TrainingSession : IDisposable
                 TensorPrimitives.Add(Row(a.K, t, kd), L.Bk.AsFloats(), Row(a.K, t, kd));
                 TensorPrimitives.Add(Row(a.V, t, kd), L.Bv.AsFloats(), Row(a.V, t, kd));
             }
-            Rope.Apply(Row(a.Q, t, qd), c.Heads, c.HeadDim, t % seq, invFreq, c.Rope);
-            Rope.Apply(Row(a.K, t, kd), c.KvHeads, c.HeadDim, t % seq, invFreq, c.Rope);
+            var cos = Row(_ropeCos, t % seq, half);
+            var sin = Row(_ropeSin, t % seq, half);
+            Rope.ApplyTable(Row(a.Q, t, qd), c.Heads, c.HeadDim, cos, sin, c.Rope, inverse: false);
+            Rope.ApplyTable(Row(a.K, t, kd), c.KvHeads, c.HeadDim, cos, sin, c.Rope, inverse: false);
         }
         Attention.ForwardTraining(_pool, a.AttOut, a.Probs, a.Q, a.K, a.V, rows, seq, c.Heads, c.KvHeads, c.HeadDim);
         Linear(a.X2, a.AttOut, L.Wo, l, LoraTargets.O, a.LoraH, n, train);
@@ -355,11 +396,13 @@ internal sealed unsafe class TrainingSession : IDisposable
         new Span<float>(_dAtt, n * qd).Clear();
         LinearBackward(_dAtt, _dres, a.AttOut, L.Wo, l, LoraTargets.O, a.LoraH, n);
         Attention.Backward(_pool, _dq, _dk, _dv, _dAtt, a.Probs, a.Q, a.K, a.V, rows, seq, c.Heads, c.KvHeads, c.HeadDim, _attScratch);
-        var invFreq = _model.InverseFrequencies;
+        int half = c.HeadDim / 2;
         for (int t = 0; t < n; t++)
         {
-            Rope.Backward(Row(_dq, t, qd), c.Heads, c.HeadDim, t % seq, invFreq, c.Rope);
-            Rope.Backward(Row(_dk, t, kd), c.KvHeads, c.HeadDim, t % seq, invFreq, c.Rope);
+            var cos = Row(_ropeCos, t % seq, half);
+            var sin = Row(_ropeSin, t % seq, half);
+            Rope.ApplyTable(Row(_dq, t, qd), c.Heads, c.HeadDim, cos, sin, c.Rope, inverse: true);
+            Rope.ApplyTable(Row(_dk, t, kd), c.KvHeads, c.HeadDim, cos, sin, c.Rope, inverse: true);
         }
         new Span<float>(_dxn, n * d).Clear();
         LinearBackward(_dxn, _dq, a.Xn1, L.Wq, l, LoraTargets.Q, a.LoraH, n);
@@ -400,8 +443,8 @@ internal sealed unsafe class TrainingSession : IDisposable
             }
             new Span<float>(_tmp, n * m.In).Clear();
             MatMul.BackwardInput(_pool, _tmp, _dh, aView, n, null);
-            // Through the dropout: the mask and 1/(1 − p) scale are already in _xd (x' = mask·x/(1 − p)), but x may be 0;
-            // redraw the mask from its hash instead.
+            // Through the inverted dropout x' = mask·x/(1 − p): dx += mask·dx'/(1 − p). The mask cannot be read back from
+            // _xd (x itself may be 0), so it is redrawn from its hash.
             ulong key = TrainingRandom.Key(Options.Seed, _step, layer, LoraTargetNames.Index(target));
             float keep = 1f / (1f - p);
             long count = (long)n * m.In;

@@ -16,6 +16,7 @@ internal static partial class Activations
         ReadOnlySpan<float> gate /*[n]*/, ReadOnlySpan<float> up /*[n]*/)
     {
         int n = CheckSwiGluBackward(dGate.Length, dUp.Length, dy.Length, gate.Length, up.Length);
+        if (n == 0) return;
         var sig = dGate[..n];
         TensorPrimitives.Sigmoid(gate, sig);
         for (int i = 0; i < n; i++)

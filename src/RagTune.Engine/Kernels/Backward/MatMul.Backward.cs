@@ -12,13 +12,14 @@ namespace RagTune.Engine.Kernels;
 // Training-time products. The forward pass of a frozen weight y = x·wᵀ keeps activations in F32 (inference's
 // MatMul.Forward quantizes them to Q8_0 for Q8_0/Q4_0 weights, which would bias the gradients); the input gradient
 // dx = dy·w needs the transposed product with the frozen weight. Both expand a few weight rows at a time into a small
-// per-thread buffer (RowTile rows, never the whole tensor), the QLoRA recipe: weights stay quantized in memory.
+// per-thread buffer (TrainTile rows, never the whole tensor), the QLoRA recipe: weights stay quantized in memory.
 
 /// <summary>Training products: F32-activation forward and the two backward products (dx for frozen weights, dW for F32 ones).</summary>
 internal static unsafe partial class MatMul
 {
-    // Weight rows expanded together into one thread's buffer.
-    private const int TrainTile = 8;
+    // Weight rows expanded together into one thread's buffer (32·K floats: 72 KB for K = 576, in L2). In BackwardInput
+    // each token's dx row stays in L1 while all rows of the tile are added to it, so dx is streamed M/32 times, not M.
+    private const int TrainTile = 32;
 
     [ThreadStatic] private static DequantForwardJob? t_dqForward;
     [ThreadStatic] private static BackwardInputJob? t_bwInput;
@@ -30,7 +31,7 @@ internal static unsafe partial class MatMul
     /// <summary>
     /// y[t, n] = Σ_k x[t, k] · w[n, k] with F32 activations for every weight type: F32/F16/BF16 go through
     /// <see cref="Forward"/> (exact weight conversion, no activation rounding); Q8_0/Q4_0 rows are dequantized
-    /// RowTile at a time into <paramref name="scratch"/> (<see cref="TrainingScratchFloats"/> floats) and dotted in F32.
+    /// TrainTile rows at a time into <paramref name="scratch"/> (<see cref="TrainingScratchFloats"/> floats) and dotted in F32.
     /// </summary>
     public static void ForwardDequantized(KernelThreadPool pool, float* y /*[T, N]*/, float* x /*[T, K]*/, in TensorView w /*[N, K]*/, int t, float* scratch)
     {
@@ -64,7 +65,7 @@ internal static unsafe partial class MatMul
 
     /// <summary>
     /// dx[t, k] += Σ_n dy[t, n] · w[n, k]: the input gradient through a frozen weight of any supported type, parallel
-    /// over token rows. Rows of w are expanded RowTile at a time into <paramref name="scratch"/> (<see cref="TrainingScratchFloats"/> floats).
+    /// over token rows. Rows of w are expanded TrainTile rows at a time into <paramref name="scratch"/> (<see cref="TrainingScratchFloats"/> floats).
     /// </summary>
     public static void BackwardInput(KernelThreadPool pool, float* dx /*[T, K]*/, float* dy /*[T, N]*/, in TensorView w /*[N, K]*/, int t, float* scratch)
     {
