@@ -53,7 +53,6 @@ public sealed class LoraTrainingTests(ITestOutputHelper output)
         float last = session.Loss(inputs, targets);
         output.WriteLine($"stories260K, B={seqs.Length} T={seq}, rank 8 all targets ({adapter.ParameterCount} params): loss {first:F3} -> {last:F4} in {steps} steps, {sw.Elapsed.TotalMilliseconds / steps:F2} ms/step wall, {cpu.TotalMilliseconds / steps:F2} ms/step process CPU (2 threads)");
         Assert.True(first / last > 5, $"loss fell only from {first} to {last}");
-        Assert.True(sw.Elapsed.TotalSeconds < 30, $"training took {sw.Elapsed.TotalSeconds:F1} s");
 
         // InferenceSession knows nothing of LoRA: decode greedily with the adapter merged into an F32 copy.
         using var merged = adapter.Merge(model);
@@ -220,15 +219,9 @@ public sealed class LoraTrainingTests(ITestOutputHelper output)
         Assert.Equal(1f, (cos with { Decay = LearningRateDecay.Constant }).At(100));
     }
 
-    /// <summary>stories260K's llama2.c tokenizer via reflection (RagTune.Tokenizers keeps it internal to its own tests).</summary>
-    internal static int[] Tokenize(string text)
-    {
-        var type = Assembly.Load("RagTune.Tokenizers").GetType("RagTune.Tokenizers.SentencePieceTokenizer", throwOnError: true)!;
-        var tok = type.GetMethod("FromLlamaCBin", BindingFlags.Public | BindingFlags.Static)!
-            .Invoke(null, [SharedData.File("models", "stories260k", "tok512.bin"), 512]);
-        var ids = (IReadOnlyList<int>)type.GetMethod("Encode", [typeof(string), typeof(bool)])!.Invoke(tok, [text, true])!;
-        return [.. ids];
-    }
+    /// <summary>stories260K's llama2.c tokenizer.</summary>
+    internal static int[] Tokenize(string text) =>
+        [.. RagTune.Tokenizers.SentencePieceTokenizer.FromLlamaCBin(SharedData.File("models", "stories260k", "tok512.bin"), 512).Encode(text, addBos: true)];
 
     private static int ArgMax(ReadOnlySpan<float> x)
     {
