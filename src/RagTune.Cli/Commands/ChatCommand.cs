@@ -15,7 +15,10 @@ internal static class ChatCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "Model file: GGUF or llama2.c .bin", Required = true };
+        var model = new Option<string?>("--model", "-m") { Description = "Model: GGUF, llama2.c .bin, Hugging Face folder, or catalog/cache name" };
+        var remote = new Option<string?>("--remote") { Description = "Chat with an OpenAI-compatible server instead: base URL (http://host:port/v1) or endpoint name from ~/.ragtune/config.json" };
+        var remoteModel = new Option<string?>("--remote-model") { Description = "Model name on the remote server" };
+        var apiKeyEnv = new Option<string?>("--api-key-env") { Description = "Environment variable holding the remote server's API key" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file when the model has none" };
         var system = new Option<string?>("--system") { Description = "System prompt" };
         var maxTokens = new Option<int>("--max-tokens", "-n") { Description = "Most tokens per reply", DefaultValueFactory = _ => 512 };
@@ -24,18 +27,30 @@ internal static class ChatCommand
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
         var context = new Option<int>("--context") { Description = "Context size in tokens (0 = model's, capped at 16384)" };
         var adapter = AdapterOption.Create();
-        var cmd = new Command("chat", "Chat with a local model; " + Help) { model, tokenizer, system, maxTokens, temperature, seed, threads, context, adapter };
+        var cmd = new Command("chat", "Chat with a local model; " + Help) { model, tokenizer, system, maxTokens, temperature, seed, threads, context, adapter, remote, remoteModel, apiKeyEnv };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            var options = new LocalChatClientOptions
+            IChatClient client;
+            if (r.GetValue(remote) is { } url)
             {
-                TokenizerPath = r.GetValue(tokenizer),
-                Threads = r.GetValue(threads),
-                ContextSize = r.GetValue(context),
-            };
-            var local = AdapterOption.Apply(LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(r.GetValue(model)!), options.TokenizerPath), r.GetValue(adapter));
-            using var client = new LocalChatClient(local, options);
-            if (client.TemplateWarning is { } warning) Console.Error.WriteLine($"note: {warning}");
+                if (r.GetValue(model) != null || r.GetValue(adapter) != null) throw new UsageException("--remote cannot be combined with --model or --adapter.");
+                client = await Models.RemoteGenerate.CreateClientAsync(url, r.GetValue(remoteModel), r.GetValue(apiKeyEnv), ct);
+            }
+            else
+            {
+                if (r.GetValue(model) is not { } modelName) throw new UsageException("Pass --model <file or name>, or --remote <url or endpoint>.");
+                var options = new LocalChatClientOptions
+                {
+                    TokenizerPath = r.GetValue(tokenizer),
+                    Threads = r.GetValue(threads),
+                    ContextSize = r.GetValue(context),
+                };
+                var local = AdapterOption.Apply(LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(modelName), options.TokenizerPath), r.GetValue(adapter));
+                var localClient = new LocalChatClient(local, options);
+                if (localClient.TemplateWarning is { } warning) Console.Error.WriteLine($"note: {warning}");
+                client = localClient;
+            }
+            using var owned = client;
             var session = new ChatSession(client, r.GetValue(system), new ChatOptions
             {
                 Temperature = r.GetValue(temperature),

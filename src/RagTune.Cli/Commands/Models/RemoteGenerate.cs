@@ -7,7 +7,11 @@ namespace RagTune.Cli.Commands.Models;
 /// <summary><c>ragtune generate --remote …</c>: streams a completion from an OpenAI-compatible server.</summary>
 internal static class RemoteGenerate
 {
-    public static async Task<int> RunAsync(string remote, string? remoteModel, string? apiKeyEnv, string prompt, ChatOptions options, CancellationToken ct)
+    /// <summary>
+    /// A client for <c>--remote &lt;url|endpoint&gt;</c>: the model is <paramref name="remoteModel"/>, else the
+    /// endpoint's, else the first one the server lists.
+    /// </summary>
+    public static async Task<OpenAICompatibleChatClient> CreateClientAsync(string remote, string? remoteModel, string? apiKeyEnv, CancellationToken ct)
     {
         var (url, model, key) = RemoteEndpoints.Resolve(remote, remoteModel, apiKeyEnv);
         var clientOptions = new OpenAICompatibleClientOptions { MaxRetries = 1 };
@@ -16,7 +20,13 @@ internal static class RemoteGenerate
             var served = await OpenAICompatibleChatClient.ListModelsAsync(url, key, clientOptions, ct);
             model = served.FirstOrDefault() ?? throw new UsageException($"{url}/models lists no models; pass --remote-model <name>.");
         }
-        using var client = new OpenAICompatibleChatClient(url, model, key, clientOptions);
+        return new OpenAICompatibleChatClient(url, model, key, clientOptions);
+    }
+
+    public static async Task<int> RunAsync(string remote, string? remoteModel, string? apiKeyEnv, string prompt, ChatOptions options, CancellationToken ct)
+    {
+        using var client = await CreateClientAsync(remote, remoteModel, apiKeyEnv, ct);
+        var (url, model) = (client.BaseUrl, client.Model);
         var stdout = Console.Out;
         var clock = Stopwatch.StartNew();
         ChatFinishReason? finish = null;
