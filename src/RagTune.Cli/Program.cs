@@ -6,4 +6,5 @@ root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(EmbedCommand.Create());
 return await root.Parse(args).InvokeAsync();
