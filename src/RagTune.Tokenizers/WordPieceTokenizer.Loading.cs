@@ -129,6 +129,30 @@ internal sealed partial class WordPieceTokenizer
         return FromVocabFile(vocab, options);
     }
 
+    /// <summary>
+    /// Rebuilds a BERT vocabulary from llama.cpp's GGUF form (<c>tokenizer.ggml.tokens</c> of <c>tokenizer.ggml.model =
+    /// bert</c>), where convert_hf_to_gguf.py marks word-initial pieces with ▁ and drops the <c>##</c> of
+    /// continuations; bracketed special tokens (<c>[CLS]</c>, <c>[unused0]</c>) are kept as they are. llama.cpp's WPM
+    /// tokenizer always lowercases and strips accents, so the options default to uncased BERT.
+    /// </summary>
+    public static WordPieceTokenizer FromGgufTokens(IReadOnlyList<string> ggufTokens, string sourceName, WordPieceOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(ggufTokens);
+        var tokens = new string[ggufTokens.Count];
+        for (int i = 0; i < tokens.Length; i++)
+        {
+            var t = ggufTokens[i];
+            tokens[i] = t.Length > 0 && t[0] == '\u2581' ? t[1..]
+                : t.Length >= 2 && t[0] == '[' && t[^1] == ']' ? t
+                : "##" + t;
+        }
+        return new WordPieceTokenizer(tokens, options, sourceName);
+    }
+
+    /// <summary>llama.cpp's GGUF form of a BERT vocabulary (the inverse of <see cref="FromGgufTokens"/>), for writers and tests.</summary>
+    public static string[] ToGgufTokens(IReadOnlyList<string> tokens) =>
+        tokens.Select(t => t.Length >= 2 && t[0] == '[' && t[^1] == ']' ? t : t.StartsWith("##", StringComparison.Ordinal) ? t[2..] : "\u2581" + t).ToArray();
+
     private static bool? Flag(JsonElement obj, string name) =>
         obj.TryGetProperty(name, out var v)
             ? v.ValueKind switch { JsonValueKind.True => true, JsonValueKind.False => false, _ => null }

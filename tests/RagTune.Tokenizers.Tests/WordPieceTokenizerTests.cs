@@ -143,3 +143,20 @@ public sealed class WordPieceTokenizerTests
         Assert.Contains("WordPiece", e.Message);
     }
 }
+
+public sealed class WordPieceGgufVocabularyTests
+{
+    [Fact]
+    public void Gguf_phantom_space_vocabulary_round_trips_to_the_same_ids()
+    {
+        var tokens = File.ReadAllLines(SharedData.File("tokenizers", "all-minilm-l6-v2", "vocab.txt"));
+        var gguf = WordPieceTokenizer.ToGgufTokens(tokens);
+        Assert.Equal("[CLS]", gguf[101]);
+        Assert.Equal("\u2581the", gguf[1996]);
+        var fromGguf = WordPieceTokenizer.FromGgufTokens(gguf, "test");
+        var fromTxt = new WordPieceTokenizer(tokens);
+        const string text = "Supercalifragilistic tokenization, déjà vu! 北京 2nd-3rd";
+        Assert.Equal(fromTxt.Encode(text, true), fromGguf.Encode(text, true));
+        for (int i = 0; i < tokens.Length; i++) Assert.Equal(tokens[i], fromGguf.TokenText(i));
+    }
+}

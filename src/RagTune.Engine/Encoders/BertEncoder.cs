@@ -9,14 +9,18 @@ namespace RagTune.Engine.Encoders;
 /// </summary>
 internal sealed class BertEncoder : IDisposable
 {
-    private readonly SafetensorsReader _file;
+    private readonly IEncoderTensors _file;
 
-    private BertEncoder(BertConfig config, BertWeights weights, SafetensorsReader file)
+    private BertEncoder(BertConfig config, BertWeights weights, IEncoderTensors file, BertGgufInfo? gguf = null)
     {
         Config = config;
         Weights = weights;
         _file = file;
+        Gguf = gguf;
     }
+
+    /// <summary>Tokenizer vocabulary and pooling a GGUF file carries; null for Hugging Face folders.</summary>
+    public BertGgufInfo? Gguf { get; }
 
     /// <summary>Hyperparameters.</summary>
     public BertConfig Config { get; }
@@ -27,7 +31,7 @@ internal sealed class BertEncoder : IDisposable
     /// <summary>Path of the weights file.</summary>
     public string WeightsPath => _file.Path;
 
-    /// <summary>Storage type of the matrices (F32, F16 or BF16).</summary>
+    /// <summary>Storage type of the matrices (F32, F16 or BF16; Q8_0 or Q4_0 from GGUF).</summary>
     public GgmlType WeightType => Weights.Layers[0].Query.Type;
 
     /// <summary>
@@ -62,5 +66,42 @@ internal sealed class BertEncoder : IDisposable
         }
     }
 
+    /// <summary>
+    /// Loads a llama.cpp GGUF file of architecture <c>bert</c> (as written by convert_hf_to_gguf.py): hyperparameters
+    /// from <c>bert.*</c>, the WordPiece vocabulary from <c>tokenizer.ggml.tokens</c>, pooling from <c>bert.pooling_type</c>.
+    /// Pooler and classifier heads are not read from GGUF.
+    /// </summary>
+    /// <exception cref="ModelFormatException">The file is not a BERT GGUF or is inconsistent.</exception>
+    public static BertEncoder LoadGguf(string path)
+    {
+        var file = GgufFile.Open(path);
+        try
+        {
+            var arch = file.GetString("general.architecture");
+            if (arch != "bert")
+                throw new ModelFormatException(file.Path, $"general.architecture is '{arch}', not 'bert'; only BERT encoders load here (decoders load with GgufModelLoader).");
+            int Int(string key) => checked((int)(file.GetInt(key) ?? throw new ModelFormatException(file.Path, $"metadata '{key}' is missing; the GGUF was not written by a BERT converter.")));
+            var tokens = file.GetStringArray("tokenizer.ggml.tokens")
+                ?? throw new ModelFormatException(file.Path, "tokenizer.ggml.tokens is missing; the GGUF carries no vocabulary.");
+            var types = file.TryGetTensor("token_types.weight", out var tt) ? checked((int)tt.Rows) : 2;
+            var config = new BertConfig(tokens.Length, Int("bert.embedding_length"), Int("bert.block_count"), Int("bert.attention.head_count"),
+                Int("bert.feed_forward_length"), Int("bert.context_length"), types, file.GetFloat("bert.attention.layer_norm_epsilon") ?? 1e-12f);
+            config.Validate(file.Path);
+            var source = new GgufEncoderTensors(file);
+            var info = new BertGgufInfo(tokens, (int)(file.GetInt("bert.pooling_type") ?? 0));
+            return new BertEncoder(config, BertWeights.Load(source, config), source, info);
+        }
+        catch
+        {
+            file.Dispose();
+            throw;
+        }
+    }
+
     public void Dispose() => _file.Dispose();
 }
+
+/// <summary>What a BERT GGUF says beyond the weights.</summary>
+/// <param name="Tokens">tokenizer.ggml.tokens: llama.cpp's WordPiece form (word-initial pieces carry ▁, continuations no ##).</param>
+/// <param name="PoolingType">bert.pooling_type as llama.cpp numbers it: 0 none, 1 mean, 2 cls, 3 last, 4 rank.</param>
+internal sealed record BertGgufInfo(string[] Tokens, int PoolingType);

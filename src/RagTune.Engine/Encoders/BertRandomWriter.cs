@@ -1,4 +1,7 @@
 using System.Globalization;
+using RagTune.Engine.Formats;
+using RagTune.Engine.Kernels;
+using RagTune.Engine.Tensors;
 
 namespace RagTune.Engine.Encoders;
 
@@ -34,6 +37,50 @@ internal static class BertRandomWriter
         }
         writer.Write(Path.Combine(folder, "model.safetensors"));
         File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJson());
+    }
+
+    /// <summary>
+    /// Writes the same weights as a llama.cpp-style GGUF (architecture <c>bert</c>): matrices and embedding tables as
+    /// <paramref name="type"/>, vectors as F32, <paramref name="tokens"/> (llama.cpp's ▁-marked WordPiece form) as
+    /// the vocabulary, <paramref name="poolingType"/> as <c>bert.pooling_type</c> (1 mean, 2 cls).
+    /// </summary>
+    public static void WriteGguf(string path, BertConfig config, ulong seed, GgmlType type, string[] tokens, int poolingType = 1)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(tokens);
+        config.Validate("BertRandomWriter");
+        if (tokens.Length != config.VocabSize) throw new ArgumentException($"{tokens.Length} tokens for a vocabulary of {config.VocabSize}.", nameof(tokens));
+        var w = new GgufWriter();
+        w.SetString("general.architecture", "bert");
+        w.SetString("general.name", "random-bert");
+        w.SetUInt32("bert.context_length", (uint)config.MaxPositions);
+        w.SetUInt32("bert.embedding_length", (uint)config.Hidden);
+        w.SetUInt32("bert.feed_forward_length", (uint)config.Intermediate);
+        w.SetUInt32("bert.block_count", (uint)config.Layers);
+        w.SetUInt32("bert.attention.head_count", (uint)config.Heads);
+        w.SetFloat32("bert.attention.layer_norm_epsilon", config.LayerNormEps);
+        w.SetBool("bert.attention.causal", false);
+        w.SetUInt32("bert.pooling_type", (uint)poolingType);
+        w.SetString("tokenizer.ggml.model", "bert");
+        w.SetStringArray("tokenizer.ggml.tokens", tokens);
+        int j = 0;
+        foreach (var (name, shape, center, scale) in TensorList(config))
+        {
+            int index = j++;
+            var gguf = GgufEncoderTensors.GgufName(name);
+            if (gguf == null) continue; // pooler and classifier heads are not part of a GGUF embedding model
+            var values = new float[shape.Aggregate(1L, (a, b) => a * b)];
+            Fill(values, seed, index, center, scale);
+            long rows = shape.Length == 2 ? shape[0] : 1;
+            int cols = checked((int)shape[^1]);
+            var t = shape.Length == 2 ? type : GgmlType.F32;
+            long rowBytes = GgmlTypes.Traits(t).RowBytes(cols);
+            var data = new byte[rows * rowBytes];
+            for (long r = 0; r < rows; r++)
+                Quant.QuantizeRow(t, values.AsSpan((int)(r * cols), cols), data.AsSpan((int)(r * rowBytes), (int)rowBytes));
+            w.AddTensor(gguf, t, shape.Length == 2 ? [cols, rows] : [cols], data);
+        }
+        w.Write(path);
     }
 
     /// <summary>Tensors in generator order: Hugging Face name, PyTorch shape, center, half-width.</summary>

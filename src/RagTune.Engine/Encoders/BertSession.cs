@@ -32,6 +32,7 @@ internal sealed unsafe class BertSession : IDisposable
     private float[] _ctx = [];             // [T, H] attention output (heads concatenated), then scratch
     private float[] _ffn = [];             // [T, I]
     private int[] _seqStart = [], _seqLength = [];  // [T] where each token's sequence starts, and its length
+    private byte[] _scratch = [];          // Q8_0 copy of the activations when GGUF weights are quantized (pinned)
 
     /// <summary>Creates a session over <paramref name="model"/> running on <paramref name="pool"/> (or a new pool of <paramref name="threads"/>).</summary>
     public BertSession(BertEncoder model, KernelThreadPool? pool = null, int threads = 0)
@@ -171,7 +172,10 @@ internal sealed unsafe class BertSession : IDisposable
     // y = x · wᵀ + bias, rows of y are [N].
     private void Linear(float* y, float* x, in TensorView weight, float[] bias, int t)
     {
-        MatMul.Forward(_pool, y, x, weight, t, null);
+        if (MatMul.ScratchBytes(weight.Type, weight.Cols, t) > _scratch.Length)
+            _scratch = GC.AllocateUninitializedArray<byte>(checked((int)MatMul.ScratchBytes(weight.Type, weight.Cols, Math.Max(t, _capacity))), pinned: true);
+        fixed (byte* scratch = _scratch)
+            MatMul.Forward(_pool, y, x, weight, t, _scratch.Length == 0 ? null : scratch);
         int n = checked((int)weight.Rows);
         for (int r = 0; r < t; r++)
         {

@@ -25,7 +25,7 @@ internal sealed class BertWeights
     public float[]? ClassifierBias { get; init; }                 // [C]
 
     /// <summary>Reads every tensor of <paramref name="config"/> from <paramref name="file"/>, checking names and shapes.</summary>
-    public static BertWeights Load(SafetensorsReader file, BertConfig config)
+    public static BertWeights Load(IEncoderTensors file, BertConfig config)
     {
         // BertModel checkpoints name tensors 'embeddings.…'; BertFor… heads put the encoder under 'bert.'.
         string prefix = file.Contains("embeddings.word_embeddings.weight") ? "" : file.Contains("bert.embeddings.word_embeddings.weight") ? "bert." : "";

@@ -14,7 +14,7 @@ namespace RagTune.Engine.Encoders;
 /// Private to the encoders until the shared <c>Formats.SafetensorsFile</c> (branch hf-qwen) is merged; then this
 /// class should be replaced by it.
 /// </remarks>
-internal sealed unsafe class SafetensorsReader : IDisposable
+internal sealed unsafe class SafetensorsReader : IEncoderTensors
 {
     private readonly MappedFile _file;
     private readonly Dictionary<string, Entry> _entries;
@@ -111,15 +111,6 @@ internal sealed unsafe class SafetensorsReader : IDisposable
         long rows = shape.Length == 2 ? shape[0] : 1;
         int cols = checked((int)shape[^1]);
         return new TensorView(_file.Pointer + e.Begin, type, rows, cols);
-    }
-
-    /// <summary>A rank-1 tensor expanded to a new float array (biases and LayerNorm parameters, small).</summary>
-    public float[] ReadFloats(string name, long length)
-    {
-        var v = View(name, length);
-        var dst = new float[length];
-        Kernels.Quant.DequantizeRow(v.Type, v.Row(0), dst);
-        return dst;
     }
 
     public void Dispose() => _file.Dispose();

@@ -56,7 +56,8 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     public bool Normalize { get; }
 
     /// <summary>
-    /// Loads the model in <paramref name="folder"/>.
+    /// Loads the model in <paramref name="folder"/> (a Hugging Face / sentence-transformers folder), or a llama.cpp
+    /// BERT <c>.gguf</c> file given as <paramref name="folder"/>.
     /// </summary>
     /// <exception cref="FileNotFoundException">Weights, config or tokenizer files are missing.</exception>
     /// <exception cref="EmbeddingModelException">The folder's pooling or module pipeline is not supported.</exception>
@@ -67,8 +68,10 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         options ??= new LocalEmbeddingOptions();
         options.Validate();
         folder = Path.GetFullPath(folder);
+        if (File.Exists(folder) && folder.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+            return LoadGguf(folder, options);
         if (!Directory.Exists(folder))
-            throw new DirectoryNotFoundException($"Embedding model folder '{folder}' does not exist; pass a folder holding config.json, model.safetensors and vocab.txt or tokenizer.json.");
+            throw new DirectoryNotFoundException($"Embedding model folder '{folder}' does not exist; pass a folder holding config.json, model.safetensors and vocab.txt or tokenizer.json, or a BERT .gguf file.");
         var st = SentenceTransformersConfig.Read(folder, readPooling: options.Pooling == null);
         var tokenizer = WordPieceTokenizer.FromFolder(folder);
         var encoder = BertEncoder.Load(folder);
@@ -80,6 +83,30 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             var modelId = $"{Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar))}@{WeightsHash(encoder.WeightsPath)}";
             return new LocalEmbeddingGenerator(encoder, tokenizer, options, options.Pooling ?? st.Pooling ?? EmbeddingPooling.Mean,
                 options.Normalize ?? st.Normalize ?? true, Math.Max(2, maxTokens), modelId);
+        }
+        catch
+        {
+            encoder.Dispose();
+            throw;
+        }
+    }
+
+    // A llama.cpp BERT GGUF: vocabulary and pooling come from its metadata; vectors are normalised unless told otherwise.
+    private static LocalEmbeddingGenerator LoadGguf(string path, LocalEmbeddingOptions options)
+    {
+        var encoder = BertEncoder.LoadGguf(path);
+        try
+        {
+            var tokenizer = WordPieceTokenizer.FromGgufTokens(encoder.Gguf!.Tokens, path);
+            var pooling = options.Pooling ?? encoder.Gguf.PoolingType switch
+            {
+                1 => EmbeddingPooling.Mean,
+                2 => EmbeddingPooling.Cls,
+                var p => throw new EmbeddingModelException($"{path}: bert.pooling_type {p} is not supported (1 mean, 2 cls); set LocalEmbeddingOptions.Pooling to override."),
+            };
+            int maxTokens = Math.Min(encoder.Config.MaxPositions, options.MaxTokens ?? encoder.Config.MaxPositions);
+            var modelId = $"{Path.GetFileNameWithoutExtension(path)}@{WeightsHash(path)}";
+            return new LocalEmbeddingGenerator(encoder, tokenizer, options, pooling, options.Normalize ?? true, Math.Max(2, maxTokens), modelId);
         }
         catch
         {

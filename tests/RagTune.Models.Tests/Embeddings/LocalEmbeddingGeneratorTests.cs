@@ -161,6 +161,23 @@ public sealed class LocalEmbeddingGeneratorTests(GoldenEmbeddingModel model) : I
         Assert.Throws<DirectoryNotFoundException>(() => LocalEmbeddingGenerator.Load(Path.Combine(dir.Path, "nope")));
     }
 
+    [Fact]
+    public async Task A_bert_gguf_file_embeds_like_the_reference()
+    {
+        using var dir = new TempDir();
+        var tokens = Tokenizers.WordPieceTokenizer.ToGgufTokens(File.ReadAllLines(Path.Combine(model.Dir.Path, "vocab.txt")));
+        var path = dir.File("random-bert.gguf");
+        BertRandomWriter.WriteGguf(path, model.Config, model.Seed, Engine.Tensors.GgmlType.F32, tokens, poolingType: 1);
+        using var gen = LocalEmbeddingGenerator.Load(path, new LocalEmbeddingOptions { Threads = 1 });
+        Assert.StartsWith("random-bert@", gen.ModelId);
+        Assert.Equal(EmbeddingPooling.Mean, gen.Pooling);
+        var result = await gen.GenerateAsync(["w200 w300 w400"]);
+        AssertClose(Golden.Floats(model.Expected.GetProperty("mean_normalized")[0]), result[0].Vector, "gguf");
+
+        BertRandomWriter.WriteGguf(path, model.Config, model.Seed, Engine.Tensors.GgmlType.F32, tokens, poolingType: 4);
+        Assert.Contains("pooling_type 4", Assert.Throws<EmbeddingModelException>(() => LocalEmbeddingGenerator.Load(path)).Message);
+    }
+
     private static void CopyFolder(string from, string to)
     {
         foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
