@@ -129,6 +129,22 @@ public sealed class WordPieceTokenizerTests
         Assert.Equal(tok.Decode([.. ids]), sb.ToString());
     }
 
+    [Theory]
+    [InlineData("true", "false", new[] { "café", "x" })]   // lowercase, keep accents (multilingual uncased-style flags)
+    [InlineData("false", "null", new[] { "Café", "x" })]   // cased: strip_accents null follows lowercase = false
+    [InlineData("true", "null", new[] { "cafe", "x" })]    // uncased BERT
+    public void Tokenizer_json_normalizer_flags_are_honoured(string lowercase, string stripAccents, string[] expected)
+    {
+        using var dir = new TempDir();
+        File.WriteAllText(dir.File("tokenizer.json"), $$$"""
+            {"normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": {{{stripAccents}}}, "lowercase": {{{lowercase}}}},
+             "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100,
+                       "vocab": {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "café": 4, "Café": 5, "cafe": 6, "x": 7, "X": 8} } }
+            """);
+        var tok = WordPieceTokenizer.FromFolder(dir.Path);
+        Assert.Equal(expected, tok.Tokenize("Café x"));
+    }
+
     [Fact]
     public void Bad_input_fails_with_the_file_named()
     {
