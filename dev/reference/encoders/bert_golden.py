@@ -11,7 +11,10 @@ Weights: element i of the j-th tensor = center + scale * (2u - 1), u = (splitmix
 / 2^24, in float32 (see BertRandomWriter.cs for the tensor order). "f16" rounds every weight to float16 first, as a
 checkpoint stored in F16 does.
 
-Usage (from dev/reference/encoders):  /usr/bin/python3 bert_golden.py ../golden/bert_random.json
+Usage (from dev/reference/encoders):
+    /usr/bin/python3 bert_golden.py ../golden/bert_random.json
+    /usr/bin/python3 bert_golden.py --check-folder DIR [--seed N]   # a folder from `ragtune embed create-random`:
+        # reads its model.safetensors with a numpy reader and checks every tensor equals this generator bit for bit
 """
 import json
 import math
@@ -133,7 +136,42 @@ def normalize(v):
     return v / v.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 
 
+def read_safetensors(path):
+    """Minimal numpy safetensors reader: 8-byte LE header length, JSON header, raw little-endian data."""
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+        data = f.read()
+    dtypes = {"F32": np.float32, "F16": np.float16}
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        b, e = info["data_offsets"]
+        out[name] = (info["dtype"], np.frombuffer(data[b:e], dtype=dtypes[info["dtype"]]).reshape(info["shape"]))
+    return out
+
+
+def check_folder(folder, seed):
+    with open(folder + "/config.json") as f:
+        cfg = json.load(f)
+    labels = len(cfg.get("id2label", {})) if "BertForSequenceClassification" in cfg.get("architectures", []) else 0
+    tensors = read_safetensors(folder + "/model.safetensors")
+    expected = tensor_list(cfg, labels)
+    assert [n for n, *_ in expected] == list(tensors), "tensor names or order differ"
+    for j, (name, shape, center, scale) in enumerate(expected):
+        dtype, got = tensors[name]
+        want = tensor_values(seed, j, shape, center, np.float32(scale))
+        if dtype == "F16":
+            want = want.astype(np.float16)
+        assert got.shape == tuple(shape) and np.array_equal(got, want), f"{name} differs"
+    print(f"{folder}: {len(expected)} tensors equal the generator bit for bit")
+
+
 def main():
+    if sys.argv[1] == "--check-folder":
+        check_folder(sys.argv[2], int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+        return
     out_path = sys.argv[1]
     doc = {"source": "dev/reference/encoders/bert_golden.py", "config": CONFIG, "seed": SEED,
            "inputs": [{"ids": ids, "type_ids": ty} for ids, ty in BATCH], "state_dims": 16, "results": {}}
