@@ -106,7 +106,7 @@ def forward(w, c, batch):
     s = max(len(ids) for ids, _ in batch)
     ids = torch.zeros(len(batch), s, dtype=torch.long)
     types = torch.zeros(len(batch), s, dtype=torch.long)
-    mask = torch.zeros(len(batch), s, dtype=torch.float64)
+    mask = torch.zeros(len(batch), s, dtype=w["embeddings.word_embeddings.weight"].dtype)
     for b, (seq, ty) in enumerate(batch):
         ids[b, :len(seq)] = torch.tensor(seq)
         if ty:

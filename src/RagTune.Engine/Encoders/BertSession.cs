@@ -15,16 +15,25 @@ namespace RagTune.Engine.Encoders;
 // own, so only attention needs to know where a sequence ends, and it attends within [start, start + length). That
 // equals Hugging Face's padded batch with an additive -inf mask on padding keys for every real token (the padded
 // rows HF also computes are thrown away by masked pooling anyway), without spending work on padding.
+//
+// Threads: the batch's token rows are split into contiguous parts, one per thread, and each part runs
+// MatMul.Forward on its own single-thread (inline) KernelThreadPool, joined by Parallel.For. Token rows are
+// contiguous in x and y, so no output is shared; every part streams all weights, which a batch of hundreds of
+// tokens amortises. This deliberately avoids KernelThreadPool's worker threads: its join can return before the
+// last worker finishes (a stale _allDone.Set() from the previous For wakes WaitForWorkers early once the caller's
+// 50 µs spin expires), which under CPU contention crashed `ragtune embed bench` in attention with an access
+// violation. Switch back to one shared pool once that is fixed.
 
 /// <summary>
 /// Run state of a BERT forward pass: activation buffers sized for the largest batch seen so far (grown on demand,
-/// reused afterwards) and the thread pool. Not thread-safe: one session per thread.
+/// reused afterwards) and one inline pool per thread. Not thread-safe: one session per thread.
 /// </summary>
 internal sealed unsafe class BertSession : IDisposable
 {
     private readonly BertEncoder _model;
-    private readonly KernelThreadPool _pool;
-    private readonly bool _ownsPool;
+    private const int MinTokensPerPart = 8;  // below this a part is not worth a thread: it would only re-read weights
+    private readonly KernelThreadPool[] _inline; // [threads] single-thread pools: MatMul.Forward runs on the caller
+    private readonly ParallelOptions _parallel;
     private readonly AttentionJob _attention = new();
     private int _capacity;                 // tokens the buffers hold
     private float[] _x = [];               // [T, H] residual stream
@@ -32,15 +41,23 @@ internal sealed unsafe class BertSession : IDisposable
     private float[] _ctx = [];             // [T, H] attention output (heads concatenated), then scratch
     private float[] _ffn = [];             // [T, I]
     private int[] _seqStart = [], _seqLength = [];  // [T] where each token's sequence starts, and its length
-    private byte[] _scratch = [];          // Q8_0 copy of the activations when GGUF weights are quantized (pinned)
+    private byte[][] _scratch;             // [threads] Q8_0 copies of the activations when GGUF weights are quantized (pinned)
 
-    /// <summary>Creates a session over <paramref name="model"/> running on <paramref name="pool"/> (or a new pool of <paramref name="threads"/>).</summary>
-    public BertSession(BertEncoder model, KernelThreadPool? pool = null, int threads = 0)
+    /// <summary>Creates a session over <paramref name="model"/> computing on <paramref name="threads"/> threads (0 = one per processor).</summary>
+    public BertSession(BertEncoder model, int threads = 0)
     {
         _model = model ?? throw new ArgumentNullException(nameof(model));
-        _ownsPool = pool == null;
-        _pool = pool ?? new KernelThreadPool(threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount));
+        ArgumentOutOfRangeException.ThrowIfNegative(threads);
+        Threads = threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount);
+        _inline = new KernelThreadPool[Threads];
+        for (int i = 0; i < Threads; i++) _inline[i] = new KernelThreadPool(1);
+        _scratch = new byte[Threads][];
+        for (int i = 0; i < Threads; i++) _scratch[i] = [];
+        _parallel = new ParallelOptions { MaxDegreeOfParallelism = Threads };
     }
+
+    /// <summary>Threads the session computes on.</summary>
+    public int Threads { get; }
 
     /// <summary>The model this session runs.</summary>
     public BertEncoder Model => _model;
@@ -82,7 +99,7 @@ internal sealed unsafe class BertSession : IDisposable
                 Linear(k, x, layer.Key, layer.KeyBias, t);
                 Linear(v, x, layer.Value, layer.ValueBias, t);
                 _attention.Set(ctx, q, k, v, _seqStart, _seqLength, c.Heads, c.HeadDim, h);
-                try { _pool.For(t * c.Heads, _attention, c.Heads); }
+                try { RunAttention(t * c.Heads, c.Heads); }
                 finally { _attention.Clear(); }
 
                 // Output projection, residual, post-LayerNorm (BertSelfOutput). q is free again: reuse it.
@@ -169,19 +186,56 @@ internal sealed unsafe class BertSession : IDisposable
         }
     }
 
-    // y = x · wᵀ + bias, rows of y are [N].
+    // y = x · wᵀ + bias, rows of y are [N]; token rows split across threads (see the note at the top).
     private void Linear(float* y, float* x, in TensorView weight, float[] bias, int t)
     {
-        if (MatMul.ScratchBytes(weight.Type, weight.Cols, t) > _scratch.Length)
-            _scratch = GC.AllocateUninitializedArray<byte>(checked((int)MatMul.ScratchBytes(weight.Type, weight.Cols, Math.Max(t, _capacity))), pinned: true);
-        fixed (byte* scratch = _scratch)
-            MatMul.Forward(_pool, y, x, weight, t, _scratch.Length == 0 ? null : scratch);
-        int n = checked((int)weight.Rows);
+        int n = checked((int)weight.Rows), k = weight.Cols;
+        int parts = Math.Clamp(t / MinTokensPerPart, 1, Threads);
+        if (parts == 1)
+        {
+            LinearPart(0, y, x, weight, t);
+        }
+        else
+        {
+            var w = weight;
+            nint py = (nint)y, px = (nint)x;
+            Parallel.For(0, parts, _parallel, p =>
+            {
+                int t0 = (int)((long)t * p / parts), t1 = (int)((long)t * (p + 1) / parts);
+                LinearPart(p, (float*)py + (long)t0 * n, (float*)px + (long)t0 * k, w, t1 - t0);
+            });
+        }
         for (int r = 0; r < t; r++)
         {
             var row = new Span<float>(y + (long)r * n, n);
             TensorPrimitives.Add(row, bias, row);
         }
+    }
+
+    private void LinearPart(int part, float* y, float* x, in TensorView weight, int t)
+    {
+        long need = MatMul.ScratchBytes(weight.Type, weight.Cols, t);
+        if (need > _scratch[part].Length)
+            _scratch[part] = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(need, MatMul.ScratchBytes(weight.Type, weight.Cols, _capacity))), pinned: true);
+        fixed (byte* scratch = _scratch[part])
+            MatMul.Forward(_inline[part], y, x, weight, t, need == 0 ? null : scratch);
+    }
+
+    // Attention over (token, head) units, split across threads in multiples of whole tokens.
+    private void RunAttention(int units, int heads)
+    {
+        int tokens = units / heads;
+        int parts = Math.Clamp(tokens / MinTokensPerPart, 1, Threads);
+        if (parts == 1)
+        {
+            _attention.Execute(0, units);
+            return;
+        }
+        Parallel.For(0, parts, _parallel, p =>
+        {
+            int t0 = (int)((long)tokens * p / parts), t1 = (int)((long)tokens * (p + 1) / parts);
+            _attention.Execute(t0 * heads, t1 * heads);
+        });
     }
 
     // x = LayerNorm(x + delta) row by row.
@@ -215,7 +269,7 @@ internal sealed unsafe class BertSession : IDisposable
 
     public void Dispose()
     {
-        if (_ownsPool) _pool.Dispose();
+        foreach (var pool in _inline) pool.Dispose();
     }
 
     /// <summary>
