@@ -19,7 +19,8 @@ namespace RagTune.Engine.Encoders;
 // Threads: the batch's token rows are split into contiguous parts, one per thread, and each part runs
 // MatMul.Forward on its own single-thread (inline) KernelThreadPool, joined by Parallel.For. Token rows are
 // contiguous in x and y, so no output is shared; every part streams all weights, which a batch of hundreds of
-// tokens amortises. This deliberately avoids KernelThreadPool's worker threads: its join can return before the
+// tokens amortises. Inputs too short to split (a single query) split the weight rows instead, each part writing a
+// private [T, rows] block that is copied into place. This deliberately avoids KernelThreadPool's worker threads: its join can return before the
 // last worker finishes (a stale _allDone.Set() from the previous For wakes WaitForWorkers early once the caller's
 // 50 µs spin expires), which under CPU contention crashed `ragtune embed bench` in attention with an access
 // violation. Switch back to one shared pool once that is fixed.
@@ -30,8 +31,10 @@ namespace RagTune.Engine.Encoders;
 /// </summary>
 internal sealed unsafe class BertSession : IDisposable
 {
+    private const int MinTokensPerPart = 8;  // below this a token part is not worth a thread: it would only re-read weights
+    private const int RowGrain = 16;         // weight rows per unit when a short input splits rows instead of tokens
+
     private readonly BertEncoder _model;
-    private const int MinTokensPerPart = 8;  // below this a part is not worth a thread: it would only re-read weights
     private readonly KernelThreadPool[] _inline; // [threads] single-thread pools: MatMul.Forward runs on the caller
     private readonly ParallelOptions _parallel;
     private readonly AttentionJob _attention = new();
@@ -42,6 +45,7 @@ internal sealed unsafe class BertSession : IDisposable
     private float[] _ffn = [];             // [T, I]
     private int[] _seqStart = [], _seqLength = [];  // [T] where each token's sequence starts, and its length
     private byte[][] _scratch;             // [threads] Q8_0 copies of the activations when GGUF weights are quantized (pinned)
+    private float[][] _rowParts;           // [threads] [T, rows of the part] outputs of a weight-row split (pinned)
 
     /// <summary>Creates a session over <paramref name="model"/> computing on <paramref name="threads"/> threads (0 = one per processor).</summary>
     public BertSession(BertEncoder model, int threads = 0)
@@ -53,6 +57,8 @@ internal sealed unsafe class BertSession : IDisposable
         for (int i = 0; i < Threads; i++) _inline[i] = new KernelThreadPool(1);
         _scratch = new byte[Threads][];
         for (int i = 0; i < Threads; i++) _scratch[i] = [];
+        _rowParts = new float[Threads][];
+        for (int i = 0; i < Threads; i++) _rowParts[i] = [];
         _parallel = new ParallelOptions { MaxDegreeOfParallelism = Threads };
     }
 
@@ -191,7 +197,27 @@ internal sealed unsafe class BertSession : IDisposable
     {
         int n = checked((int)weight.Rows), k = weight.Cols;
         int parts = Math.Clamp(t / MinTokensPerPart, 1, Threads);
-        if (parts == 1)
+        int rowParts = Math.Min(Threads, n / RowGrain);
+        if (parts == 1 && rowParts > 1)
+        {
+            var w = weight;
+            nint py = (nint)y, px = (nint)x;
+            Parallel.For(0, rowParts, _parallel, p =>
+            {
+                int r0 = n / RowGrain * p / rowParts * RowGrain, r1 = p == rowParts - 1 ? n : n / RowGrain * (p + 1) / rowParts * RowGrain;
+                int rows = r1 - r0;
+                if (_rowParts[p].Length < t * rows)
+                    _rowParts[p] = GC.AllocateUninitializedArray<float>(Math.Max(t * rows, _capacity * rows), pinned: true);
+                fixed (float* part = _rowParts[p])
+                {
+                    var sub = new TensorView(w.Data + r0 * w.RowBytes, w.Type, rows, w.Cols);
+                    LinearPart(p, part, (float*)px, sub, t);
+                    for (int r = 0; r < t; r++)
+                        new ReadOnlySpan<float>(part + r * rows, rows).CopyTo(new Span<float>((float*)py + (long)r * n + r0, rows));
+                }
+            });
+        }
+        else if (parts == 1)
         {
             LinearPart(0, y, x, weight, t);
         }

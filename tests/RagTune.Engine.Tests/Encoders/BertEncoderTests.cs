@@ -91,6 +91,33 @@ public sealed class BertEncoderTests
         Assert.Equal(alone, batch.AsSpan(lengths[0] * h, alone.Length).ToArray());
     }
 
+    [Theory]
+    [InlineData("F32")]
+    [InlineData("Q8_0")]
+    public void Threads_and_split_strategies_do_not_change_the_states(string typeName)
+    {
+        var config = new BertConfig(256, 64, 2, 4, 128, 64, 2, 1e-12f);
+        using var dir = new TempDir();
+        var tokens = Enumerable.Range(0, 256).Select(i => i == 101 ? "[CLS]" : i == 102 ? "[SEP]" : i == 100 ? "[UNK]" : "\u2581w" + i).ToArray();
+        BertRandomWriter.WriteGguf(dir.File("m.gguf"), config, 9, Enum.Parse<GgmlType>(typeName), tokens);
+        using var model = BertEncoder.LoadGguf(dir.File("m.gguf"));
+        int[] shortIds = [101, 5, 6, 102];                                        // too short for a token split: weight rows split
+        int[] longIds = [101, .. Enumerable.Range(110, 38), 102, 101, 7, 102];    // 43 tokens: token rows split
+        foreach (var (ids, lengths) in new[] { (shortIds, new[] { 4 }), (longIds, new[] { 40, 3 }) })
+        {
+            float[] Run(int threads)
+            {
+                using var session = new BertSession(model, threads);
+                var hidden = new float[ids.Length * config.Hidden];
+                session.Forward(hidden, ids, [], lengths);
+                return hidden;
+            }
+            var one = Run(1);
+            Assert.Equal(one, Run(3));
+            Assert.Equal(one, Run(2));
+        }
+    }
+
     [Fact]
     public void Cross_encoder_head_matches_the_torch_reference()
     {
