@@ -14,4 +14,5 @@ root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(TuneCommand.Create());
 root.Subcommands.Add(AdapterCommands.Create());
 root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(EmbedCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,351 @@
+using System.Numerics.Tensors;
+using RagTune.Engine.Kernels;
+using RagTune.Engine.Tensors;
+using RagTune.Engine.Threading;
+
+namespace RagTune.Engine.Encoders;
+
+// Dimension legend
+//   B  sequences in the batch
+//   T  tokens of all sequences packed back to back (Σ lengths; no padding rows)
+//   H  hidden size; nh heads of width d = H / nh
+//   I  intermediate (feed-forward) size
+//
+// Batching packs sequences instead of padding them: dense layers, LayerNorm and GELU act on each token row on its
+// own, so only attention needs to know where a sequence ends, and it attends within [start, start + length). That
+// equals Hugging Face's padded batch with an additive -inf mask on padding keys for every real token (the padded
+// rows HF also computes are thrown away by masked pooling anyway), without spending work on padding.
+//
+// Threads: the batch's token rows are split into contiguous parts, one per thread, and each part runs
+// MatMul.Forward on its own single-thread (inline) KernelThreadPool, joined by Parallel.For. Token rows are
+// contiguous in x and y, so no output is shared; every part streams all weights, which a batch of hundreds of
+// tokens amortises. Inputs too short to split (a single query) split the weight rows instead, each part writing a
+// private [T, rows] block that is copied into place. This deliberately avoids KernelThreadPool's worker threads: its join can return before the
+// last worker finishes (a stale _allDone.Set() from the previous For wakes WaitForWorkers early once the caller's
+// 50 µs spin expires), which under CPU contention crashed `ragtune embed bench` in attention with an access
+// violation. Switch back to one shared pool once that is fixed.
+
+/// <summary>
+/// Run state of a BERT forward pass: activation buffers sized for the largest batch seen so far (grown on demand,
+/// reused afterwards) and one inline pool per thread. Not thread-safe: one session per thread.
+/// </summary>
+internal sealed unsafe class BertSession : IDisposable
+{
+    private const int MinTokensPerPart = 8;  // below this a token part is not worth a thread: it would only re-read weights
+    private const int RowGrain = 16;         // weight rows per unit when a short input splits rows instead of tokens
+
+    private readonly BertEncoder _model;
+    private readonly KernelThreadPool[] _inline; // [threads] single-thread pools: MatMul.Forward runs on the caller
+    private readonly ParallelOptions _parallel;
+    private readonly AttentionJob _attention = new();
+    private int _capacity;                 // tokens the buffers hold
+    private float[] _x = [];               // [T, H] residual stream
+    private float[] _q = [], _k = [], _v = [];  // [T, H]
+    private float[] _ctx = [];             // [T, H] attention output (heads concatenated), then scratch
+    private float[] _ffn = [];             // [T, I]
+    private int[] _seqStart = [], _seqLength = [];  // [T] where each token's sequence starts, and its length
+    private byte[][] _scratch;             // [threads] Q8_0 copies of the activations when GGUF weights are quantized (pinned)
+    private float[][] _rowParts;           // [threads] [T, rows of the part] outputs of a weight-row split (pinned)
+
+    /// <summary>Creates a session over <paramref name="model"/> computing on <paramref name="threads"/> threads (0 = one per processor).</summary>
+    public BertSession(BertEncoder model, int threads = 0)
+    {
+        _model = model ?? throw new ArgumentNullException(nameof(model));
+        ArgumentOutOfRangeException.ThrowIfNegative(threads);
+        Threads = threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount);
+        _inline = new KernelThreadPool[Threads];
+        for (int i = 0; i < Threads; i++) _inline[i] = new KernelThreadPool(1);
+        _scratch = new byte[Threads][];
+        for (int i = 0; i < Threads; i++) _scratch[i] = [];
+        _rowParts = new float[Threads][];
+        for (int i = 0; i < Threads; i++) _rowParts[i] = [];
+        _parallel = new ParallelOptions { MaxDegreeOfParallelism = Threads };
+    }
+
+    /// <summary>Threads the session computes on.</summary>
+    public int Threads { get; }
+
+    /// <summary>The model this session runs.</summary>
+    public BertEncoder Model => _model;
+
+    /// <summary>
+    /// Runs the encoder over <paramref name="lengths"/>.Length sequences whose ids are packed back to back in
+    /// <paramref name="ids"/> and writes the last layer's token states to <paramref name="hidden"/>, row t for
+    /// packed token t.
+    /// </summary>
+    /// <param name="hidden">[T, H] output; T = Σ lengths.</param>
+    /// <param name="ids">[T] word-piece ids, each in [0, V).</param>
+    /// <param name="typeIds">[T] segment ids in [0, S), or empty for all zeros.</param>
+    /// <param name="lengths">[B] sequence lengths, each in [1, MaxPositions].</param>
+    public void Forward(Span<float> hidden, ReadOnlySpan<int> ids, ReadOnlySpan<int> typeIds, ReadOnlySpan<int> lengths)
+    {
+        var c = _model.Config;
+        int t = ids.Length, h = c.Hidden;
+        CheckInputs(ids, typeIds, lengths);
+        if (hidden.Length < (long)t * h)
+            throw new ArgumentException($"hidden holds {hidden.Length} floats; {t} tokens × {h} need {(long)t * h}.", nameof(hidden));
+        if (t == 0) return;
+        Ensure(t);
+
+        for (int b = 0, s = 0; b < lengths.Length; s += lengths[b], b++)
+            for (int i = 0; i < lengths[b]; i++)
+            {
+                _seqStart[s + i] = s;
+                _seqLength[s + i] = lengths[b];
+            }
+
+        Embed(ids, typeIds);
+        var w = _model.Weights;
+        fixed (float* x = _x, q = _q, k = _k, v = _v, ctx = _ctx, ffn = _ffn)
+        {
+            foreach (var layer in w.Layers)
+            {
+                // Self-attention: Q, K, V projections with biases, bidirectional attention within each sequence.
+                Linear(q, x, layer.Query, layer.QueryBias, t);
+                Linear(k, x, layer.Key, layer.KeyBias, t);
+                Linear(v, x, layer.Value, layer.ValueBias, t);
+                _attention.Set(ctx, q, k, v, _seqStart, _seqLength, c.Heads, c.HeadDim, h);
+                try { RunAttention(t * c.Heads, c.Heads); }
+                finally { _attention.Clear(); }
+
+                // Output projection, residual, post-LayerNorm (BertSelfOutput). q is free again: reuse it.
+                Linear(q, ctx, layer.AttentionOutput, layer.AttentionOutputBias, t);
+                AddNormRows(x, q, layer.AttentionNormWeight, layer.AttentionNormBias, t);
+
+                // Feed-forward: dense + GELU (BertIntermediate), dense + residual + LayerNorm (BertOutput).
+                Linear(ffn, x, layer.Intermediate, layer.IntermediateBias, t);
+                Gelu.Forward(new Span<float>(ffn, t * c.Intermediate));
+                Linear(q, ffn, layer.Output, layer.OutputBias, t);
+                AddNormRows(x, q, layer.OutputNormWeight, layer.OutputNormBias, t);
+            }
+        }
+        _x.AsSpan(0, t * h).CopyTo(hidden);
+    }
+
+    /// <summary>
+    /// Cross-encoder scores: runs <see cref="Forward"/>, then BertPooler (dense + tanh over each [CLS] state) and the
+    /// classifier. Writes [B, C] logits.
+    /// </summary>
+    public void Classify(Span<float> logits /*[B, C]*/, ReadOnlySpan<int> ids, ReadOnlySpan<int> typeIds, ReadOnlySpan<int> lengths)
+    {
+        var c = _model.Config;
+        var w = _model.Weights;
+        if (c.NumLabels == 0 || w.ClassifierWeight.IsEmpty || w.PoolerWeight.IsEmpty)
+            throw new InvalidOperationException("This checkpoint has no pooler + classifier (BertForSequenceClassification); it cannot score pairs.");
+        int t = ids.Length, h = c.Hidden, n = lengths.Length;
+        if (logits.Length < n * c.NumLabels)
+            throw new ArgumentException($"logits holds {logits.Length} floats; {n} sequences × {c.NumLabels} labels needed.", nameof(logits));
+        var hidden = new float[(long)t * h];
+        Forward(hidden, ids, typeIds, lengths);
+        var cls = new float[n * h];
+        for (int b = 0, s = 0; b < n; s += lengths[b], b++)
+            hidden.AsSpan(s * h, h).CopyTo(cls.AsSpan(b * h));
+        var pooled = new float[n * h];
+        var outp = new float[n * c.NumLabels];
+        fixed (float* pc = cls, pp = pooled, po = outp)
+        {
+            Linear(pp, pc, w.PoolerWeight, w.PoolerBias!, n);
+            TensorPrimitives.Tanh(pooled, pooled);
+            Linear(po, pp, w.ClassifierWeight, w.ClassifierBias!, n);
+        }
+        outp.CopyTo(logits);
+    }
+
+    private void CheckInputs(ReadOnlySpan<int> ids, ReadOnlySpan<int> typeIds, ReadOnlySpan<int> lengths)
+    {
+        var c = _model.Config;
+        long total = 0;
+        foreach (var len in lengths)
+        {
+            if (len < 1 || len > c.MaxPositions)
+                throw new ArgumentOutOfRangeException(nameof(lengths), len, $"Each sequence needs 1..{c.MaxPositions} tokens (max_position_embeddings); truncate longer inputs.");
+            total += len;
+        }
+        if (total != ids.Length)
+            throw new ArgumentException($"lengths sum to {total} but {ids.Length} ids were given.", nameof(lengths));
+        if (!typeIds.IsEmpty && typeIds.Length != ids.Length)
+            throw new ArgumentException($"typeIds has {typeIds.Length} entries for {ids.Length} ids; pass one per id or none.", nameof(typeIds));
+        foreach (var id in ids)
+            if ((uint)id >= (uint)c.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(ids), id, $"Token id {id} is outside the vocabulary [0, {c.VocabSize}); the tokenizer does not match the model.");
+        foreach (var ty in typeIds)
+            if ((uint)ty >= (uint)c.TypeVocabSize)
+                throw new ArgumentOutOfRangeException(nameof(typeIds), ty, $"Token type {ty} is outside [0, {c.TypeVocabSize}).");
+    }
+
+    // x[t] = LayerNorm(word[id] + position[t − start] + type[segment]), BertEmbeddings.
+    private void Embed(ReadOnlySpan<int> ids, ReadOnlySpan<int> typeIds)
+    {
+        var c = _model.Config;
+        var w = _model.Weights;
+        int h = c.Hidden;
+        Span<float> row = h <= 4096 ? stackalloc float[h] : new float[h];
+        for (int t = 0; t < ids.Length; t++)
+        {
+            var x = _x.AsSpan(t * h, h);
+            Quant.DequantizeRow(w.WordEmbeddings.Type, w.WordEmbeddings.Row(ids[t]), x);
+            Quant.DequantizeRow(w.PositionEmbeddings.Type, w.PositionEmbeddings.Row(t - _seqStart[t]), row);
+            TensorPrimitives.Add(x, row, x);
+            Quant.DequantizeRow(w.TypeEmbeddings.Type, w.TypeEmbeddings.Row(typeIds.IsEmpty ? 0 : typeIds[t]), row);
+            TensorPrimitives.Add(x, row, x);
+            LayerNorm.Forward(x, x, w.EmbeddingNormWeight, w.EmbeddingNormBias, c.LayerNormEps);
+        }
+    }
+
+    // y = x · wᵀ + bias, rows of y are [N]; token rows split across threads (see the note at the top).
+    private void Linear(float* y, float* x, in TensorView weight, float[] bias, int t)
+    {
+        int n = checked((int)weight.Rows), k = weight.Cols;
+        int parts = Math.Clamp(t / MinTokensPerPart, 1, Threads);
+        int rowParts = Math.Min(Threads, n / RowGrain);
+        if (parts == 1 && rowParts > 1)
+        {
+            var w = weight;
+            nint py = (nint)y, px = (nint)x;
+            Parallel.For(0, rowParts, _parallel, p =>
+            {
+                int r0 = n / RowGrain * p / rowParts * RowGrain, r1 = p == rowParts - 1 ? n : n / RowGrain * (p + 1) / rowParts * RowGrain;
+                int rows = r1 - r0;
+                if (_rowParts[p].Length < t * rows)
+                    _rowParts[p] = GC.AllocateUninitializedArray<float>(Math.Max(t * rows, _capacity * rows), pinned: true);
+                fixed (float* part = _rowParts[p])
+                {
+                    var sub = new TensorView(w.Data + r0 * w.RowBytes, w.Type, rows, w.Cols);
+                    LinearPart(p, part, (float*)px, sub, t);
+                    for (int r = 0; r < t; r++)
+                        new ReadOnlySpan<float>(part + r * rows, rows).CopyTo(new Span<float>((float*)py + (long)r * n + r0, rows));
+                }
+            });
+        }
+        else if (parts == 1)
+        {
+            LinearPart(0, y, x, weight, t);
+        }
+        else
+        {
+            var w = weight;
+            nint py = (nint)y, px = (nint)x;
+            Parallel.For(0, parts, _parallel, p =>
+            {
+                int t0 = (int)((long)t * p / parts), t1 = (int)((long)t * (p + 1) / parts);
+                LinearPart(p, (float*)py + (long)t0 * n, (float*)px + (long)t0 * k, w, t1 - t0);
+            });
+        }
+        for (int r = 0; r < t; r++)
+        {
+            var row = new Span<float>(y + (long)r * n, n);
+            TensorPrimitives.Add(row, bias, row);
+        }
+    }
+
+    private void LinearPart(int part, float* y, float* x, in TensorView weight, int t)
+    {
+        long need = MatMul.ScratchBytes(weight.Type, weight.Cols, t);
+        if (need > _scratch[part].Length)
+            _scratch[part] = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(need, MatMul.ScratchBytes(weight.Type, weight.Cols, _capacity))), pinned: true);
+        fixed (byte* scratch = _scratch[part])
+            MatMul.Forward(_inline[part], y, x, weight, t, need == 0 ? null : scratch);
+    }
+
+    // Attention over (token, head) units, split across threads in multiples of whole tokens.
+    private void RunAttention(int units, int heads)
+    {
+        int tokens = units / heads;
+        int parts = Math.Clamp(tokens / MinTokensPerPart, 1, Threads);
+        if (parts == 1)
+        {
+            _attention.Execute(0, units);
+            return;
+        }
+        Parallel.For(0, parts, _parallel, p =>
+        {
+            int t0 = (int)((long)tokens * p / parts), t1 = (int)((long)tokens * (p + 1) / parts);
+            _attention.Execute(t0 * heads, t1 * heads);
+        });
+    }
+
+    // x = LayerNorm(x + delta) row by row.
+    private void AddNormRows(float* x, float* delta, float[] weight, float[] bias, int t)
+    {
+        int h = weight.Length;
+        float eps = _model.Config.LayerNormEps;
+        for (int r = 0; r < t; r++)
+        {
+            var xr = new Span<float>(x + (long)r * h, h);
+            TensorPrimitives.Add(xr, new ReadOnlySpan<float>(delta + (long)r * h, h), xr);
+            LayerNorm.Forward(xr, xr, weight, bias, eps);
+        }
+    }
+
+    private void Ensure(int tokens)
+    {
+        if (tokens <= _capacity) return;
+        int cap = Math.Max(tokens, _capacity * 2);
+        int h = _model.Config.Hidden, i = _model.Config.Intermediate;
+        _x = GC.AllocateUninitializedArray<float>(cap * h);
+        _q = GC.AllocateUninitializedArray<float>(cap * h);
+        _k = GC.AllocateUninitializedArray<float>(cap * h);
+        _v = GC.AllocateUninitializedArray<float>(cap * h);
+        _ctx = GC.AllocateUninitializedArray<float>(cap * h);
+        _ffn = GC.AllocateUninitializedArray<float>(checked(cap * i));
+        _seqStart = new int[cap];
+        _seqLength = new int[cap];
+        _capacity = cap;
+    }
+
+    public void Dispose()
+    {
+        foreach (var pool in _inline) pool.Dispose();
+    }
+
+    /// <summary>
+    /// Scaled dot-product attention (Vaswani et al. 2017) for one (token, head) per index: the token's query against
+    /// every key of its own sequence, softmax, weighted sum of values. No causal mask: BERT is bidirectional.
+    /// </summary>
+    private sealed class AttentionJob : IRangeJob
+    {
+        private float* _out, _q, _k, _v;
+        private int[] _start = [], _length = [];
+        private int _heads, _headDim, _hidden;
+
+        public void Set(float* output, float* q, float* k, float* v, int[] start, int[] length, int heads, int headDim, int hidden)
+        {
+            _out = output;
+            _q = q;
+            _k = k;
+            _v = v;
+            (_start, _length, _heads, _headDim, _hidden) = (start, length, heads, headDim, hidden);
+        }
+
+        public void Clear()
+        {
+            _out = _q = _k = _v = null;
+            _start = _length = [];
+        }
+
+        public void Execute(int begin, int end)
+        {
+            int d = _headDim, hid = _hidden;
+            float scale = 1f / MathF.Sqrt(d);
+            float[]? rented = null;
+            int maxLen = 0;
+            for (int u = begin; u < end; u++) maxLen = Math.Max(maxLen, _length[u / _heads]);
+            Span<float> scores = maxLen <= 1024 ? stackalloc float[maxLen] : (rented = new float[maxLen]);
+            for (int u = begin; u < end; u++)
+            {
+                int tok = u / _heads, head = u % _heads;
+                int s0 = _start[tok], len = _length[tok];
+                var q = new ReadOnlySpan<float>(_q + (long)tok * hid + head * d, d);
+                var p = scores[..len];
+                for (int j = 0; j < len; j++)
+                    p[j] = TensorPrimitives.Dot(q, new ReadOnlySpan<float>(_k + (long)(s0 + j) * hid + head * d, d)) * scale;
+                Softmax.Forward(p);
+                var o = new Span<float>(_out + (long)tok * hid + head * d, d);
+                o.Clear();
+                for (int j = 0; j < len; j++)
+                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(_v + (long)(s0 + j) * hid + head * d, d), p[j], o, o);
+            }
+            GC.KeepAlive(rented);
+        }
+    }
+}

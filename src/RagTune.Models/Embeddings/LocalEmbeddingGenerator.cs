@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using System.Security.Cryptography;
+using Microsoft.Extensions.AI;
+using RagTune.Engine.Encoders;
+using RagTune.Tokenizers;
+
+namespace RagTune.Models.Embeddings;
+
+/// <summary>
+/// Sentence embeddings from a local BERT encoder (all-MiniLM, BGE, E5, GTE layouts) through the pure C# engine, as an
+/// <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/>. Loads a Hugging Face / sentence-transformers folder
+/// (<c>config.json</c>, <c>model.safetensors</c>, <c>tokenizer.json</c> or <c>vocab.txt</c>, optional pooling and
+/// normalisation configs). Inputs are tokenized as <c>[CLS] text [SEP]</c>, cut to the length limit (one warning),
+/// encoded in batches, pooled and optionally L2-normalised; results keep input order. Empty strings are valid
+/// inputs (they embed <c>[CLS] [SEP]</c>). One request runs at a time; concurrent callers wait.
+/// </summary>
+public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedding<float>>
+{
+    private readonly BertEncoder _encoder;
+    private readonly BertSession _session;
+    private readonly WordPieceTokenizer _tokenizer;
+    private readonly LocalEmbeddingOptions _options;
+    private readonly EmbeddingGeneratorMetadata _metadata;
+    private readonly object _gate = new();
+    private int _warned;
+    private bool _disposed;
+
+    private LocalEmbeddingGenerator(BertEncoder encoder, WordPieceTokenizer tokenizer, LocalEmbeddingOptions options,
+        EmbeddingPooling pooling, bool normalize, int maxTokens, string modelId)
+    {
+        _encoder = encoder;
+        _tokenizer = tokenizer;
+        _options = options;
+        Pooling = pooling;
+        Normalize = normalize;
+        MaxTokens = maxTokens;
+        ModelId = modelId;
+        _session = new BertSession(encoder, threads: options.Threads);
+        _metadata = new EmbeddingGeneratorMetadata("ragtune-local", null, modelId, Dimensions);
+    }
+
+    /// <summary>Model id: the folder name and the first 12 hex digits of the weights' SHA-256, e.g. <c>all-MiniLM-L6-v2@3f1c…</c>.</summary>
+    public string ModelId { get; }
+
+    /// <summary>Vector length (the encoder's hidden size).</summary>
+    public int Dimensions => _encoder.Config.Hidden;
+
+    /// <summary>Longest input in tokens, [CLS] and [SEP] included.</summary>
+    public int MaxTokens { get; }
+
+    /// <summary>The pooling in use.</summary>
+    public EmbeddingPooling Pooling { get; }
+
+    /// <summary>Whether vectors are L2-normalised.</summary>
+    public bool Normalize { get; }
+
+    /// <summary>
+    /// Loads the model in <paramref name="folder"/> (a Hugging Face / sentence-transformers folder), or a llama.cpp
+    /// BERT <c>.gguf</c> file given as <paramref name="folder"/>.
+    /// </summary>
+    /// <exception cref="FileNotFoundException">Weights, config or tokenizer files are missing.</exception>
+    /// <exception cref="EmbeddingModelException">The folder's pooling or module pipeline is not supported.</exception>
+    /// <exception cref="IOException">A file is malformed (the message names it).</exception>
+    public static LocalEmbeddingGenerator Load(string folder, LocalEmbeddingOptions? options = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(folder);
+        options ??= new LocalEmbeddingOptions();
+        options.Validate();
+        folder = Path.GetFullPath(folder);
+        if (File.Exists(folder) && folder.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
+            return LoadGguf(folder, options);
+        if (!Directory.Exists(folder))
+            throw new DirectoryNotFoundException($"Embedding model folder '{folder}' does not exist; pass a folder holding config.json, model.safetensors and vocab.txt or tokenizer.json, or a BERT .gguf file.");
+        var st = SentenceTransformersConfig.Read(folder, readPooling: options.Pooling == null);
+        var tokenizer = WordPieceTokenizer.FromFolder(folder);
+        var encoder = BertEncoder.Load(folder);
+        try
+        {
+            if (tokenizer.VocabSize > encoder.Config.VocabSize)
+                throw new EmbeddingModelException($"{folder}: the tokenizer has {tokenizer.VocabSize} tokens but the model only {encoder.Config.VocabSize}; they do not belong together.");
+            int maxTokens = Math.Min(encoder.Config.MaxPositions, options.MaxTokens ?? st.MaxSeqLength ?? encoder.Config.MaxPositions);
+            var modelId = $"{Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar))}@{WeightsHash(encoder.WeightsPath)}";
+            return new LocalEmbeddingGenerator(encoder, tokenizer, options, options.Pooling ?? st.Pooling ?? EmbeddingPooling.Mean,
+                options.Normalize ?? st.Normalize ?? true, Math.Max(2, maxTokens), modelId);
+        }
+        catch
+        {
+            encoder.Dispose();
+            throw;
+        }
+    }
+
+    // A llama.cpp BERT GGUF: vocabulary and pooling come from its metadata; vectors are normalised unless told otherwise.
+    private static LocalEmbeddingGenerator LoadGguf(string path, LocalEmbeddingOptions options)
+    {
+        var encoder = BertEncoder.LoadGguf(path);
+        try
+        {
+            var tokenizer = WordPieceTokenizer.FromGgufTokens(encoder.Gguf!.Tokens, path);
+            var pooling = options.Pooling ?? encoder.Gguf.PoolingType switch
+            {
+                1 => EmbeddingPooling.Mean,
+                2 => EmbeddingPooling.Cls,
+                var p => throw new EmbeddingModelException($"{path}: bert.pooling_type {p} is not supported (1 mean, 2 cls); set LocalEmbeddingOptions.Pooling to override."),
+            };
+            int maxTokens = Math.Min(encoder.Config.MaxPositions, options.MaxTokens ?? encoder.Config.MaxPositions);
+            var modelId = $"{Path.GetFileNameWithoutExtension(path)}@{WeightsHash(path)}";
+            return new LocalEmbeddingGenerator(encoder, tokenizer, options, pooling, options.Normalize ?? true, Math.Max(2, maxTokens), modelId);
+        }
+        catch
+        {
+            encoder.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Embeds documents/passages (with <see cref="LocalEmbeddingOptions.PassagePrefix"/>).</summary>
+    public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null,
+        CancellationToken cancellationToken = default) => GenerateAsync(values, _options.PassagePrefix, options, cancellationToken);
+
+    /// <summary>
+    /// A generator over the same model that embeds queries (with <see cref="LocalEmbeddingOptions.QueryPrefix"/>): E5's
+    /// <c>"query: "</c>, BGE's instruction. It does not own the model: dispose this generator, not the view.
+    /// </summary>
+    public IEmbeddingGenerator<string, Embedding<float>> ForQueries() => new QueryView(this);
+
+    /// <summary>Embeds <paramref name="values"/> with <paramref name="prefix"/> before each.</summary>
+    private Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, string prefix, EmbeddingGenerationOptions? options,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(values);
+        if (options?.Dimensions is { } dims && dims != Dimensions)
+            throw new NotSupportedException($"{ModelId} produces {Dimensions}-dimensional vectors; Dimensions = {dims} cannot be served (no truncation is applied).");
+        var inputs = values.ToList();
+        for (int i = 0; i < inputs.Count; i++)
+            if (inputs[i] is null) throw new ArgumentException($"Input {i} is null; pass empty strings instead.", nameof(values));
+        var result = new GeneratedEmbeddings<Embedding<float>>(inputs.Count);
+        if (inputs.Count == 0) return Task.FromResult(result);
+
+        long tokens = 0;
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            int h = Dimensions;
+            for (int start = 0; start < inputs.Count; start += _options.BatchSize)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                int n = Math.Min(_options.BatchSize, inputs.Count - start);
+                var encodings = new WordPieceEncoding[n];
+                for (int b = 0; b < n; b++)
+                {
+                    encodings[b] = _tokenizer.EncodeForModel(prefix + inputs[start + b], MaxTokens);
+                    if (encodings[b].Truncated) WarnTruncated(start + b);
+                }
+                var ids = encodings.SelectMany(e => e.Ids).ToArray();
+                var lengths = encodings.Select(e => e.Ids.Length).ToArray();
+                tokens += ids.Length;
+                var hidden = new float[(long)ids.Length * h];
+                _session.Forward(hidden, ids, [], lengths);
+                var now = DateTimeOffset.UtcNow;
+                for (int b = 0, s = 0; b < n; s += lengths[b], b++)
+                    result.Add(new Embedding<float>(Pool(hidden.AsSpan(s * h, lengths[b] * h), lengths[b])) { ModelId = ModelId, CreatedAt = now });
+            }
+        }
+        result.Usage = new UsageDetails { InputTokenCount = tokens, TotalTokenCount = tokens };
+        return Task.FromResult(result);
+    }
+
+    // sentence-transformers Pooling: mean over every token of the (unpadded) input, or the [CLS] row; then Normalize.
+    private float[] Pool(ReadOnlySpan<float> states /*[len, H]*/, int length)
+    {
+        int h = Dimensions;
+        var v = new float[h];
+        if (Pooling == EmbeddingPooling.Cls)
+        {
+            states[..h].CopyTo(v);
+        }
+        else
+        {
+            for (int t = 0; t < length; t++) TensorPrimitives.Add(v, states.Slice(t * h, h), v);
+            TensorPrimitives.Multiply(v, 1f / length, v);
+        }
+        if (Normalize)
+        {
+            // torch.nn.functional.normalize: divide by max(‖v‖, 1e-12).
+            float norm = MathF.Max(TensorPrimitives.Norm(v), 1e-12f);
+            TensorPrimitives.Multiply(v, 1f / norm, v);
+        }
+        return v;
+    }
+
+    private void WarnTruncated(int index)
+    {
+        if (Interlocked.Exchange(ref _warned, 1) != 0) return;
+        var message = $"{ModelId}: input {index} is longer than {MaxTokens} tokens and was cut (later inputs are cut silently); split long texts into chunks before embedding.";
+        if (_options.Warning is { } warn) warn(message);
+        else Trace.TraceWarning(message);
+    }
+
+    private static string WeightsHash(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
+        return Convert.ToHexStringLower(SHA256.HashData(stream))[..12];
+    }
+
+    /// <inheritdoc />
+    public object? GetService(Type serviceType, object? serviceKey = null)
+    {
+        ArgumentNullException.ThrowIfNull(serviceType);
+        if (serviceKey != null) return null;
+        if (serviceType == typeof(EmbeddingGeneratorMetadata)) return _metadata;
+        if (serviceType.IsInstanceOfType(this)) return this;
+        return null;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed) return;
+            _disposed = true;
+            _session.Dispose();
+            _encoder.Dispose();
+        }
+    }
+
+    private sealed class QueryView(LocalEmbeddingGenerator owner) : IEmbeddingGenerator<string, Embedding<float>>
+    {
+        public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null,
+            CancellationToken cancellationToken = default) => owner.GenerateAsync(values, owner._options.QueryPrefix, options, cancellationToken);
+
+        public object? GetService(Type serviceType, object? serviceKey = null) => owner.GetService(serviceType, serviceKey);
+
+        public void Dispose()
+        {
+        }
+    }
+}
