@@ -39,7 +39,7 @@ internal static class AskCommand
             if (r.GetValue(k) < 1) throw new UsageException("--k must be at least 1.");
             var q = r.GetValue(question)!;
             using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
-            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)!);
+            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel), forQueries: true);
             using var _ = embedder as IDisposable;
             var hits = await SearchCommand.Search(store, embedder, q, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
             var options = new AnswererOptions { MaxSources = r.GetValue(k), ChatOptions = new ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 } };

@@ -43,7 +43,7 @@ internal static class EvalCommand
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             var ds = BeirLoader.Load(r.GetValue(corpus)!, r.GetValue(queries)!, r.GetValue(qrels)!);
-            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)!);
+            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel), forQueries: true);
             using var _ = embedder as IDisposable;
             var searchMode = r.GetValue(mode);
             if (searchMode != SearchMode.Bm25 && embedder == null) throw new UsageException($"--mode {searchMode.ToString().ToLowerInvariant()} needs --embed-remote <url>.");

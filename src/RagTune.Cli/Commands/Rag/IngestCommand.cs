@@ -38,7 +38,7 @@ internal static class IngestCommand
                 Force = r.GetValue(force),
             };
             using var store = SqliteChunkStore.Open(r.GetValue(collection)!, RagCliOptions.StoreOptions(r.GetValue(dataDir)));
-            using var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)!) as IDisposable;
+            using var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)) as IDisposable;
             var pipeline = new IngestPipeline(store, (IEmbeddingGenerator<string, Embedding<float>>?)embedder, options);
             var summary = await RunWithProgress(pipeline, r.GetValue(paths)!, ct);
             PrintSummary(store.Name, summary);

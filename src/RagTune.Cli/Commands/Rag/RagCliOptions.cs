@@ -19,14 +19,23 @@ internal static class RagCliOptions
     public static Option<string?> EmbedRemote() =>
         new("--embed-remote") { Description = "OpenAI-compatible server for embeddings, e.g. http://127.0.0.1:8080/v1 (none: BM25 only)" };
 
-    public static Option<string> EmbedModel() =>
-        new("--embed-model") { Description = "Embedding model name on --embed-remote", DefaultValueFactory = _ => "default" };
+    public static Option<string?> EmbedModel() =>
+        new("--embed-model") { Description = "Embedding model: a local BERT-family model (Hugging Face folder, GGUF, or catalog/cache name), or with --embed-remote the model name on that server" };
 
     public static SqliteStoreOptions StoreOptions(string? dataDir) => new() { DataDirectory = dataDir };
 
-    /// <summary>The remote embedding generator, or null when no URL is given.</summary>
-    public static IEmbeddingGenerator<string, Embedding<float>>? Embedder(string? url, string model) =>
-        url == null ? null : new OpenAICompatibleEmbeddingGenerator(ParseUrl(url, "--embed-remote"), model, ApiKey());
+    /// <summary>
+    /// The embedding generator the options name: remote when <paramref name="url"/> is given (model name
+    /// <paramref name="model"/>, default "default"), else local when <paramref name="model"/> is given (run on our
+    /// engine; <paramref name="forQueries"/> applies the family's query prefix), else null (BM25 only).
+    /// </summary>
+    public static IEmbeddingGenerator<string, Embedding<float>>? Embedder(string? url, string? model, bool forQueries = false)
+    {
+        if (url != null) return new OpenAICompatibleEmbeddingGenerator(ParseUrl(url, "--embed-remote"), model ?? "default", ApiKey());
+        if (model == null) return null;
+        var local = RagTune.Models.Embeddings.LocalEmbeddingGenerator.Load(RagTune.Models.Downloads.ModelResolver.Resolve(model));
+        return forQueries ? local.ForQueries() : local;
+    }
 
     public static Uri ParseUrl(string url, string option) =>
         Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"

@@ -27,7 +27,7 @@ internal static class SearchCommand
         {
             if (r.GetValue(k) < 1) throw new UsageException("--k must be at least 1.");
             using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
-            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)!);
+            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel), forQueries: true);
             using var _ = embedder as IDisposable;
             var hits = await Search(store, embedder, r.GetValue(query)!, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
             if (r.GetValue(json))
