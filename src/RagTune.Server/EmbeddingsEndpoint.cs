@@ -15,16 +15,29 @@ internal static class EmbeddingsEndpoint
         if (string.IsNullOrWhiteSpace(request.Model)) throw OpenAIErrorException.BadRequest("You must provide a model parameter.", "model");
         if (!models.TryGetEmbedding(request.Model, out var generator))
             throw OpenAIErrorException.NotFound($"The embedding model '{request.Model}' does not exist or is not loaded.", "model", "model_not_found");
-        if (request.EncodingFormat is not (null or "float"))
-            throw OpenAIErrorException.BadRequest($"encoding_format '{request.EncodingFormat}' is not supported; use 'float'.", "encoding_format");
+        bool base64 = request.EncodingFormat switch
+        {
+            null or "float" => false,
+            "base64" => true,
+            _ => throw OpenAIErrorException.BadRequest($"encoding_format '{request.EncodingFormat}' is not supported; use 'float' or 'base64'.", "encoding_format"),
+        };
         var inputs = Inputs(request.Input);
         var result = await generator.GenerateAsync(inputs, new EmbeddingGenerationOptions { ModelId = request.Model, Dimensions = request.Dimensions },
             context.RequestAborted).ConfigureAwait(false);
-        var data = result.Select((e, i) => new EmbeddingEntry(i, e.Vector.ToArray())).ToList();
+        var data = result.Select((e, i) => new EmbeddingEntry(i, base64 ? Base64(e.Vector.Span) : e.Vector.ToArray())).ToList();
         int tokens = (int)(result.Usage?.InputTokenCount ?? 0);
         context.Response.ContentType = "application/json";
         await JsonSerializer.SerializeAsync(context.Response.Body, new EmbeddingList(data, request.Model, new EmbeddingUsage(tokens, tokens)),
             OpenAIWire.Json, context.RequestAborted).ConfigureAwait(false);
+    }
+
+    // The official clients ask for base64 by default: the float32 values, little-endian, as one string.
+    private static string Base64(ReadOnlySpan<float> vector)
+    {
+        var bytes = new byte[vector.Length * sizeof(float)];
+        for (int i = 0; i < vector.Length; i++)
+            System.Buffers.Binary.BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * sizeof(float)), vector[i]);
+        return Convert.ToBase64String(bytes);
     }
 
     private static List<string> Inputs(JsonElement? input)

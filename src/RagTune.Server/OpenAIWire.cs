@@ -105,7 +105,8 @@ internal sealed record EmbeddingList(IReadOnlyList<EmbeddingEntry> Data, string 
     public string Object => "list";
 }
 
-internal sealed record EmbeddingEntry(int Index, float[] Embedding)
+/// <remarks><see cref="Embedding"/> is a float array, or a base64 string of little-endian float32 values when asked for.</remarks>
+internal sealed record EmbeddingEntry(int Index, object Embedding)
 {
     public string Object => "embedding";
 }
