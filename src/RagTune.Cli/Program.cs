@@ -8,4 +8,5 @@ root.Subcommands.Add(ModelCommands.Create());
 root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(TuneCommand.Create());
 root.Subcommands.Add(AdapterCommands.Create());
+root.Subcommands.Add(ServeCommand.Create());
 return await root.Parse(args).InvokeAsync();

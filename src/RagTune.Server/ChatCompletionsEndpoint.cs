@@ -14,7 +14,7 @@ internal static class ChatCompletionsEndpoint
 {
     private static readonly byte[] s_done = "data: [DONE]\n\n"u8.ToArray();
 
-    public static async Task HandleAsync(HttpContext context, ModelRegistry models, ServerOptions options, ILogger<ChatCompletionRequest> log)
+    public static async Task HandleAsync(HttpContext context, ModelRegistry models, ServerOptions options, ILogger log)
     {
         var request = await RequestBody.ReadAsync<ChatCompletionRequest>(context, options).ConfigureAwait(false);
         var (id, client) = ResolveModel(models, request.Model);

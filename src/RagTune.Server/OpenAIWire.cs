@@ -46,6 +46,7 @@ internal sealed class WireMessage
 
 internal sealed record ChatCompletion(string Id, long Created, string Model, IReadOnlyList<ChatChoice> Choices, WireUsage Usage)
 {
+    [JsonPropertyOrder(-1)]
     public string Object => "chat.completion";
 }
 
@@ -62,6 +63,7 @@ internal sealed record AssistantMessage(string Content)
 
 internal sealed record ChatCompletionChunk(string Id, long Created, string Model, IReadOnlyList<ChunkChoice> Choices)
 {
+    [JsonPropertyOrder(-1)]
     public string Object => "chat.completion.chunk";
 
     /// <summary>Present (null) on every chunk when usage was asked for, set on the last one, as OpenAI does.</summary>
@@ -83,11 +85,13 @@ internal sealed record WireUsage(int PromptTokens, int CompletionTokens, int Tot
 
 internal sealed record ModelList(IReadOnlyList<ModelEntry> Data)
 {
+    [JsonPropertyOrder(-1)]
     public string Object => "list";
 }
 
 internal sealed record ModelEntry(string Id, long Created)
 {
+    [JsonPropertyOrder(-1)]
     public string Object => "model";
     public string OwnedBy => "ragtune";
 }
@@ -102,12 +106,14 @@ internal sealed class EmbeddingRequest
 
 internal sealed record EmbeddingList(IReadOnlyList<EmbeddingEntry> Data, string Model, EmbeddingUsage Usage)
 {
+    [JsonPropertyOrder(-1)]
     public string Object => "list";
 }
 
 /// <remarks><see cref="Embedding"/> is a float array, or a base64 string of little-endian float32 values when asked for.</remarks>
 internal sealed record EmbeddingEntry(int Index, object Embedding)
 {
+    [JsonPropertyOrder(-1)]
     public string Object => "embedding";
 }
 

@@ -30,6 +30,15 @@ public static class RagTuneServer
     public static WebApplication Build(string[] args, IEnumerable<KeyValuePair<string, string?>>? overrides = null, ModelRegistry? models = null)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
+        // Lowest-priority defaults: our own request lines at Information, ASP.NET Core's per-request chatter off.
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?>
+            {
+                ["Logging:LogLevel:Default"] = "Information",
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+            },
+        });
         builder.Configuration.AddEnvironmentVariables("RAGTUNE_");
         if (overrides != null) builder.Configuration.AddInMemoryCollection(overrides);
         builder.Configuration.AddCommandLine(args);
@@ -124,7 +133,8 @@ public static class RagTuneServer
         app.MapGet("/v1/models/{id}", (string id) => models.Ids.Contains(id)
             ? Results.Json(new ModelEntry(id, s_started), OpenAIWire.Json)
             : throw OpenAIErrorException.NotFound($"The model '{id}' does not exist or is not loaded.", "model", "model_not_found"));
-        app.MapPost("/v1/chat/completions", (HttpContext c, ILogger<ChatCompletionRequest> l) => ChatCompletionsEndpoint.HandleAsync(c, models, options, l));
+        var chatLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Server.ChatCompletions");
+        app.MapPost("/v1/chat/completions", (HttpContext c) => ChatCompletionsEndpoint.HandleAsync(c, models, options, chatLog));
         app.MapPost("/v1/embeddings", (HttpContext c) => EmbeddingsEndpoint.HandleAsync(c, models, options));
         app.MapFallback("/v1/{**rest}", (HttpContext c) => OpenAIErrorException.WriteAsync(c, StatusCodes.Status404NotFound,
             $"Unknown request URL: {c.Request.Method} {c.Request.Path}.", "invalid_request_error", null, "unknown_url"));
