@@ -81,6 +81,11 @@ public static class RagTuneServer
                 k.Listen(IPAddress.Parse(options.Host), options.Port);
             }
         });
+        builder.Logging.ClearProviders();
+        if (options.LogFormat == "json")
+            builder.Logging.AddJsonConsole(j => { j.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ"; j.UseUtcTimestamp = true; });
+        else
+            builder.Logging.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; });
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(models);
         builder.Services.ConfigureHttpJsonOptions(j =>

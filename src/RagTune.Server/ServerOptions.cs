@@ -48,6 +48,9 @@ public sealed class ServerOptions
     /// <summary>Origins allowed by CORS; empty (default) turns CORS off.</summary>
     public List<string> CorsOrigins { get; set; } = [];
 
+    /// <summary>Console log format: <c>simple</c> (default, one line per event) or <c>json</c> (one JSON object per event, with the structured fields).</summary>
+    public string LogFormat { get; set; } = "simple";
+
     /// <summary>Checks every setting; throws <see cref="ServerOptionsException"/> naming the setting and the fix.</summary>
     public void Validate()
     {
@@ -66,6 +69,7 @@ public sealed class ServerOptions
         if (ContextSize < 0) throw new ServerOptionsException($"Server:ContextSize {ContextSize} must be 0 (model default) or positive.");
         if (Threads < 0) throw new ServerOptionsException($"Server:Threads {Threads} must be 0 (one per processor) or positive.");
         if (ModelsDir is { Length: > 0 } dir && !Directory.Exists(dir)) throw new ServerOptionsException($"Server:ModelsDir '{dir}' does not exist.");
+        if (LogFormat is not ("simple" or "json")) throw new ServerOptionsException($"Server:LogFormat '{LogFormat}' is not 'simple' or 'json'.");
         foreach (var origin in CorsOrigins)
             if (origin != "*" && !Uri.TryCreate(origin, UriKind.Absolute, out _))
                 throw new ServerOptionsException($"Server:CorsOrigins entry '{origin}' is not an absolute origin such as https://example.com.");

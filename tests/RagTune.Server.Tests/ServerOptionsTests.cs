@@ -29,6 +29,7 @@ public sealed class ServerOptionsTests
     [InlineData("Server:QueueLimit", "-1", "QueueLimit")]
     [InlineData("Server:MaxRequestBodyBytes", "10", "MaxRequestBodyBytes")]
     [InlineData("Server:ModelsDir", "/no/such/dir", "ModelsDir")]
+    [InlineData("Server:LogFormat", "xml", "LogFormat")]
     public void Invalid_settings_name_the_setting(string key, string value, string name)
     {
         var e = Assert.Throws<ServerOptionsException>(() => RagTuneServer.Build([], new Dictionary<string, string?> { [key] = value }, new ModelRegistry()));

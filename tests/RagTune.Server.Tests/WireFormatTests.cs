@@ -251,6 +251,34 @@ public sealed class WireFormatTests
     }
 
     [Fact]
+    public async Task A_client_that_goes_away_frees_its_slot()
+    {
+        var held = new FakeChatClient(hold: true);
+        await using var s = await RunningServer.StartAsync(new ModelRegistry().AddChat("held", held).AddChat("fake", new FakeChatClient()),
+            ("Server:MaxConcurrentRequests", "1"), ("Server:QueueLimit", "0"));
+        using (var cts = new CancellationTokenSource())
+        {
+            var body = """{"model":"held","stream":true,"messages":[{"role":"user","content":"x"}]}""";
+            var abandoned = s.Http.PostAsync("/v1/chat/completions", Json(body), cts.Token);
+            while (held.Entered == 0) await Task.Delay(10);
+            using (var busy = await s.Http.PostAsync("/v1/chat/completions", Json(Hello)))
+                Assert.Equal(HttpStatusCode.TooManyRequests, busy.StatusCode);
+            await cts.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => abandoned);
+        }
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        HttpStatusCode status;
+        do
+        {
+            using var r = await s.Http.PostAsync("/v1/chat/completions", Json(Hello));
+            status = r.StatusCode;
+            if (status != HttpStatusCode.OK) await Task.Delay(50);
+        }
+        while (status != HttpStatusCode.OK && DateTime.UtcNow < deadline);
+        Assert.Equal(HttpStatusCode.OK, status);
+    }
+
+    [Fact]
     public async Task Cors_is_off_unless_configured()
     {
         await using (var off = await Start())

@@ -23,11 +23,12 @@ internal static class ServeCommand
         var context = new Option<int?>("--context") { Description = "Context size in tokens per model (0 = model's, capped at 16384)" };
         var maxConcurrent = new Option<int?>("--max-concurrent") { Description = "Requests served at once (default 4)" };
         var queue = new Option<int?>("--queue") { Description = "Requests waiting for a slot before 429 (default 16)" };
+        var logFormat = new Option<string?>("--log-format") { Description = "Console log format: simple (default) or json (structured, one object per line)" };
         var cors = new Option<string[]>("--cors-origin") { Description = "Origin allowed by CORS (repeatable; CORS is off without one)", AllowMultipleArgumentsPerToken = false };
 
         var cmd = new Command("serve", "Serve local models over an OpenAI-compatible HTTP API (/v1/models, /v1/chat/completions, /health)")
         {
-            port, host, apiKey, modelsDir, model, tokenizer, threads, context, maxConcurrent, queue, cors,
+            port, host, apiKey, modelsDir, model, tokenizer, threads, context, maxConcurrent, queue, cors, logFormat,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -45,6 +46,7 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.ContextSize), r.GetValue(context));
             Set(nameof(ServerOptions.MaxConcurrentRequests), r.GetValue(maxConcurrent));
             Set(nameof(ServerOptions.QueueLimit), r.GetValue(queue));
+            Set(nameof(ServerOptions.LogFormat), r.GetValue(logFormat));
             var models = r.GetValue(model) ?? [];
             for (int i = 0; i < models.Length; i++)
                 Set($"{nameof(ServerOptions.Models)}:{i}", RagTune.Models.Downloads.ModelResolver.Resolve(models[i]));
