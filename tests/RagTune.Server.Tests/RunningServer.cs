@@ -3,7 +3,7 @@ using Microsoft.AspNetCore.Builder;
 namespace RagTune.Server.Tests;
 
 /// <summary>The real server on 127.0.0.1 and a free port, for one test; stopped on dispose.</summary>
-internal sealed class RunningServer : IAsyncDisposable
+public sealed class RunningServer : IAsyncDisposable
 {
     private readonly WebApplication _app;
 
@@ -18,7 +18,7 @@ internal sealed class RunningServer : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    public static async Task<RunningServer> StartAsync(ModelRegistry models, params (string Key, string Value)[] settings)
+    internal static async Task<RunningServer> StartAsync(ModelRegistry models, params (string Key, string Value)[] settings)
     {
         var all = new Dictionary<string, string?>
         {
