@@ -59,7 +59,9 @@ public sealed class ModelRegistry : IDisposable
                 var id = IdOf(path);
                 var client = new LocalChatClient(path, new LocalChatClientOptions
                 {
-                    TokenizerPath = options.TokenizerPath, ContextSize = options.ContextSize, Threads = options.Threads,
+                    TokenizerPath = options.TokenizerPath,
+                    ContextSize = options.ContextSize,
+                    Threads = options.Threads,
                 });
                 try { registry.AddChat(id, client); }
                 catch { client.Dispose(); throw; }

@@ -70,7 +70,8 @@ public sealed class RealModelTests(RealModelServer fixture) : IClassFixture<Real
     {
         var body = JsonSerializer.Serialize(new
         {
-            model = "stories260K", stream,
+            model = "stories260K",
+            stream,
             messages = new[] { new { role = "user", content = string.Join(' ', Enumerable.Repeat("the little dog ran home", 100)) } },
         });
         using var response = await fixture.Server.Http.PostAsync("/v1/chat/completions", new StringContent(body, Encoding.UTF8, "application/json"));

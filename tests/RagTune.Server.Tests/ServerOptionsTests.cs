@@ -55,3 +55,47 @@ public sealed class ServerOptionsTests
         Assert.Contains("/no/model.gguf", e.Message);
     }
 }
+
+public sealed class ModelLoadingTests
+{
+    [Fact]
+    public async Task Models_dir_and_model_files_are_loaded_as_local_chat_clients()
+    {
+        using var dir = new RagTune.TestKit.TempDir();
+        File.Copy(RagTune.TestKit.TinyModels.Get("tiny", "q8_0"), dir.File("tiny-a.gguf"));
+        File.Copy(RagTune.TestKit.TinyModels.Get("tiny", "q8_0", seed: 2), dir.File("tiny-b.gguf"));
+        var extra = RagTune.TestKit.SharedData.File("models", "stories260k", "stories260K.gguf");
+        await using var app = RagTuneServer.Build([], new Dictionary<string, string?>
+        {
+            ["Server:Port"] = "0",
+            ["Server:Threads"] = "1",
+            ["Server:ModelsDir"] = dir.Path,
+            ["Server:Models:0"] = extra,
+            ["Logging:LogLevel:Default"] = "Warning",
+        });
+        await app.StartAsync();
+        using var http = new HttpClient { BaseAddress = new Uri(RagTuneServer.Addresses(app).Single()) };
+        var ids = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/v1/models")).RootElement.GetProperty("data")
+            .EnumerateArray().Select(m => m.GetProperty("id").GetString()).ToList();
+        Assert.Equal(["stories260K", "tiny-a", "tiny-b"], ids);
+        using var response = await http.PostAsync("/v1/chat/completions", new StringContent(
+            """{"model":"tiny-b","max_tokens":3,"temperature":0,"messages":[{"role":"user","content":"hi"}]}""", System.Text.Encoding.UTF8, "application/json"));
+        var usage = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("usage");
+        Assert.InRange(usage.GetProperty("completion_tokens").GetInt32(), 1, 3);
+        await app.StopAsync();
+    }
+
+    [Fact]
+    public void Two_models_with_one_id_are_refused()
+    {
+        var path = RagTune.TestKit.TinyModels.Get("tiny", "q8_0");
+        var e = Assert.Throws<ArgumentException>(() => RagTuneServer.Build([], new Dictionary<string, string?>
+        {
+            ["Server:Port"] = "0",
+            ["Server:Threads"] = "1",
+            ["Server:Models:0"] = path,
+            ["Server:Models:1"] = path,
+        }));
+        Assert.Contains("share the id", e.Message);
+    }
+}
