@@ -21,9 +21,10 @@ public sealed class ReferenceRulesTests
         ["RagTune.FineTuning"] = ["RagTune.Engine", "RagTune.Tokenizers", "RagTune.Models"],
         ["RagTune.Evaluation"] = ["RagTune.Rag", "RagTune.FineTuning", "Microsoft.Extensions.AI.Abstractions", "YamlDotNet", "System.Numerics.Tensors"],
         ["RagTune.Hosting"] = ["*"],
-        ["RagTune.Server"] = ["RagTune.Hosting", "*package"],
-        // Until RagTune.Hosting exists the CLI composes the model layer directly.
-        ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Models", "RagTune.Rag.Sqlite", "RagTune.Evaluation", "RagTune.FineTuning", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
+        // Until RagTune.Hosting exists the server composes the model layer (LocalChatClient) directly.
+        ["RagTune.Server"] = ["RagTune.Hosting", "RagTune.Models", "Microsoft.Extensions.AI.Abstractions"],
+        // Until RagTune.Hosting exists the CLI composes the model layer directly; `ragtune serve` hosts the server.
+        ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Server", "RagTune.Models", "RagTune.Rag.Sqlite", "RagTune.Evaluation", "RagTune.FineTuning", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
     };
 
     private static string SrcDir

@@ -1,0 +1,89 @@
+using Microsoft.Extensions.AI;
+using RagTune.Models.Local;
+
+namespace RagTune.Server;
+
+/// <summary>
+/// The models a server answers for, by id: chat clients and (optionally) embedding generators. The server
+/// reaches models only through these Microsoft.Extensions.AI interfaces; the registry owns and disposes them.
+/// </summary>
+public sealed class ModelRegistry : IDisposable
+{
+    private readonly Dictionary<string, IChatClient> _chat = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IEmbeddingGenerator<string, Embedding<float>>> _embedding = new(StringComparer.Ordinal);
+
+    /// <summary>Serves <paramref name="client"/> for chat completions under <paramref name="id"/>.</summary>
+    public ModelRegistry AddChat(string id, IChatClient client)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(id);
+        ArgumentNullException.ThrowIfNull(client);
+        if (!_chat.TryAdd(id, client)) throw new ArgumentException($"Two models share the id '{id}'; rename one of the files.", nameof(id));
+        return this;
+    }
+
+    /// <summary>Serves <paramref name="generator"/> for embeddings under <paramref name="id"/>.</summary>
+    public ModelRegistry AddEmbedding(string id, IEmbeddingGenerator<string, Embedding<float>> generator)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(id);
+        ArgumentNullException.ThrowIfNull(generator);
+        if (!_embedding.TryAdd(id, generator)) throw new ArgumentException($"Two embedding models share the id '{id}'.", nameof(id));
+        return this;
+    }
+
+    /// <summary>Ids of every served model, chat first, in the order they were added.</summary>
+    public IReadOnlyList<string> Ids => [.. _chat.Keys, .. _embedding.Keys.Where(k => !_chat.ContainsKey(k))];
+
+    /// <summary>True when at least one embedding generator is served.</summary>
+    public bool HasEmbeddings => _embedding.Count > 0;
+
+    internal bool TryGetChat(string id, out IChatClient client) => _chat.TryGetValue(id, out client!);
+
+    internal bool TryGetEmbedding(string id, out IEmbeddingGenerator<string, Embedding<float>> generator) => _embedding.TryGetValue(id, out generator!);
+
+    internal bool IsEmbeddingOnly(string id) => _embedding.ContainsKey(id) && !_chat.ContainsKey(id);
+
+    /// <summary>Loads every model named by <paramref name="options"/> (<see cref="ServerOptions.Models"/> and <see cref="ServerOptions.ModelsDir"/>) as a <see cref="LocalChatClient"/>.</summary>
+    public static ModelRegistry LoadLocal(ServerOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var paths = new List<string>(options.Models);
+        if (options.ModelsDir is { Length: > 0 } dir)
+            paths.AddRange(Directory.GetFiles(dir, "*.gguf").Order(StringComparer.Ordinal));
+        var registry = new ModelRegistry();
+        try
+        {
+            foreach (var path in paths)
+            {
+                if (!File.Exists(path) && !Directory.Exists(path))
+                    throw new ServerOptionsException($"Model '{path}' does not exist; pass a GGUF or llama2.c file with --model, or a folder with --models-dir.");
+                var id = IdOf(path);
+                var client = new LocalChatClient(path, new LocalChatClientOptions
+                {
+                    TokenizerPath = options.TokenizerPath,
+                    ContextSize = options.ContextSize,
+                    Threads = options.Threads,
+                });
+                try { registry.AddChat(id, client); }
+                catch { client.Dispose(); throw; }
+            }
+        }
+        catch
+        {
+            registry.Dispose();
+            throw;
+        }
+        return registry;
+    }
+
+    /// <summary>A model's id: its file (or folder) name without the extension.</summary>
+    internal static string IdOf(string path) => Path.GetFileNameWithoutExtension(Path.TrimEndingDirectorySeparator(path));
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var c in _chat.Values) c.Dispose();
+        foreach (var e in _embedding.Values) e.Dispose();
+        _chat.Clear();
+        _embedding.Clear();
+    }
+}

@@ -1,0 +1,172 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading.RateLimiting;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.RateLimiting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace RagTune.Server;
+
+/// <summary>
+/// Builds the RagTune HTTP server: OpenAI-compatible endpoints over the models of a <see cref="ModelRegistry"/>,
+/// an API key check, a concurrency limit with a bounded queue, a request body limit and optional CORS.
+/// </summary>
+public static class RagTuneServer
+{
+    /// <summary>
+    /// Binds <see cref="ServerOptions"/> from appsettings.json, environment (<c>RAGTUNE_Server__Port</c>, …),
+    /// <paramref name="args"/> (<c>--Server:Port=8081</c>) and finally <paramref name="overrides"/> (keys such as
+    /// <c>Server:Port</c>), validates them and builds the application. When <paramref name="models"/> is null the
+    /// configured model files are loaded and disposed with the application; a given registry stays the caller's.
+    /// </summary>
+    /// <exception cref="ServerOptionsException">A setting is invalid (e.g. a non-loopback host without an API key).</exception>
+    public static WebApplication Build(string[] args, IEnumerable<KeyValuePair<string, string?>>? overrides = null, ModelRegistry? models = null)
+    {
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = args });
+        // Lowest-priority defaults: our own request lines at Information, ASP.NET Core's per-request chatter off.
+        builder.Configuration.Sources.Insert(0, new Microsoft.Extensions.Configuration.Memory.MemoryConfigurationSource
+        {
+            InitialData = new Dictionary<string, string?>
+            {
+                ["Logging:LogLevel:Default"] = "Information",
+                ["Logging:LogLevel:Microsoft.AspNetCore"] = "Warning",
+            },
+        });
+        builder.Configuration.AddEnvironmentVariables("RAGTUNE_");
+        if (overrides != null) builder.Configuration.AddInMemoryCollection(overrides);
+        builder.Configuration.AddCommandLine(args);
+
+        var options = builder.Configuration.GetSection(ServerOptions.Section).Get<ServerOptions>() ?? new ServerOptions();
+        options.Validate();
+        bool ownsModels = models is null;
+        models ??= ModelRegistry.LoadLocal(options);
+        try
+        {
+            return Compose(builder, options, models, ownsModels);
+        }
+        catch
+        {
+            if (ownsModels) models.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The addresses the started <paramref name="app"/> listens on (with the real port when 0 was asked for).</summary>
+    public static IReadOnlyList<string> Addresses(WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        return [.. app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
+    }
+
+    private static WebApplication Compose(WebApplicationBuilder builder, ServerOptions options, ModelRegistry models, bool ownsModels)
+    {
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = options.MaxRequestBodyBytes;
+            if (string.Equals(options.Host, "localhost", StringComparison.OrdinalIgnoreCase))
+            {
+                if (options.Port == 0) k.Listen(IPAddress.Loopback, 0);
+                else k.ListenLocalhost(options.Port);
+            }
+            else
+            {
+                k.Listen(IPAddress.Parse(options.Host), options.Port);
+            }
+        });
+        builder.Logging.ClearProviders();
+        if (options.LogFormat == "json")
+            builder.Logging.AddJsonConsole(j => { j.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ"; j.UseUtcTimestamp = true; });
+        else
+            builder.Logging.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; });
+        builder.Services.AddSingleton(options);
+        builder.Services.AddSingleton(models);
+        builder.Services.ConfigureHttpJsonOptions(j =>
+        {
+            j.SerializerOptions.PropertyNamingPolicy = OpenAIWire.Json.PropertyNamingPolicy;
+            j.SerializerOptions.DefaultIgnoreCondition = OpenAIWire.Json.DefaultIgnoreCondition;
+        });
+        builder.Services.AddRateLimiter(r =>
+        {
+            r.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
+            r.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
+                context.Request.Path.StartsWithSegments("/v1")
+                    ? RateLimitPartition.GetConcurrencyLimiter("v1", _ => new ConcurrencyLimiterOptions
+                    {
+                        PermitLimit = options.MaxConcurrentRequests,
+                        QueueLimit = options.QueueLimit,
+                        QueueProcessingOrder = QueueProcessingOrder.OldestFirst,
+                    })
+                    : RateLimitPartition.GetNoLimiter("open"));
+            r.OnRejected = (rejected, ct) =>
+            {
+                rejected.HttpContext.Response.Headers.RetryAfter = "1";
+                return new ValueTask(OpenAIErrorException.WriteAsync(rejected.HttpContext, StatusCodes.Status429TooManyRequests,
+                    $"The server is busy: {options.MaxConcurrentRequests} requests are running and {options.QueueLimit} are queued. Retry shortly.",
+                    "rate_limit_exceeded", null, "rate_limit_exceeded"));
+            };
+        });
+        if (options.CorsOrigins.Count > 0)
+            builder.Services.AddCors(c => c.AddDefaultPolicy(p =>
+            {
+                if (options.CorsOrigins.Contains("*")) p.AllowAnyOrigin(); else p.WithOrigins([.. options.CorsOrigins]);
+                p.AllowAnyHeader().AllowAnyMethod();
+            }));
+
+        var app = builder.Build();
+        if (ownsModels) app.Lifetime.ApplicationStopped.Register(models.Dispose);
+        var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Server");
+        app.Lifetime.ApplicationStarted.Register(() =>
+            log.LogInformation("Serving {ModelCount} model(s) [{Models}] on {Addresses}; API key {ApiKeyState}; at most {MaxConcurrent} concurrent + {Queue} queued",
+                models.Ids.Count, string.Join(", ", models.Ids), string.Join(", ", Addresses(app)),
+                string.IsNullOrEmpty(options.ApiKey) ? "not required" : "required", options.MaxConcurrentRequests, options.QueueLimit));
+
+        if (options.CorsOrigins.Count > 0) app.UseCors();
+        app.UseMiddleware<OpenAIErrorMiddleware>();
+        app.Use(RequireApiKey(options));
+        app.UseRateLimiter();
+
+        app.MapGet("/health", () => Results.Json(new { status = "ok", models = models.Ids.Count }));
+        app.MapGet("/v1/models", () => Results.Json(new ModelList([.. models.Ids.Select(id => new ModelEntry(id, s_started))]), OpenAIWire.Json));
+        app.MapGet("/v1/models/{id}", (string id) => models.Ids.Contains(id)
+            ? Results.Json(new ModelEntry(id, s_started), OpenAIWire.Json)
+            : throw OpenAIErrorException.NotFound($"The model '{id}' does not exist or is not loaded.", "model", "model_not_found"));
+        var chatLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Server.ChatCompletions");
+        app.MapPost("/v1/chat/completions", (HttpContext c) => ChatCompletionsEndpoint.HandleAsync(c, models, options, chatLog));
+        app.MapPost("/v1/embeddings", (HttpContext c) => EmbeddingsEndpoint.HandleAsync(c, models, options));
+        app.MapFallback("/v1/{**rest}", (HttpContext c) => OpenAIErrorException.WriteAsync(c, StatusCodes.Status404NotFound,
+            $"Unknown request URL: {c.Request.Method} {c.Request.Path}.", "invalid_request_error", null, "unknown_url"));
+        return app;
+    }
+
+    private static readonly long s_started = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    private static Func<HttpContext, RequestDelegate, Task> RequireApiKey(ServerOptions options)
+    {
+        byte[]? expected = string.IsNullOrEmpty(options.ApiKey) ? null : Encoding.UTF8.GetBytes(options.ApiKey);
+        return (context, next) =>
+        {
+            if (expected is null || !context.Request.Path.StartsWithSegments("/v1")) return next(context);
+            string header = context.Request.Headers.Authorization.ToString();
+            if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+                return Unauthorized(context, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
+            var given = Encoding.UTF8.GetBytes(header.AsSpan(7).Trim().ToString());
+            if (!CryptographicOperations.FixedTimeEquals(given, expected))
+                return Unauthorized(context, "Incorrect API key provided.");
+            return next(context);
+        };
+    }
+
+    private static Task Unauthorized(HttpContext context, string message)
+    {
+        context.Response.Headers.WWWAuthenticate = "Bearer";
+        return OpenAIErrorException.WriteAsync(context, StatusCodes.Status401Unauthorized, message, "invalid_request_error", null, "invalid_api_key");
+    }
+}

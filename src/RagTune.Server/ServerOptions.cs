@@ -1,0 +1,84 @@
+using System.Net;
+
+namespace RagTune.Server;
+
+/// <summary>
+/// Settings of the RagTune server, bound from the <c>Server</c> configuration section (appsettings.json,
+/// <c>RAGTUNE_Server__*</c> environment variables, then command-line options, later sources winning) and
+/// validated before the server starts. Defaults are documented per property.
+/// </summary>
+public sealed class ServerOptions
+{
+    /// <summary>The configuration section these options are bound from.</summary>
+    public const string Section = "Server";
+
+    /// <summary>Address to bind; default <c>127.0.0.1</c> (loopback only). <c>localhost</c>, IPv4/IPv6 literals, <c>0.0.0.0</c> and <c>::</c> are accepted.</summary>
+    public string Host { get; set; } = "127.0.0.1";
+
+    /// <summary>TCP port; default 8080. 0 picks a free port (tests).</summary>
+    public int Port { get; set; } = 8080;
+
+    /// <summary>Bearer key required on every <c>/v1</c> request when set; required when <see cref="Host"/> is not loopback.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>A folder whose <c>*.gguf</c> files are all served, each under its file name without extension.</summary>
+    public string? ModelsDir { get; set; }
+
+    /// <summary>Model files (GGUF, llama2.c .bin, or Hugging Face folders) to serve, each under its file name without extension.</summary>
+    public List<string> Models { get; set; } = [];
+
+    /// <summary>Tokenizer file for models that carry none (llama2.c checkpoints); default none.</summary>
+    public string? TokenizerPath { get; set; }
+
+    /// <summary>KV-cache length per model; 0 (default) uses the model's context length, capped at 16,384.</summary>
+    public int ContextSize { get; set; }
+
+    /// <summary>Compute threads per model; 0 (default) uses one per processor.</summary>
+    public int Threads { get; set; }
+
+    /// <summary>Largest request body accepted, in bytes; default 1 MiB. Larger bodies get 413.</summary>
+    public long MaxRequestBodyBytes { get; set; } = 1 << 20;
+
+    /// <summary><c>/v1</c> requests served at once; default 4.</summary>
+    public int MaxConcurrentRequests { get; set; } = 4;
+
+    /// <summary><c>/v1</c> requests waiting for a slot; default 16. Requests beyond it get 429 at once.</summary>
+    public int QueueLimit { get; set; } = 16;
+
+    /// <summary>Origins allowed by CORS; empty (default) turns CORS off.</summary>
+    public List<string> CorsOrigins { get; set; } = [];
+
+    /// <summary>Console log format: <c>simple</c> (default, one line per event) or <c>json</c> (one JSON object per event, with the structured fields).</summary>
+    public string LogFormat { get; set; } = "simple";
+
+    /// <summary>Checks every setting; throws <see cref="ServerOptionsException"/> naming the setting and the fix.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Host)) throw new ServerOptionsException("Server:Host is empty; pass --host 127.0.0.1 (loopback) or an address to bind.");
+        if (!string.Equals(Host, "localhost", StringComparison.OrdinalIgnoreCase) && !IPAddress.TryParse(Host, out _))
+            throw new ServerOptionsException($"Server:Host '{Host}' is not an IP address; pass an address such as 127.0.0.1, 0.0.0.0 or ::1 (or 'localhost').");
+        if (Port is < 0 or > 65535) throw new ServerOptionsException($"Server:Port {Port} is out of range; pass 1-65535 (or 0 for a free port).");
+        if (!IsLoopback && string.IsNullOrEmpty(ApiKey))
+            throw new ServerOptionsException(
+                $"Refusing to listen on {Host} without an API key: any machine that can reach it could use the models. " +
+                "Set one with --api-key or the RAGTUNE_Server__ApiKey environment variable, or bind to 127.0.0.1.");
+        if (ApiKey is { Length: > 0 and < 8 }) throw new ServerOptionsException("Server:ApiKey is shorter than 8 characters; use a longer, random key.");
+        if (MaxRequestBodyBytes < 1024) throw new ServerOptionsException($"Server:MaxRequestBodyBytes {MaxRequestBodyBytes} is below 1024; requests could not carry a message.");
+        if (MaxConcurrentRequests < 1) throw new ServerOptionsException($"Server:MaxConcurrentRequests {MaxConcurrentRequests} must be at least 1.");
+        if (QueueLimit < 0) throw new ServerOptionsException($"Server:QueueLimit {QueueLimit} must be 0 or more.");
+        if (ContextSize < 0) throw new ServerOptionsException($"Server:ContextSize {ContextSize} must be 0 (model default) or positive.");
+        if (Threads < 0) throw new ServerOptionsException($"Server:Threads {Threads} must be 0 (one per processor) or positive.");
+        if (ModelsDir is { Length: > 0 } dir && !Directory.Exists(dir)) throw new ServerOptionsException($"Server:ModelsDir '{dir}' does not exist.");
+        if (LogFormat is not ("simple" or "json")) throw new ServerOptionsException($"Server:LogFormat '{LogFormat}' is not 'simple' or 'json'.");
+        foreach (var origin in CorsOrigins)
+            if (origin != "*" && !Uri.TryCreate(origin, UriKind.Absolute, out _))
+                throw new ServerOptionsException($"Server:CorsOrigins entry '{origin}' is not an absolute origin such as https://example.com.");
+    }
+
+    /// <summary>True when <see cref="Host"/> is a loopback address (or <c>localhost</c>).</summary>
+    public bool IsLoopback =>
+        string.Equals(Host, "localhost", StringComparison.OrdinalIgnoreCase) || IPAddress.TryParse(Host, out var ip) && IPAddress.IsLoopback(ip);
+}
+
+/// <summary>A server setting is invalid; the message names the setting and the fix.</summary>
+public sealed class ServerOptionsException(string message) : Exception(message);
