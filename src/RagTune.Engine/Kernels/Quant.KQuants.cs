@@ -19,10 +19,11 @@ namespace RagTune.Engine.Kernels;
 //   block_q8_K { float d; i8 qs[256]; i16 bsums[16]; }                        292 bytes (activation partner)
 //       bsums[i] = sum of qs[16i..16i+15], so the Q4_K/Q5_K min term and the Q6_K -32 offset need no pass over qs.
 //
-// The quantizers are simpler than ggml's iterative search (make_qkx2_quants / make_qx_quants): scales and mins
-// are chosen from each sub-block's range and rounded *up* to their 6-/8-bit codes, so no value is clipped, and
-// then every value is rounded to the nearest level of its decoded scale. Error per element is therefore at most
-// half of that sub-block's decoded step (tested), a little worse in RMS than ggml's search but the same layout.
+// The quantizers follow the idea of ggml's search (make_qkx2_quants / make_qx_quants), simplified and unweighted:
+// each sub-block tries a few grids around its range, refits step (and min) by least squares, keeps the smallest
+// squared error; the sub-block steps/mins are then rounded to 6-bit (Q4_K/Q5_K) or int8 (Q6_K) codes of one fp16
+// super-scale, and every value is rounded to the nearest level of its decoded scale, clamped to the level range.
+// Values inside the fitted range are within half a decoded step; the fit may clip a few extremes (tested budget).
 
 internal static unsafe partial class Quant
 {
@@ -76,8 +77,8 @@ internal static unsafe partial class Quant
         int blockBytes = bits == 4 ? Q4_KBlockBytes : Q5_KBlockBytes;
         int blocks = CheckKBlocks(x.Length, y.Length, blockBytes);
         int levels = (1 << bits) - 1;
-        Span<float> need = stackalloc float[8];   // scale each sub-block needs once its min is fixed
-        Span<float> mins = stackalloc float[8];   // -min of each sub-block (>= 0)
+        Span<float> scales = stackalloc float[8];  // fitted step of each sub-block
+        Span<float> offs = stackalloc float[8];    // fitted -min of each sub-block (>= 0)
         Span<byte> sc = stackalloc byte[8], mq = stackalloc byte[8];
         Span<byte> q = stackalloc byte[QKK];
         for (int b = 0; b < blocks; b++)
@@ -85,29 +86,31 @@ internal static unsafe partial class Quant
             var xb = x.Slice(b * QKK, QKK);
             var yb = y.Slice(b * blockBytes, blockBytes);
             yb.Clear();
-            float maxMin = 0f;
+            float maxScale = 0f, maxOff = 0f;
             for (int j = 0; j < 8; j++)
             {
-                float lo = 0f;                    // mins are stored as non-negative offsets: min is clamped to <= 0
-                for (int l = 0; l < 32; l++) lo = MathF.Min(lo, xb[32 * j + l]);
-                mins[j] = -lo;
-                maxMin = MathF.Max(maxMin, -lo);
+                (scales[j], offs[j]) = FitScaleMin(xb.Slice(32 * j, 32), levels);
+                maxScale = MathF.Max(maxScale, scales[j]);
+                maxOff = MathF.Max(maxOff, offs[j]);
             }
-            float dmin = Fp16ToFp32(Fp32ToFp16(maxMin / 63f));
-            float maxNeed = 0f;
+            float d = Fp16ToFp32(Fp32ToFp16(maxScale / 63f));
+            float dmin = Fp16ToFp32(Fp32ToFp16(maxOff / 63f));
             for (int j = 0; j < 8; j++)
             {
-                int m = dmin > 0f ? Math.Min(63, (int)MathF.Ceiling(mins[j] / dmin)) : 0;
-                mq[j] = (byte)m;
-                float hi = float.MinValue;
-                for (int l = 0; l < 32; l++) hi = MathF.Max(hi, xb[32 * j + l]);
-                need[j] = MathF.Max(0f, (hi + dmin * m) / levels);
-                maxNeed = MathF.Max(maxNeed, need[j]);
-            }
-            float d = Fp16ToFp32(Fp32ToFp16(maxNeed / 63f));
-            for (int j = 0; j < 8; j++)
-            {
-                sc[j] = d > 0f ? (byte)Math.Min(63, (int)MathF.Ceiling(need[j] / d)) : (byte)0;
+                // The codes of the fitted step and offset, rounded down or up: the pair with the smallest error after
+                // requantizing wins (rounding the offset down alone can clip the bottom of a narrow sub-block).
+                var xs = xb.Slice(32 * j, 32);
+                int s0 = d > 0f ? (int)MathF.Floor(scales[j] / d) : 0, m0 = dmin > 0f ? (int)MathF.Floor(offs[j] / dmin) : 0;
+                float best = float.MaxValue;
+                for (int ds = 0; ds <= 1; ds++)
+                    for (int dm = 0; dm <= 1; dm++)
+                    {
+                        int sv = Math.Clamp(s0 + ds, 0, 63), mv = Math.Clamp(m0 + dm, 0, 63);
+                        if (sv == 0 && scales[j] > 0f) continue;   // never 0 for a non-flat sub-block
+                        float e = SubBlockError(xs, d * sv, dmin * mv, levels);
+                        if (e < best) { best = e; sc[j] = (byte)sv; mq[j] = (byte)mv; }
+                    }
+                if (best == float.MaxValue) { sc[j] = 0; mq[j] = (byte)(dmin > 0f ? Math.Clamp((int)MathF.Round(offs[j] / dmin), 0, 63) : 0); }
                 float step = d * sc[j], off = dmin * mq[j];
                 float inv = step > 0f ? 1f / step : 0f;
                 for (int l = 0; l < 32; l++)
@@ -134,33 +137,102 @@ internal static unsafe partial class Quant
         }
     }
 
+    /// <summary>
+    /// Step and offset (x ~ step*q - off, q in [0, levels], off >= 0) of one sub-block: the min/max grid and 20
+    /// slightly stretched or shrunk grids (the idea of ggml's make_qkx2_quants, unweighted), each refitted by least
+    /// squares for its levels; the one with the smallest squared error wins.
+    /// </summary>
+    private static (float Step, float Off) FitScaleMin(ReadOnlySpan<float> x, int levels)
+    {
+        int n = x.Length;
+        float lo = 0f, hi = float.MinValue;
+        for (int i = 0; i < n; i++) { lo = MathF.Min(lo, x[i]); hi = MathF.Max(hi, x[i]); }
+        if (hi <= lo) return (0f, -lo);
+        float bestStep = (hi - lo) / levels, bestOff = -lo;
+        float bestErr = SubBlockError(x, bestStep, bestOff, levels);
+        Span<int> L = stackalloc int[32];
+        for (int k = 0; k <= 20; k++)
+        {
+            float iscale = (levels - 1f + 0.1f * k) / (hi - lo);
+            double sl = 0, sx = 0, sll = 0, slx = 0;
+            for (int i = 0; i < n; i++)
+            {
+                L[i] = Math.Clamp((int)MathF.Round(iscale * (x[i] - lo)), 0, levels);
+                sl += L[i]; sx += x[i]; sll += L[i] * L[i]; slx += L[i] * x[i];
+            }
+            double det = n * sll - sl * sl;
+            if (det <= 0) continue;
+            double a = (n * slx - sl * sx) / det, bb = (sx - a * sl) / n;
+            if (bb > 0) { bb = 0; a = sll > 0 ? slx / sll : 0; }
+            if (a <= 0) continue;
+            float err = SubBlockError(x, (float)a, (float)-bb, levels);
+            if (err < bestErr) { bestErr = err; bestStep = (float)a; bestOff = (float)-bb; }
+        }
+        return (bestStep, bestOff);
+    }
+
+    private static float SubBlockError6(ReadOnlySpan<float> x, float step)
+    {
+        float inv = 1f / step, e = 0f;
+        for (int i = 0; i < x.Length; i++)
+        {
+            float dlt = step * Math.Clamp((int)MathF.Round(x[i] * inv, MidpointRounding.AwayFromZero), -32, 31) - x[i];
+            e += dlt * dlt;
+        }
+        return e;
+    }
+
+    private static float SubBlockError(ReadOnlySpan<float> x, float step, float off, int levels)
+    {
+        float inv = step > 0f ? 1f / step : 0f, e = 0f;
+        for (int i = 0; i < x.Length; i++)
+        {
+            int q = Math.Clamp((int)MathF.Round((x[i] + off) * inv, MidpointRounding.AwayFromZero), 0, levels);
+            float dlt = step * q - off - x[i];
+            e += dlt * dlt;
+        }
+        return e;
+    }
+
     /// <summary>Q6_K quantization of whole 256-element blocks (symmetric, 16 sub-blocks of 16).</summary>
     internal static void QuantizeRowQ6_K(ReadOnlySpan<float> x, Span<byte> y)
     {
         int blocks = CheckKBlocks(x.Length, y.Length, Q6_KBlockBytes);
-        Span<float> need = stackalloc float[16];
+        Span<float> scale = stackalloc float[16];
         Span<byte> q = stackalloc byte[QKK];
         for (int b = 0; b < blocks; b++)
         {
             var xb = x.Slice(b * QKK, QKK);
             var yb = y.Slice(b * Q6_KBlockBytes, Q6_KBlockBytes);
             yb.Clear();
-            float maxNeed = 0f;
+            float maxAbs = 0f;
             for (int j = 0; j < 16; j++)
             {
-                float amax = 0f;
-                for (int l = 0; l < 16; l++) amax = MathF.Max(amax, MathF.Abs(xb[16 * j + l]));
-                need[j] = amax / 31f;             // levels -31..31 (ggml also uses -32 on one side)
-                maxNeed = MathF.Max(maxNeed, need[j]);
+                scale[j] = FitScale6(xb.Slice(16 * j, 16));
+                maxAbs = MathF.Max(maxAbs, MathF.Abs(scale[j]));
             }
-            float d = Fp16ToFp32(Fp32ToFp16(maxNeed / 127f));
+            float d = Fp16ToFp32(Fp32ToFp16(maxAbs / 127f));
             var scales = MemoryMarshal.Cast<byte, sbyte>(yb.Slice(192, 16));
             for (int j = 0; j < 16; j++)
             {
-                int s = d > 0f ? Math.Min(127, (int)MathF.Ceiling(need[j] / d)) : 0;
+                // Code of the fitted step: the nearest and its two neighbours, whichever requantizes with the least error.
+                var xs = xb.Slice(16 * j, 16);
+                int s = 0;
+                if (d > 0f && scale[j] != 0f)
+                {
+                    int s0 = (int)MathF.Round(scale[j] / d);
+                    float best = float.MaxValue;
+                    for (int c = s0 - 1; c <= s0 + 1; c++)
+                    {
+                        int cv = Math.Clamp(c, -127, 127);
+                        if (cv == 0) continue;
+                        float e = SubBlockError6(xs, d * cv);
+                        if (e < best) { best = e; s = cv; }
+                    }
+                }
                 scales[j] = (sbyte)s;
                 float step = d * s;
-                float inv = step > 0f ? 1f / step : 0f;
+                float inv = step != 0f ? 1f / step : 0f;
                 for (int l = 0; l < 16; l++)
                 {
                     int v = (int)MathF.Round(xb[16 * j + l] * inv, MidpointRounding.AwayFromZero);
@@ -181,6 +253,38 @@ internal static unsafe partial class Quant
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Signed step of a 16-value Q6_K sub-block (x ~ step*q, q in [-32, 31]): the value of largest magnitude is
+    /// mapped near -32 (so the asymmetric range is used fully, the step's sign follows it), trying 19 grids around
+    /// that and refitting each by least squares (the idea of ggml's make_qx_quants, unweighted).
+    /// </summary>
+    private static float FitScale6(ReadOnlySpan<float> x)
+    {
+        float max = 0f;
+        for (int i = 0; i < x.Length; i++) if (MathF.Abs(x[i]) > MathF.Abs(max)) max = x[i];
+        if (max == 0f) return 0f;
+        float best = -max / 32f, bestErr = float.MaxValue;
+        for (int k = -9; k <= 9; k++)
+        {
+            float iscale = -(32f + 0.1f * k) / max;
+            double slx = 0, sll = 0;
+            for (int i = 0; i < x.Length; i++)
+            {
+                int l = Math.Clamp((int)MathF.Round(iscale * x[i]), -32, 31);
+                slx += l * x[i]; sll += l * l;
+            }
+            if (sll == 0) continue;
+            float step = (float)(slx / sll), err = 0f;
+            for (int i = 0; i < x.Length; i++)
+            {
+                float dlt = step * Math.Clamp((int)MathF.Round(x[i] / step), -32, 31) - x[i];
+                err += dlt * dlt;
+            }
+            if (err < bestErr) { bestErr = err; best = step; }
+        }
+        return best;
     }
 
     /// <summary>

@@ -8,9 +8,11 @@ using static RagTune.Engine.Tests.Kernels.KernelTestData;
 namespace RagTune.Engine.Tests.Kernels;
 
 // K-quants (Q4_K, Q5_K, Q6_K) and their Q8_K activation partner. Budgets:
-//   quantize -> dequantize: every element within 0.52 of its sub-block's decoded step (d*sc); 0.5 is rounding,
-//     the rest covers fp16 rounding of d/dmin. RMS error / RMS(x) on uniform [-1, 1] rows: Q4_K < 0.075,
-//     Q5_K < 0.037, Q6_K < 0.018 (about step/sqrt(12) of uniform rounding).
+//   quantize -> dequantize: every element within 1.0 (Q4_K, Q5_K) / 1.6 (Q6_K) of its sub-block's decoded step
+//     (d*sc; half a step is rounding, the rest is what the least-squares fit and the 6-/8-bit scale codes may clip;
+//     measured 0.89 / 0.90 / 1.46 on rows whose sub-block scales span 120x). RMS error / RMS(x):
+//     uniform [-1, 1] rows Q4_K < 0.06, Q5_K < 0.03, Q6_K < 0.015 (measured 0.054 / 0.027 / 0.013);
+//     standard normal rows < 0.08 / 0.04 / 0.02 (measured 0.071 / 0.035 / 0.017).
 //   dot AVX2 vs scalar reference: 1e-5 * sum|w x| (integer sums are exact; float order only).
 //   scalar reference vs a float dot of the dequantized blocks: 1e-5 * sum|w x| (checks the index arithmetic).
 [Trait("Category", "Kernels")]
@@ -150,7 +152,8 @@ public sealed unsafe class KQuantTests
                 fixed (byte* p = blk) step = Quant.Fp16ToFp32(MemoryMarshal.Read<ushort>(blk)) * Quant.ScaleMinK4(p + 4, i % 256 / 32).Scale;
             }
             double err = Math.Abs(x[i] - back[i]);
-            Assert.True(err <= 0.52 * step + 1e-6, $"{type} [{i}] x {x[i]} back {back[i]} step {step}");
+            double bound = type == GgmlType.Q6_K ? 1.6 : 1.0;
+            Assert.True(err <= bound * step + 1e-6, $"{type} [{i}] x {x[i]} back {back[i]} step {step}");
             errSq += err * err;
             sq += (double)x[i] * x[i];
         }
@@ -160,8 +163,18 @@ public sealed unsafe class KQuantTests
         errSq = 0; sq = 0;
         for (int i = 0; i < n; i++) { errSq += Math.Pow(uni[i] - back[i], 2); sq += (double)uni[i] * uni[i]; }
         double rel = Math.Sqrt(errSq / sq);
-        double budget = type switch { GgmlType.Q4_K => 0.075, GgmlType.Q5_K => 0.037, _ => 0.018 };
-        Assert.True(rel < budget, $"{type} relative RMS error {rel:F4} >= {budget}");
+        double budget = type switch { GgmlType.Q4_K => 0.06, GgmlType.Q5_K => 0.03, _ => 0.015 };
+        Assert.True(rel < budget, $"{type} uniform: relative RMS error {rel:F4} >= {budget}");
+        var gau = new float[n];
+        var gr = new Random(6);
+        for (int i = 0; i < n; i++) gau[i] = (float)(Math.Sqrt(-2 * Math.Log(1 - gr.NextDouble())) * Math.Cos(2 * Math.PI * gr.NextDouble()));
+        Quant.QuantizeRow(type, gau, y);
+        Quant.DequantizeRow(type, y, back);
+        errSq = 0; sq = 0;
+        for (int i = 0; i < n; i++) { errSq += Math.Pow(gau[i] - back[i], 2); sq += (double)gau[i] * gau[i]; }
+        rel = Math.Sqrt(errSq / sq);
+        budget = type switch { GgmlType.Q4_K => 0.08, GgmlType.Q5_K => 0.04, _ => 0.02 };
+        Assert.True(rel < budget, $"{type} normal: relative RMS error {rel:F4} >= {budget}");
     }
 
     private static (byte[] W, byte[] X, float[] Wd, float[] Xd) Pair(GgmlType type, Random rng, int blocks)
