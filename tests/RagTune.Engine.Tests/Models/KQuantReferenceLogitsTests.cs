@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json;
+using RagTune.Engine.Formats;
 using RagTune.Engine.Models;
 using RagTune.TestKit;
 
@@ -10,7 +11,7 @@ namespace RagTune.Engine.Tests.Models;
 /// dequantizes Q4_K / Q5_K / Q6_K with its own numpy decoder (dev/reference/gguf_read.py) and runs in float32.
 /// The files are rebuilt by our writer; the sha256 in the golden file proves they are the files the reference read.
 /// </summary>
-public sealed class KQuantReferenceLogitsTests
+public sealed unsafe class KQuantReferenceLogitsTests
 {
     // Budgets: the engine quantizes activations to Q8_K (as ggml does) and the reference does not, so the error
     // is a share of the logits' RMS per position: 4%, a little over the 3% of the Q8_0 / Q4_0 models in
@@ -20,11 +21,12 @@ public sealed class KQuantReferenceLogitsTests
     [InlineData("q4_k", 0.04f)]
     [InlineData("q5_k", 0.04f)]
     [InlineData("q6_k", 0.04f)]
+    [InlineData("q4_k_m", 0.04f)]
     public void Tiny256_kquant_logits_match_the_reference(string type, float relRmsBudget)
     {
         var golden = Golden.Load("tiny256_kquant_logits.json");
         var model = golden.GetProperty("models").EnumerateArray().Single(m => m.GetProperty("file").GetString() == $"tiny-256-{type}.gguf");
-        var path = TinyModels.Get("tiny-256", type, seed: 1);
+        var path = type == "q4_k_m" ? MediumMix() : TinyModels.Get("tiny-256", type, seed: 1);
         var sha = Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
         Assert.Equal(model.GetProperty("sha256").GetString(), sha);
         var tokens = golden.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
@@ -88,6 +90,27 @@ public sealed class KQuantReferenceLogitsTests
                 Assert.True(MathF.Abs(one[i] - batch[t * v + i]) <= 1e-3f * MathF.Max(1, MathF.Abs(one[i])), $"token {t} logit {i}: decode {one[i]} prefill {batch[t * v + i]}");
         }
     }
+
+    /// <summary>
+    /// <c>create-random --preset tiny-256 --type q4_k_m --seed 1</c>, assembled here from the Q4_K and Q6_K files
+    /// (this project cannot call the writer): llama.cpp's Q4_K_M picks Q6_K for the tied output (token_embd) and,
+    /// with 2 layers, for layer 1's attn_v and ffn_down. The golden sha256 then proves the writer made this mix.
+    /// </summary>
+    private static string MediumMix() => TinyModels.GetOrCreate("tiny-256-q4_k_m-1.gguf", path =>
+    {
+        using var q4 = GgufFile.Open(TinyModels.Get("tiny-256", "q4_k", 1));
+        using var q6 = GgufFile.Open(TinyModels.Get("tiny-256", "q6_k", 1));
+        var w = new GgufWriter();
+        foreach (var key in q4.MetadataKeys) w.Set(key, q4.Metadata[key]);
+        foreach (var t in q4.Tensors)
+        {
+            var src = t.Name is "token_embd.weight" or "blk.1.attn_v.weight" or "blk.1.ffn_down.weight" ? q6 : q4;
+            var info = src.Tensors.Single(x => x.Name == t.Name);
+            var view = src.GetTensor(t.Name);
+            w.AddTensor(t.Name, info.Type, info.Dims, new ReadOnlySpan<byte>(view.Data, checked((int)view.ByteLength)));
+        }
+        w.Write(path);
+    });
 
     private static int ArgMax(ReadOnlySpan<float> a)
     {
