@@ -13,6 +13,7 @@ namespace RagTune.Engine.Kernels;
 // y = x · wᵀ, the layout of ggml_mul_mat / PyTorch nn.Linear: weights are [N, K] row-major, so every output is a
 // dot product of two contiguous rows. For Q8_0 / Q4_0 weights the activations are quantized once to Q8_0 (ggml's
 // vec_dot_type for both) and every weight row is dotted block by block in integers; weights are never expanded.
+// Q4_K / Q5_K / Q6_K weights (K a multiple of 256) pair with Q8_K activations the same way (MatMul.KQuants.cs).
 
 /// <summary>Matrix multiplication of F32 activations with weights of any supported storage type.</summary>
 internal static unsafe partial class MatMul
