@@ -144,10 +144,12 @@ internal static unsafe partial class Quant
             var qhv = bits == 5 ? Vector256.Load(w + 16) : default;
             var isum = Vector256<int>.Zero;
             int summ = 0;
+            var (scLo, scHi, mLo, mHi) = ScalesMinsK4(w + 4);
+            ulong scs = scLo | ((ulong)scHi << 32), ms = mLo | ((ulong)mHi << 32);
             for (int c = 0; c < 4; c++)
             {
-                var (s1, m1) = ScaleMinK4(w + 4, 2 * c);
-                var (s2, m2) = ScaleMinK4(w + 4, 2 * c + 1);
+                int s1 = (int)(scs >> (16 * c)) & 0xFF, s2 = (int)(scs >> (16 * c + 8)) & 0xFF;
+                int m1 = (int)(ms >> (16 * c)) & 0xFF, m2 = (int)(ms >> (16 * c + 8)) & 0xFF;
                 var raw = Vector256.Load(qs + 32 * c);
                 var lo = raw & low4;
                 var hi = Vector256.ShiftRightLogical(raw.AsUInt16(), 4).AsByte() & low4;
@@ -202,6 +204,20 @@ internal static unsafe partial class Quant
             acc = MulAdd(total, Vector256.Create(ReadHalf(w + 208) * dx), acc);
         }
         return Vector256.Sum(acc);
+    }
+
+    /// <summary>
+    /// All 8 scales and 8 mins of a Q4_K / Q5_K block at once, one byte each (sub-blocks 0-3 in the Lo words, 4-7 in
+    /// the Hi words), branch-free; the same unpacking as <see cref="ScaleMinK4"/> done on 32-bit words.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (uint ScLo, uint ScHi, uint MLo, uint MHi) ScalesMinsK4(byte* s)
+    {
+        uint a0 = Unsafe.ReadUnaligned<uint>(s), a1 = Unsafe.ReadUnaligned<uint>(s + 4), a2 = Unsafe.ReadUnaligned<uint>(s + 8);
+        return (a0 & 0x3F3F3F3Fu,
+                (a2 & 0x0F0F0F0Fu) | (((a0 >> 6) & 0x03030303u) << 4),
+                a1 & 0x3F3F3F3Fu,
+                ((a2 >> 4) & 0x0F0F0F0Fu) | (((a1 >> 6) & 0x03030303u) << 4));
     }
 
     /// <summary>32 unsigned 6-bit weights (two 16-wide sub-blocks s, s+1) times 32 Q8_K quants, scaled, as 8 int32 partial sums.</summary>
