@@ -183,7 +183,6 @@ internal static unsafe partial class Quant
             sbyte* sc = (sbyte*)(w + 192);
             short* bsums = (short*)(x + 4 + QKK);
             var isum = Vector256<int>.Zero;
-            int offset = 0;
             for (int h = 0; h < 2; h++)
             {
                 var qlA = Vector256.Load(w + 64 * h);
@@ -198,9 +197,9 @@ internal static unsafe partial class Quant
                 int s0 = 8 * h;                   // sub-block of the first 16 elements of this half
                 isum += Group6(u0, xg, sc, s0) + Group6(u1, xg + 32, sc, s0 + 2) + Group6(u2, xg + 64, sc, s0 + 4) + Group6(u3, xg + 96, sc, s0 + 6);
             }
-            for (int j = 0; j < 16; j++) offset += sc[j] * bsums[j];
-            // sum_j sc_j * (sum u x - 32 bsum_j)
-            var total = Vector256.ConvertToSingle(isum - Vector256.CreateScalar(32 * offset));
+            // sum_j sc_j * (sum u x - 32 bsum_j): the offset term as 8 pair sums of bsum_j * sc_j.
+            var off = Avx2.MultiplyAddAdjacent(Vector256.Load(bsums), Avx2.ConvertToVector256Int16(sc));
+            var total = Vector256.ConvertToSingle(isum - Vector256.ShiftLeft(off, 5));
             acc = MulAdd(total, Vector256.Create(ReadHalf(w + 208) * dx), acc);
         }
         return Vector256.Sum(acc);
