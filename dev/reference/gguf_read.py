@@ -2,7 +2,7 @@
 
 Reads the header, every metadata key/value (all scalar types, strings and
 nested arrays), the tensor infos, honours `general.alignment`, and
-dequantizes tensor data of type F32, F16, BF16, Q8_0 and Q4_0 to float32.
+dequantizes tensor data of type F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K to float32.
 
 Shapes: GGUF stores ne[0] first (the innermost, fastest-varying dimension).
 `tensor()` returns arrays in PyTorch / C order, i.e. the reversed ne list:
@@ -30,12 +30,16 @@ _SCALAR = {
 
 # ggml tensor types we understand: id -> (name, block size in elements, bytes per block)
 GGML_F32, GGML_F16, GGML_Q4_0, GGML_Q8_0, GGML_BF16 = 0, 1, 2, 8, 30
+GGML_Q4_K, GGML_Q5_K, GGML_Q6_K = 12, 13, 14
 GGML_TYPES = {
     GGML_F32: ("F32", 1, 4),
     GGML_F16: ("F16", 1, 2),
     GGML_Q4_0: ("Q4_0", 32, 2 + 16),
     GGML_Q8_0: ("Q8_0", 32, 2 + 32),
     GGML_BF16: ("BF16", 1, 2),
+    GGML_Q4_K: ("Q4_K", 256, 2 + 2 + 12 + 128),
+    GGML_Q5_K: ("Q5_K", 256, 2 + 2 + 12 + 32 + 128),
+    GGML_Q6_K: ("Q6_K", 256, 128 + 64 + 16 + 2),
 }
 # names of other ggml types, only for error messages
 _OTHER_TYPE_NAMES = {3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 9: "Q8_1", 10: "Q2_K", 11: "Q3_K",
@@ -203,8 +207,66 @@ def dequantize(raw, ggml_type, n):
         hi = (qs >> 4).astype(np.int32) - 8                          # elements 16..31
         q = np.concatenate([lo, hi], axis=1).astype(np.float32)
         return (q * d).reshape(-1)[:n]
+    if ggml_type in (GGML_Q4_K, GGML_Q5_K):
+        return _dequant_q45_k(raw, ggml_type == GGML_Q5_K)[:n]
+    if ggml_type == GGML_Q6_K:
+        return _dequant_q6_k(raw)[:n]
     name = _OTHER_TYPE_NAMES.get(ggml_type, "type%d" % ggml_type)
     raise ValueError("dequantization of ggml type %s is not implemented" % name)
+
+
+def _k_scales_mins(s):
+    """12 packed bytes per block -> (scales [nb, 8], mins [nb, 8]), 6 bits each.
+
+    Sub-blocks 0..3: scale = low 6 bits of byte j, min = low 6 bits of byte j+4.
+    Sub-blocks 4..7: low 4 bits from byte j+4 (scale: low nibble, min: high nibble),
+    top 2 bits from the top 2 bits of byte j-4 (scale) and byte j (min)."""
+    s = s.astype(np.int32)
+    lo_sc, lo_m, packed = s[:, 0:4], s[:, 4:8], s[:, 8:12]
+    sc = np.concatenate([lo_sc & 63, (packed & 0x0F) | ((lo_sc >> 6) << 4)], axis=1)
+    mn = np.concatenate([lo_m & 63, (packed >> 4) | ((lo_m >> 6) << 4)], axis=1)
+    return sc, mn
+
+
+def _dequant_q45_k(raw, five):
+    """block_q4_K {d, dmin, scales[12], qs[128]} / block_q5_K {d, dmin, scales[12], qh[32], qs[128]}.
+
+    8 sub-blocks of 32: x = d * scale_j * q - dmin * min_j. 64-element chunk c reads qs[32c:32c+32]:
+    its low nibbles are sub-block 2c, its high nibbles sub-block 2c+1. Q5_K adds bit j of qh[l] as
+    bit 4 of element l of sub-block j."""
+    bpb = 176 if five else 144
+    b = raw.reshape(-1, bpb)
+    nb = b.shape[0]
+    d = fp16_to_f32(b[:, 0:2].copy().view("<u2")).reshape(nb, 1)
+    dmin = fp16_to_f32(b[:, 2:4].copy().view("<u2")).reshape(nb, 1)
+    sc, mn = _k_scales_mins(b[:, 4:16])
+    qs = b[:, 48:176] if five else b[:, 16:144]
+    qs = qs.reshape(nb, 4, 32).astype(np.int32)
+    q = np.stack([qs & 0x0F, qs >> 4], axis=2).reshape(nb, 8, 32)   # [chunk, low/high] -> sub-block
+    if five:
+        qh = b[:, 16:48].astype(np.int32).reshape(nb, 1, 32)
+        bits = (qh >> np.arange(8).reshape(1, 8, 1)) & 1
+        q = q | (bits << 4)
+    x = d.reshape(nb, 1, 1) * sc.reshape(nb, 8, 1) * q - dmin.reshape(nb, 1, 1) * mn.reshape(nb, 8, 1)
+    return x.astype(np.float32).reshape(-1)
+
+
+def _dequant_q6_k(raw):
+    """block_q6_K {ql[128], qh[64], scales[16] int8, d}: 16 sub-blocks of 16, x = d * scale_j * (q - 32).
+
+    Half h (128 elements) reads ql[64h:64h+64], qh[32h:32h+32]. For l in 0..31 the four 32-element groups are
+    g0: ql[l] & 15, g1: ql[l+32] & 15, g2: ql[l] >> 4, g3: ql[l+32] >> 4; group g's bits 4-5 are qh[l] >> 2g."""
+    b = raw.reshape(-1, 210)
+    nb = b.shape[0]
+    ql = b[:, 0:128].astype(np.int32).reshape(nb, 2, 2, 32)         # [half, first/second 32 bytes, l]
+    qh = b[:, 128:192].astype(np.int32).reshape(nb, 2, 1, 32)
+    sc = b[:, 192:208].copy().view(np.int8).astype(np.float32)     # [nb, 16]
+    d = fp16_to_f32(b[:, 208:210].copy().view("<u2")).reshape(nb, 1)
+    low = np.concatenate([ql & 0x0F, ql >> 4], axis=2)               # [nb, 2, 4 groups (g0 g1 g2 g3), 32]
+    high = (qh >> (2 * np.arange(4).reshape(1, 1, 4, 1))) & 3
+    q = (low | (high << 4)) - 32                                     # [nb, 2, 4, 32] = element order
+    x = q.reshape(nb, 16, 16).astype(np.float32) * sc.reshape(nb, 16, 1) * d.reshape(nb, 1, 1)
+    return x.astype(np.float32).reshape(-1)
 
 
 def _short(v):

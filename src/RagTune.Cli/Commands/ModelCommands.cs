@@ -86,7 +86,7 @@ internal static class ModelCommands
         var format = new Option<string>("--format") { Description = "gguf (a file) or safetensors (a Hugging Face folder: config.json + model.safetensors)", DefaultValueFactory = _ => "gguf" };
         var preset = new Option<string?>("--preset") { Description = "Shape: " + string.Join(", ", ModelPresets.All.Select(p => p.Name)) };
         var config = new Option<string?>("--config") { Description = "A Hugging Face config.json giving the shape" };
-        var type = new Option<string>("--type") { Description = "f32, f16, bf16, q8_0 or q4_0", DefaultValueFactory = _ => "f32" };
+        var type = new Option<string>("--type") { Description = "f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k or q4_k_m (Q4_K with Q6_K output and half the attn_v/ffn_down, as llama.cpp)", DefaultValueFactory = _ => "f32" };
         var output = new Option<string>("--out", "-o") { Description = "Output .gguf path, or the folder for --format safetensors", Required = true };
         var seed = new Option<ulong>("--seed") { Description = "Random seed (same seed, same bytes)" };
         var cmd = new Command("create-random", "Write a GGUF model with random weights at a real model's shape") { arch, format, preset, config, type, output, seed };
@@ -104,7 +104,8 @@ internal static class ModelCommands
                     throw new UsageException($"--arch '{a}' is not supported; supported: {ModelArchitecture.Names}.");
                 p = ModelPresets.WithArchitecture(p, a);
             }
-            var t = GgmlTypes.Parse(r.GetValue(type)!);
+            bool mediumMix = string.Equals(r.GetValue(type), "q4_k_m", StringComparison.OrdinalIgnoreCase);
+            var t = mediumMix ? GgmlType.Q4_K : GgmlTypes.Parse(r.GetValue(type)!);
             var outPath = r.GetValue(output)!;
             if (r.GetValue(format) is "safetensors")
             {
@@ -116,11 +117,11 @@ internal static class ModelCommands
             }
             if (r.GetValue(format) is not "gguf")
                 throw new UsageException($"--format '{r.GetValue(format)}' is unknown; use gguf or safetensors.");
-            int fallbacks = RandomModelWriter.Write(p, t, r.GetValue(seed), outPath);
+            int fallbacks = RandomModelWriter.Write(p, t, r.GetValue(seed), outPath, mediumMix);
             var size = new FileInfo(outPath).Length;
-            Console.Out.WriteLine($"wrote {outPath}: {p.Name} ({p.Config.Architecture}), {GgmlTypes.Traits(t).Name}, {p.Config.ParameterCount(p.TiedOutput):N0} parameters, {size / 1048576.0:F1} MiB");
+            Console.Out.WriteLine($"wrote {outPath}: {p.Name} ({p.Config.Architecture}), {(mediumMix ? "q4_k_m" : GgmlTypes.Traits(t).Name)}, {p.Config.ParameterCount(p.TiedOutput):N0} parameters, {size / 1048576.0:F1} MiB");
             if (fallbacks > 0)
-                Console.Error.WriteLine($"note: {fallbacks} tensors kept in f32 because their width is not a multiple of the {GgmlTypes.Traits(t).Name} block size.");
+                Console.Error.WriteLine($"note: {fallbacks} tensors kept in {(t is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K ? "q8_0 or f32" : "f32")} because their width is not a multiple of the {GgmlTypes.Traits(t).Name} block size.");
             return 0;
         }));
         return cmd;

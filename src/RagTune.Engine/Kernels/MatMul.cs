@@ -13,6 +13,7 @@ namespace RagTune.Engine.Kernels;
 // y = x · wᵀ, the layout of ggml_mul_mat / PyTorch nn.Linear: weights are [N, K] row-major, so every output is a
 // dot product of two contiguous rows. For Q8_0 / Q4_0 weights the activations are quantized once to Q8_0 (ggml's
 // vec_dot_type for both) and every weight row is dotted block by block in integers; weights are never expanded.
+// Q4_K / Q5_K / Q6_K weights (K a multiple of 256) pair with Q8_K activations the same way (MatMul.KQuants.cs).
 
 /// <summary>Matrix multiplication of F32 activations with weights of any supported storage type.</summary>
 internal static unsafe partial class MatMul
@@ -41,6 +42,7 @@ internal static unsafe partial class MatMul
     public static long ScratchBytes(GgmlType weightType, int k, int t) => weightType switch
     {
         GgmlType.Q8_0 or GgmlType.Q4_0 => Layout(k, t).Total,
+        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => KScratchBytes(k, t),
         _ => 0,
     };
 
@@ -79,7 +81,8 @@ internal static unsafe partial class MatMul
     {
         int n = checked((int)w.Rows), k = w.Cols;
         byte* xq = PrepareActivations(x, w.Type, k, t, scratch, reference: true);
-        long xqRow = w.Type is GgmlType.Q8_0 or GgmlType.Q4_0 ? (long)(k / Quant.QK) * Quant.Q8_0BlockBytes : 0;
+        long xqRow = w.Type is GgmlType.Q8_0 or GgmlType.Q4_0 ? (long)(k / Quant.QK) * Quant.Q8_0BlockBytes
+            : Quant.IsKQuant(w.Type) ? (long)(k / Quant.QKK) * Quant.Q8_KBlockBytes : 0;
         for (int tok = 0; tok < t; tok++)
         {
             var xr = new ReadOnlySpan<float>(x + (long)tok * k, k);
@@ -99,6 +102,9 @@ internal static unsafe partial class MatMul
                     case GgmlType.BF16: v = Quant.DotBF16F32Reference(wr, xr); break;
                     case GgmlType.Q8_0: v = Quant.DotQ8_0Q8_0Reference(wr, xqr, k / Quant.QK); break;
                     case GgmlType.Q4_0: v = Quant.DotQ4_0Q8_0Reference(wr, xqr, k / Quant.QK); break;
+                    case GgmlType.Q4_K: v = Quant.DotQ4_KQ8_KReference(wr, xqr, k / Quant.QKK); break;
+                    case GgmlType.Q5_K: v = Quant.DotQ5_KQ8_KReference(wr, xqr, k / Quant.QKK); break;
+                    case GgmlType.Q6_K: v = Quant.DotQ6_KQ8_KReference(wr, xqr, k / Quant.QKK); break;
                     default: throw Unsupported(w.Type);
                 }
                 y[(long)tok * n + r] = v;
@@ -134,16 +140,18 @@ internal static unsafe partial class MatMul
                     if (UseTiles(t)) WidenActivations(scratch, (short*)(scratch + layout.X16), (float*)(scratch + layout.Scales1), (long)t * (k / Quant.QK));
                 }
                 return scratch;
+            case GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K:
+                return PrepareActivationsK(x, type, k, t, scratch);
             default:
                 throw Unsupported(type);
         }
     }
 
     private static NotSupportedException Unsupported(GgmlType type) =>
-        new($"MatMul does not support {type} weights; convert the model to f32, f16, bf16, q8_0 or q4_0.");
+        new($"MatMul does not support {type} weights; convert the model to f32, f16, bf16, q8_0, q4_0, q4_k, q5_k or q6_k.");
 
     /// <summary>The per-call state of <see cref="Forward"/>, cached per calling thread so a call allocates nothing.</summary>
-    private sealed class Job : IRangeJob
+    private sealed partial class Job : IRangeJob
     {
         private float* _y, _x;
         private byte* _xq, _w;
@@ -167,6 +175,11 @@ internal static unsafe partial class MatMul
 
         public void Execute(int start, int end)
         {
+            if (Quant.IsKQuant(_type))
+            {
+                ExecuteK(start, end);
+                return;
+            }
             bool tiled = UseTiles(_t);
             bool quantRows = Avx2.IsSupported && Fma.IsSupported && _type is GgmlType.Q8_0 or GgmlType.Q4_0;
             for (int tok0 = 0; tok0 < _t; tok0 += TokenBlock)

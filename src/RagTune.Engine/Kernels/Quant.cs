@@ -144,7 +144,8 @@ internal static unsafe partial class Quant
                 QuantizeRowQ4_0(x, y);
                 break;
             default:
-                throw new NotSupportedException($"Quantizing to {type} is not supported; use f32, f16, bf16, q8_0 or q4_0.");
+                if (TryQuantizeRowK(type, x, y)) break;
+                throw new NotSupportedException($"Quantizing to {type} is not supported; use f32, f16, bf16, q8_0, q4_0, q4_k, q5_k or q6_k.");
         }
     }
 
@@ -293,7 +294,8 @@ internal static unsafe partial class Quant
                 }
                 break;
             default:
-                throw new NotSupportedException($"Dequantizing {type} is not supported; the engine computes with f32, f16, bf16, q8_0 and q4_0.");
+                if (TryDequantizeRowK(type, src, dst)) break;
+                throw new NotSupportedException($"Dequantizing {type} is not supported; the engine computes with f32, f16, bf16, q8_0, q4_0, q4_k, q5_k and q6_k.");
         }
     }
 

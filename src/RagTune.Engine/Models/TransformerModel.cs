@@ -85,7 +85,7 @@ internal static class WeightShapes
     {
         var traits = GgmlTypes.Traits(t.Type);
         if (!traits.Supported)
-            throw new ModelFormatException($"{source}: tensor '{name}' has type {traits.Name}, which this engine does not run yet (supported: f32, f16, bf16, q8_0, q4_0). Use an F32, F16, BF16, Q8_0 or Q4_0 file of this model.");
+            throw new ModelFormatException($"{source}: tensor '{name}' has type {traits.Name}, which this engine does not run yet (supported: f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k). Use an F32, F16, BF16, Q8_0, Q4_0 or Q4_K/Q5_K/Q6_K file of this model.");
         if (t.Rows != rows || t.Cols != cols)
             throw new ModelFormatException($"{source}: tensor '{name}' has shape [{t.Rows}, {t.Cols}] but the hyperparameters imply [{rows}, {cols}]. The file does not match its own metadata; re-convert it.");
         if (requireF32 && t.Type != GgmlType.F32)

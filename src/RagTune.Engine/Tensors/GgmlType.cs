@@ -74,9 +74,9 @@ internal static class GgmlTypes
         Set(GgmlType.Q8_1, 32, 36, false);
         Set(GgmlType.Q2_K, 256, 84, false);
         Set(GgmlType.Q3_K, 256, 110, false);
-        Set(GgmlType.Q4_K, 256, 144, false);
-        Set(GgmlType.Q5_K, 256, 176, false);
-        Set(GgmlType.Q6_K, 256, 210, false);
+        Set(GgmlType.Q4_K, 256, 144, true);   // d, dmin, 12 bytes 6-bit scales/mins, 128 bytes nibbles
+        Set(GgmlType.Q5_K, 256, 176, true);   // as Q4_K + qh[32] fifth bits
+        Set(GgmlType.Q6_K, 256, 210, true);   // ql[128], qh[64], int8 scales[16], d
         Set(GgmlType.Q8_K, 256, 292, false);
         Set(GgmlType.IQ2_XXS, 256, 66, false);
         Set(GgmlType.IQ2_XS, 256, 74, false);
@@ -111,6 +111,6 @@ internal static class GgmlTypes
         foreach (var t in s_traits)
             if (t.BlockSize != 0 && string.Equals(t.Name, name, StringComparison.OrdinalIgnoreCase))
                 return t.Type;
-        throw new ArgumentException($"Unknown tensor type '{name}'. Known types: f32, f16, bf16, q8_0, q4_0.", nameof(name));
+        throw new ArgumentException($"Unknown tensor type '{name}'. Known types: f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k.", nameof(name));
     }
 }

@@ -20,28 +20,32 @@ internal sealed record ConversionResult(int Tensors, int KeptF32, IReadOnlyList<
 internal static class GgufConverter
 {
     /// <summary>Converts <paramref name="source"/> (a Hugging Face folder or a .gguf file) to <paramref name="outPath"/>.</summary>
-    public static ConversionResult Convert(string source, GgmlType type, string outPath)
+    /// <remarks><paramref name="mediumMix"/> with Q4_K writes llama.cpp's Q4_K_M mix (<see cref="KQuantMix"/>).</remarks>
+    public static ConversionResult Convert(string source, GgmlType type, string outPath, bool mediumMix = false)
     {
         var traits = GgmlTypes.Traits(type);
         if (!traits.Supported)
-            throw new ArgumentException($"Type '{traits.Name}' cannot be written; choose f32, f16, bf16, q8_0 or q4_0.", nameof(type));
+            throw new ArgumentException($"Type '{traits.Name}' cannot be written; choose f32, f16, bf16, q8_0, q4_0, q4_k, q5_k or q6_k.", nameof(type));
         if (Path.GetFullPath(source) == Path.GetFullPath(outPath))
             throw new ArgumentException("The output path is the input file; write to a new file.", nameof(outPath));
-        return Directory.Exists(source) ? FromHuggingFace(source, type, outPath) : FromGguf(source, type, outPath);
+        return Directory.Exists(source) ? FromHuggingFace(source, type, outPath, mediumMix) : FromGguf(source, type, outPath, mediumMix);
     }
 
     /// <summary>llama.cpp's <c>general.file_type</c> (enum llama_ftype) of a whole-model type.</summary>
-    public static uint FileType(GgmlType type) => type switch
+    public static uint FileType(GgmlType type, bool mediumMix = false) => type switch
     {
         GgmlType.F32 => 0,   // LLAMA_FTYPE_ALL_F32
         GgmlType.F16 => 1,   // LLAMA_FTYPE_MOSTLY_F16
         GgmlType.Q4_0 => 2,  // LLAMA_FTYPE_MOSTLY_Q4_0
         GgmlType.Q8_0 => 7,  // LLAMA_FTYPE_MOSTLY_Q8_0
+        GgmlType.Q4_K => mediumMix ? 15u : 14u, // LLAMA_FTYPE_MOSTLY_Q4_K_M / _Q4_K_S
+        GgmlType.Q5_K => 17, // LLAMA_FTYPE_MOSTLY_Q5_K_M (Q5_K everywhere here)
+        GgmlType.Q6_K => 18, // LLAMA_FTYPE_MOSTLY_Q6_K
         GgmlType.BF16 => 32, // LLAMA_FTYPE_MOSTLY_BF16
         _ => throw new ArgumentException($"No llama.cpp file type for {type}.", nameof(type)),
     };
 
-    private static ConversionResult FromHuggingFace(string folder, GgmlType type, string outPath)
+    private static ConversionResult FromHuggingFace(string folder, GgmlType type, string outPath, bool mediumMix)
     {
         folder = Path.GetFullPath(folder);
         var hf = HuggingFaceConfig.Read(folder);
@@ -53,8 +57,8 @@ internal static class GgufConverter
         var w = new GgufWriter();
         w.SetString("general.architecture", a);
         w.SetString("general.name", Path.GetFileName(folder));
-        w.SetUInt32("general.file_type", FileType(type));
-        if (type is GgmlType.Q8_0 or GgmlType.Q4_0) w.SetUInt32("general.quantization_version", 2); // GGML_QNT_VERSION
+        w.SetUInt32("general.file_type", FileType(type, mediumMix));
+        if (type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)) w.SetUInt32("general.quantization_version", 2); // GGML_QNT_VERSION
         w.SetUInt32($"{a}.context_length", (uint)c.ContextLength);
         w.SetUInt32($"{a}.embedding_length", (uint)c.Dim);
         w.SetUInt32($"{a}.block_count", (uint)c.Layers);
@@ -88,7 +92,7 @@ internal static class GgufConverter
             int heads = gguf.EndsWith("attn_q.weight", StringComparison.Ordinal) || gguf.EndsWith("attn_q.bias", StringComparison.Ordinal) ? c.Heads
                 : gguf.EndsWith("attn_k.weight", StringComparison.Ordinal) || gguf.EndsWith("attn_k.bias", StringComparison.Ordinal) ? c.KvHeads : 0;
             int permuteHeads = hf.Family.PermuteQkForGguf ? heads : 0;
-            if (AddTensor(w, gguf, view, type, permuteHeads, c.HeadDim)) keptF32++;
+            if (AddTensor(w, gguf, view, KQuantMix.Choose(gguf, type, mediumMix, c.Layers, hf.TiedOutput), permuteHeads, c.HeadDim)) keptF32++;
             mapped.Add(gguf);
             count++;
         }
@@ -103,22 +107,23 @@ internal static class GgufConverter
         return new ConversionResult(count, keptF32, warnings);
     }
 
-    private static ConversionResult FromGguf(string path, GgmlType type, string outPath)
+    private static ConversionResult FromGguf(string path, GgmlType type, string outPath, bool mediumMix)
     {
         using var file = GgufFile.Open(path);
         // Reading the config validates the architecture and hyperparameters before anything is written.
-        GgufModelLoader.ReadConfig(file);
+        var config = GgufModelLoader.ReadConfig(file);
+        bool tied = !file.Tensors.Any(t => t.Name == "output.weight");
         var w = new GgufWriter();
         foreach (var key in file.MetadataKeys) w.Set(key, file.Metadata[key]);
-        w.SetUInt32("general.file_type", FileType(type));
-        if (type is GgmlType.Q8_0 or GgmlType.Q4_0) w.SetUInt32("general.quantization_version", 2);
+        w.SetUInt32("general.file_type", FileType(type, mediumMix));
+        if (type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)) w.SetUInt32("general.quantization_version", 2);
         int keptF32 = 0;
         foreach (var t in file.Tensors)
         {
             var view = file.GetTensor(t.Name);
             if (!GgmlTypes.Traits(view.Type).Supported)
                 throw new ModelFormatException(path, $"tensor '{t.Name}' has type {GgmlTypes.Traits(view.Type).Name}, which cannot be converted yet.");
-            if (AddTensor(w, t.Name, view, type, permuteHeads: 0, headDim: 0)) keptF32++;
+            if (AddTensor(w, t.Name, view, KQuantMix.Choose(t.Name, type, mediumMix, config.Layers, tied), permuteHeads: 0, headDim: 0)) keptF32++;
         }
         w.Write(outPath);
         return new ConversionResult(file.Tensors.Count, keptF32, []);
@@ -128,7 +133,7 @@ internal static class GgufConverter
     private static unsafe bool AddTensor(GgufWriter w, string name, TensorView src, GgmlType type, int permuteHeads, int headDim)
     {
         bool vector = src.Rows == 1 && !name.StartsWith("token_embd", StringComparison.Ordinal) && name != "output.weight";
-        var target = vector ? GgmlType.F32 : src.Cols % GgmlTypes.Traits(type).BlockSize == 0 ? type : GgmlType.F32;
+        var target = vector ? GgmlType.F32 : KQuantMix.Fallback(type, src.Cols);
         int rows = checked((int)src.Rows), cols = src.Cols;
         long[] dims = vector ? [cols] : [cols, rows];
         w.AddTensor(name, target, dims, stream =>

@@ -14,6 +14,8 @@ internal static class ModelPresets
     [
         // A shape small enough for golden tests; every matrix width a multiple of 32 so all types apply.
         new("tiny", Llama(dim: 64, ffn: 192, layers: 2, heads: 4, kvHeads: 2, vocab: 512, ctx: 256, theta: 10000f), true, "RagTune test shape"),
+        // The K-quant test shape: every matrix width a multiple of 256 (Q4_K / Q5_K / Q6_K super-blocks).
+        new("tiny-256", Llama(dim: 256, ffn: 512, layers: 2, heads: 4, kvHeads: 2, vocab: 512, ctx: 256, theta: 10000f), true, "RagTune test shape"),
         new("stories260k", Llama(64, 172, 5, 8, 4, 512, 512, 10000f), true, "karpathy/tinyllamas stories260K"),
         new("smollm2-135m", Llama(576, 1536, 30, 9, 3, 49152, 8192, 100000f), true, "HuggingFaceTB/SmolLM2-135M-Instruct config.json"),
         new("smollm2-360m", Llama(960, 2560, 32, 15, 5, 49152, 8192, 100000f), true, "HuggingFaceTB/SmolLM2-360M-Instruct config.json"),

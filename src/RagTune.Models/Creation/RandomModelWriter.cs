@@ -16,12 +16,16 @@ internal static class RandomModelWriter
 
     private sealed record PlannedTensor(string Name, int Rows, int Cols, Kind Kind, ulong Seed);
 
-    /// <summary>Writes the model; returns the number of tensors kept in F32 because their width is not a whole number of blocks.</summary>
-    public static int Write(ModelPreset preset, GgmlType type, ulong seed, string outPath)
+    /// <summary>
+    /// Writes the model; returns the number of matrices stored in a fallback type (F32, or Q8_0 for K-quants)
+    /// because their width is not a whole number of blocks. <paramref name="mediumMix"/> (with Q4_K) writes
+    /// llama.cpp's Q4_K_M mix (see <see cref="KQuantMix"/>).
+    /// </summary>
+    public static int Write(ModelPreset preset, GgmlType type, ulong seed, string outPath, bool mediumMix = false)
     {
         var traits = GgmlTypes.Traits(type);
         if (!traits.Supported)
-            throw new ArgumentException($"Type '{traits.Name}' cannot be written yet; choose f32, f16, bf16, q8_0 or q4_0.", nameof(type));
+            throw new ArgumentException($"Type '{traits.Name}' cannot be written yet; choose f32, f16, bf16, q8_0, q4_0, q4_k, q5_k or q6_k.", nameof(type));
         var c = preset.Config;
         var a = c.Architecture;
         var w = new GgufWriter();
@@ -48,8 +52,9 @@ internal static class RandomModelWriter
                 w.AddTensor(t.Name, GgmlType.F32, [t.Cols], stream => WriteTensor(stream, GgmlType.F32, t));
                 continue;
             }
-            var tt = t.Cols % traits.BlockSize == 0 ? type : GgmlType.F32;
-            if (tt != type) fallbacks++;
+            var want = KQuantMix.Choose(t.Name, type, mediumMix, c.Layers, preset.TiedOutput);
+            var tt = KQuantMix.Fallback(want, t.Cols);
+            if (tt != want) fallbacks++;
             w.AddTensor(t.Name, tt, [t.Cols, t.Rows], stream => WriteTensor(stream, tt, t));
         }
         if (c.RopeScaling is { } scaling)
@@ -233,5 +238,44 @@ internal static class SyntheticVocab
                 if (len == 1) yield return char.ToUpperInvariant(buf[0]).ToString();
             }
         }
+    }
+}
+
+/// <summary>
+/// Per-tensor types for K-quant files, and the fallback for rows that are not a whole number of blocks.
+/// <para>
+/// The "medium" mix follows llama.cpp's LLAMA_FTYPE_MOSTLY_Q4_K_M (llama-quant.cpp), simplified: every matrix is
+/// Q4_K except <c>output.weight</c> (or <c>token_embd.weight</c> when the output is tied to it), which is Q6_K, and
+/// <c>attn_v.weight</c> / <c>ffn_down.weight</c> of the layers llama.cpp's use_more_bits picks (the first and last
+/// eighth of the layers and every third layer between; about half of a small model's layers), which are Q6_K.
+/// llama.cpp's extra special cases (GQA-dependent attn_v, MoE experts, Falcon) are not reproduced.
+/// </para>
+/// <para>
+/// Fallback: a K-quant row needs a multiple of 256 values; narrower or ragged rows are stored as Q8_0 when they
+/// are a multiple of 32 (llama.cpp also falls back to a 32-block type) and F32 otherwise. Other types fall back to F32.
+/// </para>
+/// </summary>
+internal static class KQuantMix
+{
+    public static bool UseMoreBits(int layer, int layers) =>
+        layer < layers / 8 || layer >= 7 * layers / 8 || (layer - layers / 8) % 3 == 2;
+
+    public static GgmlType Choose(string name, GgmlType type, bool mediumMix, int layers, bool tiedOutput)
+    {
+        if (!mediumMix || type != GgmlType.Q4_K) return type;
+        if (name == "output.weight" || (tiedOutput && name == "token_embd.weight")) return GgmlType.Q6_K;
+        if (name.StartsWith("blk.", StringComparison.Ordinal) && (name.EndsWith(".attn_v.weight", StringComparison.Ordinal) || name.EndsWith(".ffn_down.weight", StringComparison.Ordinal)))
+        {
+            int layer = int.Parse(name.AsSpan(4, name.IndexOf('.', 4) - 4), System.Globalization.CultureInfo.InvariantCulture);
+            if (UseMoreBits(layer, layers)) return GgmlType.Q6_K;
+        }
+        return type;
+    }
+
+    public static GgmlType Fallback(GgmlType type, int cols)
+    {
+        if (cols % GgmlTypes.Traits(type).BlockSize == 0) return type;
+        if (type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K && cols % Quant.QK == 0) return GgmlType.Q8_0;
+        return GgmlType.F32;
     }
 }
