@@ -86,7 +86,7 @@ internal static class ModelCommands
         var format = new Option<string>("--format") { Description = "gguf (a file) or safetensors (a Hugging Face folder: config.json + model.safetensors)", DefaultValueFactory = _ => "gguf" };
         var preset = new Option<string?>("--preset") { Description = "Shape: " + string.Join(", ", ModelPresets.All.Select(p => p.Name)) };
         var config = new Option<string?>("--config") { Description = "A Hugging Face config.json giving the shape" };
-        var type = new Option<string>("--type") { Description = "f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k or q4_k_m (Q4_K with Q6_K output and half the attn_v/ffn_down, as llama.cpp)", DefaultValueFactory = _ => "f32" };
+        var type = new Option<string>("--type") { Description = ModelTypeOption.Choices, DefaultValueFactory = _ => "f32" };
         var output = new Option<string>("--out", "-o") { Description = "Output .gguf path, or the folder for --format safetensors", Required = true };
         var seed = new Option<ulong>("--seed") { Description = "Random seed (same seed, same bytes)" };
         var cmd = new Command("create-random", "Write a GGUF model with random weights at a real model's shape") { arch, format, preset, config, type, output, seed };
@@ -104,8 +104,7 @@ internal static class ModelCommands
                     throw new UsageException($"--arch '{a}' is not supported; supported: {ModelArchitecture.Names}.");
                 p = ModelPresets.WithArchitecture(p, a);
             }
-            bool mediumMix = string.Equals(r.GetValue(type), "q4_k_m", StringComparison.OrdinalIgnoreCase);
-            var t = mediumMix ? GgmlType.Q4_K : GgmlTypes.Parse(r.GetValue(type)!);
+            var (t, mediumMix, _) = ModelTypeOption.Parse(r.GetValue(type)!);
             var outPath = r.GetValue(output)!;
             if (r.GetValue(format) is "safetensors")
             {

@@ -51,7 +51,7 @@ public sealed class LoadErrorTests
     {
         using var dir = new TempDir();
         var path = dir.File("k-quant.gguf");
-        // Rewrite the tiny model with one matrix declared as Q4_K (a type this engine does not run yet).
+        // Rewrite the tiny model with one matrix declared as Q3_K (a type this engine does not run yet).
         using (var src = GgufFile.Open(TinyModels.Get("tiny", "f32")))
         {
             var w = new GgufWriter();
@@ -61,9 +61,9 @@ public sealed class LoadErrorTests
                 var view = src.GetTensor(t.Name);
                 if (t.Name == "blk.0.ffn_up.weight")
                 {
-                    var q4k = GgmlTypes.Traits(GgmlType.Q4_K);
+                    var q3k = GgmlTypes.Traits(GgmlType.Q3_K);
                     // 192 rows of 64 columns are not whole 256-element blocks: use a [256, 48] shape of equal element count.
-                    w.AddTensor(t.Name, GgmlType.Q4_K, [256, 48], new byte[q4k.RowBytes(256) * 48]);
+                    w.AddTensor(t.Name, GgmlType.Q3_K, [256, 48], new byte[q3k.RowBytes(256) * 48]);
                 }
                 else
                 {
