@@ -88,7 +88,15 @@ public sealed class BertEncoderTests
         session.Forward(batch, batchIds, [], lengths);
         var alone = new float[inputs[1].Ids.Length * h];
         session.Forward(alone, inputs[1].Ids, [], [inputs[1].Ids.Length]);
-        Assert.Equal(alone, batch.AsSpan(lengths[0] * h, alone.Length).ToArray());
+        // Batch shape changes the matmul kernels' tiling and so the float summation order: equal up to rounding.
+        AssertClose(alone, batch.AsSpan(lengths[0] * h, alone.Length).ToArray());
+    }
+
+    private static void AssertClose(float[] expected, float[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(MathF.Abs(expected[i] - actual[i]) <= 1e-5f * (1 + MathF.Abs(expected[i])), $"element {i}: {expected[i]} vs {actual[i]}");
     }
 
     [Theory]
@@ -113,8 +121,8 @@ public sealed class BertEncoderTests
                 return hidden;
             }
             var one = Run(1);
-            Assert.Equal(one, Run(3));
-            Assert.Equal(one, Run(2));
+            AssertClose(one, Run(3));
+            AssertClose(one, Run(2));
         }
     }
 
