@@ -8,15 +8,21 @@ using W = DocumentFormat.OpenXml.Wordprocessing;
 
 namespace RagTune.Rag.Tests.Ingestion;
 
-/// <summary>A fact that runs only when poppler-utils' pdftotext is on PATH (CI installs it).</summary>
+/// <summary>
+/// A fact that runs only when poppler-utils' pdftotext and Ghostscript's ps2pdf are on PATH (CI installs both:
+/// the reader needs the first, the test makes a PDF with a real tool using the second).
+/// </summary>
 public sealed class PdfFactAttribute : FactAttribute
 {
     public PdfFactAttribute()
     {
-        var found = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
-            .Any(d => d.Length > 0 && File.Exists(Path.Combine(d, "pdftotext")));
-        if (!found) Skip = "pdftotext (poppler-utils) is not installed: apt-get install poppler-utils to run the PDF reader test.";
+        if (!OnPath("pdftotext")) Skip = "pdftotext (poppler-utils) is not installed: apt-get install poppler-utils to run the PDF reader test.";
+        else if (!OnPath("ps2pdf")) Skip = "ps2pdf (ghostscript) is not installed: apt-get install ghostscript to run the PDF reader test.";
     }
+
+    internal static bool OnPath(string tool) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
+            .Any(d => d.Length > 0 && File.Exists(Path.Combine(d, tool)));
 }
 
 public sealed class DocumentReadersTests
@@ -187,6 +193,20 @@ public sealed class DocumentReadersTests
         File.WriteAllBytes(path, TinyPdf.Build("Retrieval augmented generation works"));
         var doc = Assert.Single(DocumentReaders.Read(path, Options));
         Assert.Contains("Retrieval augmented generation works", doc.Text);
+
+        // A PDF made by a real tool: Ghostscript renders a PostScript page with two lines of text.
+        var ps = dir.File("page.ps");
+        File.WriteAllText(ps, "%!PS\n/Helvetica findfont 14 scalefont setfont\n72 720 moveto (Hybrid retrieval fuses BM25 and dense ranks.) show\n72 700 moveto (Citations are checked against their sources.) show\nshowpage\n");
+        var made = dir.File("made.pdf");
+        using (var gs = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("ps2pdf", [ps, made]) { RedirectStandardError = true })!)
+        {
+            Assert.True(gs.WaitForExit(60_000), "ps2pdf did not finish");
+            Assert.Equal(0, gs.ExitCode);
+        }
+        var real = Assert.Single(DocumentReaders.Read(made, Options));
+        Assert.Contains("Hybrid retrieval fuses BM25 and dense ranks.", real.Text);
+        Assert.Contains("Citations are checked against their sources.", real.Text);
+
         var corrupt = dir.File("bad.pdf");
         File.WriteAllText(corrupt, "%PDF-1.4 garbage");
         Assert.Throws<DocumentReadException>(() => DocumentReaders.Read(corrupt, Options));

@@ -16,7 +16,7 @@ internal static class AskCommand
         var question = new Argument<string>("question") { Description = "The question" };
         var collection = RagCliOptions.Collection();
         var dataDir = RagCliOptions.DataDir();
-        var model = new Option<string?>("--model", "-m") { Description = "Local model file (GGUF or llama2.c .bin) run on RagTune's engine" };
+        var model = new Option<string?>("--model", "-m") { Description = "Local model run on RagTune's engine: GGUF, llama2.c .bin, Hugging Face folder, or catalog/cache name" };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file when the model has none (llama2.c)" };
         var remote = new Option<string?>("--remote") { Description = "OpenAI-compatible server for the answer, e.g. http://127.0.0.1:8080/v1" };
         var remoteModel = new Option<string>("--remote-model") { Description = "Model name on --remote", DefaultValueFactory = _ => "default" };
@@ -29,9 +29,10 @@ internal static class AskCommand
         var json = new Option<bool>("--json") { Description = "Print the verified answer as JSON (no streaming)" };
         var embedRemote = RagCliOptions.EmbedRemote();
         var embedModel = RagCliOptions.EmbedModel();
+        var adapter = AdapterOption.Create();
         var cmd = new Command("ask", "Answer a question from a collection, with cited and verified sources")
         {
-            question, collection, dataDir, model, tokenizer, remote, remoteModel, k, mode, filter, extractive, maxTokens, threads, json, embedRemote, embedModel,
+            question, collection, dataDir, model, tokenizer, remote, remoteModel, k, mode, filter, extractive, maxTokens, threads, json, embedRemote, embedModel, adapter,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -44,7 +45,7 @@ internal static class AskCommand
             var hits = await SearchCommand.Search(store, embedder, q, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
             var options = new AnswererOptions { MaxSources = r.GetValue(k), ChatOptions = new ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 } };
 
-            using var chat = r.GetValue(extractive) ? null : CreateChat(r.GetValue(model), r.GetValue(tokenizer), r.GetValue(remote), r.GetValue(remoteModel)!, r.GetValue(threads));
+            using var chat = r.GetValue(extractive) ? null : CreateChat(r.GetValue(model), r.GetValue(tokenizer), r.GetValue(adapter), r.GetValue(remote), r.GetValue(remoteModel)!, r.GetValue(threads));
             if (chat == null && !r.GetValue(extractive))
                 Console.Error.WriteLine("note: no model configured (--model <file> or --remote <url>); answering extractively by quoting the sources.");
 
@@ -78,12 +79,13 @@ internal static class AskCommand
         return cmd;
     }
 
-    private static IChatClient? CreateChat(string? model, string? tokenizer, string? remote, string remoteModel, int threads)
+    private static IChatClient? CreateChat(string? model, string? tokenizer, string? adapter, string? remote, string remoteModel, int threads)
     {
+        if (adapter != null && model == null) throw new UsageException("--adapter applies to a local --model.");
         if (model != null)
         {
-            if (!File.Exists(model)) throw new FileNotFoundException($"--model: no file at '{model}'.", model);
-            return new LocalChatClient(model, new LocalChatClientOptions { TokenizerPath = tokenizer, Threads = threads });
+            var local = AdapterOption.Apply(LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(model), tokenizer), adapter);
+            return new LocalChatClient(local, new LocalChatClientOptions { TokenizerPath = tokenizer, Threads = threads });
         }
         if (remote != null) return new OpenAICompatibleChatClient(RagCliOptions.ParseUrl(remote, "--remote"), remoteModel, RagCliOptions.ApiKey());
         return null;
