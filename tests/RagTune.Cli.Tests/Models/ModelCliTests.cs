@@ -1,3 +1,4 @@
+using RagTune.TestKit.Http;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using RagTune.TestKit;

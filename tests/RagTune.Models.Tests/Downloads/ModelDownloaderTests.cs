@@ -1,3 +1,4 @@
+using RagTune.TestKit.Http;
 using System.Security.Cryptography;
 using RagTune.Models.Catalog;
 using RagTune.Models.Downloads;

@@ -1,3 +1,4 @@
+using RagTune.TestKit.Http;
 using Microsoft.Extensions.AI;
 using RagTune.Models.Remote;
 

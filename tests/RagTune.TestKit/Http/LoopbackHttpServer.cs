@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace RagTune.Models.Tests.Remote;
+namespace RagTune.TestKit.Http;
 
 /// <summary>
 /// A tiny HTTP/1.1 server on 127.0.0.1 and a free port, for tests: one request per connection

@@ -1,8 +1,7 @@
-// Copy of the loopback test server in tests/RagTune.Models.Tests (test projects do not reference each other).
 using System.Collections.Concurrent;
 using System.Net.Http.Headers;
 
-namespace RagTune.Cli.Tests.Models;
+namespace RagTune.TestKit.Http;
 
 /// <summary>
 /// Serves byte arrays at paths over loopback HTTP, with Range support (206) that can be switched off (200 only),

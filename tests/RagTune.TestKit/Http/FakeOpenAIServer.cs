@@ -2,7 +2,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace RagTune.Models.Tests.Remote;
+namespace RagTune.TestKit.Http;
 
 /// <summary>
 /// A minimal OpenAI-compatible server on loopback: <c>/v1/chat/completions</c> (JSON, or SSE when
