@@ -458,6 +458,9 @@ internal sealed unsafe class TrainingSession : IDisposable
     private static Span<float> Rows(float* basePtr, int rows, int width) => new(basePtr, rows * width);
 
     /// <summary>Frees the run state.</summary>
+    /// <summary>Bytes allocated so far by this session's worker threads (for allocation tests).</summary>
+    internal long WorkerAllocatedBytes => _pool.WorkerAllocatedBytes;
+
     public void Dispose()
     {
         if (_disposed) return;

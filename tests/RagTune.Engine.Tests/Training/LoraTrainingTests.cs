@@ -254,14 +254,14 @@ public sealed class AllocationProbe
             }
             for (int i = 0; i < 10; i++) Step();
             long min = long.MaxValue;
-            // Process-wide counter (worker threads included); background tiered JIT allocates now and then, so the
-            // best of several rounds is taken, as InferenceSessionTests does: one clean round proves the point.
+            // The calling thread's counter plus the session's workers' (process-wide totals include other tests
+            // running in parallel); the best of several rounds rules out one-off runtime work such as tiering.
             int rounds = 0;
             for (; rounds < 20 && min > 0; rounds++)
             {
-                long before = GC.GetTotalAllocatedBytes(true);
+                long before = GC.GetAllocatedBytesForCurrentThread() + s.WorkerAllocatedBytes;
                 Step();
-                min = Math.Min(min, GC.GetTotalAllocatedBytes(true) - before);
+                min = Math.Min(min, GC.GetAllocatedBytesForCurrentThread() + s.WorkerAllocatedBytes - before);
             }
             var cpu = Process.GetCurrentProcess().TotalProcessorTime;
             var sw = Stopwatch.StartNew();
