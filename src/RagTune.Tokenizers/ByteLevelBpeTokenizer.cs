@@ -26,6 +26,9 @@ internal sealed partial class ByteLevelBpeTokenizer : ITokenizer
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheLookup;
     private readonly TokenDecodeTable _decodeTable;
 
+    /// <summary>The vocabulary this tokenizer was built from (for writing it into a GGUF).</summary>
+    public ByteLevelBpeVocab Vocab { get; }
+
     /// <summary>Builds a tokenizer from <paramref name="vocab"/>, validating it.</summary>
     /// <param name="vocab">Tokens, merges, types and special ids.</param>
     /// <param name="sourceName">Where the vocabulary came from (a file path), used in error messages.</param>
@@ -47,6 +50,7 @@ internal sealed partial class ByteLevelBpeTokenizer : ITokenizer
         CheckSpecialId(source, "EOS", vocab.EosId, n);
         CheckSpecialId(source, "unknown", vocab.UnknownId, n);
 
+        Vocab = vocab;
         _tokens = tokens;
         _types = new SentencePieceTokenType[n];
         BosId = vocab.BosId;

@@ -1,3 +1,5 @@
+using RagTune.Tokenizers;
+using RagTune.Tokenizers.ChatTemplates;
 using RagTune.Engine.Formats;
 using RagTune.Engine.Kernels;
 using RagTune.Engine.Models;
@@ -71,10 +73,12 @@ internal static class GgufConverter
         w.SetUInt32($"{a}.vocab_size", (uint)c.VocabSize);
         if (hf.BosTokenId is { } bos) w.SetUInt32("tokenizer.ggml.bos_token_id", (uint)bos);
         if (hf.EosTokenId is { } eos) w.SetUInt32("tokenizer.ggml.eos_token_id", (uint)eos);
-        if (File.Exists(Path.Combine(folder, "tokenizer.json")))
-            warnings.Add("tokenizer.json is not converted yet (byte-level BPE support is pending); the GGUF has no tokenizer. Pass --tokenizer when running it.");
+        var tokenizerJson = Path.Combine(folder, "tokenizer.json");
+        if (File.Exists(tokenizerJson))
+            GgufTokenizerMetadata.AddByteLevel(w, ByteLevelBpeTokenizer.FromTokenizerJson(tokenizerJson, padToVocabSize: c.VocabSize),
+                File.Exists(Path.Combine(folder, "tokenizer_config.json")) ? ChatTemplate.ReadFromTokenizerConfig(Path.Combine(folder, "tokenizer_config.json")) : null);
         else
-            warnings.Add("the folder has no tokenizer.json; the GGUF has no tokenizer.");
+            warnings.Add("the folder has no tokenizer.json; the GGUF has no tokenizer. Pass --tokenizer when running it.");
 
         int keptF32 = 0, count = 0;
         var mapped = new HashSet<string>(StringComparer.Ordinal);
