@@ -61,21 +61,12 @@ internal static class GgufConverter
         w.SetString("general.name", Path.GetFileName(folder));
         w.SetUInt32("general.file_type", FileType(type, mediumMix));
         if (type is not (GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)) w.SetUInt32("general.quantization_version", 2); // GGML_QNT_VERSION
-        w.SetUInt32($"{a}.context_length", (uint)c.ContextLength);
-        w.SetUInt32($"{a}.embedding_length", (uint)c.Dim);
-        w.SetUInt32($"{a}.block_count", (uint)c.Layers);
-        w.SetUInt32($"{a}.feed_forward_length", (uint)c.HiddenDim);
-        w.SetUInt32($"{a}.attention.head_count", (uint)c.Heads);
-        w.SetUInt32($"{a}.attention.head_count_kv", (uint)c.KvHeads);
-        w.SetUInt32($"{a}.rope.dimension_count", (uint)c.HeadDim);
-        w.SetFloat32($"{a}.rope.freq_base", c.RopeTheta);
-        w.SetFloat32($"{a}.attention.layer_norm_rms_epsilon", c.NormEps);
-        w.SetUInt32($"{a}.vocab_size", (uint)c.VocabSize);
+        GgufMetadata.AddHyperparameters(w, c);
         if (hf.BosTokenId is { } bos) w.SetUInt32("tokenizer.ggml.bos_token_id", (uint)bos);
         if (hf.EosTokenId is { } eos) w.SetUInt32("tokenizer.ggml.eos_token_id", (uint)eos);
         var tokenizerJson = Path.Combine(folder, "tokenizer.json");
         if (File.Exists(tokenizerJson))
-            GgufTokenizerMetadata.AddByteLevel(w, ByteLevelBpeTokenizer.FromTokenizerJson(tokenizerJson, padToVocabSize: c.VocabSize),
+            GgufMetadata.AddByteLevel(w, ByteLevelBpeTokenizer.FromTokenizerJson(tokenizerJson, padToVocabSize: c.VocabSize),
                 File.Exists(Path.Combine(folder, "tokenizer_config.json")) ? ChatTemplate.ReadFromTokenizerConfig(Path.Combine(folder, "tokenizer_config.json")) : null);
         else
             warnings.Add("the folder has no tokenizer.json; the GGUF has no tokenizer. Pass --tokenizer when running it.");

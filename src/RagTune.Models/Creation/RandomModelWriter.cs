@@ -32,16 +32,7 @@ internal static class RandomModelWriter
         w.SetString("general.architecture", a);
         w.SetString("general.name", $"ragtune-random-{preset.Name}");
         w.SetString("general.description", $"Random weights (seed {seed}) at the shape of {preset.Source}; not a trained model.");
-        w.SetUInt32($"{a}.context_length", (uint)c.ContextLength);
-        w.SetUInt32($"{a}.embedding_length", (uint)c.Dim);
-        w.SetUInt32($"{a}.block_count", (uint)c.Layers);
-        w.SetUInt32($"{a}.feed_forward_length", (uint)c.HiddenDim);
-        w.SetUInt32($"{a}.attention.head_count", (uint)c.Heads);
-        w.SetUInt32($"{a}.attention.head_count_kv", (uint)c.KvHeads);
-        w.SetUInt32($"{a}.rope.dimension_count", (uint)c.HeadDim);
-        w.SetFloat32($"{a}.rope.freq_base", c.RopeTheta);
-        w.SetFloat32($"{a}.attention.layer_norm_rms_epsilon", c.NormEps);
-        w.SetUInt32($"{a}.vocab_size", (uint)c.VocabSize);
+        GgufMetadata.AddHyperparameters(w, c);
         SyntheticVocab.AddTo(w, c.VocabSize);
 
         int fallbacks = 0;

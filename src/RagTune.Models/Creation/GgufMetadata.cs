@@ -3,13 +3,30 @@ using RagTune.Tokenizers;
 
 namespace RagTune.Models.Creation;
 
-/// <summary>
-/// Writes a tokenizer into GGUF metadata the way llama.cpp's convert_hf_to_gguf.py does, so a converted model runs
-/// on its own (and in llama.cpp): <c>tokenizer.ggml.model</c> "gpt2", tokens, merges, token types, the
-/// pre-tokenizer name, special ids, and the chat template.
-/// </summary>
-internal static class GgufTokenizerMetadata
+/// <summary>The GGUF metadata our writers share, keyed and ordered as llama.cpp's converters write them.</summary>
+internal static class GgufMetadata
 {
+    /// <summary>The <c>{arch}.*</c> hyperparameters of <paramref name="c"/>.</summary>
+    public static void AddHyperparameters(GgufWriter w, Engine.Models.ModelConfig c)
+    {
+        var a = c.Architecture;
+        w.SetUInt32($"{a}.context_length", (uint)c.ContextLength);
+        w.SetUInt32($"{a}.embedding_length", (uint)c.Dim);
+        w.SetUInt32($"{a}.block_count", (uint)c.Layers);
+        w.SetUInt32($"{a}.feed_forward_length", (uint)c.HiddenDim);
+        w.SetUInt32($"{a}.attention.head_count", (uint)c.Heads);
+        w.SetUInt32($"{a}.attention.head_count_kv", (uint)c.KvHeads);
+        w.SetUInt32($"{a}.rope.dimension_count", (uint)c.HeadDim);
+        w.SetFloat32($"{a}.rope.freq_base", c.RopeTheta);
+        w.SetFloat32($"{a}.attention.layer_norm_rms_epsilon", c.NormEps);
+        w.SetUInt32($"{a}.vocab_size", (uint)c.VocabSize);
+    }
+
+    /// <summary>
+    /// A byte-level BPE tokenizer as llama.cpp's convert_hf_to_gguf.py writes it, so a converted model runs on its
+    /// own (and in llama.cpp): <c>tokenizer.ggml.model</c> "gpt2", tokens, merges, token types, the pre-tokenizer
+    /// name, special ids, and the chat template.
+    /// </summary>
     public static void AddByteLevel(GgufWriter w, ByteLevelBpeTokenizer tokenizer, string? chatTemplate)
     {
         var v = tokenizer.Vocab;
