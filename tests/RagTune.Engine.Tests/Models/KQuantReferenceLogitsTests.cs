@@ -30,7 +30,7 @@ public sealed unsafe class KQuantReferenceLogitsTests
         var sha = Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
         Assert.Equal(model.GetProperty("sha256").GetString(), sha);
         var tokens = golden.GetProperty("tokens").EnumerateArray().Select(e => e.GetInt32()).ToArray();
-        var ours = Logits(path, tokens);
+        var ours = ReferenceLogitsTests.Logits(path, tokens);
         var rows = model.GetProperty("logits").EnumerateArray().Select(Golden.Floats).ToArray();
         int v = rows[0].Length;
         Assert.Equal(tokens.Length, rows.Length);
@@ -63,8 +63,8 @@ public sealed unsafe class KQuantReferenceLogitsTests
     public void Kquant_models_stay_within_their_error_budget_of_f32(string type, double budget)
     {
         int[] tokens = [1, 5, 9, 200, 17, 300, 42];
-        var f32 = Logits(TinyModels.Get("tiny-256", "f32", 1), tokens);
-        var q = Logits(TinyModels.Get("tiny-256", type, 1), tokens);
+        var f32 = ReferenceLogitsTests.Logits(TinyModels.Get("tiny-256", "f32", 1), tokens);
+        var q = ReferenceLogitsTests.Logits(TinyModels.Get("tiny-256", type, 1), tokens);
         double err = 0, norm = 0;
         for (int i = 0; i < f32.Length; i++) { err += (q[i] - f32[i]) * (double)(q[i] - f32[i]); norm += f32[i] * (double)f32[i]; }
         double rel = Math.Sqrt(err / norm);
@@ -78,7 +78,7 @@ public sealed unsafe class KQuantReferenceLogitsTests
     {
         int[] tokens = [1, 5, 9, 200, 17, 300, 42, 7, 99];
         var path = TinyModels.Get("tiny-256", "q4_k", 1);
-        var batch = Logits(path, tokens);
+        var batch = ReferenceLogitsTests.Logits(path, tokens);
         using var m = TransformerModel.Load(path);
         using var s = new InferenceSession(m, new SessionOptions(64, Threads: 2));
         int v = m.Config.VocabSize;
@@ -117,14 +117,5 @@ public sealed unsafe class KQuantReferenceLogitsTests
         int best = 0;
         for (int i = 1; i < a.Length; i++) if (a[i] > a[best]) best = i;
         return best;
-    }
-
-    private static float[] Logits(string path, int[] tokens)
-    {
-        using var m = TransformerModel.Load(path);
-        using var s = new InferenceSession(m, new SessionOptions(64, Threads: 2));
-        var all = new float[tokens.Length * m.Config.VocabSize];
-        s.ForwardAll(tokens, all);
-        return all;
     }
 }

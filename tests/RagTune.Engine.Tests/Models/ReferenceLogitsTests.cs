@@ -54,7 +54,8 @@ public sealed class ReferenceLogitsTests
         Assert.True(rel > 0, $"{type}: identical to f32, so the type was not applied");
     }
 
-    private static float[] Logits(string path, int[] tokens)
+    /// <summary>Logits of every position of <paramref name="tokens"/>, [T, V].</summary>
+    internal static float[] Logits(string path, int[] tokens)
     {
         using var m = TransformerModel.Load(path);
         using var s = new InferenceSession(m, new SessionOptions(64, Threads: 2));
