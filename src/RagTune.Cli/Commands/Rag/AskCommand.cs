@@ -30,9 +30,11 @@ internal static class AskCommand
         var embedRemote = RagCliOptions.EmbedRemote();
         var embedModel = RagCliOptions.EmbedModel();
         var adapter = AdapterOption.Create();
+        var rerank = RagCliOptions.Rerank();
+        var rerankTop = RagCliOptions.RerankTop();
         var cmd = new Command("ask", "Answer a question from a collection, with cited and verified sources")
         {
-            question, collection, dataDir, model, tokenizer, remote, remoteModel, k, mode, filter, extractive, maxTokens, threads, json, embedRemote, embedModel, adapter,
+            question, collection, dataDir, model, tokenizer, remote, remoteModel, k, mode, filter, extractive, maxTokens, threads, json, embedRemote, embedModel, adapter, rerank, rerankTop,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -42,7 +44,8 @@ internal static class AskCommand
             using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
             var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel), forQueries: true);
             using var _ = embedder as IDisposable;
-            var hits = await SearchCommand.Search(store, embedder, q, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
+            using var reranker = RagCliOptions.Reranker(r.GetValue(rerank), r.GetValue(rerankTop));
+            var hits = await SearchCommand.Search(store, embedder, q, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct, reranker);
             var options = new AnswererOptions { MaxSources = r.GetValue(k), ChatOptions = new ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 } };
 
             using var chat = r.GetValue(extractive) ? null : CreateChat(r.GetValue(model), r.GetValue(tokenizer), r.GetValue(adapter), r.GetValue(remote), r.GetValue(remoteModel)!, r.GetValue(threads));

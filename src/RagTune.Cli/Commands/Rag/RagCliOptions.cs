@@ -22,6 +22,20 @@ internal static class RagCliOptions
     public static Option<string?> EmbedModel() =>
         new("--embed-model") { Description = "Embedding model: a local BERT-family model (Hugging Face folder, GGUF, or catalog/cache name), or with --embed-remote the model name on that server" };
 
+    public static Option<string?> Rerank() =>
+        new("--rerank") { Description = "Cross-encoder model folder (BERT with a one-label head, e.g. ms-marco MiniLM) that reorders the candidates" };
+
+    public static Option<int> RerankTop() =>
+        new("--rerank-top") { Description = "How many first-stage candidates the cross-encoder scores", DefaultValueFactory = _ => 20 };
+
+    /// <summary>The reranker the options name, or null.</summary>
+    public static CrossEncoderReranker? Reranker(string? model, int top)
+    {
+        if (model == null) return null;
+        if (top < 1) throw new UsageException("--rerank-top must be at least 1.");
+        return new CrossEncoderReranker(RagTune.Models.Embeddings.LocalCrossEncoder.Load(RagTune.Models.Downloads.ModelResolver.Resolve(model)), top);
+    }
+
     public static SqliteStoreOptions StoreOptions(string? dataDir) => new() { DataDirectory = dataDir };
 
     /// <summary>

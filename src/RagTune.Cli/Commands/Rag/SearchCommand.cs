@@ -22,14 +22,17 @@ internal static class SearchCommand
         var json = new Option<bool>("--json") { Description = "Print the hits as JSON" };
         var embedRemote = RagCliOptions.EmbedRemote();
         var embedModel = RagCliOptions.EmbedModel();
-        var cmd = new Command("search", "Search a collection") { query, collection, dataDir, mode, k, filter, json, embedRemote, embedModel };
+        var rerank = RagCliOptions.Rerank();
+        var rerankTop = RagCliOptions.RerankTop();
+        var cmd = new Command("search", "Search a collection") { query, collection, dataDir, mode, k, filter, json, embedRemote, embedModel, rerank, rerankTop };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             if (r.GetValue(k) < 1) throw new UsageException("--k must be at least 1.");
             using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
             var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel), forQueries: true);
             using var _ = embedder as IDisposable;
-            var hits = await Search(store, embedder, r.GetValue(query)!, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
+            using var reranker = RagCliOptions.Reranker(r.GetValue(rerank), r.GetValue(rerankTop));
+            var hits = await Search(store, embedder, r.GetValue(query)!, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct, reranker);
             if (r.GetValue(json))
                 Console.Out.WriteLine(JsonSerializer.Serialize(hits.Select(HitJson.From).ToList(), RagJson.Default.ListHitJson));
             else if (hits.Count == 0)
@@ -42,13 +45,13 @@ internal static class SearchCommand
     }
 
     internal static async Task<IReadOnlyList<SearchHit>> Search(IChunkStore store, IEmbeddingGenerator<string, Embedding<float>>? embedder,
-        string query, SearchMode mode, int k, SearchFilter filter, CancellationToken ct)
+        string query, SearchMode mode, int k, SearchFilter filter, CancellationToken ct, IReranker? reranker = null)
     {
         if (mode != SearchMode.Bm25 && embedder == null)
             throw new UsageException($"--mode {mode.ToString().ToLowerInvariant()} needs an embedding model: pass --embed-remote <url> (the one the collection was ingested with), or use --mode bm25.");
         try
         {
-            return await new Retriever(store, embedder, new RetrieverOptions()).SearchAsync(query, mode, k, filter, ct);
+            return await new Retriever(store, embedder, new RetrieverOptions { Reranker = reranker }).SearchAsync(query, mode, k, filter, ct);
         }
         catch (InvalidOperationException e)
         {
