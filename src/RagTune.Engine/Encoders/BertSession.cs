@@ -16,27 +16,17 @@ namespace RagTune.Engine.Encoders;
 // equals Hugging Face's padded batch with an additive -inf mask on padding keys for every real token (the padded
 // rows HF also computes are thrown away by masked pooling anyway), without spending work on padding.
 //
-// Threads: the batch's token rows are split into contiguous parts, one per thread, and each part runs
-// MatMul.Forward on its own single-thread (inline) KernelThreadPool, joined by Parallel.For. Token rows are
-// contiguous in x and y, so no output is shared; every part streams all weights, which a batch of hundreds of
-// tokens amortises. Inputs too short to split (a single query) split the weight rows instead, each part writing a
-// private [T, rows] block that is copied into place. This deliberately avoids KernelThreadPool's worker threads: its join can return before the
-// last worker finishes (a stale _allDone.Set() from the previous For wakes WaitForWorkers early once the caller's
-// 50 µs spin expires), which under CPU contention crashed `ragtune embed bench` in attention with an access
-// violation. Switch back to one shared pool once that is fixed.
+// Threads: the matrix products run on one KernelThreadPool, which splits weight rows across threads (each weight
+// row read once per batch); attention splits whole tokens (all their heads) across the same pool.
 
 /// <summary>
 /// Run state of a BERT forward pass: activation buffers sized for the largest batch seen so far (grown on demand,
-/// reused afterwards) and one inline pool per thread. Not thread-safe: one session per thread.
+/// reused afterwards) and a thread pool. Not thread-safe: one session per thread.
 /// </summary>
 internal sealed unsafe class BertSession : IDisposable
 {
-    private const int MinTokensPerPart = 8;  // below this a token part is not worth a thread: it would only re-read weights
-    private const int RowGrain = 16;         // weight rows per unit when a short input splits rows instead of tokens
-
     private readonly BertEncoder _model;
-    private readonly KernelThreadPool[] _inline; // [threads] single-thread pools: MatMul.Forward runs on the caller
-    private readonly ParallelOptions _parallel;
+    private readonly KernelThreadPool _pool;
     private readonly AttentionJob _attention = new();
     private int _capacity;                 // tokens the buffers hold
     private float[] _x = [];               // [T, H] residual stream
@@ -44,8 +34,7 @@ internal sealed unsafe class BertSession : IDisposable
     private float[] _ctx = [];             // [T, H] attention output (heads concatenated), then scratch
     private float[] _ffn = [];             // [T, I]
     private int[] _seqStart = [], _seqLength = [];  // [T] where each token's sequence starts, and its length
-    private byte[][] _scratch;             // [threads] Q8_0 copies of the activations when GGUF weights are quantized (pinned)
-    private float[][] _rowParts;           // [threads] [T, rows of the part] outputs of a weight-row split (pinned)
+    private byte[] _scratch = [];          // MatMul scratch: Q8_0 copies of the activations for quantized GGUF weights (pinned)
 
     /// <summary>Creates a session over <paramref name="model"/> computing on <paramref name="threads"/> threads (0 = one per processor).</summary>
     public BertSession(BertEncoder model, int threads = 0)
@@ -53,13 +42,7 @@ internal sealed unsafe class BertSession : IDisposable
         _model = model ?? throw new ArgumentNullException(nameof(model));
         ArgumentOutOfRangeException.ThrowIfNegative(threads);
         Threads = threads > 0 ? threads : Math.Max(1, Environment.ProcessorCount);
-        _inline = new KernelThreadPool[Threads];
-        for (int i = 0; i < Threads; i++) _inline[i] = new KernelThreadPool(1);
-        _scratch = new byte[Threads][];
-        for (int i = 0; i < Threads; i++) _scratch[i] = [];
-        _rowParts = new float[Threads][];
-        for (int i = 0; i < Threads; i++) _rowParts[i] = [];
-        _parallel = new ParallelOptions { MaxDegreeOfParallelism = Threads };
+        _pool = new KernelThreadPool(Threads);
     }
 
     /// <summary>Threads the session computes on.</summary>
@@ -192,45 +175,15 @@ internal sealed unsafe class BertSession : IDisposable
         }
     }
 
-    // y = x · wᵀ + bias, rows of y are [N]; token rows split across threads (see the note at the top).
+    // y = x · wᵀ + bias, rows of y are [N]; the pool splits weight rows across threads.
     private void Linear(float* y, float* x, in TensorView weight, float[] bias, int t)
     {
-        int n = checked((int)weight.Rows), k = weight.Cols;
-        int parts = Math.Clamp(t / MinTokensPerPart, 1, Threads);
-        int rowParts = Math.Min(Threads, n / RowGrain);
-        if (parts == 1 && rowParts > 1)
-        {
-            var w = weight;
-            nint py = (nint)y, px = (nint)x;
-            Parallel.For(0, rowParts, _parallel, p =>
-            {
-                int r0 = n / RowGrain * p / rowParts * RowGrain, r1 = p == rowParts - 1 ? n : n / RowGrain * (p + 1) / rowParts * RowGrain;
-                int rows = r1 - r0;
-                if (_rowParts[p].Length < t * rows)
-                    _rowParts[p] = GC.AllocateUninitializedArray<float>(Math.Max(t * rows, _capacity * rows), pinned: true);
-                fixed (float* part = _rowParts[p])
-                {
-                    var sub = new TensorView(w.Data + r0 * w.RowBytes, w.Type, rows, w.Cols);
-                    LinearPart(p, part, (float*)px, sub, t);
-                    for (int r = 0; r < t; r++)
-                        new ReadOnlySpan<float>(part + r * rows, rows).CopyTo(new Span<float>((float*)py + (long)r * n + r0, rows));
-                }
-            });
-        }
-        else if (parts == 1)
-        {
-            LinearPart(0, y, x, weight, t);
-        }
-        else
-        {
-            var w = weight;
-            nint py = (nint)y, px = (nint)x;
-            Parallel.For(0, parts, _parallel, p =>
-            {
-                int t0 = (int)((long)t * p / parts), t1 = (int)((long)t * (p + 1) / parts);
-                LinearPart(p, (float*)py + (long)t0 * n, (float*)px + (long)t0 * k, w, t1 - t0);
-            });
-        }
+        int n = checked((int)weight.Rows);
+        long need = MatMul.ScratchBytes(weight.Type, weight.Cols, t);
+        if (need > _scratch.Length)
+            _scratch = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(need, MatMul.ScratchBytes(weight.Type, weight.Cols, _capacity))), pinned: true);
+        fixed (byte* scratch = _scratch)
+            MatMul.Forward(_pool, y, x, weight, t, need == 0 ? null : scratch);
         for (int r = 0; r < t; r++)
         {
             var row = new Span<float>(y + (long)r * n, n);
@@ -238,31 +191,8 @@ internal sealed unsafe class BertSession : IDisposable
         }
     }
 
-    private void LinearPart(int part, float* y, float* x, in TensorView weight, int t)
-    {
-        long need = MatMul.ScratchBytes(weight.Type, weight.Cols, t);
-        if (need > _scratch[part].Length)
-            _scratch[part] = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(need, MatMul.ScratchBytes(weight.Type, weight.Cols, _capacity))), pinned: true);
-        fixed (byte* scratch = _scratch[part])
-            MatMul.Forward(_inline[part], y, x, weight, t, need == 0 ? null : scratch);
-    }
-
     // Attention over (token, head) units, split across threads in multiples of whole tokens.
-    private void RunAttention(int units, int heads)
-    {
-        int tokens = units / heads;
-        int parts = Math.Clamp(tokens / MinTokensPerPart, 1, Threads);
-        if (parts == 1)
-        {
-            _attention.Execute(0, units);
-            return;
-        }
-        Parallel.For(0, parts, _parallel, p =>
-        {
-            int t0 = (int)((long)tokens * p / parts), t1 = (int)((long)tokens * (p + 1) / parts);
-            _attention.Execute(t0 * heads, t1 * heads);
-        });
-    }
+    private void RunAttention(int units, int heads) => _pool.For(units, _attention, grain: heads);
 
     // x = LayerNorm(x + delta) row by row.
     private void AddNormRows(float* x, float* delta, float[] weight, float[] bias, int t)
@@ -295,7 +225,7 @@ internal sealed unsafe class BertSession : IDisposable
 
     public void Dispose()
     {
-        foreach (var pool in _inline) pool.Dispose();
+        _pool.Dispose();
     }
 
     /// <summary>
