@@ -11,7 +11,7 @@ namespace RagTune.Cli.Commands;
 /// </summary>
 internal static class ChatCommand
 {
-    private const string Help = "/reset, /system <text>, /save <file>, /exit; Ctrl+C stops a reply";
+    internal const string Help = "/reset, /system <text>, /save <file>, /exit; Ctrl+C stops a reply";
 
     public static Command Create()
     {
@@ -105,7 +105,7 @@ internal sealed class ChatSession(IChatClient client, string? system, ChatOption
         }
     }
 
-    private static string ChatHelp => "ragtune chat: /reset, /system <text>, /save <file>, /exit; Ctrl+C stops a reply.";
+    private static string ChatHelp => "ragtune chat: " + ChatCommand.Help + ".";
 
     private bool Command(string line, TextWriter status)
     {
