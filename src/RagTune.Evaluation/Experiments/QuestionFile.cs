@@ -17,7 +17,8 @@ internal sealed class QuestionFileException(string path, IReadOnlyList<string> p
 /// </summary>
 internal static class QuestionFile
 {
-    private static readonly string[] s_fields = ["id", "question", "answer", "answers", "fact", "paraphrase_of", "unanswerable", "doc"];
+    // "chunk" and "source" (the generating chunk's id and text, written by `ragtune qa generate`) are read past: they are for people auditing a set.
+    private static readonly string[] s_fields = ["id", "question", "answer", "answers", "fact", "paraphrase_of", "unanswerable", "doc", "chunk", "source"];
 
     public static List<ExperimentQuestion> Read(string path)
     {
