@@ -11,8 +11,11 @@ namespace RagTune.Evaluation.Experiments;
 /// asked) or through the RAG pipeline (retrieve, then <see cref="GroundedAnswerer"/> with numbered sources). Every
 /// arm answers greedily with the same settings, so differences are the method's.
 /// </summary>
-internal sealed class ArmAnswerer(Retriever retriever, SearchMode mode, int topK, int maxTokens)
+internal sealed class ArmAnswerer(Retriever retriever, SearchMode mode, int topK, int maxTokens, string systemMessage)
 {
+    /// <summary>Longest source text in a RAG prompt (and in the RAFT examples, so training sees what serving shows).</summary>
+    public const int MaxSourceChars = 1000;
+
     private ChatOptions Options => new() { Temperature = 0, MaxOutputTokens = maxTokens, Seed = 1 };
 
     public async Task<List<RawAnswer>> AnswerAsync(string arm, IChatClient chat, IReadOnlyList<ExperimentQuestion> questions,
@@ -45,7 +48,7 @@ internal sealed class ArmAnswerer(Retriever retriever, SearchMode mode, int topK
         var sw = Stopwatch.StartNew();
         var hits = await retriever.SearchAsync(q.Text, mode, topK, SearchFilter.None, ct);
         double retrievalMs = sw.Elapsed.TotalMilliseconds;
-        var answerer = new GroundedAnswerer(chat, new AnswererOptions { MaxSources = topK, MaxSourceChars = 1000, ChatOptions = Options });
+        var answerer = new GroundedAnswerer(chat, new AnswererOptions { MaxSources = topK, MaxSourceChars = MaxSourceChars, SystemMessage = systemMessage, ChatOptions = Options });
         var answer = await answerer.AnswerAsync(q.Text, hits, ct);
         var m = chat.Last;
         var retrieved = hits.Select(h => h.Chunk.DocumentId).Distinct(StringComparer.Ordinal).ToList();

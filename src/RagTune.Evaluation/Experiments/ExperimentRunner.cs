@@ -43,7 +43,7 @@ internal sealed class ExperimentRunner(ExperimentSpec spec, IArmModels models, I
         using var store = await OpenDocumentsAsync(progress, ct);
         _store = store;
         _retriever = new Retriever(store, embedders.Queries, new RetrieverOptions());
-        _answerer = new ArmAnswerer(_retriever, Mode, spec.Retrieval.TopK, spec.Model.MaxTokens);
+        _answerer = new ArmAnswerer(_retriever, Mode, spec.Retrieval.TopK, spec.Model.MaxTokens, spec.Retrieval.SystemMessage);
         var chunks = await store.GetAllChunksAsync(ct);
         if (chunks.Count == 0) throw new InvalidOperationException($"The documents gave no chunks: check documents.paths in {spec.SpecPath}.");
 
@@ -243,7 +243,7 @@ internal sealed class ExperimentRunner(ExperimentSpec spec, IArmModels models, I
         examples.AddRange(unanswerable);
         var dir = Path.Combine(workDir, "train", "raft");
         var data = Path.Combine(dir, "train.jsonl");
-        TrainingSets.WriteRaft(data, examples, byId, 1000);
+        TrainingSets.WriteRaft(data, examples, byId, ArmAnswerer.MaxSourceChars, spec.Retrieval.SystemMessage);
         var run = Train(new ArmTraining(ArmNames.RaftRag, data, Path.Combine(dir, "out"), spec.FineTuning, spec.Seed, examples.Count, used.Any(q => q.IsParaphrase)), progress, ct);
         _adapters[ArmNames.RaftRag] = run;
         return run;

@@ -35,8 +35,14 @@ internal sealed record FineTuningSpec(
 /// <summary>RAFT set settings: the share of examples whose passages include the gold one, and distractors per example.</summary>
 internal sealed record RaftSpec(double GoldShare = 0.8, int Distractors = 2);
 
-/// <summary>Retrieval settings for the RAG arms and the RAFT distractor mining.</summary>
-internal sealed record RetrievalSpec(int TopK = 3, string Mode = "hybrid", string? EmbedModel = null, int ChunkTokens = 128, int Overlap = 16);
+/// <summary>
+/// Retrieval settings for the RAG arms and the RAFT distractor mining. <see cref="Prompt"/> is "standard" (the full
+/// grounded-answer rules) or "compact" (a short system message for small-context models).
+/// </summary>
+internal sealed record RetrievalSpec(int TopK = 3, string Mode = "hybrid", string? EmbedModel = null, int ChunkTokens = 128, int Overlap = 16, string Prompt = "standard")
+{
+    public string SystemMessage => Prompt == "compact" ? RagTune.Rag.Answering.GroundedPrompt.CompactSystemMessage : RagTune.Rag.Answering.GroundedPrompt.SystemMessage;
+}
 
 /// <summary>Freshness: the share of the test facts whose answers are changed in a copy of the documents.</summary>
 internal sealed record FreshnessSpec(double Share = 0.3);

@@ -122,9 +122,10 @@ internal static class ExperimentSpecReader
         var retrieval = new RetrievalSpec();
         if (root.Optional("retrieval") is { } rt)
         {
-            rt.Known("top_k", "mode", "embed_model", "chunk_tokens", "overlap");
+            rt.Known("top_k", "mode", "embed_model", "chunk_tokens", "overlap", "prompt");
             retrieval = new RetrievalSpec(rt.Int("top_k") ?? retrieval.TopK, rt.String("mode") ?? retrieval.Mode, rt.String("embed_model"),
-                rt.Int("chunk_tokens") ?? retrieval.ChunkTokens, rt.Int("overlap") ?? retrieval.Overlap);
+                rt.Int("chunk_tokens") ?? retrieval.ChunkTokens, rt.Int("overlap") ?? retrieval.Overlap, rt.String("prompt") ?? retrieval.Prompt);
+            if (retrieval.Prompt is not ("standard" or "compact")) throw rt.Error("prompt", $"'{retrieval.Prompt}': use standard or compact (for models with a small context).");
             if (retrieval.TopK < 1) throw rt.Error("top_k", "must be at least 1.");
             if (retrieval.Mode is not ("bm25" or "dense" or "hybrid")) throw rt.Error("mode", $"'{retrieval.Mode}': use bm25, dense or hybrid.");
             if (retrieval.Mode == "dense" && retrieval.EmbedModel == null) throw rt.Error("mode", "dense retrieval needs 'embed_model'.");

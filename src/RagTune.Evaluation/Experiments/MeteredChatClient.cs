@@ -18,6 +18,11 @@ internal sealed class MeteredChatClient(IChatClient inner) : DelegatingChatClien
 {
     public CallMeter Last { get; private set; } = CallMeter.None;
 
+    /// <summary>The inner client belongs to the caller (the experiment's models), so disposing the meter leaves it open.</summary>
+    protected override void Dispose(bool disposing)
+    {
+    }
+
     /// <summary>Forgets the last call (so a call that never reaches the model reads as zero).</summary>
     public void Reset() => Last = CallMeter.None;
 

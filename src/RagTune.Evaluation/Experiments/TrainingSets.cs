@@ -39,7 +39,7 @@ internal static class TrainingSets
     /// The RAFT set: each example is the RAG prompt exactly as <see cref="GroundedAnswerer"/> builds it (system rules,
     /// numbered sources, question) with the RAFT answer, so the adapter is trained on the prompt it is served with.
     /// </summary>
-    public static void WriteRaft(string path, IEnumerable<RaftExample> examples, IReadOnlyDictionary<string, StoredChunk> chunks, int maxSourceChars)
+    public static void WriteRaft(string path, IEnumerable<RaftExample> examples, IReadOnlyDictionary<string, StoredChunk> chunks, int maxSourceChars, string systemMessage)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
         using var w = new StreamWriter(path);
@@ -48,7 +48,7 @@ internal static class TrainingSets
             var sources = e.Passages.Select((p, i) => chunks.TryGetValue(p.Id, out var c)
                 ? AnswerSource.From(i + 1, new SearchHit(c, 0, i + 1, "raft"))
                 : new AnswerSource(i + 1, 0, p.Id, p.Id, p.Id, 0, p.Text.Length, p.Text)).ToList();
-            var messages = GroundedPrompt.Build(e.Question, sources, maxSourceChars);
+            var messages = GroundedPrompt.Build(e.Question, sources, maxSourceChars, systemMessage);
             Write(w, messages[0].Text, messages[1].Text, e.Answer);
         }
     }
