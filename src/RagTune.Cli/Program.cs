@@ -19,4 +19,5 @@ root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(CompareCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(QaCommand.Create());
 return await root.Parse(args).InvokeAsync();
