@@ -79,7 +79,7 @@ internal sealed record TrainingRun(
 
 /// <summary>
 /// One arm's answers to the test questions, and its training when it has an adapter. <paramref name="Error"/> is set
-/// when the arm failed (its answers are then empty or partial); the other arms still report.
+/// when the arm failed (its answers may then be partial or empty); the other arms still report.
 /// </summary>
 internal sealed record ArmRun(string Arm, IReadOnlyList<RawAnswer> Answers, TrainingRun? Training, string? Error = null);
 
