@@ -10,7 +10,7 @@ internal static class CompareCommand
     public static Command Create()
     {
         var spec = new Option<string>("--spec", "-s") { Description = "Experiment spec (YAML; see docs/compare.md)", Required = true };
-        var output = new Option<string>("--out", "-o") { Description = "Output folder for run.json, the reports and the work files", DefaultValueFactory = _ => "results" };
+        var output = new Option<string>("--out", "-o") { Description = "Output folder for results.json, report.md, report.html and the work files", DefaultValueFactory = _ => "results" };
         var dataDir = RagCliOptions.DataDir();
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress display" };
         var cmd = new Command("compare", "Measure base, RAG, fine-tuned, fine-tuned+RAG and RAFT+RAG on the same questions and recommend one") { spec, output, dataDir, quiet };
@@ -35,10 +35,15 @@ internal static class CompareCommand
             var stores = new SqliteExperimentStores(Path.Combine(workDir, "data"), dataDir);
             var runner = new ExperimentRunner(spec, models, stores, new ExperimentEmbedders(docsEmbedder, queryEmbedder), workDir);
             var run = await CompareProgress.RunAsync(quiet, progress => runner.RunAsync(progress, ct));
-            var runPath = Path.Combine(outDir, "run.json");
-            ExperimentRunJson.Write(runPath, run);
             PrintArms(run);
-            Console.Out.WriteLine($"wrote {runPath}");
+            var results = ExperimentAnalyzer.Analyze(run);
+            var files = ExperimentReport.WriteAll(results, outDir);
+            Console.Out.WriteLine();
+            Console.Out.WriteLine($"recommendation: {results.Recommendation.Summary}");
+            foreach (var reason in results.Recommendation.Reasons) Console.Out.WriteLine($"  - {reason}");
+            Console.Out.WriteLine();
+            foreach (var f in files) Console.Out.WriteLine($"wrote {f}");
+            Console.Out.WriteLine($"report: {files.First(f => f.EndsWith(ExperimentReport.HtmlFileName, StringComparison.Ordinal))}");
             return run.Arms.All(a => a.Error != null) ? 1 : 0;
         }
         finally
