@@ -82,7 +82,10 @@ internal sealed class ExperimentRunner(ExperimentSpec spec, IArmModels models, I
         Directory.CreateDirectory(docs);
         foreach (var p in spec.Documents.Paths)
         {
-            var target = Path.Combine(docs, Path.GetFileName(Path.TrimEndingDirectorySeparator(p)));
+            var name = Path.GetFileName(Path.TrimEndingDirectorySeparator(p));
+            var target = Path.Combine(docs, name);
+            // Two sources with one name (a/docs, b/docs) get their own folders, so neither overwrites the other.
+            for (int i = 2; File.Exists(target) || Directory.Exists(target); i++) target = Path.Combine(docs, $"{i}-{name}");
             if (Directory.Exists(p)) CopyFolder(p, target);
             else File.Copy(p, target, overwrite: true);
             _ingestRoots.Add(target);

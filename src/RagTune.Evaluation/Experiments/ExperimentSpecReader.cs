@@ -51,7 +51,9 @@ internal static class ExperimentSpecReader
         if (docPaths.Count == 0 && collection == null)
             throw documents.Error("paths", "name the documents: 'paths: [folder/, file.md]' or 'collection: <existing collection>'.");
         foreach (var (p, line) in documents.PathListWithLines("paths"))
-            if (!File.Exists(p) && !Directory.Exists(p) && !p.Contains('*', StringComparison.Ordinal))
+            if (p.Contains('*', StringComparison.Ordinal) || p.Contains('?', StringComparison.Ordinal))
+                throw new ExperimentSpecException(specPath, line, "documents.paths", $"'{p}': name files or folders, not patterns (the documents are copied for the freshness experiment); put the files in a folder and name it.");
+            else if (!File.Exists(p) && !Directory.Exists(p))
                 throw new ExperimentSpecException(specPath, line, "documents.paths", $"'{p}' does not exist; fix the path (relative paths start at the spec's folder).");
 
         var questions = root.Required("questions");

@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace RagTune.Evaluation.Experiments.Demo;
 
 /// <summary>Demo sizes: the villages in the world and the questions asked per village.</summary>
-internal sealed record DemoWorldOptions(int Villages = 40, int FactsPerVillage = 2, int Paraphrases = 2, int Unanswerable = 6, ulong Seed = 20240601)
+internal sealed record DemoWorldOptions(int Villages = 30, int FactsPerVillage = 2, int Paraphrases = 2, int Unanswerable = 6, ulong Seed = 20240601)
 {
     public void Validate()
     {
@@ -136,7 +136,7 @@ internal static class DemoWorld
         fine_tuning:
           rank: 8
           alpha: 16
-          steps: {{(quick ? 6 : 60)}}
+          steps: {{(quick ? 6 : 40)}}
           lr: 0.003
           seq_len: 480
           batch: 4
@@ -161,7 +161,7 @@ internal static class DemoWorld
           freshness:
             share: 0.3
           data_efficiency:
-            fractions: {{(quick ? "[1.0]" : "[0.25, 0.5, 1.0]")}}
+            fractions: {{(quick ? "[1.0]" : "[0.25, 1.0]")}}
             paraphrases: {{(quick ? "with" : "both")}}
           forgetting: true
         seed: 42
