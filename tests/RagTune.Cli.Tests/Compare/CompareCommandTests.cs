@@ -57,6 +57,18 @@ public sealed class CompareCommandTests : IDisposable
     }
 
     [Fact]
+    public void Generated_questions_that_a_model_cannot_write_stop_the_run_with_a_reason()
+    {
+        Directory.CreateDirectory(_dir.File("docs"));
+        File.WriteAllText(_dir.File("docs/brel.md"), "# Brel\n\nTomas founded Brel by the river Tam.\n");
+        File.WriteAllText(_dir.File("spec.yaml"), $"documents:\n  paths: [docs]\nquestions:\n  generate: true\nmodel:\n  path: {Stories}\n  max_tokens: 8\n");
+        var r = CliProcess.Run("compare", "--spec", _dir.File("spec.yaml"), "--out", _dir.File("out"), "--quiet");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("Question generation kept 0 question(s) from 1 chunks", r.Stderr);
+        Assert.Contains("give 'questions.file'", r.Stderr);
+    }
+
+    [Fact]
     public async Task Arms_that_cannot_run_show_their_error_and_the_others_still_report()
     {
         // A remote base model answers the closed-book and RAG arms; the trained arms cannot train on it.

@@ -34,7 +34,17 @@ internal static class CompareCommand
         {
             var stores = new SqliteExperimentStores(Path.Combine(workDir, "data"), dataDir);
             var runner = new ExperimentRunner(spec, models, stores, new ExperimentEmbedders(docsEmbedder, queryEmbedder), workDir);
-            var run = await CompareProgress.RunAsync(quiet, progress => runner.RunAsync(progress, ct));
+            ExperimentRun run;
+            try
+            {
+                run = await CompareProgress.RunAsync(quiet, progress => runner.RunAsync(progress, ct));
+            }
+            catch (InvalidOperationException e)
+            {
+                // What stops the whole experiment (no chunks, no usable generated questions) rather than one arm.
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
             PrintArms(run);
             var results = ExperimentAnalyzer.Analyze(run);
             var files = ExperimentReport.WriteAll(results, outDir);
