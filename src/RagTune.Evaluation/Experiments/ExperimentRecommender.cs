@@ -53,6 +53,8 @@ internal static class ExperimentRecommender
         AddParaphrase(r, rec, reasons);
         AddFreshness(r, reasons);
         if (c.CitationsRequired) AddCitations(r, rec, reasons);
+        if (rec.Metrics.RecallAtK is { } recall)
+            reasons.Add($"retrieval: {rec.Arm} found the gold document in the top {r.Run.RecallK} for {Pct(recall.Mean)} of answerable questions (recall@{r.Run.RecallK} {Est(recall)}).");
         if (c.LatencyBudgetMs is { } budget && rec.Latency is { } lat)
             reasons.Add($"latency budget {Ms(budget)}: {rec.Arm} p95 {Ms(lat.Total.P95)} (p50 {Ms(lat.Total.P50)}, of which retrieval {Ms(lat.Retrieval.P50)}).");
         foreach (var a in order.Where(a => violations[a.Arm].Count > 0))
