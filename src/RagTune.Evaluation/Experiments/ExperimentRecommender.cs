@@ -65,7 +65,7 @@ internal static class ExperimentRecommender
             reasons.Add($"forgetting: {f.Arm}'s perplexity on held-out general text went {Num(f.PerplexityBefore)} → {Num(f.PerplexityAfter)} ({(f.RelativeChange >= 0 ? "+" : "")}{Pct(f.RelativeChange)}).");
         reasons.Add($"cost: {rec.Arm} {Money(rec.Cost.PerThousandQuestions)} per 1,000 questions; {Money(rec.Cost.TotalPerMonth)}/month at {Count(o.QuestionsPerMonth)} questions and {Plain(c.UpdatesPerMonth)} updates a month (compute at {Money(c.ComputePricePerHour)}/hour).");
 
-        return new Recommendation(rec.Arm, Summary(r, rec, best, usable, violations, tests), reasons, ranking);
+        return new Recommendation(rec.Arm, Summary(r, rec, usable, pool.Where(Tied).ToList(), violations), reasons, ranking);
     }
 
     private static List<string> Violations(ExperimentResults r, ArmResults a)
@@ -159,8 +159,8 @@ internal static class ExperimentRecommender
         reasons.Add($"{rec.Arm} {abst}answers confidently wrong on {Pct(rec.Metrics.Hallucination.Mean)} of questions (hallucination; {string.Join(", ", others)}).");
     }
 
-    private static string Summary(ExperimentResults r, ArmResults rec, ArmResults best, List<ArmResults> usable,
-        Dictionary<string, List<string>> violations, Dictionary<string, PairedComparison> tests)
+    private static string Summary(ExperimentResults r, ArmResults rec, IReadOnlyList<ArmResults> usable, IReadOnlyList<ArmResults> tiedWithBest,
+        Dictionary<string, List<string>> violations)
     {
         string m = r.PrimaryMetricName;
         var s = $"Recommended: {rec.Arm} ({m} {Est(rec.Primary)})";
@@ -168,13 +168,16 @@ internal static class ExperimentRecommender
         var top = ExperimentAnalyzer.BestOf(usable)!;
         if (top != rec && violations[top.Arm].Count > 0)
             s += $"; {top.Arm} scored higher ({Num(top.Primary!.Mean)}) but {violations[top.Arm][0]}";
-        // Arms in the compliant pool that the data cannot tell apart from the recommended one.
-        var tied = usable.Where(a => a != rec && tests.ContainsKey(a.Arm) && violations[a.Arm].Count == 0 || a == best && a != rec)
-            .Distinct().Select(a => (Arm: a, Test: ExperimentAnalyzer.Paired(a, rec, r.Options)))
-            .Where(x => x.Test.PValue >= r.Options.Alpha).ToList();
-        if (tied.Count > 0)
-            s += $"; {string.Join(", ", tied.Select(x => $"{x.Arm.Arm} ({m} {Num(x.Arm.Primary!.Mean)}, paired {P(x.Test.PValue)}, {Money(x.Arm.Cost.TotalPerMonth)}/month)"))} "
-                + $"{(tied.Count == 1 ? "is" : "are")} within noise of it, so the cheaper to run and keep fresh wins ({rec.Arm}: {Money(rec.Cost.TotalPerMonth)}/month)";
+        // The recommendation is the cheapest of the arms the data cannot tell apart from the best; name the others.
+        var others = tiedWithBest.Where(a => a != rec).ToList();
+        if (others.Count > 0)
+        {
+            var list = others.Select(a => $"{a.Arm} ({m} {Num(a.Primary!.Mean)}, paired {P(ExperimentAnalyzer.Paired(a, rec, r.Options).PValue)}, {Money(a.Cost.TotalPerMonth)}/month)");
+            s += $"; {string.Join(", ", list)} {(others.Count == 1 ? "is" : "are")} within noise of it"
+                + (others.All(a => a.Cost.TotalPerMonth > rec.Cost.TotalPerMonth)
+                    ? $", and {rec.Arm} costs least to run and keep fresh ({Money(rec.Cost.TotalPerMonth)}/month)"
+                    : $", and at no higher cost {rec.Arm} scores highest");
+        }
         if (violations[rec.Arm].Count > 0) s += $"; every arm breaks a constraint, {rec.Arm} is the best of them: {string.Join("; ", violations[rec.Arm])}";
         return s + ".";
     }

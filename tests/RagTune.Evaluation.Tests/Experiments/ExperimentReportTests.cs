@@ -15,6 +15,7 @@ public sealed class ExperimentReportTests
     {
         var test = Questions(20, paraphrasedFrom: 14);
         test[3] = test[3] with { Text = Hostile };
+        test[5] = test[5] with { Text = "Wo liegt das Café in Zürich — nördlich?" };
         test.Add(Question(20, answerable: false));
         var changed = new List<ExperimentQuestion> { test[0] with { Answers = ["new0"] }, test[1] with { Answers = ["new1"] } };
         ArmRun Answers(string arm, params string[] texts) => new(arm, texts.Select((t, i) => new RawAnswer(Id(i), t, false, [], [], 0, 1, 1, 1, 1)).ToList(), null);
@@ -95,7 +96,11 @@ public sealed class ExperimentReportTests
         Assert.Equal(results.Recommendation.Summary, back.Recommendation.Summary);
         Assert.Equal(results.Arm(ArmNames.Rag)!.Primary, back.Arm(ArmNames.Rag)!.Primary);
         Assert.Equal(2400, back.Run.Freshness!.UpdateCostSeconds[ArmNames.FineTuned]);
-        Assert.StartsWith("{\n  \"format\": \"ragtune-experiment-results\",\n  \"version\": 1,", File.ReadAllText(paths[0]), StringComparison.Ordinal);
+        var json = File.ReadAllText(paths[0]);
+        Assert.StartsWith("{\n  \"format\": \"ragtune-experiment-results\",\n  \"version\": 1,", json, StringComparison.Ordinal);
+        Assert.Contains("Café in Zürich — nördlich", json, StringComparison.Ordinal);   // readable for auditing
+        Assert.DoesNotContain("<script>", json, StringComparison.Ordinal);
+        Assert.Equal("Wo liegt das Café in Zürich — nördlich?", back.Run.TestQuestions[5].Text);
     }
 
     [Fact]
