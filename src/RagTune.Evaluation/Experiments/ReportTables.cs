@@ -12,7 +12,7 @@ internal static class ReportTables
         $"Ranking for the stated constraints ({r.PrimaryMetricName}; monthly cost at {Count(r.Options.QuestionsPerMonth)} questions and {Plain(r.Run.Constraints.UpdatesPerMonth)} updates)",
         ["rank", "arm", r.PrimaryMetricName, "within noise of best", "cost / month", "constraints broken"],
         r.Recommendation.Ranking.Select(a => Row(a.Rank.ToString(System.Globalization.CultureInfo.InvariantCulture), a.Arm, Num(a.Primary),
-            a.WithinNoiseOfBest ? "yes" : "no", Money(a.MonthlyCost), a.Violations.Count == 0 ? "none" : string.Join("; ", a.Violations))).ToList());
+            a.WithinNoiseOfBest ? "yes" : "no", a.Primary is null ? "n/a" : Money(a.MonthlyCost), a.Violations.Count == 0 ? "none" : string.Join("; ", a.Violations))).ToList());
 
     public static ReportTable Metrics(ExperimentResults r)
     {

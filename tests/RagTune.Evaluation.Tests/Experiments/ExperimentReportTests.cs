@@ -66,6 +66,9 @@ public sealed class ExperimentReportTests
             var labelledBy = ((string?)svg.Attribute("aria-labelledby"))!.Split(' ');
             Assert.All(labelledBy, id => Assert.Single(svg.Descendants(), e => (string?)e.Attribute("id") == id && e.Value.Length > 0));
         }
+        // Each chart's description carries its figures for screen readers.
+        var accuracy = svgs.Single(s => ((string?)s.Attribute("aria-labelledby"))!.StartsWith("chart-accuracy", StringComparison.Ordinal));
+        Assert.Contains($"rag: {ReportFormat.Est(results.Arm(ArmNames.Rag)!.Primary)}", accuracy.Element(svgNs + "desc")!.Value, StringComparison.Ordinal);
         var ids = svgs.Select(s => ((string?)s.Attribute("aria-labelledby"))!).ToList();
         Assert.Equal(ids.Count, ids.Distinct().Count());
         Assert.All(doc.Descendants(x + "table"), t => Assert.NotEmpty(t.Element(x + "caption")!.Value));
