@@ -20,11 +20,12 @@ internal static class ReportTables
         return new ReportTable(
             $"Metrics per arm: mean [{Plain(r.Options.Confidence * 100)}% bootstrap interval, {Count(r.Options.Resamples)} resamples]; last column: paired permutation test against the best arm on {r.PrimaryMetricName}",
             ["arm", .. names, $"Δ{r.PrimaryMetricName} vs best"],
-            r.Arms.Select(a => (IReadOnlyList<string>)[a.Arm, .. a.Metrics.Named(r.Run.RecallK).Select(n => Est(n.Value)), VersusBest(a)]).ToList());
+            r.Arms.Select(a => (IReadOnlyList<string>)[a.Arm, .. a.Metrics.Named(r.Run.RecallK).Select(n => Est(n.Value)), VersusBest(a, r.Options.Alpha)]).ToList());
     }
 
-    private static string VersusBest(ArmResults a) =>
-        a.Error is not null ? "failed" : a.VersusBest is not { } v ? (a.Primary is null ? "n/a" : "best") : $"{Signed(v.Difference)} ({P(v.PValue)})";
+    private static string VersusBest(ArmResults a, double alpha) =>
+        a.Error is not null ? "failed" : a.VersusBest is not { } v ? (a.Primary is null ? "n/a" : "best")
+        : $"{Signed(v.Difference)} ({P(v.PValue)}, {(v.PValue < alpha ? "significant" : "within noise")})";
 
     private static string Signed(double v) => (v >= 0 ? "+" : "") + Num(v);
 
