@@ -7,7 +7,8 @@ namespace RagTune.Evaluation.Experiments;
 /// Ranks the arms for the user's constraints and says why, quoting measured figures. The rule, in order:
 /// <list type="number">
 /// <item>An arm that failed, breaks the latency budget (p95 of total latency), cannot cite when citations are
-/// required, or was trained on more labelled examples than the user can afford is demoted below every arm that
+/// required, takes longer to update than the time between knowledge updates (a 30-day month), or was trained on
+/// more labelled examples than the user can afford is demoted below every arm that
 /// does not, and the reasons say which constraint it broke.</item>
 /// <item>Among the rest, the arms whose primary metric is within noise of the best (paired permutation p ≥ α) are
 /// ordered by monthly cost of ownership (serving + updates at the stated update rate): when accuracy cannot tell
@@ -17,6 +18,8 @@ namespace RagTune.Evaluation.Experiments;
 /// </summary>
 internal static class ExperimentRecommender
 {
+    private const double SecondsPerMonth = 30 * 24 * 3600;
+
     public static Recommendation Recommend(ExperimentResults r)
     {
         var c = r.Run.Constraints;
@@ -82,6 +85,9 @@ internal static class ExperimentRecommender
             if (!a.Retrieves) list.Add("citations are required and a closed-book arm shows no sources to cite");
             else if (rate < r.Options.MinCitationRate) list.Add($"citations are required but it cites a shown passage in only {Pct(rate)} of its answers");
         }
+        // An arm whose update takes longer than the time between updates is never up to date.
+        if (c.UpdatesPerMonth > 0 && a.Cost.UpdateSeconds > SecondsPerMonth / c.UpdatesPerMonth)
+            list.Add($"one update takes {Duration(a.Cost.UpdateSeconds)} but the knowledge changes every {Duration(SecondsPerMonth / c.UpdatesPerMonth)}, so it is never up to date");
         if (c.LabelledExamplesAffordable is { } afford && r.Run.Arms.FirstOrDefault(x => x.Arm == a.Arm)?.Training is { } t && t.Examples > afford)
             list.Add($"trained on {Count(t.Examples)} labelled examples, more than the {Count(afford)} affordable");
         return list;

@@ -94,6 +94,17 @@ public sealed class ExperimentRecommenderTests
     }
 
     [Fact]
+    public void Demotes_an_arm_whose_retraining_outlasts_the_time_between_updates()
+    {
+        // Daily changes (30 a month) and 30 hours of retraining: ft is never up to date, however accurate.
+        var r = Recommend(new ExperimentConstraints(UpdatesPerMonth: 30),
+            Arm(ArmNames.Rag, N, i => i < 24),
+            Arm(ArmNames.FineTuned, N, i => i < 38, Training(wallSeconds: 30 * 3600)));
+        Assert.Equal(ArmNames.Rag, r.Recommended);
+        ContainsReason(r, "ft demoted: one update takes 30 h but the knowledge changes every 24 h, so it is never up to date");
+    }
+
+    [Fact]
     public void Labelled_example_estimate_is_compared_with_what_is_affordable()
     {
         var curve = new DataEfficiencyRun([

@@ -85,6 +85,8 @@ public sealed class ExperimentReportTests
         Assert.Contains("## Recommendation", md, StringComparison.Ordinal);
         Assert.Contains(results.Recommendation.Summary.Replace("<", "&lt;", StringComparison.Ordinal), md, StringComparison.Ordinal);
         Assert.Contains("adapter &lt;raft&gt; failed", md, StringComparison.Ordinal);
+        Assert.Contains("| base |", md, StringComparison.Ordinal);
+        Assert.Contains("(p < 0.001, significant) |".Replace("<", "&lt;", StringComparison.Ordinal), md, StringComparison.Ordinal);   // base vs the best arm
     }
 
     [Fact]
