@@ -159,5 +159,15 @@ public sealed class McpCommandTests : IDisposable
         Assert.Contains(_stderr, l => l.Contains("no collection 'nope'", StringComparison.Ordinal) && l.Contains("ragtune ingest", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task A_collection_file_named_with_db_is_served_under_its_file_name()
+    {
+        await using var client = await Start("--db", Path.Combine(Data, "collections", "kb.db"));
+        var result = await Call(client, "search", new() { ["query"] = "dogs bark" });
+        Assert.NotEqual(true, result.IsError);
+        Assert.Equal("kb", result.StructuredContent!.Value.GetProperty("collection").GetString());
+        Assert.Equal("dogs.txt", result.StructuredContent!.Value.GetProperty("passages")[0].GetProperty("document").GetString());
+    }
+
     public void Dispose() => _dir.Dispose();
 }

@@ -38,7 +38,7 @@ internal abstract class RagTool(string name, string title, string description, s
         {
             return await CallAsync(new ToolArguments(name, request.Params?.Arguments), cancellationToken);
         }
-        catch (Exception e) when (e is ToolArgumentException or UsageException or ArgumentException or IOException || e.GetType().Name == "ContextOverflowException")
+        catch (Exception e) when (e is ToolArgumentException or UsageException or ArgumentException or IOException or RagTune.Engine.Models.ContextOverflowException)
         {
             return Error(e.Message);
         }
