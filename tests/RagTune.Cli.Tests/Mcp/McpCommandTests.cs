@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Text.Json;
 using ModelContextProtocol.Client;
 using ModelContextProtocol.Protocol;
@@ -157,6 +158,41 @@ public sealed class McpCommandTests : IDisposable
         var deadline = DateTime.UtcNow.AddSeconds(10);
         while (!_stderr.Any(l => l.Contains("no collection 'nope'", StringComparison.Ordinal)) && DateTime.UtcNow < deadline) await Task.Delay(50);
         Assert.Contains(_stderr, l => l.Contains("no collection 'nope'", StringComparison.Ordinal) && l.Contains("ragtune ingest", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Stdout_carries_only_json_rpc_messages_even_while_a_model_loads_and_logs_are_verbose()
+    {
+        var model = TinyModels.WithContext("tiny", "f32", contextLength: 2048, seed: 5);
+        string[] requests =
+        [
+            """{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}""",
+            """{"jsonrpc":"2.0","method":"notifications/initialized"}""",
+            """{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"ask","arguments":{"question":"How many hours a day does a cat sleep?","top_k":1,"max_tokens":4}}}""",
+        ];
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "RagTune.Cli.dll"), "mcp", "--collection", "kb", "--data-dir", Data, "--model", model, "--threads", "1", "--log-level", "Trace" })
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stderr = p.StandardError.ReadToEndAsync();
+        foreach (var request in requests) p.StandardInput.WriteLine(request);
+        p.StandardInput.Flush();
+        var lines = new List<string>();
+        using var cts = new CancellationTokenSource(s_timeout);
+        // Every line on stdout must be a JSON-RPC message; the two answers are awaited before stdin is closed
+        // (closing it ends the session, and the server drops what it has not answered yet).
+        while (lines.Count(l => l.Contains("\"id\"", StringComparison.Ordinal)) < 2 && await p.StandardOutput.ReadLineAsync(cts.Token) is { } line) lines.Add(line);
+        p.StandardInput.Close();
+        lines.AddRange((await p.StandardOutput.ReadToEndAsync(cts.Token)).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        await p.WaitForExitAsync(cts.Token);
+        Assert.Contains("MCP server for collection kb", await stderr);                 // the logs went to stderr
+        Assert.Equal(2, lines.Count);                                                    // one answer per request, nothing else
+        foreach (var line in lines)
+        {
+            using var message = JsonDocument.Parse(line);
+            Assert.Equal("2.0", message.RootElement.GetProperty("jsonrpc").GetString());
+            Assert.True(message.RootElement.TryGetProperty("result", out _), line);
+        }
     }
 
     [Fact]
