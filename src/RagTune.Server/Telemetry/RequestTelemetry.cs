@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
 
 namespace RagTune.Server.Telemetry;
 
@@ -39,10 +40,12 @@ internal sealed class RequestTelemetryMiddleware(RequestDelegate next, ServerTel
         }
         var request = new RequestTelemetry();
         context.Features.Set(request);
-        string route = context.Request.Path.Value ?? "/v1";
+        // The route template, not the path: metric and span names must not grow with every distinct URL (/v1/models/{id}).
+        string route = (context.GetEndpoint() as RouteEndpoint)?.RoutePattern.RawText ?? "/v1 (unmatched)";
         using var activity = telemetry.Source.StartActivity($"{context.Request.Method} {route}", ActivityKind.Server);
         activity?.SetTag("http.request.method", context.Request.Method);
-        activity?.SetTag("url.path", route);
+        activity?.SetTag("url.path", context.Request.Path.Value);
+        activity?.SetTag("http.route", route);
         // Queued until the rate limiter lets the request through (QueueEnteredMiddleware runs after it).
         telemetry.EnterQueue();
         context.Items[QueueKey] = telemetry;

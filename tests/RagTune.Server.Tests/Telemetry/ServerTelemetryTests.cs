@@ -118,6 +118,15 @@ public sealed class ServerTelemetryTests
         Assert.Equal(2, all.Count(m => m.Instrument == ServerTelemetry.DurationMetric));
         Assert.Equal(0, Assert.Single(all, m => m.Instrument == ServerTelemetry.QueueLengthMetric).Value);   // nothing waits now
         Assert.Equal(0, Assert.Single(all, m => m.Instrument == ServerTelemetry.ActiveRequestsMetric).Value);
+
+        // Names and the route tag use the route template, so distinct URLs do not make distinct metric streams.
+        using (var model = await server.Http.GetAsync("/v1/models/some-unknown-id")) Assert.Equal(HttpStatusCode.NotFound, model.StatusCode);
+        deadline = DateTime.UtcNow.AddSeconds(10);
+        while (spans.Count(s => s.Kind == ActivityKind.Server) < 3 && DateTime.UtcNow < deadline) await Task.Delay(20);
+        var lookup = spans.Single(s => s.DisplayName.StartsWith("GET ", StringComparison.Ordinal));
+        Assert.Equal("GET /v1/models/{id}", lookup.DisplayName);
+        Assert.Equal("/v1/models/some-unknown-id", lookup.GetTagItem("url.path"));
+        Assert.Contains(measurements, m => m.Instrument == ServerTelemetry.RequestsMetric && Equals(m.Tags["http.route"], "/v1/models/{id}"));
     }
 
     [Fact]
