@@ -142,7 +142,7 @@ internal static class ServeBenchCommand
             }
             return new RequestOutcome(ttft, Stopwatch.GetElapsedTime(started).TotalMilliseconds, tokens ?? pieces, null);
         }
-        catch (Exception e) when (e is ClientResultException or HttpRequestException or IOException or TaskCanceledException && !ct.IsCancellationRequested)
+        catch (Exception e) when (!ct.IsCancellationRequested)   // any failure of a request is counted and reported, never fatal to the run
         {
             return new RequestOutcome(null, Stopwatch.GetElapsedTime(started).TotalMilliseconds, 0, e.Message);
         }
