@@ -20,4 +20,5 @@ root.Subcommands.Add(BenchCommands.Create());
 root.Subcommands.Add(CompareCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(QaCommand.Create());
+root.Subcommands.Add(RagTune.Cli.Commands.Mcp.McpCommand.Create());
 return await root.Parse(args).InvokeAsync();
