@@ -10,7 +10,7 @@ namespace RagTune.Engine.Tests.Training;
 /// <summary>Learning on a real model, merge, allocation budget, configuration and checkpoints.</summary>
 public sealed class LoraTrainingTests(ITestOutputHelper output)
 {
-    private static readonly string[] s_sentences =
+    internal static readonly string[] Sentences =
     [
         "The purple fox sang to the moon.",
         "Tim found a blue stone in the garden.",
@@ -21,7 +21,7 @@ public sealed class LoraTrainingTests(ITestOutputHelper output)
     public void Lora_on_stories260k_learns_three_sentences_and_the_merged_model_recites_one()
     {
         var path = SharedData.File("models", "stories260k", "stories260K.gguf");
-        var seqs = s_sentences.Select(s => Tokenize(s)).ToArray();
+        var seqs = Sentences.Select(s => Tokenize(s)).ToArray();
         int seq = seqs.Max(s => s.Length) - 1;
         int[] inputs = new int[seqs.Length * seq], targets = new int[seqs.Length * seq];
         Array.Fill(targets, -1);
