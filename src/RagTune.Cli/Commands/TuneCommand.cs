@@ -87,6 +87,7 @@ internal static class TuneCommand
             err.WriteLine($"error: {e.Message}");
             return 1;
         }
+        err.WriteLine($"prompt format: {trainer.PromptFormat}");
         err.WriteLine($"train: {trainer.TrainReport}");
         if (trainer.ValidationReport is { } v) err.WriteLine($"validation: {v}");
         var result = trainer.Run(new Progress(err, quiet), e => err.WriteLine($"estimate: {e}"), ct);

@@ -40,6 +40,9 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
     public DatasetReport? ValidationReport { get; private set; }
     public TrainingEstimate? Estimate { get; private set; }
 
+    /// <summary>Set after <see cref="Prepare"/>: how conversations are rendered (the model's chat template or the plain format).</summary>
+    public string? PromptFormat { get; private set; }
+
     private LocalModel? _model;
     private FullModelParameters? _full; // --method full: the trainable copy of every weight
     private List<TokenizedExample> _train = [];
@@ -76,7 +79,9 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
 
         var dataset = DatasetReader.Read(options.DataPath, options.Format);
         int maxSeq = Math.Min(options.SeqLen, config.ContextLength);
-        var tokenizer = new DatasetTokenizer(_model.Tokenizer, maxSeq, options.Overlong);
+        var template = TokenizerLoader.ResolveChatTemplate(_model.Engine, _model.Tokenizer, options.TokenizerPath).Template;
+        var tokenizer = new DatasetTokenizer(_model.Tokenizer, maxSeq, options.Overlong, TrainingPromptFormats.For(template, _model.Tokenizer));
+        PromptFormat = tokenizer.Format is ChatTemplatePromptFormat ? $"chat template ({template.Source}); loss on assistant turns only" : "plain (the model has no chat template); loss on answers only";
         var (examples, report) = tokenizer.Tokenize(dataset);
         if (options.ValidationPath != null)
         {

@@ -235,7 +235,8 @@ public sealed class LocalChatClient : IChatClient
     /// <summary>The stop string that ends an assistant turn in the plain fallback format (it has no end-of-turn token).</summary>
     internal const string PlainTurnStop = "\nUser:";
 
-    private (IReadOnlyList<int> Prompt, GenerationSettings Settings) Prepare(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    /// <summary>The token ids a request with <paramref name="messages"/> prompts the model with (template rendered, generation prompt added).</summary>
+    internal List<int> EncodePrompt(IEnumerable<ChatMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var turns = messages.Select(m => (m.Role.Value, m.Text)).ToList();
@@ -248,7 +249,12 @@ public sealed class LocalChatClient : IChatClient
         {
             throw new ArgumentException($"The model's chat template rejected the conversation: {e.Message}", nameof(messages), e);
         }
-        var prompt = _encoder.Encode(text);
+        return _encoder.Encode(text);
+    }
+
+    private (IReadOnlyList<int> Prompt, GenerationSettings Settings) Prepare(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
+        var prompt = EncodePrompt(messages);
         var stops = new List<string>();
         if (ReferenceEquals(_template.Template, ChatTemplate.Plain)) stops.Add(PlainTurnStop);
         if (options?.StopSequences is { } extra) stops.AddRange(extra);
