@@ -84,23 +84,48 @@ internal sealed unsafe class FullModelParameters
     }
 
     // ---------------------------------------------------------------- gradient pointers for TrainingSession
+    // Resolved once (the arrays are pinned), so a training step looks nothing up and allocates nothing.
 
-    internal float* EmbeddingGrad => Pointer(_byName["token_embd.weight"].Grad);
+    private nint[]? _gradIndex; // [L·7 weights, L·7 biases (0 = none), L attn norms, L ffn norms, embedding, output, output norm]
 
-    internal float* OutputGrad => Pointer(_byName[Model.Weights.TiedOutput ? "token_embd.weight" : "output.weight"].Grad);
+    private nint[] GradIndex => _gradIndex ??= BuildGradIndex();
 
-    internal float* OutputNormGrad => Pointer(_byName["output_norm.weight"].Grad);
+    private nint[] BuildGradIndex()
+    {
+        int layers = Config.Layers;
+        var index = new nint[16 * layers + 3];
+        for (int l = 0; l < layers; l++)
+        {
+            foreach (var target in LoraTargetNames.Order)
+            {
+                int t = LoraTargetNames.Index(target);
+                index[l * 7 + t] = (nint)Pointer(_byName[$"blk.{l}.{GgufName(target)}.weight"].Grad);
+                if (_byName.TryGetValue($"blk.{l}.{GgufName(target)}.bias", out var bias)) index[7 * layers + l * 7 + t] = (nint)Pointer(bias.Grad);
+            }
+            index[14 * layers + l] = (nint)Pointer(_byName[$"blk.{l}.attn_norm.weight"].Grad);
+            index[15 * layers + l] = (nint)Pointer(_byName[$"blk.{l}.ffn_norm.weight"].Grad);
+        }
+        index[16 * layers] = (nint)Pointer(_byName["token_embd.weight"].Grad);
+        index[16 * layers + 1] = (nint)Pointer(_byName[Model.Weights.TiedOutput ? "token_embd.weight" : "output.weight"].Grad);
+        index[16 * layers + 2] = (nint)Pointer(_byName["output_norm.weight"].Grad);
+        return index;
+    }
 
-    internal float* AttnNormGrad(int layer) => Pointer(_byName[$"blk.{layer}.attn_norm.weight"].Grad);
+    internal float* EmbeddingGrad => (float*)GradIndex[16 * Config.Layers];
 
-    internal float* FfnNormGrad(int layer) => Pointer(_byName[$"blk.{layer}.ffn_norm.weight"].Grad);
+    internal float* OutputGrad => (float*)GradIndex[16 * Config.Layers + 1];
+
+    internal float* OutputNormGrad => (float*)GradIndex[16 * Config.Layers + 2];
+
+    internal float* AttnNormGrad(int layer) => (float*)GradIndex[14 * Config.Layers + layer];
+
+    internal float* FfnNormGrad(int layer) => (float*)GradIndex[15 * Config.Layers + layer];
 
     /// <summary>Gradient of the weight behind (layer, target).</summary>
-    internal float* WeightGrad(int layer, LoraTargets target) => Pointer(_byName[$"blk.{layer}.{GgufName(target)}.weight"].Grad);
+    internal float* WeightGrad(int layer, LoraTargets target) => (float*)GradIndex[layer * 7 + System.Numerics.BitOperations.TrailingZeroCount((uint)target)];
 
     /// <summary>Gradient of the bias of (layer, target), or null when it has none (llama; o/gate/up/down).</summary>
-    internal float* BiasGrad(int layer, LoraTargets target) =>
-        _byName.TryGetValue($"blk.{layer}.{GgufName(target)}.bias", out var p) ? Pointer(p.Grad) : null;
+    internal float* BiasGrad(int layer, LoraTargets target) => (float*)GradIndex[7 * Config.Layers + layer * 7 + System.Numerics.BitOperations.TrailingZeroCount((uint)target)];
 
     private static string GgufName(LoraTargets target) => target switch
     {

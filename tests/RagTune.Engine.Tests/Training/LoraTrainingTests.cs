@@ -276,6 +276,34 @@ public sealed class AllocationProbe
     [Trait("Category", "Allocation")]
     public void Serial_training_step_allocates_nothing() => Run(new NullOutput());
 
+    [Fact]
+    [Trait("Category", "Allocation")]
+    public void A_full_fine_tuning_step_allocates_nothing_after_warmup()
+    {
+        using var model = TransformerModel.Load(TinyModels.Get("tiny-qwen2", "f32", 1));
+        var full = new FullModelParameters(model);
+        using var s = new TrainingSession(full, new TrainingOptions(2, 16, Threads: 2));
+        var opt = new AdamW(full.Parameters);
+        int[] inputs = Enumerable.Range(0, 32).Select(i => (i * 17 + 3) % 512).ToArray();
+        int[] targets = inputs.Select((x, i) => i % 9 == 0 ? -1 : (x + 1) % 512).ToArray();
+        void Step()
+        {
+            s.ZeroGrad();
+            s.ForwardBackward(inputs, targets);
+            opt.ClipGradNorm(1f);
+            opt.Step(1e-3f);
+        }
+        for (int i = 0; i < 5; i++) Step();
+        long min = long.MaxValue;
+        for (int round = 0; round < 20 && min > 0; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread() + s.WorkerAllocatedBytes;
+            Step();
+            min = Math.Min(min, GC.GetAllocatedBytesForCurrentThread() + s.WorkerAllocatedBytes - before);
+        }
+        Assert.Equal(0, min);
+    }
+
     private sealed class NullOutput : ITestOutputHelper
     {
         public void WriteLine(string message) { }
