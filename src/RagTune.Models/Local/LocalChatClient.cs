@@ -64,7 +64,10 @@ public sealed class LocalChatClient : IChatClient
     {
     }
 
-    /// <summary>Serves an already loaded model (e.g. a base merged with a LoRA adapter); the client takes ownership.</summary>
+    /// <summary>
+    /// Serves an already loaded model (e.g. a base with a LoRA adapter, <see cref="LocalModel.Adapter"/>, which requests that
+    /// name no other adapter run with); the client takes ownership.
+    /// </summary>
     internal LocalChatClient(LocalModel model, LocalChatClientOptions? options)
     {
         _options = options ?? new LocalChatClientOptions();
@@ -80,6 +83,7 @@ public sealed class LocalChatClient : IChatClient
             throw;
         }
         _generator = new TextGenerator(_model, _session);
+        _generator.UseAdapter(_model.Adapter);
         _template = TokenizerLoader.ResolveChatTemplate(_model.Engine, _model.Tokenizer, _options.TokenizerPath);
         _encoder = new ChatPromptEncoder(_model.Tokenizer);
         _metadata = new ChatClientMetadata("ragtune-local", new Uri(Path.GetFullPath(_model.Engine.Path)), _model.Name);
@@ -278,7 +282,7 @@ public sealed class LocalChatClient : IChatClient
             name = id[(plus + 1)..];
         if (string.IsNullOrEmpty(name))
         {
-            _generator.UseAdapter(null);
+            _generator.UseAdapter(_model.Adapter); // the adapter the model was opened with (--adapter), if any
             return _model.Name;
         }
         LoraDelta? delta;

@@ -52,6 +52,10 @@ public sealed class LocalChatClientAdapterTests
         await foreach (var u in client.GetStreamingResponseAsync(s_conversation, byModelId)) updates.Add(u);
         Assert.Equal(expected["robot"], string.Concat(updates.Select(u => u.Text)));
         Assert.All(updates, u => Assert.Equal("stories260K+robot", u.ModelId));
+
+        // A model opened with an adapter (what --adapter does) runs it whenever a request names no other.
+        using var withDefault = new LocalChatClient(LocalModel.Load(Stories).WithAdapter(new LoraDelta(adapters["fox"], config)), s_options);
+        Assert.Equal(expected["fox"], (await withDefault.GetResponseAsync(s_conversation, Greedy())).Text);
     }
 
     [Fact]
