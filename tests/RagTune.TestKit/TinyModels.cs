@@ -28,6 +28,14 @@ public static class TinyModels
             path => RandomModelWriter.Write(p with { Config = p.Config with { ContextLength = contextLength } }, GgmlTypes.Parse(type), seed, path));
     }
 
+    /// <summary>
+    /// A random model whose vocabulary has ChatML's control tokens and whose GGUF carries the ChatML chat template
+    /// (as Qwen2 files do); for chat-template tests on <c>tiny-qwen2</c>.
+    /// </summary>
+    public static string GetChatMl(string preset, string type, ulong seed = 1) =>
+        GetOrCreate($"{preset}-{type}-{seed}-chatml.gguf",
+            path => RandomModelWriter.Write(ModelPresets.Get(preset), GgmlTypes.Parse(type), seed, path, chatMl: true));
+
     /// <summary>Creates (once per process) a file named <paramref name="name"/> with <paramref name="create"/>.</summary>
     public static string GetOrCreate(string name, Action<string> create)
     {
