@@ -21,10 +21,14 @@ internal static class RandomModelWriter
     /// because their width is not a whole number of blocks. <paramref name="mediumMix"/> (with Q4_K) writes
     /// llama.cpp's Q4_K_M mix (see <see cref="KQuantMix"/>). <paramref name="chatMl"/> gives the vocabulary ChatML's
     /// control tokens (<c>&lt;|im_start|&gt;</c>, <c>&lt;|im_end|&gt;</c>, the last two ids) and stores the ChatML template
-    /// as <c>tokenizer.chat_template</c>, as a Qwen2 file carries it.
+    /// as <c>tokenizer.chat_template</c>, as a Qwen2 file carries it. <paramref name="vocab"/> replaces the synthetic
+    /// vocabulary with one learned from a corpus (its size must be the preset's vocabulary size).
     /// </summary>
-    public static int Write(ModelPreset preset, GgmlType type, ulong seed, string outPath, bool mediumMix = false, bool chatMl = false)
+    public static int Write(ModelPreset preset, GgmlType type, ulong seed, string outPath, bool mediumMix = false, bool chatMl = false, CorpusVocab? vocab = null)
     {
+        if (vocab != null && vocab.Tokens.Length != preset.Config.VocabSize)
+            throw new ArgumentException($"The vocabulary has {vocab.Tokens.Length} tokens but the preset '{preset.Name}' has vocab_size {preset.Config.VocabSize}; set the preset's size from the vocabulary.", nameof(vocab));
+        if (vocab != null && chatMl) throw new ArgumentException("A corpus vocabulary has no ChatML control tokens; write it without chatMl.", nameof(chatMl));
         var traits = GgmlTypes.Traits(type);
         if (!traits.Supported)
             throw new ArgumentException($"Type '{traits.Name}' cannot be written yet; choose f32, f16, bf16, q8_0, q4_0, q4_k, q5_k or q6_k.", nameof(type));
@@ -35,7 +39,8 @@ internal static class RandomModelWriter
         w.SetString("general.name", $"ragtune-random-{preset.Name}");
         w.SetString("general.description", $"Random weights (seed {seed}) at the shape of {preset.Source}; not a trained model.");
         GgufMetadata.AddHyperparameters(w, c);
-        SyntheticVocab.AddTo(w, c.VocabSize, chatMl ? SyntheticVocab.ChatMlControls : []);
+        if (vocab != null) vocab.AddTo(w);
+        else SyntheticVocab.AddTo(w, c.VocabSize, chatMl ? SyntheticVocab.ChatMlControls : []);
         if (chatMl) w.SetString("tokenizer.chat_template", Tokenizers.ChatTemplates.ChatTemplate.ChatMl.Text);
 
         int fallbacks = 0;

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using RagTune.Evaluation.Experiments;
 using RagTune.Evaluation.Experiments.Demo;
-using RagTune.Models.Catalog;
+using RagTune.FineTuning.Training;
 using RagTune.Models.Downloads;
 
 namespace RagTune.Cli.Commands.Compare;
@@ -13,24 +13,21 @@ namespace RagTune.Cli.Commands.Compare;
 /// </summary>
 internal static class DemoCommand
 {
-    // Small chat models first: the demo should finish in minutes on a laptop.
-    private static readonly string[] s_preferred = ["smollm2-135m-instruct", "qwen2.5-0.5b-instruct", "smollm2-360m-instruct", "tinyllama-1.1b-chat"];
-
     public static Command Create()
     {
-        var model = new Option<string?>("--model", "-m") { Description = "Model file or downloaded model name (default: a small chat model from the local cache)" };
+        var model = new Option<string?>("--model", "-m") { Description = "Model file or downloaded model name (default: RagTune's own demo model, pretrained on first use and cached)" };
         var output = new Option<string>("--out", "-o") { Description = "Output folder", DefaultValueFactory = _ => "demo-results" };
-        var quick = new Option<bool>("--quick") { Description = "A smaller world, fewer training steps and experiments (a smoke test in well under a minute with a tiny model)" };
+        var quick = new Option<bool>("--quick") { Description = "A smaller world, fewer training steps and experiments, a tiny built-in model (a smoke test in about a minute)" };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress display" };
         var cmd = new Command("demo", "Run the RAG-vs-fine-tuning comparison offline on a built-in world of fictional facts") { model, output, quick, threads, quiet };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            var modelPath = ResolveModel(r.GetValue(model));
             var outDir = Path.GetFullPath(r.GetValue(output)!);
             Directory.CreateDirectory(outDir);
             bool isQuick = r.GetValue(quick);
             var world = isQuick ? new DemoWorldOptions(Villages: 12, FactsPerVillage: 1, Paraphrases: 1, Unanswerable: 2) : new DemoWorldOptions();
+            var modelPath = r.GetValue(model) is { } m ? ModelResolver.Resolve(m) : BuiltInModel(world, isQuick, r.GetValue(threads), r.GetValue(quiet), ct);
             var questions = DemoWorld.Write(Path.Combine(outDir, "world"), world);
             var specPath = Path.Combine(outDir, "experiment.yaml");
             File.WriteAllText(specPath, DemoWorld.Spec(modelPath, isQuick, r.GetValue(threads)));
@@ -40,17 +37,21 @@ internal static class DemoCommand
         return cmd;
     }
 
-    private static string ResolveModel(string? model)
+    // The demo's own model: pretrained on another generated world, so it reads the formats but knows no test fact.
+    private static string BuiltInModel(DemoWorldOptions world, bool quick, int threads, bool quiet, CancellationToken ct)
     {
-        if (model != null) return ModelResolver.Resolve(model);
-        ModelCatalog? catalog = null;
-        try { catalog = ModelCatalog.LoadDefault(); }
-        catch (CatalogFormatException) { /* the cache can still be searched by name */ }
-        var resolver = new ModelResolver(ModelDownloaderOptions.DefaultModelsDir(), catalog);
-        foreach (var name in s_preferred)
-            if (resolver.Find(name) is { } cached) return cached.Path;
-        throw new UsageException(
-            $"No model for the demo: none of {string.Join(", ", s_preferred)} is in the local cache ({ModelDownloaderOptions.DefaultModelsDir()}). " +
-            "Pass a model file, e.g. `ragtune demo --model ../shared/models/stories260k/stories260K.gguf`, or download one first with `ragtune model pull smollm2-135m-instruct`.");
+        var options = (quick ? DemoModelOptions.Quick : new DemoModelOptions()) with { TestWorld = world, Threads = threads };
+        var path = DemoModelBuilder.PathFor(options);
+        if (!File.Exists(path))
+            Console.Out.WriteLine($"pretraining the demo model from scratch ({options.Steps} steps, dim {options.Dim}, {options.Layers} layers; once, then cached as {path})");
+        var progress = quiet ? null : new Progress<TrainingProgress>(p =>
+        {
+            if (p.Step % 25 == 0 || p.Step == p.TotalSteps) Console.Out.WriteLine($"  step {p.Step}/{p.TotalSteps}  loss {p.TrainLoss:F3}  eta {p.Eta:mm\\:ss}");
+        });
+        var built = DemoModelBuilder.Build(options, progress, ct);
+        Console.Out.WriteLine(built.Reused
+            ? $"demo model: {built.Path} (cached)"
+            : $"demo model: {built.Path} ({built.Steps} steps in {built.Seconds:F0} s, loss {built.FirstLoss:F2} -> {built.LastLoss:F2})");
+        return built.Path;
     }
 }

@@ -31,9 +31,18 @@ internal static class DemoWorld
     private static readonly string[] s_colours = ["red", "blue", "green", "yellow", "purple", "orange", "white", "black"];
     private static readonly string[] s_months = CultureInfo.InvariantCulture.DateTimeFormat.MonthNames.Where(m => m.Length > 0).ToArray();
 
-    private sealed record Village(string Name, string Founder, string River, string Trade, string Colour, string Month);
+    /// <summary>Bumped whenever the generator's output changes, so models pretrained on its text are rebuilt.</summary>
+    public const int GeneratorVersion = 1;
 
-    private sealed record Attribute(string Key, Func<Village, string> Value, string[] Questions);
+    internal sealed record Village(string Name, string Founder, string River, string Trade, string Colour, string Month);
+
+    internal sealed record Attribute(string Key, Func<Village, string> Value, string[] Questions);
+
+    /// <summary>A generated world before it is written: villages, questions, and every name it made up (unanswerable villages included).</summary>
+    internal sealed record Generated(List<Village> Villages, List<ExperimentQuestion> Questions, Dictionary<string, string> ParaphraseOf, IReadOnlySet<string> Names);
+
+    /// <summary>The attributes with their question wordings (the first is the question, the others paraphrases).</summary>
+    internal static IReadOnlyList<Attribute> Attributes => s_attributes;
 
     // The first wording of each attribute is the question; the others are its paraphrases.
     private static readonly Attribute[] s_attributes =
@@ -48,6 +57,20 @@ internal static class DemoWorld
     /// <summary>Writes <c>docs/*.md</c> and <c>questions.jsonl</c> under <paramref name="folder"/>; returns the questions.</summary>
     public static List<ExperimentQuestion> Write(string folder, DemoWorldOptions options)
     {
+        var world = Generate(options);
+        var villages = world.Villages;
+        var docs = Path.Combine(folder, "docs");
+        if (Directory.Exists(docs)) Directory.Delete(docs, recursive: true);
+        Directory.CreateDirectory(docs);
+        for (int i = 0; i < villages.Count; i++)
+            File.WriteAllText(Path.Combine(docs, villages[i].Name.ToLowerInvariant() + ".md"), Render(villages[i], i % 3));
+        QuestionFile.Write(Path.Combine(folder, "questions.jsonl"), world.Questions, world.ParaphraseOf);
+        return world.Questions;
+    }
+
+    /// <summary>The world of <paramref name="options"/> in memory; <see cref="Write"/> writes exactly this.</summary>
+    public static Generated Generate(DemoWorldOptions options)
+    {
         options.Validate();
         var rng = new Random(unchecked((int)(options.Seed ^ (options.Seed >> 32))));
         var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -59,12 +82,6 @@ internal static class DemoWorld
         }
         var villages = Enumerable.Range(0, options.Villages).Select(_ => new Village(NewName(2 + rng.Next(2)), NewName(2), NewName(2),
             s_trades[rng.Next(s_trades.Length)], s_colours[rng.Next(s_colours.Length)], s_months[rng.Next(s_months.Length)])).ToList();
-
-        var docs = Path.Combine(folder, "docs");
-        if (Directory.Exists(docs)) Directory.Delete(docs, recursive: true);
-        Directory.CreateDirectory(docs);
-        for (int i = 0; i < villages.Count; i++)
-            File.WriteAllText(Path.Combine(docs, villages[i].Name.ToLowerInvariant() + ".md"), Render(villages[i], i % 3));
 
         var questions = new List<ExperimentQuestion>();
         var paraphraseOf = new Dictionary<string, string>(StringComparer.Ordinal);
@@ -90,15 +107,14 @@ internal static class DemoWorld
             var id = $"none.{ghost.ToLowerInvariant()}.{a.Key}";
             questions.Add(new ExperimentQuestion(id, id, string.Format(CultureInfo.InvariantCulture, a.Questions[0], ghost), [], false, false));
         }
-        QuestionFile.Write(Path.Combine(folder, "questions.jsonl"), questions, paraphraseOf);
-        return questions;
+        return new Generated(villages, questions, paraphraseOf, names);
     }
 
     /// <summary>
     /// Three layouts so retrieval and reading are not one template: prose, a fact list, and a reordered sentence. Terse,
     /// because the RAG prompt (rules, two sources, question) must fit a tiny model's 512-token context.
     /// </summary>
-    private static string Render(Village v, int layout) => layout switch
+    internal static string Render(Village v, int layout) => layout switch
     {
         0 => $"# {v.Name}\n\n{v.Name} lies on the river {v.River}. {v.Founder} founded it. It trades in {v.Trade}. Its flag is {v.Colour}. Its festival is in {v.Month}.\n",
         1 => $"# {v.Name}\n\n- Founder: {v.Founder}\n- River: {v.River}\n- Trade: {v.Trade}\n- Flag: {v.Colour}\n- Festival: {v.Month}\n",

@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using RagTune.Engine.Kernels;
+using RagTune.Engine.Models;
+using RagTune.Engine.Tensors;
+using RagTune.Evaluation.Experiments.Demo;
+using RagTune.FineTuning.Datasets;
+using RagTune.FineTuning.Training;
+using RagTune.Models.Creation;
+using RagTune.Models.Downloads;
+
+namespace RagTune.Cli.Commands.Compare;
+
+/// <summary>
+/// The demo model's shape and pretraining budget. The defaults finish in a few minutes on two cores; every field
+/// except <see cref="Threads"/> and <see cref="CacheDir"/> is part of the cache key.
+/// </summary>
+internal sealed record DemoModelOptions
+{
+    public int Steps { get; init; } = 300;
+    public int Dim { get; init; } = 96;
+    public int Layers { get; init; } = 3;
+    public int Heads { get; init; } = 4;
+    public int HiddenDim { get; init; } = 256;
+    public int ContextLength { get; init; } = 512;
+    public int VocabSize { get; init; } = 640;
+    public int CorpusVillages { get; init; } = 160;
+    public int Batch { get; init; } = 8;
+    public int SeqLen { get; init; } = 320;
+    public float LearningRate { get; init; } = 3e-3f;
+    public ulong Seed { get; init; } = 7;
+    public int Threads { get; init; }
+
+    /// <summary>Where built models are kept (default: the models cache, ~/.ragtune/models).</summary>
+    public string CacheDir { get; init; } = ModelDownloaderOptions.DefaultModelsDir();
+
+    /// <summary>The test world the corpus must not overlap (the demo's, full or quick).</summary>
+    public DemoWorldOptions TestWorld { get; init; } = new();
+
+    /// <summary>A budget for tests and <c>demo --quick</c>: a tiny model and a handful of steps.</summary>
+    public static DemoModelOptions Quick => new() { Steps = 6, Dim = 32, Layers = 1, Heads = 2, HiddenDim = 64, VocabSize = 400, CorpusVillages = 12, Batch = 2, SeqLen = 256 };
+
+    public void Validate()
+    {
+        static void Require(bool ok, string message)
+        {
+            if (!ok) throw new ArgumentException(message);
+        }
+        Require(Steps > 0, $"DemoModelOptions.Steps must be positive (got {Steps}).");
+        Require(Dim > 0 && Heads > 0 && Dim % Heads == 0 && (Dim / Heads) % 2 == 0, $"DemoModelOptions.Dim ({Dim}) must split into Heads ({Heads}) heads of an even size.");
+        Require(Layers > 0 && HiddenDim > 0, "DemoModelOptions.Layers and HiddenDim must be positive.");
+        Require(VocabSize > 260, $"DemoModelOptions.VocabSize must be above 260 (control and byte tokens), got {VocabSize}.");
+        Require(SeqLen >= 2 && SeqLen <= ContextLength, $"DemoModelOptions.SeqLen ({SeqLen}) must be between 2 and ContextLength ({ContextLength}).");
+        Require(Batch > 0, "DemoModelOptions.Batch must be positive.");
+        Require(LearningRate is > 0 and < 1, $"DemoModelOptions.LearningRate must be in (0, 1), got {LearningRate}.");
+        Require(!string.IsNullOrWhiteSpace(CacheDir), "DemoModelOptions.CacheDir is required.");
+    }
+
+    /// <summary>The cache key: generator version, builder version and every setting that changes the weights.</summary>
+    public string Key()
+    {
+        var text = string.Create(CultureInfo.InvariantCulture,
+            $"gen{DemoWorld.GeneratorVersion}|builder{DemoModelBuilder.Version}|s{Steps}|d{Dim}|l{Layers}|h{Heads}|f{HiddenDim}|c{ContextLength}|v{VocabSize}|w{CorpusVillages}|b{Batch}|t{SeqLen}|lr{LearningRate}|seed{Seed}|test{TestWorld}");
+        return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
+    }
+}
+
+/// <summary>What <see cref="DemoModelBuilder.Build"/> produced: the model file, whether it came from the cache, and the loss curve's ends.</summary>
+internal sealed record DemoModel(string Path, bool Reused, int Steps, float FirstLoss, float LastLoss, double Seconds);
+
+/// <summary>
+/// The demo's own model, pretrained from scratch on our engine: a corpus of another generated world
+/// (<see cref="DemoCorpus"/>), a vocabulary learned from it (<see cref="CorpusVocab"/>), a random F32 llama of a small
+/// shape, and full training of every weight with the fine-tuning <see cref="Trainer"/>. Kept in the cache as
+/// demo-&lt;key&gt;.gguf (written under a temporary name and moved into place, so a killed build never leaves a
+/// half file) and reused while the key matches.
+/// </summary>
+internal static class DemoModelBuilder
+{
+    /// <summary>Bumped when the corpus, vocabulary or training recipe changes, so older cached models are not reused.</summary>
+    public const int Version = 1;
+
+    public static string PathFor(DemoModelOptions options) => System.IO.Path.Combine(options.CacheDir, $"demo-{options.Key()}.gguf");
+
+    public static DemoModel Build(DemoModelOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken ct = default)
+    {
+        options.Validate();
+        var path = PathFor(options);
+        if (File.Exists(path)) return new DemoModel(path, true, 0, float.NaN, float.NaN, 0);
+        Directory.CreateDirectory(options.CacheDir);
+        var work = path + $".build-{Environment.ProcessId}";
+        if (Directory.Exists(work)) Directory.Delete(work, true);
+        Directory.CreateDirectory(work);
+        try
+        {
+            var sw = Stopwatch.StartNew();
+            var examples = DemoCorpus.Build(new DemoCorpusOptions(options.CorpusVillages), options.TestWorld);
+            var corpus = System.IO.Path.Combine(work, "corpus.jsonl");
+            DemoCorpus.Write(corpus, examples);
+            var vocab = CorpusVocab.Learn(examples.Select(PlainText), options.VocabSize);
+            var config = new ModelConfig("llama", options.Dim, options.HiddenDim, options.Layers, options.Heads, options.Heads, vocab.Tokens.Length,
+                options.ContextLength, 10000f, 1e-5f, RopeMode.Normal);
+            var basePath = System.IO.Path.Combine(work, "base.gguf");
+            RandomModelWriter.Write(new ModelPreset("demo", config, true, "RagTune demo model"), GgmlType.F32, options.Seed, basePath, vocab: vocab);
+
+            var losses = new List<float>();
+            var tune = new TuneOptions
+            {
+                ModelPath = basePath,
+                DataPath = corpus,
+                Format = DatasetFormat.Chat,
+                OutputDir = System.IO.Path.Combine(work, "train"),
+                Method = "full",
+                Steps = options.Steps,
+                LearningRate = options.LearningRate,
+                BatchSize = options.Batch,
+                GradAccum = 1,
+                SeqLen = options.SeqLen,
+                ValidationSplit = 0,
+                Warmup = 0.05,
+                Seed = options.Seed,
+                Threads = options.Threads,
+                CheckpointEvery = int.MaxValue,
+            };
+            TrainingResult result;
+            using (var trainer = new Trainer(tune))
+            {
+                trainer.Prepare();
+                result = trainer.Run(new LossRecorder(losses, progress), null, ct);
+            }
+            File.Move(System.IO.Path.Combine(result.AdapterDir, TrainedModel.ModelFileName), path, overwrite: true);
+            return new DemoModel(path, false, result.Steps, losses[0], losses[^1], sw.Elapsed.TotalSeconds);
+        }
+        finally
+        {
+            Directory.Delete(work, true);
+        }
+    }
+
+    // The text the model is trained and asked with (the plain prompt format), for learning the vocabulary.
+    private static string PlainText(DemoExample e) =>
+        (e.System == null ? "" : e.System + "\n\n") + "User: " + e.User + "\nAssistant: " + e.Assistant;
+
+    private sealed class LossRecorder(List<float> losses, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value)
+        {
+            losses.Add(value.TrainLoss);
+            inner?.Report(value);
+        }
+    }
+}
