@@ -40,7 +40,7 @@ internal sealed record DemoModelOptions
     public DemoWorldOptions TestWorld { get; init; } = new();
 
     /// <summary>A budget for tests and <c>demo --quick</c>: a tiny model and a handful of steps.</summary>
-    public static DemoModelOptions Quick => new() { Steps = 6, Dim = 32, Layers = 1, Heads = 2, HiddenDim = 64, VocabSize = 400, CorpusVillages = 12, Batch = 2, SeqLen = 256 };
+    public static DemoModelOptions Quick => new() { Steps = 16, Dim = 32, Layers = 1, Heads = 2, HiddenDim = 64, VocabSize = 400, CorpusVillages = 12, Batch = 4, SeqLen = 256, LearningRate = 1e-2f };
 
     public void Validate()
     {
