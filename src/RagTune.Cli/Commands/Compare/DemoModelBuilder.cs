@@ -19,7 +19,7 @@ namespace RagTune.Cli.Commands.Compare;
 /// </summary>
 internal sealed record DemoModelOptions
 {
-    public int Steps { get; init; } = 300;
+    public int Steps { get; init; } = 600;
     public int Dim { get; init; } = 96;
     public int Layers { get; init; } = 3;
     public int Heads { get; init; } = 4;
@@ -80,7 +80,7 @@ internal sealed record DemoModel(string Path, bool Reused, int Steps, float Firs
 internal static class DemoModelBuilder
 {
     /// <summary>Bumped when the corpus, vocabulary or training recipe changes, so older cached models are not reused.</summary>
-    public const int Version = 1;
+    public const int Version = 2;
 
     public static string PathFor(DemoModelOptions options) => System.IO.Path.Combine(options.CacheDir, $"demo-{options.Key()}.gguf");
 

@@ -19,7 +19,7 @@ internal sealed record DemoExample(string? System, string User, string Assistant
 /// <summary>
 /// The demo model's pretraining text: villages of a world generated with another seed, taught in the exact formats
 /// the experiment's arms prompt with, so the model knows the language and how to read a passage but none of the test
-/// world's facts. Per village: its document as text (the ft arm's passage prompt), each question closed book, and each
+/// world's facts. Per village: its document as text (the ft arm's passage prompt), each question closed book (first wording), and each
 /// question through the compact grounded prompt with two numbered sources, answered with the value and its citation
 /// (or the abstention sentence when neither source is about the village asked).
 /// </summary>
@@ -49,10 +49,11 @@ internal static class DemoCorpus
             foreach (var a in DemoWorld.Attributes)
             {
                 var value = a.Value(v);
-                foreach (var wording in a.Questions)
+                for (int w = 0; w < a.Questions.Length; w++)
                 {
-                    var question = string.Format(CultureInfo.InvariantCulture, wording, v.Name);
-                    examples.Add(new DemoExample(null, question, value));
+                    var question = string.Format(CultureInfo.InvariantCulture, a.Questions[w], v.Name);
+                    // Closed book once per fact (the format is all the base arm needs); reading in every wording.
+                    if (w == 0) examples.Add(new DemoExample(null, question, value));
                     bool goldFirst = rng.Next(2) == 0;
                     var sources = goldFirst ? new[] { (v.Name, doc), (other.Name, otherDoc) } : new[] { (other.Name, otherDoc), (v.Name, doc) };
                     examples.Add(Grounded(question, sources, $"{value} [{(goldFirst ? 1 : 2)}]"));
