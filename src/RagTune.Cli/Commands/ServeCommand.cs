@@ -24,11 +24,12 @@ internal static class ServeCommand
         var maxConcurrent = new Option<int?>("--max-concurrent") { Description = "Requests served at once (default 4)" };
         var queue = new Option<int?>("--queue") { Description = "Requests waiting for a slot before 429 (default 16)" };
         var logFormat = new Option<string?>("--log-format") { Description = "Console log format: simple (default) or json (structured, one object per line)" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Data directory for collections, uploads and fine-tuning runs (default $RAGTUNE_DATA_DIR, else ~/.ragtune)" };
         var cors = new Option<string[]>("--cors-origin") { Description = "Origin allowed by CORS (repeatable; CORS is off without one)", AllowMultipleArgumentsPerToken = false };
 
-        var cmd = new Command("serve", "Serve local models over an OpenAI-compatible HTTP API (/v1/models, /v1/chat/completions, /health)")
+        var cmd = new Command("serve", "Serve local models over an OpenAI-compatible HTTP API (/v1), the RagTune API (/api) and the web UI (/)")
         {
-            port, host, apiKey, modelsDir, model, tokenizer, threads, context, maxConcurrent, queue, cors, logFormat,
+            port, host, apiKey, modelsDir, model, tokenizer, threads, context, maxConcurrent, queue, cors, logFormat, dataDir,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -47,6 +48,7 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.MaxConcurrentRequests), r.GetValue(maxConcurrent));
             Set(nameof(ServerOptions.QueueLimit), r.GetValue(queue));
             Set(nameof(ServerOptions.LogFormat), r.GetValue(logFormat));
+            if (r.GetValue(dataDir) is { } data) settings["RagTune:DataDirectory"] = data;
             var models = r.GetValue(model) ?? [];
             for (int i = 0; i < models.Length; i++)
                 Set($"{nameof(ServerOptions.Models)}:{i}", RagTune.Models.Downloads.ModelResolver.Resolve(models[i]));
