@@ -91,9 +91,22 @@ internal sealed class TuneService(RagTuneOptions options, JobQueue jobs)
         }
         catch (ArgumentException e)
         {
-            throw HostingException.Invalid(e.Message);
+            throw HostingException.Invalid(RequestWording(e.Message));
         }
         return jobs.Enqueue(Kind, $"Fine-tune {request.ModelName}", null, (job, ct) => Task.FromResult<object?>(Train(job, tune, ct)), id);
+    }
+
+    // TuneOptions speaks in `ragtune tune` flags; a request names the same settings as JSON fields.
+    private static readonly (string Flag, string Field)[] s_fields =
+    [
+        ("--grad-accum", "gradAccum"), ("--seq-len", "seqLen"), ("--val-split", "validationSplit"), ("--eval-every", "evalEvery"),
+        ("--lora-rank", "loraRank"), ("--steps", "steps"), ("--epochs", "epochs"), ("--lr", "learningRate"), ("--batch", "batchSize"),
+    ];
+
+    private static string RequestWording(string message)
+    {
+        foreach (var (flag, field) in s_fields) message = message.Replace(flag, field, StringComparison.Ordinal);
+        return message;
     }
 
     private TuneResult Train(Job job, TuneOptions tune, CancellationToken ct)
