@@ -18,6 +18,9 @@ public sealed class RunningServer : IAsyncDisposable
 
     public HttpClient Http { get; }
 
+    /// <summary>The application's services (the real job queue, for tests that must hold it).</summary>
+    public IServiceProvider Services => _app.Services;
+
     internal static async Task<RunningServer> StartAsync(ModelRegistry models, params (string Key, string Value)[] settings)
     {
         var all = new Dictionary<string, string?>

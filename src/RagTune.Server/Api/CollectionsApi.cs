@@ -73,8 +73,8 @@ internal static class CollectionsApi
         if (!string.IsNullOrEmpty(request.Model)) (_, chat) = ChatCompletionsEndpoint.ResolveModel(models, request.Model);
         var ct = c.RequestAborted;
         await using var updates = s.AskAsync(name, request.Question ?? "", request.K, chat, request.Model, request.MaxTokens, ct).GetAsyncEnumerator(ct);
-        // The first step retrieves (and checks the request): failing there still answers with a status code.
-        bool more = await updates.MoveNextAsync().ConfigureAwait(false);
+        // The first step retrieves, checks the request and starts the model: failing there still answers with a status code.
+        bool more = await ChatCompletionsEndpoint.Call(() => updates.MoveNextAsync().AsTask()).ConfigureAwait(false);
         if (!request.Stream)
         {
             AskResult? final = null;
@@ -96,7 +96,7 @@ internal static class CollectionsApi
         catch (Exception e) when (e is not OperationCanceledException)
         {
             // Headers are gone: report the failure in-band and end the stream.
-            await ServerSentEvents.WriteAsync(c.Response, "error", new { message = "The answer failed: " + e.Message }, null, ct).ConfigureAwait(false);
+            await ServerSentEvents.WriteAsync(c.Response, "error", new { message = ChatCompletionsEndpoint.ModelFailure(e).Message }, null, ct).ConfigureAwait(false);
         }
     }
 }
