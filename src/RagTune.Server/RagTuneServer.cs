@@ -61,7 +61,7 @@ public static class RagTuneServer
         models ??= ModelRegistry.LoadLocal(options);
         try
         {
-            return Compose(builder, options, models, ownsModels);
+            return Compose(builder, options, rag, models, ownsModels);
         }
         catch
         {
@@ -77,7 +77,7 @@ public static class RagTuneServer
         return [.. app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
     }
 
-    private static WebApplication Compose(WebApplicationBuilder builder, ServerOptions options, ModelRegistry models, bool ownsModels)
+    private static WebApplication Compose(WebApplicationBuilder builder, ServerOptions options, RagTuneOptions rag, ModelRegistry models, bool ownsModels)
     {
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -136,9 +136,13 @@ public static class RagTuneServer
         if (ownsModels) app.Lifetime.ApplicationStopped.Register(models.Dispose);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Server");
         app.Lifetime.ApplicationStarted.Register(() =>
+        {
             log.LogInformation("Serving {ModelCount} model(s) [{Models}] on {Addresses}; API key {ApiKeyState}; at most {MaxConcurrent} concurrent + {Queue} queued",
                 models.Ids.Count, string.Join(", ", models.Ids), string.Join(", ", Addresses(app)),
-                string.IsNullOrEmpty(options.ApiKey) ? "not required" : "required", options.MaxConcurrentRequests, options.QueueLimit));
+                string.IsNullOrEmpty(options.ApiKey) ? "not required" : "required", options.MaxConcurrentRequests, options.QueueLimit);
+            log.LogInformation("Web UI at {Url}; data in {DataDirectory}; at most {Jobs} job(s) at once + {QueuedJobs} queued",
+                Addresses(app).FirstOrDefault() + "/", rag.ResolvedDataDirectory, rag.MaxConcurrentJobs, rag.MaxQueuedJobs);
+        });
 
         if (options.CorsOrigins.Count > 0) app.UseCors();
         app.UseMiddleware<OpenAIErrorMiddleware>();

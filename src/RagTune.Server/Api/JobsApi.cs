@@ -22,14 +22,16 @@ internal static class JobsApi
         var api = app.MapGroup("/api/jobs");
         api.MapGet("", (JobQueue jobs) => Results.Json(jobs.List().Select(j => j.Snapshot()), ApiJson.Options));
         api.MapGet("/{id}", (string id, JobQueue jobs) => Results.Json(Find(jobs, id).Snapshot(), ApiJson.Options));
-        api.MapPost("/{id}/cancel", (string id, JobQueue jobs) =>
-        {
-            var job = Find(jobs, id);
-            if (!jobs.Cancel(id))
-                throw new OpenAIErrorException(StatusCodes.Status409Conflict, $"Job '{id}' has already finished ({job.State.ToString().ToLowerInvariant()}).", "invalid_request_error", "id");
-            return Results.Json(job.Snapshot(), ApiJson.Options, statusCode: StatusCodes.Status202Accepted);
-        });
+        api.MapPost("/{id}/cancel", (string id, JobQueue jobs) => Cancel(jobs, Find(jobs, id)));
         api.MapGet("/{id}/events", (string id, HttpContext c, JobQueue jobs) => StreamAsync(Find(jobs, id), c));
+    }
+
+    /// <summary>Cancels the job: 202 with its state (final once the work has stopped), 409 when it had already finished.</summary>
+    internal static IResult Cancel(JobQueue jobs, Job job)
+    {
+        if (!jobs.Cancel(job.Id))
+            throw new OpenAIErrorException(StatusCodes.Status409Conflict, $"Job '{job.Id}' has already finished ({job.State.ToString().ToLowerInvariant()}).", "invalid_request_error", "id");
+        return Results.Json(job.Snapshot(), ApiJson.Options, statusCode: StatusCodes.Status202Accepted);
     }
 
     internal static Job Find(JobQueue jobs, string id) =>

@@ -55,12 +55,7 @@ internal static class TuneApi
             return Results.Json(job.Snapshot(), ApiJson.Options, statusCode: StatusCodes.Status202Accepted);
         });
         app.MapGet("/api/tune/{id}", (string id, JobQueue jobs) => Results.Json(TuneJob(jobs, id).Snapshot(), ApiJson.Options));
-        app.MapPost("/api/tune/{id}/cancel", (string id, JobQueue jobs) =>
-        {
-            var job = TuneJob(jobs, id);
-            jobs.Cancel(id);
-            return Results.Json(job.Snapshot(), ApiJson.Options, statusCode: StatusCodes.Status202Accepted);
-        });
+        app.MapPost("/api/tune/{id}/cancel", (string id, JobQueue jobs) => JobsApi.Cancel(jobs, TuneJob(jobs, id)));
         app.MapGet("/api/tune/{id}/loss", (string id, JobQueue jobs) =>
         {
             var job = TuneJob(jobs, id);
