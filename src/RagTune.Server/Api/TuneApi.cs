@@ -48,9 +48,20 @@ internal static class TuneApi
                     "model", "model_not_found");
             var job = s.Start(new TuneRequest
             {
-                ModelPath = path, ModelName = r.Model, Dataset = r.Dataset, Examples = r.Examples,
-                Steps = r.Steps, Epochs = r.Epochs, LearningRate = r.LearningRate, LoraRank = r.LoraRank, BatchSize = r.BatchSize,
-                GradAccum = r.GradAccum, SeqLen = r.SeqLen, EvalEvery = r.EvalEvery, ValidationSplit = r.ValidationSplit, Seed = r.Seed,
+                ModelPath = path,
+                ModelName = r.Model,
+                Dataset = r.Dataset,
+                Examples = r.Examples,
+                Steps = r.Steps,
+                Epochs = r.Epochs,
+                LearningRate = r.LearningRate,
+                LoraRank = r.LoraRank,
+                BatchSize = r.BatchSize,
+                GradAccum = r.GradAccum,
+                SeqLen = r.SeqLen,
+                EvalEvery = r.EvalEvery,
+                ValidationSplit = r.ValidationSplit,
+                Seed = r.Seed,
             });
             return Results.Json(job.Snapshot(), ApiJson.Options, statusCode: StatusCodes.Status202Accepted);
         });

@@ -16,8 +16,17 @@ public sealed class TuneServiceTests
 
     private static TuneRequest Request(List<JsonElement>? examples = null, string? dataset = null) => new()
     {
-        ModelPath = Stories, ModelName = "stories260K", Examples = examples, Dataset = dataset,
-        Steps = 4, BatchSize = 2, GradAccum = 1, SeqLen = 48, EvalEvery = 2, ValidationSplit = 0.25, LearningRate = 1e-3f,
+        ModelPath = Stories,
+        ModelName = "stories260K",
+        Examples = examples,
+        Dataset = dataset,
+        Steps = 4,
+        BatchSize = 2,
+        GradAccum = 1,
+        SeqLen = 48,
+        EvalEvery = 2,
+        ValidationSplit = 0.25,
+        LearningRate = 1e-3f,
     };
 
     [Fact]

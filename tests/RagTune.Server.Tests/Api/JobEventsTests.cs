@@ -12,7 +12,13 @@ public sealed class JobEventsTests
     {
         model = ApiServer.Model,
         examples = Enumerable.Range(0, 8).Select(i => new { instruction = $"Tell me about cat {i}.", output = $"Cat {i} was happy in the sun." }),
-        steps, batchSize = 2, gradAccum = 1, seqLen = 48, evalEvery = 2, validationSplit = 0.25, learningRate = 1e-3,
+        steps,
+        batchSize = 2,
+        gradAccum = 1,
+        seqLen = 48,
+        evalEvery = 2,
+        validationSplit = 0.25,
+        learningRate = 1e-3,
     };
 
     [Fact]
