@@ -94,4 +94,28 @@ public sealed class WebUiBrowserTests
         await Assertions.Expect(page.Locator("#loss-chart polyline.val")).ToHaveAttributeAsync("data-points", "6");
         await Assertions.Expect(page.Locator("#loss-chart figcaption")).ToContainTextAsync("Loss after step 24");
     }
+
+    [Fact]
+    public async Task With_an_api_key_the_page_asks_for_it_then_trains_from_an_uploaded_file()
+    {
+        await using var api = await ApiServer.StartAsync(("Server:ApiKey", "browser-key-123456"));
+        await using var browser = await Browser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(api.Server.BaseUrl + "/");
+        var dialog = page.GetByRole(AriaRole.Dialog, new() { Name = "API key" });
+        await Assertions.Expect(dialog).ToBeVisibleAsync();
+        await dialog.GetByLabel("Key").FillAsync("browser-key-123456");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Use key" }).ClickAsync();
+        await Assertions.Expect(dialog).ToBeHiddenAsync();
+
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Fine-tune" }).ClickAsync();
+        await Assertions.Expect(page.GetByLabel("Base model")).ToHaveValueAsync(ApiServer.Model);
+        await page.GetByLabel("Steps").FillAsync("4");
+        var lines = string.Join('\n', Enumerable.Range(0, 8).Select(i => JsonSerializer.Serialize(new { instruction = $"Name dog {i}.", output = $"Dog {i} is called Rex." })));
+        await page.Locator("#tune-file").SetInputFilesAsync(new FilePayload { Name = "dogs.jsonl", MimeType = "application/jsonl", Buffer = Encoding.UTF8.GetBytes(lines) });
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start fine-tuning" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#tune-detail")).ToContainTextAsync("Finished 4 steps", new() { Timeout = 300_000 });
+        Assert.True(File.Exists(Path.Combine(api.DataDir, "datasets", "dogs.jsonl")));
+        await Browser.ScreenshotAsync(page, "6-keyed-file-tune");
+    }
 }

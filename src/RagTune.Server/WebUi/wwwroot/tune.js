@@ -1,5 +1,5 @@
 // Fine-tuning: start a job, follow its progress over server-sent events and redraw the loss curves live.
-import { json, followJob, formatEta } from './api.js';
+import { json, request, followJob, formatEta } from './api.js';
 import { say, refreshJobs } from './app.js';
 import { drawLoss } from './chart.js';
 
@@ -45,9 +45,19 @@ async function start() {
   const model = $('tune-model').value;
   if (!model) { say('No base model can be fine-tuned on this server (serve one with --model).', true); return; }
   const body = {
-    model, examples: examples(), steps: Number($('tune-steps').value), learningRate: Number($('tune-lr').value),
+    model, steps: Number($('tune-steps').value), learningRate: Number($('tune-lr').value),
     evalEvery: Number($('tune-eval').value), batchSize: 2, gradAccum: 1, seqLen: 64, validationSplit: 0.25,
   };
+  const file = $('tune-file').files[0];
+  if (file) {
+    // The file is stored on the server first; the job then names it.
+    const form = new FormData();
+    form.append('file', file, file.name);
+    const [stored] = await (await request('/api/datasets', { method: 'POST', body: form })).json();
+    body.dataset = stored.name;
+  } else {
+    body.examples = examples();
+  }
   const job = await json('/api/tune', body);
   say(`Fine-tuning job ${job.id} queued.`);
   await watch(job.id);
