@@ -29,6 +29,12 @@ internal sealed class RagTuneOptions
     /// <summary>Finished jobs kept for status queries and late subscribers; default 100 (oldest dropped first).</summary>
     public int RetainedJobs { get; set; } = 100;
 
+    /// <summary>
+    /// Local BERT-family embedding model (Hugging Face folder, GGUF, or catalog/cache name) that embeds chunks on
+    /// ingestion and queries for dense and hybrid search; none (default) keeps collections BM25-only.
+    /// </summary>
+    public string? EmbeddingModel { get; set; }
+
     /// <summary>Compute threads for fine-tuning; 0 (default) uses one per processor.</summary>
     public int TrainingThreads { get; set; }
 
@@ -52,6 +58,17 @@ internal sealed class RagTuneOptions
         if (MaxQueuedJobs < 0) throw new RagTuneOptionsException($"RagTune:MaxQueuedJobs {MaxQueuedJobs} must be 0 or more.");
         if (RetainedJobs < 1) throw new RagTuneOptionsException($"RagTune:RetainedJobs {RetainedJobs} must be at least 1.");
         if (TrainingThreads < 0) throw new RagTuneOptionsException($"RagTune:TrainingThreads {TrainingThreads} must be 0 (one per processor) or positive.");
+        if (EmbeddingModel is { Length: > 0 } model)
+        {
+            try
+            {
+                RagTune.Models.Downloads.ModelResolver.Resolve(model);
+            }
+            catch (FileNotFoundException e)
+            {
+                throw new RagTuneOptionsException($"RagTune:EmbeddingModel: {e.Message}");
+            }
+        }
         var dir = ResolvedDataDirectory;
         if (File.Exists(dir)) throw new RagTuneOptionsException($"RagTune:DataDirectory '{dir}' is a file; pass a folder with --data-dir.");
     }

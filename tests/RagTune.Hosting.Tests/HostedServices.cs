@@ -42,6 +42,7 @@ internal sealed class HostedServices : IAsyncDisposable
     {
         await Jobs.StopAsync(CancellationToken.None);
         Jobs.Dispose();
+        Collections.Dispose();
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
         _dir.Dispose();
     }

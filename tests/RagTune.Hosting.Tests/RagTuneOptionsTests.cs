@@ -32,6 +32,13 @@ public sealed class RagTuneOptionsTests
     }
 
     [Fact]
+    public void A_missing_embedding_model_is_named()
+    {
+        var e = Assert.Throws<RagTuneOptionsException>(new RagTuneOptions { EmbeddingModel = "/no/such/bert" }.Validate);
+        Assert.Contains("RagTune:EmbeddingModel", e.Message);
+    }
+
+    [Fact]
     public void AddRagTune_validates_and_registers_the_services_with_the_queue_as_a_hosted_service()
     {
         Assert.Throws<RagTuneOptionsException>(() => new ServiceCollection().AddRagTune(new RagTuneOptions { MaxConcurrentJobs = 0 }));

@@ -17,6 +17,16 @@ public static class TinyModels
         GetOrCreate($"{preset}-{type}-{seed}.gguf",
             path => RandomModelWriter.Write(ModelPresets.Get(preset), GgmlTypes.Parse(type), seed, path));
 
+    /// <summary>
+    /// A small random BERT embedding model (Hugging Face folder layout, mean pooling, normalised) with the synthetic
+    /// vocabulary of <see cref="RagTune.Models.Embeddings.RandomEmbeddingModelWriter"/>: ids 104.. are the words
+    /// <c>w104</c>, <c>w105</c>, …; any other word is [UNK].
+    /// </summary>
+    public static string Embedding(ulong seed = 1) =>
+        GetOrCreate($"bert-tiny-{seed}", folder =>
+            RagTune.Models.Embeddings.RandomEmbeddingModelWriter.Write(folder,
+                new RagTune.Engine.Encoders.BertConfig(512, 32, 2, 4, 64, 128, 2, 1e-12f), seed, f16: false));
+
     /// <summary>Creates (once per process) a file named <paramref name="name"/> with <paramref name="create"/>.</summary>
     public static string GetOrCreate(string name, Action<string> create)
     {
@@ -24,7 +34,7 @@ public static class TinyModels
         {
             Directory.CreateDirectory(s_dir);
             var path = Path.Combine(s_dir, name);
-            if (!File.Exists(path)) create(path);
+            if (!File.Exists(path) && !Directory.Exists(path)) create(path);
             return path;
         }
     }

@@ -25,11 +25,12 @@ internal static class ServeCommand
         var queue = new Option<int?>("--queue") { Description = "Requests waiting for a slot before 429 (default 16)" };
         var logFormat = new Option<string?>("--log-format") { Description = "Console log format: simple (default) or json (structured, one object per line)" };
         var dataDir = new Option<string?>("--data-dir") { Description = "Data directory for collections, uploads and fine-tuning runs (default $RAGTUNE_DATA_DIR, else ~/.ragtune)" };
+        var embedModel = new Option<string?>("--embed-model") { Description = "Local BERT-family embedding model for the RagTune API's collections (hybrid search); none = BM25 only" };
         var cors = new Option<string[]>("--cors-origin") { Description = "Origin allowed by CORS (repeatable; CORS is off without one)", AllowMultipleArgumentsPerToken = false };
 
         var cmd = new Command("serve", "Serve local models over an OpenAI-compatible HTTP API (/v1), the RagTune API (/api) and the web UI (/)")
         {
-            port, host, apiKey, modelsDir, model, tokenizer, threads, context, maxConcurrent, queue, cors, logFormat, dataDir,
+            port, host, apiKey, modelsDir, model, tokenizer, threads, context, maxConcurrent, queue, cors, logFormat, dataDir, embedModel,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -49,6 +50,7 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.QueueLimit), r.GetValue(queue));
             Set(nameof(ServerOptions.LogFormat), r.GetValue(logFormat));
             if (r.GetValue(dataDir) is { } data) settings["RagTune:DataDirectory"] = data;
+            if (r.GetValue(embedModel) is { } embed) settings["RagTune:EmbeddingModel"] = embed;
             var models = r.GetValue(model) ?? [];
             for (int i = 0; i < models.Length; i++)
                 Set($"{nameof(ServerOptions.Models)}:{i}", RagTune.Models.Downloads.ModelResolver.Resolve(models[i]));

@@ -1,6 +1,8 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 using RagTune.Hosting.Jobs;
+using RagTune.Models.Downloads;
+using RagTune.Models.Embeddings;
 using RagTune.Rag.Answering;
 using RagTune.Rag.Ingestion;
 using RagTune.Rag.Retrieval;
@@ -13,13 +15,21 @@ namespace RagTune.Hosting.Collections;
 /// Collections on the SQLite store for a front end: create, list, stats, delete; uploads and their ingestion as a
 /// job (<see cref="IngestPipeline"/>); search (<see cref="Retriever"/>); grounded answers with verified citations
 /// (<see cref="GroundedAnswerer"/>, or <see cref="ExtractiveAnswerer"/> without a model); and the cited passage in
-/// its document. Collections are BM25-only here (no embedding model is composed yet).
+/// its document. With <see cref="RagTuneOptions.EmbeddingModel"/> chunks are embedded on ingestion and search is
+/// hybrid (BM25 + dense, fused) by default; without one collections are BM25-only.
 /// </summary>
-internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs)
+internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) : IDisposable
 {
     public const string IngestKind = "ingest";
 
     private readonly SqliteStoreOptions _store = new() { DataDirectory = options.ResolvedDataDirectory };
+
+    // Loaded on first use (start-up stays fast) and shared: the generator serialises its own calls.
+    private readonly Lazy<LocalEmbeddingGenerator?> _embedder = new(() =>
+        options.EmbeddingModel is { Length: > 0 } model ? LocalEmbeddingGenerator.Load(ModelResolver.Resolve(model)) : null);
+
+    /// <summary>The search mode used when a request names none: hybrid with an embedding model, else BM25.</summary>
+    public SearchMode DefaultMode => options.EmbeddingModel is { Length: > 0 } ? SearchMode.Hybrid : SearchMode.Bm25;
 
     private SqliteCollections Collections => new(_store);
 
@@ -82,7 +92,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs)
         return jobs.Enqueue(IngestKind, $"Ingest into {name}", name, async (job, ct) =>
         {
             using var store = SqliteChunkStore.Open(name, _store, create: false);
-            var pipeline = new IngestPipeline(store, embedder: null, new IngestOptions { BaseDirectory = folder });
+            var pipeline = new IngestPipeline(store, _embedder.Value, new IngestOptions { BaseDirectory = folder });
             var summary = await pipeline.RunAsync([folder], new IngestJobProgress(job), ct).ConfigureAwait(false);
             return new IngestResult(summary.Added, summary.Updated, summary.Unchanged, summary.Deleted,
                 [.. summary.Failed.Select(f => new IngestProblem(Path.GetFileName(IngestPipeline.SourceFilePath(f.Source)), f.Reason))],
@@ -90,22 +100,23 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs)
         });
     }
 
-    public async Task<IReadOnlyList<SearchResult>> SearchAsync(string name, string query, int k, CancellationToken ct)
+    public async Task<IReadOnlyList<SearchResult>> SearchAsync(string name, string query, int k, string? mode, CancellationToken ct)
     {
-        var hits = await RetrieveAsync(name, query, k, ct).ConfigureAwait(false);
+        var hits = await RetrieveAsync(name, query, k, mode, ct).ConfigureAwait(false);
         return [.. hits.Select(h => new SearchResult(h.Rank, h.Score, h.Retriever, h.Chunk.ChunkId, h.Chunk.DocumentId, h.Chunk.Title,
             h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text))];
     }
 
     /// <summary>
-    /// Retrieves <paramref name="k"/> passages and answers from them, streaming the text; the last update carries the
+    /// Retrieves <paramref name="k"/> passages (<paramref name="mode"/> bm25, dense or hybrid; null for
+    /// <see cref="DefaultMode"/>) and answers from them, streaming the text; the last update carries the
     /// verified answer. With no <paramref name="chat"/> the answer quotes the sources (extractive).
     /// </summary>
-    public async IAsyncEnumerable<AskUpdate> AskAsync(string name, string question, int k, IChatClient? chat, string? modelName, int maxTokens,
+    public async IAsyncEnumerable<AskUpdate> AskAsync(string name, string question, int k, string? mode, IChatClient? chat, string? modelName, int maxTokens,
         [EnumeratorCancellation] CancellationToken ct)
     {
         if (maxTokens < 1) throw HostingException.Invalid($"maxTokens {maxTokens} must be at least 1.", "maxTokens");
-        var hits = await RetrieveAsync(name, question, k, ct).ConfigureAwait(false);
+        var hits = await RetrieveAsync(name, question, k, mode, ct).ConfigureAwait(false);
         var answerer = new AnswererOptions { MaxSources = k, ChatOptions = new ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 } };
         if (chat == null)
         {
@@ -157,13 +168,39 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs)
         }
     }
 
-    private async Task<IReadOnlyList<SearchHit>> RetrieveAsync(string name, string query, int k, CancellationToken ct)
+    private async Task<IReadOnlyList<SearchHit>> RetrieveAsync(string name, string query, int k, string? mode, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(query)) throw HostingException.Invalid("The query is empty; send the text to search for.", "query");
         if (k is < 1 or > 100) throw HostingException.Invalid($"k {k} must be between 1 and 100.", "k");
+        var searchMode = ParseMode(mode);
         RequireExisting(name);
+        var embedder = searchMode == SearchMode.Bm25 ? null : _embedder.Value?.ForQueries();
+        if (searchMode != SearchMode.Bm25 && embedder == null)
+            throw HostingException.Invalid($"Search mode '{mode}' needs an embedding model; start the server with --embed-model (RagTune:EmbeddingModel), or use 'bm25'.", "mode");
         using var store = SqliteChunkStore.Open(name, _store, create: false);
-        return await new Retriever(store, null, new RetrieverOptions()).SearchAsync(query, SearchMode.Bm25, k, SearchFilter.None, ct).ConfigureAwait(false);
+        try
+        {
+            return await new Retriever(store, embedder, new RetrieverOptions()).SearchAsync(query, searchMode, k, SearchFilter.None, ct).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e)
+        {
+            // The collection's vectors come from another model, or it has none yet: the message says which.
+            throw HostingException.Invalid(e.Message, "mode");
+        }
+    }
+
+    private SearchMode ParseMode(string? mode) => mode?.ToLowerInvariant() switch
+    {
+        null or "" => DefaultMode,
+        "bm25" => SearchMode.Bm25,
+        "dense" => SearchMode.Dense,
+        "hybrid" => SearchMode.Hybrid,
+        _ => throw HostingException.Invalid($"Search mode '{mode}' is not known; use bm25, dense or hybrid.", "mode"),
+    };
+
+    public void Dispose()
+    {
+        if (_embedder.IsValueCreated) _embedder.Value?.Dispose();
     }
 
     private static AskResult Result(string question, GroundedAnswer a, string? model)

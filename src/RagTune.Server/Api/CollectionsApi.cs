@@ -14,12 +14,16 @@ internal sealed class SearchRequest
 {
     public string? Query { get; set; }
     public int K { get; set; } = 10;
+
+    /// <summary>bm25, dense or hybrid; none uses hybrid when the server has an embedding model, else bm25.</summary>
+    public string? Mode { get; set; }
 }
 
 internal sealed class AskRequest
 {
     public string? Question { get; set; }
     public int K { get; set; } = 5;
+    public string? Mode { get; set; }
 
     /// <summary>A served chat model's id; none answers extractively (quoting the sources).</summary>
     public string? Model { get; set; }
@@ -59,7 +63,7 @@ internal static class CollectionsApi
         api.MapPost("/{name}/search", async (string name, HttpContext c, CollectionService s) =>
         {
             var request = await RequestBody.ReadAsync<SearchRequest>(c, options, ApiJson.Options).ConfigureAwait(false);
-            return Results.Json(await s.SearchAsync(name, request.Query ?? "", request.K, c.RequestAborted).ConfigureAwait(false), ApiJson.Options);
+            return Results.Json(await s.SearchAsync(name, request.Query ?? "", request.K, request.Mode, c.RequestAborted).ConfigureAwait(false), ApiJson.Options);
         });
         api.MapPost("/{name}/ask", (string name, HttpContext c, CollectionService s) => AskAsync(name, c, s, options, models));
         api.MapGet("/{name}/chunks/{chunkId:long}", async (string name, long chunkId, CollectionService s, CancellationToken ct) =>
@@ -72,7 +76,7 @@ internal static class CollectionsApi
         Microsoft.Extensions.AI.IChatClient? chat = null;
         if (!string.IsNullOrEmpty(request.Model)) (_, chat) = ChatCompletionsEndpoint.ResolveModel(models, request.Model);
         var ct = c.RequestAborted;
-        await using var updates = s.AskAsync(name, request.Question ?? "", request.K, chat, request.Model, request.MaxTokens, ct).GetAsyncEnumerator(ct);
+        await using var updates = s.AskAsync(name, request.Question ?? "", request.K, request.Mode, chat, request.Model, request.MaxTokens, ct).GetAsyncEnumerator(ct);
         // The first step retrieves, checks the request and starts the model: failing there still answers with a status code.
         bool more = await ChatCompletionsEndpoint.Call(() => updates.MoveNextAsync().AsTask()).ConfigureAwait(false);
         if (!request.Stream)

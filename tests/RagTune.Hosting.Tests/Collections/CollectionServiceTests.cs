@@ -63,13 +63,13 @@ public sealed class CollectionServiceTests
         Assert.Equal((1, 2), (result.Added, result.ChunksWritten));
         Assert.Empty(result.Failed);
 
-        var hits = await h.Collections.SearchAsync("docs", "how long do cats sleep", 5, CancellationToken.None);
+        var hits = await h.Collections.SearchAsync("docs", "how long do cats sleep", 5, null, CancellationToken.None);
         Assert.Equal("pets.md", hits[0].DocumentId);
         Assert.Contains("sixteen hours", hits[0].Text);
 
         AskResult? answer = null;
         var text = new StringBuilder();
-        await foreach (var u in h.Collections.AskAsync("docs", "How long do cats sleep?", 3, null, null, 64, CancellationToken.None))
+        await foreach (var u in h.Collections.AskAsync("docs", "How long do cats sleep?", 3, null, null, null, 64, CancellationToken.None))
         {
             text.Append(u.Delta);
             answer ??= u.Final;
@@ -93,7 +93,7 @@ public sealed class CollectionServiceTests
         await using var h = await HostedServices.StartAsync();
         await h.Collections.CreateAsync("docs", CancellationToken.None);
         await IngestAsync(h, "docs", "pets.md", Pets);
-        var hit = (await h.Collections.SearchAsync("docs", "bark strangers", 1, CancellationToken.None))[0];
+        var hit = (await h.Collections.SearchAsync("docs", "bark strangers", 1, null, CancellationToken.None))[0];
         // The file changes on disk without being ingested: the stored offsets no longer point at the passage.
         File.WriteAllText(Path.Combine(h.Collections.UploadFolder("docs"), "pets.md"), "# Birds\n\nBirds sing.\n");
         var stale = await h.Collections.PassageAsync("docs", hit.ChunkId, CancellationToken.None);
@@ -102,7 +102,7 @@ public sealed class CollectionServiceTests
 
         var again = await IngestAsync(h, "docs", "pets.md", "# Birds\n\nBirds sing at dawn.\n");
         Assert.Equal(1, again.Updated);
-        Assert.Empty(await h.Collections.SearchAsync("docs", "bark strangers", 1, CancellationToken.None));
+        Assert.Empty(await h.Collections.SearchAsync("docs", "bark strangers", 1, null, CancellationToken.None));
     }
 
     [Fact]
@@ -116,9 +116,9 @@ public sealed class CollectionServiceTests
         Assert.False(Directory.Exists(Path.Combine(h.Root, "x")) || File.Exists(Path.Combine(h.Root, "x")));
         Assert.False(Directory.Exists(h.Collections.UploadFolder("docs")) && Directory.EnumerateFileSystemEntries(h.Collections.UploadFolder("docs")).Any());
 
-        var empty = await Assert.ThrowsAsync<HostingException>(() => h.Collections.SearchAsync("docs", " ", 5, CancellationToken.None));
+        var empty = await Assert.ThrowsAsync<HostingException>(() => h.Collections.SearchAsync("docs", " ", 5, null, CancellationToken.None));
         Assert.Equal("query", empty.Field);
-        var k = await Assert.ThrowsAsync<HostingException>(() => h.Collections.SearchAsync("docs", "cats", 0, CancellationToken.None));
+        var k = await Assert.ThrowsAsync<HostingException>(() => h.Collections.SearchAsync("docs", "cats", 0, null, CancellationToken.None));
         Assert.Equal("k", k.Field);
         var missing = await Assert.ThrowsAsync<HostingException>(() => h.Collections.SaveUploadAsync("nope", "a.md", Text("x"), CancellationToken.None));
         Assert.Equal(HostingFailure.NotFound, missing.Failure);
@@ -139,5 +139,36 @@ public sealed class CollectionServiceTests
         await JobQueueTests.FinalAsync(blocker);
         await JobQueueTests.FinalAsync(ingest);
         h.Collections.Delete("docs");
+    }
+
+    [Fact]
+    public async Task With_an_embedding_model_chunks_are_embedded_and_search_is_hybrid_by_default()
+    {
+        await using var h = await HostedServices.StartAsync(o => o.EmbeddingModel = RagTune.TestKit.TinyModels.Embedding());
+        await h.Collections.CreateAsync("docs", CancellationToken.None);
+        await h.Collections.SaveUploadAsync("docs", "a.txt", Text("w200 w201 w202 w203"), CancellationToken.None);
+        await IngestAsync(h, "docs", "b.txt", "w300 w301 w302 w303");
+        var stats = await h.Collections.StatsAsync("docs", CancellationToken.None);
+        Assert.Equal((2, 2), (stats.Chunks, stats.EmbeddedChunks));
+        Assert.NotNull(stats.EmbeddingModel);
+
+        Assert.All(await h.Collections.SearchAsync("docs", "w300 w301", 2, null, CancellationToken.None), hit => Assert.Equal("hybrid", hit.Retriever));
+        var dense = await h.Collections.SearchAsync("docs", "w300 w301", 2, "dense", CancellationToken.None);
+        Assert.Equal(["a.txt", "b.txt"], dense.Select(d => d.DocumentId).Order());
+        Assert.All(dense, hit => Assert.Equal("dense", hit.Retriever));
+        var bm25 = Assert.Single(await h.Collections.SearchAsync("docs", "w300", 2, "bm25", CancellationToken.None));
+        Assert.Equal("b.txt", bm25.DocumentId);
+        var unknown = await Assert.ThrowsAsync<HostingException>(() => h.Collections.SearchAsync("docs", "w300", 2, "fuzzy", CancellationToken.None));
+        Assert.Equal("mode", unknown.Field);
+    }
+
+    [Fact]
+    public async Task Dense_search_without_an_embedding_model_says_how_to_get_one()
+    {
+        await using var h = await HostedServices.StartAsync();
+        await h.Collections.CreateAsync("docs", CancellationToken.None);
+        var e = await Assert.ThrowsAsync<HostingException>(() => h.Collections.SearchAsync("docs", "cats", 2, "hybrid", CancellationToken.None));
+        Assert.Equal(("mode", HostingFailure.Invalid), (e.Field, e.Failure));
+        Assert.Contains("--embed-model", e.Message);
     }
 }
