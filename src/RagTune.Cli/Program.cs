@@ -16,4 +16,5 @@ root.Subcommands.Add(AdapterCommands.Create());
 root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(RagTune.Cli.Commands.Mcp.McpCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -27,6 +27,17 @@ public static class TinyModels
             RagTune.Models.Embeddings.RandomEmbeddingModelWriter.Write(folder,
                 new RagTune.Engine.Encoders.BertConfig(512, 32, 2, 4, 64, 128, 2, 1e-12f), seed, f16: false));
 
+    /// <summary>
+    /// Like <see cref="Get"/> with the context raised to <paramref name="contextLength"/> tokens, for prompts longer
+    /// than the small presets hold (grounded prompts with numbered sources, in the synthetic vocabulary's many tokens).
+    /// </summary>
+    public static string WithContext(string preset, string type, int contextLength, ulong seed = 1)
+    {
+        var p = ModelPresets.Get(preset);
+        return GetOrCreate($"{preset}-{type}-{seed}-ctx{contextLength}.gguf",
+            path => RandomModelWriter.Write(p with { Config = p.Config with { ContextLength = contextLength } }, GgmlTypes.Parse(type), seed, path));
+    }
+
     /// <summary>Creates (once per process) a file named <paramref name="name"/> with <paramref name="create"/>.</summary>
     public static string GetOrCreate(string name, Action<string> create)
     {
