@@ -66,6 +66,8 @@ internal static class ExperimentAnalyzer
             if (!questions.TryGetValue(a.QuestionId, out var q))
                 throw new ArgumentException($"{where}: arm '{arm}' answers question '{a.QuestionId}', which is not among the questions it was asked.");
             if (!seen.Add(a.QuestionId)) throw new ArgumentException($"{where}: arm '{arm}' answers question '{a.QuestionId}' twice.");
+            if (!(a.RetrievalMs >= 0 && a.PromptMs >= 0 && a.GenerationMs >= 0) || !double.IsFinite(a.RetrievalMs + a.PromptMs + a.GenerationMs))
+                throw new ArgumentException($"{where}: arm '{arm}', question '{a.QuestionId}': retrieval_ms, prompt_ms and generation_ms must be finite and zero or more (got {a.RetrievalMs}, {a.PromptMs}, {a.GenerationMs}).");
             scores.Add(scorer.Score(arm, q, a));
         }
         return scores;

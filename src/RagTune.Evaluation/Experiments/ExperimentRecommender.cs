@@ -7,7 +7,8 @@ namespace RagTune.Evaluation.Experiments;
 /// Ranks the arms for the user's constraints and says why, quoting measured figures. The rule, in order:
 /// <list type="number">
 /// <item>An arm that failed, breaks the latency budget (p95 of total latency), cannot cite when citations are
-/// required, or was trained on more labelled examples than the user can afford is demoted below every arm that
+/// required, takes longer to update than the time between knowledge updates (a 30-day month), or was trained on
+/// more labelled examples than the user can afford is demoted below every arm that
 /// does not, and the reasons say which constraint it broke.</item>
 /// <item>Among the rest, the arms whose primary metric is within noise of the best (paired permutation p ≥ α) are
 /// ordered by monthly cost of ownership (serving + updates at the stated update rate): when accuracy cannot tell
@@ -17,6 +18,8 @@ namespace RagTune.Evaluation.Experiments;
 /// </summary>
 internal static class ExperimentRecommender
 {
+    private const double SecondsPerMonth = 30 * 24 * 3600;
+
     public static Recommendation Recommend(ExperimentResults r)
     {
         var c = r.Run.Constraints;
@@ -53,6 +56,8 @@ internal static class ExperimentRecommender
         AddParaphrase(r, rec, reasons);
         AddFreshness(r, reasons);
         if (c.CitationsRequired) AddCitations(r, rec, reasons);
+        if (rec.Metrics.RecallAtK is { } recall)
+            reasons.Add($"retrieval: {rec.Arm} found the gold document in the top {r.Run.RecallK} for {Pct(recall.Mean)} of answerable questions (recall@{r.Run.RecallK} {Est(recall)}).");
         if (c.LatencyBudgetMs is { } budget && rec.Latency is { } lat)
             reasons.Add($"latency budget {Ms(budget)}: {rec.Arm} p95 {Ms(lat.Total.P95)} (p50 {Ms(lat.Total.P50)}, of which retrieval {Ms(lat.Retrieval.P50)}).");
         foreach (var a in order.Where(a => violations[a.Arm].Count > 0))
@@ -63,7 +68,7 @@ internal static class ExperimentRecommender
             reasons.Add($"forgetting: {f.Arm}'s perplexity on held-out general text went {Num(f.PerplexityBefore)} → {Num(f.PerplexityAfter)} ({(f.RelativeChange >= 0 ? "+" : "")}{Pct(f.RelativeChange)}).");
         reasons.Add($"cost: {rec.Arm} {Money(rec.Cost.PerThousandQuestions)} per 1,000 questions; {Money(rec.Cost.TotalPerMonth)}/month at {Count(o.QuestionsPerMonth)} questions and {Plain(c.UpdatesPerMonth)} updates a month (compute at {Money(c.ComputePricePerHour)}/hour).");
 
-        return new Recommendation(rec.Arm, Summary(r, rec, best, usable, violations, tests), reasons, ranking);
+        return new Recommendation(rec.Arm, Summary(r, rec, usable, pool.Where(Tied).ToList(), violations), reasons, ranking);
     }
 
     private static List<string> Violations(ExperimentResults r, ArmResults a)
@@ -80,6 +85,9 @@ internal static class ExperimentRecommender
             if (!a.Retrieves) list.Add("citations are required and a closed-book arm shows no sources to cite");
             else if (rate < r.Options.MinCitationRate) list.Add($"citations are required but it cites a shown passage in only {Pct(rate)} of its answers");
         }
+        // An arm whose update takes longer than the time between updates is never up to date.
+        if (c.UpdatesPerMonth > 0 && a.Cost.UpdateSeconds > SecondsPerMonth / c.UpdatesPerMonth)
+            list.Add($"one update takes {Duration(a.Cost.UpdateSeconds)} but the knowledge changes every {Duration(SecondsPerMonth / c.UpdatesPerMonth)}, so it is never up to date");
         if (c.LabelledExamplesAffordable is { } afford && r.Run.Arms.FirstOrDefault(x => x.Arm == a.Arm)?.Training is { } t && t.Examples > afford)
             list.Add($"trained on {Count(t.Examples)} labelled examples, more than the {Count(afford)} affordable");
         return list;
@@ -157,8 +165,8 @@ internal static class ExperimentRecommender
         reasons.Add($"{rec.Arm} {abst}answers confidently wrong on {Pct(rec.Metrics.Hallucination.Mean)} of questions (hallucination; {string.Join(", ", others)}).");
     }
 
-    private static string Summary(ExperimentResults r, ArmResults rec, ArmResults best, List<ArmResults> usable,
-        Dictionary<string, List<string>> violations, Dictionary<string, PairedComparison> tests)
+    private static string Summary(ExperimentResults r, ArmResults rec, IReadOnlyList<ArmResults> usable, IReadOnlyList<ArmResults> tiedWithBest,
+        Dictionary<string, List<string>> violations)
     {
         string m = r.PrimaryMetricName;
         var s = $"Recommended: {rec.Arm} ({m} {Est(rec.Primary)})";
@@ -166,13 +174,16 @@ internal static class ExperimentRecommender
         var top = ExperimentAnalyzer.BestOf(usable)!;
         if (top != rec && violations[top.Arm].Count > 0)
             s += $"; {top.Arm} scored higher ({Num(top.Primary!.Mean)}) but {violations[top.Arm][0]}";
-        // Arms in the compliant pool that the data cannot tell apart from the recommended one.
-        var tied = usable.Where(a => a != rec && tests.ContainsKey(a.Arm) && violations[a.Arm].Count == 0 || a == best && a != rec)
-            .Distinct().Select(a => (Arm: a, Test: ExperimentAnalyzer.Paired(a, rec, r.Options)))
-            .Where(x => x.Test.PValue >= r.Options.Alpha).ToList();
-        if (tied.Count > 0)
-            s += $"; {string.Join(", ", tied.Select(x => $"{x.Arm.Arm} ({m} {Num(x.Arm.Primary!.Mean)}, paired {P(x.Test.PValue)}, {Money(x.Arm.Cost.TotalPerMonth)}/month)"))} "
-                + $"{(tied.Count == 1 ? "is" : "are")} within noise of it, so the cheaper to run and keep fresh wins ({rec.Arm}: {Money(rec.Cost.TotalPerMonth)}/month)";
+        // The recommendation is the cheapest of the arms the data cannot tell apart from the best; name the others.
+        var others = tiedWithBest.Where(a => a != rec).ToList();
+        if (others.Count > 0)
+        {
+            var list = others.Select(a => $"{a.Arm} ({m} {Num(a.Primary!.Mean)}, paired {P(ExperimentAnalyzer.Paired(a, rec, r.Options).PValue)}, {Money(a.Cost.TotalPerMonth)}/month)");
+            s += $"; {string.Join(", ", list)} {(others.Count == 1 ? "is" : "are")} within noise of it"
+                + (others.All(a => a.Cost.TotalPerMonth > rec.Cost.TotalPerMonth)
+                    ? $", and {rec.Arm} costs least to run and keep fresh ({Money(rec.Cost.TotalPerMonth)}/month)"
+                    : $", and at no higher cost {rec.Arm} scores highest");
+        }
         if (violations[rec.Arm].Count > 0) s += $"; every arm breaks a constraint, {rec.Arm} is the best of them: {string.Join("; ", violations[rec.Arm])}";
         return s + ".";
     }

@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
@@ -22,6 +23,9 @@ internal static class ExperimentReport
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        // Keep non-ASCII text (questions, answers, "→" in reasons) readable for auditing; HTML-sensitive characters
+        // are still escaped.
+        Encoder = JavaScriptEncoder.Create(System.Text.Unicode.UnicodeRanges.All),
     };
 
     /// <summary>The file: format and version first, so a reader can refuse a foreign or newer file before reading the rest.</summary>

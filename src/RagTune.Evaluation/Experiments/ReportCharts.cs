@@ -75,8 +75,16 @@ internal static class ReportCharts
         {
             double cx = svg.PlotLeft + slot * (i + 0.5), w = slot * 0.3;
             var a = f.Arms[i];
-            if (a.Before is { } b) svg.Rect(cx - w, svg.Y(b.Mean), w, svg.Y(0) - svg.Y(b.Mean), Before, $"{a.Arm} before: {Est(b)}");
-            if (a.After is { } af) svg.Rect(cx, svg.Y(af.Mean), w, svg.Y(0) - svg.Y(af.Mean), After, $"{a.Arm} after: {Est(af)}");
+            if (a.Before is { } b)
+            {
+                svg.Rect(cx - w, svg.Y(b.Mean), w, svg.Y(0) - svg.Y(b.Mean), Before, $"{a.Arm} before: {Est(b)}");
+                svg.Text(cx - w / 2, svg.Y(b.Mean) - 4, Num(b.Mean), "middle", 11);
+            }
+            if (a.After is { } af)
+            {
+                svg.Rect(cx, svg.Y(af.Mean), w, svg.Y(0) - svg.Y(af.Mean), After, $"{a.Arm} after: {Est(af)}");
+                svg.Text(cx + w / 2, svg.Y(af.Mean) - 4, Num(af.Mean), "middle", 11);
+            }
             svg.XTick(cx, a.Arm, pixels: true);
         }
         svg.Legend("before", Before);
@@ -90,11 +98,15 @@ internal static class ReportCharts
         if (r.LearningCurve is not { } lc) return null;
         var pts = lc.Points.Where(p => p.Examples > 0 && p.Accuracy is not null).ToList();
         if (pts.Count == 0) return null;
-        var svg = new SvgCanvas("chart-learning-curve", $"Learning curve: fine-tuned {r.PrimaryMetricName} against training examples",
+        var svg = new SvgCanvas("chart-learning-curve", $"Learning curve: fine-tuned {r.PrimaryMetricName} against training examples (dashed: log fit)",
             string.Join("; ", pts.Select(p => $"{Count(p.Examples)} examples{(p.WithParaphrases ? " with paraphrases" : "")}: {Num(p.Accuracy!.Mean)}"))
             + (lc.Target is { } t0 ? $"; {lc.TargetArm}: {Num(t0)}" : ""));
         double lo = pts.Min(p => p.Examples), hi = pts.Max(p => p.Examples);
-        svg.Scale(Math.Max(1, lo / 1.5), hi * 1.5, 0, 1, logX: true);
+        // Widen the axis to show where an extrapolated fit reaches the target.
+        foreach (var fit in lc.Fits)
+            if (fit is { Verdict: ReachVerdict.Extrapolated, ExamplesToTarget: { } need }) hi = Math.Max(hi, need);
+        double xMin = Math.Max(1, lo / 1.5), xMax = hi * 1.5;
+        svg.Scale(xMin, xMax, 0, 1, logX: true);
         svg.Axes("training examples (log scale)", r.PrimaryMetricName, [0, 0.25, 0.5, 0.75, 1], v => Num(v));
         foreach (var n in pts.Select(p => p.Examples).Distinct().Order()) svg.XTick(n, Count(n));
         int s = 0;
@@ -103,11 +115,16 @@ internal static class ReportCharts
             var color = SvgCanvas.Palette[s++ % SvgCanvas.Palette.Length];
             svg.Series(group.OrderBy(p => p.Examples).Select(p => ((double)p.Examples, p.Accuracy!.Mean)).ToList(), color);
             svg.Legend(group.Key ? "with paraphrases" : "without paraphrases", color);
+            if (lc.Fits.FirstOrDefault(f => f.WithParaphrases == group.Key) is { Intercept: { } a, Slope: { } b })
+            {
+                double Clamp(double x) => Math.Clamp(a + b * Math.Log(x), 0, 1);
+                svg.Series([(xMin, Clamp(xMin)), (xMax, Clamp(xMax))], color, dashed: true, dots: false);
+            }
         }
         if (lc.Target is { } t)
         {
-            svg.Line(svg.PlotLeft, svg.Y(t), svg.PlotRight, svg.Y(t), "#d62728", dashed: true, width: 1.5);
-            svg.Legend($"{lc.TargetArm} ({Num(t)})", "#d62728", dashed: true);
+            svg.Line(svg.PlotLeft, svg.Y(t), svg.PlotRight, svg.Y(t), "#000000", dashed: true, width: 1.5);
+            svg.Legend($"{lc.TargetArm} ({Num(t)})", "#000000", dashed: true);
         }
         return svg.Finish();
     }

@@ -12,7 +12,7 @@ internal static class ReportTables
         $"Ranking for the stated constraints ({r.PrimaryMetricName}; monthly cost at {Count(r.Options.QuestionsPerMonth)} questions and {Plain(r.Run.Constraints.UpdatesPerMonth)} updates)",
         ["rank", "arm", r.PrimaryMetricName, "within noise of best", "cost / month", "constraints broken"],
         r.Recommendation.Ranking.Select(a => Row(a.Rank.ToString(System.Globalization.CultureInfo.InvariantCulture), a.Arm, Num(a.Primary),
-            a.WithinNoiseOfBest ? "yes" : "no", Money(a.MonthlyCost), a.Violations.Count == 0 ? "none" : string.Join("; ", a.Violations))).ToList());
+            a.WithinNoiseOfBest ? "yes" : "no", a.Primary is null ? "n/a" : Money(a.MonthlyCost), a.Violations.Count == 0 ? "none" : string.Join("; ", a.Violations))).ToList());
 
     public static ReportTable Metrics(ExperimentResults r)
     {
@@ -20,11 +20,12 @@ internal static class ReportTables
         return new ReportTable(
             $"Metrics per arm: mean [{Plain(r.Options.Confidence * 100)}% bootstrap interval, {Count(r.Options.Resamples)} resamples]; last column: paired permutation test against the best arm on {r.PrimaryMetricName}",
             ["arm", .. names, $"Δ{r.PrimaryMetricName} vs best"],
-            r.Arms.Select(a => (IReadOnlyList<string>)[a.Arm, .. a.Metrics.Named(r.Run.RecallK).Select(n => Est(n.Value)), VersusBest(a)]).ToList());
+            r.Arms.Select(a => (IReadOnlyList<string>)[a.Arm, .. a.Metrics.Named(r.Run.RecallK).Select(n => Est(n.Value)), VersusBest(a, r.Options.Alpha)]).ToList());
     }
 
-    private static string VersusBest(ArmResults a) =>
-        a.Error is not null ? "failed" : a.VersusBest is not { } v ? (a.Primary is null ? "n/a" : "best") : $"{Signed(v.Difference)} ({P(v.PValue)})";
+    private static string VersusBest(ArmResults a, double alpha) =>
+        a.Error is not null ? "failed" : a.VersusBest is not { } v ? (a.Primary is null ? "n/a" : "best")
+        : $"{Signed(v.Difference)} ({P(v.PValue)}, {(v.PValue < alpha ? "significant" : "within noise")})";
 
     private static string Signed(double v) => (v >= 0 ? "+" : "") + Num(v);
 

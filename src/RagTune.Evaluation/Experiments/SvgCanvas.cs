@@ -11,8 +11,8 @@ namespace RagTune.Evaluation.Experiments;
 /// </summary>
 internal sealed class SvgCanvas
 {
-    public const int Width = 640, Height = 320;
-    private const double Left = 64, Right = 150, Top = 24, Bottom = 56;
+    public const int Width = 680, Height = 320;
+    private const double Left = 64, Right = 170, Top = 24, Bottom = 56;
     public static readonly string[] Palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf", "#7f7f7f"];
 
     private readonly StringBuilder _sb = new();
@@ -22,7 +22,7 @@ internal sealed class SvgCanvas
 
     public SvgCanvas(string id, string title, string description)
     {
-        _sb.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {Width} {Height}\" width=\"{Width}\" height=\"{Height}\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\">\n");
+        _sb.Append(CultureInfo.InvariantCulture, $"<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {Width} {Height}\" width=\"{Width}\" height=\"{Height}\" role=\"img\" aria-labelledby=\"{id}-title {id}-desc\" font-family=\"system-ui, sans-serif\">\n");
         _sb.Append($"<title id=\"{id}-title\">{HtmlText.Escape(title)}</title>\n<desc id=\"{id}-desc\">{HtmlText.Escape(description)}</desc>\n");
         _sb.Append($"<rect x=\"0\" y=\"0\" width=\"{Width}\" height=\"{Height}\" fill=\"#ffffff\"/>\n");
     }
@@ -103,7 +103,7 @@ internal sealed class SvgCanvas
         foreach (var (label, color, dashed) in _legend)
         {
             Line(PlotRight + 12, y, PlotRight + 32, y, color, dashed, 3);
-            Text(PlotRight + 38, y + 4, label);
+            Text(PlotRight + 38, y + 4, label, size: 11);
             y += 18;
         }
         return _sb.Append("</svg>\n").ToString();
@@ -119,7 +119,7 @@ internal sealed class SvgCanvas
         double raw = max / count, mag = Math.Pow(10, Math.Floor(Math.Log10(raw)));
         double step = new[] { 1.0, 2, 2.5, 5, 10 }.Select(m => m * mag).First(s => s >= raw);
         var ticks = new List<double>();
-        for (double t = 0; t <= max + step * 0.5; t += step) ticks.Add(Math.Round(t, 10));
+        for (int i = 0; ticks.Count == 0 || ticks[^1] < max; i++) ticks.Add(Math.Round(i * step, 10));
         return ticks;
     }
 }

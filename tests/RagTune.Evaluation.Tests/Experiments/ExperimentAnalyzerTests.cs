@@ -165,6 +165,9 @@ public sealed class ExperimentAnalyzerTests
         e = Assert.Throws<ArgumentException>(() => ExperimentAnalyzer.Analyze(Run([], noAnswers), Options));
         Assert.Contains("'q0'", e.Message);
         Assert.Contains("no reference answers", e.Message);
+        var negative = new ArmRun(ArmNames.Base, [ClosedBook(0, true, promptMs: -1)], null);
+        e = Assert.Throws<ArgumentException>(() => ExperimentAnalyzer.Analyze(Run([negative], Questions(1)), Options));
+        Assert.Contains("prompt_ms", e.Message);
         e = Assert.Throws<ArgumentException>(() => ExperimentAnalyzer.Analyze(Run([], Questions(1)), new AnalysisOptions { Resamples = 5 }));
         Assert.Contains("Resamples", e.Message);
     }

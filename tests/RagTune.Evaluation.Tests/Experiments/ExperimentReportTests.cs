@@ -15,6 +15,7 @@ public sealed class ExperimentReportTests
     {
         var test = Questions(20, paraphrasedFrom: 14);
         test[3] = test[3] with { Text = Hostile };
+        test[5] = test[5] with { Text = "Wo liegt das Café in Zürich — nördlich?" };
         test.Add(Question(20, answerable: false));
         var changed = new List<ExperimentQuestion> { test[0] with { Answers = ["new0"] }, test[1] with { Answers = ["new1"] } };
         ArmRun Answers(string arm, params string[] texts) => new(arm, texts.Select((t, i) => new RawAnswer(Id(i), t, false, [], [], 0, 1, 1, 1, 1)).ToList(), null);
@@ -65,6 +66,9 @@ public sealed class ExperimentReportTests
             var labelledBy = ((string?)svg.Attribute("aria-labelledby"))!.Split(' ');
             Assert.All(labelledBy, id => Assert.Single(svg.Descendants(), e => (string?)e.Attribute("id") == id && e.Value.Length > 0));
         }
+        // Each chart's description carries its figures for screen readers.
+        var accuracy = svgs.Single(s => ((string?)s.Attribute("aria-labelledby"))!.StartsWith("chart-accuracy", StringComparison.Ordinal));
+        Assert.Contains($"rag: {ReportFormat.Est(results.Arm(ArmNames.Rag)!.Primary)}", accuracy.Element(svgNs + "desc")!.Value, StringComparison.Ordinal);
         var ids = svgs.Select(s => ((string?)s.Attribute("aria-labelledby"))!).ToList();
         Assert.Equal(ids.Count, ids.Distinct().Count());
         Assert.All(doc.Descendants(x + "table"), t => Assert.NotEmpty(t.Element(x + "caption")!.Value));
@@ -81,6 +85,8 @@ public sealed class ExperimentReportTests
         Assert.Contains("## Recommendation", md, StringComparison.Ordinal);
         Assert.Contains(results.Recommendation.Summary.Replace("<", "&lt;", StringComparison.Ordinal), md, StringComparison.Ordinal);
         Assert.Contains("adapter &lt;raft&gt; failed", md, StringComparison.Ordinal);
+        Assert.Contains("| base |", md, StringComparison.Ordinal);
+        Assert.Contains("(p < 0.001, significant) |".Replace("<", "&lt;", StringComparison.Ordinal), md, StringComparison.Ordinal);   // base vs the best arm
     }
 
     [Fact]
@@ -95,7 +101,11 @@ public sealed class ExperimentReportTests
         Assert.Equal(results.Recommendation.Summary, back.Recommendation.Summary);
         Assert.Equal(results.Arm(ArmNames.Rag)!.Primary, back.Arm(ArmNames.Rag)!.Primary);
         Assert.Equal(2400, back.Run.Freshness!.UpdateCostSeconds[ArmNames.FineTuned]);
-        Assert.StartsWith("{\n  \"format\": \"ragtune-experiment-results\",\n  \"version\": 1,", File.ReadAllText(paths[0]), StringComparison.Ordinal);
+        var json = File.ReadAllText(paths[0]);
+        Assert.StartsWith("{\n  \"format\": \"ragtune-experiment-results\",\n  \"version\": 1,", json, StringComparison.Ordinal);
+        Assert.Contains("Café in Zürich — nördlich", json, StringComparison.Ordinal);   // readable for auditing
+        Assert.DoesNotContain("<script>", json, StringComparison.Ordinal);
+        Assert.Equal("Wo liegt das Café in Zürich — nördlich?", back.Run.TestQuestions[5].Text);
     }
 
     [Fact]
