@@ -1,4 +1,5 @@
 using System.Globalization;
+using RagTune.Engine.Formats;
 using RagTune.Engine.Kernels;
 using RagTune.Engine.Tensors;
 using RagTune.Engine.Training;
@@ -36,13 +37,13 @@ internal sealed class BertTrainableWeights
     public long Count => _all.Sum(p => (long)p.Parameter.Values.Length);
 
     /// <summary>Copies <paramref name="encoder"/>'s weights into F32 trainable tensors.</summary>
-    /// <exception cref="NotSupportedException">The encoder carries a classification head (a cross-encoder).</exception>
+    /// <exception cref="ModelFormatException">The encoder carries a classification head (a cross-encoder).</exception>
     public static BertTrainableWeights FromEncoder(BertEncoder encoder)
     {
         ArgumentNullException.ThrowIfNull(encoder);
         var c = encoder.Config;
         if (c.NumLabels > 0)
-            throw new NotSupportedException($"{encoder.WeightsPath}: this checkpoint is a cross-encoder (BertForSequenceClassification); only embedding encoders are fine-tuned here.");
+            throw new ModelFormatException(encoder.WeightsPath, "this checkpoint is a cross-encoder (BertForSequenceClassification); only embedding encoders are fine-tuned here.");
         var w = encoder.Weights;
         var t = new BertTrainableWeights(c);
         t.WordEmbeddings = t.Add("embeddings.word_embeddings.weight", w.WordEmbeddings);
