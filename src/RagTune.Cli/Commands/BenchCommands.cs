@@ -14,6 +14,7 @@ internal static class BenchCommands
         var cmd = new Command("bench", "Measure speed and memory");
         cmd.Subcommands.Add(Generate());
         cmd.Subcommands.Add(Rag.RagBenchCommand.Create());
+        cmd.Subcommands.Add(EmbedBenchCommand.Create());
         return cmd;
     }
 
