@@ -77,8 +77,11 @@ internal sealed record TrainingRun(
     IReadOnlyList<LossSample> Loss,
     string AdapterDir);
 
-/// <summary>One arm's answers to the test questions, and its training when it has an adapter.</summary>
-internal sealed record ArmRun(string Arm, IReadOnlyList<RawAnswer> Answers, TrainingRun? Training);
+/// <summary>
+/// One arm's answers to the test questions, and its training when it has an adapter. <paramref name="Error"/> is set
+/// when the arm failed (its answers may then be partial or empty); the other arms still report.
+/// </summary>
+internal sealed record ArmRun(string Arm, IReadOnlyList<RawAnswer> Answers, TrainingRun? Training, string? Error = null);
 
 /// <summary>
 /// The freshness experiment: a share of the facts was changed in the documents and re-ingested. <paramref
