@@ -235,9 +235,14 @@ def main(argv):
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--steps", type=int, default=3, help="timed LoRA steps (after one warm-up)")
+    ap.add_argument("--shape", help="JSON object overriding the preset's shape (hidden, layers, heads, kv_heads, inter, "
+                                    "vocab, theta, tied, qkv_bias, eps): how `ragtune bench train` passes a model file's shape")
     a = ap.parse_args(argv[1:])
     torch.set_num_threads(a.threads)
-    cfg = PRESETS[a.preset]
+    cfg = dict(PRESETS[a.preset])
+    if a.shape:
+        cfg.update(json.loads(a.shape))
+        a.preset = "custom"
     load0 = os.getloadavg()
     res = bench_lora(a, cfg) if a.train_lora else bench_generate(a, cfg)
     res.update({

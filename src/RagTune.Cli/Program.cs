@@ -1,5 +1,6 @@
 using System.CommandLine;
 using RagTune.Cli.Commands;
+using RagTune.Cli.Commands.Compare;
 using RagTune.Cli.Commands.Rag;
 
 var root = new RootCommand("RagTune: RAG or fine-tuning? Measure it on your own data, with a pure C# engine.");
@@ -17,4 +18,8 @@ root.Subcommands.Add(AdapterCommands.Create());
 root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
 root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(CompareCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(QaCommand.Create());
+root.Subcommands.Add(RagTune.Cli.Commands.Mcp.McpCommand.Create());
 return await root.Parse(args).InvokeAsync();

@@ -330,6 +330,18 @@ internal sealed partial class SqliteChunkStore : IChunkStore, IReembedStore
     }
 
     /// <inheritdoc />
+    public Task<IReadOnlyList<StoredChunk>> GetAllChunksAsync(CancellationToken cancellationToken = default)
+    {
+        using var c = Connect();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = $"SELECT {ChunkColumns} FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY d.id, c.id";
+        using var r = cmd.ExecuteReader();
+        var result = new List<StoredChunk>();
+        while (r.Read()) result.Add(ReadChunk(r));
+        return Task.FromResult<IReadOnlyList<StoredChunk>>(result);
+    }
+
+    /// <inheritdoc />
     public Task<CollectionStats> GetStatsAsync(CancellationToken cancellationToken = default)
     {
         using var c = Connect();

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
+using RagTune.Server.Telemetry;
 
 namespace RagTune.Server;
 
@@ -14,16 +15,23 @@ internal static class ChatCompletionsEndpoint
 {
     private static readonly byte[] s_done = "data: [DONE]\n\n"u8.ToArray();
 
-    public static async Task HandleAsync(HttpContext context, ModelRegistry models, ServerOptions options, ILogger log)
+    public static async Task HandleAsync(HttpContext context, ModelRegistry models, ServerOptions options, ILogger log, ServerTelemetry telemetry)
     {
         var request = await RequestBody.ReadAsync<ChatCompletionRequest>(context, options).ConfigureAwait(false);
         var (id, client) = ResolveModel(models, request.Model);
         var messages = MapMessages(request.Messages);
         var chatOptions = MapOptions(request);
         var started = Stopwatch.GetTimestamp();
+        var requestTelemetry = RequestTelemetry.Of(context);
+        requestTelemetry.Model = id;
+        using var generation = telemetry.StartGeneration("chat", id, chatOptions);
+        generation?.SetTag("ragtune.stream", request.Stream == true);
         if (request.Stream == true)
         {
-            var (usage, finish) = await StreamAsync(context, id, client, messages, chatOptions, request.StreamOptions?.IncludeUsage == true).ConfigureAwait(false);
+            var (usage, finish) = await StreamAsync(context, id, client, messages, chatOptions, request.StreamOptions?.IncludeUsage == true,
+                () => telemetry.FirstToken(requestTelemetry, generation, Stopwatch.GetElapsedTime(requestTelemetry.StartedAt))).ConfigureAwait(false);
+            if (usage is null) requestTelemetry.ErrorType ??= "server_error";
+            else telemetry.Usage(requestTelemetry, generation, usage.PromptTokens, usage.CompletionTokens, finish);
             log.LogInformation("Chat completion {Model} stream=true prompt={PromptTokens} completion={CompletionTokens} finish={Finish} in {ElapsedMs:F0} ms",
                 id, usage?.PromptTokens, usage?.CompletionTokens, finish, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             return;
@@ -32,6 +40,7 @@ internal static class ChatCompletionsEndpoint
         var response = await Call(() => client.GetResponseAsync(messages, chatOptions, context.RequestAborted)).ConfigureAwait(false);
         var wireUsage = Usage(response.Usage);
         var finishReason = FinishReason(response.FinishReason);
+        telemetry.Usage(requestTelemetry, generation, wireUsage.PromptTokens, wireUsage.CompletionTokens, finishReason);
         var completion = new ChatCompletion(NewId(), Now(), id, [new ChatChoice(0, new AssistantMessage(response.Text), finishReason)], wireUsage);
         log.LogInformation("Chat completion {Model} stream=false prompt={PromptTokens} completion={CompletionTokens} finish={Finish} in {ElapsedMs:F0} ms",
             id, wireUsage.PromptTokens, wireUsage.CompletionTokens, finishReason, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
@@ -40,13 +49,14 @@ internal static class ChatCompletionsEndpoint
     }
 
     private static async Task<(WireUsage? Usage, string Finish)> StreamAsync(HttpContext context, string model, IChatClient client,
-        List<ChatMessage> messages, ChatOptions chatOptions, bool includeUsage)
+        List<ChatMessage> messages, ChatOptions chatOptions, bool includeUsage, Action firstToken)
     {
         var ct = context.RequestAborted;
         var id = NewId();
         var created = Now();
         UsageDetails? usage = null;
         ChatFinishReason? finish = null;
+        bool sawText = false;
         await using var updates = client.GetStreamingResponseAsync(messages, chatOptions, ct).GetAsyncEnumerator(ct);
         // The first step renders and checks the prompt; failing here still answers with a status code.
         bool more = await Call(() => updates.MoveNextAsync().AsTask()).ConfigureAwait(false);
@@ -64,7 +74,10 @@ internal static class ChatCompletionsEndpoint
                 foreach (var content in update.Contents)
                     if (content is UsageContent u) usage = u.Details;
                 if (update.Text is { Length: > 0 } text)
+                {
+                    if (!sawText) { sawText = true; firstToken(); }
                     await WriteEventAsync(context, new ChatCompletionChunk(id, created, model, [new ChunkChoice(0, new ChunkDelta(null, text))])).ConfigureAwait(false);
+                }
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)

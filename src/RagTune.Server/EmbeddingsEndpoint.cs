@@ -1,13 +1,14 @@
 using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
+using RagTune.Server.Telemetry;
 
 namespace RagTune.Server;
 
 /// <summary><c>POST /v1/embeddings</c>: served only when an <see cref="IEmbeddingGenerator{TInput, TEmbedding}"/> is registered.</summary>
 internal static class EmbeddingsEndpoint
 {
-    public static async Task HandleAsync(HttpContext context, ModelRegistry models, ServerOptions options)
+    public static async Task HandleAsync(HttpContext context, ModelRegistry models, ServerOptions options, ServerTelemetry telemetry)
     {
         if (!models.HasEmbeddings)
             throw OpenAIErrorException.NotFound("No embedding model is loaded on this server; /v1/embeddings is unavailable.", "model", "model_not_found");
@@ -22,10 +23,14 @@ internal static class EmbeddingsEndpoint
             _ => throw OpenAIErrorException.BadRequest($"encoding_format '{request.EncodingFormat}' is not supported; use 'float' or 'base64'.", "encoding_format"),
         };
         var inputs = Inputs(request.Input);
+        var requestTelemetry = RequestTelemetry.Of(context);
+        requestTelemetry.Model = request.Model;
+        using var generation = telemetry.StartGeneration("embeddings", request.Model);
         var result = await generator.GenerateAsync(inputs, new EmbeddingGenerationOptions { ModelId = request.Model, Dimensions = request.Dimensions },
             context.RequestAborted).ConfigureAwait(false);
         var data = result.Select((e, i) => new EmbeddingEntry(i, base64 ? Base64(e.Vector.Span) : e.Vector.ToArray())).ToList();
         int tokens = (int)(result.Usage?.InputTokenCount ?? 0);
+        telemetry.Usage(requestTelemetry, generation, tokens, 0, "stop");
         context.Response.ContentType = "application/json";
         await JsonSerializer.SerializeAsync(context.Response.Body, new EmbeddingList(data, request.Model, new EmbeddingUsage(tokens, tokens)),
             OpenAIWire.Json, context.RequestAborted).ConfigureAwait(false);

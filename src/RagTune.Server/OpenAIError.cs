@@ -27,6 +27,7 @@ internal sealed class OpenAIErrorException(int status, string message, string ty
 
     public async Task WriteAsync(HttpContext context)
     {
+        Telemetry.RequestTelemetry.Of(context).ErrorType ??= Code ?? Type;
         context.Response.StatusCode = Status;
         context.Response.ContentType = "application/json";
         await context.Response.WriteAsync(JsonSerializer.Serialize(ToBody(), OpenAIWire.Json), context.RequestAborted).ConfigureAwait(false);

@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using RagTune.Server.Telemetry;
 
 namespace RagTune.Server;
 
@@ -88,6 +89,7 @@ public static class RagTuneServer
             builder.Logging.AddSimpleConsole(c => { c.SingleLine = true; c.TimestampFormat = "HH:mm:ss "; });
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(models);
+        builder.Services.AddSingleton<ServerTelemetry>();
         builder.Services.ConfigureHttpJsonOptions(j =>
         {
             j.SerializerOptions.PropertyNamingPolicy = OpenAIWire.Json.PropertyNamingPolicy;
@@ -122,16 +124,22 @@ public static class RagTuneServer
 
         var app = builder.Build();
         if (ownsModels) app.Lifetime.ApplicationStopped.Register(models.Dispose);
+        var telemetry = app.Services.GetRequiredService<ServerTelemetry>();
+        var exporters = TelemetrySetup.Start(options, app.Services.GetRequiredService<ILoggerFactory>());
+        // Flush the exporters before the source and meter go away with the container.
+        if (exporters != null) app.Lifetime.ApplicationStopped.Register(exporters.Dispose);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Server");
         app.Lifetime.ApplicationStarted.Register(() =>
             log.LogInformation("Serving {ModelCount} model(s) [{Models}] on {Addresses}; API key {ApiKeyState}; at most {MaxConcurrent} concurrent + {Queue} queued",
                 models.Ids.Count, string.Join(", ", models.Ids), string.Join(", ", Addresses(app)),
                 string.IsNullOrEmpty(options.ApiKey) ? "not required" : "required", options.MaxConcurrentRequests, options.QueueLimit));
 
+        app.UseMiddleware<RequestTelemetryMiddleware>();
         if (options.CorsOrigins.Count > 0) app.UseCors();
         app.UseMiddleware<OpenAIErrorMiddleware>();
         app.Use(RequireApiKey(options));
         app.UseRateLimiter();
+        app.UseMiddleware<SlotTelemetryMiddleware>();
 
         app.MapGet("/health", () => Results.Json(new { status = "ok", models = models.Ids.Count }));
         app.MapGet("/v1/models", () => Results.Json(new ModelList([.. models.Ids.Select(id => new ModelEntry(id, s_started))]), OpenAIWire.Json));
@@ -139,8 +147,8 @@ public static class RagTuneServer
             ? Results.Json(new ModelEntry(id, s_started), OpenAIWire.Json)
             : throw OpenAIErrorException.NotFound($"The model '{id}' does not exist or is not loaded.", "model", "model_not_found"));
         var chatLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Server.ChatCompletions");
-        app.MapPost("/v1/chat/completions", (HttpContext c) => ChatCompletionsEndpoint.HandleAsync(c, models, options, chatLog));
-        app.MapPost("/v1/embeddings", (HttpContext c) => EmbeddingsEndpoint.HandleAsync(c, models, options));
+        app.MapPost("/v1/chat/completions", (HttpContext c) => ChatCompletionsEndpoint.HandleAsync(c, models, options, chatLog, telemetry));
+        app.MapPost("/v1/embeddings", (HttpContext c) => EmbeddingsEndpoint.HandleAsync(c, models, options, telemetry));
         app.MapFallback("/v1/{**rest}", (HttpContext c) => OpenAIErrorException.WriteAsync(c, StatusCodes.Status404NotFound,
             $"Unknown request URL: {c.Request.Method} {c.Request.Path}.", "invalid_request_error", null, "unknown_url"));
         return app;

@@ -51,6 +51,27 @@ public sealed class ServerOptions
     /// <summary>Console log format: <c>simple</c> (default, one line per event) or <c>json</c> (one JSON object per event, with the structured fields).</summary>
     public string LogFormat { get; set; } = "simple";
 
+    /// <summary>
+    /// Where traces and metrics go: <c>none</c> (default), <c>console</c> (through the logger, one event per span and
+    /// per metric point) or <c>otlp</c> (OpenTelemetry Protocol to a collector, see <see cref="OtlpEndpoint"/>).
+    /// </summary>
+    public string Telemetry { get; set; } = "none";
+
+    /// <summary>
+    /// The OTLP collector's root URL, e.g. <c>http://localhost:4317</c> (gRPC) or <c>http://localhost:4318</c>
+    /// (HTTP); default none: the exporter's own default, or the <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> environment variable.
+    /// </summary>
+    public string? OtlpEndpoint { get; set; }
+
+    /// <summary>OTLP transport: <c>grpc</c> (default) or <c>http/protobuf</c> (signals posted to <c>/v1/traces</c> and <c>/v1/metrics</c>).</summary>
+    public string OtlpProtocol { get; set; } = "grpc";
+
+    /// <summary>Seconds between metric exports; default 10.</summary>
+    public int TelemetryExportIntervalSeconds { get; set; } = 10;
+
+    /// <summary>The <c>service.name</c> reported with traces and metrics; default <c>ragtune</c>.</summary>
+    public string TelemetryServiceName { get; set; } = "ragtune";
+
     /// <summary>Checks every setting; throws <see cref="ServerOptionsException"/> naming the setting and the fix.</summary>
     public void Validate()
     {
@@ -70,6 +91,15 @@ public sealed class ServerOptions
         if (Threads < 0) throw new ServerOptionsException($"Server:Threads {Threads} must be 0 (one per processor) or positive.");
         if (ModelsDir is { Length: > 0 } dir && !Directory.Exists(dir)) throw new ServerOptionsException($"Server:ModelsDir '{dir}' does not exist.");
         if (LogFormat is not ("simple" or "json")) throw new ServerOptionsException($"Server:LogFormat '{LogFormat}' is not 'simple' or 'json'.");
+        if (Telemetry is not ("none" or "console" or "otlp"))
+            throw new ServerOptionsException($"Server:Telemetry '{Telemetry}' is not one of none, console, otlp (this build has no other exporter).");
+        if (OtlpProtocol is not ("grpc" or "http/protobuf"))
+            throw new ServerOptionsException($"Server:OtlpProtocol '{OtlpProtocol}' is not 'grpc' or 'http/protobuf'.");
+        if (OtlpEndpoint is { Length: > 0 } otlp && !(Uri.TryCreate(otlp, UriKind.Absolute, out var otlpUri) && otlpUri.Scheme is "http" or "https"))
+            throw new ServerOptionsException($"Server:OtlpEndpoint '{otlp}' is not an http(s) URL; pass the collector's root, e.g. http://localhost:4317.");
+        if (TelemetryExportIntervalSeconds is < 1 or > 3600)
+            throw new ServerOptionsException($"Server:TelemetryExportIntervalSeconds {TelemetryExportIntervalSeconds} must be 1 to 3600.");
+        if (string.IsNullOrWhiteSpace(TelemetryServiceName)) throw new ServerOptionsException("Server:TelemetryServiceName is empty.");
         foreach (var origin in CorsOrigins)
             if (origin != "*" && !Uri.TryCreate(origin, UriKind.Absolute, out _))
                 throw new ServerOptionsException($"Server:CorsOrigins entry '{origin}' is not an absolute origin such as https://example.com.");

@@ -22,7 +22,8 @@ public sealed class ReferenceRulesTests
         ["RagTune.Evaluation"] = ["RagTune.Rag", "RagTune.FineTuning", "Microsoft.Extensions.AI.Abstractions", "YamlDotNet", "System.Numerics.Tensors"],
         ["RagTune.Hosting"] = ["*"],
         // Until RagTune.Hosting exists the server composes the model layer (LocalChatClient) directly.
-        ["RagTune.Server"] = ["RagTune.Hosting", "RagTune.Models", "Microsoft.Extensions.AI.Abstractions"],
+        // The server wires the OpenTelemetry SDK for its own traces and metrics (`serve --telemetry`).
+        ["RagTune.Server"] = ["RagTune.Hosting", "RagTune.Models", "Microsoft.Extensions.AI.Abstractions", "OpenTelemetry", "OpenTelemetry.Exporter.OpenTelemetryProtocol"],
         // Until RagTune.Hosting exists the CLI composes the model layer directly; `ragtune serve` hosts the server.
         ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Server", "RagTune.Models", "RagTune.Rag.Sqlite", "RagTune.Evaluation", "RagTune.FineTuning", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
     };

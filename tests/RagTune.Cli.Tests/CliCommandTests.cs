@@ -103,6 +103,32 @@ public sealed class CliCommandTests
         Assert.True(doc.RootElement.GetProperty("peak_rss_mib").GetDouble() > 0);
     }
 
+    [Fact]
+    public void Bench_train_reports_its_figures_beside_the_pytorch_reference_at_the_same_shape()
+    {
+        var r = CliProcess.Run(TimeSpan.FromSeconds(180), "bench", "train", "--model", TinyModels.Get("tiny-qwen2", "q8_0"), "--steps", "2", "--seq-len", "16",
+            "--batch", "2", "--rank", "4", "--threads", "1", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var root = doc.RootElement;
+        Assert.True(root.GetProperty("train_tokens_per_second").GetDouble() > 0);
+        Assert.Equal(32 / root.GetProperty("step_seconds").GetDouble(), root.GetProperty("train_tokens_per_second").GetDouble(), 3);
+        Assert.True(root.GetProperty("run_state_mib").GetDouble() > 0);
+        Assert.Contains("\"qkv_bias\":true", root.GetProperty("shape").GetString());
+        if (File.Exists("/usr/bin/python3") && root.GetProperty("reference").ValueKind == JsonValueKind.Null)
+            Assert.Contains("torch", root.GetProperty("reference_skipped").GetString()); // python without torch: said, not hidden
+        else if (root.GetProperty("reference").ValueKind != JsonValueKind.Null)
+        {
+            Assert.True(root.GetProperty("reference").GetProperty("train_tokens_per_second").GetDouble() > 0);
+            Assert.True(root.GetProperty("tokens_per_second_over_reference").GetDouble() > 0);
+        }
+
+        var skipped = CliProcess.Run(TimeSpan.FromSeconds(120), "bench", "train", "--model", TinyModels.Get("tiny", "f32"), "--steps", "1", "--seq-len", "8",
+            "--batch", "1", "--threads", "1", "--no-reference");
+        Assert.True(skipped.ExitCode == 0, skipped.Stderr);
+        Assert.Contains("pytorch reference skipped: --no-reference", skipped.Stdout);
+    }
+
     [Theory]
     [InlineData("truncated")]
     [InlineData("garbage")]

@@ -39,6 +39,22 @@ public sealed class SqliteChunkStoreTests
     }
 
     [Fact]
+    public async Task All_chunks_come_in_document_then_chunk_order_without_deleted_ones()
+    {
+        using var dir = new TempDir();
+        using var store = StoreData.Open(dir);
+        await store.WriteBatchAsync([StoreData.Write("b", "Bravo one. Bravo two. Bravo three"), StoreData.Write("a", "Alpha one. Alpha two"), StoreData.Write("c", "Charlie")], null);
+        await store.DeleteDocumentsAsync(["c"]);
+        var all = await store.GetAllChunksAsync();
+        var ids = all.Select(c => c.DocumentId).ToList();
+        Assert.Equal(ids.Order(StringComparer.Ordinal), ids);
+        Assert.Equal(["a", "b"], ids.Distinct());
+        Assert.Equal((await store.GetStatsAsync()).Chunks, all.Count);
+        Assert.All(all.GroupBy(c => c.DocumentId), g => Assert.Equal(Enumerable.Range(0, g.Count()), g.Select(c => c.Chunk.Index)));
+        Assert.DoesNotContain(all, c => c.DocumentId == "c");
+    }
+
+    [Fact]
     public async Task Rewriting_a_document_replaces_its_chunks_and_keyword_index()
     {
         using var dir = new TempDir();

@@ -18,6 +18,12 @@ public sealed class RunningServer : IAsyncDisposable
 
     public HttpClient Http { get; }
 
+    /// <summary>The application's services (to reach its <c>ServerTelemetry</c>).</summary>
+    public IServiceProvider Services => _app.Services;
+
+    /// <summary>Stops the server (flushing its telemetry exporters) before <see cref="DisposeAsync"/>.</summary>
+    public Task StopAsync() => _app.StopAsync();
+
     internal static async Task<RunningServer> StartAsync(ModelRegistry models, params (string Key, string Value)[] settings)
     {
         var all = new Dictionary<string, string?>

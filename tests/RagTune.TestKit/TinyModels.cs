@@ -17,6 +17,25 @@ public static class TinyModels
         GetOrCreate($"{preset}-{type}-{seed}.gguf",
             path => RandomModelWriter.Write(ModelPresets.Get(preset), GgmlTypes.Parse(type), seed, path));
 
+    /// <summary>
+    /// Like <see cref="Get"/> with the context raised to <paramref name="contextLength"/> tokens, for prompts longer
+    /// than the small presets hold (grounded prompts with numbered sources, in the synthetic vocabulary's many tokens).
+    /// </summary>
+    public static string WithContext(string preset, string type, int contextLength, ulong seed = 1)
+    {
+        var p = ModelPresets.Get(preset);
+        return GetOrCreate($"{preset}-{type}-{seed}-ctx{contextLength}.gguf",
+            path => RandomModelWriter.Write(p with { Config = p.Config with { ContextLength = contextLength } }, GgmlTypes.Parse(type), seed, path));
+    }
+
+    /// <summary>
+    /// A random model whose vocabulary has ChatML's control tokens and whose GGUF carries the ChatML chat template
+    /// (as Qwen2 files do); for chat-template tests on <c>tiny-qwen2</c>.
+    /// </summary>
+    public static string GetChatMl(string preset, string type, ulong seed = 1) =>
+        GetOrCreate($"{preset}-{type}-{seed}-chatml.gguf",
+            path => RandomModelWriter.Write(ModelPresets.Get(preset), GgmlTypes.Parse(type), seed, path, chatMl: true));
+
     /// <summary>Creates (once per process) a file named <paramref name="name"/> with <paramref name="create"/>.</summary>
     public static string GetOrCreate(string name, Action<string> create)
     {

@@ -11,6 +11,7 @@ from the same formula and the golden file stays small.
 
 Usage (from dev/reference/training):
   /usr/bin/python3 lora_golden.py --model tiny-f32.gguf --model tiny-q8_0.gguf --out ../golden/lora_tiny.json
+  /usr/bin/python3 lora_golden.py --qwen2 tiny-qwen2-f32.gguf --qwen2 tiny-qwen2-q8_0.gguf --out ../golden/lora_tiny_qwen2.json
 """
 import argparse
 import hashlib
@@ -66,6 +67,9 @@ def forward_loss(ref, params, tokens, targets, rank, alpha):
 
     def lin(x, i, t, W):
         y = x @ W.T
+        bias = ref.layers[i].get(GGUF_NAME[t] + ".bias")  # qwen2: q/k/v biases (frozen, outside the LoRA branch)
+        if bias is not None:
+            y = y + bias
         prefix = "base_model.model.model.layers.%d.%s" % (i, PEFT[t])
         if prefix + ".lora_A.weight" in params:
             A, Bm = params[prefix + ".lora_A.weight"], params[prefix + ".lora_B.weight"]
@@ -119,7 +123,8 @@ def run(path, rank, alpha, targets, tokens, tgts, lr, wd):
 
 def main(argv):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", action="append", required=True, help="tiny GGUF files (f32 first)")
+    ap.add_argument("--model", action="append", default=[], help="tiny llama GGUF files (f32 first)")
+    ap.add_argument("--qwen2", action="append", default=[], help="tiny qwen2 GGUF files (f32 first)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv[1:])
     B, T = 2, 8
@@ -131,7 +136,12 @@ def main(argv):
     runs = []
     for path in a.model:
         runs.append(run(path, 2, 4.0, ["q", "v"], tokens, tgts, 1e-2, 0.01))
-    runs.append(run(a.model[0], 1, 2.0, TARGETS, tokens, tgts, 1e-2, 0.01))
+    if a.model:
+        runs.append(run(a.model[0], 1, 2.0, TARGETS, tokens, tgts, 1e-2, 0.01))
+    for path in a.qwen2:
+        runs.append(run(path, 2, 4.0, ["q", "k", "v", "down"], tokens, tgts, 1e-2, 0.01))
+    if a.qwen2:
+        runs.append(run(a.qwen2[0], 1, 2.0, TARGETS, tokens, tgts, 1e-2, 0.01))
     out = {"generator": "dev/reference/training/lora_golden.py", "torch_version": torch.__version__, "dtype": "float64",
            "batch": B, "seq_len": T, "tokens": tokens.flatten().tolist(), "targets": tgts.flatten().tolist(),
            "formula": "0.1*sin(0.37*j + 1.3*k + 0.5)", "runs": runs}

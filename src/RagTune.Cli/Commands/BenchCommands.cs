@@ -14,6 +14,8 @@ internal static class BenchCommands
         var cmd = new Command("bench", "Measure speed and memory");
         cmd.Subcommands.Add(Generate());
         cmd.Subcommands.Add(Rag.RagBenchCommand.Create());
+        cmd.Subcommands.Add(ServeBenchCommand.Create());
+        cmd.Subcommands.Add(TrainBenchCommand.Create());
         cmd.Subcommands.Add(EmbedBenchCommand.Create());
         return cmd;
     }

@@ -53,7 +53,7 @@ internal static class GenerateCommand
             settings.Validate();
 
             using var local = AdapterOption.Apply(LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(modelName), r.GetValue(tokenizer)), r.GetValue(adapter));
-            using var session = new InferenceSession(local.Engine, new SessionOptions(r.GetValue(context), Threads: r.GetValue(threads)));
+            using var session = new InferenceSession(local.Engine, new SessionOptions(r.GetValue(context), Threads: r.GetValue(threads))) { Adapter = local.Adapter };
             IReadOnlyList<int> ids = r.GetValue(tokens) is { } t ? CliRun.ParseTokens(t, "--tokens")
                 : local.Tokenizer.Encode(r.GetValue(prompt) ?? "", addBos: true);
             if (ids.Count == 0) ids = [local.Tokenizer.BosId];

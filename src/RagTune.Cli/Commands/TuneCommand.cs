@@ -18,7 +18,7 @@ internal static class TuneCommand
         var format = new Option<string>("--format") { Description = $"Dataset format: {DatasetFormats.Names}", DefaultValueFactory = _ => "auto" };
         var dropLong = new Option<bool>("--drop-long") { Description = "Drop examples longer than --seq-len instead of truncating them" };
         var output = new Option<string>("--out", "-o") { Description = "Output folder (adapter, checkpoints, loss curves)", Required = true };
-        var method = new Option<string>("--method") { Description = "lora (full fine-tuning is only checked for memory)", DefaultValueFactory = _ => "lora" };
+        var method = new Option<string>("--method") { Description = "lora (an adapter over a frozen base of any type) or full (every weight of an F32 GGUF base; writes model/model.gguf)", DefaultValueFactory = _ => "lora" };
         var rank = new Option<int>("--lora-rank") { DefaultValueFactory = _ => 8 };
         var alpha = new Option<float>("--lora-alpha") { DefaultValueFactory = _ => 16f };
         var dropout = new Option<float>("--lora-dropout") { DefaultValueFactory = _ => 0.05f };
@@ -87,13 +87,14 @@ internal static class TuneCommand
             err.WriteLine($"error: {e.Message}");
             return 1;
         }
+        err.WriteLine($"prompt format: {trainer.PromptFormat}");
         err.WriteLine($"train: {trainer.TrainReport}");
         if (trainer.ValidationReport is { } v) err.WriteLine($"validation: {v}");
         var result = trainer.Run(new Progress(err, quiet), e => err.WriteLine($"estimate: {e}"), ct);
         if (!quiet) err.WriteLine();
         Console.WriteLine($"steps: {result.Steps}{(result.StoppedEarly ? " (stopped early: no validation improvement)" : "")}");
-        Console.WriteLine(result.BestStep is { } b ? $"best: step {b}, validation loss {result.BestValLoss:F4} (saved in {result.AdapterDir})" : $"final training loss {result.FinalTrainLoss:F4} (no validation set; adapter = last step)");
-        if (result.Overfitting) Console.WriteLine("warning: overfitting: validation loss rose twice in a row while training loss fell; the best step's adapter is the one saved.");
+        Console.WriteLine(result.BestStep is { } b ? $"best: step {b}, validation loss {result.BestValLoss:F4} (saved in {result.AdapterDir})" : $"final training loss {result.FinalTrainLoss:F4} (no validation set; the last step is kept)");
+        if (result.Overfitting) Console.WriteLine("warning: overfitting: validation loss rose twice in a row while training loss fell; the best step is the one saved.");
         Console.WriteLine($"final train loss: {result.FinalTrainLoss:R}");
         foreach (var f in result.Files.Where(File.Exists)) Console.WriteLine($"wrote {f}");
         return 0;

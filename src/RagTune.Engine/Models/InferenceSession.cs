@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using RagTune.Engine.Kernels;
 using RagTune.Engine.Tensors;
 using RagTune.Engine.Threading;
+using RagTune.Engine.Training;
 
 namespace RagTune.Engine.Models;
 
@@ -53,6 +54,9 @@ internal sealed unsafe class InferenceSession : IDisposable
     private readonly float* _valueCache; // [L, C, K]
     private readonly float* _attScratch; // Attention.ScratchFloats
     private readonly byte* _mmScratch;   // MatMul.ScratchBytes (activations quantized to the partner type)
+    private LoraDelta? _adapter;         // applied beside the base weights; null: the base alone
+    private float* _loraHidden;          // [B, R] h = A·x of the adapter's current module
+    private int _loraHiddenRank;         // R the buffer above was sized for
     private bool _disposed;
 
     public InferenceSession(TransformerModel model, SessionOptions? options = null)
@@ -124,6 +128,36 @@ internal sealed unsafe class InferenceSession : IDisposable
     /// <summary>Logits of the last position processed, [V]. Valid until the next forward call.</summary>
     public ReadOnlySpan<float> Logits => new(_logits, _model.Config.VocabSize);
 
+    /// <summary>
+    /// The LoRA adapter added beside the base weights (y = W·x + s·B·A·x after each targeted projection), or null for
+    /// the base alone. Changing it forgets the sequence: cached keys and values were computed with the old weights.
+    /// The session does not own the adapter; keep it alive (undisposed) while it is set here.
+    /// </summary>
+    public LoraDelta? Adapter
+    {
+        get => _adapter;
+        set
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            if (ReferenceEquals(value, _adapter)) return;
+            if (value != null)
+            {
+                value.CheckFits(_model.Config);
+                if (value.Rank > _loraHiddenRank)
+                {
+                    // Grown here, never during a forward pass, so decoding stays allocation-free.
+                    long bytes = (long)Options.BatchSize * value.Rank * sizeof(float);
+                    if (_loraHidden != null) { NativeMemory.AlignedFree(_loraHidden); GC.RemoveMemoryPressure((long)Options.BatchSize * _loraHiddenRank * sizeof(float)); }
+                    _loraHidden = (float*)NativeMemory.AlignedAlloc((nuint)bytes, 64);
+                    GC.AddMemoryPressure(bytes);
+                    _loraHiddenRank = value.Rank;
+                }
+            }
+            _adapter = value;
+            Position = 0;
+        }
+    }
+
     /// <summary>Forgets the sequence; the cache is reused from position 0.</summary>
     public void Reset() => Position = 0;
 
@@ -185,6 +219,7 @@ internal sealed unsafe class InferenceSession : IDisposable
         int n = tokens.Length, d = c.Dim, qd = c.QDim, kd = c.KvDim, f = c.HiddenDim, pos = Position;
         long cacheLayer = (long)Options.ContextSize * kd;
         var invFreq = _model.InverseFrequencies;
+        var lora = _adapter;
 
         for (int t = 0; t < n; t++)
             Quant.DequantizeRow(w.TokenEmbedding.Type, w.TokenEmbedding.Row(tokens[t]), Row(_x, t, d));
@@ -201,6 +236,12 @@ internal sealed unsafe class InferenceSession : IDisposable
             MatMul.Forward(_pool, _q, _xb, L.Wq, n, _mmScratch);
             MatMul.Forward(_pool, _k, _xb, L.Wk, n, _mmScratch);
             MatMul.Forward(_pool, _v, _xb, L.Wv, n, _mmScratch);
+            if (lora != null)
+            {
+                lora.Add(_pool, _q, _xb, l, LoraTargets.Q, n, _loraHidden);
+                lora.Add(_pool, _k, _xb, l, LoraTargets.K, n, _loraHidden);
+                lora.Add(_pool, _v, _xb, l, LoraTargets.V, n, _loraHidden);
+            }
             for (int t = 0; t < n; t++)
             {
                 var q = Row(_q, t, qd);
@@ -219,6 +260,7 @@ internal sealed unsafe class InferenceSession : IDisposable
             }
             Attention.ForwardBatch(_pool, _att, _q, kCache, vCache, n, pos, c.Heads, c.KvHeads, c.HeadDim, _attScratch);
             MatMul.Forward(_pool, _xb2, _att, L.Wo, n, _mmScratch);
+            lora?.Add(_pool, _xb2, _att, l, LoraTargets.O, n, _loraHidden);
             TensorPrimitives.Add(Rows(_x, n, d), Rows(_xb2, n, d), Rows(_x, n, d));
 
             // Feed-forward sublayer: x += Wdown · (silu(Wgate·norm(x)) * Wup·norm(x))
@@ -226,8 +268,14 @@ internal sealed unsafe class InferenceSession : IDisposable
                 Norms.RmsNorm(Row(_xb, t, d), Row(_x, t, d), L.FfnNorm.AsFloats(), c.NormEps);
             MatMul.Forward(_pool, _hb, _xb, L.Gate, n, _mmScratch);
             MatMul.Forward(_pool, _hb2, _xb, L.Up, n, _mmScratch);
+            if (lora != null)
+            {
+                lora.Add(_pool, _hb, _xb, l, LoraTargets.Gate, n, _loraHidden);
+                lora.Add(_pool, _hb2, _xb, l, LoraTargets.Up, n, _loraHidden);
+            }
             Activations.SwiGlu(Rows(_hb, n, f), Rows(_hb, n, f), Rows(_hb2, n, f));
             MatMul.Forward(_pool, _xb2, _hb, L.Down, n, _mmScratch);
+            lora?.Add(_pool, _xb2, _hb, l, LoraTargets.Down, n, _loraHidden);
             TensorPrimitives.Add(Rows(_x, n, d), Rows(_xb2, n, d), Rows(_x, n, d));
         }
 
@@ -256,6 +304,11 @@ internal sealed unsafe class InferenceSession : IDisposable
         _disposed = true;
         _pool.Dispose();
         NativeMemory.AlignedFree(_block);
+        if (_loraHidden != null)
+        {
+            NativeMemory.AlignedFree(_loraHidden);
+            GC.RemoveMemoryPressure((long)Options.BatchSize * _loraHiddenRank * sizeof(float));
+        }
         GC.RemoveMemoryPressure(AllocatedBytes);
     }
 }

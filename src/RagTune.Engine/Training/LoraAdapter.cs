@@ -6,22 +6,24 @@ using RagTune.Engine.Kernels;
 namespace RagTune.Engine.Training;
 
 /// <summary>
-/// One trainable tensor: values, gradient of the same length, shape and its PEFT name
-/// (<c>base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight</c>).
+/// One trainable tensor: values, gradient of the same length, shape and its name: PEFT's for LoRA factors
+/// (<c>base_model.model.model.layers.{i}.self_attn.q_proj.lora_A.weight</c>), GGUF's for full fine-tuning
+/// (<c>blk.{i}.attn_q.weight</c>). <paramref name="pinned"/> puts both arrays on the pinned heap, so the engine can
+/// point <see cref="Tensors.TensorView"/>s at them for as long as the parameter lives (full fine-tuning's weights).
 /// </summary>
-internal sealed class LoraParameter(string name, int[] shape)
+internal sealed class LoraParameter(string name, int[] shape, bool pinned = false)
 {
-    /// <summary>PEFT state-dict name.</summary>
+    /// <summary>State-dict name.</summary>
     public string Name { get; } = name;
 
-    /// <summary>Shape, row-major: [rank, in] for A, [out, rank] for B.</summary>
+    /// <summary>Shape, row-major: [rank, in] for A, [out, rank] for B, [out, in] for a weight, [1, n] for a vector.</summary>
     public int[] Shape { get; } = shape;
 
     /// <summary>Values, row-major.</summary>
-    public float[] Values { get; } = new float[shape[0] * shape[1]];
+    public float[] Values { get; } = GC.AllocateArray<float>(checked(shape[0] * shape[1]), pinned);
 
     /// <summary>Accumulated gradient, same layout as <see cref="Values"/>; cleared by <see cref="LoraAdapter.ZeroGrad"/>.</summary>
-    public float[] Grad { get; } = new float[shape[0] * shape[1]];
+    public float[] Grad { get; } = GC.AllocateArray<float>(checked(shape[0] * shape[1]), pinned);
 }
 
 /// <summary>The adapter of one targeted linear layer: A [r, in], B [out, r].</summary>

@@ -42,14 +42,15 @@ internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int 
 /// activations (normed inputs, q/k/v, attention output and probabilities [H, T] per row, FFN gate/up/product, LoRA
 /// hidden states); final norm and logits [N, V]; gradient buffers of one block; LoRA scratch; per-thread scratch.
 /// The attention probabilities (H·T per row) dominate for long sequences, the logits for large vocabularies;
-/// Recompute saves (L − 1)·N·(3D + 2Q + 2K + 3F + 7r + H·T) floats (7r: LoRA hidden states of all seven targets are reserved). See <see cref="EstimateBytes"/>.
+/// Recompute saves (L − 1)·N·(3D + 2Q + 2K + 3F + 7r + H·T) floats (7r: LoRA hidden states of all seven targets are reserved). See <see cref="EstimateBytes(ModelConfig, int, TrainingOptions)"/>.
 /// </remarks>
 internal sealed unsafe class TrainingSession : IDisposable
 {
     // Dimension legend: B sequences, T tokens each, N = B·T rows, D width, Q = H·hd, K = Hkv·hd, F ffn, V vocab,
     // L blocks, r LoRA rank, W = max(D, Q, F).
     private readonly TransformerModel _model;
-    private readonly LoraAdapter _adapter;
+    private readonly LoraAdapter? _adapter;     // LoRA: the trained factors over a frozen base
+    private readonly FullModelParameters? _full; // full fine-tuning: every weight trains (F32 only)
     private readonly KernelThreadPool _pool;
     private readonly void* _block;
     private readonly int _n, _w, _sets;
@@ -97,17 +98,31 @@ internal sealed unsafe class TrainingSession : IDisposable
 
     /// <summary>Allocates the run state for <paramref name="options"/>; the adapter must match the model.</summary>
     public TrainingSession(TransformerModel model, LoraAdapter adapter, TrainingOptions? options = null)
+        : this(model, adapter ?? throw new ArgumentNullException(nameof(adapter)), null, options)
+    {
+    }
+
+    /// <summary>
+    /// Full fine-tuning: every weight of <paramref name="full"/> gets a gradient (embeddings, norms, projections and
+    /// biases, output), accumulated into its <see cref="LoraParameter.Grad"/>. No LoRA, no dropout.
+    /// </summary>
+    public TrainingSession(FullModelParameters full, TrainingOptions? options = null)
+        : this((full ?? throw new ArgumentNullException(nameof(full))).Model, null, full, options)
+    {
+    }
+
+    private TrainingSession(TransformerModel model, LoraAdapter? adapter, FullModelParameters? full, TrainingOptions? options)
     {
         ArgumentNullException.ThrowIfNull(model);
-        ArgumentNullException.ThrowIfNull(adapter);
         _model = model;
         _adapter = adapter;
+        _full = full;
         var c = model.Config;
-        adapter.Validate(c);
+        adapter?.Validate(c);
         Options = (options ?? new TrainingOptions()).Resolve(c);
         _pool = new KernelThreadPool(Options.Threads);
 
-        int b = Options.BatchSize, t = Options.SeqLen, r = adapter.Config.Rank;
+        int b = Options.BatchSize, t = Options.SeqLen, r = adapter?.Config.Rank ?? 0;
         _n = b * t;
         _w = Math.Max(c.Dim, Math.Max(c.QDim, c.HiddenDim));
         _sets = Options.Recompute ? 1 : c.Layers;
@@ -147,16 +162,22 @@ internal sealed unsafe class TrainingSession : IDisposable
     /// <summary>The resolved options.</summary>
     public TrainingOptions Options { get; }
 
-    /// <summary>The adapter being trained.</summary>
-    public LoraAdapter Adapter => _adapter;
+    /// <summary>The adapter being trained (null in full fine-tuning).</summary>
+    public LoraAdapter? Adapter => _adapter;
+
+    /// <summary>The weights being trained in full fine-tuning (null for LoRA).</summary>
+    public FullModelParameters? Full => _full;
 
     /// <summary>Native bytes held by the run state (see the memory formula in the remarks).</summary>
     public long AllocatedBytes { get; }
 
     /// <summary>The memory formula of the remarks, for planning before constructing a session (within alignment padding).</summary>
-    public static long EstimateBytes(ModelConfig c, LoraConfig lora, TrainingOptions options)
+    public static long EstimateBytes(ModelConfig c, LoraConfig lora, TrainingOptions options) => EstimateBytes(c, lora.Rank, options);
+
+    /// <summary>The memory formula with rank <paramref name="rank"/> (0 for full fine-tuning, whose parameters are counted apart).</summary>
+    public static long EstimateBytes(ModelConfig c, int rank, TrainingOptions options)
     {
-        long n = (long)options.BatchSize * options.SeqLen, d = c.Dim, q = c.QDim, k = c.KvDim, f = c.HiddenDim, v = c.VocabSize, r = lora.Rank;
+        long n = (long)options.BatchSize * options.SeqLen, d = c.Dim, q = c.QDim, k = c.KvDim, f = c.HiddenDim, v = c.VocabSize, r = rank;
         long w = Math.Max(d, Math.Max(q, f)), s = options.Recompute ? 1 : c.Layers;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
         long floats = n * ((c.Layers + 1) * d + s * (3 * d + 2 * q + 2 * k + 3 * f + 7 * r + (long)c.Heads * options.SeqLen) + d + v
@@ -170,8 +191,12 @@ internal sealed unsafe class TrainingSession : IDisposable
     /// </summary>
     public long DropoutStep { get => _step; set => _step = value; }
 
-    /// <summary>Clears the adapter's gradients.</summary>
-    public void ZeroGrad() => _adapter.ZeroGrad();
+    /// <summary>Clears the trained parameters' gradients.</summary>
+    public void ZeroGrad()
+    {
+        _adapter?.ZeroGrad();
+        _full?.ZeroGrad();
+    }
 
     /// <summary>
     /// Forward and backward pass over <paramref name="inputs"/> [b, T] (b ≤ B sequences of <see cref="TrainingOptions.SeqLen"/>
@@ -196,15 +221,29 @@ internal sealed unsafe class TrainingSession : IDisposable
         // ---- backward, the forward in reverse: logits ← final norm ← blocks L-1 … 0
         new Span<float>(_dxn, n * d).Clear();
         MatMul.BackwardInput(_pool, _dxn, _logits, w.Output, n, _mmScratch);
+        if (_full != null) MatMul.BackwardWeight(_pool, _full.OutputGrad, _logits, _xnF, n, c.VocabSize, d, 1f);
         new Span<float>(_dres, n * d).Clear();
         float* xL = _residual + (long)c.Layers * _n * d;
         for (int t = 0; t < n; t++)
+        {
             Norms.RmsNormBackward(Row(_dres, t, d), Row(_dxn, t, d), Row(xL, t, d), w.OutputNorm.AsFloats(), c.NormEps, new Span<float>(_rowScratch, d));
+            if (_full != null) Norms.RmsNormWeightBackward(new Span<float>(_full.OutputNormGrad, d), Row(_dxn, t, d), Row(xL, t, d), c.NormEps, new Span<float>(_rowScratch, d));
+        }
         for (int l = c.Layers - 1; l >= 0; l--)
         {
             ref var a = ref _acts[Options.Recompute ? 0 : l];
             if (Options.Recompute) LayerForward(l, ref a, rows, train: true);
             LayerBackward(l, ref a, rows);
+        }
+        if (_full != null)
+        {
+            // The embedding lookup's backward: each row's stream gradient goes to the row of its token.
+            float* dEmb = _full.EmbeddingGrad;
+            for (int t = 0; t < n; t++)
+            {
+                var dst = new Span<float>(dEmb + (long)inputs[t] * d, d);
+                TensorPrimitives.Add(dst, Row(_dres, t, d), dst);
+            }
         }
         return (float)(loss / count);
     }
@@ -347,7 +386,7 @@ internal sealed unsafe class TrainingSession : IDisposable
     private void Linear(float* y /*[N, out]*/, float* x /*[N, in]*/, in TensorView weight, int layer, LoraTargets target, float* loraH, int n, bool train)
     {
         MatMul.ForwardDequantized(_pool, y, x, weight, n, _mmScratch);
-        if (_adapter.Module(layer, target) is not { } m) return;
+        if (_adapter?.Module(layer, target) is not { } m) return;
         int r = _adapter.Config.Rank;
         float* h = loraH + (long)LoraTargetNames.Index(target) * _n * r;
         float* xin = train && _adapter.Config.Dropout > 0 ? Dropout(x, layer, target, m.In, n) : x;
@@ -364,7 +403,7 @@ internal sealed unsafe class TrainingSession : IDisposable
     /// hash of (seed, step, layer, target, element), so the recomputed forward and the backward pass see the same one.</summary>
     private float* Dropout(float* x, int layer, LoraTargets target, int width, int n)
     {
-        float p = _adapter.Config.Dropout, keep = 1f / (1f - p);
+        float p = _adapter!.Config.Dropout, keep = 1f / (1f - p);
         ulong key = TrainingRandom.Key(Options.Seed, _step, layer, LoraTargetNames.Index(target));
         long count = (long)n * width;
         for (long i = 0; i < count; i++)
@@ -390,7 +429,10 @@ internal sealed unsafe class TrainingSession : IDisposable
         LinearBackward(_dxn, _dGate, a.Xn2, L.Gate, l, LoraTargets.Gate, a.LoraH, n);
         LinearBackward(_dxn, _dUp, a.Xn2, L.Up, l, LoraTargets.Up, a.LoraH, n);
         for (int t = 0; t < n; t++)
+        {
             Norms.RmsNormBackward(Row(_dres, t, d), Row(_dxn, t, d), Row(a.X2, t, d), L.FfnNorm.AsFloats(), c.NormEps, norm);
+            if (_full != null) Norms.RmsNormWeightBackward(new Span<float>(_full.FfnNormGrad(l), d), Row(_dxn, t, d), Row(a.X2, t, d), c.NormEps, norm);
+        }
 
         // Attention sublayer, reversed. _dres is now dL/dx2 = the direct part of dL/dx.
         new Span<float>(_dAtt, n * qd).Clear();
@@ -409,7 +451,10 @@ internal sealed unsafe class TrainingSession : IDisposable
         LinearBackward(_dxn, _dk, a.Xn1, L.Wk, l, LoraTargets.K, a.LoraH, n);
         LinearBackward(_dxn, _dv, a.Xn1, L.Wv, l, LoraTargets.V, a.LoraH, n);
         for (int t = 0; t < n; t++)
+        {
             Norms.RmsNormBackward(Row(_dres, t, d), Row(_dxn, t, d), Row(x, t, d), L.AttnNorm.AsFloats(), c.NormEps, norm);
+            if (_full != null) Norms.RmsNormWeightBackward(new Span<float>(_full.AttnNormGrad(l), d), Row(_dxn, t, d), Row(x, t, d), c.NormEps, norm);
+        }
     }
 
     /// <summary>
@@ -420,7 +465,17 @@ internal sealed unsafe class TrainingSession : IDisposable
         LoraTargets target, float* loraH, int n)
     {
         MatMul.BackwardInput(_pool, dx, dy, weight, n, _mmScratch);
-        if (_adapter.Module(layer, target) is not { } m) return;
+        if (_full != null)
+        {
+            int outF = checked((int)weight.Rows);
+            MatMul.BackwardWeight(_pool, _full.WeightGrad(layer, target), dy, x, n, outF, weight.Cols, 1f);
+            if (_full.BiasGrad(layer, target) is var db && db != null)
+            {
+                var dbSpan = new Span<float>(db, outF);
+                for (int t = 0; t < n; t++) TensorPrimitives.Add(dbSpan, Row(dy, t, outF), dbSpan);
+            }
+        }
+        if (_adapter?.Module(layer, target) is not { } m) return;
         int r = _adapter.Config.Rank;
         float s = _adapter.Scaling, p = _adapter.Config.Dropout;
         float* h = loraH + (long)LoraTargetNames.Index(target) * _n * r;

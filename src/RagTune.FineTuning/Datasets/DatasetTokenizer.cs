@@ -29,7 +29,16 @@ internal sealed class DatasetTokenizer(ITokenizer tokenizer, int seqLen, Overlon
         {
             foreach (var record in data.Records)
             {
-                var (tokens, trainable) = Encode(record.Turns);
+                List<int> tokens;
+                List<bool> trainable;
+                try
+                {
+                    (tokens, trainable) = Encode(record.Turns);
+                }
+                catch (RagTune.Tokenizers.ChatTemplates.ChatTemplateException e)
+                {
+                    throw new DatasetFormatException(data.Path, [new DatasetIssue(record.Line, $"the model's chat template cannot render this conversation: {e.Message}")]);
+                }
                 int positions = tokens.Count - 1;
                 if (positions > longest) { longest = positions; longestLine = record.Line; }
                 if (positions > SeqLen)
@@ -59,6 +68,9 @@ internal sealed class DatasetTokenizer(ITokenizer tokenizer, int seqLen, Overlon
         return (examples, report);
     }
 
+    /// <summary>The prompt format conversations are rendered with (the model's chat template, or the plain format).</summary>
+    public ITrainingPromptFormat Format => _format;
+
     /// <summary>
     /// Token ids of BOS + conversation (+ EOS) and, per id, whether it is a loss target. Segment boundaries are
     /// found by encoding each prefix of the text and taking its common prefix with the full encoding, so the ids
@@ -69,9 +81,9 @@ internal sealed class DatasetTokenizer(ITokenizer tokenizer, int seqLen, Overlon
         var segments = _format.Render(turns);
         var full = string.Concat(segments.Select(s => s.Text));
         var tokens = new List<int>();
-        tokenizer.Encode(full, addBos: tokenizer.BosId >= 0, tokens);
+        _format.Encode(tokenizer, full, tokens);
         var trainable = new List<bool>(new bool[tokens.Count]);
-        int chars = 0, start = tokenizer.BosId >= 0 ? 1 : 0;
+        int chars = 0, start = 0;
         var prefix = new List<int>();
         for (int s = 0; s < segments.Count; s++)
         {
@@ -81,14 +93,14 @@ internal sealed class DatasetTokenizer(ITokenizer tokenizer, int seqLen, Overlon
             else
             {
                 prefix.Clear();
-                tokenizer.Encode(full[..chars], addBos: tokenizer.BosId >= 0, prefix);
+                _format.Encode(tokenizer, full[..chars], prefix);
                 end = Math.Max(start, CommonPrefix(tokens, prefix));
             }
             if (segments[s].Trainable)
                 for (int i = start; i < end; i++) trainable[i] = true;
             start = end;
         }
-        if (tokenizer.EosId >= 0 && segments.Count > 0 && segments[^1].Trainable)
+        if (_format.AppendEos && tokenizer.EosId >= 0 && segments.Count > 0 && segments[^1].Trainable)
         {
             tokens.Add(tokenizer.EosId);
             trainable.Add(true);

@@ -1,4 +1,5 @@
 using System.Text;
+using RagTune.Tokenizers;
 
 namespace RagTune.FineTuning.Datasets;
 
@@ -16,6 +17,12 @@ internal interface ITrainingPromptFormat
 
     /// <summary>The conversation as consecutive segments; concatenated they are exactly the prompt text.</summary>
     IReadOnlyList<PromptSegment> Render(IReadOnlyList<ChatTurn> turns);
+
+    /// <summary>Whether EOS follows a final trained answer (formats without an end-of-turn token of their own).</summary>
+    bool AppendEos => true;
+
+    /// <summary>Token ids of rendered text, with the BOS the model expects, exactly as inference would encode it.</summary>
+    void Encode(ITokenizer tokenizer, string text, List<int> output) => tokenizer.Encode(text, addBos: tokenizer.BosId >= 0, output);
 }
 
 /// <summary>

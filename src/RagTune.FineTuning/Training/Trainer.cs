@@ -19,11 +19,11 @@ internal sealed record TrainingEstimate(long TrainableParameters, int TotalSteps
         $"{TrainableParameters:N0} trainable parameters; {TotalSteps} steps ({StepsPerEpoch} per epoch) at seq-len {SeqLen}; ~{PerStep.TotalSeconds:F2} s/step, ~{Total:hh\\:mm\\:ss} in all; memory ~{MemoryBytes / (1024.0 * 1024):F1} MiB of {AvailableBytes / (1024.0 * 1024 * 1024):F1} GiB available";
 }
 
-/// <summary>The outcome: where the adapter is and which step it comes from.</summary>
+/// <summary>The outcome: where the adapter (or, with --method full, the model folder) is and which step it comes from.</summary>
 internal sealed record TrainingResult(int Steps, int? BestStep, float? BestValLoss, float FinalTrainLoss, bool StoppedEarly, bool Overfitting, string AdapterDir, IReadOnlyList<string> Files);
 
 /// <summary>
-/// LoRA fine-tuning on the engine's <see cref="TrainingSession"/>. Batching: each micro-batch is B examples padded on
+/// LoRA (or, with --method full, full) fine-tuning on the engine's <see cref="TrainingSession"/>. Batching: each micro-batch is B examples padded on
 /// the right to T = min(--seq-len, longest example) with masked targets; no packing, because the engine's causal
 /// attention has no per-document mask and packed examples would see each other. Gradients of --grad-accum
 /// micro-batches (each a mean over its unmasked targets, scaled 1/k) make one AdamW step with clipping, warmup and a
@@ -40,7 +40,11 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
     public DatasetReport? ValidationReport { get; private set; }
     public TrainingEstimate? Estimate { get; private set; }
 
+    /// <summary>Set after <see cref="Prepare"/>: how conversations are rendered (the model's chat template or the plain format).</summary>
+    public string? PromptFormat { get; private set; }
+
     private LocalModel? _model;
+    private FullModelParameters? _full; // --method full: the trainable copy of every weight
     private List<TokenizedExample> _train = [];
     private List<TokenizedExample> _val = [];
     private int _seqLen;
@@ -68,12 +72,16 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
             long need = 16 * config.ParameterCount(_model.Engine.Weights.TiedOutput);
             if (need > available)
                 throw new InsufficientMemoryException($"A full fine-tune of {Path.GetFileName(options.ModelPath)} needs at least {need / (1024.0 * 1024 * 1024):F2} GiB (weights, gradients and AdamW state at 16 bytes per parameter) but {available / (1024.0 * 1024 * 1024):F2} GiB is available. Use --method lora.");
-            throw new NotSupportedException("Full fine-tuning fits in memory but the engine trains LoRA adapters only; use --method lora (add --lora-rank 64 for more capacity).");
+            if (_model.Engine.Gguf is null)
+                throw new NotSupportedException($"{options.ModelPath}: full fine-tuning writes a GGUF model with the base's metadata, so the base must be a GGUF file. Convert it first: ragtune model convert {options.ModelPath} --type f32 --out base-f32.gguf.");
+            _full = new FullModelParameters(_model.Engine); // throws NotSupportedException naming a non-F32 tensor
         }
 
         var dataset = DatasetReader.Read(options.DataPath, options.Format);
         int maxSeq = Math.Min(options.SeqLen, config.ContextLength);
-        var tokenizer = new DatasetTokenizer(_model.Tokenizer, maxSeq, options.Overlong);
+        var template = TokenizerLoader.ResolveChatTemplate(_model.Engine, _model.Tokenizer, options.TokenizerPath).Template;
+        var tokenizer = new DatasetTokenizer(_model.Tokenizer, maxSeq, options.Overlong, TrainingPromptFormats.For(template, _model.Tokenizer));
+        PromptFormat = tokenizer.Format is ChatTemplatePromptFormat ? $"chat template ({template.Source}); loss on assistant turns only" : "plain (the model has no chat template); loss on answers only";
         var (examples, report) = tokenizer.Tokenize(dataset);
         if (options.ValidationPath != null)
         {
@@ -94,11 +102,12 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
         _totalSteps = options.Steps ?? _stepsPerEpoch * (options.Epochs ?? 1);
 
         var training = new TrainingOptions(options.BatchSize, _seqLen, options.Threads, options.Recompute, options.Seed);
-        long adapterBytes = new LoraAdapter(config, lora).ParameterCount * 16; // values, gradients, two moments
-        long memory = TrainingSession.EstimateBytes(config, lora, training) + adapterBytes + _model.Engine.Weights.ByteLength;
+        long trainable = _full?.ParameterCount ?? new LoraAdapter(config, lora).ParameterCount;
+        long memory = TrainingSession.EstimateBytes(config, _full is null ? lora.Rank : 0, training) + trainable * 16 // values, gradients, two moments
+            + _model.Engine.Weights.ByteLength;
         if (memory > available)
             throw new InsufficientMemoryException($"Training needs about {memory / (1024.0 * 1024 * 1024):F2} GiB but {available / (1024.0 * 1024 * 1024):F2} GiB is available. Lower --batch (raise --grad-accum to keep the effective batch), --seq-len, or add --recompute.");
-        Estimate = new TrainingEstimate(new LoraAdapter(config, lora).ParameterCount, _totalSteps, _stepsPerEpoch, _seqLen, TimeSpan.Zero, TimeSpan.Zero, memory, available);
+        Estimate = new TrainingEstimate(trainable, _totalSteps, _stepsPerEpoch, _seqLen, TimeSpan.Zero, TimeSpan.Zero, memory, available);
     }
 
     /// <summary>Trains, evaluates, checkpoints and writes the artefacts. Call <see cref="Prepare"/> first.</summary>
@@ -109,9 +118,10 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
         var lora = options.LoraConfig;
         Directory.CreateDirectory(options.OutputDir);
         var checkpointDir = Path.Combine(options.OutputDir, "checkpoint");
-        var adapter = new LoraAdapter(config, lora, options.Seed);
-        using var session = new TrainingSession(model.Engine, adapter, new TrainingOptions(options.BatchSize, _seqLen, options.Threads, options.Recompute, options.Seed));
-        var optimizer = new AdamW(adapter.Parameters);
+        TrainedWeights trained = _full is { } full ? new TrainedModel(full) : new TrainedAdapter(model.Engine, new LoraAdapter(config, lora, options.Seed));
+        using var session = trained.CreateSession(new TrainingOptions(options.BatchSize, _seqLen, options.Threads, options.Recompute, options.Seed));
+        var optimizer = new AdamW(trained.Parameters);
+        var exportDir = Path.Combine(options.OutputDir, trained.ExportName);
         var schedule = new LearningRateSchedule(options.LearningRate, _totalSteps, (int)Math.Round(options.Warmup * _totalSteps), options.Schedule);
         var history = new LossHistory();
         var state = new LoopState();
@@ -139,7 +149,7 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
         {
             if (!Directory.Exists(checkpointDir))
                 throw new IOException($"--resume: no checkpoint in {checkpointDir}. Run without --resume to start from the beginning.");
-            optimizer = LoadCheckpoint(checkpointDir, adapter, config, state, ref history);
+            optimizer = LoadCheckpoint(checkpointDir, trained, config, state, ref history);
         }
         DropoutStep(session) = (long)state.Step * options.GradAccum;
 
@@ -189,7 +199,7 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
                     state.BestValLoss = valLoss;
                     state.BestStep = state.Step;
                     state.BadEvals = 0;
-                    PeftAdapter.Save(adapter, config, Path.Combine(options.OutputDir, "adapter"), BaseName());
+                    trained.Export(exportDir, BaseName());
                 }
                 else state.BadEvals++;
             }
@@ -203,21 +213,23 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
             int checkpointEvery = options.CheckpointEvery > 0 ? options.CheckpointEvery : evalEvery;
             if (state.Step % checkpointEvery == 0 || state.Step == _totalSteps || stoppedEarly)
             {
-                SaveCheckpoint(checkpointDir, adapter, optimizer, state, history);
+                SaveCheckpoint(checkpointDir, trained, optimizer, state, history);
                 history.WriteAll(options.OutputDir, state.BestStep);
             }
             if (stoppedEarly) break;
         }
 
         var lastDir = Path.Combine(options.OutputDir, "last");
-        PeftAdapter.Save(adapter, config, lastDir, BaseName());
-        if (state.BestStep == null) PeftAdapter.Save(adapter, config, Path.Combine(options.OutputDir, "adapter"), BaseName());
+        trained.Export(lastDir, BaseName());
+        if (state.BestStep == null) trained.Export(exportDir, BaseName());
         history.WriteAll(options.OutputDir, state.BestStep);
         WriteReport(state, stoppedEarly);
-        var files = new[] { "adapter/adapter_config.json", "adapter/adapter_model.safetensors", "last/adapter_model.safetensors", "loss.csv", "loss.json", "loss.svg", "training.json", "checkpoint/state.json" }
-            .Select(f => Path.Combine(options.OutputDir, f)).ToList();
+        var files = trained.ExportFiles.Select(f => Path.Combine(exportDir, f))
+            .Append(Path.Combine(lastDir, trained.ExportFiles[^1]))
+            .Concat(new[] { "loss.csv", "loss.json", "loss.svg", "training.json", "checkpoint/state.json" }.Select(f => Path.Combine(options.OutputDir, f)))
+            .ToList();
         return new TrainingResult(state.Step, state.BestStep, state.BestValLoss, history.Points.Count > 0 ? history.Points[^1].TrainLoss : float.NaN,
-            stoppedEarly, state.Overfitting, Path.Combine(options.OutputDir, "adapter"), files);
+            stoppedEarly, state.Overfitting, exportDir, files);
     }
 
     private string BaseName() => Path.GetFileName(options.ModelPath);
@@ -261,7 +273,7 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
         return count == 0 ? float.NaN : (float)(sum / count);
     }
 
-    public void Dispose() => _model?.Dispose();
+    public void Dispose() => _model?.Dispose(); // _full's arrays are managed; its model view owns nothing
 
     private sealed class LoopState
     {
@@ -276,17 +288,17 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
 
     /// <summary>Identity of the run a checkpoint belongs to: base model shape, data and the flags that shape the curve.</summary>
     private string Fingerprint(ModelConfig c) =>
-        $"{c.Architecture}/L{c.Layers}/D{c.Dim}/F{c.HiddenDim}/H{c.Heads}/{c.KvHeads}/V{c.VocabSize}|train {_train.Count}x{_train.Sum(e => (long)e.Length)}|val {_val.Count}|r{options.LoraRank}/a{options.LoraAlpha}/d{options.LoraDropout}/{options.Targets}|b{options.BatchSize}/k{options.GradAccum}/T{_seqLen}|seed {options.Seed}";
+        $"{c.Architecture}/L{c.Layers}/D{c.Dim}/F{c.HiddenDim}/H{c.Heads}/{c.KvHeads}/V{c.VocabSize}|train {_train.Count}x{_train.Sum(e => (long)e.Length)}|val {_val.Count}|{(_full is null ? $"r{options.LoraRank}/a{options.LoraAlpha}/d{options.LoraDropout}/{options.Targets}" : "full")}|b{options.BatchSize}/k{options.GradAccum}/T{_seqLen}|seed {options.Seed}";
 
-    // Checkpoint folder: adapter.rtlora (engine format), optimizer.adamw, state.json (format, version, step, epoch,
+    // Checkpoint folder: adapter.rtlora (engine format; model.gguf with --method full), optimizer.adamw, state.json (format, version, step, epoch,
     // cursor, early-stopping state, fingerprint, history). Written to checkpoint.tmp then swapped in, so a kill at any
     // moment leaves either the old or the new checkpoint.
-    private void SaveCheckpoint(string dir, LoraAdapter adapter, AdamW optimizer, LoopState s, LossHistory history)
+    private void SaveCheckpoint(string dir, TrainedWeights trained, AdamW optimizer, LoopState s, LossHistory history)
     {
         var tmp = dir + ".tmp";
         if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
         Directory.CreateDirectory(tmp);
-        adapter.Save(Path.Combine(tmp, "adapter.rtlora"));
+        trained.SaveCheckpoint(tmp);
         using (var fs = File.Create(Path.Combine(tmp, "optimizer.adamw"))) optimizer.Save(fs);
         var json = JsonSerializer.Serialize(new
         {
@@ -302,7 +314,7 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
         if (Directory.Exists(old)) Directory.Delete(old, true);
     }
 
-    private AdamW LoadCheckpoint(string dir, LoraAdapter adapter, ModelConfig config, LoopState s, ref LossHistory history)
+    private AdamW LoadCheckpoint(string dir, TrainedWeights trained, ModelConfig config, LoopState s, ref LossHistory history)
     {
         if (!File.Exists(Path.Combine(dir, "state.json")) && Directory.Exists(dir + ".old")) dir += ".old"; // killed mid-swap
         var statePath = Path.Combine(dir, "state.json");
@@ -314,10 +326,9 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
         var found = root.GetProperty("fingerprint").GetString();
         if (found != expected)
             throw new IOException($"{statePath}: the checkpoint belongs to another run ({found}); this run is ({expected}). Resume with the same --model, --data and training flags, or use another --out.");
-        var saved = LoraAdapter.Load(Path.Combine(dir, "adapter.rtlora"), config);
-        for (int i = 0; i < saved.Parameters.Count; i++) saved.Parameters[i].Values.CopyTo(adapter.Parameters[i].Values, 0);
+        trained.LoadCheckpoint(dir);
         AdamW optimizer;
-        using (var fs = File.OpenRead(Path.Combine(dir, "optimizer.adamw"))) optimizer = AdamW.Load(fs, adapter.Parameters);
+        using (var fs = File.OpenRead(Path.Combine(dir, "optimizer.adamw"))) optimizer = AdamW.Load(fs, trained.Parameters);
         s.Step = root.GetProperty("step").GetInt32();
         s.Epoch = root.GetProperty("epoch").GetInt32();
         s.Cursor = root.GetProperty("cursor").GetInt32();

@@ -33,7 +33,7 @@ internal sealed record TuneOptions
     /// <summary>--out: output folder (adapter, checkpoints, loss history, plot).</summary>
     public required string OutputDir { get; init; }
 
-    /// <summary>--method: <c>lora</c> (the engine trains LoRA; <c>full</c> is checked for memory, then refused).</summary>
+    /// <summary>--method: <c>lora</c> (an adapter over a frozen base) or <c>full</c> (every weight of an F32 GGUF base, written as model/model.gguf).</summary>
     public string Method { get; init; } = "lora";
 
     /// <summary>--lora-rank (8).</summary>
@@ -109,7 +109,7 @@ internal sealed record TuneOptions
         Require(!string.IsNullOrWhiteSpace(ModelPath), "--model is required.");
         Require(!string.IsNullOrWhiteSpace(DataPath), "--data is required.");
         Require(!string.IsNullOrWhiteSpace(OutputDir), "--out is required.");
-        Require(Method is "lora" or "full", $"--method '{Method}' is not known; use lora (or full, which this engine cannot train yet).");
+        Require(Method is "lora" or "full", $"--method '{Method}' is not known; use lora or full (every weight; F32 GGUF bases only).");
         Require(ValidationSplit is >= 0 and < 1, $"--val-split {ValidationSplit} must be in [0, 1), e.g. 0.1.");
         Require(ValidationPath == null || ValidationSplit == 0.1 || ValidationSplit == 0, "Pass either --val <file> or --val-split, not both.");
         Require(Epochs is null or > 0, $"--epochs {Epochs} must be positive.");

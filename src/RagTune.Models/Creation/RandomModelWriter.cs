@@ -19,9 +19,11 @@ internal static class RandomModelWriter
     /// <summary>
     /// Writes the model; returns the number of matrices stored in a fallback type (F32, or Q8_0 for K-quants)
     /// because their width is not a whole number of blocks. <paramref name="mediumMix"/> (with Q4_K) writes
-    /// llama.cpp's Q4_K_M mix (see <see cref="KQuantMix"/>).
+    /// llama.cpp's Q4_K_M mix (see <see cref="KQuantMix"/>). <paramref name="chatMl"/> gives the vocabulary ChatML's
+    /// control tokens (<c>&lt;|im_start|&gt;</c>, <c>&lt;|im_end|&gt;</c>, the last two ids) and stores the ChatML template
+    /// as <c>tokenizer.chat_template</c>, as a Qwen2 file carries it.
     /// </summary>
-    public static int Write(ModelPreset preset, GgmlType type, ulong seed, string outPath, bool mediumMix = false)
+    public static int Write(ModelPreset preset, GgmlType type, ulong seed, string outPath, bool mediumMix = false, bool chatMl = false)
     {
         var traits = GgmlTypes.Traits(type);
         if (!traits.Supported)
@@ -33,7 +35,8 @@ internal static class RandomModelWriter
         w.SetString("general.name", $"ragtune-random-{preset.Name}");
         w.SetString("general.description", $"Random weights (seed {seed}) at the shape of {preset.Source}; not a trained model.");
         GgufMetadata.AddHyperparameters(w, c);
-        SyntheticVocab.AddTo(w, c.VocabSize);
+        SyntheticVocab.AddTo(w, c.VocabSize, chatMl ? SyntheticVocab.ChatMlControls : []);
+        if (chatMl) w.SetString("tokenizer.chat_template", Tokenizers.ChatTemplates.ChatTemplate.ChatMl.Text);
 
         int fallbacks = 0;
         foreach (var t in Plan(preset, seed))
@@ -180,7 +183,13 @@ internal static class RandomModelWriter
 /// </summary>
 internal static class SyntheticVocab
 {
-    public static void AddTo(GgufWriter w, int vocabSize)
+    /// <summary>ChatML's turn markers, written as control tokens at the end of the vocabulary.</summary>
+    public static readonly string[] ChatMlControls = ["<|im_start|>", "<|im_end|>"];
+
+    public static void AddTo(GgufWriter w, int vocabSize) => AddTo(w, vocabSize, []);
+
+    /// <summary>As <see cref="AddTo(GgufWriter, int)"/>, with <paramref name="controls"/> replacing the last ids as control tokens.</summary>
+    public static void AddTo(GgufWriter w, int vocabSize, string[] controls)
     {
         if (vocabSize < 259) throw new ArgumentException($"A random model needs a vocabulary of at least 259 tokens (3 control + 256 bytes), got {vocabSize}.");
         var tokens = new string[vocabSize];
@@ -198,6 +207,13 @@ internal static class SyntheticVocab
             scores[n] = -(n - 259);
             types[n] = 1;
             n++;
+        }
+        for (int i = 0; i < controls.Length; i++)
+        {
+            int id = vocabSize - controls.Length + i;
+            tokens[id] = controls[i];
+            scores[id] = 0;
+            types[id] = 3;
         }
         w.SetString("tokenizer.ggml.model", "llama");
         w.SetStringArray("tokenizer.ggml.tokens", tokens);

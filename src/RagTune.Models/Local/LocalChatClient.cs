@@ -3,6 +3,7 @@ using System.Threading.Channels;
 using Microsoft.Extensions.AI;
 using RagTune.Engine.Models;
 using RagTune.Engine.Sampling;
+using RagTune.Engine.Training;
 using RagTune.Tokenizers.ChatTemplates;
 
 namespace RagTune.Models.Local;
@@ -36,6 +37,12 @@ public sealed class LocalChatClientOptions
 /// docs/prompt-format.md). Requests are served one at a time (one KV cache); a request that continues the
 /// previous conversation reuses its cached prefix.
 /// </summary>
+/// <remarks>
+/// One base can carry several named LoRA adapters (added with <c>AddAdapter</c> from RagTune.FineTuning), applied
+/// beside the base weights without merging. A request picks one with <see cref="ChatOptions.AdditionalProperties"/>
+/// key <see cref="AdapterProperty"/> (<c>"adapter"</c>) or a <see cref="ChatOptions.ModelId"/> of the form
+/// <c>"{model}+{adapter}"</c>; without either it runs on the base alone. Switching adapters starts the KV cache over.
+/// </remarks>
 public sealed class LocalChatClient : IChatClient
 {
     private readonly LocalModel _model;
@@ -46,6 +53,10 @@ public sealed class LocalChatClient : IChatClient
     private readonly ChatClientMetadata _metadata;
     private readonly ChatTemplateSelection _template;
     private readonly ChatPromptEncoder _encoder;
+    private readonly Dictionary<string, LoraDelta> _adapters = new(StringComparer.Ordinal);
+
+    /// <summary>The <see cref="ChatOptions.AdditionalProperties"/> key naming the adapter a request runs with.</summary>
+    public const string AdapterProperty = "adapter";
 
     /// <summary>Loads the model at <paramref name="modelPath"/> (GGUF, llama2.c .bin, or a Hugging Face folder).</summary>
     public LocalChatClient(string modelPath, LocalChatClientOptions? options = null)
@@ -53,7 +64,10 @@ public sealed class LocalChatClient : IChatClient
     {
     }
 
-    /// <summary>Serves an already loaded model (e.g. a base merged with a LoRA adapter); the client takes ownership.</summary>
+    /// <summary>
+    /// Serves an already loaded model (e.g. a base with a LoRA adapter, <see cref="LocalModel.Adapter"/>, which requests that
+    /// name no other adapter run with); the client takes ownership.
+    /// </summary>
     internal LocalChatClient(LocalModel model, LocalChatClientOptions? options)
     {
         _options = options ?? new LocalChatClientOptions();
@@ -69,6 +83,7 @@ public sealed class LocalChatClient : IChatClient
             throw;
         }
         _generator = new TextGenerator(_model, _session);
+        _generator.UseAdapter(_model.Adapter);
         _template = TokenizerLoader.ResolveChatTemplate(_model.Engine, _model.Tokenizer, _options.TokenizerPath);
         _encoder = new ChatPromptEncoder(_model.Tokenizer);
         _metadata = new ChatClientMetadata("ragtune-local", new Uri(Path.GetFullPath(_model.Engine.Path)), _model.Name);
@@ -78,6 +93,39 @@ public sealed class LocalChatClient : IChatClient
     {
         (options ?? new LocalChatClientOptions()).Validate();
         return LocalModel.Load(modelPath, options?.TokenizerPath);
+    }
+
+    /// <summary>Names of the adapters a request can select.</summary>
+    public IReadOnlyList<string> AdapterNames
+    {
+        get
+        {
+            lock (_adapters) return [.. _adapters.Keys];
+        }
+    }
+
+    /// <summary>Hyperparameters of the base (what an adapter must fit).</summary>
+    internal ModelConfig ModelConfig => _model.Engine.Config;
+
+    /// <summary>
+    /// Adds <paramref name="adapter"/> under <paramref name="name"/>, applied beside the base when a request selects it.
+    /// Its values are copied: later changes to <paramref name="adapter"/> do not reach this client.
+    /// </summary>
+    internal void AddAdapter(string name, LoraAdapter adapter)
+    {
+        ArgumentNullException.ThrowIfNull(adapter);
+        if (string.IsNullOrWhiteSpace(name) || name.Contains('+', StringComparison.Ordinal))
+            throw new ArgumentException($"Adapter name '{name}' is not usable: give a non-empty name without '+' (requests select it as \"{_model.Name}+name\").", nameof(name));
+        var delta = new LoraDelta(adapter, _model.Engine.Config);
+        lock (_adapters)
+        {
+            if (_adapters.ContainsKey(name))
+            {
+                delta.Dispose();
+                throw new ArgumentException($"An adapter named '{name}' is already loaded; pick another name.", nameof(name));
+            }
+            _adapters.Add(name, delta);
+        }
     }
 
     /// <summary>Where the chat template came from (the model's own, or a named RagTune fallback).</summary>
@@ -91,10 +139,12 @@ public sealed class LocalChatClient : IChatClient
     {
         var text = new System.Text.StringBuilder();
         GenerationStats? stats = null;
+        string modelId = _model.Name;
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var (prompt, settings) = Prepare(messages, options);
+            modelId = SelectAdapter(options);
             stats = await Task.Run(() => _generator.Generate(prompt, settings, s => text.Append(s), cancellationToken), cancellationToken).ConfigureAwait(false);
         }
         finally
@@ -104,7 +154,7 @@ public sealed class LocalChatClient : IChatClient
         cancellationToken.ThrowIfCancellationRequested();
         return new ChatResponse(new ChatMessage(ChatRole.Assistant, text.ToString()))
         {
-            ModelId = _model.Name,
+            ModelId = modelId,
             FinishReason = Map(stats.Finish),
             Usage = Usage(stats),
             CreatedAt = DateTimeOffset.UtcNow,
@@ -122,6 +172,7 @@ public sealed class LocalChatClient : IChatClient
         try
         {
             var (prompt, settings) = Prepare(messages, options);
+            string modelId = SelectAdapter(options);
             var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             var responseId = Guid.NewGuid().ToString("N");
             work = Task.Run(() =>
@@ -137,7 +188,7 @@ public sealed class LocalChatClient : IChatClient
             }, CancellationToken.None);
 
             await foreach (var piece in channel.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
-                yield return new ChatResponseUpdate(ChatRole.Assistant, piece) { ResponseId = responseId, ModelId = _model.Name };
+                yield return new ChatResponseUpdate(ChatRole.Assistant, piece) { ResponseId = responseId, ModelId = modelId };
 
             var stats = await work.ConfigureAwait(false);
             cancellationToken.ThrowIfCancellationRequested();
@@ -145,7 +196,7 @@ public sealed class LocalChatClient : IChatClient
             {
                 Role = ChatRole.Assistant,
                 ResponseId = responseId,
-                ModelId = _model.Name,
+                ModelId = modelId,
                 FinishReason = Map(stats.Finish),
                 Contents = [new UsageContent(Usage(stats))],
             };
@@ -176,6 +227,11 @@ public sealed class LocalChatClient : IChatClient
     public void Dispose()
     {
         _session.Dispose();
+        lock (_adapters)
+        {
+            foreach (var delta in _adapters.Values) delta.Dispose();
+            _adapters.Clear();
+        }
         _model.Dispose();
         _gate.Dispose();
     }
@@ -183,7 +239,8 @@ public sealed class LocalChatClient : IChatClient
     /// <summary>The stop string that ends an assistant turn in the plain fallback format (it has no end-of-turn token).</summary>
     internal const string PlainTurnStop = "\nUser:";
 
-    private (IReadOnlyList<int> Prompt, GenerationSettings Settings) Prepare(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    /// <summary>The token ids a request with <paramref name="messages"/> prompts the model with (template rendered, generation prompt added).</summary>
+    internal List<int> EncodePrompt(IEnumerable<ChatMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var turns = messages.Select(m => (m.Role.Value, m.Text)).ToList();
@@ -196,7 +253,12 @@ public sealed class LocalChatClient : IChatClient
         {
             throw new ArgumentException($"The model's chat template rejected the conversation: {e.Message}", nameof(messages), e);
         }
-        var prompt = _encoder.Encode(text);
+        return _encoder.Encode(text);
+    }
+
+    private (IReadOnlyList<int> Prompt, GenerationSettings Settings) Prepare(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
+        var prompt = EncodePrompt(messages);
         var stops = new List<string>();
         if (ReferenceEquals(_template.Template, ChatTemplate.Plain)) stops.Add(PlainTurnStop);
         if (options?.StopSequences is { } extra) stops.AddRange(extra);
@@ -208,6 +270,32 @@ public sealed class LocalChatClient : IChatClient
             RepeatPenalty: options?.AdditionalProperties?.TryGetValue("repeat_penalty", out float rp) == true ? rp : 1.0f,
             Seed: options?.Seed is { } seed ? unchecked((ulong)seed) : (ulong)Random.Shared.NextInt64());
         return (prompt, new GenerationSettings(sampler, options?.MaxOutputTokens ?? _options.DefaultMaxTokens, stops, StopTokens: _encoder.TurnEndIds));
+    }
+
+    /// <summary>Points the generator at the adapter <paramref name="options"/> names; returns the model id to report.</summary>
+    private string SelectAdapter(ChatOptions? options)
+    {
+        string? name = null;
+        if (options?.AdditionalProperties?.TryGetValue(AdapterProperty, out object? value) == true && value is not null)
+            name = value as string ?? throw new ArgumentException($"ChatOptions.AdditionalProperties[\"{AdapterProperty}\"] must be an adapter name (a string), not {value.GetType().Name}.", nameof(options));
+        else if (options?.ModelId is { } id && id.LastIndexOf('+') is var plus and >= 0)
+            name = id[(plus + 1)..];
+        if (string.IsNullOrEmpty(name))
+        {
+            _generator.UseAdapter(_model.Adapter); // the adapter the model was opened with (--adapter), if any
+            return _model.Name;
+        }
+        LoraDelta? delta;
+        lock (_adapters) _adapters.TryGetValue(name, out delta);
+        if (delta is null)
+        {
+            var known = AdapterNames;
+            throw new ArgumentException(known.Count == 0
+                ? $"The request asks for adapter '{name}', but no adapter is loaded on '{_model.Name}'. Load one with AddAdapter, or send no adapter."
+                : $"The request asks for adapter '{name}', but '{_model.Name}' has only: {string.Join(", ", known)}.", nameof(options));
+        }
+        _generator.UseAdapter(delta);
+        return _model.Name + "+" + name;
     }
 
     private static ChatFinishReason Map(FinishReason r) => r switch

@@ -1,5 +1,6 @@
 using RagTune.Engine.Formats;
 using RagTune.Engine.Models;
+using RagTune.Engine.Training;
 using RagTune.Tokenizers;
 using RagTune.Tokenizers.ChatTemplates;
 
@@ -10,12 +11,13 @@ internal sealed class LocalModel : IDisposable
 {
     private readonly TransformerModel? _base; // kept alive (and disposed) when Engine was derived from it
 
-    private LocalModel(TransformerModel engine, ITokenizer tokenizer, string tokenizerSource, TransformerModel? baseModel = null)
+    private LocalModel(TransformerModel engine, ITokenizer tokenizer, string tokenizerSource, TransformerModel? baseModel = null, LoraDelta? adapter = null)
     {
         Engine = engine;
         Tokenizer = tokenizer;
         TokenizerSource = tokenizerSource;
         _base = baseModel;
+        Adapter = adapter;
     }
 
     /// <summary>
@@ -23,6 +25,15 @@ internal sealed class LocalModel : IDisposable
     /// the new object owns both models.
     /// </summary>
     public LocalModel WithEngine(TransformerModel derived) => new(derived, Tokenizer, TokenizerSource, Engine);
+
+    /// <summary>
+    /// The same model with <paramref name="adapter"/> applied beside its weights (unmerged) by sessions that honour
+    /// <see cref="Adapter"/>; the new object owns this one's engine and the adapter (use it instead of this one).
+    /// </summary>
+    public LocalModel WithAdapter(LoraDelta adapter) => new(Engine, Tokenizer, TokenizerSource, _base, adapter);
+
+    /// <summary>The LoRA adapter to run beside the base weights by default (set <c>InferenceSession.Adapter</c> to it), or null.</summary>
+    public LoraDelta? Adapter { get; }
 
     public TransformerModel Engine { get; }
 
@@ -60,6 +71,7 @@ internal sealed class LocalModel : IDisposable
     {
         Engine.Dispose();
         _base?.Dispose();
+        Adapter?.Dispose();
     }
 }
 

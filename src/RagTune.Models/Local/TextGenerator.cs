@@ -115,6 +115,17 @@ internal sealed class TextGenerator
         return new GenerationStats(prompt.Count, reuse, generated, finish, prefill, sw.Elapsed);
     }
 
+    /// <summary>
+    /// Selects the LoRA adapter applied beside the base (null: the base alone). A change forgets the cached sequence,
+    /// whose keys and values the previous weights produced, so two adapters never share a cached prefix.
+    /// </summary>
+    public void UseAdapter(Engine.Training.LoraDelta? adapter)
+    {
+        if (ReferenceEquals(_session.Adapter, adapter)) return;
+        _session.Adapter = adapter;
+        _cached.Clear();
+    }
+
     /// <summary>Forgets the cached sequence.</summary>
     public void Reset()
     {

@@ -53,6 +53,12 @@ internal sealed record AnswererOptions
     /// <summary>A cited sentence with support below this is flagged unsupported. Default 0.5.</summary>
     public double SupportThreshold { get; init; } = 0.5;
 
+    /// <summary>
+    /// The system message: the rules (cite, abstain, sources are data). Default <see cref="GroundedPrompt.SystemMessage"/>;
+    /// <see cref="GroundedPrompt.CompactSystemMessage"/> for small-context models. Retrieved text never goes here.
+    /// </summary>
+    public string SystemMessage { get; init; } = GroundedPrompt.SystemMessage;
+
     /// <summary>Chat options passed to the model (temperature, max tokens), or null for the client's defaults.</summary>
     public ChatOptions? ChatOptions { get; init; }
 
@@ -62,6 +68,7 @@ internal sealed record AnswererOptions
         if (MaxSources < 1) throw new ArgumentException($"AnswererOptions.MaxSources must be at least 1 (got {MaxSources}).");
         if (MaxSourceChars < 100) throw new ArgumentException($"AnswererOptions.MaxSourceChars must be at least 100 (got {MaxSourceChars}).");
         if (AbstainThreshold is < 0 or > 1) throw new ArgumentException($"AnswererOptions.AbstainThreshold must be in [0, 1] (got {AbstainThreshold}).");
+        if (string.IsNullOrWhiteSpace(SystemMessage)) throw new ArgumentException("AnswererOptions.SystemMessage must not be empty.");
         if (SupportThreshold is < 0 or > 1) throw new ArgumentException($"AnswererOptions.SupportThreshold must be in [0, 1] (got {SupportThreshold}).");
     }
 }

@@ -76,5 +76,8 @@ internal interface IChunkStore : IDisposable
 
     Task<StoredChunk?> GetChunkAsync(long chunkId, CancellationToken cancellationToken = default);
 
+    /// <summary>Every chunk, in document order then chunk order (for QA generation and training on the documents).</summary>
+    Task<IReadOnlyList<StoredChunk>> GetAllChunksAsync(CancellationToken cancellationToken = default);
+
     Task<CollectionStats> GetStatsAsync(CancellationToken cancellationToken = default);
 }

@@ -78,6 +78,34 @@ public sealed unsafe class BackwardKernelTests
         Close(dx, dxRef, "dx vs reference");
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(7)]
+    [InlineData(64)]
+    [InlineData(257)]
+    public void RmsNorm_weight_backward_matches_finite_differences_and_reference(int d)
+    {
+        var rng = new Random(d + 100);
+        float[] x = Rand(rng, d), w = Rand(rng, d), dy = Rand(rng, d), dw0 = Rand(rng, d);
+        const float eps = 1e-5f;
+        double ss = 0;
+        foreach (var v in x) ss += (double)v * v;
+        double r = 1 / Math.Sqrt(ss / d + eps);
+        double F(double[] ws)
+        {
+            double l = 0;
+            for (int i = 0; i < d; i++) l += dy[i] * x[i] * r * ws[i];
+            return l;
+        }
+        var fd = NumGrad(F, w).Select((g, i) => g + dw0[i]).ToArray();
+        var dw = dw0.ToArray();
+        Norms.RmsNormWeightBackward(dw, dy, x, eps, new float[d]);
+        CloseFd(dw, fd, "dw");
+        var dwRef = dw0.ToArray();
+        Norms.RmsNormWeightBackwardReference(dwRef, dy, x, eps);
+        Close(dw, dwRef, "dw vs reference");
+    }
+
     // ---------------------------------------------------------------- RoPE
 
     [Theory]

@@ -8,27 +8,31 @@ namespace RagTune.Engine.Tests.Training;
 
 /// <summary>
 /// Whole-model LoRA loss, gradients of every A and B, and one AdamW step against the float64 PyTorch reference
-/// (<c>dev/reference/training/lora_golden.py</c> → <c>golden/lora_tiny.json</c>). The Q8_0 run uses the dequantized
+/// (<c>dev/reference/training/lora_golden.py</c> → <c>golden/lora_tiny.json</c>, Llama, and <c>golden/lora_tiny_qwen2.json</c>, Qwen2). The Q8_0 run uses the dequantized
 /// base in the reference; training here also runs quantized bases in F32 activations, so both runs share the tolerances:
 /// gradients within 2e-3 of each tensor's largest |gradient| (float32 vs float64 summation), loss within 1e-4.
 /// </summary>
 public sealed class LoraGoldenTests
 {
-    public static TheoryData<string, string> Runs => new()
+    public static TheoryData<string, string, string> Runs => new()
     {
-        { "f32", "q,v" },
-        { "q8_0", "q,v" },
-        { "f32", "q,k,v,o,gate,up,down" },
+        { "tiny", "f32", "q,v" },
+        { "tiny", "q8_0", "q,v" },
+        { "tiny", "f32", "q,k,v,o,gate,up,down" },
+        // Qwen2: q/k/v biases outside the LoRA branch, NeoX RoPE pairs.
+        { "tiny-qwen2", "f32", "q,k,v,down" },
+        { "tiny-qwen2", "q8_0", "q,k,v,down" },
+        { "tiny-qwen2", "f32", "q,k,v,o,gate,up,down" },
     };
 
     [Theory]
     [MemberData(nameof(Runs))]
-    public void Gradients_and_one_AdamW_step_match_the_pytorch_reference(string type, string targets)
+    public void Gradients_and_one_AdamW_step_match_the_pytorch_reference(string preset, string type, string targets)
     {
-        var golden = Golden.Load("lora_tiny.json");
+        var golden = Golden.Load(preset == "tiny" ? "lora_tiny.json" : "lora_tiny_qwen2.json");
         var run = golden.GetProperty("runs").EnumerateArray()
-            .Single(r => r.GetProperty("file").GetString() == $"tiny-{type}-1.gguf" && r.GetProperty("targets").GetString() == targets);
-        var path = TinyModels.Get("tiny", type, seed: 1);
+            .Single(r => r.GetProperty("file").GetString() == $"{preset}-{type}-1.gguf" && r.GetProperty("targets").GetString() == targets);
+        var path = TinyModels.Get(preset, type, seed: 1);
         Assert.Equal(run.GetProperty("sha256").GetString(), Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant());
         int[] tokens = Ints(golden.GetProperty("tokens")), tgts = Ints(golden.GetProperty("targets"));
         int batch = golden.GetProperty("batch").GetInt32(), seq = golden.GetProperty("seq_len").GetInt32();

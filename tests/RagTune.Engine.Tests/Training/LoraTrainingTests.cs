@@ -10,7 +10,7 @@ namespace RagTune.Engine.Tests.Training;
 /// <summary>Learning on a real model, merge, allocation budget, configuration and checkpoints.</summary>
 public sealed class LoraTrainingTests(ITestOutputHelper output)
 {
-    private static readonly string[] s_sentences =
+    internal static readonly string[] Sentences =
     [
         "The purple fox sang to the moon.",
         "Tim found a blue stone in the garden.",
@@ -21,7 +21,7 @@ public sealed class LoraTrainingTests(ITestOutputHelper output)
     public void Lora_on_stories260k_learns_three_sentences_and_the_merged_model_recites_one()
     {
         var path = SharedData.File("models", "stories260k", "stories260K.gguf");
-        var seqs = s_sentences.Select(s => Tokenize(s)).ToArray();
+        var seqs = Sentences.Select(s => Tokenize(s)).ToArray();
         int seq = seqs.Max(s => s.Length) - 1;
         int[] inputs = new int[seqs.Length * seq], targets = new int[seqs.Length * seq];
         Array.Fill(targets, -1);
@@ -275,6 +275,34 @@ public sealed class AllocationProbe
     [Fact]
     [Trait("Category", "Allocation")]
     public void Serial_training_step_allocates_nothing() => Run(new NullOutput());
+
+    [Fact]
+    [Trait("Category", "Allocation")]
+    public void A_full_fine_tuning_step_allocates_nothing_after_warmup()
+    {
+        using var model = TransformerModel.Load(TinyModels.Get("tiny-qwen2", "f32", 1));
+        var full = new FullModelParameters(model);
+        using var s = new TrainingSession(full, new TrainingOptions(2, 16, Threads: 2));
+        var opt = new AdamW(full.Parameters);
+        int[] inputs = Enumerable.Range(0, 32).Select(i => (i * 17 + 3) % 512).ToArray();
+        int[] targets = inputs.Select((x, i) => i % 9 == 0 ? -1 : (x + 1) % 512).ToArray();
+        void Step()
+        {
+            s.ZeroGrad();
+            s.ForwardBackward(inputs, targets);
+            opt.ClipGradNorm(1f);
+            opt.Step(1e-3f);
+        }
+        for (int i = 0; i < 5; i++) Step();
+        long min = long.MaxValue;
+        for (int round = 0; round < 20 && min > 0; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread() + s.WorkerAllocatedBytes;
+            Step();
+            min = Math.Min(min, GC.GetAllocatedBytesForCurrentThread() + s.WorkerAllocatedBytes - before);
+        }
+        Assert.Equal(0, min);
+    }
 
     private sealed class NullOutput : ITestOutputHelper
     {

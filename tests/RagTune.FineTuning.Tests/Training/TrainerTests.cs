@@ -78,6 +78,63 @@ public sealed class TrainerTests
     }
 
     [Fact]
+    public void Full_fine_tuning_writes_a_model_file_keeps_the_best_step_and_resumes_to_the_same_curve()
+    {
+        using var dir = new TempDir();
+        var data = WriteData(dir);
+        var full = Options(dir, data) with { Method = "full", OutputDir = dir.File("full"), Steps = 6, CheckpointEvery = 2 };
+        TrainingResult result;
+        using (var t = new Trainer(full))
+        {
+            t.Prepare();
+            Assert.Equal(TestModels.StoriesModel.Engine.Config.ParameterCount(tiedOutput: false), t.Estimate!.TrainableParameters);
+            result = t.Run();
+        }
+        Assert.Equal(Path.Combine(dir.File("full"), "model"), result.AdapterDir);
+        foreach (var f in result.Files) Assert.True(File.Exists(f), f);
+        Assert.True(File.Exists(Path.Combine(dir.File("full"), "checkpoint", TrainedModel.ModelFileName)));
+
+        // The exported model is a complete GGUF (tokenizer metadata included) whose weights differ from the base.
+        using (var tuned = RagTune.Models.Local.LocalModel.Load(Path.Combine(result.AdapterDir, TrainedModel.ModelFileName)))
+        {
+            Assert.Equal(TestModels.StoriesModel.Tokenizer.VocabSize, tuned.Tokenizer.VocabSize);
+            var before = TestModels.StoriesModel.Engine.Weights.Layers[0].Wq.AsFloats().ToArray();
+            Assert.NotEqual(before, tuned.Engine.Weights.Layers[0].Wq.AsFloats().ToArray());
+        }
+
+        var part = full with { OutputDir = dir.File("part") };
+        using (var t = new Trainer(part))
+        {
+            t.Prepare();
+            using var cts = new CancellationTokenSource();
+            Assert.Throws<OperationCanceledException>(() => t.Run(new SyncProgress(p => { if (p.Step == 3) cts.Cancel(); }), ct: cts.Token));
+        }
+        float resumed;
+        using (var t = new Trainer(part with { Resume = true })) { t.Prepare(); resumed = t.Run().FinalTrainLoss; }
+        Assert.Equal(result.FinalTrainLoss, resumed, 1e-5f);
+        Assert.Equal(File.ReadAllLines(Path.Combine(dir.File("full"), "loss.csv")).Select(l => l.Split(',')[2]),
+            File.ReadAllLines(Path.Combine(dir.File("part"), "loss.csv")).Select(l => l.Split(',')[2]));
+
+        // A LoRA checkpoint is not a full one: resuming across methods is refused.
+        using (var t = new Trainer(part with { Method = "lora", Resume = true }))
+        {
+            t.Prepare();
+            Assert.Contains("another run", Assert.Throws<IOException>(() => t.Run()).Message);
+        }
+    }
+
+    [Fact]
+    public void Full_fine_tuning_refuses_a_quantized_base_before_training()
+    {
+        using var dir = new TempDir();
+        var q8 = TinyModels.Get("tiny", "q8_0", 1);
+        using var t = new Trainer(Options(dir, WriteData(dir)) with { Method = "full", ModelPath = q8 });
+        var e = Assert.Throws<NotSupportedException>(t.Prepare);
+        Assert.Contains("is q8_0", e.Message);
+        Assert.Contains("--method lora", e.Message);
+    }
+
+    [Fact]
     public void Bad_input_fails_before_training_with_clear_errors()
     {
         using var dir = new TempDir();

@@ -94,6 +94,9 @@ internal sealed class InMemoryChunkStore : IChunkStore
     public Task<StoredChunk?> GetChunkAsync(long chunkId, CancellationToken cancellationToken = default) =>
         Task.FromResult(_chunks.TryGetValue(chunkId, out var c) ? c.Chunk : null);
 
+    public Task<IReadOnlyList<StoredChunk>> GetAllChunksAsync(CancellationToken cancellationToken = default) =>
+        Task.FromResult<IReadOnlyList<StoredChunk>>(_chunks.Values.Select(c => c.Chunk).OrderBy(c => c.DocumentId, StringComparer.Ordinal).ThenBy(c => c.ChunkId).ToList());
+
     public Task<CollectionStats> GetStatsAsync(CancellationToken cancellationToken = default) =>
         Task.FromResult(new CollectionStats(Name, _docs.Count, _chunks.Count, _chunks.Values.Count(c => c.Vector != null), 0, Embedding, 1));
 

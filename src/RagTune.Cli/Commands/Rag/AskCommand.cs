@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
-using RagTune.Models.Local;
-using RagTune.Models.Remote;
 using RagTune.Rag.Answering;
 using RagTune.Rag.Retrieval;
 
@@ -38,17 +36,19 @@ internal static class AskCommand
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            if (r.GetValue(model) != null && r.GetValue(remote) != null) throw new UsageException("Pass either --model or --remote, not both.");
             if (r.GetValue(k) < 1) throw new UsageException("--k must be at least 1.");
             var q = r.GetValue(question)!;
-            using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
-            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel), forQueries: true);
-            using var _ = embedder as IDisposable;
-            using var reranker = RagCliOptions.Reranker(r.GetValue(rerank), r.GetValue(rerankTop));
-            var hits = await SearchCommand.Search(store, embedder, q, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct, reranker);
-            var options = new AnswererOptions { MaxSources = r.GetValue(k), ChatOptions = new ChatOptions { MaxOutputTokens = r.GetValue(maxTokens), Temperature = 0 } };
+            using var rag = RagPipeline.Open(new RagPipelineOptions
+            {
+                Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel),
+                Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop),
+                Model = r.GetValue(model), Tokenizer = r.GetValue(tokenizer), Adapter = r.GetValue(adapter), Remote = r.GetValue(remote), RemoteModel = r.GetValue(remoteModel)!,
+                Threads = r.GetValue(threads),
+            }, withChat: !r.GetValue(extractive));
+            var hits = await rag.SearchAsync(q, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
+            var options = RagPipeline.AnswerOptions(r.GetValue(k), r.GetValue(maxTokens));
 
-            using var chat = r.GetValue(extractive) ? null : CreateChat(r.GetValue(model), r.GetValue(tokenizer), r.GetValue(adapter), r.GetValue(remote), r.GetValue(remoteModel)!, r.GetValue(threads));
+            var chat = rag.Chat;
             if (chat == null && !r.GetValue(extractive))
                 Console.Error.WriteLine("note: no model configured (--model <file> or --remote <url>); answering extractively by quoting the sources.");
 
@@ -80,18 +80,6 @@ internal static class AskCommand
             return 0;
         }));
         return cmd;
-    }
-
-    private static IChatClient? CreateChat(string? model, string? tokenizer, string? adapter, string? remote, string remoteModel, int threads)
-    {
-        if (adapter != null && model == null) throw new UsageException("--adapter applies to a local --model.");
-        if (model != null)
-        {
-            var local = AdapterOption.Apply(LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(model), tokenizer), adapter);
-            return new LocalChatClient(local, new LocalChatClientOptions { TokenizerPath = tokenizer, Threads = threads });
-        }
-        if (remote != null) return new OpenAICompatibleChatClient(RagCliOptions.ParseUrl(remote, "--remote"), remoteModel, RagCliOptions.ApiKey());
-        return null;
     }
 
     private static void PrintSources(GroundedAnswer answer)

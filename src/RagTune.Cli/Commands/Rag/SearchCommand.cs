@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Microsoft.Extensions.AI;
 using RagTune.Rag.Retrieval;
 using RagTune.Rag.Store;
 
@@ -28,11 +27,12 @@ internal static class SearchCommand
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             if (r.GetValue(k) < 1) throw new UsageException("--k must be at least 1.");
-            using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
-            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel), forQueries: true);
-            using var _ = embedder as IDisposable;
-            using var reranker = RagCliOptions.Reranker(r.GetValue(rerank), r.GetValue(rerankTop));
-            var hits = await Search(store, embedder, r.GetValue(query)!, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct, reranker);
+            using var rag = RagPipeline.Open(new RagPipelineOptions
+            {
+                Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel),
+                Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop),
+            }, withChat: false);
+            var hits = await rag.SearchAsync(r.GetValue(query)!, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
             if (r.GetValue(json))
                 Console.Out.WriteLine(JsonSerializer.Serialize(hits.Select(HitJson.From).ToList(), RagJson.Default.ListHitJson));
             else if (hits.Count == 0)
@@ -42,21 +42,6 @@ internal static class SearchCommand
             return 0;
         }));
         return cmd;
-    }
-
-    internal static async Task<IReadOnlyList<SearchHit>> Search(IChunkStore store, IEmbeddingGenerator<string, Embedding<float>>? embedder,
-        string query, SearchMode mode, int k, SearchFilter filter, CancellationToken ct, IReranker? reranker = null)
-    {
-        if (mode != SearchMode.Bm25 && embedder == null)
-            throw new UsageException($"--mode {mode.ToString().ToLowerInvariant()} needs an embedding model: pass --embed-remote <url> (the one the collection was ingested with), or use --mode bm25.");
-        try
-        {
-            return await new Retriever(store, embedder, new RetrieverOptions { Reranker = reranker }).SearchAsync(query, mode, k, filter, ct);
-        }
-        catch (InvalidOperationException e)
-        {
-            throw new UsageException(e.Message);
-        }
     }
 
     private static void Print(SearchHit h)

@@ -43,6 +43,32 @@ internal static partial class Norms
             dx[i] += (float)(r * dy[i] * weight[i] - x[i] * r * r * r * dot / d);
     }
 
+    /// <summary>
+    /// dw[i] += r · dy[i] · x[i] with r = 1/√(mean(x²) + eps): the gradient of the norm's own weight (full fine-tuning).
+    /// <paramref name="scratch"/> holds D floats.
+    /// </summary>
+    public static void RmsNormWeightBackward(Span<float> dw /*[D]*/, ReadOnlySpan<float> dy /*[D]*/, ReadOnlySpan<float> x /*[D]*/, float eps, Span<float> scratch /*[D]*/)
+    {
+        int d = x.Length;
+        CheckBackward(dy.Length, dy.Length, d, dw.Length, scratch.Length);
+        if (d == 0) return;
+        float r = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(x) / d + eps);
+        var xr = scratch[..d];
+        TensorPrimitives.Multiply(x, r, xr);
+        TensorPrimitives.MultiplyAdd(dy[..d], xr, dw, dw);
+    }
+
+    /// <summary>Scalar reference of <see cref="RmsNormWeightBackward"/>, sums in double.</summary>
+    public static void RmsNormWeightBackwardReference(Span<float> dw /*[D]*/, ReadOnlySpan<float> dy /*[D]*/, ReadOnlySpan<float> x /*[D]*/, float eps)
+    {
+        int d = x.Length;
+        CheckBackward(dy.Length, dy.Length, d, dw.Length, d);
+        double ss = 0;
+        for (int i = 0; i < d; i++) ss += (double)x[i] * x[i];
+        double r = 1.0 / Math.Sqrt(ss / d + eps);
+        for (int i = 0; i < d; i++) dw[i] += (float)(r * dy[i] * x[i]);
+    }
+
     private static void CheckBackward(int dx, int dy, int x, int weight, int scratch)
     {
         if (dx < x || dy < x || weight != x || scratch < x)

@@ -1,0 +1,82 @@
+using System.CommandLine;
+using RagTune.Cli.Commands.Rag;
+using RagTune.Evaluation.Experiments;
+
+namespace RagTune.Cli.Commands.Compare;
+
+/// <summary><c>ragtune compare --spec experiment.yaml</c>: base, RAG, fine-tuned, fine-tuned+RAG and RAFT+RAG measured on the same questions.</summary>
+internal static class CompareCommand
+{
+    public static Command Create()
+    {
+        var spec = new Option<string>("--spec", "-s") { Description = "Experiment spec (YAML; see docs/compare.md)", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "Output folder for results.json, report.md, report.html and the work files", DefaultValueFactory = _ => "results" };
+        var dataDir = RagCliOptions.DataDir();
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress display" };
+        var cmd = new Command("compare", "Measure base, RAG, fine-tuned, fine-tuned+RAG and RAFT+RAG on the same questions and recommend one") { spec, output, dataDir, quiet };
+        cmd.SetAction((r, ct) => CliRun.Guard(async () =>
+        {
+            var parsed = ExperimentSpecReader.Read(r.GetValue(spec)!);
+            return await RunAsync(parsed, r.GetValue(output)!, r.GetValue(dataDir), r.GetValue(quiet), ct);
+        }));
+        return cmd;
+    }
+
+    /// <summary>Runs the spec and writes the results into <paramref name="outDir"/> (shared with <c>ragtune demo</c>).</summary>
+    public static async Task<int> RunAsync(ExperimentSpec spec, string outDir, string? dataDir, bool quiet, CancellationToken ct)
+    {
+        outDir = Path.GetFullPath(outDir);
+        var workDir = Path.Combine(outDir, "work");
+        using var models = CreateModels(spec.Model);
+        var docsEmbedder = RagCliOptions.Embedder(null, spec.Retrieval.EmbedModel);
+        var queryEmbedder = RagCliOptions.Embedder(null, spec.Retrieval.EmbedModel, forQueries: true);
+        try
+        {
+            var stores = new SqliteExperimentStores(Path.Combine(workDir, "data"), dataDir);
+            var runner = new ExperimentRunner(spec, models, stores, new ExperimentEmbedders(docsEmbedder, queryEmbedder), workDir);
+            ExperimentRun run;
+            try
+            {
+                run = await CompareProgress.RunAsync(quiet, progress => runner.RunAsync(progress, ct));
+            }
+            catch (InvalidOperationException e)
+            {
+                // What stops the whole experiment (no chunks, no usable generated questions) rather than one arm.
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+            PrintArms(run);
+            var results = ExperimentAnalyzer.Analyze(run);
+            var files = ExperimentReport.WriteAll(results, outDir);
+            Console.Out.WriteLine();
+            Console.Out.WriteLine($"recommendation: {results.Recommendation.Summary}");
+            foreach (var reason in results.Recommendation.Reasons) Console.Out.WriteLine($"  - {reason}");
+            Console.Out.WriteLine();
+            foreach (var f in files) Console.Out.WriteLine($"wrote {f}");
+            Console.Out.WriteLine($"report: {files.First(f => f.EndsWith(ExperimentReport.HtmlFileName, StringComparison.Ordinal))}");
+            return run.Arms.All(a => a.Error != null) ? 1 : 0;
+        }
+        finally
+        {
+            (docsEmbedder as IDisposable)?.Dispose();
+            (queryEmbedder as IDisposable)?.Dispose();
+        }
+    }
+
+    private static IArmModels CreateModels(ModelSpec model)
+    {
+        if (model.Remote != null)
+            return new RemoteArmModels(RagCliOptions.ParseUrl(model.Remote, "model.remote"), model.RemoteModel, RagCliOptions.ApiKey());
+        return new LocalArmModels(RagTune.Models.Downloads.ModelResolver.Resolve(model.Path!), model.Threads);
+    }
+
+    private static void PrintArms(ExperimentRun run)
+    {
+        Console.Out.WriteLine($"{run.Name}: {run.Model}; {run.TrainQuestions.Count} training and {run.TestQuestions.Count} test questions");
+        foreach (var arm in run.Arms)
+        {
+            var training = arm.Training is { } t ? $", trained {t.Steps} steps in {t.WallSeconds:F1} s" : "";
+            Console.Out.WriteLine(arm.Error is { } e ? $"  {arm.Arm,-9} failed: {e}" : $"  {arm.Arm,-9} {arm.Answers.Count} answers{training}");
+        }
+    }
+}

@@ -1,0 +1,169 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+
+namespace RagTune.Evaluation.Experiments.Demo;
+
+/// <summary>Demo sizes: the villages in the world and the questions asked per village.</summary>
+internal sealed record DemoWorldOptions(int Villages = 30, int FactsPerVillage = 2, int Paraphrases = 2, int Unanswerable = 6, ulong Seed = 20240601)
+{
+    public void Validate()
+    {
+        if (Villages < 4) throw new ArgumentException($"DemoWorldOptions.Villages must be at least 4 (got {Villages}).");
+        if (FactsPerVillage is < 1 or > 5) throw new ArgumentException($"DemoWorldOptions.FactsPerVillage must be 1 to 5 (got {FactsPerVillage}).");
+        if (Paraphrases is < 0 or > 2) throw new ArgumentException($"DemoWorldOptions.Paraphrases must be 0 to 2 (got {Paraphrases}).");
+        if (Unanswerable < 0) throw new ArgumentException($"DemoWorldOptions.Unanswerable must be zero or more (got {Unanswerable}).");
+    }
+}
+
+/// <summary>
+/// The demo's knowledge world: fictional villages with made-up names, founders and rivers (so no model knows them
+/// beforehand) and a trade, flag colour and festival month each, rendered as short Markdown documents in varied
+/// layouts, with questions (one per fact, plus paraphrases) and unanswerable questions about villages that do not
+/// exist. Everything follows from the seed: the same options always write the same files.
+/// </summary>
+internal static class DemoWorld
+{
+    private static readonly string[] s_onsets = ["B", "D", "F", "G", "K", "L", "M", "N", "P", "R", "S", "T", "V", "Z", "Br", "Dr", "Gr", "Kr", "Tr", "Th", "Sh", "St"];
+    private static readonly string[] s_vowels = ["a", "e", "i", "o", "u", "a", "o", "ai", "ea", "ou"];
+    private static readonly string[] s_codas = ["n", "r", "l", "s", "m", "th", "nd", "rn", "sk", "x", "", ""];
+    private static readonly string[] s_trades = ["copper", "wool", "honey", "salt", "glass", "amber", "cheese", "timber", "pottery", "silk", "tin", "barley"];
+    private static readonly string[] s_colours = ["red", "blue", "green", "yellow", "purple", "orange", "white", "black"];
+    private static readonly string[] s_months = CultureInfo.InvariantCulture.DateTimeFormat.MonthNames.Where(m => m.Length > 0).ToArray();
+
+    private sealed record Village(string Name, string Founder, string River, string Trade, string Colour, string Month);
+
+    private sealed record Attribute(string Key, Func<Village, string> Value, string[] Questions);
+
+    // The first wording of each attribute is the question; the others are its paraphrases.
+    private static readonly Attribute[] s_attributes =
+    [
+        new("founder", v => v.Founder, ["Who founded {0}?", "Which person was the founder of {0}?", "By whom was the village of {0} founded?"]),
+        new("river", v => v.River, ["Which river flows past {0}?", "On what river does {0} lie?", "What is the name of the river at {0}?"]),
+        new("trade", v => v.Trade, ["What does {0} trade in?", "What is the main trade good of {0}?", "Which goods is {0} known for selling?"]),
+        new("flag", v => v.Colour, ["What colour is the flag of {0}?", "Which colour does the flag of {0} have?", "The flag of {0} is what colour?"]),
+        new("festival", v => v.Month, ["In which month is the festival of {0}?", "When does {0} hold its yearly festival?", "What month is the {0} festival in?"]),
+    ];
+
+    /// <summary>Writes <c>docs/*.md</c> and <c>questions.jsonl</c> under <paramref name="folder"/>; returns the questions.</summary>
+    public static List<ExperimentQuestion> Write(string folder, DemoWorldOptions options)
+    {
+        options.Validate();
+        var rng = new Random(unchecked((int)(options.Seed ^ (options.Seed >> 32))));
+        var names = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        string NewName(int syllables)
+        {
+            string n;
+            do n = Word(rng, syllables); while (!names.Add(n));
+            return n;
+        }
+        var villages = Enumerable.Range(0, options.Villages).Select(_ => new Village(NewName(2 + rng.Next(2)), NewName(2), NewName(2),
+            s_trades[rng.Next(s_trades.Length)], s_colours[rng.Next(s_colours.Length)], s_months[rng.Next(s_months.Length)])).ToList();
+
+        var docs = Path.Combine(folder, "docs");
+        if (Directory.Exists(docs)) Directory.Delete(docs, recursive: true);
+        Directory.CreateDirectory(docs);
+        for (int i = 0; i < villages.Count; i++)
+            File.WriteAllText(Path.Combine(docs, villages[i].Name.ToLowerInvariant() + ".md"), Render(villages[i], i % 3));
+
+        var questions = new List<ExperimentQuestion>();
+        var paraphraseOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var v in villages)
+        {
+            var attributes = s_attributes.OrderBy(_ => rng.Next()).Take(options.FactsPerVillage);
+            foreach (var a in attributes)
+            {
+                var fact = $"{v.Name.ToLowerInvariant()}.{a.Key}";
+                var doc = v.Name.ToLowerInvariant() + ".md";
+                for (int p = 0; p <= options.Paraphrases; p++)
+                {
+                    var id = p == 0 ? fact : $"{fact}.p{p}";
+                    questions.Add(new ExperimentQuestion(id, fact, string.Format(CultureInfo.InvariantCulture, a.Questions[p], v.Name), [a.Value(v)], p > 0, true, doc));
+                    if (p > 0) paraphraseOf[id] = fact;
+                }
+            }
+        }
+        for (int i = 0; i < options.Unanswerable; i++)
+        {
+            var ghost = NewName(2 + rng.Next(2));
+            var a = s_attributes[rng.Next(s_attributes.Length)];
+            var id = $"none.{ghost.ToLowerInvariant()}.{a.Key}";
+            questions.Add(new ExperimentQuestion(id, id, string.Format(CultureInfo.InvariantCulture, a.Questions[0], ghost), [], false, false));
+        }
+        QuestionFile.Write(Path.Combine(folder, "questions.jsonl"), questions, paraphraseOf);
+        return questions;
+    }
+
+    /// <summary>
+    /// Three layouts so retrieval and reading are not one template: prose, a fact list, and a reordered sentence. Terse,
+    /// because the RAG prompt (rules, two sources, question) must fit a tiny model's 512-token context.
+    /// </summary>
+    private static string Render(Village v, int layout) => layout switch
+    {
+        0 => $"# {v.Name}\n\n{v.Name} lies on the river {v.River}. {v.Founder} founded it. It trades in {v.Trade}. Its flag is {v.Colour}. Its festival is in {v.Month}.\n",
+        1 => $"# {v.Name}\n\n- Founder: {v.Founder}\n- River: {v.River}\n- Trade: {v.Trade}\n- Flag: {v.Colour}\n- Festival: {v.Month}\n",
+        _ => $"# {v.Name}\n\n{v.Founder} founded {v.Name} by the river {v.River}. {v.Name} trades in {v.Trade}; its flag is {v.Colour}; its festival is in {v.Month}.\n",
+    };
+
+    private static string Word(Random rng, int syllables)
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < syllables; i++)
+        {
+            var onset = s_onsets[rng.Next(s_onsets.Length)];
+            sb.Append(i == 0 ? onset : onset.ToLowerInvariant()).Append(s_vowels[rng.Next(s_vowels.Length)]);
+        }
+        return sb.Append(s_codas[rng.Next(s_codas.Length)]).ToString();
+    }
+
+    /// <summary>
+    /// The demo's spec, sized for a tiny model on two cores: short prompts (two sources), short answers, few
+    /// training steps. <paramref name="quick"/> shrinks training and the experiments further (for tests).
+    /// </summary>
+    public static string Spec(string modelPath, bool quick, int threads) =>
+        $$"""
+        # Written by `ragtune demo`; run it again with: ragtune compare --spec experiment.yaml
+        name: demo
+        documents:
+          paths: [world/docs]
+        questions:
+          file: world/questions.jsonl
+          test_share: 0.3
+        model:
+          path: {{JsonSerializer.Serialize(modelPath)}}
+          threads: {{threads}}
+          max_tokens: {{(quick ? 12 : 24)}}
+        fine_tuning:
+          rank: 8
+          alpha: 16
+          steps: {{(quick ? 6 : 40)}}
+          lr: 0.003
+          seq_len: 480
+          batch: 4
+          grad_accum: 1
+          documents_as_text: true
+          paraphrases: true
+        raft:
+          gold_share: 0.8
+          distractors: 1
+        retrieval:
+          top_k: 2
+          mode: bm25
+          chunk_tokens: 96
+          overlap: 0
+          prompt: compact
+        constraints:
+          latency_budget_ms: 2000
+          updates_per_month: 4
+          citations_required: true
+          compute_price_per_hour: 0.10
+        experiments:
+          freshness:
+            share: 0.3
+          data_efficiency:
+            fractions: {{(quick ? "[1.0]" : "[0.25, 1.0]")}}
+            paraphrases: {{(quick ? "with" : "both")}}
+          forgetting: true
+        seed: 42
+        """;
+}

@@ -1,0 +1,121 @@
+using System.Text.Json;
+using RagTune.Cli.Tests.Models;
+using RagTune.TestKit;
+using RagTune.TestKit.Http;
+
+namespace RagTune.Cli.Tests.Compare;
+
+/// <summary><c>ragtune demo</c>, <c>compare</c> and <c>qa generate</c> through the real CLI process.</summary>
+public sealed class CompareCommandTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    private static string Stories => SharedData.File("models", "stories260k", "stories260K.gguf");
+
+    public void Dispose() => _dir.Dispose();
+
+    [Fact]
+    public void Demo_quick_runs_the_whole_comparison_offline_and_writes_the_reports()
+    {
+        var outDir = _dir.File("demo");
+        var r = CliProcess.Run(TimeSpan.FromMinutes(8), "demo", "--model", Stories, "--out", outDir, "--quick", "--threads", "2");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Contains("demo world: 12 fictional villages", r.Stdout);
+        Assert.Contains("recommendation: ", r.Stdout);
+        Assert.Contains($"report: {Path.Combine(outDir, "report.html")}", r.Stdout);
+        foreach (var f in new[] { "results.json", "report.md", "report.html", "experiment.yaml", "world/questions.jsonl" })
+            Assert.True(File.Exists(Path.Combine(outDir, f)), f);
+        Assert.Equal(12, Directory.GetFiles(Path.Combine(outDir, "world", "docs"), "*.md").Length);
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")));
+        var arms = json.RootElement.GetProperty("results").GetProperty("run").GetProperty("arms");
+        Assert.Equal(["base", "rag", "ft", "ft+rag", "raft+rag"], arms.EnumerateArray().Select(a => a.GetProperty("arm").GetString()));
+        Assert.All(arms.EnumerateArray(), a => Assert.Equal(JsonValueKind.Null, a.GetProperty("error").ValueKind));
+        Assert.Contains("<svg", File.ReadAllText(Path.Combine(outDir, "report.html")));
+        // The progress display goes to stderr as plain lines when piped.
+        Assert.Contains("train raft+rag", r.Stderr);
+        Assert.DoesNotContain("\u001b[", r.Stderr);
+    }
+
+    [Fact]
+    public void Demo_without_a_model_says_what_to_do()
+    {
+        var r = CliEnvProcess.Run(new Dictionary<string, string> { ["RAGTUNE_MODELS_DIR"] = _dir.File("empty-cache") }, "demo", "--out", _dir.File("o"));
+        Assert.Equal(2, r.ExitCode);
+        Assert.Contains("ragtune model pull", r.Stderr);
+        Assert.Contains("--model", r.Stderr);
+    }
+
+    [Fact]
+    public void A_bad_spec_is_refused_with_its_line_and_field()
+    {
+        Directory.CreateDirectory(_dir.File("docs"));
+        File.WriteAllText(_dir.File("docs/a.md"), "# A\n\nAlpha.");
+        File.WriteAllText(_dir.File("spec.yaml"), "documents:\n  paths: [docs]\nquestions:\n  file: qa.jsonl\nmodel:\n  path: m.gguf\n");
+        var r = CliProcess.Run("compare", "--spec", _dir.File("spec.yaml"), "--out", _dir.File("out"));
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains($"{_dir.File("spec.yaml")}:4: questions.file: '{_dir.File("qa.jsonl")}' does not exist", r.Stderr);
+    }
+
+    [Fact]
+    public void Generated_questions_that_a_model_cannot_write_stop_the_run_with_a_reason()
+    {
+        Directory.CreateDirectory(_dir.File("docs"));
+        File.WriteAllText(_dir.File("docs/brel.md"), "# Brel\n\nTomas founded Brel by the river Tam.\n");
+        File.WriteAllText(_dir.File("spec.yaml"), $"documents:\n  paths: [docs]\nquestions:\n  generate: true\nmodel:\n  path: {Stories}\n  max_tokens: 8\n");
+        var r = CliProcess.Run("compare", "--spec", _dir.File("spec.yaml"), "--out", _dir.File("out"), "--quiet");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("Question generation kept 0 question(s) from 1 chunks", r.Stderr);
+        Assert.Contains("give 'questions.file'", r.Stderr);
+    }
+
+    [Fact]
+    public async Task Arms_that_cannot_run_show_their_error_and_the_others_still_report()
+    {
+        // A remote base model answers the closed-book and RAG arms; the trained arms cannot train on it.
+        await using var server = new FakeOpenAIServer { ReplyPieces = ["Tomas", " [1]"] };
+        Directory.CreateDirectory(_dir.File("docs"));
+        File.WriteAllText(_dir.File("docs/brel.md"), "# Brel\n\nTomas founded Brel by the river Tam.\n");
+        File.WriteAllText(_dir.File("docs/kor.md"), "# Kor\n\nAnna founded Kor by the river Lune.\n");
+        File.WriteAllLines(_dir.File("qa.jsonl"), [
+            """{"id": "b", "question": "Who founded Brel?", "answer": "Tomas"}""",
+            """{"id": "k", "question": "Who founded Kor?", "answer": "Anna"}""",
+        ]);
+        File.WriteAllText(_dir.File("spec.yaml"), $"documents:\n  paths: [docs]\nquestions:\n  file: qa.jsonl\n  test_share: 0.5\nmodel:\n  remote: {server.BaseUrl.AbsoluteUri}\n  remote_model: tiny-chat\nretrieval:\n  mode: bm25\n");
+        var r = CliEnvProcess.Run(new Dictionary<string, string>(), "compare", "--spec", _dir.File("spec.yaml"), "--out", _dir.File("out"), "--quiet");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Matches(@"ft\s+failed: the base model is remote", r.Stdout);
+        Assert.Matches(@"rag\s+1 answers", r.Stdout);
+        using var json = JsonDocument.Parse(File.ReadAllText(_dir.File("out/results.json")));
+        var arms = json.RootElement.GetProperty("results").GetProperty("run").GetProperty("arms").EnumerateArray().ToDictionary(a => a.GetProperty("arm").GetString()!);
+        Assert.Equal("Tomas [1]", arms["base"].GetProperty("answers")[0].GetProperty("text").GetString());
+        Assert.Equal(1, arms["rag"].GetProperty("answers").GetArrayLength());
+        Assert.Contains("remote", arms["raft+rag"].GetProperty("error").GetString());
+        Assert.Equal(0, arms["ft+rag"].GetProperty("answers").GetArrayLength());
+        Assert.NotEmpty(server.Bodies("/v1/chat/completions"));
+    }
+
+    [Fact]
+    public void Qa_generate_runs_end_to_end_with_a_local_tiny_model()
+    {
+        Directory.CreateDirectory(_dir.File("docs"));
+        File.WriteAllText(_dir.File("docs/brel.md"), "# Brel\n\nTomas founded Brel by the river Tam.\n");
+        File.WriteAllText(_dir.File("docs/kor.md"), "# Kor\n\nAnna founded Kor. Kor trades in salt.\n");
+        var data = _dir.File("data");
+        Assert.Equal(0, CliProcess.Run("ingest", _dir.File("docs"), "--collection", "qa", "--data-dir", data).ExitCode);
+        var r = CliProcess.Run("qa", "generate", "--collection", "qa", "--data-dir", data, "--model", Stories, "--paraphrases", "1", "--max-tokens", "24",
+            "--out", _dir.File("qa.jsonl"));
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Matches(@"kept \d+ questions and \d+ paraphrases from 2 chunks", r.Stdout);
+        Assert.True(File.Exists(_dir.File("qa.jsonl")));
+        // Whatever the tiny model wrote, every kept pair obeys the filters.
+        foreach (var line in File.ReadAllLines(_dir.File("qa.jsonl")))
+        {
+            using var pair = JsonDocument.Parse(line);
+            var answer = pair.RootElement.GetProperty("answer").GetString()!;
+            Assert.Contains(answer, pair.RootElement.GetProperty("source").GetString()!, StringComparison.OrdinalIgnoreCase);
+            Assert.DoesNotContain(answer, pair.RootElement.GetProperty("question").GetString()!, StringComparison.OrdinalIgnoreCase);
+        }
+        var missing = CliProcess.Run("qa", "generate", "--collection", "nope", "--data-dir", data, "--model", Stories, "--out", _dir.File("x.jsonl"));
+        Assert.NotEqual(0, missing.ExitCode);
+    }
+}

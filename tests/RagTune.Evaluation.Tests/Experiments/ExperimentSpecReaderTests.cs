@@ -1,0 +1,139 @@
+using RagTune.Evaluation.Experiments;
+using RagTune.TestKit;
+
+namespace RagTune.Evaluation.Tests.Experiments;
+
+public sealed class ExperimentSpecReaderTests : IDisposable
+{
+    private readonly TempDir _dir = new();
+
+    public ExperimentSpecReaderTests()
+    {
+        Directory.CreateDirectory(_dir.File("docs"));
+        File.WriteAllText(_dir.File("docs/a.md"), "# A\n\nAlpha.");
+        File.WriteAllText(_dir.File("qa.jsonl"), "{\"question\": \"q?\", \"answer\": \"a\"}\n");
+    }
+
+    public void Dispose() => _dir.Dispose();
+
+    private ExperimentSpec Parse(string yaml) => ExperimentSpecReader.Parse(yaml, _dir.File("experiment.yaml"));
+
+    private const string Minimal = "documents:\n  paths: [docs]\nquestions:\n  file: qa.jsonl\nmodel:\n  path: m.gguf\n";
+
+    [Fact]
+    public void A_full_spec_is_read_with_paths_resolved_against_its_folder()
+    {
+        var spec = Parse("""
+            name: trial
+            documents:
+              paths: [docs]
+            questions:
+              file: qa.jsonl
+              test_share: 0.25
+            model:
+              path: models/m.gguf
+              max_tokens: 20
+            arms: [base, rag, raft+rag]
+            fine_tuning:
+              rank: 4
+              steps: 12
+              lr: 0.002
+              seq_len: 128
+            raft:
+              gold_share: 0.6
+              distractors: 3
+            retrieval:
+              top_k: 4
+              mode: bm25
+              prompt: compact
+            constraints:
+              latency_budget_ms: 1500
+              updates_per_month: 30
+              labelled_examples: 200
+              citations_required: true
+            experiments:
+              freshness:
+                share: 0.5
+              data_efficiency:
+                fractions: [0.5, 1.0]
+                paraphrases: without
+              forgetting: true
+            seed: 7
+            """);
+        Assert.Equal("trial", spec.Name);
+        Assert.Equal(Path.Combine(_dir.Path, "docs"), spec.Documents.Paths.Single());
+        Assert.Equal(_dir.File("qa.jsonl"), spec.Questions.File);
+        Assert.Equal(0.25, spec.Questions.TestShare);
+        Assert.Equal(Path.Combine(_dir.Path, "models", "m.gguf"), spec.Model.Path);
+        Assert.Equal(20, spec.Model.MaxTokens);
+        Assert.Equal(["base", "rag", "raft+rag"], spec.Arms);
+        Assert.Equal(4, spec.FineTuning.Rank);
+        Assert.Equal(12, spec.FineTuning.Steps);
+        Assert.Equal(0.002f, spec.FineTuning.LearningRate);
+        Assert.Equal(new RaftSpec(0.6, 3), spec.Raft);
+        Assert.Equal(4, spec.Retrieval.TopK);
+        Assert.Equal(RagTune.Rag.Answering.GroundedPrompt.CompactSystemMessage, spec.Retrieval.SystemMessage);
+        Assert.Equal(new ExperimentConstraints(1500, 30, 200, true, 0.10), spec.Constraints);
+        Assert.Equal(0.5, spec.Experiments.Freshness!.Share);
+        Assert.Equal([0.5, 1.0], spec.Experiments.DataEfficiency!.Fractions);
+        Assert.False(spec.Experiments.DataEfficiency.WithParaphrases);
+        Assert.True(spec.Experiments.DataEfficiency.WithoutParaphrases);
+        Assert.Equal(ExperimentSpec.DefaultForgettingText, spec.Experiments.Forgetting!.Text);
+        Assert.Equal(7UL, spec.Seed);
+    }
+
+    [Fact]
+    public void Defaults_give_all_five_arms_and_no_experiments()
+    {
+        var spec = Parse(Minimal);
+        Assert.Equal(ArmNames.All, spec.Arms);
+        Assert.Null(spec.Experiments.Freshness);
+        Assert.Equal(new FineTuningSpec(), spec.FineTuning);
+        Assert.Equal("experiment", spec.Name);
+    }
+
+    [Theory]
+    [InlineData("fine_tuning:\n  rnak: 8\n", 8, "fine_tuning.rnak", "unknown field")]
+    [InlineData("fine_tuning:\n  rank: eight\n", 8, "fine_tuning.rank", "not a whole number")]
+    [InlineData("arms: [base, rga]\n", 7, "arms", "unknown arm 'rga'")]
+    [InlineData("constraints:\n  updates_per_month: -1\n", 8, "constraints.updates_per_month", "zero or more")]
+    [InlineData("retrieval:\n  mode: fuzzy\n", 8, "retrieval.mode", "bm25, dense or hybrid")]
+    [InlineData("colour: red\n", 7, "colour", "unknown field")]
+    public void Errors_name_the_line_and_field_and_say_what_to_do(string extra, int line, string field, string message)
+    {
+        var e = Assert.Throws<ExperimentSpecException>(() => Parse(Minimal + extra));
+        Assert.Equal(line, e.Line);
+        Assert.Equal(field, e.Field);
+        Assert.Contains(message, e.Message);
+        Assert.StartsWith($"{_dir.File("experiment.yaml")}:{line}: {field}:", e.Message);
+    }
+
+    [Fact]
+    public void Missing_files_are_named_with_their_line()
+    {
+        var e = Assert.Throws<ExperimentSpecException>(() => Parse("documents:\n  paths:\n    - docs\n    - nowhere/\nquestions:\n  file: qa.jsonl\nmodel:\n  path: m.gguf\n"));
+        Assert.Equal(4, e.Line);
+        Assert.Contains("nowhere", e.Message);
+        var q = Assert.Throws<ExperimentSpecException>(() => Parse("documents:\n  paths: [docs]\nquestions:\n  file: missing.jsonl\nmodel:\n  path: m.gguf\n"));
+        Assert.Equal(4, q.Line);
+        Assert.Equal("questions.file", q.Field);
+    }
+
+    [Fact]
+    public void A_required_section_and_a_model_are_demanded()
+    {
+        Assert.Equal("questions", Assert.Throws<ExperimentSpecException>(() => Parse("documents:\n  paths: [docs]\nmodel:\n  path: m.gguf\n")).Field);
+        var both = Assert.Throws<ExperimentSpecException>(() => Parse("documents:\n  paths: [docs]\nquestions:\n  file: qa.jsonl\nmodel:\n  path: m.gguf\n  remote: http://x/v1\n"));
+        Assert.Contains("exactly one", both.Message);
+        var syntax = Assert.Throws<ExperimentSpecException>(() => Parse("documents: [\n"));
+        Assert.Equal("(syntax)", syntax.Field);
+    }
+
+    [Fact]
+    public void Freshness_needs_document_paths()
+    {
+        var e = Assert.Throws<ExperimentSpecException>(() => Parse("documents:\n  collection: mine\nquestions:\n  file: qa.jsonl\nmodel:\n  path: m.gguf\nexperiments:\n  freshness: true\n"));
+        Assert.Equal("experiments.freshness", e.Field);
+        Assert.Equal(8, e.Line);
+    }
+}
