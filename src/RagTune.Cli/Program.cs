@@ -13,6 +13,7 @@ root.Subcommands.Add(AskCommand.Create());
 root.Subcommands.Add(CollectionsCommand.Create());
 root.Subcommands.Add(EvalCommand.Create());
 root.Subcommands.Add(TuneCommand.Create());
+root.Subcommands.Add(TuneEmbeddingsCommand.Create());
 root.Subcommands.Add(AdapterCommands.Create());
 root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());

@@ -108,7 +108,7 @@ internal static class ChatCompletionsEndpoint
     }
 
     /// <summary>Runs a model call, turning the failures a caller caused (bad conversation, prompt too long) into 400s.</summary>
-    private static async Task<T> Call<T>(Func<Task<T>> call)
+    internal static async Task<T> Call<T>(Func<Task<T>> call)
     {
         try
         {
@@ -120,7 +120,7 @@ internal static class ChatCompletionsEndpoint
         }
     }
 
-    private static OpenAIErrorException ModelFailure(Exception e) => e switch
+    internal static OpenAIErrorException ModelFailure(Exception e) => e switch
     {
         OpenAIErrorException o => o,
         ArgumentException => OpenAIErrorException.BadRequest(e.Message, "messages"),

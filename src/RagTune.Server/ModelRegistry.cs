@@ -11,15 +11,25 @@ public sealed class ModelRegistry : IDisposable
 {
     private readonly Dictionary<string, IChatClient> _chat = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IEmbeddingGenerator<string, Embedding<float>>> _embedding = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, string> _files = new(StringComparer.Ordinal);
 
-    /// <summary>Serves <paramref name="client"/> for chat completions under <paramref name="id"/>.</summary>
-    public ModelRegistry AddChat(string id, IChatClient client)
+    /// <summary>
+    /// Serves <paramref name="client"/> for chat completions under <paramref name="id"/>; <paramref name="modelPath"/>,
+    /// the model's file, makes it a base for fine-tuning jobs.
+    /// </summary>
+    public ModelRegistry AddChat(string id, IChatClient client, string? modelPath = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(id);
         ArgumentNullException.ThrowIfNull(client);
         if (!_chat.TryAdd(id, client)) throw new ArgumentException($"Two models share the id '{id}'; rename one of the files.", nameof(id));
+        if (modelPath != null) _files[id] = Path.GetFullPath(modelPath);
         return this;
     }
+
+    /// <summary>Ids of the chat models that can be fine-tuned (their files are known).</summary>
+    public IReadOnlyList<string> TunableIds => [.. _chat.Keys.Where(_files.ContainsKey)];
+
+    internal bool TryGetFile(string id, out string path) => _files.TryGetValue(id, out path!);
 
     /// <summary>Serves <paramref name="generator"/> for embeddings under <paramref name="id"/>.</summary>
     public ModelRegistry AddEmbedding(string id, IEmbeddingGenerator<string, Embedding<float>> generator)
@@ -63,7 +73,7 @@ public sealed class ModelRegistry : IDisposable
                     ContextSize = options.ContextSize,
                     Threads = options.Threads,
                 });
-                try { registry.AddChat(id, client); }
+                try { registry.AddChat(id, client, path); }
                 catch { client.Dispose(); throw; }
             }
         }

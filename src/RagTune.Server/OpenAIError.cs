@@ -20,6 +20,16 @@ internal sealed class OpenAIErrorException(int status, string message, string ty
     public static OpenAIErrorException NotFound(string message, string? param = null, string? code = null) =>
         new(StatusCodes.Status404NotFound, message, "invalid_request_error", param, code);
 
+    /// <summary>The HTTP answer to a request the composed services refused.</summary>
+    public static OpenAIErrorException From(RagTune.Hosting.HostingException e) => e.Failure switch
+    {
+        RagTune.Hosting.HostingFailure.NotFound => new(StatusCodes.Status404NotFound, e.Message, "invalid_request_error", e.Field, "not_found"),
+        RagTune.Hosting.HostingFailure.Conflict => new(StatusCodes.Status409Conflict, e.Message, "invalid_request_error", e.Field, "conflict"),
+        RagTune.Hosting.HostingFailure.TooLarge => new(StatusCodes.Status413PayloadTooLarge, e.Message, "invalid_request_error", e.Field, "request_too_large"),
+        RagTune.Hosting.HostingFailure.Busy => new(StatusCodes.Status429TooManyRequests, e.Message, "rate_limit_exceeded", e.Field, "job_queue_full"),
+        _ => new(StatusCodes.Status400BadRequest, e.Message, "invalid_request_error", e.Field),
+    };
+
     public ErrorBody ToBody() => new(new ErrorDetail(Message, Type, Param, Code));
 
     public static Task WriteAsync(HttpContext context, int status, string message, string type, string? param = null, string? code = null) =>
@@ -46,6 +56,10 @@ internal sealed class OpenAIErrorMiddleware(RequestDelegate next, Microsoft.Exte
         catch (OpenAIErrorException e) when (!context.Response.HasStarted)
         {
             await e.WriteAsync(context).ConfigureAwait(false);
+        }
+        catch (RagTune.Hosting.HostingException e) when (!context.Response.HasStarted)
+        {
+            await OpenAIErrorException.From(e).WriteAsync(context).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (context.RequestAborted.IsCancellationRequested)
         {

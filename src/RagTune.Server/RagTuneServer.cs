@@ -11,13 +11,16 @@ using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using RagTune.Hosting;
+using RagTune.Server.Api;
 using RagTune.Server.Telemetry;
 
 namespace RagTune.Server;
 
 /// <summary>
 /// Builds the RagTune HTTP server: OpenAI-compatible endpoints over the models of a <see cref="ModelRegistry"/>,
-/// an API key check, a concurrency limit with a bounded queue, a request body limit and optional CORS.
+/// the RagTune API (<c>/api</c>: collections, ingestion, search, ask, fine-tuning jobs with live progress) and the
+/// web UI, an API key check, a concurrency limit with a bounded queue, a request body limit and optional CORS.
 /// </summary>
 public static class RagTuneServer
 {
@@ -46,11 +49,20 @@ public static class RagTuneServer
 
         var options = builder.Configuration.GetSection(ServerOptions.Section).Get<ServerOptions>() ?? new ServerOptions();
         options.Validate();
+        var rag = builder.Configuration.GetSection(RagTuneOptions.Section).Get<RagTuneOptions>() ?? new RagTuneOptions();
+        try
+        {
+            builder.Services.AddRagTune(rag);
+        }
+        catch (RagTuneOptionsException e)
+        {
+            throw new ServerOptionsException(e.Message);
+        }
         bool ownsModels = models is null;
         models ??= ModelRegistry.LoadLocal(options);
         try
         {
-            return Compose(builder, options, models, ownsModels);
+            return Compose(builder, options, rag, models, ownsModels);
         }
         catch
         {
@@ -66,7 +78,7 @@ public static class RagTuneServer
         return [.. app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? []];
     }
 
-    private static WebApplication Compose(WebApplicationBuilder builder, ServerOptions options, ModelRegistry models, bool ownsModels)
+    private static WebApplication Compose(WebApplicationBuilder builder, ServerOptions options, RagTuneOptions rag, ModelRegistry models, bool ownsModels)
     {
         builder.WebHost.ConfigureKestrel(k =>
         {
@@ -99,7 +111,7 @@ public static class RagTuneServer
         {
             r.RejectionStatusCode = StatusCodes.Status429TooManyRequests;
             r.GlobalLimiter = PartitionedRateLimiter.Create<HttpContext, string>(context =>
-                context.Request.Path.StartsWithSegments("/v1")
+                IsLimited(context.Request.Path)
                     ? RateLimitPartition.GetConcurrencyLimiter("v1", _ => new ConcurrencyLimiterOptions
                     {
                         PermitLimit = options.MaxConcurrentRequests,
@@ -130,9 +142,13 @@ public static class RagTuneServer
         if (exporters != null) app.Lifetime.ApplicationStopped.Register(exporters.Dispose);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Server");
         app.Lifetime.ApplicationStarted.Register(() =>
+        {
             log.LogInformation("Serving {ModelCount} model(s) [{Models}] on {Addresses}; API key {ApiKeyState}; at most {MaxConcurrent} concurrent + {Queue} queued",
                 models.Ids.Count, string.Join(", ", models.Ids), string.Join(", ", Addresses(app)),
-                string.IsNullOrEmpty(options.ApiKey) ? "not required" : "required", options.MaxConcurrentRequests, options.QueueLimit));
+                string.IsNullOrEmpty(options.ApiKey) ? "not required" : "required", options.MaxConcurrentRequests, options.QueueLimit);
+            log.LogInformation("Web UI at {Url}; data in {DataDirectory}; at most {Jobs} job(s) at once + {QueuedJobs} queued",
+                Addresses(app).FirstOrDefault() + "/", rag.ResolvedDataDirectory, rag.MaxConcurrentJobs, rag.MaxQueuedJobs);
+        });
 
         app.UseMiddleware<RequestTelemetryMiddleware>();
         if (options.CorsOrigins.Count > 0) app.UseCors();
@@ -149,6 +165,12 @@ public static class RagTuneServer
         var chatLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Server.ChatCompletions");
         app.MapPost("/v1/chat/completions", (HttpContext c) => ChatCompletionsEndpoint.HandleAsync(c, models, options, chatLog, telemetry));
         app.MapPost("/v1/embeddings", (HttpContext c) => EmbeddingsEndpoint.HandleAsync(c, models, options, telemetry));
+        CollectionsApi.Map(app, options, models);
+        JobsApi.Map(app);
+        TuneApi.Map(app, options, models);
+        app.MapFallback("/api/{**rest}", (HttpContext c) => OpenAIErrorException.WriteAsync(c, StatusCodes.Status404NotFound,
+            $"Unknown request URL: {c.Request.Method} {c.Request.Path}.", "invalid_request_error", null, "unknown_url"));
+        WebUi.Map(app);
         app.MapFallback("/v1/{**rest}", (HttpContext c) => OpenAIErrorException.WriteAsync(c, StatusCodes.Status404NotFound,
             $"Unknown request URL: {c.Request.Method} {c.Request.Path}.", "invalid_request_error", null, "unknown_url"));
         return app;
@@ -161,7 +183,7 @@ public static class RagTuneServer
         byte[]? expected = string.IsNullOrEmpty(options.ApiKey) ? null : Encoding.UTF8.GetBytes(options.ApiKey);
         return (context, next) =>
         {
-            if (expected is null || !context.Request.Path.StartsWithSegments("/v1")) return next(context);
+            if (expected is null || !IsProtected(context.Request.Path)) return next(context);
             string header = context.Request.Headers.Authorization.ToString();
             if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
                 return Unauthorized(context, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
@@ -171,6 +193,13 @@ public static class RagTuneServer
             return next(context);
         };
     }
+
+    // The web UI's static files are public (the page asks for the key); everything that reads or changes data is not.
+    private static bool IsProtected(PathString path) => path.StartsWithSegments("/v1") || path.StartsWithSegments("/api");
+
+    // Progress streams stay open for a job's whole life: they would hold a request slot each, so they are not counted.
+    private static bool IsLimited(PathString path) =>
+        IsProtected(path) && !(path.StartsWithSegments("/api/jobs") && path.Value!.EndsWith("/events", StringComparison.Ordinal));
 
     private static Task Unauthorized(HttpContext context, string message)
     {

@@ -8,7 +8,11 @@ namespace RagTune.Server;
 /// <summary>Reads a JSON request body within the configured size limit, failing in OpenAI's error shape.</summary>
 internal static class RequestBody
 {
-    public static async Task<T> ReadAsync<T>(HttpContext context, ServerOptions options) where T : class
+    public static Task<T> ReadAsync<T>(HttpContext context, ServerOptions options) where T : class =>
+        ReadAsync<T>(context, options, OpenAIWire.Json);
+
+    /// <summary>Reads the body as <typeparamref name="T"/> with the given JSON naming (camelCase for <c>/api</c>).</summary>
+    public static async Task<T> ReadAsync<T>(HttpContext context, ServerOptions options, JsonSerializerOptions json) where T : class
     {
         // We count the bytes ourselves instead of letting Kestrel throw mid-body: an oversized body is then read
         // to its end (up to a cap) before the 413 is sent, so the client sees the answer instead of a reset
@@ -46,7 +50,7 @@ internal static class RequestBody
         buffer.Position = 0;
         try
         {
-            return JsonSerializer.Deserialize<T>(buffer, OpenAIWire.Json)
+            return JsonSerializer.Deserialize<T>(buffer, json)
                 ?? throw OpenAIErrorException.BadRequest("The request body is null; send a JSON object.");
         }
         catch (JsonException e)
@@ -56,9 +60,10 @@ internal static class RequestBody
     }
 
     // Read at most this much of an oversized body before answering; beyond it the connection is simply closed.
-    private static long DrainCap(long limit) => Math.Max(4 * limit, 4 << 20);
+    internal static long DrainCap(long limit) => Math.Max(4 * limit, 4 << 20);
 
-    private static async Task DrainAsync(Stream body, long budget, CancellationToken ct)
+    /// <summary>Reads and drops up to <paramref name="budget"/> bytes, so a refused client still reads the answer.</summary>
+    internal static async Task DrainAsync(Stream body, long budget, CancellationToken ct)
     {
         var scratch = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try

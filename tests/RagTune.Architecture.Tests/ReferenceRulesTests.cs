@@ -21,7 +21,7 @@ public sealed class ReferenceRulesTests
         ["RagTune.FineTuning"] = ["RagTune.Engine", "RagTune.Tokenizers", "RagTune.Models"],
         ["RagTune.Evaluation"] = ["RagTune.Rag", "RagTune.FineTuning", "Microsoft.Extensions.AI.Abstractions", "YamlDotNet", "System.Numerics.Tensors"],
         ["RagTune.Hosting"] = ["*"],
-        // Until RagTune.Hosting exists the server composes the model layer (LocalChatClient) directly.
+        // The server gets everything composed from Hosting but still loads its chat models (LocalChatClient) itself.
         // The server wires the OpenTelemetry SDK for its own traces and metrics (`serve --telemetry`).
         ["RagTune.Server"] = ["RagTune.Hosting", "RagTune.Models", "Microsoft.Extensions.AI.Abstractions", "OpenTelemetry", "OpenTelemetry.Exporter.OpenTelemetryProtocol"],
         // Until RagTune.Hosting exists the CLI composes the model layer directly; `ragtune serve` hosts the server.

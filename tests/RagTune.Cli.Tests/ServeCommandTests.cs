@@ -21,8 +21,9 @@ public sealed class ServeCommandTests
     public async Task Serve_answers_on_loopback_and_chat_remote_talks_to_it()
     {
         int port = FreePort();
+        using var data = new TempDir();
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "RagTune.Cli.dll"), "serve", "-m", Stories, "--port", port.ToString(), "--threads", "1" })
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "RagTune.Cli.dll"), "serve", "-m", Stories, "--port", port.ToString(), "--threads", "1", "--data-dir", data.Path })
             psi.ArgumentList.Add(a);
         using var server = Process.Start(psi)!;
         _ = server.StandardOutput.ReadToEndAsync();
@@ -49,6 +50,11 @@ public sealed class ServeCommandTests
                 "chat", "--remote", $"http://127.0.0.1:{port}/v1", "--temperature", "0", "-n", "8");
             Assert.True(chat.ExitCode == 0, chat.Stderr);
             Assert.False(string.IsNullOrWhiteSpace(chat.Stdout));
+
+            // The RagTune API keeps its collections in --data-dir.
+            var created = await http.PostAsync("/api/collections", new StringContent("{\"name\":\"docs\"}", System.Text.Encoding.UTF8, "application/json"));
+            Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+            Assert.True(File.Exists(Path.Combine(data.Path, "collections", "docs.db")));
         }
         finally
         {

@@ -18,7 +18,7 @@ public sealed class RunningServer : IAsyncDisposable
 
     public HttpClient Http { get; }
 
-    /// <summary>The application's services (to reach its <c>ServerTelemetry</c>).</summary>
+    /// <summary>The application's services (its <c>ServerTelemetry</c>, the real job queue).</summary>
     public IServiceProvider Services => _app.Services;
 
     /// <summary>Stops the server (flushing its telemetry exporters) before <see cref="DisposeAsync"/>.</summary>

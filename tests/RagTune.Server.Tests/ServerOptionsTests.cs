@@ -30,6 +30,8 @@ public sealed class ServerOptionsTests
     [InlineData("Server:MaxRequestBodyBytes", "10", "MaxRequestBodyBytes")]
     [InlineData("Server:ModelsDir", "/no/such/dir", "ModelsDir")]
     [InlineData("Server:LogFormat", "xml", "LogFormat")]
+    [InlineData("RagTune:MaxUploadBytes", "100", "RagTune:MaxUploadBytes")]
+    [InlineData("RagTune:MaxConcurrentJobs", "0", "RagTune:MaxConcurrentJobs")]
     public void Invalid_settings_name_the_setting(string key, string value, string name)
     {
         var e = Assert.Throws<ServerOptionsException>(() => RagTuneServer.Build([], new Dictionary<string, string?> { [key] = value }, new ModelRegistry()));

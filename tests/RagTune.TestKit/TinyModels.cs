@@ -18,6 +18,16 @@ public static class TinyModels
             path => RandomModelWriter.Write(ModelPresets.Get(preset), GgmlTypes.Parse(type), seed, path));
 
     /// <summary>
+    /// A small random BERT embedding model (Hugging Face folder layout, mean pooling, normalised) with the synthetic
+    /// vocabulary of <see cref="RagTune.Models.Embeddings.RandomEmbeddingModelWriter"/>: ids 104.. are the words
+    /// <c>w104</c>, <c>w105</c>, …; any other word is [UNK].
+    /// </summary>
+    public static string Embedding(ulong seed = 1) =>
+        GetOrCreate($"bert-tiny-{seed}", folder =>
+            RagTune.Models.Embeddings.RandomEmbeddingModelWriter.Write(folder,
+                new RagTune.Engine.Encoders.BertConfig(512, 32, 2, 4, 64, 128, 2, 1e-12f), seed, f16: false));
+
+    /// <summary>
     /// Like <see cref="Get"/> with the context raised to <paramref name="contextLength"/> tokens, for prompts longer
     /// than the small presets hold (grounded prompts with numbered sources, in the synthetic vocabulary's many tokens).
     /// </summary>
@@ -43,7 +53,7 @@ public static class TinyModels
         {
             Directory.CreateDirectory(s_dir);
             var path = Path.Combine(s_dir, name);
-            if (!File.Exists(path)) create(path);
+            if (!File.Exists(path) && !Directory.Exists(path)) create(path);
             return path;
         }
     }

@@ -75,23 +75,27 @@ internal static class EmbedCommand
     // ragtune embed create-random: a sentence-transformers folder with deterministic random weights at a real shape.
     private static Command CreateRandom()
     {
-        var preset = new Option<string>("--preset") { Description = "Shape: minilm (all-MiniLM-L6-v2) or bge-small (bge-small-en-v1.5)", DefaultValueFactory = _ => "minilm" };
+        var preset = new Option<string>("--preset") { Description = "Shape: minilm (all-MiniLM-L6-v2), bge-small (bge-small-en-v1.5) or tiny (64 wide, 2 layers: for training demos on 2 cores)", DefaultValueFactory = _ => "minilm" };
         var output = new Option<string>("--out", "-o") { Description = "Folder to write", Required = true };
         var f16 = new Option<bool>("--f16") { Description = "Store weights as F16 (default F32)" };
         var seed = new Option<ulong>("--seed") { Description = "Weight seed (0..65535)", DefaultValueFactory = _ => 1 };
         var vocab = new Option<string?>("--vocab") { Description = "BERT vocab.txt to copy (30522 tokens); default: a synthetic vocabulary" };
-        var cmd = new Command("create-random", "Write an embedding model folder with random weights, for tests and benchmarks") { preset, output, f16, seed, vocab };
+        var crossEncoder = new Option<bool>("--cross-encoder") { Description = "Write a cross-encoder (BertForSequenceClassification with a one-label head, the ms-marco MiniLM layout) for --rerank" };
+        var cmd = new Command("create-random", "Write an embedding model folder with random weights, for tests and benchmarks") { preset, output, f16, seed, vocab, crossEncoder };
         cmd.SetAction((r, ct) => CliRun.Guard(() =>
         {
             var config = r.GetValue(preset) switch
             {
                 "minilm" => Engine.Encoders.BertConfig.MiniLmL6,
                 "bge-small" => Engine.Encoders.BertConfig.BgeSmall,
-                var p => throw new UsageException($"--preset '{p}' is unknown; use minilm or bge-small."),
+                "tiny" => Engine.Encoders.BertConfig.Tiny,
+                var p => throw new UsageException($"--preset '{p}' is unknown; use minilm, bge-small or tiny."),
             };
             var pooling = r.GetValue(preset) == "bge-small" ? EmbeddingPooling.Cls : EmbeddingPooling.Mean;
+            bool cross = r.GetValue(crossEncoder);
+            if (cross) config = config with { NumLabels = 1 };
             RandomEmbeddingModelWriter.Write(r.GetValue(output)!, config, r.GetValue(seed), r.GetValue(f16), pooling, vocabFile: r.GetValue(vocab));
-            Console.Error.WriteLine($"wrote {r.GetValue(output)} ({r.GetValue(preset)}, {(r.GetValue(f16) ? "F16" : "F32")}, {pooling} pooling)");
+            Console.Error.WriteLine($"wrote {r.GetValue(output)} ({r.GetValue(preset)}, {(r.GetValue(f16) ? "F16" : "F32")}, {(cross ? "cross-encoder with a one-label classification head" : $"{pooling} pooling")})");
             return 0;
         }));
         return cmd;

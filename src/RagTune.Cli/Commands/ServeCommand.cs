@@ -24,14 +24,17 @@ internal static class ServeCommand
         var maxConcurrent = new Option<int?>("--max-concurrent") { Description = "Requests served at once (default 4)" };
         var queue = new Option<int?>("--queue") { Description = "Requests waiting for a slot before 429 (default 16)" };
         var logFormat = new Option<string?>("--log-format") { Description = "Console log format: simple (default) or json (structured, one object per line)" };
+        var dataDir = new Option<string?>("--data-dir") { Description = "Data directory for collections, uploads and fine-tuning runs (default $RAGTUNE_DATA_DIR, else ~/.ragtune)" };
+        var embedModel = new Option<string?>("--embed-model") { Description = "Local BERT-family embedding model for the RagTune API's collections (hybrid search); none = BM25 only" };
         var telemetry = new Option<string?>("--telemetry") { Description = "Traces and metrics: none (default), console (through the log) or otlp (to a collector)" };
         var otlpEndpoint = new Option<string?>("--otlp-endpoint") { Description = "OTLP collector root, e.g. http://localhost:4317 (default: OTEL_EXPORTER_OTLP_ENDPOINT, else the exporter's default)" };
         var otlpProtocol = new Option<string?>("--otlp-protocol") { Description = "OTLP transport: grpc (default) or http/protobuf" };
         var cors = new Option<string[]>("--cors-origin") { Description = "Origin allowed by CORS (repeatable; CORS is off without one)", AllowMultipleArgumentsPerToken = false };
 
-        var cmd = new Command("serve", "Serve local models over an OpenAI-compatible HTTP API (/v1/models, /v1/chat/completions, /health)")
+        var cmd = new Command("serve", "Serve local models over an OpenAI-compatible HTTP API (/v1), the RagTune API (/api) and the web UI (/)")
         {
             port, host, apiKey, modelsDir, model, tokenizer, threads, context, maxConcurrent, queue, cors, logFormat, telemetry, otlpEndpoint, otlpProtocol,
+            dataDir, embedModel,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -53,6 +56,8 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.Telemetry), r.GetValue(telemetry));
             Set(nameof(ServerOptions.OtlpEndpoint), r.GetValue(otlpEndpoint));
             Set(nameof(ServerOptions.OtlpProtocol), r.GetValue(otlpProtocol));
+            if (r.GetValue(dataDir) is { } data) settings["RagTune:DataDirectory"] = data;
+            if (r.GetValue(embedModel) is { } embed) settings["RagTune:EmbeddingModel"] = embed;
             var models = r.GetValue(model) ?? [];
             for (int i = 0; i < models.Length; i++)
                 Set($"{nameof(ServerOptions.Models)}:{i}", RagTune.Models.Downloads.ModelResolver.Resolve(models[i]));

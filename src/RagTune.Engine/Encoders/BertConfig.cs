@@ -34,6 +34,9 @@ internal sealed record BertConfig(
     /// <summary>bge-small-en-v1.5: 384 wide, 12 layers, 12 heads, 1536 FFN.</summary>
     public static BertConfig BgeSmall { get; } = new(30522, 384, 12, 12, 1536, 512, 2, 1e-12f);
 
+    /// <summary>A BERT vocabulary under a 64-wide, 2-layer, 4-head encoder with 256 FFN: small enough to train on 2 cores.</summary>
+    public static BertConfig Tiny { get; } = new(30522, 64, 2, 4, 256, 512, 2, 1e-12f);
+
     /// <summary>Per-head width, H / heads.</summary>
     public int HeadDim => Hidden / Heads;
 

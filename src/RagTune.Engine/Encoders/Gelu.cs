@@ -15,7 +15,7 @@ namespace RagTune.Engine.Encoders;
 /// float's resolution near 1), vectorised with Vector512 → 256 → 128 → scalar and <c>VectorNNN.Exp</c>. The reference
 /// evaluates erf in double (Maclaurin series near 0, continued fraction for erfc in the tails).
 /// </remarks>
-internal static class Gelu
+internal static partial class Gelu
 {
     private const float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
     private const float InvSqrt2 = 0.70710678118654752f;

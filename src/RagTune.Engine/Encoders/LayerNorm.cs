@@ -7,7 +7,7 @@ namespace RagTune.Engine.Encoders;
 //   T  rows (tokens)
 
 /// <summary>LayerNorm (Ba et al. 2016) as BERT uses it: y = (x − mean) / sqrt(var + eps) · weight + bias, biased variance.</summary>
-internal static class LayerNorm
+internal static partial class LayerNorm
 {
     /// <summary>
     /// Normalises one row. Mean and variance are computed in two passes in float with SIMD lanes (PyTorch's CPU kernel

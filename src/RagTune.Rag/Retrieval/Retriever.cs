@@ -28,6 +28,20 @@ internal sealed record RetrieverOptions
     /// <summary>RRF weight of the dense ranking. Default 1.</summary>
     public double DenseWeight { get; init; } = 1.0;
 
+    /// <summary>
+    /// Depth n at which hybrid search measures how far the dense ranking agrees with BM25 (see <see cref="DenseAgreementFloor"/>);
+    /// 0 turns the gate off (plain RRF). Default 10.
+    /// </summary>
+    public int DenseAgreementDepth { get; init; } = 10;
+
+    /// <summary>
+    /// Agreement gate of hybrid search: with a = |BM25 top-n ∩ dense top-n| / n for the query, the dense ranking's
+    /// RRF weight is <see cref="DenseWeight"/> × clamp((a − floor) / floor, 0, 1). A dense model that shares no
+    /// documents with BM25's top results (an untrained or off-domain model) then cannot reorder them, so hybrid never
+    /// falls below BM25 alone by more than noise; one that corroborates BM25 gets its full vote. Default 0.2.
+    /// </summary>
+    public double DenseAgreementFloor { get; init; } = 0.2;
+
     /// <summary>Candidates fetched per retriever before fusion, reranking or MMR: max(k × this, <see cref="MinCandidates"/>). Default 4.</summary>
     public int CandidateMultiplier { get; init; } = 4;
 
@@ -48,6 +62,8 @@ internal sealed record RetrieverOptions
             throw new ArgumentException($"RetrieverOptions weights must be non-negative and not both zero (BM25 {Bm25Weight}, dense {DenseWeight}).");
         if (CandidateMultiplier < 1) throw new ArgumentException($"RetrieverOptions.CandidateMultiplier must be at least 1 (got {CandidateMultiplier}).");
         if (MinCandidates < 1) throw new ArgumentException($"RetrieverOptions.MinCandidates must be at least 1 (got {MinCandidates}).");
+        if (DenseAgreementDepth < 0) throw new ArgumentException($"RetrieverOptions.DenseAgreementDepth must be 0 (off) or positive (got {DenseAgreementDepth}).");
+        if (DenseAgreementFloor is <= 0 or > 1) throw new ArgumentException($"RetrieverOptions.DenseAgreementFloor must be in (0, 1] (got {DenseAgreementFloor}).");
         if (MmrLambda is < 0 or > 1) throw new ArgumentException($"RetrieverOptions.MmrLambda must be in [0, 1] (got {MmrLambda}).");
     }
 }
@@ -95,7 +111,7 @@ internal sealed class Retriever
             else
             {
                 var keyword = await _store.SearchKeywordAsync(query, candidates, filter, cancellationToken).ConfigureAwait(false);
-                hits = RankFusion.Fuse([keyword, denseHits], [_options.Bm25Weight, _options.DenseWeight], candidates, _options.RrfK);
+                hits = RankFusion.Fuse([keyword, denseHits], [_options.Bm25Weight, _options.DenseWeight * DenseGate(keyword, denseHits)], candidates, _options.RrfK);
             }
         }
         if (_options.Reranker != null && hits.Count > 0)
@@ -108,6 +124,17 @@ internal sealed class Retriever
             return Mmr.Select(hits, k, lambda, similarity);
         }
         return hits.Take(k).Select((h, i) => h.Rank == i + 1 ? h : h with { Rank = i + 1 }).ToList();
+    }
+
+    // The agreement gate (RetrieverOptions.DenseAgreementFloor): 1 when off or when BM25 found nothing to protect.
+    private double DenseGate(IReadOnlyList<SearchHit> keyword, IReadOnlyList<SearchHit> dense)
+    {
+        int n = Math.Min(_options.DenseAgreementDepth, Math.Min(keyword.Count, dense.Count));
+        if (_options.DenseAgreementDepth == 0 || keyword.Count == 0 || n == 0) return 1;
+        var top = keyword.Take(n).Select(h => h.Chunk.ChunkId).ToHashSet();
+        double agreement = (double)dense.Take(n).Count(h => top.Contains(h.Chunk.ChunkId)) / n;
+        double floor = _options.DenseAgreementFloor;
+        return Math.Clamp((agreement - floor) / floor, 0, 1);
     }
 
     private async Task<ReadOnlyMemory<float>> EmbedQueryAsync(string query, CancellationToken ct)

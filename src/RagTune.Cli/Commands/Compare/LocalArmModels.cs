@@ -117,7 +117,7 @@ internal static class TextPerplexity
         if (n < 2) throw new ArgumentException("The forgetting text is too short to measure perplexity: give at least a sentence.");
         int v = model.Engine.Config.VocabSize;
         var logits = new float[(long)n * v];
-        using var session = new InferenceSession(model.Engine, new SessionOptions(n, Threads: threads));
+        using var session = new InferenceSession(model.Engine, new SessionOptions(n, Threads: threads)) { Adapter = model.Adapter };
         session.ForwardAll(tokens.AsSpan(0, n), logits);
         double nll = 0;
         for (int t = 0; t < n - 1; t++)

@@ -7,15 +7,16 @@ using Spectre.Console;
 
 namespace RagTune.Cli.Commands.Rag;
 
-/// <summary><c>ragtune collections list|stats|delete</c>.</summary>
+/// <summary><c>ragtune collections list|stats|delete|reembed</c>.</summary>
 internal static class CollectionsCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("collections", "List, inspect and delete collections");
+        var cmd = new Command("collections", "List, inspect, delete and re-embed collections");
         cmd.Subcommands.Add(List());
         cmd.Subcommands.Add(Stats());
         cmd.Subcommands.Add(Delete());
+        cmd.Subcommands.Add(ReembedCommand.Create());
         return cmd;
     }
 

@@ -1,0 +1,239 @@
+using System.Runtime.CompilerServices;
+using Microsoft.Extensions.AI;
+using RagTune.Hosting.Jobs;
+using RagTune.Models.Downloads;
+using RagTune.Models.Embeddings;
+using RagTune.Rag.Answering;
+using RagTune.Rag.Ingestion;
+using RagTune.Rag.Retrieval;
+using RagTune.Rag.Sqlite;
+using RagTune.Rag.Store;
+
+namespace RagTune.Hosting.Collections;
+
+/// <summary>
+/// Collections on the SQLite store for a front end: create, list, stats, delete; uploads and their ingestion as a
+/// job (<see cref="IngestPipeline"/>); search (<see cref="Retriever"/>); grounded answers with verified citations
+/// (<see cref="GroundedAnswerer"/>, or <see cref="ExtractiveAnswerer"/> without a model); and the cited passage in
+/// its document. With <see cref="RagTuneOptions.EmbeddingModel"/> chunks are embedded on ingestion and search is
+/// hybrid (BM25 + dense, fused) by default; without one collections are BM25-only.
+/// </summary>
+internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) : IDisposable
+{
+    public const string IngestKind = "ingest";
+
+    private readonly SqliteStoreOptions _store = new() { DataDirectory = options.ResolvedDataDirectory };
+
+    // Loaded on first use (start-up stays fast) and shared: the generator serialises its own calls.
+    private readonly Lazy<LocalEmbeddingGenerator?> _embedder = new(() =>
+        options.EmbeddingModel is { Length: > 0 } model ? LocalEmbeddingGenerator.Load(ModelResolver.Resolve(model)) : null);
+
+    /// <summary>The search mode used when a request names none: hybrid with an embedding model, else BM25.</summary>
+    public SearchMode DefaultMode => options.EmbeddingModel is { Length: > 0 } ? SearchMode.Hybrid : SearchMode.Bm25;
+
+    private SqliteCollections Collections => new(_store);
+
+    /// <summary>The folder holding collection <paramref name="name"/>'s uploaded files.</summary>
+    public string UploadFolder(string name) => Path.Combine(options.UploadsDirectory, CheckName(name));
+
+    public async Task<IReadOnlyList<CollectionInfo>> ListAsync(CancellationToken ct)
+    {
+        var rows = new List<CollectionInfo>();
+        foreach (var name in Collections.List())
+        {
+            try { rows.Add(Info(await Collections.StatsAsync(name, ct).ConfigureAwait(false))); }
+            catch (CollectionFormatException e) { rows.Add(new CollectionInfo(name, 0, 0, 0, 0, null, e.Message)); }
+        }
+        return rows;
+    }
+
+    public async Task<CollectionInfo> StatsAsync(string name, CancellationToken ct)
+    {
+        RequireExisting(name);
+        return Info(await Collections.StatsAsync(name, ct).ConfigureAwait(false));
+    }
+
+    /// <summary>Creates an empty collection; a second create of the same name is a conflict.</summary>
+    public async Task<CollectionInfo> CreateAsync(string name, CancellationToken ct)
+    {
+        CheckName(name);
+        if (Collections.Exists(name)) throw HostingException.Conflict($"The collection '{name}' already exists.", "name");
+        using var store = SqliteChunkStore.Open(name, _store, create: true);
+        return Info(await store.GetStatsAsync(ct).ConfigureAwait(false));
+    }
+
+    /// <summary>Deletes the collection and its uploaded files; refused while an ingestion job works on it.</summary>
+    public void Delete(string name)
+    {
+        RequireExisting(name);
+        if (jobs.IsBusy(IngestKind, name))
+            throw HostingException.Conflict($"An ingestion job is working on '{name}'; cancel it or wait for it before deleting the collection.", "name");
+        Collections.Delete(name);
+        var uploads = UploadFolder(name);
+        if (Directory.Exists(uploads)) Directory.Delete(uploads, recursive: true);
+    }
+
+    /// <summary>Stores one uploaded document (a supported type) in the collection's upload folder.</summary>
+    public Task<StoredUpload> SaveUploadAsync(string name, string? fileName, Stream content, CancellationToken ct)
+    {
+        RequireExisting(name);
+        var safe = UploadStore.SanitizeFileName(fileName);
+        if (safe != null && !DocumentReaders.IsSupported(safe))
+            throw HostingException.Invalid(
+                $"'{fileName}' is not a supported document type; upload one of {string.Join(", ", DocumentReaders.SupportedExtensions)}.", "file");
+        return UploadStore.SaveAsync(UploadFolder(name), fileName, content, options.MaxUploadBytes, ct);
+    }
+
+    /// <summary>Queues the ingestion of the collection's upload folder (only new or changed files are processed).</summary>
+    public Job StartIngest(string name)
+    {
+        RequireExisting(name);
+        var folder = UploadFolder(name);
+        return jobs.Enqueue(IngestKind, $"Ingest into {name}", name, async (job, ct) =>
+        {
+            using var store = SqliteChunkStore.Open(name, _store, create: false);
+            var pipeline = new IngestPipeline(store, _embedder.Value, new IngestOptions { BaseDirectory = folder });
+            var summary = await pipeline.RunAsync([folder], new IngestJobProgress(job), ct).ConfigureAwait(false);
+            return new IngestResult(summary.Added, summary.Updated, summary.Unchanged, summary.Deleted,
+                [.. summary.Failed.Select(f => new IngestProblem(Path.GetFileName(IngestPipeline.SourceFilePath(f.Source)), f.Reason))],
+                summary.Files, summary.ChunksWritten, summary.Elapsed.TotalSeconds);
+        });
+    }
+
+    public async Task<IReadOnlyList<SearchResult>> SearchAsync(string name, string query, int k, string? mode, CancellationToken ct)
+    {
+        var hits = await RetrieveAsync(name, query, k, mode, ct).ConfigureAwait(false);
+        return [.. hits.Select(h => new SearchResult(h.Rank, h.Score, h.Retriever, h.Chunk.ChunkId, h.Chunk.DocumentId, h.Chunk.Title,
+            h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text))];
+    }
+
+    /// <summary>
+    /// Retrieves <paramref name="k"/> passages (<paramref name="mode"/> bm25, dense or hybrid; null for
+    /// <see cref="DefaultMode"/>) and answers from them, streaming the text; the last update carries the
+    /// verified answer. With no <paramref name="chat"/> the answer quotes the sources (extractive).
+    /// </summary>
+    public async IAsyncEnumerable<AskUpdate> AskAsync(string name, string question, int k, string? mode, IChatClient? chat, string? modelName, int maxTokens,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        if (maxTokens < 1) throw HostingException.Invalid($"maxTokens {maxTokens} must be at least 1.", "maxTokens");
+        var hits = await RetrieveAsync(name, question, k, mode, ct).ConfigureAwait(false);
+        var answerer = new AnswererOptions { MaxSources = k, ChatOptions = new ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 } };
+        if (chat == null)
+        {
+            var answer = new ExtractiveAnswerer(answerer).Answer(question, hits);
+            yield return new AskUpdate(answer.Text, null);
+            yield return new AskUpdate("", Result(question, answer, null));
+            yield break;
+        }
+        await foreach (var update in new GroundedAnswerer(chat, answerer).StreamAsync(question, hits, ct).ConfigureAwait(false))
+        {
+            if (update.Final is { } final)
+            {
+                // An abstention arrives in one piece: its text is the delta and the final answer at once.
+                if (update.TextDelta.Length > 0) yield return new AskUpdate(update.TextDelta, null);
+                yield return new AskUpdate("", Result(question, final, modelName));
+            }
+            else if (update.TextDelta.Length > 0)
+            {
+                yield return new AskUpdate(update.TextDelta, null);
+            }
+        }
+    }
+
+    /// <summary>The cited chunk in its document's text, read again from the uploaded file with the same reader.</summary>
+    public async Task<Passage> PassageAsync(string name, long chunkId, CancellationToken ct)
+    {
+        RequireExisting(name);
+        StoredChunk chunk;
+        using (var store = SqliteChunkStore.Open(name, _store, create: false))
+            chunk = await store.GetChunkAsync(chunkId, ct).ConfigureAwait(false)
+                ?? throw HostingException.NotFound($"The collection '{name}' has no chunk {chunkId}.", "chunkId");
+        var c = chunk.Chunk;
+        var alone = new Passage(name, chunkId, chunk.DocumentId, chunk.Title, c.Text, 0, c.Text.Length, false);
+        var file = Path.GetFullPath(IngestPipeline.SourceFilePath(chunk.Source));
+        // Only files this service stored are read back: a collection ingested elsewhere may point anywhere on disk.
+        var folder = Path.TrimEndingDirectorySeparator(Path.GetFullPath(UploadFolder(name))) + Path.DirectorySeparatorChar;
+        if (!file.StartsWith(folder, StringComparison.Ordinal) || !File.Exists(file)) return alone;
+        try
+        {
+            var doc = DocumentReaders.Read(file, ReaderOptions.Default, Path.GetRelativePath(folder, file).Replace('\\', '/'))
+                .FirstOrDefault(d => d.Id == chunk.DocumentId);
+            // The file may have changed since it was ingested; then the stored offsets no longer point at the passage.
+            if (doc == null || c.End > doc.Text.Length || !doc.Text.AsSpan(c.Start, c.End - c.Start).SequenceEqual(c.Text)) return alone;
+            return new Passage(name, chunkId, chunk.DocumentId, chunk.Title, doc.Text, c.Start, c.End, true);
+        }
+        catch (DocumentReadException)
+        {
+            return alone;
+        }
+    }
+
+    private async Task<IReadOnlyList<SearchHit>> RetrieveAsync(string name, string query, int k, string? mode, CancellationToken ct)
+    {
+        if (string.IsNullOrWhiteSpace(query)) throw HostingException.Invalid("The query is empty; send the text to search for.", "query");
+        if (k is < 1 or > 100) throw HostingException.Invalid($"k {k} must be between 1 and 100.", "k");
+        var searchMode = ParseMode(mode);
+        RequireExisting(name);
+        var embedder = searchMode == SearchMode.Bm25 ? null : _embedder.Value?.ForQueries();
+        if (searchMode != SearchMode.Bm25 && embedder == null)
+            throw HostingException.Invalid($"Search mode '{mode}' needs an embedding model; start the server with --embed-model (RagTune:EmbeddingModel), or use 'bm25'.", "mode");
+        using var store = SqliteChunkStore.Open(name, _store, create: false);
+        try
+        {
+            return await new Retriever(store, embedder, new RetrieverOptions()).SearchAsync(query, searchMode, k, SearchFilter.None, ct).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException e)
+        {
+            // The collection's vectors come from another model, or it has none yet: the message says which.
+            throw HostingException.Invalid(e.Message, "mode");
+        }
+    }
+
+    private SearchMode ParseMode(string? mode) => mode?.ToLowerInvariant() switch
+    {
+        null or "" => DefaultMode,
+        "bm25" => SearchMode.Bm25,
+        "dense" => SearchMode.Dense,
+        "hybrid" => SearchMode.Hybrid,
+        _ => throw HostingException.Invalid($"Search mode '{mode}' is not known; use bm25, dense or hybrid.", "mode"),
+    };
+
+    public void Dispose()
+    {
+        if (_embedder.IsValueCreated) _embedder.Value?.Dispose();
+    }
+
+    private static AskResult Result(string question, GroundedAnswer a, string? model)
+    {
+        var cited = a.Sentences.SelectMany(s => s.Citations).ToHashSet();
+        return new AskResult(question, a.Text, a.Mode == "model" ? model ?? "model" : a.Mode, a.Abstained,
+            [.. a.Sentences.Select(s => new AskSentence(s.Text, s.Citations, s.FabricatedCitations, s.Support, s.Supported))],
+            [.. a.Sources.Select(s => new AskSource(s.Number, s.ChunkId, s.DocumentId, s.Title, s.Start, s.End, s.Text, cited.Contains(s.Number)))]);
+    }
+
+    private void RequireExisting(string name)
+    {
+        CheckName(name);
+        if (!Collections.Exists(name)) throw HostingException.NotFound($"There is no collection '{name}'; create it first (POST /api/collections).", "collection");
+    }
+
+    private static string CheckName(string name) =>
+        CollectionNames.IsValid(name)
+            ? name
+            : throw HostingException.Invalid(
+                $"'{name}' is not a valid collection name: use 1-{CollectionNames.MaxLength} ASCII letters, digits, '-' or '_' (e.g. 'my-docs').", "name");
+
+    private static CollectionInfo Info(CollectionStats s) =>
+        new(s.Name, s.Documents, s.Chunks, s.EmbeddedChunks, s.FileBytes, s.Embedding?.ModelId, null);
+
+    /// <summary>Maps the pipeline's per-stage progress onto the job, with an ETA from the stage's rate so far.</summary>
+    private sealed class IngestJobProgress(Job job) : IProgress<IngestProgress>
+    {
+        public void Report(IngestProgress p)
+        {
+            double rate = p.Elapsed.TotalSeconds > 0 ? p.Done / p.Elapsed.TotalSeconds : 0;
+            TimeSpan? eta = rate > 0 && p.Done < p.Total ? TimeSpan.FromSeconds((p.Total - p.Done) / rate) : null;
+            job.Report(p.Stage, p.Done, p.Total, eta, p.Item);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+namespace RagTune.Hosting.Jobs;
+
+/// <summary>
+/// A long-running piece of work (ingestion, fine-tuning) with observable progress. The work runs on
+/// <see cref="JobQueue"/>'s workers, never on a request, so a client that disconnects changes nothing; any number
+/// of subscribers wait for changes with <see cref="WaitForChangeAsync"/> and read <see cref="Snapshot"/>.
+/// </summary>
+internal sealed class Job
+{
+    private readonly object _lock = new();
+    private readonly List<LossSample> _points = [];
+    private TaskCompletionSource _changed = NewSignal();
+    private JobState _state = JobState.Queued;
+    private string _stage = "queued";
+    private int _done, _total;
+    private double? _loss, _valLoss, _eta;
+    private string? _message, _error;
+    private DateTimeOffset? _started, _finished;
+    private object? _result;
+    private long _version;
+
+    public Job(string id, string kind, string title, string? target, Func<Job, CancellationToken, Task<object?>> work)
+    {
+        Id = id;
+        Kind = kind;
+        Title = title;
+        Target = target;
+        Work = work;
+    }
+
+    public string Id { get; }
+
+    public string Kind { get; }
+
+    public string Title { get; }
+
+    /// <summary>What the job works on (a collection name), so conflicting requests can be refused.</summary>
+    public string? Target { get; }
+
+    public DateTimeOffset Created { get; } = DateTimeOffset.UtcNow;
+
+    internal Func<Job, CancellationToken, Task<object?>> Work { get; }
+
+    /// <summary>Cancelled by <see cref="JobQueue.Cancel"/>; the work observes it through its token.</summary>
+    internal CancellationTokenSource Cancellation { get; } = new();
+
+    public JobState State
+    {
+        get { lock (_lock) return _state; }
+    }
+
+    /// <summary>Sets the current stage and its counts; <paramref name="eta"/> when the work can estimate it.</summary>
+    public void Report(string stage, int done, int total, TimeSpan? eta = null, string? message = null)
+    {
+        Change(() =>
+        {
+            _stage = stage;
+            _done = done;
+            _total = total;
+            _eta = eta?.TotalSeconds;
+            if (message != null) _message = message;
+        });
+    }
+
+    /// <summary>Appends a training-curve point and makes it the current loss.</summary>
+    public void AddPoint(LossSample point)
+    {
+        Change(() =>
+        {
+            _points.Add(point);
+            _loss = point.TrainLoss;
+            if (point.ValLoss is { } v) _valLoss = v;
+        });
+    }
+
+    /// <summary>The curve points from index <paramref name="from"/> on (all of them for 0).</summary>
+    public IReadOnlyList<LossSample> PointsFrom(int from)
+    {
+        lock (_lock) return from >= _points.Count ? [] : _points.GetRange(from, _points.Count - from);
+    }
+
+    public JobSnapshot Snapshot()
+    {
+        lock (_lock)
+            return new JobSnapshot(Id, Kind, Title, _state, _stage, _done, _total, _loss, _valLoss, _eta, _message, _error,
+                Created, _started, _finished, _version, _points.Count, _result);
+    }
+
+    /// <summary>Completes when the job's version differs from <paramref name="seenVersion"/> (at once if it already does).</summary>
+    public Task WaitForChangeAsync(long seenVersion, CancellationToken ct)
+    {
+        Task signal;
+        lock (_lock)
+        {
+            if (_version != seenVersion) return Task.CompletedTask;
+            signal = _changed.Task;
+        }
+        return signal.WaitAsync(ct);
+    }
+
+    internal bool TryStart()
+    {
+        bool started = false;
+        Change(() =>
+        {
+            if (_state != JobState.Queued) return;
+            _state = JobState.Running;
+            _stage = "starting";
+            _started = DateTimeOffset.UtcNow;
+            started = true;
+        });
+        return started;
+    }
+
+    internal void Succeed(object? result) => Finish(JobState.Succeeded, result, null);
+
+    internal void Fail(string error) => Finish(JobState.Failed, null, error);
+
+    /// <summary>Marks the job cancelled; false when it had already finished.</summary>
+    internal bool MarkCancelled() => Finish(JobState.Cancelled, null, null);
+
+    /// <summary>Cancels the job only if no worker has started it; false otherwise.</summary>
+    internal bool CancelIfQueued() => Finish(JobState.Cancelled, null, null, onlyIfQueued: true);
+
+    private bool Finish(JobState state, object? result, string? error, bool onlyIfQueued = false)
+    {
+        bool finished = false;
+        Change(() =>
+        {
+            if (_state is JobState.Succeeded or JobState.Failed or JobState.Cancelled) return;
+            if (onlyIfQueued && _state != JobState.Queued) return;
+            _state = state;
+            _stage = state switch { JobState.Succeeded => "done", JobState.Failed => "failed", _ => "cancelled" };
+            _result = result;
+            _error = error;
+            _eta = null;
+            _finished = DateTimeOffset.UtcNow;
+            finished = true;
+        });
+        return finished;
+    }
+
+    private void Change(Action update)
+    {
+        TaskCompletionSource fired;
+        lock (_lock)
+        {
+            long before = _version;
+            update();
+            _version = before + 1;
+            fired = _changed;
+            _changed = NewSignal();
+        }
+        fired.TrySetResult();
+    }
+
+    // Continuations run on the thread pool, never inline on the worker that reported progress.
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

@@ -1,0 +1,155 @@
+using System.Text.Json;
+using RagTune.FineTuning.Datasets;
+using RagTune.FineTuning.Training;
+using RagTune.Hosting.Collections;
+using RagTune.Hosting.Jobs;
+
+namespace RagTune.Hosting.Tuning;
+
+/// <summary>
+/// A fine-tuning request from a front end. The training data is an uploaded data set (<see cref="Dataset"/>) or
+/// given inline (<see cref="Examples"/>: Alpaca, chat or QA records, one JSON object each). Unset numbers take
+/// <see cref="TuneOptions"/>' defaults.
+/// </summary>
+internal sealed record TuneRequest
+{
+    /// <summary>Base model file (resolved by the front end from a served model id).</summary>
+    public required string ModelPath { get; init; }
+
+    /// <summary>Name the front end knows the base model by (for the job title).</summary>
+    public required string ModelName { get; init; }
+
+    public string? Dataset { get; init; }
+
+    public IReadOnlyList<JsonElement>? Examples { get; init; }
+
+    public int? Steps { get; init; }
+    public int? Epochs { get; init; }
+    public float? LearningRate { get; init; }
+    public int? LoraRank { get; init; }
+    public int? BatchSize { get; init; }
+    public int? GradAccum { get; init; }
+    public int? SeqLen { get; init; }
+    public int? EvalEvery { get; init; }
+    public double? ValidationSplit { get; init; }
+    public ulong? Seed { get; init; }
+}
+
+/// <summary>What a finished fine-tuning job produced. Paths are relative to the data directory.</summary>
+internal sealed record TuneResult(int Steps, int? BestStep, double? BestValLoss, double FinalTrainLoss, bool StoppedEarly, bool Overfitting, string AdapterDir);
+
+/// <summary>
+/// Fine-tuning as a job: the same <see cref="Trainer"/> as <c>ragtune tune</c>, writing to
+/// <c>&lt;data&gt;/tunes/&lt;job id&gt;</c>, reporting each step's losses to the job's curve.
+/// </summary>
+internal sealed class TuneService(RagTuneOptions options, JobQueue jobs)
+{
+    public const string Kind = "tune";
+
+    /// <summary>Stores an uploaded training set under <c>&lt;data&gt;/datasets</c>.</summary>
+    public Task<StoredUpload> SaveDatasetAsync(string? fileName, Stream content, CancellationToken ct)
+    {
+        var safe = UploadStore.SanitizeFileName(fileName);
+        if (safe != null && Path.GetExtension(safe).ToLowerInvariant() is not (".json" or ".jsonl" or ".txt"))
+            throw HostingException.Invalid($"'{fileName}' is not a training file; upload .jsonl (Alpaca, chat or QA records), .json or .txt.", "file");
+        return UploadStore.SaveAsync(options.DatasetsDirectory, fileName, content, options.MaxUploadBytes, ct);
+    }
+
+    /// <summary>The uploaded training sets, by name.</summary>
+    public IReadOnlyList<StoredUpload> ListDatasets() =>
+        Directory.Exists(options.DatasetsDirectory)
+            ? [.. new DirectoryInfo(options.DatasetsDirectory).EnumerateFiles().Where(f => !f.Name.StartsWith('.')).OrderBy(f => f.Name, StringComparer.Ordinal)
+                .Select(f => new StoredUpload(f.Name, f.Length))]
+            : [];
+
+    /// <summary>Checks the request and queues the job; bad settings are refused here, before anything is queued.</summary>
+    public Job Start(TuneRequest request)
+    {
+        var id = JobQueue.NewId(Kind);
+        var outDir = Path.Combine(options.TunesDirectory, id);
+        var dataPath = DataPath(request, outDir);
+        var tune = new TuneOptions
+        {
+            ModelPath = request.ModelPath,
+            DataPath = dataPath,
+            OutputDir = outDir,
+            Steps = request.Steps,
+            Epochs = request.Epochs,
+            LearningRate = request.LearningRate ?? 2e-4f,
+            LoraRank = request.LoraRank ?? 8,
+            BatchSize = request.BatchSize ?? 4,
+            GradAccum = request.GradAccum ?? 4,
+            SeqLen = request.SeqLen ?? 512,
+            EvalEvery = request.EvalEvery ?? 0,
+            ValidationSplit = request.ValidationSplit ?? 0.1,
+            Seed = request.Seed ?? 42,
+            Threads = options.TrainingThreads,
+        };
+        try
+        {
+            tune.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw HostingException.Invalid(RequestWording(e.Message));
+        }
+        return jobs.Enqueue(Kind, $"Fine-tune {request.ModelName}", null, (job, ct) => Task.FromResult<object?>(Train(job, tune, ct)), id);
+    }
+
+    // TuneOptions speaks in `ragtune tune` flags; a request names the same settings as JSON fields.
+    private static readonly (string Flag, string Field)[] s_fields =
+    [
+        ("--grad-accum", "gradAccum"), ("--seq-len", "seqLen"), ("--val-split", "validationSplit"), ("--eval-every", "evalEvery"),
+        ("--lora-rank", "loraRank"), ("--steps", "steps"), ("--epochs", "epochs"), ("--lr", "learningRate"), ("--batch", "batchSize"),
+    ];
+
+    private static string RequestWording(string message)
+    {
+        foreach (var (flag, field) in s_fields) message = message.Replace(flag, field, StringComparison.Ordinal);
+        return message;
+    }
+
+    private TuneResult Train(Job job, TuneOptions tune, CancellationToken ct)
+    {
+        job.Report("prepare", 0, 0, message: "loading the model and the data set");
+        using var trainer = new Trainer(tune);
+        trainer.Prepare();
+        var total = trainer.Estimate?.TotalSteps ?? 0;
+        job.Report("train", 0, total, message: trainer.TrainReport?.ToString());
+        var result = trainer.Run(new StepProgress(job), null, ct);
+        return new TuneResult(result.Steps, result.BestStep, result.BestValLoss, result.FinalTrainLoss, result.StoppedEarly, result.Overfitting,
+            Path.GetRelativePath(options.ResolvedDataDirectory, result.AdapterDir).Replace('\\', '/'));
+    }
+
+    private string DataPath(TuneRequest request, string outDir)
+    {
+        bool inline = request.Examples is { Count: > 0 };
+        if (inline == (request.Dataset != null))
+            throw HostingException.Invalid("Give the training data either as 'dataset' (an uploaded file's name) or as 'examples' (a non-empty array), not both or neither.", "dataset");
+        if (!inline)
+        {
+            var name = UploadStore.SanitizeFileName(request.Dataset);
+            var path = name == null ? null : Path.Combine(options.DatasetsDirectory, name);
+            if (name != request.Dataset || path == null || !File.Exists(path))
+                throw HostingException.NotFound($"There is no uploaded data set '{request.Dataset}'; upload it first (POST /api/datasets) and pass the name it returns.", "dataset");
+            return path;
+        }
+        for (int i = 0; i < request.Examples!.Count; i++)
+            if (request.Examples[i].ValueKind != JsonValueKind.Object)
+                throw HostingException.Invalid($"examples[{i}] is not a JSON object; send records such as {{\"instruction\": \"…\", \"output\": \"…\"}}.", $"examples[{i}]");
+        Directory.CreateDirectory(outDir);
+        var file = Path.Combine(outDir, "data.jsonl");
+        File.WriteAllLines(file, request.Examples.Select(e => e.GetRawText().ReplaceLineEndings(" ")));
+        return file;
+    }
+
+    /// <summary>Each optimizer step becomes a curve point and the job's counts; runs on the training thread.</summary>
+    private sealed class StepProgress(Job job) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress p)
+        {
+            job.AddPoint(new LossSample(p.Step, p.Epoch, p.TrainLoss, p.ValLoss, p.LearningRate));
+            job.Report("train", p.Step, p.TotalSteps, p.Eta);
+        }
+    }
+}

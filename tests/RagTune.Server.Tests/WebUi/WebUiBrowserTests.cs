@@ -1,0 +1,121 @@
+using System.Text;
+using System.Text.Json;
+using Microsoft.Playwright;
+using RagTune.Server.Tests.Api;
+
+namespace RagTune.Server.Tests.WebUi;
+
+/// <summary>The web UI in a real browser (Debian's Chromium) against the real server, model and SQLite store.</summary>
+[Trait("Category", "Browser")]
+public sealed class WebUiBrowserTests
+{
+    [Fact]
+    public async Task Upload_a_document_ask_a_question_and_open_the_cited_passage()
+    {
+        await using var api = await ApiServer.StartAsync();
+        await using var browser = await Browser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+        page.PageError += (_, e) => errors.Add(e);
+        page.Response += (_, r) => { if (r.Status >= 400) errors.Add($"{r.Status} {r.Url}"); };
+        await page.GotoAsync(api.Server.BaseUrl + "/");
+
+        await page.GetByLabel("Name").FillAsync("docs");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Create collection" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#collection")).ToHaveValueAsync("docs");
+
+        await page.Locator("#files").SetInputFilesAsync(new FilePayload { Name = "pets.md", MimeType = "text/markdown", Buffer = Encoding.UTF8.GetBytes(ApiServer.Pets) });
+        await page.GetByRole(AriaRole.Button, new() { Name = "Upload and ingest" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#ingest-detail")).ToContainTextAsync("Done: 1 added");
+        await Assertions.Expect(page.Locator("#collection-stats")).ToHaveTextAsync("1 documents, 2 chunks");
+        await Assertions.Expect(page.Locator("#jobs")).ToContainTextAsync("Ingest into docs");
+        await Browser.ScreenshotAsync(page, "1-ingested");
+
+        // Tabs work from the keyboard: arrow right from Documents selects Ask.
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Documents" }).FocusAsync();
+        await page.Keyboard.PressAsync("ArrowRight");
+        await Assertions.Expect(page.GetByRole(AriaRole.Tab, new() { Name = "Ask" })).ToHaveAttributeAsync("aria-selected", "true");
+        await Assertions.Expect(page.Locator("#panel-ask")).ToBeVisibleAsync();
+
+        await page.GetByLabel("Question", new() { Exact = true }).FillAsync("How long do cats sleep?");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Ask", Exact = true }).ClickAsync();
+        var citation = page.Locator("#answer button.cite").First;
+        await Assertions.Expect(citation).ToHaveTextAsync("[1]");
+        await Assertions.Expect(page.Locator("#answer")).ToContainTextAsync("Cats sleep sixteen hours a day.");
+        await Assertions.Expect(page.Locator("#sources li")).ToHaveCountAsync(2);
+        await Browser.ScreenshotAsync(page, "2-answer");
+
+        await citation.ClickAsync();
+        var dialog = page.GetByRole(AriaRole.Dialog);
+        await Assertions.Expect(dialog).ToBeVisibleAsync();
+        await Assertions.Expect(dialog.Locator("mark")).ToContainTextAsync("Cats sleep sixteen hours a day.");
+        // The passage is shown in its whole document: the other section is there too, outside the highlight.
+        await Assertions.Expect(dialog.Locator("#passage-text")).ToContainTextAsync("Dogs bark at strangers");
+        await Assertions.Expect(dialog.Locator("mark")).Not.ToContainTextAsync("Dogs bark");
+        await Browser.ScreenshotAsync(page, "3-passage");
+        await page.Keyboard.PressAsync("Escape");
+        await Assertions.Expect(dialog).ToBeHiddenAsync();
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Start_a_small_fine_tuning_job_and_watch_the_loss_curve_grow()
+    {
+        await using var api = await ApiServer.StartAsync();
+        await using var browser = await Browser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(api.Server.BaseUrl + "/");
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Fine-tune" }).ClickAsync();
+        await Assertions.Expect(page.GetByLabel("Base model")).ToHaveValueAsync(ApiServer.Model);
+        await page.GetByLabel("Steps").FillAsync("24");
+        await page.GetByLabel("Validate every").FillAsync("4");
+
+        // Record how many training points each redraw of the curve has, to see it grow while the job runs.
+        await page.EvaluateAsync("""
+            () => {
+              window.curveSizes = [];
+              new MutationObserver(() => {
+                const line = document.querySelector('#loss-chart polyline.train');
+                if (line) window.curveSizes.push(Number(line.dataset.points));
+              }).observe(document.getElementById('loss-chart'), { childList: true });
+            }
+            """);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start fine-tuning" }).ClickAsync();
+        await page.WaitForFunctionAsync("() => window.curveSizes.some(n => n >= 3)");
+        await Browser.ScreenshotAsync(page, "4-training");
+        await Assertions.Expect(page.Locator("#tune-detail")).ToContainTextAsync("Finished 24 steps", new() { Timeout = 300_000 });
+        await Browser.ScreenshotAsync(page, "5-trained");
+
+        var sizes = (await page.EvaluateAsync<JsonElement>("() => window.curveSizes")).EnumerateArray().Select(e => e.GetInt32()).ToList();
+        Assert.Equal(24, sizes[^1]);
+        Assert.Contains(sizes, n => n > 0 && n < 24); // drawn while training, not only at the end
+        Assert.Equal(sizes.Order(), sizes);
+        await Assertions.Expect(page.Locator("#loss-chart polyline.val")).ToHaveAttributeAsync("data-points", "6");
+        await Assertions.Expect(page.Locator("#loss-chart figcaption")).ToContainTextAsync("Loss after step 24");
+    }
+
+    [Fact]
+    public async Task With_an_api_key_the_page_asks_for_it_then_trains_from_an_uploaded_file()
+    {
+        await using var api = await ApiServer.StartAsync(("Server:ApiKey", "browser-key-123456"));
+        await using var browser = await Browser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        await page.GotoAsync(api.Server.BaseUrl + "/");
+        var dialog = page.GetByRole(AriaRole.Dialog, new() { Name = "API key" });
+        await Assertions.Expect(dialog).ToBeVisibleAsync();
+        await dialog.GetByLabel("Key").FillAsync("browser-key-123456");
+        await dialog.GetByRole(AriaRole.Button, new() { Name = "Use key" }).ClickAsync();
+        await Assertions.Expect(dialog).ToBeHiddenAsync();
+
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Fine-tune" }).ClickAsync();
+        await Assertions.Expect(page.GetByLabel("Base model")).ToHaveValueAsync(ApiServer.Model);
+        await page.GetByLabel("Steps").FillAsync("4");
+        var lines = string.Join('\n', Enumerable.Range(0, 8).Select(i => JsonSerializer.Serialize(new { instruction = $"Name dog {i}.", output = $"Dog {i} is called Rex." })));
+        await page.Locator("#tune-file").SetInputFilesAsync(new FilePayload { Name = "dogs.jsonl", MimeType = "application/jsonl", Buffer = Encoding.UTF8.GetBytes(lines) });
+        await page.GetByRole(AriaRole.Button, new() { Name = "Start fine-tuning" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#tune-detail")).ToContainTextAsync("Finished 4 steps", new() { Timeout = 300_000 });
+        Assert.True(File.Exists(Path.Combine(api.DataDir, "datasets", "dogs.jsonl")));
+        await Browser.ScreenshotAsync(page, "6-keyed-file-tune");
+    }
+}
