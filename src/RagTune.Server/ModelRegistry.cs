@@ -1,4 +1,6 @@
 using Microsoft.Extensions.AI;
+using RagTune.Hosting;
+using RagTune.Hosting.Tuning;
 using RagTune.Models.Local;
 
 namespace RagTune.Server;
@@ -12,6 +14,8 @@ public sealed class ModelRegistry : IDisposable
     private readonly Dictionary<string, IChatClient> _chat = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IEmbeddingGenerator<string, Embedding<float>>> _embedding = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _files = new(StringComparer.Ordinal);
+    // "{base}+{adapter}" → base id: the base's client picks the adapter from ChatOptions.ModelId.
+    private readonly Dictionary<string, string> _adapterIds = new(StringComparer.Ordinal);
 
     /// <summary>
     /// Serves <paramref name="client"/> for chat completions under <paramref name="id"/>; <paramref name="modelPath"/>,
@@ -23,6 +27,19 @@ public sealed class ModelRegistry : IDisposable
         ArgumentNullException.ThrowIfNull(client);
         if (!_chat.TryAdd(id, client)) throw new ArgumentException($"Two models share the id '{id}'; rename one of the files.", nameof(id));
         if (modelPath != null) _files[id] = Path.GetFullPath(modelPath);
+        return this;
+    }
+
+    /// <summary>
+    /// Serves the adapter <paramref name="name"/>, already loaded on the chat model <paramref name="baseId"/>, as the
+    /// model id <c>{baseId}+{name}</c>.
+    /// </summary>
+    public ModelRegistry AddAdapterId(string baseId, string name)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(name);
+        if (!_chat.ContainsKey(baseId)) throw new ArgumentException($"No chat model has the id '{baseId}'.", nameof(baseId));
+        var id = baseId + "+" + name;
+        if (_chat.ContainsKey(id) || !_adapterIds.TryAdd(id, baseId)) throw new ArgumentException($"Two models share the id '{id}'.", nameof(name));
         return this;
     }
 
@@ -41,18 +58,22 @@ public sealed class ModelRegistry : IDisposable
     }
 
     /// <summary>Ids of every served model, chat first, in the order they were added.</summary>
-    public IReadOnlyList<string> Ids => [.. _chat.Keys, .. _embedding.Keys.Where(k => !_chat.ContainsKey(k))];
+    public IReadOnlyList<string> Ids => [.. _chat.Keys, .. _adapterIds.Keys, .. _embedding.Keys.Where(k => !_chat.ContainsKey(k))];
 
     /// <summary>True when at least one embedding generator is served.</summary>
     public bool HasEmbeddings => _embedding.Count > 0;
 
-    internal bool TryGetChat(string id, out IChatClient client) => _chat.TryGetValue(id, out client!);
+    internal bool TryGetChat(string id, out IChatClient client) =>
+        _chat.TryGetValue(_adapterIds.TryGetValue(id, out var baseId) ? baseId : id, out client!);
 
     internal bool TryGetEmbedding(string id, out IEmbeddingGenerator<string, Embedding<float>> generator) => _embedding.TryGetValue(id, out generator!);
 
     internal bool IsEmbeddingOnly(string id) => _embedding.ContainsKey(id) && !_chat.ContainsKey(id);
 
-    /// <summary>Loads every model named by <paramref name="options"/> (<see cref="ServerOptions.Models"/> and <see cref="ServerOptions.ModelsDir"/>) as a <see cref="LocalChatClient"/>.</summary>
+    /// <summary>
+    /// Loads every model named by <paramref name="options"/> (<see cref="ServerOptions.Models"/> and
+    /// <see cref="ServerOptions.ModelsDir"/>) as a <see cref="LocalChatClient"/>, with its <see cref="ServerOptions.Adapters"/>.
+    /// </summary>
     public static ModelRegistry LoadLocal(ServerOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -76,6 +97,8 @@ public sealed class ModelRegistry : IDisposable
                 try { registry.AddChat(id, client, path); }
                 catch { client.Dispose(); throw; }
             }
+            for (int i = 0; i < options.Adapters.Count; i++)
+                registry.LoadAdapter(options, i);
         }
         catch
         {
@@ -83,6 +106,25 @@ public sealed class ModelRegistry : IDisposable
             throw;
         }
         return registry;
+    }
+
+    private void LoadAdapter(ServerOptions options, int index)
+    {
+        var (model, name, folder) = options.ParseAdapter(index);
+        string entry = $"Server:Adapters:{index} '{options.Adapters[index]}'";
+        var baseId = model ?? _chat.Keys.FirstOrDefault()
+            ?? throw new ServerOptionsException($"{entry} needs a model to go on; pass one with --model.");
+        if (!_chat.TryGetValue(baseId, out var client) || client is not LocalChatClient local)
+            throw new ServerOptionsException($"{entry} names the model '{baseId}', which is not served; served: {string.Join(", ", _chat.Keys)}.");
+        try
+        {
+            ServedAdapters.Load(local, name, folder);
+            AddAdapterId(baseId, name);
+        }
+        catch (Exception e) when (e is HostingException or ArgumentException)
+        {
+            throw new ServerOptionsException($"{entry}: {e.Message}");
+        }
     }
 
     /// <summary>A model's id: its file (or folder) name without the extension.</summary>
@@ -94,6 +136,7 @@ public sealed class ModelRegistry : IDisposable
         foreach (var c in _chat.Values) c.Dispose();
         foreach (var e in _embedding.Values) e.Dispose();
         _chat.Clear();
+        _adapterIds.Clear();
         _embedding.Clear();
     }
 }

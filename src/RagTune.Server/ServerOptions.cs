@@ -27,6 +27,12 @@ public sealed class ServerOptions
     /// <summary>Model files (GGUF, llama2.c .bin, or Hugging Face folders) to serve, each under its file name without extension.</summary>
     public List<string> Models { get; set; } = [];
 
+    /// <summary>
+    /// LoRA adapters (PEFT folders) served beside their base, each as the model id <c>{model}+{name}</c>: entries
+    /// <c>model=name=folder</c>, or <c>name=folder</c> for the first model. Loaded at start; default none.
+    /// </summary>
+    public List<string> Adapters { get; set; } = [];
+
     /// <summary>Tokenizer file for models that carry none (llama2.c checkpoints); default none.</summary>
     public string? TokenizerPath { get; set; }
 
@@ -100,9 +106,28 @@ public sealed class ServerOptions
         if (TelemetryExportIntervalSeconds is < 1 or > 3600)
             throw new ServerOptionsException($"Server:TelemetryExportIntervalSeconds {TelemetryExportIntervalSeconds} must be 1 to 3600.");
         if (string.IsNullOrWhiteSpace(TelemetryServiceName)) throw new ServerOptionsException("Server:TelemetryServiceName is empty.");
+        for (int i = 0; i < Adapters.Count; i++) ParseAdapter(i);
         foreach (var origin in CorsOrigins)
             if (origin != "*" && !Uri.TryCreate(origin, UriKind.Absolute, out _))
                 throw new ServerOptionsException($"Server:CorsOrigins entry '{origin}' is not an absolute origin such as https://example.com.");
+    }
+
+    /// <summary>Splits <see cref="Adapters"/>[<paramref name="index"/>] into (model or null for the first, name, folder).</summary>
+    internal (string? Model, string Name, string Folder) ParseAdapter(int index)
+    {
+        var entry = Adapters[index] ?? "";
+        var parts = entry.Split('=', 3);
+        var (model, name, folder) = parts.Length switch
+        {
+            2 => ((string?)null, parts[0], parts[1]),
+            3 => (parts[0], parts[1], parts[2]),
+            _ => throw new ServerOptionsException($"Server:Adapters:{index} '{entry}' is not 'name=folder' or 'model=name=folder'; pass e.g. --adapter support=runs/support/adapter."),
+        };
+        if (model is { Length: 0 } || name.Length == 0 || name.Contains('+', StringComparison.Ordinal) || folder.Length == 0)
+            throw new ServerOptionsException($"Server:Adapters:{index} '{entry}' has an empty model, name or folder, or a name with '+'; pass 'name=folder' or 'model=name=folder'.");
+        if (!Directory.Exists(folder))
+            throw new ServerOptionsException($"Server:Adapters:{index} '{entry}': the folder '{folder}' does not exist; pass a PEFT adapter folder (adapter_config.json + adapter_model.safetensors).");
+        return (model, name, folder);
     }
 
     /// <summary>True when <see cref="Host"/> is a loopback address (or <c>localhost</c>).</summary>

@@ -18,6 +18,7 @@ internal static class ServeCommand
         var apiKey = new Option<string?>("--api-key") { Description = "Bearer key required on /v1 requests (prefer RAGTUNE_Server__ApiKey: command lines are visible to other users)" };
         var modelsDir = new Option<string?>("--models-dir") { Description = "Serve every *.gguf in this folder, each under its file name" };
         var model = new Option<string[]>("--model", "-m") { Description = "Model file or downloaded model name to serve (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var adapter = new Option<string[]>("--adapter") { Description = "LoRA adapter served as '{model}+{name}': name=folder (first model) or model=name=folder (repeatable)", AllowMultipleArgumentsPerToken = false };
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file for models that carry none" };
         var threads = new Option<int?>("--threads", "-t") { Description = "Compute threads per model (0 = one per processor)" };
         var context = new Option<int?>("--context") { Description = "Context size in tokens per model (0 = model's, capped at 16384)" };
@@ -33,7 +34,7 @@ internal static class ServeCommand
 
         var cmd = new Command("serve", "Serve local models over an OpenAI-compatible HTTP API (/v1), the RagTune API (/api) and the web UI (/)")
         {
-            port, host, apiKey, modelsDir, model, tokenizer, threads, context, maxConcurrent, queue, cors, logFormat, telemetry, otlpEndpoint, otlpProtocol,
+            port, host, apiKey, modelsDir, model, adapter, tokenizer, threads, context, maxConcurrent, queue, cors, logFormat, telemetry, otlpEndpoint, otlpProtocol,
             dataDir, embedModel,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
@@ -61,6 +62,8 @@ internal static class ServeCommand
             var models = r.GetValue(model) ?? [];
             for (int i = 0; i < models.Length; i++)
                 Set($"{nameof(ServerOptions.Models)}:{i}", RagTune.Models.Downloads.ModelResolver.Resolve(models[i]));
+            var adapters = r.GetValue(adapter) ?? [];
+            for (int i = 0; i < adapters.Length; i++) Set($"{nameof(ServerOptions.Adapters)}:{i}", adapters[i]);
             var origins = r.GetValue(cors) ?? [];
             for (int i = 0; i < origins.Length; i++) Set($"{nameof(ServerOptions.CorsOrigins)}:{i}", origins[i]);
 
