@@ -15,9 +15,15 @@ internal static class ChatCompletionsEndpoint
 {
     private static readonly byte[] s_done = "data: [DONE]\n\n"u8.ToArray();
 
-    public static async Task HandleAsync(HttpContext context, ModelRegistry models, ServerOptions options, ILogger log, ServerTelemetry telemetry)
+    public static async Task HandleAsync(HttpContext context, ModelRegistry models, ServerOptions options, ILogger log, ServerTelemetry telemetry,
+        RagTune.Hosting.Collections.CollectionService collections)
     {
         var request = await RequestBody.ReadAsync<ChatCompletionRequest>(context, options).ConfigureAwait(false);
+        if (request.Model?.StartsWith(RagChatCompletions.Prefix, StringComparison.Ordinal) == true)
+        {
+            await RagChatCompletions.HandleAsync(context, request, models, options, collections, log).ConfigureAwait(false);
+            return;
+        }
         var (id, client) = ResolveModel(models, request.Model);
         var messages = MapMessages(request.Messages);
         var chatOptions = MapOptions(request);

@@ -60,6 +60,9 @@ public sealed class ModelRegistry : IDisposable
     /// <summary>Ids of every served model, chat first, in the order they were added.</summary>
     public IReadOnlyList<string> Ids => [.. _chat.Keys, .. _adapterIds.Keys, .. _embedding.Keys.Where(k => !_chat.ContainsKey(k))];
 
+    /// <summary>The first chat model added (the one <c>rag:</c> models answer with), or null when none is served.</summary>
+    public string? FirstChatId => _chat.Keys.FirstOrDefault();
+
     /// <summary>True when at least one embedding generator is served.</summary>
     public bool HasEmbeddings => _embedding.Count > 0;
 

@@ -48,7 +48,13 @@ internal sealed record ChatCompletion(string Id, long Created, string Model, IRe
 {
     [JsonPropertyOrder(-1)]
     public string Object => "chat.completion";
+
+    /// <summary>A <c>rag:</c> model's numbered sources (our extension; standard clients ignore unknown fields).</summary>
+    public IReadOnlyList<WireCitation>? Citations { get; init; }
 }
+
+/// <summary>A numbered source of a <c>rag:</c> answer: its document, title, span in the document, text, and whether the answer cites it.</summary>
+internal sealed record WireCitation(int Number, string Document, string Source, long ChunkId, IReadOnlyList<int> Span, string Text, bool Cited);
 
 internal sealed record ChatChoice(int Index, AssistantMessage Message, string FinishReason)
 {
@@ -68,6 +74,9 @@ internal sealed record ChatCompletionChunk(string Id, long Created, string Model
 
     /// <summary>Present (null) on every chunk when usage was asked for, set on the last one, as OpenAI does.</summary>
     public WireUsage? Usage { get; init; }
+
+    /// <summary>A <c>rag:</c> model's numbered sources, on the chunk that carries the finish reason.</summary>
+    public IReadOnlyList<WireCitation>? Citations { get; init; }
 }
 
 internal sealed record ChunkChoice(int Index, ChunkDelta Delta)

@@ -158,12 +158,14 @@ public static class RagTuneServer
         app.UseMiddleware<SlotTelemetryMiddleware>();
 
         app.MapGet("/health", () => Results.Json(new { status = "ok", models = models.Ids.Count }));
-        app.MapGet("/v1/models", () => Results.Json(new ModelList([.. models.Ids.Select(id => new ModelEntry(id, s_started))]), OpenAIWire.Json));
-        app.MapGet("/v1/models/{id}", (string id) => models.Ids.Contains(id)
+        var collections = app.Services.GetRequiredService<RagTune.Hosting.Collections.CollectionService>();
+        IEnumerable<string> AllIds() => models.Ids.Concat(RagChatCompletions.Ids(models, collections));
+        app.MapGet("/v1/models", () => Results.Json(new ModelList([.. AllIds().Select(id => new ModelEntry(id, s_started))]), OpenAIWire.Json));
+        app.MapGet("/v1/models/{id}", (string id) => AllIds().Contains(id)
             ? Results.Json(new ModelEntry(id, s_started), OpenAIWire.Json)
             : throw OpenAIErrorException.NotFound($"The model '{id}' does not exist or is not loaded.", "model", "model_not_found"));
         var chatLog = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Server.ChatCompletions");
-        app.MapPost("/v1/chat/completions", (HttpContext c) => ChatCompletionsEndpoint.HandleAsync(c, models, options, chatLog, telemetry));
+        app.MapPost("/v1/chat/completions", (HttpContext c) => ChatCompletionsEndpoint.HandleAsync(c, models, options, chatLog, telemetry, collections));
         app.MapPost("/v1/embeddings", (HttpContext c) => EmbeddingsEndpoint.HandleAsync(c, models, options, telemetry));
         CollectionsApi.Map(app, options, models);
         JobsApi.Map(app);

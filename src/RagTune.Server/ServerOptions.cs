@@ -33,6 +33,9 @@ public sealed class ServerOptions
     /// </summary>
     public List<string> Adapters { get; set; } = [];
 
+    /// <summary>Passages retrieved per question by the <c>rag:{collection}</c> chat models; default 3. Each must fit the first model's context with the answer.</summary>
+    public int RagSources { get; set; } = 3;
+
     /// <summary>Tokenizer file for models that carry none (llama2.c checkpoints); default none.</summary>
     public string? TokenizerPath { get; set; }
 
@@ -107,6 +110,7 @@ public sealed class ServerOptions
             throw new ServerOptionsException($"Server:TelemetryExportIntervalSeconds {TelemetryExportIntervalSeconds} must be 1 to 3600.");
         if (string.IsNullOrWhiteSpace(TelemetryServiceName)) throw new ServerOptionsException("Server:TelemetryServiceName is empty.");
         for (int i = 0; i < Adapters.Count; i++) ParseAdapter(i);
+        if (RagSources is < 1 or > 100) throw new ServerOptionsException($"Server:RagSources {RagSources} must be 1 to 100.");
         foreach (var origin in CorsOrigins)
             if (origin != "*" && !Uri.TryCreate(origin, UriKind.Absolute, out _))
                 throw new ServerOptionsException($"Server:CorsOrigins entry '{origin}' is not an absolute origin such as https://example.com.");

@@ -36,6 +36,9 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     /// <summary>The folder holding collection <paramref name="name"/>'s uploaded files.</summary>
     public string UploadFolder(string name) => Path.Combine(options.UploadsDirectory, CheckName(name));
 
+    /// <summary>The names of the collections in the data directory, without opening them.</summary>
+    public IReadOnlyList<string> Names() => [.. Collections.List()];
+
     public async Task<IReadOnlyList<CollectionInfo>> ListAsync(CancellationToken ct)
     {
         var rows = new List<CollectionInfo>();
