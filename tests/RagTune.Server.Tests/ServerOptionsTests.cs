@@ -30,6 +30,8 @@ public sealed class ServerOptionsTests
     [InlineData("Server:MaxRequestBodyBytes", "10", "MaxRequestBodyBytes")]
     [InlineData("Server:ModelsDir", "/no/such/dir", "ModelsDir")]
     [InlineData("Server:LogFormat", "xml", "LogFormat")]
+    [InlineData("Server:RagSources", "0", "RagSources")]
+    [InlineData("Server:Adapters:0", "no-folder-given", "Server:Adapters:0")]
     [InlineData("RagTune:MaxUploadBytes", "100", "RagTune:MaxUploadBytes")]
     [InlineData("RagTune:MaxConcurrentJobs", "0", "RagTune:MaxConcurrentJobs")]
     public void Invalid_settings_name_the_setting(string key, string value, string name)
