@@ -110,6 +110,15 @@ internal static class ExperimentRecommender
             + "; on seen wording: " + string.Join(", ", arms.Select(a => $"{a.Arm} {Num(a.Seen!.Mean)}")) + ".");
     }
 
+    // A trained arm that retrieves can be brought up to date by re-ingest alone (RAFT teaches reading, not facts):
+    // the runner then measures no more than the re-ingest, and the reason must not call it retraining.
+    private static string UpdateKind(ExperimentResults r, ArmResults a)
+    {
+        double reingest = r.Run.Freshness?.ReingestSeconds ?? 0;
+        if (!a.Trained || a.Cost.UpdateSeconds <= reingest) return "re-ingest";
+        return a.Retrieves ? "retraining + re-ingest" : "retraining";
+    }
+
     private static void AddFreshness(ExperimentResults r, List<string> reasons)
     {
         var c = r.Run.Constraints;
@@ -117,7 +126,7 @@ internal static class ExperimentRecommender
         {
             var parts = new List<string>();
             foreach (var a in r.Arms.Where(a => a.Error is null && (a.Trained || a.Retrieves)))
-                parts.Add($"{a.Arm} {Duration(a.Cost.UpdateSeconds)} ({(a.Trained ? "retraining" : "re-ingest")}, {Money(a.Cost.UpdatesPerMonthCost)}/month)");
+                parts.Add($"{a.Arm} {Duration(a.Cost.UpdateSeconds)} ({UpdateKind(r, a)}, {Money(a.Cost.UpdatesPerMonthCost)}/month)");
             if (parts.Count > 0)
                 reasons.Add($"facts change {Plain(c.UpdatesPerMonth)}x/month; bringing an arm up to date each time costs: {string.Join(", ", parts)}.");
         }

@@ -30,7 +30,8 @@ public sealed class ExperimentRecommenderTests
         Assert.Contains("ft+rag (F1 0.83, paired p = 1.000", r.Summary, StringComparison.Ordinal);
         Assert.Contains("within noise", r.Summary, StringComparison.Ordinal);
         ContainsReason(r, "facts change 8x/month");
-        ContainsReason(r, "ft 40 min (retraining");
+        ContainsReason(r, "ft 40 min (retraining,");
+        ContainsReason(r, "ft+rag 40 min (retraining + re-ingest,");
         ContainsReason(r, "citations required: only retrieval arms (rag, ft+rag) can cite; rag cites a shown passage in 100% of its answers");
         ContainsReason(r, "ft demoted: citations are required and a closed-book arm shows no sources to cite");
         ContainsReason(r, "vs base F1 0.10 [");
@@ -126,5 +127,17 @@ public sealed class ExperimentRecommenderTests
         Assert.Null(r.Recommended);
         Assert.Contains("nothing to recommend", r.Summary, StringComparison.Ordinal);
         Assert.Equal(["rag: collection 'docs' not found"], r.Reasons);
+    }
+
+    [Fact]
+    public void A_trained_arm_brought_up_to_date_by_re_ingest_alone_is_not_said_to_retrain()
+    {
+        // RAFT teaches reading, not facts: the runner measures its update as the re-ingest, and the reason says so.
+        var freshness = new FreshnessRun([], [], 0.5, [], [], new Dictionary<string, double> { [ArmNames.RaftRag] = 0.5, [ArmNames.FineTuned] = 2400 });
+        var run = Run([Arm(ArmNames.FineTuned, N, i => i < 30, Training()), Arm(ArmNames.RaftRag, N, i => i < 30, Training())], Questions(N),
+            new ExperimentConstraints(UpdatesPerMonth: 4), freshness);
+        var r = ExperimentAnalyzer.Analyze(run, Options).Recommendation;
+        ContainsReason(r, "raft+rag 500 ms (re-ingest,");
+        ContainsReason(r, "ft 40 min (retraining,");
     }
 }
