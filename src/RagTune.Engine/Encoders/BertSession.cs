@@ -134,27 +134,8 @@ internal sealed unsafe class BertSession : IDisposable
         outp.CopyTo(logits);
     }
 
-    private void CheckInputs(ReadOnlySpan<int> ids, ReadOnlySpan<int> typeIds, ReadOnlySpan<int> lengths)
-    {
-        var c = _model.Config;
-        long total = 0;
-        foreach (var len in lengths)
-        {
-            if (len < 1 || len > c.MaxPositions)
-                throw new ArgumentOutOfRangeException(nameof(lengths), len, $"Each sequence needs 1..{c.MaxPositions} tokens (max_position_embeddings); truncate longer inputs.");
-            total += len;
-        }
-        if (total != ids.Length)
-            throw new ArgumentException($"lengths sum to {total} but {ids.Length} ids were given.", nameof(lengths));
-        if (!typeIds.IsEmpty && typeIds.Length != ids.Length)
-            throw new ArgumentException($"typeIds has {typeIds.Length} entries for {ids.Length} ids; pass one per id or none.", nameof(typeIds));
-        foreach (var id in ids)
-            if ((uint)id >= (uint)c.VocabSize)
-                throw new ArgumentOutOfRangeException(nameof(ids), id, $"Token id {id} is outside the vocabulary [0, {c.VocabSize}); the tokenizer does not match the model.");
-        foreach (var ty in typeIds)
-            if ((uint)ty >= (uint)c.TypeVocabSize)
-                throw new ArgumentOutOfRangeException(nameof(typeIds), ty, $"Token type {ty} is outside [0, {c.TypeVocabSize}).");
-    }
+    private void CheckInputs(ReadOnlySpan<int> ids, ReadOnlySpan<int> typeIds, ReadOnlySpan<int> lengths) =>
+        BertBatch.Check(_model.Config, ids, typeIds, lengths);
 
     // x[t] = LayerNorm(word[id] + position[t − start] + type[segment]), BertEmbeddings.
     private void Embed(ReadOnlySpan<int> ids, ReadOnlySpan<int> typeIds)

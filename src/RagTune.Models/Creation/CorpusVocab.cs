@@ -96,13 +96,6 @@ internal sealed class CorpusVocab
     /// <summary>Writes the vocabulary as the <c>tokenizer.ggml.*</c> keys of a llama GGUF.</summary>
     public void AddTo(GgufWriter w)
     {
-        w.SetString("tokenizer.ggml.model", "llama");
-        w.SetStringArray("tokenizer.ggml.tokens", Tokens);
-        w.SetFloat32Array("tokenizer.ggml.scores", Scores);
-        w.SetInt32Array("tokenizer.ggml.token_type", Types);
-        w.SetUInt32("tokenizer.ggml.bos_token_id", 1);
-        w.SetUInt32("tokenizer.ggml.eos_token_id", 2);
-        w.SetUInt32("tokenizer.ggml.unknown_token_id", 0);
-        w.SetBool("tokenizer.ggml.add_space_prefix", true);
+        GgufMetadata.AddSentencePiece(w, Tokens, Scores, Types);
     }
 }

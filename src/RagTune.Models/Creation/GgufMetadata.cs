@@ -23,6 +23,22 @@ internal static class GgufMetadata
     }
 
     /// <summary>
+    /// A SentencePiece ("llama") vocabulary as llama.cpp reads it: pieces, scores, token types, and the fixed
+    /// &lt;unk&gt;=0, &lt;s&gt;=1, &lt;/s&gt;=2 ids our vocabularies use, with the space prefix on.
+    /// </summary>
+    public static void AddSentencePiece(GgufWriter w, string[] tokens, float[] scores, int[] types)
+    {
+        w.SetString("tokenizer.ggml.model", "llama");
+        w.SetStringArray("tokenizer.ggml.tokens", tokens);
+        w.SetFloat32Array("tokenizer.ggml.scores", scores);
+        w.SetInt32Array("tokenizer.ggml.token_type", types);
+        w.SetUInt32("tokenizer.ggml.bos_token_id", 1);
+        w.SetUInt32("tokenizer.ggml.eos_token_id", 2);
+        w.SetUInt32("tokenizer.ggml.unknown_token_id", 0);
+        w.SetBool("tokenizer.ggml.add_space_prefix", true);
+    }
+
+    /// <summary>
     /// A byte-level BPE tokenizer as llama.cpp's convert_hf_to_gguf.py writes it, so a converted model runs on its
     /// own (and in llama.cpp): <c>tokenizer.ggml.model</c> "gpt2", tokens, merges, token types, the pre-tokenizer
     /// name, special ids, and the chat template.

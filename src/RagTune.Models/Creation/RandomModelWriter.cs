@@ -220,14 +220,7 @@ internal static class SyntheticVocab
             scores[id] = 0;
             types[id] = 3;
         }
-        w.SetString("tokenizer.ggml.model", "llama");
-        w.SetStringArray("tokenizer.ggml.tokens", tokens);
-        w.SetFloat32Array("tokenizer.ggml.scores", scores);
-        w.SetInt32Array("tokenizer.ggml.token_type", types);
-        w.SetUInt32("tokenizer.ggml.bos_token_id", 1);
-        w.SetUInt32("tokenizer.ggml.eos_token_id", 2);
-        w.SetUInt32("tokenizer.ggml.unknown_token_id", 0);
-        w.SetBool("tokenizer.ggml.add_space_prefix", true);
+        GgufMetadata.AddSentencePiece(w, tokens, scores, types);
     }
 
     private static IEnumerable<string> Pieces()

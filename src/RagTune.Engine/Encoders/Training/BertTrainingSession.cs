@@ -230,24 +230,10 @@ internal sealed unsafe class BertTrainingSession : IDisposable
 
     private void Prepare(ReadOnlySpan<int> ids, ReadOnlySpan<int> typeIds, ReadOnlySpan<int> lengths)
     {
-        var c = _w.Config;
-        long total = 0;
-        foreach (var len in lengths)
-        {
-            if (len < 1 || len > c.MaxPositions)
-                throw new ArgumentOutOfRangeException(nameof(lengths), len, $"Each sequence needs 1..{c.MaxPositions} tokens (max_position_embeddings); truncate longer inputs.");
-            total += len;
-        }
+        // An empty batch is checked first here: training divides by the batch size.
         if (lengths.IsEmpty) throw new ArgumentException("The batch is empty.", nameof(lengths));
-        if (total != ids.Length) throw new ArgumentException($"lengths sum to {total} but {ids.Length} ids were given.", nameof(lengths));
-        if (!typeIds.IsEmpty && typeIds.Length != ids.Length)
-            throw new ArgumentException($"typeIds has {typeIds.Length} entries for {ids.Length} ids; pass one per id or none.", nameof(typeIds));
-        foreach (var id in ids)
-            if ((uint)id >= (uint)c.VocabSize)
-                throw new ArgumentOutOfRangeException(nameof(ids), id, $"Token id {id} is outside the vocabulary [0, {c.VocabSize}); the tokenizer does not match the model.");
-        foreach (var ty in typeIds)
-            if ((uint)ty >= (uint)c.TypeVocabSize)
-                throw new ArgumentOutOfRangeException(nameof(typeIds), ty, $"Token type {ty} is outside [0, {c.TypeVocabSize}).");
+        var c = _w.Config;
+        BertBatch.Check(c, ids, typeIds, lengths);
 
         _t = ids.Length;
         _b = lengths.Length;
