@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using RagTune.Cli.Commands.Rag;
+using RagTune.Hosting.Pipelines;
 
 namespace RagTune.Cli.Commands.Mcp;
 
@@ -46,6 +47,7 @@ internal static class McpCommand
 
             using var rag = RagPipeline.Open(new RagPipelineOptions
             {
+                ApiKey = RagCliOptions.ApiKey(),
                 Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), DbFile = r.GetValue(db),
                 EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel), Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop),
                 Model = r.GetValue(model), Tokenizer = r.GetValue(tokenizer), Adapter = r.GetValue(adapter), Remote = r.GetValue(remote), RemoteModel = r.GetValue(remoteModel)!,

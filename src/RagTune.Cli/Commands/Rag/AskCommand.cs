@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
+using RagTune.Hosting.Pipelines;
 using RagTune.Rag.Answering;
 using RagTune.Rag.Retrieval;
 
@@ -40,6 +41,7 @@ internal static class AskCommand
             var q = r.GetValue(question)!;
             using var rag = RagPipeline.Open(new RagPipelineOptions
             {
+                ApiKey = RagCliOptions.ApiKey(),
                 Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel),
                 Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop),
                 Model = r.GetValue(model), Tokenizer = r.GetValue(tokenizer), Adapter = r.GetValue(adapter), Remote = r.GetValue(remote), RemoteModel = r.GetValue(remoteModel)!,

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using System.Text.Json.Serialization;
+using System.Text.Json;
+using RagTune.Hosting.Pipelines;
 using RagTune.Rag.Retrieval;
 using RagTune.Rag.Store;
 
@@ -29,6 +30,7 @@ internal static class SearchCommand
             if (r.GetValue(k) < 1) throw new UsageException("--k must be at least 1.");
             using var rag = RagPipeline.Open(new RagPipelineOptions
             {
+                ApiKey = RagCliOptions.ApiKey(),
                 Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel),
                 Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop),
             }, withChat: false);
