@@ -13,8 +13,6 @@ internal sealed class ObservedChatClient(IChatClient inner) : DelegatingChatClie
 
     public UsageDetails? LastUsage { get; private set; }
 
-    public int Calls { get; private set; }
-
     public override async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         Observe(options);
@@ -37,7 +35,6 @@ internal sealed class ObservedChatClient(IChatClient inner) : DelegatingChatClie
 
     private void Observe(ChatOptions? options)
     {
-        Calls++;
         LastOptions = options;
         LastUsage = null;
     }
