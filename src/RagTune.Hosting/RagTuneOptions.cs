@@ -20,7 +20,7 @@ internal sealed class RagTuneOptions
     /// <summary>Largest uploaded file (document or training set), in bytes; default 32 MiB. Larger uploads get 413.</summary>
     public long MaxUploadBytes { get; set; } = 32L << 20;
 
-    /// <summary>Long jobs (ingestion, fine-tuning) running at once; default 1 (they compete for the same cores).</summary>
+    /// <summary>Long jobs (ingestion, fine-tuning, comparisons) running at once; default 1 (they compete for the same cores).</summary>
     public int MaxConcurrentJobs { get; set; } = 1;
 
     /// <summary>Jobs waiting for a slot; default 16. Starting one more is refused (429) until a slot frees.</summary>
@@ -49,6 +49,9 @@ internal sealed class RagTuneOptions
 
     /// <summary>Fine-tuning outputs, one folder per job: <c>&lt;data&gt;/tunes/&lt;job id&gt;</c>.</summary>
     public string TunesDirectory => Path.Combine(ResolvedDataDirectory, "tunes");
+
+    /// <summary>Comparisons, one folder per job (spec, reports, work files): <c>&lt;data&gt;/compares/&lt;job id&gt;</c>.</summary>
+    public string ComparesDirectory => Path.Combine(ResolvedDataDirectory, "compares");
 
     /// <summary>Checks every setting; throws <see cref="RagTuneOptionsException"/> naming the setting and the fix.</summary>
     public void Validate()

@@ -19,7 +19,7 @@ namespace RagTune.Server;
 
 /// <summary>
 /// Builds the RagTune HTTP server: OpenAI-compatible endpoints over the models of a <see cref="ModelRegistry"/>,
-/// the RagTune API (<c>/api</c>: collections, ingestion, search, ask, fine-tuning jobs with live progress) and the
+/// the RagTune API (<c>/api</c>: collections, ingestion, search, ask, fine-tuning and comparison jobs with live progress) and the
 /// web UI, an API key check, a concurrency limit with a bounded queue, a request body limit and optional CORS.
 /// </summary>
 public static class RagTuneServer
@@ -102,6 +102,7 @@ public static class RagTuneServer
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(models);
         builder.Services.AddSingleton<ServerTelemetry>();
+        builder.Services.AddSingleton<ReportTickets>();
         builder.Services.ConfigureHttpJsonOptions(j =>
         {
             j.SerializerOptions.PropertyNamingPolicy = OpenAIWire.Json.PropertyNamingPolicy;
@@ -153,7 +154,7 @@ public static class RagTuneServer
         app.UseMiddleware<RequestTelemetryMiddleware>();
         if (options.CorsOrigins.Count > 0) app.UseCors();
         app.UseMiddleware<OpenAIErrorMiddleware>();
-        app.Use(RequireApiKey(options));
+        app.Use(RequireApiKey(options, app.Services.GetRequiredService<ReportTickets>()));
         app.UseRateLimiter();
         app.UseMiddleware<SlotTelemetryMiddleware>();
 
@@ -170,6 +171,7 @@ public static class RagTuneServer
         CollectionsApi.Map(app, options, models);
         JobsApi.Map(app);
         TuneApi.Map(app, options, models);
+        CompareApi.Map(app, options, models);
         app.MapFallback("/api/{**rest}", (HttpContext c) => OpenAIErrorException.WriteAsync(c, StatusCodes.Status404NotFound,
             $"Unknown request URL: {c.Request.Method} {c.Request.Path}.", "invalid_request_error", null, "unknown_url"));
         WebUi.Map(app);
@@ -180,12 +182,12 @@ public static class RagTuneServer
 
     private static readonly long s_started = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 
-    private static Func<HttpContext, RequestDelegate, Task> RequireApiKey(ServerOptions options)
+    private static Func<HttpContext, RequestDelegate, Task> RequireApiKey(ServerOptions options, ReportTickets tickets)
     {
         byte[]? expected = string.IsNullOrEmpty(options.ApiKey) ? null : Encoding.UTF8.GetBytes(options.ApiKey);
         return (context, next) =>
         {
-            if (expected is null || !IsProtected(context.Request.Path)) return next(context);
+            if (expected is null || !IsProtected(context.Request.Path) || tickets.Admits(context.Request)) return next(context);
             string header = context.Request.Headers.Authorization.ToString();
             if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
                 return Unauthorized(context, "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using RagTune.Hosting.Collections;
+using RagTune.Hosting.Compare;
 using RagTune.Hosting.Jobs;
 using RagTune.Hosting.Tuning;
 using RagTune.TestKit;
@@ -18,12 +19,14 @@ internal sealed class HostedServices : IAsyncDisposable
         Jobs = new JobQueue(options, NullLogger<JobQueue>.Instance);
         Collections = new CollectionService(options, Jobs);
         Tune = new TuneService(options, Jobs);
+        Compare = new CompareService(options, Jobs, Collections);
     }
 
     public RagTuneOptions Options { get; }
     public JobQueue Jobs { get; }
     public CollectionService Collections { get; }
     public TuneService Tune { get; }
+    public CompareService Compare { get; }
     public string Root => _dir.Path;
     public string DataDir => Options.ResolvedDataDirectory;
 

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using RagTune.Engine.Training;
 using RagTune.FineTuning.Adapters;
 using RagTune.Models.Local;
 
@@ -15,18 +14,5 @@ internal static class AdapterOption
         new("--adapter") { Description = "LoRA adapter folder (PEFT layout: adapter_config.json + adapter_model.safetensors) applied to --model" };
 
     /// <summary>Returns <paramref name="local"/> itself, or a model that owns it and carries the adapter (<see cref="LocalModel.Adapter"/>).</summary>
-    public static LocalModel Apply(LocalModel local, string? adapterDir)
-    {
-        if (adapterDir is null) return local;
-        try
-        {
-            var adapter = PeftAdapter.Load(adapterDir, local.Engine.Config);
-            return local.WithAdapter(new LoraDelta(adapter, local.Engine.Config));
-        }
-        catch
-        {
-            local.Dispose();
-            throw;
-        }
-    }
+    public static LocalModel Apply(LocalModel local, string? adapterDir) => local.WithPeftAdapter(adapterDir);
 }

@@ -259,7 +259,7 @@ internal sealed class ExperimentRunner(ExperimentSpec spec, IArmModels models, I
         var stage = "train " + request.Name;
         progress?.Report(new ExperimentProgress(stage, 0, 1));
         var trainingProgress = progress == null ? null : new ForwardingProgress(p =>
-            progress.Report(new ExperimentProgress(stage, p.Step, p.TotalSteps, $"loss {p.TrainLoss:F3}")));
+            progress.Report(new ExperimentProgress(stage, p.Step, p.TotalSteps, $"loss {p.TrainLoss:F3}", p.TrainLoss, p.ValLoss)));
         var run = models.Train(request, trainingProgress, ct);
         progress?.Report(new ExperimentProgress(stage, 1, 1, $"{run.Steps} steps, {run.WallSeconds:F1} s"));
         return run;

@@ -11,7 +11,21 @@ internal sealed class ExperimentSpecException(string path, int line, string fiel
     public string SpecPath { get; } = path;
     public int Line { get; } = line;
     public string Field { get; } = field;
+
+    /// <summary>What is wrong and what to do, without the file and line.</summary>
+    public string Reason { get; } = message;
 }
+
+/// <summary>
+/// How a spec sent by a client of the server names what it compares: by what the server holds, never by paths on the
+/// server's disk. Each resolver throws <see cref="ArgumentException"/> saying what exists instead; the reader reports
+/// it on the field's line.
+/// </summary>
+/// <param name="Collection">A collection name to its documents (files to copy, or the collection opened as is).</param>
+/// <param name="Dataset">An uploaded questions file's name to its path.</param>
+/// <param name="Model">A served model id to its file.</param>
+/// <param name="EmbedModel">An embedding model name to what the server loads for it.</param>
+internal sealed record SpecNames(Func<string, DocumentsSpec> Collection, Func<string, string> Dataset, Func<string, string> Model, Func<string, string> EmbedModel);
 
 /// <summary>
 /// Reads <c>experiment.yaml</c> through YamlDotNet's node model, so every error names the line of the field at
@@ -26,8 +40,12 @@ internal static class ExperimentSpecReader
         return Parse(File.ReadAllText(path), Path.GetFullPath(path));
     }
 
-    /// <summary>Parses spec text; relative paths resolve against the folder of <paramref name="specPath"/>.</summary>
-    public static ExperimentSpec Parse(string yaml, string specPath)
+    /// <summary>
+    /// Parses spec text; relative paths resolve against the folder of <paramref name="specPath"/>. With
+    /// <paramref name="names"/> (a spec from a server's client) documents, questions file and model are names the
+    /// server resolves, and fields that would name a path on its disk are refused.
+    /// </summary>
+    public static ExperimentSpec Parse(string yaml, string specPath, SpecNames? names = null)
     {
         var stream = new YamlStream();
         try
@@ -46,11 +64,19 @@ internal static class ExperimentSpecReader
 
         var documents = root.Required("documents");
         documents.Known("paths", "collection");
-        var docPaths = documents.PathList("paths");
+        var docPaths = names == null ? documents.PathList("paths") : [];
         var collection = documents.String("collection");
-        if (docPaths.Count == 0 && collection == null)
+        if (names != null)
+        {
+            if (documents.StringList("paths").Count > 0)
+                throw documents.Error("paths", "the server reads documents from its collections, not from its disk: upload them into a collection and write 'collection: <name>'.");
+            if (collection == null) throw documents.Error("collection", "name the collection to compare on: 'collection: <name>'.");
+            var resolved = documents.Resolve("collection", () => names.Collection(collection));
+            (docPaths, collection) = ([.. resolved.Paths], resolved.Collection);
+        }
+        else if (docPaths.Count == 0 && collection == null)
             throw documents.Error("paths", "name the documents: 'paths: [folder/, file.md]' or 'collection: <existing collection>'.");
-        foreach (var (p, line) in documents.PathListWithLines("paths"))
+        foreach (var (p, line) in names == null ? documents.PathListWithLines("paths") : [])
             if (p.Contains('*', StringComparison.Ordinal) || p.Contains('?', StringComparison.Ordinal))
                 throw new ExperimentSpecException(specPath, line, "documents.paths", $"'{p}': name files or folders, not patterns (the documents are copied for the freshness experiment); put the files in a folder and name it.");
             else if (!File.Exists(p) && !Directory.Exists(p))
@@ -58,7 +84,8 @@ internal static class ExperimentSpecReader
 
         var questions = root.Required("questions");
         questions.Known("file", "generate", "paraphrases", "test_share", "limit");
-        var qFile = questions.Path("file");
+        var qFile = names == null ? questions.Path("file")
+            : questions.String("file") is { } dataset ? questions.Resolve("file", () => names.Dataset(dataset)) : null;
         bool generate = questions.Bool("generate") ?? false;
         if (qFile == null && !generate)
             throw questions.Error("file", "give 'file: questions.jsonl' (fields question, answer|answers, id?, fact?, paraphrase_of?, unanswerable?) or 'generate: true'.");
@@ -77,9 +104,15 @@ internal static class ExperimentSpecReader
         model.Known("path", "remote", "remote_model", "threads", "max_tokens");
         var modelPath = model.String("path");
         var remote = model.String("remote");
+        if (names != null)
+        {
+            if (remote != null) throw model.Error("remote", "the server compares the models it serves: write 'path: <served model id>' instead.");
+            if (modelPath == null) throw model.Error("path", "name the base model: 'path: <served model id>'.");
+            modelPath = model.Resolve("path", () => names.Model(modelPath));
+        }
         if ((modelPath == null) == (remote == null))
             throw model.Error("path", "give exactly one of 'path: <model file or catalog name>' and 'remote: <http://host/v1>'.");
-        if (modelPath != null && (modelPath.Contains('/', StringComparison.Ordinal) || modelPath.Contains('\\', StringComparison.Ordinal) || modelPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)))
+        if (names == null && modelPath != null && (modelPath.Contains('/', StringComparison.Ordinal) || modelPath.Contains('\\', StringComparison.Ordinal) || modelPath.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase)))
             modelPath = System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, modelPath));
         if (remote != null && !(Uri.TryCreate(remote, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"))
             throw model.Error("remote", $"'{remote}' is not an http(s) URL; give the API root, e.g. http://127.0.0.1:8080/v1.");
@@ -131,6 +164,8 @@ internal static class ExperimentSpecReader
             if (retrieval.TopK < 1) throw rt.Error("top_k", "must be at least 1.");
             if (retrieval.Mode is not ("bm25" or "dense" or "hybrid")) throw rt.Error("mode", $"'{retrieval.Mode}': use bm25, dense or hybrid.");
             if (retrieval.Mode == "dense" && retrieval.EmbedModel == null) throw rt.Error("mode", "dense retrieval needs 'embed_model'.");
+            if (names != null && retrieval.EmbedModel is { } em)
+                retrieval = retrieval with { EmbedModel = rt.Resolve("embed_model", () => names.EmbedModel(em)) };
             if (retrieval.ChunkTokens < 16) throw rt.Error("chunk_tokens", "must be at least 16.");
             if (retrieval.Overlap < 0 || retrieval.Overlap >= retrieval.ChunkTokens) throw rt.Error("overlap", "must be zero or more and below chunk_tokens.");
         }
@@ -162,7 +197,10 @@ internal static class ExperimentSpecReader
                 fr.Known("share");
                 fresh = new FreshnessSpec(fr.Double("share") ?? 0.3);
                 if (fresh.Share is <= 0 or > 1) throw fr.Error("share", "must be in (0, 1], the share of test facts to change.");
-                if (docPaths.Count == 0) throw ex.Error("freshness", "needs 'documents.paths' (the documents are copied and edited); an existing collection cannot be edited.");
+                if (docPaths.Count == 0)
+                    throw ex.Error("freshness", names == null
+                        ? "needs 'documents.paths' (the documents are copied and edited); an existing collection cannot be edited."
+                        : $"needs the documents' files to edit a copy, and collection '{collection}' has no uploaded documents (it was ingested from elsewhere); upload them or leave freshness out.");
             }
             DataEfficiencySpec? eff = null;
             if (ex.OptionalOrTrue("data_efficiency") is { } de)
@@ -179,6 +217,7 @@ internal static class ExperimentSpecReader
             {
                 fg.Known("text", "file");
                 var text = fg.String("text");
+                if (names != null && fg.String("file") != null) throw fg.Error("file", "the server reads no files from its disk: give the held-out text inline as 'text: ...'.");
                 if (fg.Path("file") is { } file)
                 {
                     if (!File.Exists(file)) throw fg.Error("file", $"'{file}' does not exist.");
@@ -202,6 +241,19 @@ internal static class ExperimentSpecReader
             node.Children.FirstOrDefault(kv => kv.Key is YamlScalarNode k && k.Value == key) is { Key: not null } kv ? (int)kv.Value.Start.Line : (int)node.Start.Line;
 
         public ExperimentSpecException Error(string key, string message) => new(specPath, LineOf(key), prefix + key, message);
+
+        /// <summary>Runs a <see cref="SpecNames"/> resolver, reporting its refusal on <paramref name="key"/>'s line.</summary>
+        public T Resolve<T>(string key, Func<T> resolve)
+        {
+            try
+            {
+                return resolve();
+            }
+            catch (ArgumentException e) when (e is not ExperimentSpecException)
+            {
+                throw Error(key, e.Message);
+            }
+        }
 
         public void Known(params string[] keys)
         {

@@ -1,4 +1,4 @@
-using RagTune.Cli.Commands.Compare;
+using RagTune.Hosting.Compare;
 using RagTune.Evaluation.Experiments;
 using RagTune.Evaluation.Experiments.Demo;
 using RagTune.TestKit;

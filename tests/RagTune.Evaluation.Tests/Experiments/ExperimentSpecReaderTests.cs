@@ -136,4 +136,38 @@ public sealed class ExperimentSpecReaderTests : IDisposable
         Assert.Equal("experiments.freshness", e.Field);
         Assert.Equal(8, e.Line);
     }
+
+    private SpecNames ServerNames => new(
+        Collection: name => name == "docs" ? new DocumentsSpec([_dir.File("docs")], null) : throw new ArgumentException($"there is no collection '{name}'."),
+        Dataset: name => name == "qa.jsonl" ? _dir.File("qa.jsonl") : throw new ArgumentException($"no questions file '{name}'."),
+        Model: id => id == "tiny" ? _dir.File("tiny.gguf") : throw new ArgumentException($"'{id}' is not served."),
+        EmbedModel: name => name.Contains('/', StringComparison.Ordinal) ? throw new ArgumentException("not by path.") : name);
+
+    [Fact]
+    public void A_server_spec_names_what_the_server_holds_and_each_name_is_resolved()
+    {
+        var spec = ExperimentSpecReader.Parse(
+            "documents:\n  collection: docs\nquestions:\n  file: qa.jsonl\nmodel:\n  path: tiny\nretrieval:\n  mode: hybrid\n  embed_model: bge-small\nexperiments:\n  freshness: true\n",
+            _dir.File("experiment.yaml"), ServerNames);
+        Assert.Equal([_dir.File("docs")], spec.Documents.Paths);
+        Assert.Null(spec.Documents.Collection);
+        Assert.Equal(_dir.File("qa.jsonl"), spec.Questions.File);
+        Assert.Equal(_dir.File("tiny.gguf"), spec.Model.Path);
+        Assert.Equal("bge-small", spec.Retrieval.EmbedModel);
+        Assert.NotNull(spec.Experiments.Freshness);
+    }
+
+    [Theory]
+    [InlineData("documents:\n  paths: [docs]\n", 2, "documents.paths: the server reads documents from its collections")]
+    [InlineData("documents:\n  collection: other\n", 2, "documents.collection: there is no collection 'other'.")]
+    [InlineData("documents:\n  collection: docs\nquestions:\n  file: ../qa.jsonl\n", 4, "questions.file: no questions file '../qa.jsonl'.")]
+    [InlineData("documents:\n  collection: docs\nquestions:\n  generate: true\nmodel:\n  path: big\n", 6, "model.path: 'big' is not served.")]
+    [InlineData("documents:\n  collection: docs\nquestions:\n  generate: true\nmodel:\n  remote: http://x/v1\n", 6, "model.remote: the server compares the models it serves")]
+    [InlineData("documents:\n  collection: docs\nquestions:\n  generate: true\nmodel:\n  path: tiny\nretrieval:\n  embed_model: /e\n", 8, "retrieval.embed_model: not by path.")]
+    public void A_server_spec_is_refused_on_the_line_of_what_it_may_not_name(string yaml, int line, string message)
+    {
+        var e = Assert.Throws<ExperimentSpecException>(() => ExperimentSpecReader.Parse(yaml, _dir.File("experiment.yaml"), ServerNames));
+        Assert.Equal(line, e.Line);
+        Assert.StartsWith(message, $"{e.Field}: {e.Reason}");
+    }
 }

@@ -67,8 +67,8 @@ public sealed class WebUiBrowserTests
         var page = await browser.NewPageAsync();
         await page.GotoAsync(api.Server.BaseUrl + "/");
         await page.GetByRole(AriaRole.Tab, new() { Name = "Fine-tune" }).ClickAsync();
-        await Assertions.Expect(page.GetByLabel("Base model")).ToHaveValueAsync(ApiServer.Model);
-        await page.GetByLabel("Steps").FillAsync("24");
+        await Assertions.Expect(page.Locator("#panel-tune").GetByLabel("Base model")).ToHaveValueAsync(ApiServer.Model);
+        await page.Locator("#panel-tune").GetByLabel("Steps").FillAsync("24");
         await page.GetByLabel("Validate every").FillAsync("4");
 
         // Record how many training points each redraw of the curve has, to see it grow while the job runs.
@@ -109,13 +109,64 @@ public sealed class WebUiBrowserTests
         await Assertions.Expect(dialog).ToBeHiddenAsync();
 
         await page.GetByRole(AriaRole.Tab, new() { Name = "Fine-tune" }).ClickAsync();
-        await Assertions.Expect(page.GetByLabel("Base model")).ToHaveValueAsync(ApiServer.Model);
-        await page.GetByLabel("Steps").FillAsync("4");
+        await Assertions.Expect(page.Locator("#panel-tune").GetByLabel("Base model")).ToHaveValueAsync(ApiServer.Model);
+        await page.Locator("#panel-tune").GetByLabel("Steps").FillAsync("4");
         var lines = string.Join('\n', Enumerable.Range(0, 8).Select(i => JsonSerializer.Serialize(new { instruction = $"Name dog {i}.", output = $"Dog {i} is called Rex." })));
         await page.Locator("#tune-file").SetInputFilesAsync(new FilePayload { Name = "dogs.jsonl", MimeType = "application/jsonl", Buffer = Encoding.UTF8.GetBytes(lines) });
         await page.GetByRole(AriaRole.Button, new() { Name = "Start fine-tuning" }).ClickAsync();
         await Assertions.Expect(page.Locator("#tune-detail")).ToContainTextAsync("Finished 4 steps", new() { Timeout = 300_000 });
         Assert.True(File.Exists(Path.Combine(api.DataDir, "datasets", "dogs.jsonl")));
         await Browser.ScreenshotAsync(page, "6-keyed-file-tune");
+    }
+
+    [Fact]
+    public async Task Start_a_comparison_watch_its_stages_and_read_its_report()
+    {
+        await using var api = await ApiServer.StartAsync();
+        await api.JsonAsync(await api.PostJsonAsync("/api/collections", new { name = "villages" }), System.Net.HttpStatusCode.Created);
+        (string Village, string Founder)[] world = [("Brel", "Tomas"), ("Kor", "Anna"), ("Tam", "Pieter"), ("Lune", "Mira")];
+        var upload = await api.JsonAsync(await api.Http.PostAsync("/api/collections/villages/documents",
+            ApiServer.Files([.. world.Select(w => ($"{w.Village}.md", $"# {w.Village}\n\n{w.Founder} founded {w.Village} by the river.\n"))])), System.Net.HttpStatusCode.Accepted);
+        await api.FinalAsync(upload.GetProperty("job").GetProperty("id").GetString()!);
+
+        await using var browser = await Browser.LaunchAsync();
+        var page = await browser.NewPageAsync();
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+        page.PageError += (_, e) => errors.Add(e);
+        page.Response += (_, r) => { if (r.Status >= 400) errors.Add($"{r.Status} {r.Url}"); };
+        await page.GotoAsync(api.Server.BaseUrl + "/");
+        await Assertions.Expect(page.Locator("#collection")).ToHaveValueAsync("villages");
+        await page.GetByRole(AriaRole.Tab, new() { Name = "Compare" }).ClickAsync();
+        var panel = page.Locator("#panel-compare");
+        await Assertions.Expect(panel.GetByLabel("Base model")).ToHaveValueAsync(ApiServer.Model);
+
+        var questions = string.Join('\n', world.Select(w => JsonSerializer.Serialize(new { question = $"Who founded {w.Village}?", answer = w.Founder })));
+        await page.Locator("#compare-file").SetInputFilesAsync(new FilePayload { Name = "villages.jsonl", MimeType = "application/jsonl", Buffer = Encoding.UTF8.GetBytes(questions) });
+        await panel.GetByLabel("Training steps").FillAsync("2");
+        await panel.GetByLabel("fine-tuned + RAG").UncheckAsync();
+        await panel.GetByLabel("RAFT + RAG").UncheckAsync();
+        await panel.GetByRole(AriaRole.Button, new() { Name = "Start comparison" }).ClickAsync();
+
+        await Assertions.Expect(page.Locator("#compare-stages li").First).ToBeVisibleAsync();
+        await Browser.ScreenshotAsync(page, "7-comparing");
+        await Assertions.Expect(page.Locator("#compare-detail")).ToContainTextAsync("Compare villages-comparison: finished.", new() { Timeout = 300_000 });
+        var report = page.GetByRole(AriaRole.Article, new() { Name = "Report: villages-comparison" });
+        await Assertions.Expect(report).ToBeVisibleAsync();
+        await Assertions.Expect(report.Locator("#compare-recommendation")).Not.ToBeEmptyAsync();
+        await Assertions.Expect(report.Locator("#compare-reasons li").First).ToBeVisibleAsync();
+        await Assertions.Expect(report.Locator("#compare-arm-rows tr")).ToHaveCountAsync(3);
+        await Assertions.Expect(report.Locator("#compare-arm-rows")).ToContainTextAsync("ft");
+        // The full report, framed: its charts are there.
+        await Assertions.Expect(page.FrameLocator("#report-frame").Locator("svg").First).ToBeVisibleAsync();
+        await Assertions.Expect(page.FrameLocator("#report-frame").Locator("h1")).ToContainTextAsync("villages-comparison");
+        await Assertions.Expect(page.Locator("#compare-list")).ToContainTextAsync("succeeded");
+        await Browser.ScreenshotAsync(page, "8-report");
+
+        // The spec the form describes, ready to edit; the uploaded questions file is now one of the choices.
+        await panel.GetByText("Edit the experiment spec").ClickAsync();
+        await Assertions.Expect(panel.GetByLabel("Spec (YAML)")).ToHaveValueAsync(new System.Text.RegularExpressions.Regex("collection: \"villages\""));
+        await Assertions.Expect(panel.GetByLabel("Spec (YAML)")).ToHaveValueAsync(new System.Text.RegularExpressions.Regex("file: \"villages.jsonl\""));
+        Assert.Empty(errors);
     }
 }

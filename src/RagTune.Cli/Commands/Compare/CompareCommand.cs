@@ -1,6 +1,7 @@
 using System.CommandLine;
 using RagTune.Cli.Commands.Rag;
 using RagTune.Evaluation.Experiments;
+using RagTune.Hosting.Compare;
 
 namespace RagTune.Cli.Commands.Compare;
 
@@ -25,49 +26,26 @@ internal static class CompareCommand
     /// <summary>Runs the spec and writes the results into <paramref name="outDir"/> (shared with <c>ragtune demo</c>).</summary>
     public static async Task<int> RunAsync(ExperimentSpec spec, string outDir, string? dataDir, bool quiet, CancellationToken ct)
     {
-        outDir = Path.GetFullPath(outDir);
-        var workDir = Path.Combine(outDir, "work");
-        using var models = CreateModels(spec.Model);
-        var docsEmbedder = RagCliOptions.Embedder(null, spec.Retrieval.EmbedModel);
-        var queryEmbedder = RagCliOptions.Embedder(null, spec.Retrieval.EmbedModel, forQueries: true);
+        ComparisonOutcome outcome;
         try
         {
-            var stores = new SqliteExperimentStores(Path.Combine(workDir, "data"), dataDir);
-            var runner = new ExperimentRunner(spec, models, stores, new ExperimentEmbedders(docsEmbedder, queryEmbedder), workDir);
-            ExperimentRun run;
-            try
-            {
-                run = await CompareProgress.RunAsync(quiet, progress => runner.RunAsync(progress, ct));
-            }
-            catch (InvalidOperationException e)
-            {
-                // What stops the whole experiment (no chunks, no usable generated questions) rather than one arm.
-                Console.Error.WriteLine($"error: {e.Message}");
-                return 1;
-            }
-            PrintArms(run);
-            var results = ExperimentAnalyzer.Analyze(run);
-            var files = ExperimentReport.WriteAll(results, outDir);
-            Console.Out.WriteLine();
-            Console.Out.WriteLine($"recommendation: {results.Recommendation.Summary}");
-            foreach (var reason in results.Recommendation.Reasons) Console.Out.WriteLine($"  - {reason}");
-            Console.Out.WriteLine();
-            foreach (var f in files) Console.Out.WriteLine($"wrote {f}");
-            Console.Out.WriteLine($"report: {files.First(f => f.EndsWith(ExperimentReport.HtmlFileName, StringComparison.Ordinal))}");
-            return run.Arms.All(a => a.Error != null) ? 1 : 0;
+            outcome = await CompareProgress.RunAsync(quiet, progress => Comparison.RunAsync(spec, outDir, dataDir, RagCliOptions.ApiKey(), progress, ct));
         }
-        finally
+        catch (InvalidOperationException e)
         {
-            (docsEmbedder as IDisposable)?.Dispose();
-            (queryEmbedder as IDisposable)?.Dispose();
+            // What stops the whole experiment (no chunks, no usable generated questions) rather than one arm.
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
         }
-    }
-
-    private static IArmModels CreateModels(ModelSpec model)
-    {
-        if (model.Remote != null)
-            return new RemoteArmModels(RagCliOptions.ParseUrl(model.Remote, "model.remote"), model.RemoteModel, RagCliOptions.ApiKey());
-        return new LocalArmModels(RagTune.Models.Downloads.ModelResolver.Resolve(model.Path!), model.Threads);
+        var (run, results, files) = outcome;
+        PrintArms(run);
+        Console.Out.WriteLine();
+        Console.Out.WriteLine($"recommendation: {results.Recommendation.Summary}");
+        foreach (var reason in results.Recommendation.Reasons) Console.Out.WriteLine($"  - {reason}");
+        Console.Out.WriteLine();
+        foreach (var f in files) Console.Out.WriteLine($"wrote {f}");
+        Console.Out.WriteLine($"report: {files.First(f => f.EndsWith(ExperimentReport.HtmlFileName, StringComparison.Ordinal))}");
+        return run.Arms.All(a => a.Error != null) ? 1 : 0;
     }
 
     private static void PrintArms(ExperimentRun run)

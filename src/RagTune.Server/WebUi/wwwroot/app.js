@@ -2,6 +2,7 @@
 import { json, request, followJob, formatEta } from './api.js';
 import { setupAsk } from './ask.js';
 import { setupTune } from './tune.js';
+import { setupCompare } from './compare.js';
 
 const $ = id => document.getElementById(id);
 
@@ -131,6 +132,7 @@ async function main() {
   setupCollections();
   setupAsk();
   setupTune();
+  setupCompare();
   try {
     await loadCollections();
     refreshJobs();

@@ -1,19 +1,18 @@
 using System.Diagnostics;
 using System.Security.Cryptography;
 using Microsoft.Extensions.AI;
-using RagTune.Engine.Models;
 using RagTune.Evaluation.Experiments;
 using RagTune.FineTuning.Adapters;
 using RagTune.FineTuning.Datasets;
 using RagTune.FineTuning.Training;
 using RagTune.Models.Local;
 
-namespace RagTune.Cli.Commands.Compare;
+namespace RagTune.Hosting.Compare;
 
 /// <summary>
 /// The experiment's models on RagTune's own engine: the base as a <see cref="LocalChatClient"/>, adapters trained by
-/// the fine-tuning <see cref="Trainer"/> and served merged into an F32 copy of the base, and perplexity from the
-/// engine's logits. Every arm runs on this one engine and base file, so the arms differ only in method.
+/// the fine-tuning <see cref="Trainer"/> and served on the base unmerged, and perplexity from the engine's logits.
+/// Every arm runs on this one engine and base file, so the arms differ only in method.
 /// </summary>
 internal sealed class LocalArmModels : IArmModels
 {
@@ -76,11 +75,11 @@ internal sealed class LocalArmModels : IArmModels
     }
 
     public IChatClient WithAdapter(string adapterDir) =>
-        new LocalChatClient(AdapterOption.Apply(LocalModel.Load(_modelPath), adapterDir), Options());
+        new LocalChatClient(LocalModel.Load(_modelPath).WithPeftAdapter(adapterDir), Options());
 
     public double? Perplexity(string? adapterDir, string text)
     {
-        using var model = AdapterOption.Apply(LocalModel.Load(_modelPath), adapterDir);
+        using var model = LocalModel.Load(_modelPath).WithPeftAdapter(adapterDir);
         return TextPerplexity.Of(model, text, _threads);
     }
 
@@ -100,35 +99,5 @@ internal sealed class LocalArmModels : IArmModels
             loss.Add(new LossSample(value.Step, value.TrainLoss, value.ValLoss));
             inner?.Report(value);
         }
-    }
-}
-
-/// <summary>Perplexity of text under a local model: exp of the mean next-token negative log-likelihood.</summary>
-internal static class TextPerplexity
-{
-    /// <summary>
-    /// BOS + the text's tokens, cut to the context length; every position predicts the next token. Computed with the
-    /// log-sum-exp of each row of logits, in double precision.
-    /// </summary>
-    public static double Of(LocalModel model, string text, int threads)
-    {
-        var tokens = model.Tokenizer.Encode(text, addBos: true).ToArray();
-        int n = Math.Min(tokens.Length, model.Engine.Config.ContextLength);
-        if (n < 2) throw new ArgumentException("The forgetting text is too short to measure perplexity: give at least a sentence.");
-        int v = model.Engine.Config.VocabSize;
-        var logits = new float[(long)n * v];
-        using var session = new InferenceSession(model.Engine, new SessionOptions(n, Threads: threads)) { Adapter = model.Adapter };
-        session.ForwardAll(tokens.AsSpan(0, n), logits);
-        double nll = 0;
-        for (int t = 0; t < n - 1; t++)
-        {
-            var row = logits.AsSpan(t * v, v);
-            float max = float.NegativeInfinity;
-            foreach (var x in row) max = Math.Max(max, x);
-            double sum = 0;
-            foreach (var x in row) sum += Math.Exp(x - max);
-            nll += max + Math.Log(sum) - row[tokens[t + 1]];
-        }
-        return Math.Exp(nll / (n - 1));
     }
 }

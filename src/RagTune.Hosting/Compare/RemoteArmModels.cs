@@ -3,7 +3,7 @@ using RagTune.Evaluation.Experiments;
 using RagTune.FineTuning.Training;
 using RagTune.Models.Remote;
 
-namespace RagTune.Cli.Commands.Compare;
+namespace RagTune.Hosting.Compare;
 
 /// <summary>
 /// A remote OpenAI-compatible base model: it answers the closed-book and RAG arms; the trained arms report why they

@@ -2,7 +2,7 @@ using RagTune.Evaluation.Experiments;
 using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 
-namespace RagTune.Cli.Commands.Compare;
+namespace RagTune.Hosting.Compare;
 
 /// <summary>
 /// Collections for a comparison: work collections live in the output folder (so a run never touches the user's data
