@@ -53,6 +53,20 @@ internal sealed class ApiServer : IAsyncDisposable
 
     public Task<HttpResponseMessage> PostJsonAsync(string path, object body) => Http.PostAsJsonAsync(path, body);
 
+    /// <summary>A small LoRA fine-tuning request on the served model: eight cat sentences, validated every second step.</summary>
+    public static object TuneBody(int steps) => new
+    {
+        model = Model,
+        examples = Enumerable.Range(0, 8).Select(i => new { instruction = $"Tell me about cat {i}.", output = $"Cat {i} was happy in the sun." }),
+        steps,
+        batchSize = 2,
+        gradAccum = 1,
+        seqLen = 48,
+        evalEvery = 2,
+        validationSplit = 0.25,
+        learningRate = 1e-3,
+    };
+
     public static MultipartFormDataContent Files(params (string Name, string Text)[] files)
     {
         var form = new MultipartFormDataContent();

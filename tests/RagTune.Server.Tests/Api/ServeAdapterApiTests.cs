@@ -12,21 +12,9 @@ namespace RagTune.Server.Tests.Api;
 [Trait("Category", "Slow")]
 public sealed class ServeAdapterApiTests
 {
-    private static object TuneBody => new
-    {
-        model = ApiServer.Model,
-        examples = Enumerable.Range(0, 8).Select(i => new { instruction = $"Tell me about cat {i}.", output = $"Cat {i} was happy in the sun." }),
-        steps = 4,
-        batchSize = 2,
-        gradAccum = 1,
-        seqLen = 48,
-        validationSplit = 0.25,
-        learningRate = 1e-3,
-    };
-
     private static async Task<string> TunedJobAsync(ApiServer api)
     {
-        var id = (await api.JsonAsync(await api.PostJsonAsync("/api/tune", TuneBody), HttpStatusCode.Accepted)).GetProperty("id").GetString()!;
+        var id = (await api.JsonAsync(await api.PostJsonAsync("/api/tune", ApiServer.TuneBody(steps: 4)), HttpStatusCode.Accepted)).GetProperty("id").GetString()!;
         var end = await api.FinalAsync(id);
         Assert.True(end.GetProperty("state").GetString() == "succeeded", end.ToString());
         Assert.Equal(ApiServer.Model, end.GetProperty("result").GetProperty("model").GetString());

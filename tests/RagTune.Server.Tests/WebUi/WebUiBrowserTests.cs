@@ -15,10 +15,7 @@ public sealed class WebUiBrowserTests
         await using var api = await ApiServer.StartAsync();
         await using var browser = await Browser.LaunchAsync();
         var page = await browser.NewPageAsync();
-        var errors = new List<string>();
-        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
-        page.PageError += (_, e) => errors.Add(e);
-        page.Response += (_, r) => { if (r.Status >= 400) errors.Add($"{r.Status} {r.Url}"); };
+        var errors = Browser.Errors(page);
         await page.GotoAsync(api.Server.BaseUrl + "/");
 
         await page.Locator("#create-form").GetByLabel("Name").FillAsync("docs");
@@ -137,10 +134,7 @@ public sealed class WebUiBrowserTests
 
         await using var browser = await Browser.LaunchAsync();
         var page = await browser.NewPageAsync();
-        var errors = new List<string>();
-        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
-        page.PageError += (_, e) => errors.Add(e);
-        page.Response += (_, r) => { if (r.Status >= 400) errors.Add($"{r.Status} {r.Url}"); };
+        var errors = Browser.Errors(page);
         await page.GotoAsync(api.Server.BaseUrl + "/");
         await Assertions.Expect(page.Locator("#collection")).ToHaveValueAsync("villages");
         await page.GetByRole(AriaRole.Tab, new() { Name = "Compare" }).ClickAsync();
