@@ -36,8 +36,9 @@ internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int 
 /// </summary>
 /// <remarks>
 /// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + 2Q + 2K + 3F + 7r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r + 1]
-/// + threads·(32·W + T) + D + T·hd }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
-/// L blocks, H query heads, r rank, W = max(D, Q, F), and S = L, or S = 1 with
+/// + threads·(G + T) + D + T·hd }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
+/// L blocks, H query heads, r rank, W = max(D, Q, F), G the GEMM panels of one thread (MatMul.TrainingScratchFloats, 156,160
+/// floats), and S = L, or S = 1 with
 /// <see cref="TrainingOptions.Recompute"/>. The terms: block inputs (residual stream, always kept); per-block saved
 /// activations (normed inputs, q/k/v, attention output and probabilities [H, T] per row, FFN gate/up/product, LoRA
 /// hidden states); final norm and logits [N, V]; gradient buffers of one block; LoRA scratch; per-thread scratch.
@@ -70,7 +71,7 @@ internal sealed unsafe class TrainingSession : IDisposable
     private readonly float* _xd;         // [N, W] dropped-out LoRA input
     private readonly float* _tmp;        // [N, W] LoRA branch output / input gradient
     private readonly float* _dh;         // [N, r] gradient of the LoRA hidden state
-    private readonly float* _mmScratch;  // MatMul.TrainingScratchFloats(threads, W)
+    private readonly float* _mmScratch;  // MatMul.TrainingScratchFloats(threads)
     private readonly float* _attScratch; // Attention.BackwardScratchFloats(threads, T)
     private readonly float* _rowScratch; // [D] norm scratch
     private readonly float* _rowLoss;    // [N] loss of each row
@@ -131,7 +132,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         for (int s = 0; s < _sets; s++)
             sizes.AddRange([n * d, n * q, n * k, n * k, (long)b * c.Heads * t * t, n * q, n * d, n * d, n * f, n * f, n * f, 7 * n * r]);
         sizes.AddRange([n * d, n * c.VocabSize, n * d, n * d, n * q, n * k, n * k, n * q, n * f, n * f, n * f, n * _w, n * _w, n * r,
-            MatMul.TrainingScratchFloats(Options.Threads, _w), Attention.BackwardScratchFloats(Options.Threads, t), d, n, (long)t * (c.HeadDim / 2), (long)t * (c.HeadDim / 2)]);
+            MatMul.TrainingScratchFloats(Options.Threads), Attention.BackwardScratchFloats(Options.Threads, t), d, n, (long)t * (c.HeadDim / 2), (long)t * (c.HeadDim / 2)]);
         long total = 0;
         foreach (var s in sizes) total += Align(s * sizeof(float));
         _block = NativeMemory.AlignedAlloc((nuint)total, 64);
@@ -181,7 +182,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         long w = Math.Max(d, Math.Max(q, f)), s = options.Recompute ? 1 : c.Layers;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
         long floats = n * ((c.Layers + 1) * d + s * (3 * d + 2 * q + 2 * k + 3 * f + 7 * r + (long)c.Heads * options.SeqLen) + d + v
-            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r + 1) + threads * (32 * w + options.SeqLen) + d + (long)options.SeqLen * c.HeadDim;
+            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r + 1) + MatMul.TrainingScratchFloats(threads) + threads * options.SeqLen + d + (long)options.SeqLen * c.HeadDim;
         return 4 * floats;
     }
 
@@ -393,8 +394,8 @@ internal sealed unsafe class TrainingSession : IDisposable
         fixed (float* pa = m.A.Values)
         fixed (float* pb = m.B.Values)
         {
-            MatMul.Forward(_pool, h, xin, new TensorView((byte*)pa, GgmlType.F32, r, m.In), n, null);
-            MatMul.Forward(_pool, _tmp, h, new TensorView((byte*)pb, GgmlType.F32, m.Out, r), n, null);
+            MatMul.ForwardDequantized(_pool, h, xin, new TensorView((byte*)pa, GgmlType.F32, r, m.In), n, _mmScratch);
+            MatMul.ForwardDequantized(_pool, _tmp, h, new TensorView((byte*)pb, GgmlType.F32, m.Out, r), n, _mmScratch);
         }
         TensorPrimitives.MultiplyAdd(Rows(_tmp, n, m.Out), _adapter.Scaling, Rows(y, n, m.Out), Rows(y, n, m.Out));
     }
@@ -486,18 +487,18 @@ internal sealed unsafe class TrainingSession : IDisposable
         {
             MatMul.BackwardWeight(_pool, gb, dy, h, n, m.Out, r, s);
             new Span<float>(_dh, n * r).Clear();
-            MatMul.BackwardInput(_pool, _dh, dy, new TensorView((byte*)pb, GgmlType.F32, m.Out, r), n, null);
+            MatMul.BackwardInput(_pool, _dh, dy, new TensorView((byte*)pb, GgmlType.F32, m.Out, r), n, _mmScratch);
             TensorPrimitives.Multiply(Rows(_dh, n, r), s, Rows(_dh, n, r));
             float* xin = p > 0 ? Dropout(x, layer, target, m.In, n) : x;
             MatMul.BackwardWeight(_pool, ga, _dh, xin, n, r, m.In, 1f);
             var aView = new TensorView((byte*)pa, GgmlType.F32, r, m.In);
             if (p == 0)
             {
-                MatMul.BackwardInput(_pool, dx, _dh, aView, n, null);
+                MatMul.BackwardInput(_pool, dx, _dh, aView, n, _mmScratch);
                 return;
             }
             new Span<float>(_tmp, n * m.In).Clear();
-            MatMul.BackwardInput(_pool, _tmp, _dh, aView, n, null);
+            MatMul.BackwardInput(_pool, _tmp, _dh, aView, n, _mmScratch);
             // Through the inverted dropout x' = mask·x/(1 − p): dx += mask·dx'/(1 − p). The mask cannot be read back from
             // _xd (x itself may be 0), so it is redrawn from its hash.
             ulong key = TrainingRandom.Key(Options.Seed, _step, layer, LoraTargetNames.Index(target));

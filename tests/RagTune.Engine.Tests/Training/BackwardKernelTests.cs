@@ -285,7 +285,7 @@ public sealed unsafe class BackwardKernelTests
         float[] x = Rand(rng, t * k), dy = Rand(rng, t * n), dx0 = Rand(rng, t * k);
         float[] y = new float[t * n], yRef = new float[t * n], dx = dx0.ToArray(), dxRef = dx0.ToArray();
         using var pool = new KernelThreadPool(2);
-        var scratch = new float[MatMul.TrainingScratchFloats(2, k)];
+        var scratch = new float[MatMul.TrainingScratchFloats(2)];
         fixed (byte* pw = wBytes)
         fixed (float* px = x, pdy = dy, py = y, pyr = yRef, pdx = dx, pdxr = dxRef, ps = scratch)
         {

@@ -1,0 +1,268 @@
+using System.Runtime.Intrinsics;
+using RagTune.Engine.Tensors;
+using RagTune.Engine.Threading;
+
+namespace RagTune.Engine.Kernels;
+
+// Dimension legend
+//   M  rows of C        N  columns of C        P  the summed dimension
+//   MR × NR  the register tile of the micro-kernel (MatMul.Gemm.Kernels.cs)
+//   MC, KC, NC  the cache blocks of A [MC, KC] (L2), B [KC, NC] (L2) and of one B panel [KC, NR] (L1)
+//
+// C[M, N] = (C +) alpha · A[M, P] · B[P, N] as a blocked SGEMM, the loop nest of Goto & van de Geijn, "Anatomy of
+// high-performance matrix multiplication" (ACM TOMS 34(3), 2008): a KC×NC block of B and an MC×KC block of A are
+// copied into contiguous panels (NR columns of B, MR rows of A, interleaved along P, zero-padded), and the
+// micro-kernel keeps an MR×NR tile of C in registers for the whole KC loop: per step of P it loads NR/16 vectors of B
+// and broadcasts MR values of A for MR·NR/16 FMAs, where a dot per (row, column) pair loads two vectors per FMA.
+//
+// B is a weight of any type or F32 activations, read through a TensorView: quantized rows are expanded one
+// block-aligned segment at a time while packing (the QLoRA recipe: weights stay quantized in memory, never expanded
+// whole). A is always F32.
+
+internal static unsafe partial class MatMul
+{
+    // KC = 256: a B panel of 256×32 floats (32 KiB) stays in L1 while the A panels stream past it, and 256 is a whole
+    // number of blocks of every quant type (32 or 256 elements), so a segment of a weight row is always whole blocks.
+    private const int GemmKc = 256;
+    // MC·KC floats of A (96 KiB) and KC·NC floats of B (512 KiB) stay in L2; MC is a multiple of every MR (8, 6, 4).
+    private const int GemmMc = 96;
+    // NC is a multiple of 256 too, so segments of the columns of an untransposed quantized B are whole blocks.
+    private const int GemmNc = 512;
+    private const int GemmThreadFloats = GemmMc * GemmKc + GemmKc * GemmNc + GemmNc;
+
+    [ThreadStatic] private static GemmJob? t_gemm;
+    [ThreadStatic] private static float[]? t_gemmPanels;  // the panels of a call made without scratch, grown once per thread
+
+    /// <summary>One operand of <see cref="Gemm"/>: element (r, c) is Source[r, c], or Source[c, r] when transposed.</summary>
+    private readonly struct GemmOperand(in TensorView source, bool transposed)
+    {
+        public readonly TensorView Source = source;
+        public readonly bool Transposed = transposed;
+    }
+
+    /// <summary>An F32 matrix [rows, cols] as a view.</summary>
+    private static TensorView F32View(float* data, long rows, int cols) => new((byte*)data, GgmlType.F32, rows, cols);
+
+    /// <summary>
+    /// C[M, N] = (C +) alpha · A·B, parallel over rows of C (<paramref name="splitRows"/>) or over its columns (the
+    /// other side when the preferred one has too few tiles for the pool's threads).
+    /// <paramref name="scratch"/> holds <see cref="TrainingScratchFloats"/> floats for the pool's threads, or is null
+    /// (each thread then uses a buffer of its own, allocated on its first call).
+    /// </summary>
+    private static void Gemm(KernelThreadPool pool, float* c /*[M, N]*/, int m, int n, int p, in GemmOperand a /*[M, P], F32*/,
+        in GemmOperand b /*[P, N]*/, float alpha, bool accumulate, bool splitRows, float* scratch)
+    {
+        if (m <= 0 || n <= 0) return;
+        if (p <= 0)
+        {
+            if (!accumulate) new Span<float>(c, checked(m * n)).Clear();
+            return;
+        }
+        // A thin C (a LoRA rank of 8 columns) split the preferred way would leave threads idle; rows can always be
+        // split, columns only where B's column segments stay whole quant blocks (F32 or transposed B).
+        int rowUnits = (m + GemmGeometry.Mr - 1) / GemmGeometry.Mr, colUnits = (n + GemmGeometry.Nr - 1) / GemmGeometry.Nr;
+        bool columnsSplittable = b.Transposed || b.Source.Type == GgmlType.F32;
+        if (!columnsSplittable) splitRows = true;
+        else if (splitRows ? rowUnits < pool.Threads && colUnits > rowUnits : colUnits < pool.Threads && rowUnits > colUnits) splitRows = !splitRows;
+        var job = t_gemm ??= new GemmJob();
+        job.Set(c, m, n, p, a, b, alpha, accumulate, splitRows, scratch);
+        try
+        {
+            if (splitRows) pool.For(m, job, GemmGeometry.Mr);
+            else pool.For(n, job, Math.Max(GemmGeometry.Nr, RowGrain));
+        }
+        finally { job.Clear(); }
+    }
+
+    private sealed class GemmJob : IRangeJob
+    {
+        private float* _c, _scratch;
+        private int _m, _n, _p, _slot;
+        private GemmOperand _a, _b;
+        private float _alpha;
+        private bool _accumulate, _splitRows;
+
+        public void Set(float* c, int m, int n, int p, in GemmOperand a, in GemmOperand b, float alpha, bool accumulate, bool splitRows, float* scratch)
+        {
+            _c = c; _m = m; _n = n; _p = p; _a = a; _b = b; _alpha = alpha; _accumulate = accumulate; _splitRows = splitRows;
+            _scratch = scratch; _slot = 0;
+        }
+
+        public void Clear() { _c = _scratch = null; _a = _b = default; }
+
+        public void Execute(int start, int end)
+        {
+            float[]? own = null;
+            if (_scratch == null)
+            {
+                own = t_gemmPanels;
+                if (own is null) t_gemmPanels = own = GC.AllocateUninitializedArray<float>(GemmThreadFloats, pinned: true);
+            }
+            fixed (float* ownPanels = own)
+            {
+                float* panels = ownPanels != null ? ownPanels : _scratch + (long)(Interlocked.Increment(ref _slot) - 1) * GemmThreadFloats;
+                if (_splitRows) Run(start, end, 0, _n, panels);
+                else Run(0, _m, start, end, panels);
+            }
+        }
+
+        /// <summary>C[i0:i1, j0:j1] with the loop nest of the file comment.</summary>
+        private void Run(int i0, int i1, int j0, int j1, float* panels)
+        {
+            int mr = GemmGeometry.Mr, nr = GemmGeometry.Nr;
+            float* ap = panels;                               // [MC/MR][KC, MR]
+            float* bp = ap + GemmMc * GemmKc;                 // [NC/NR][KC, NR]
+            float* row = bp + GemmKc * GemmNc;                // [max(KC, NC)] one expanded weight segment
+            float* tile = stackalloc float[GemmGeometry.MaxTile];
+            for (int jc = j0; jc < j1; jc += GemmNc)
+            {
+                int nc = Math.Min(GemmNc, j1 - jc);
+                for (int pc = 0; pc < _p; pc += GemmKc)
+                {
+                    int kc = Math.Min(GemmKc, _p - pc);
+                    bool accumulate = _accumulate || pc > 0;
+                    PackB(bp, _b, pc, kc, jc, nc, nr, row);
+                    for (int ic = i0; ic < i1; ic += GemmMc)
+                    {
+                        int mc = Math.Min(GemmMc, i1 - ic);
+                        PackA(ap, _a, ic, mc, pc, kc, mr);
+                        for (int jr = 0; jr < nc; jr += nr)
+                        {
+                            float* bPanel = bp + (long)(jr / nr) * kc * nr;
+                            for (int ir = 0; ir < mc; ir += mr)
+                            {
+                                GemmGeometry.Kernel(ap + (long)(ir / mr) * kc * mr, bPanel, kc, tile);
+                                StoreTile(_c + (long)(ic + ir) * _n + jc + jr, _n, tile, nr, Math.Min(mr, mc - ir), Math.Min(nr, nc - jr), _alpha, accumulate);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs A[ic:ic+mc, pc:pc+kc] as ⌈mc/MR⌉ panels [kc, MR] (element (i, p) at panel i/MR, p·MR + i%MR), rows past
+    /// <paramref name="mc"/> zero.
+    /// </summary>
+    private static void PackA(float* dst, in GemmOperand a, int ic, int mc, int pc, int kc, int mr)
+    {
+        float* src = (float*)a.Source.Data;
+        long ld = a.Source.Cols;
+        int panels = (mc + mr - 1) / mr;
+        if (a.Transposed)
+        {
+            // A(i, p) = src[p, i]: MR consecutive floats of one source row per step of P.
+            for (int q = 0; q < panels; q++)
+            {
+                int rows = Math.Min(mr, mc - q * mr);
+                float* panel = dst + (long)q * kc * mr;
+                for (int k = 0; k < kc; k++)
+                {
+                    float* s = src + (pc + k) * ld + ic + q * mr;
+                    float* d = panel + k * mr;
+                    int i = 0;
+                    for (; i < rows; i++) d[i] = s[i];
+                    for (; i < mr; i++) d[i] = 0f;
+                }
+            }
+            return;
+        }
+        for (int q = 0; q < panels; q++)
+        {
+            int rows = Math.Min(mr, mc - q * mr);
+            float* panel = dst + (long)q * kc * mr;
+            for (int i = 0; i < mr; i++)
+            {
+                float* d = panel + i;
+                if (i >= rows)
+                {
+                    for (int k = 0; k < kc; k++) d[k * mr] = 0f;
+                    continue;
+                }
+                float* s = src + (ic + q * mr + i) * ld + pc;
+                for (int k = 0; k < kc; k++) d[k * mr] = s[k];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs B[pc:pc+kc, jc:jc+nc] as ⌈nc/NR⌉ panels [kc, NR] (element (p, j) at panel j/NR, p·NR + j%NR), columns past
+    /// <paramref name="nc"/> zero. Quantized rows are expanded a segment at a time into <paramref name="row"/>.
+    /// </summary>
+    private static void PackB(float* dst, in GemmOperand b, int pc, int kc, int jc, int nc, int nr, float* row)
+    {
+        int panels = (nc + nr - 1) / nr;
+        if (b.Transposed)
+        {
+            // B(p, j) = w[j, p]: one segment of weight row j fills column j % NR of its panel.
+            for (int j = 0; j < panels * nr; j++)
+            {
+                float* d = dst + (long)(j / nr) * kc * nr + j % nr;
+                if (j >= nc)
+                {
+                    for (int k = 0; k < kc; k++) d[k * nr] = 0f;
+                    continue;
+                }
+                float* s = Segment(b.Source, jc + j, pc, kc, row);
+                for (int k = 0; k < kc; k++) d[k * nr] = s[k];
+            }
+            return;
+        }
+        // B(p, j) = w[p, j]: one segment of source row p is NR-wide slices of every panel.
+        for (int k = 0; k < kc; k++)
+        {
+            float* s = Segment(b.Source, pc + k, jc, nc, row);
+            for (int q = 0; q < panels; q++)
+            {
+                int cols = Math.Min(nr, nc - q * nr);
+                float* d = dst + (long)q * kc * nr + k * nr;
+                new ReadOnlySpan<float>(s + q * nr, cols).CopyTo(new Span<float>(d, cols));
+                if (cols < nr) new Span<float>(d + cols, nr - cols).Clear();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Elements [col, col + count) of row <paramref name="r"/> of <paramref name="w"/> as floats: in place for F32, else
+    /// expanded into <paramref name="buffer"/> (col and count are whole blocks: multiples of 256 or end at the row's end).
+    /// </summary>
+    private static float* Segment(in TensorView w, long r, int col, int count, float* buffer)
+    {
+        byte* rowData = w.Data + r * w.RowBytes;
+        if (w.Type == GgmlType.F32) return (float*)rowData + col;
+        var traits = GgmlTypes.Traits(w.Type);
+        Quant.DequantizeRow(w.Type, new ReadOnlySpan<byte>(rowData + traits.RowBytes(col), checked((int)traits.RowBytes(count))), new Span<float>(buffer, count));
+        return buffer;
+    }
+
+    /// <summary>C[0:rows, 0:cols] = (C +) alpha · tile, the valid part of a micro-kernel's MR×NR result.</summary>
+    private static void StoreTile(float* c, long ldc, float* tile /*[MR, nr]*/, int nr, int rows, int cols, float alpha, bool accumulate)
+    {
+        for (int i = 0; i < rows; i++)
+        {
+            float* t = tile + i * nr;
+            float* d = c + i * ldc;
+            int j = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                for (; j + 16 <= cols; j += 16)
+                {
+                    var v = Vector512.Load(t + j) * alpha;
+                    if (accumulate) v += Vector512.Load(d + j);
+                    v.Store(d + j);
+                }
+            }
+            if (Vector256.IsHardwareAccelerated)
+            {
+                for (; j + 8 <= cols; j += 8)
+                {
+                    var v = Vector256.Load(t + j) * alpha;
+                    if (accumulate) v += Vector256.Load(d + j);
+                    v.Store(d + j);
+                }
+            }
+            for (; j < cols; j++) d[j] = accumulate ? d[j] + alpha * t[j] : alpha * t[j];
+        }
+    }
+}
