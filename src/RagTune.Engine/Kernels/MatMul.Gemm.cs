@@ -33,29 +33,32 @@ internal static unsafe partial class MatMul
     [ThreadStatic] private static GemmJob? t_gemm;
     [ThreadStatic] private static float[]? t_gemmPanels;  // the panels of a call made without scratch, grown once per thread
 
-    /// <summary>One operand of <see cref="Gemm"/>: element (r, c) is Source[r, c], or Source[c, r] when transposed.</summary>
-    private readonly struct GemmOperand(in TensorView source, bool transposed)
+    /// <summary>
+    /// One operand of <see cref="Gemm"/>: element (r, c) is Source[r, c], or Source[c, r] when transposed. Source may be
+    /// wider than the part the product reads (a head's slice of a [T, H·hd] row: Cols is then the row stride).
+    /// </summary>
+    internal readonly struct GemmOperand(in TensorView source, bool transposed)
     {
         public readonly TensorView Source = source;
         public readonly bool Transposed = transposed;
     }
 
     /// <summary>An F32 matrix [rows, cols] as a view.</summary>
-    private static TensorView F32View(float* data, long rows, int cols) => new((byte*)data, GgmlType.F32, rows, cols);
+    internal static TensorView F32View(float* data, long rows, int cols) => new((byte*)data, GgmlType.F32, rows, cols);
 
     /// <summary>
-    /// C[M, N] = (C +) alpha · A·B, parallel over rows of C (<paramref name="splitRows"/>) or over its columns (the
+    /// C[M, N] (row stride <paramref name="ldc"/>) = (C +) alpha · A·B, parallel over rows of C (<paramref name="splitRows"/>) or over its columns (the
     /// other side when the preferred one has too few tiles for the pool's threads).
     /// <paramref name="scratch"/> holds <see cref="TrainingScratchFloats"/> floats for the pool's threads, or is null
     /// (each thread then uses a buffer of its own, allocated on its first call).
     /// </summary>
-    private static void Gemm(KernelThreadPool pool, float* c /*[M, N]*/, int m, int n, int p, in GemmOperand a /*[M, P], F32*/,
+    internal static void Gemm(KernelThreadPool pool, float* c /*[M, ldc]*/, long ldc, int m, int n, int p, in GemmOperand a /*[M, P], F32*/,
         in GemmOperand b /*[P, N]*/, float alpha, bool accumulate, bool splitRows, float* scratch)
     {
         if (m <= 0 || n <= 0) return;
         if (p <= 0)
         {
-            if (!accumulate) new Span<float>(c, checked(m * n)).Clear();
+            for (int i = 0; i < m && !accumulate; i++) new Span<float>(c + i * ldc, n).Clear();
             return;
         }
         // A thin C (a LoRA rank of 8 columns) split the preferred way would leave threads idle; rows can always be
@@ -65,7 +68,7 @@ internal static unsafe partial class MatMul
         if (!columnsSplittable) splitRows = true;
         else if (splitRows ? rowUnits < pool.Threads && colUnits > rowUnits : colUnits < pool.Threads && rowUnits > colUnits) splitRows = !splitRows;
         var job = t_gemm ??= new GemmJob();
-        job.Set(c, m, n, p, a, b, alpha, accumulate, splitRows, scratch);
+        job.Set(c, ldc, m, n, p, a, b, alpha, accumulate, splitRows, scratch);
         try
         {
             if (splitRows) pool.For(m, job, GemmGeometry.Mr);
@@ -77,14 +80,15 @@ internal static unsafe partial class MatMul
     private sealed class GemmJob : IRangeJob
     {
         private float* _c, _scratch;
+        private long _ldc;
         private int _m, _n, _p, _slot;
         private GemmOperand _a, _b;
         private float _alpha;
         private bool _accumulate, _splitRows;
 
-        public void Set(float* c, int m, int n, int p, in GemmOperand a, in GemmOperand b, float alpha, bool accumulate, bool splitRows, float* scratch)
+        public void Set(float* c, long ldc, int m, int n, int p, in GemmOperand a, in GemmOperand b, float alpha, bool accumulate, bool splitRows, float* scratch)
         {
-            _c = c; _m = m; _n = n; _p = p; _a = a; _b = b; _alpha = alpha; _accumulate = accumulate; _splitRows = splitRows;
+            _c = c; _ldc = ldc; _m = m; _n = n; _p = p; _a = a; _b = b; _alpha = alpha; _accumulate = accumulate; _splitRows = splitRows;
             _scratch = scratch; _slot = 0;
         }
 
@@ -132,7 +136,7 @@ internal static unsafe partial class MatMul
                             for (int ir = 0; ir < mc; ir += mr)
                             {
                                 GemmGeometry.Kernel(ap + (long)(ir / mr) * kc * mr, bPanel, kc, tile);
-                                StoreTile(_c + (long)(ic + ir) * _n + jc + jr, _n, tile, nr, Math.Min(mr, mc - ir), Math.Min(nr, nc - jr), _alpha, accumulate);
+                                StoreTile(_c + (ic + ir) * _ldc + jc + jr, _ldc, tile, nr, Math.Min(mr, mc - ir), Math.Min(nr, nc - jr), _alpha, accumulate);
                             }
                         }
                     }

@@ -36,7 +36,7 @@ internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int 
 /// </summary>
 /// <remarks>
 /// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + 2Q + 2K + 3F + 7r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r + 1]
-/// + threads·(G + T) + D + T·hd }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
+/// + threads·G + T² + D + T·hd }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
 /// L blocks, H query heads, r rank, W = max(D, Q, F), G the GEMM panels of one thread (MatMul.TrainingScratchFloats, 156,160
 /// floats), and S = L, or S = 1 with
 /// <see cref="TrainingOptions.Recompute"/>. The terms: block inputs (residual stream, always kept); per-block saved
@@ -72,7 +72,7 @@ internal sealed unsafe class TrainingSession : IDisposable
     private readonly float* _tmp;        // [N, W] LoRA branch output / input gradient
     private readonly float* _dh;         // [N, r] gradient of the LoRA hidden state
     private readonly float* _mmScratch;  // MatMul.TrainingScratchFloats(threads)
-    private readonly float* _attScratch; // Attention.BackwardScratchFloats(threads, T)
+    private readonly float* _attScratch; // Attention.BackwardScratchFloats(T)
     private readonly float* _rowScratch; // [D] norm scratch
     private readonly float* _rowLoss;    // [N] loss of each row
     private readonly float* _ropeCos;    // [T, hd/2] RoPE table by position
@@ -132,7 +132,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         for (int s = 0; s < _sets; s++)
             sizes.AddRange([n * d, n * q, n * k, n * k, (long)b * c.Heads * t * t, n * q, n * d, n * d, n * f, n * f, n * f, 7 * n * r]);
         sizes.AddRange([n * d, n * c.VocabSize, n * d, n * d, n * q, n * k, n * k, n * q, n * f, n * f, n * f, n * _w, n * _w, n * r,
-            MatMul.TrainingScratchFloats(Options.Threads), Attention.BackwardScratchFloats(Options.Threads, t), d, n, (long)t * (c.HeadDim / 2), (long)t * (c.HeadDim / 2)]);
+            MatMul.TrainingScratchFloats(Options.Threads), Attention.BackwardScratchFloats(t), d, n, (long)t * (c.HeadDim / 2), (long)t * (c.HeadDim / 2)]);
         long total = 0;
         foreach (var s in sizes) total += Align(s * sizeof(float));
         _block = NativeMemory.AlignedAlloc((nuint)total, 64);
@@ -182,7 +182,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         long w = Math.Max(d, Math.Max(q, f)), s = options.Recompute ? 1 : c.Layers;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
         long floats = n * ((c.Layers + 1) * d + s * (3 * d + 2 * q + 2 * k + 3 * f + 7 * r + (long)c.Heads * options.SeqLen) + d + v
-            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r + 1) + MatMul.TrainingScratchFloats(threads) + threads * options.SeqLen + d + (long)options.SeqLen * c.HeadDim;
+            + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r + 1) + MatMul.TrainingScratchFloats(threads) + (long)options.SeqLen * options.SeqLen + d + (long)options.SeqLen * c.HeadDim;
         return 4 * floats;
     }
 

@@ -113,7 +113,7 @@ public sealed unsafe class TrainingGemmPerfCheck(ITestOutputHelper output)
         float* q = Alloc((long)T * heads * hd, rng), kk = Alloc((long)T * kvHeads * hd, rng), v = Alloc((long)T * kvHeads * hd, rng);
         float* o = Alloc((long)T * heads * hd, rng), probs = Alloc((long)batch * heads * seq * seq, rng);
         float* dq = Alloc((long)T * heads * hd, rng), dk = Alloc((long)T * kvHeads * hd, rng), dv = Alloc((long)T * kvHeads * hd, rng);
-        float* attScratch = Alloc(Attention.BackwardScratchFloats(threads, seq), rng);
+        float* attScratch = Alloc(Attention.BackwardScratchFloats(seq), rng);
         double af = Time(() => Attention.ForwardTraining(pool, o, probs, q, kk, v, batch, seq, heads, kvHeads, hd));
         double ab = Time(() => Attention.Backward(pool, dq, dk, dv, o, probs, q, kk, v, batch, seq, heads, kvHeads, hd, attScratch));
         output.WriteLine($"attention forward {af:F1} ms, backward {ab:F1} ms: {(af + ab) * Layers / 1000:F1} s per step");

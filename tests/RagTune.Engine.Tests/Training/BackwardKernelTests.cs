@@ -229,7 +229,7 @@ public sealed unsafe class BackwardKernelTests
         float[] dq = new float[n * qd], dk = new float[n * kd], dv = new float[n * kd];
         float[] dqRef = new float[n * qd], dkRef = new float[n * kd], dvRef = new float[n * kd];
         using var pool = new KernelThreadPool(2);
-        var scratch = new float[Attention.BackwardScratchFloats(2, t)];
+        var scratch = new float[Attention.BackwardScratchFloats(t)];
         fixed (float* pq = q, pk = k, pv = v, pdo = dOut, po = o, pp = p, por = oRef, ppr = pRef, pdq = dq, pdk = dk, pdv = dv, pdqr = dqRef, pdkr = dkRef, pdvr = dvRef, ps = scratch)
         {
             Attention.ForwardTraining(pool, po, pp, pq, pk, pv, b, t, h, hkv, hd);
@@ -265,6 +265,35 @@ public sealed unsafe class BackwardKernelTests
         CloseFd(dq, NumGrad(x => F(x, D(k), D(v)), q), "dq");
         CloseFd(dk, NumGrad(x => F(D(q), x, D(v)), k), "dk");
         CloseFd(dv, NumGrad(x => F(D(q), D(k), x), v), "dv");
+    }
+
+    /// <summary>Longer sequences than the finite-difference cases: T not a multiple of the GEMM's register tile, and past its KC = 256 block.</summary>
+    [Theory]
+    [InlineData(2, 37, 6, 2, 20)]
+    [InlineData(1, 300, 3, 1, 16)]
+    public void Attention_matches_the_reference_for_long_odd_shapes(int b, int t, int h, int hkv, int hd)
+    {
+        var rng = new Random(t);
+        int qd = h * hd, kd = hkv * hd, n = b * t;
+        float[] q = Rand(rng, n * qd), k = Rand(rng, n * kd), v = Rand(rng, n * kd), dOut = Rand(rng, n * qd);
+        float[] o = new float[n * qd], p = new float[b * h * t * t], oRef = new float[n * qd], pRef = new float[b * h * t * t];
+        // Gradients start as NaN: Backward overwrites them and must never read them.
+        float[] dq = Enumerable.Repeat(float.NaN, n * qd).ToArray(), dk = Enumerable.Repeat(float.NaN, n * kd).ToArray(), dv = Enumerable.Repeat(float.NaN, n * kd).ToArray();
+        float[] dqRef = new float[n * qd], dkRef = new float[n * kd], dvRef = new float[n * kd];
+        using var pool = new KernelThreadPool(2);
+        var scratch = new float[Attention.BackwardScratchFloats(t)];
+        fixed (float* pq = q, pk = k, pv = v, pdo = dOut, po = o, pp = p, por = oRef, ppr = pRef, pdq = dq, pdk = dk, pdv = dv, pdqr = dqRef, pdkr = dkRef, pdvr = dvRef, ps = scratch)
+        {
+            Attention.ForwardTraining(pool, po, pp, pq, pk, pv, b, t, h, hkv, hd);
+            Attention.ForwardTrainingReference(por, ppr, pq, pk, pv, b, t, h, hkv, hd);
+            Attention.Backward(pool, pdq, pdk, pdv, pdo, pp, pq, pk, pv, b, t, h, hkv, hd, ps);
+            Attention.BackwardReference(pdqr, pdkr, pdvr, pdo, ppr, pq, pk, pv, b, t, h, hkv, hd);
+        }
+        Close(o, oRef, "out vs reference");
+        Close(p, pRef, "probs vs reference");
+        Close(dq, dqRef, "dq vs reference");
+        Close(dk, dkRef, "dk vs reference");
+        Close(dv, dvRef, "dv vs reference");
     }
 
     // ---------------------------------------------------------------- matmul

@@ -15,21 +15,36 @@ namespace RagTune.Engine.Kernels;
 /// <summary>Causal grouped-query attention for training: forward that keeps probabilities, and its backward.</summary>
 internal static unsafe partial class Attention
 {
-    [ThreadStatic] private static TrainForwardJob? t_trainForward;
-    [ThreadStatic] private static TrainBackwardJob? t_trainBackward;
-
     /// <summary>
     /// out[b, t, h] = Σ_{s≤t} p[b, h, t, s] · v[b, s, kvh], p = softmax_s(q[b, t, h] · k[b, s, kvh] / sqrt(hd)).
-    /// Parallel over (sequence, head, query) rows. Writes <paramref name="probs"/> for <see cref="Backward"/>.
+    /// Writes <paramref name="probs"/> for <see cref="Backward"/>. Per (sequence, head) two products on the training
+    /// GEMM (each parallel over query rows): scores = q·kᵀ over all T×T pairs (the masked half is computed and then
+    /// overwritten: one blocked product beats T dots of growing length), then out = p·v.
     /// </summary>
     public static void ForwardTraining(KernelThreadPool pool, float* output /*[B, T, Q]*/, float* probs /*[B, H, T, T]*/, float* q /*[B, T, Q]*/,
         float* k /*[B, T, K]*/, float* v /*[B, T, K]*/, int b, int t, int nHeads, int nKvHeads, int headDim)
     {
         CheckHeads(nHeads, nKvHeads);
-        var job = t_trainForward ??= new TrainForwardJob();
-        job.Set(output, probs, q, k, v, t, nHeads, nKvHeads, headDim);
-        try { pool.For(b * nHeads * t, job); }
-        finally { job.Clear(); }
+        int qd = nHeads * headDim, kd = nKvHeads * headDim, group = nHeads / nKvHeads;
+        float scale = 1f / MathF.Sqrt(headDim);
+        for (int bi = 0; bi < b; bi++)
+            for (int h = 0; h < nHeads; h++)
+            {
+                float* p = probs + ((long)bi * nHeads + h) * t * t;                      // [T, T]
+                float* qh = q + (long)bi * t * qd + h * headDim;                        // [T, hd], row stride Q
+                float* kh = k + (long)bi * t * kd + h / group * headDim;                // [T, hd], row stride K
+                float* vh = v + (long)bi * t * kd + h / group * headDim;
+                MatMul.Gemm(pool, p, t, t, t, headDim, new(MatMul.F32View(qh, t, qd), transposed: false),
+                    new(MatMul.F32View(kh, t, kd), transposed: true), scale, accumulate: false, splitRows: true, scratch: null);
+                for (int tq = 0; tq < t; tq++)
+                {
+                    var row = new Span<float>(p + (long)tq * t, t);
+                    Softmax.Forward(row[..(tq + 1)]);
+                    row[(tq + 1)..].Clear();
+                }
+                MatMul.Gemm(pool, output + (long)bi * t * qd + h * headDim, qd, t, headDim, t, new(MatMul.F32View(p, t, t), transposed: false),
+                    new(MatMul.F32View(vh, t, kd), transposed: false), 1f, accumulate: false, splitRows: true, scratch: null);
+            }
     }
 
     /// <summary>Scalar reference of <see cref="ForwardTraining"/>: plain loops, softmax in double.</summary>
@@ -67,24 +82,49 @@ internal static unsafe partial class Attention
                 }
     }
 
-    /// <summary>Floats of scratch <see cref="Backward"/> needs: one row of T per thread.</summary>
-    public static long BackwardScratchFloats(int threads, int t) => (long)threads * t;
+    /// <summary>Floats of scratch <see cref="Backward"/> needs: the score gradients of one (sequence, head), [T, T].</summary>
+    public static long BackwardScratchFloats(int t) => (long)t * t;
 
     /// <summary>
-    /// Gradients of <see cref="ForwardTraining"/> (overwritten, not accumulated): with dp[s] = dout_t · v_s and
-    /// ds[s] = p[s] · (dp[s] − Σ p·dp), dq_t = Σ_s ds[s] · k_s / sqrt(hd), dk_s += ds[s] · q_t / sqrt(hd), dv_s += p[s] · dout_t.
-    /// Parallel over (sequence, kv head) pairs: one pair owns its dk/dv slice and the dq of its query group, so no two
-    /// threads write the same float. <paramref name="scratch"/> holds <see cref="BackwardScratchFloats"/> floats.
+    /// Gradients of <see cref="ForwardTraining"/> (overwritten, not accumulated): with dp = dout·vᵀ and
+    /// ds[t, s] = p[t, s] · (dp[t, s] − Σ_s p·dp), dq = ds·k / sqrt(hd), dk = Σ_heads dsᵀ·q / sqrt(hd), dv = Σ_heads pᵀ·dout
+    /// (the heads of a kv group summed). Four products per (sequence, head) on the training GEMM, each parallel over its
+    /// rows. <paramref name="scratch"/> holds <see cref="BackwardScratchFloats"/> floats.
     /// </summary>
     public static void Backward(KernelThreadPool pool, float* dq /*[B, T, Q]*/, float* dk /*[B, T, K]*/, float* dv /*[B, T, K]*/,
         float* dOutput /*[B, T, Q]*/, float* probs /*[B, H, T, T]*/, float* q, float* k, float* v,
-        int b, int t, int nHeads, int nKvHeads, int headDim, float* scratch /*[threads, T]*/)
+        int b, int t, int nHeads, int nKvHeads, int headDim, float* scratch /*[T, T]*/)
     {
         CheckHeads(nHeads, nKvHeads);
-        var job = t_trainBackward ??= new TrainBackwardJob();
-        job.Set(dq, dk, dv, dOutput, probs, q, k, v, t, nHeads, nKvHeads, headDim, scratch);
-        try { pool.For(b * nKvHeads, job); }
-        finally { job.Clear(); }
+        int qd = nHeads * headDim, kd = nKvHeads * headDim, group = nHeads / nKvHeads;
+        float scale = 1f / MathF.Sqrt(headDim);
+        float* ds = scratch;
+        var dsView = MatMul.F32View(ds, t, t);
+        for (int bi = 0; bi < b; bi++)
+            for (int h = 0; h < nHeads; h++)
+            {
+                float* p = probs + ((long)bi * nHeads + h) * t * t;                      // [T, T]
+                long qo = (long)bi * t * qd + h * headDim, ko = (long)bi * t * kd + h / group * headDim;
+                var dOut = MatMul.F32View(dOutput + qo, t, qd);                          // [T, hd], row stride Q
+                bool first = h % group == 0;                                            // the first head of its kv group overwrites dk, dv
+                MatMul.Gemm(pool, ds, t, t, t, headDim, new(dOut, transposed: false), new(MatMul.F32View(v + ko, t, kd), transposed: true),
+                    1f, accumulate: false, splitRows: true, scratch: null);
+                for (int tq = 0; tq < t; tq++)
+                {
+                    var pr = new ReadOnlySpan<float>(p + (long)tq * t, tq + 1);
+                    var dr = new Span<float>(ds + (long)tq * t, t);
+                    float sum = TensorPrimitives.Dot(pr, dr[..(tq + 1)]);
+                    TensorPrimitives.Subtract(dr[..(tq + 1)], sum, dr[..(tq + 1)]);
+                    TensorPrimitives.Multiply(dr[..(tq + 1)], pr, dr[..(tq + 1)]);
+                    dr[(tq + 1)..].Clear();
+                }
+                MatMul.Gemm(pool, dq + qo, qd, t, headDim, t, new(dsView, transposed: false), new(MatMul.F32View(k + ko, t, kd), transposed: false),
+                    scale, accumulate: false, splitRows: true, scratch: null);
+                MatMul.Gemm(pool, dk + ko, kd, t, headDim, t, new(dsView, transposed: true), new(MatMul.F32View(q + qo, t, qd), transposed: false),
+                    scale, accumulate: !first, splitRows: true, scratch: null);
+                MatMul.Gemm(pool, dv + ko, kd, t, headDim, t, new(MatMul.F32View(p, t, t), transposed: true), new(dOut, transposed: false),
+                    1f, accumulate: !first, splitRows: true, scratch: null);
+            }
     }
 
     /// <summary>Scalar reference of <see cref="Backward"/>, sums in double.</summary>
@@ -131,98 +171,5 @@ internal static unsafe partial class Attention
     {
         if (nHeads <= 0 || nKvHeads <= 0 || nHeads % nKvHeads != 0)
             throw new ArgumentException($"Attention needs nHeads ({nHeads}) to be a positive multiple of nKvHeads ({nKvHeads}).");
-    }
-
-    private sealed class TrainForwardJob : IRangeJob
-    {
-        private float* _o, _p, _q, _k, _v;
-        private int _t, _h, _hkv, _hd;
-
-        public void Set(float* o, float* p, float* q, float* k, float* v, int t, int h, int hkv, int hd)
-        {
-            _o = o; _p = p; _q = q; _k = k; _v = v; _t = t; _h = h; _hkv = hkv; _hd = hd;
-        }
-
-        public void Clear() { _o = _p = _q = _k = _v = null; }
-
-        public void Execute(int start, int end)
-        {
-            int qd = _h * _hd, kd = _hkv * _hd, group = _h / _hkv;
-            float scale = 1f / MathF.Sqrt(_hd);
-            for (int idx = start; idx < end; idx++)
-            {
-                int tq = idx % _t, bh = idx / _t, h = bh % _h, bi = bh / _h;
-                var p = new Span<float>(_p + (long)idx * _t, _t);
-                var qh = new ReadOnlySpan<float>(_q + ((long)bi * _t + tq) * qd + h * _hd, _hd);
-                float* kb = _k + (long)bi * _t * kd + h / group * _hd;
-                float* vb = _v + (long)bi * _t * kd + h / group * _hd;
-                for (int ts = 0; ts <= tq; ts++)
-                    p[ts] = TensorPrimitives.Dot(qh, new ReadOnlySpan<float>(kb + (long)ts * kd, _hd)) * scale;
-                p[(tq + 1)..].Clear();
-                Softmax.Forward(p[..(tq + 1)]);
-                var o = new Span<float>(_o + ((long)bi * _t + tq) * qd + h * _hd, _hd);
-                o.Clear();
-                for (int ts = 0; ts <= tq; ts++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(vb + (long)ts * kd, _hd), p[ts], o, o);
-            }
-        }
-    }
-
-    private sealed class TrainBackwardJob : IRangeJob
-    {
-        private float* _dq, _dk, _dv, _do, _p, _q, _k, _v, _scratch;
-        private int _t, _h, _hkv, _hd, _slot;
-
-        public void Set(float* dq, float* dk, float* dv, float* dOut, float* p, float* q, float* k, float* v, int t, int h, int hkv, int hd, float* scratch)
-        {
-            _dq = dq; _dk = dk; _dv = dv; _do = dOut; _p = p; _q = q; _k = k; _v = v; _t = t; _h = h; _hkv = hkv; _hd = hd; _scratch = scratch; _slot = 0;
-        }
-
-        public void Clear() { _dq = _dk = _dv = _do = _p = _q = _k = _v = _scratch = null; }
-
-        public void Execute(int start, int end)
-        {
-            float* dp = _scratch + (long)(Interlocked.Increment(ref _slot) - 1) * _t;
-            int qd = _h * _hd, kd = _hkv * _hd, group = _h / _hkv;
-            float scale = 1f / MathF.Sqrt(_hd);
-            for (int idx = start; idx < end; idx++)
-            {
-                int bi = idx / _hkv, kvh = idx % _hkv;
-                long kvBase = (long)bi * _t * kd + kvh * _hd;
-                for (int ts = 0; ts < _t; ts++)
-                {
-                    new Span<float>(_dk + kvBase + (long)ts * kd, _hd).Clear();
-                    new Span<float>(_dv + kvBase + (long)ts * kd, _hd).Clear();
-                }
-                for (int h = kvh * group; h < (kvh + 1) * group; h++)
-                {
-                    for (int tq = 0; tq < _t; tq++)
-                    {
-                        long qo = ((long)bi * _t + tq) * qd + h * _hd;
-                        var dOut = new ReadOnlySpan<float>(_do + qo, _hd);
-                        var qh = new ReadOnlySpan<float>(_q + qo, _hd);
-                        var dqh = new Span<float>(_dq + qo, _hd);
-                        dqh.Clear();
-                        float* p = _p + (((long)bi * _h + h) * _t + tq) * _t;
-                        float sum = 0f;
-                        for (int ts = 0; ts <= tq; ts++)
-                        {
-                            dp[ts] = TensorPrimitives.Dot(dOut, new ReadOnlySpan<float>(_v + kvBase + (long)ts * kd, _hd));
-                            sum += p[ts] * dp[ts];
-                        }
-                        for (int ts = 0; ts <= tq; ts++)
-                        {
-                            long ko = kvBase + (long)ts * kd;
-                            float ds = p[ts] * (dp[ts] - sum) * scale;
-                            var dkh = new Span<float>(_dk + ko, _hd);
-                            var dvh = new Span<float>(_dv + ko, _hd);
-                            TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(_k + ko, _hd), ds, dqh, dqh);
-                            TensorPrimitives.MultiplyAdd(qh, ds, dkh, dkh);
-                            TensorPrimitives.MultiplyAdd(dOut, p[ts], dvh, dvh);
-                        }
-                    }
-                }
-            }
-        }
     }
 }

@@ -32,7 +32,7 @@ internal static unsafe partial class MatMul
     public static void ForwardDequantized(KernelThreadPool pool, float* y /*[T, N]*/, float* x /*[T, K]*/, in TensorView w /*[N, K]*/, int t, float* scratch)
     {
         int n = checked((int)w.Rows), k = w.Cols;
-        Gemm(pool, y, t, n, k, new GemmOperand(F32View(x, t, k), transposed: false), new GemmOperand(w, transposed: true),
+        Gemm(pool, y, n, t, n, k, new GemmOperand(F32View(x, t, k), transposed: false), new GemmOperand(w, transposed: true),
             1f, accumulate: false, splitRows: false, scratch);
     }
 
@@ -60,7 +60,7 @@ internal static unsafe partial class MatMul
     public static void BackwardInput(KernelThreadPool pool, float* dx /*[T, K]*/, float* dy /*[T, N]*/, in TensorView w /*[N, K]*/, int t, float* scratch)
     {
         int n = checked((int)w.Rows), k = w.Cols;
-        Gemm(pool, dx, t, k, n, new GemmOperand(F32View(dy, t, n), transposed: false), new GemmOperand(w, transposed: false),
+        Gemm(pool, dx, k, t, k, n, new GemmOperand(F32View(dy, t, n), transposed: false), new GemmOperand(w, transposed: false),
             1f, accumulate: true, splitRows: true, scratch);
     }
 
@@ -85,7 +85,7 @@ internal static unsafe partial class MatMul
     /// </summary>
     public static void BackwardWeight(KernelThreadPool pool, float* dw /*[N, K]*/, float* dy /*[T, N]*/, float* x /*[T, K]*/, int t, int n, int k, float scale)
     {
-        Gemm(pool, dw, n, k, t, new GemmOperand(F32View(dy, t, n), transposed: true), new GemmOperand(F32View(x, t, k), transposed: false),
+        Gemm(pool, dw, k, n, k, t, new GemmOperand(F32View(dy, t, n), transposed: true), new GemmOperand(F32View(x, t, k), transposed: false),
             scale, accumulate: true, splitRows: n >= k, scratch: null);
     }
 
