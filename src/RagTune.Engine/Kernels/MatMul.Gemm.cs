@@ -1,4 +1,6 @@
+using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using RagTune.Engine.Tensors;
 using RagTune.Engine.Threading;
 
@@ -26,9 +28,12 @@ internal static unsafe partial class MatMul
     private const int GemmKc = 256;
     // MC·KC floats of A (96 KiB) and KC·NC floats of B (512 KiB) stay in L2; MC is a multiple of every MR (8, 6, 4).
     private const int GemmMc = 96;
-    // NC is a multiple of 256 too, so segments of the columns of an untransposed quantized B are whole blocks.
-    private const int GemmNc = 512;
-    private const int GemmThreadFloats = GemmMc * GemmKc + GemmKc * GemmNc + GemmNc;
+    // NC is a multiple of 256 too, so segments of the columns of an untransposed quantized B are whole blocks; at 768
+    // the widths 576 and 768 of small models take one block, so A is packed once.
+    private const int GemmNc = 768;
+    // Expanded weight segments: 8 rows of KC (the transposing pack) or one of NC.
+    private const int GemmRowFloats = 8 * GemmKc > GemmNc ? 8 * GemmKc : GemmNc;
+    private const int GemmThreadFloats = GemmMc * GemmKc + GemmKc * GemmNc + GemmRowFloats;
 
     [ThreadStatic] private static GemmJob? t_gemm;
     [ThreadStatic] private static float[]? t_gemmPanels;  // the panels of a call made without scratch, grown once per thread
@@ -116,7 +121,7 @@ internal static unsafe partial class MatMul
             int mr = GemmGeometry.Mr, nr = GemmGeometry.Nr;
             float* ap = panels;                               // [MC/MR][KC, MR]
             float* bp = ap + GemmMc * GemmKc;                 // [NC/NR][KC, NR]
-            float* row = bp + GemmKc * GemmNc;                // [max(KC, NC)] one expanded weight segment
+            float* row = bp + GemmKc * GemmNc;                // [GemmRowFloats] expanded weight segments
             float* tile = stackalloc float[GemmGeometry.MaxTile];
             for (int jc = j0; jc < j1; jc += GemmNc)
             {
@@ -176,6 +181,15 @@ internal static unsafe partial class MatMul
         {
             int rows = Math.Min(mr, mc - q * mr);
             float* panel = dst + (long)q * kc * mr;
+            if (rows == 8 && mr == 8 && Avx.IsSupported)
+            {
+                float* s0 = src + (ic + q * 8) * ld + pc;
+                int k = 0;
+                for (; k + 8 <= kc; k += 8) Transpose8x8(s0 + k, ld, panel + k * 8, 8);
+                for (; k < kc; k++)
+                    for (int i = 0; i < 8; i++) panel[k * 8 + i] = s0[i * ld + k];
+                continue;
+            }
             for (int i = 0; i < mr; i++)
             {
                 float* d = panel + i;
@@ -199,8 +213,34 @@ internal static unsafe partial class MatMul
         int panels = (nc + nr - 1) / nr;
         if (b.Transposed)
         {
-            // B(p, j) = w[j, p]: one segment of weight row j fills column j % NR of its panel.
-            for (int j = 0; j < panels * nr; j++)
+            // B(p, j) = w[j, p]: one segment of weight row j fills column j % NR of its panel; eight rows at a time
+            // are transposed in registers.
+            int j = 0;
+            if (Avx.IsSupported && nr % 8 == 0)
+            {
+                for (; j + 8 <= nc; j += 8)
+                {
+                    float* s;
+                    long stride;
+                    if (b.Source.Type == GgmlType.F32)
+                    {
+                        s = (float*)(b.Source.Data + (jc + j) * b.Source.RowBytes) + pc;
+                        stride = b.Source.RowBytes / sizeof(float);
+                    }
+                    else
+                    {
+                        for (int r = 0; r < 8; r++) Segment(b.Source, jc + j + r, pc, kc, row + r * GemmKc);
+                        s = row;
+                        stride = GemmKc;
+                    }
+                    float* d = dst + (long)(j / nr) * kc * nr + j % nr;
+                    int k = 0;
+                    for (; k + 8 <= kc; k += 8) Transpose8x8(s + k, stride, d + k * nr, nr);
+                    for (; k < kc; k++)
+                        for (int r = 0; r < 8; r++) d[k * nr + r] = s[r * stride + k];
+                }
+            }
+            for (; j < panels * nr; j++)
             {
                 float* d = dst + (long)(j / nr) * kc * nr + j % nr;
                 if (j >= nc)
@@ -238,6 +278,34 @@ internal static unsafe partial class MatMul
         var traits = GgmlTypes.Traits(w.Type);
         Quant.DequantizeRow(w.Type, new ReadOnlySpan<byte>(rowData + traits.RowBytes(col), checked((int)traits.RowBytes(count))), new Span<float>(buffer, count));
         return buffer;
+    }
+
+    /// <summary>d[c·ds + r] = s[r·ss + c] for r, c in 0..7: an 8×8 block transposed in AVX registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* s, long ss, float* d, long ds)
+    {
+        // Rows a..h: unpack pairs (a0 b0 a1 b1 | a4 b4 a5 b5), shuffle quads (a0 b0 c0 d0 | a4 b4 c4 d4), then join
+        // 128-bit halves (a0 .. h0).
+        var r0 = Avx.LoadVector256(s); var r1 = Avx.LoadVector256(s + ss);
+        var r2 = Avx.LoadVector256(s + 2 * ss); var r3 = Avx.LoadVector256(s + 3 * ss);
+        var r4 = Avx.LoadVector256(s + 4 * ss); var r5 = Avx.LoadVector256(s + 5 * ss);
+        var r6 = Avx.LoadVector256(s + 6 * ss); var r7 = Avx.LoadVector256(s + 7 * ss);
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(d + ds, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(d + 2 * ds, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(d + 3 * ds, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(d + 4 * ds, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(d + 5 * ds, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(d + 6 * ds, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(d + 7 * ds, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>C[0:rows, 0:cols] = (C +) alpha · tile, the valid part of a micro-kernel's MR×NR result.</summary>

@@ -37,7 +37,7 @@ internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int 
 /// <remarks>
 /// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + 2Q + 2K + 3F + 7r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r + 1]
 /// + threads·G + T² + D + T·hd }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
-/// L blocks, H query heads, r rank, W = max(D, Q, F), G the GEMM panels of one thread (MatMul.TrainingScratchFloats, 156,160
+/// L blocks, H query heads, r rank, W = max(D, Q, F), G the GEMM panels of one thread (MatMul.TrainingScratchFloats, 223,232
 /// floats), and S = L, or S = 1 with
 /// <see cref="TrainingOptions.Recompute"/>. The terms: block inputs (residual stream, always kept); per-block saved
 /// activations (normed inputs, q/k/v, attention output and probabilities [H, T] per row, FFN gate/up/product, LoRA

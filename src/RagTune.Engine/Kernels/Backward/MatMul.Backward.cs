@@ -20,7 +20,7 @@ internal static unsafe partial class MatMul
 {
     /// <summary>
     /// Floats of scratch the training products need for a pool of <paramref name="threads"/> threads: packed panels of
-    /// both operands and one expanded weight segment per thread (about 0.6 MiB each, whatever the model's width).
+    /// both operands and expanded weight segments per thread (about 0.9 MiB each, whatever the model's width).
     /// </summary>
     public static long TrainingScratchFloats(int threads) => (long)threads * GemmThreadFloats;
 
