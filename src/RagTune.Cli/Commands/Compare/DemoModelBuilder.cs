@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
-using System.Text.RegularExpressions;
 using RagTune.Engine.Kernels;
 using RagTune.Engine.Models;
 using RagTune.Engine.Tensors;
@@ -21,16 +19,16 @@ namespace RagTune.Cli.Commands.Compare;
 /// </summary>
 internal sealed record DemoModelOptions
 {
-    public int Steps { get; init; } = 1400;
-    public int Dim { get; init; } = 64;
+    public int Steps { get; init; } = 600;
+    public int Dim { get; init; } = 96;
     public int Layers { get; init; } = 3;
     public int Heads { get; init; } = 4;
-    public int HiddenDim { get; init; } = 192;
+    public int HiddenDim { get; init; } = 256;
     public int ContextLength { get; init; } = 512;
     public int VocabSize { get; init; } = 640;
-    public int CorpusVillages { get; init; } = 9000;
+    public int CorpusVillages { get; init; } = 160;
     public int Batch { get; init; } = 8;
-    public int SeqLen { get; init; } = 384;
+    public int SeqLen { get; init; } = 320;
     public float LearningRate { get; init; } = 3e-3f;
     public ulong Seed { get; init; } = 7;
     public int Threads { get; init; }
@@ -75,17 +73,14 @@ internal sealed record DemoModel(string Path, bool Reused, int Steps, float Firs
 /// <summary>
 /// The demo's own model, pretrained from scratch on our engine: a corpus of another generated world
 /// (<see cref="DemoCorpus"/>), a vocabulary learned from it (<see cref="CorpusVocab"/>), a random F32 llama of a small
-/// shape, and full training of every weight with the fine-tuning <see cref="Trainer"/> on the corpus rendered as the
-/// text the arms prompt with, every token a target: the copying the model must learn happens all over a reading
-/// example (a heading's name again in the text, the question's village out of a source, each answer out of the
-/// source about that village), not only in the answers a chat-format run would train. Kept in the cache as
+/// shape, and full training of every weight with the fine-tuning <see cref="Trainer"/>. Kept in the cache as
 /// demo-&lt;key&gt;.gguf (written under a temporary name and moved into place, so a killed build never leaves a
 /// half file) and reused while the key matches.
 /// </summary>
 internal static class DemoModelBuilder
 {
     /// <summary>Bumped when the corpus, vocabulary or training recipe changes, so older cached models are not reused.</summary>
-    public const int Version = 3;
+    public const int Version = 2;
 
     public static string PathFor(DemoModelOptions options) => System.IO.Path.Combine(options.CacheDir, $"demo-{options.Key()}.gguf");
 
@@ -102,21 +97,20 @@ internal static class DemoModelBuilder
         {
             var sw = Stopwatch.StartNew();
             var examples = DemoCorpus.Build(new DemoCorpusOptions(options.CorpusVillages), options.TestWorld);
-            var texts = examples.Select(PlainText).ToList();
-            var vocab = CorpusVocab.Learn(texts.Select(PunctuationApart), options.VocabSize);
+            var corpus = System.IO.Path.Combine(work, "corpus.jsonl");
+            DemoCorpus.Write(corpus, examples);
+            var vocab = CorpusVocab.Learn(examples.Select(PlainText), options.VocabSize);
             var config = new ModelConfig("llama", options.Dim, options.HiddenDim, options.Layers, options.Heads, options.Heads, vocab.Tokens.Length,
                 options.ContextLength, 10000f, 1e-5f, RopeMode.Normal);
-            var model = System.IO.Path.Combine(work, "base.gguf");
-            RandomModelWriter.Write(new ModelPreset("demo", config, true, "RagTune demo model"), GgmlType.F32, options.Seed, model, vocab: vocab);
+            var basePath = System.IO.Path.Combine(work, "base.gguf");
+            RandomModelWriter.Write(new ModelPreset("demo", config, true, "RagTune demo model"), GgmlType.F32, options.Seed, basePath, vocab: vocab);
 
-            var corpus = System.IO.Path.Combine(work, "corpus.jsonl");
-            File.WriteAllLines(corpus, texts.Select(t => JsonSerializer.Serialize(new { text = t })));
             var losses = new List<float>();
             var tune = new TuneOptions
             {
-                ModelPath = model,
+                ModelPath = basePath,
                 DataPath = corpus,
-                Format = DatasetFormat.Text,
+                Format = DatasetFormat.Chat,
                 OutputDir = System.IO.Path.Combine(work, "train"),
                 Method = "full",
                 Steps = options.Steps,
@@ -145,23 +139,9 @@ internal static class DemoModelBuilder
         }
     }
 
-    // The text the model is asked with: the plain fallback chat template LocalChatClient renders for a model without a
-    // template of its own ("Role: text" lines, the reply after "Assistant:"); the reader adds BOS and, after the last
-    // answer, EOS.
-    private static string PlainText(DemoExample e)
-    {
-        var sb = new StringBuilder();
-        if (e.System != null) sb.Append("System: ").Append(e.System).Append('\n');
-        foreach (var (user, assistant) in e.Turns)
-            sb.Append("User: ").Append(user).Append("\nAssistant: ").Append(assistant).Append('\n');
-        return sb.ToString(0, sb.Length - 1);
-    }
-
-    // Merges learned across punctuation would make "July." one piece and " July" another, so the answer's tokens would
-    // not be the source's and copying could not work; pieces are learned with punctuation apart.
-    private static string PunctuationApart(string text) => s_punctuation.Replace(text, " $0 ");
-
-    private static readonly Regex s_punctuation = new(@"[^\p{L}\p{N}\s]", RegexOptions.Compiled);
+    // The text the model is trained and asked with (the plain prompt format), for learning the vocabulary.
+    private static string PlainText(DemoExample e) =>
+        (e.System == null ? "" : e.System + "\n\n") + "User: " + e.User + "\nAssistant: " + e.Assistant;
 
     private sealed class LossRecorder(List<float> losses, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
     {

@@ -32,7 +32,7 @@ internal static class DemoWorld
     private static readonly string[] s_months = CultureInfo.InvariantCulture.DateTimeFormat.MonthNames.Where(m => m.Length > 0).ToArray();
 
     /// <summary>Bumped whenever the generator's output changes, so models pretrained on its text are rebuilt.</summary>
-    public const int GeneratorVersion = 2;
+    public const int GeneratorVersion = 1;
 
     internal sealed record Village(string Name, string Founder, string River, string Trade, string Colour, string Month);
 
@@ -112,15 +112,13 @@ internal static class DemoWorld
 
     /// <summary>
     /// Three layouts so retrieval and reading are not one template: prose, a fact list, and a reordered sentence. Terse,
-    /// because the RAG prompt (rules, two sources, question) must fit a tiny model's 512-token context. No name starts
-    /// a line: a SentencePiece tokenizer spells a word at a line start without the space marker, so the answer
-    /// (" Name") would be other tokens than the source's and a small model could not copy it.
+    /// because the RAG prompt (rules, two sources, question) must fit a tiny model's 512-token context.
     /// </summary>
     internal static string Render(Village v, int layout) => layout switch
     {
-        0 => $"# {v.Name}\n\nThe village {v.Name} lies on the river {v.River}. {v.Founder} founded it. It trades in {v.Trade}. Its flag is {v.Colour}. Its festival is in {v.Month}.\n",
+        0 => $"# {v.Name}\n\n{v.Name} lies on the river {v.River}. {v.Founder} founded it. It trades in {v.Trade}. Its flag is {v.Colour}. Its festival is in {v.Month}.\n",
         1 => $"# {v.Name}\n\n- Founder: {v.Founder}\n- River: {v.River}\n- Trade: {v.Trade}\n- Flag: {v.Colour}\n- Festival: {v.Month}\n",
-        _ => $"# {v.Name}\n\nFounded by {v.Founder}, {v.Name} lies by the river {v.River}. {v.Name} trades in {v.Trade}; its flag is {v.Colour}; its festival is in {v.Month}.\n",
+        _ => $"# {v.Name}\n\n{v.Founder} founded {v.Name} by the river {v.River}. {v.Name} trades in {v.Trade}; its flag is {v.Colour}; its festival is in {v.Month}.\n",
     };
 
     private static string Word(Random rng, int syllables)
