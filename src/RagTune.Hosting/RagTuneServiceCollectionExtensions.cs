@@ -25,6 +25,7 @@ internal static class RagTuneServiceCollectionExtensions
         services.AddSingleton<IHostedService>(sp => sp.GetRequiredService<JobQueue>());
         services.AddSingleton<CollectionService>();
         services.AddSingleton<TuneService>();
+        services.AddSingleton<RememberedAdapters>();
         services.AddSingleton<CompareService>();
         return services;
     }

@@ -21,7 +21,7 @@ internal static class ChatCompletionsEndpoint
         var request = await RequestBody.ReadAsync<ChatCompletionRequest>(context, options).ConfigureAwait(false);
         if (request.Model?.StartsWith(RagChatCompletions.Prefix, StringComparison.Ordinal) == true)
         {
-            await RagChatCompletions.HandleAsync(context, request, models, options, collections, log).ConfigureAwait(false);
+            await RagChatCompletions.HandleAsync(context, request, models, options, collections, log, telemetry).ConfigureAwait(false);
             return;
         }
         var (id, client) = ResolveModel(models, request.Model);
@@ -67,10 +67,7 @@ internal static class ChatCompletionsEndpoint
         // The first step renders and checks the prompt; failing here still answers with a status code.
         bool more = await Call(() => updates.MoveNextAsync().AsTask()).ConfigureAwait(false);
 
-        context.Response.ContentType = "text/event-stream";
-        context.Response.Headers.CacheControl = "no-cache";
-        context.Response.Headers["X-Accel-Buffering"] = "no";
-        await WriteEventAsync(context, new ChatCompletionChunk(id, created, model, [new ChunkChoice(0, new ChunkDelta("assistant", ""))])).ConfigureAwait(false);
+        await BeginStreamAsync(context, id, created, model).ConfigureAwait(false);
         try
         {
             for (; more; more = await updates.MoveNextAsync().ConfigureAwait(false))
@@ -95,16 +92,35 @@ internal static class ChatCompletionsEndpoint
         }
 
         var finishReason = FinishReason(finish);
-        await WriteEventAsync(context, new ChatCompletionChunk(id, created, model, [new ChunkChoice(0, new ChunkDelta(null, null)) { FinishReason = finishReason }])).ConfigureAwait(false);
         var wireUsage = Usage(usage);
-        if (includeUsage)
-            await WriteEventAsync(context, new ChatCompletionChunk(id, created, model, []) { Usage = wireUsage }).ConfigureAwait(false);
-        await context.Response.Body.WriteAsync(s_done, ct).ConfigureAwait(false);
-        await context.Response.Body.FlushAsync(ct).ConfigureAwait(false);
+        await EndStreamAsync(context, new ChatCompletionChunk(id, created, model, [new ChunkChoice(0, new ChunkDelta(null, null)) { FinishReason = finishReason }]),
+            wireUsage, includeUsage).ConfigureAwait(false);
         return (wireUsage, finishReason);
     }
 
-    private static async Task WriteEventAsync<T>(HttpContext context, T payload)
+    /// <summary>Starts a completion's event stream: the SSE headers, then the chunk that opens the assistant's message.</summary>
+    internal static Task BeginStreamAsync(HttpContext context, string id, long created, string model)
+    {
+        context.Response.ContentType = "text/event-stream";
+        context.Response.Headers.CacheControl = "no-cache";
+        context.Response.Headers["X-Accel-Buffering"] = "no";
+        return WriteEventAsync(context, new ChatCompletionChunk(id, created, model, [new ChunkChoice(0, new ChunkDelta("assistant", ""))]));
+    }
+
+    /// <summary>
+    /// Ends a completion's event stream as OpenAI does: the chunk with the finish reason, then (when the request
+    /// set <c>stream_options.include_usage</c>) a chunk with no choices that carries the usage, then <c>[DONE]</c>.
+    /// </summary>
+    internal static async Task EndStreamAsync(HttpContext context, ChatCompletionChunk finish, WireUsage usage, bool includeUsage)
+    {
+        await WriteEventAsync(context, finish).ConfigureAwait(false);
+        if (includeUsage)
+            await WriteEventAsync(context, new ChatCompletionChunk(finish.Id, finish.Created, finish.Model, []) { Usage = usage }).ConfigureAwait(false);
+        await context.Response.Body.WriteAsync(s_done, context.RequestAborted).ConfigureAwait(false);
+        await context.Response.Body.FlushAsync(context.RequestAborted).ConfigureAwait(false);
+    }
+
+    internal static async Task WriteEventAsync<T>(HttpContext context, T payload)
     {
         var body = context.Response.Body;
         await body.WriteAsync("data: "u8.ToArray(), context.RequestAborted).ConfigureAwait(false);
@@ -223,19 +239,19 @@ internal static class ChatCompletionsEndpoint
         return list.Count == 0 ? null : list;
     }
 
-    private static string FinishReason(ChatFinishReason? reason) =>
+    internal static string FinishReason(ChatFinishReason? reason) =>
         reason == ChatFinishReason.Length ? "length"
         : reason == ChatFinishReason.ContentFilter ? "content_filter"
         : reason == ChatFinishReason.ToolCalls ? "tool_calls"
         : "stop";
 
-    private static WireUsage Usage(UsageDetails? u)
+    internal static WireUsage Usage(UsageDetails? u)
     {
         int prompt = (int)(u?.InputTokenCount ?? 0), completion = (int)(u?.OutputTokenCount ?? 0);
         return new WireUsage(prompt, completion, (int)(u?.TotalTokenCount ?? prompt + completion));
     }
 
-    private static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N");
+    internal static string NewId() => "chatcmpl-" + Guid.NewGuid().ToString("N");
 
     internal static long Now() => DateTimeOffset.UtcNow.ToUnixTimeSeconds();
 }

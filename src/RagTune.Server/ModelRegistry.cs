@@ -14,7 +14,8 @@ public sealed class ModelRegistry : IDisposable
     private readonly Dictionary<string, IChatClient> _chat = new(StringComparer.Ordinal);
     private readonly Dictionary<string, IEmbeddingGenerator<string, Embedding<float>>> _embedding = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _files = new(StringComparer.Ordinal);
-    // "{base}+{adapter}" → base id: the base's client picks the adapter from ChatOptions.ModelId.
+    // "{base}+{adapter}" → base id: the base's client picks the adapter from ChatOptions.ModelId. Adapters may be
+    // added while requests read it (a fine-tuning job's adapter served at run time), so it is read and written under a lock.
     private readonly Dictionary<string, string> _adapterIds = new(StringComparer.Ordinal);
 
     /// <summary>
@@ -39,8 +40,27 @@ public sealed class ModelRegistry : IDisposable
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         if (!_chat.ContainsKey(baseId)) throw new ArgumentException($"No chat model has the id '{baseId}'.", nameof(baseId));
         var id = baseId + "+" + name;
-        if (_chat.ContainsKey(id) || !_adapterIds.TryAdd(id, baseId)) throw new ArgumentException($"Two models share the id '{id}'.", nameof(name));
+        lock (_adapterIds)
+            if (_chat.ContainsKey(id) || !_adapterIds.TryAdd(id, baseId)) throw new ArgumentException($"Two models share the id '{id}'.", nameof(name));
         return this;
+    }
+
+    /// <summary>
+    /// Loads the PEFT adapter in <paramref name="folder"/> onto the served model <paramref name="baseId"/> and serves
+    /// it as <c>{baseId}+{name}</c>, while the server runs. Refused (<see cref="HostingException"/>) when the base is not
+    /// a local model, the id is taken, or the folder does not fit the base.
+    /// </summary>
+    internal string ServeAdapter(string baseId, string name, string folder)
+    {
+        if (!_chat.TryGetValue(baseId, out var client) || client is not LocalChatClient local)
+            throw HostingException.NotFound($"The model '{baseId}' is not a local model served here; served: {string.Join(", ", _chat.Keys)}.", "model");
+        var id = baseId + "+" + name;
+        lock (_adapterIds)
+            if (_adapterIds.ContainsKey(id) || _chat.ContainsKey(id))
+                throw HostingException.Conflict($"The model id '{id}' is already served; pick another name.", "name");
+        ServedAdapters.Load(local, name, folder);
+        AddAdapterId(baseId, name);
+        return id;
     }
 
     /// <summary>Ids of the chat models that can be fine-tuned (their files are known).</summary>
@@ -58,7 +78,13 @@ public sealed class ModelRegistry : IDisposable
     }
 
     /// <summary>Ids of every served model, chat first, in the order they were added.</summary>
-    public IReadOnlyList<string> Ids => [.. _chat.Keys, .. _adapterIds.Keys, .. _embedding.Keys.Where(k => !_chat.ContainsKey(k))];
+    public IReadOnlyList<string> Ids
+    {
+        get
+        {
+            lock (_adapterIds) return [.. _chat.Keys, .. _adapterIds.Keys, .. _embedding.Keys.Where(k => !_chat.ContainsKey(k))];
+        }
+    }
 
     /// <summary>The first chat model added (the one <c>rag:</c> models answer with), or null when none is served.</summary>
     public string? FirstChatId => _chat.Keys.FirstOrDefault();
@@ -66,8 +92,12 @@ public sealed class ModelRegistry : IDisposable
     /// <summary>True when at least one embedding generator is served.</summary>
     public bool HasEmbeddings => _embedding.Count > 0;
 
-    internal bool TryGetChat(string id, out IChatClient client) =>
-        _chat.TryGetValue(_adapterIds.TryGetValue(id, out var baseId) ? baseId : id, out client!);
+    internal bool TryGetChat(string id, out IChatClient client)
+    {
+        string? baseId;
+        lock (_adapterIds) _adapterIds.TryGetValue(id, out baseId);
+        return _chat.TryGetValue(baseId ?? id, out client!);
+    }
 
     internal bool TryGetEmbedding(string id, out IEmbeddingGenerator<string, Embedding<float>> generator) => _embedding.TryGetValue(id, out generator!);
 
@@ -139,7 +169,7 @@ public sealed class ModelRegistry : IDisposable
         foreach (var c in _chat.Values) c.Dispose();
         foreach (var e in _embedding.Values) e.Dispose();
         _chat.Clear();
-        _adapterIds.Clear();
+        lock (_adapterIds) _adapterIds.Clear();
         _embedding.Clear();
     }
 }

@@ -12,6 +12,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using RagTune.Hosting;
+using RagTune.Hosting.Tuning;
 using RagTune.Server.Api;
 using RagTune.Server.Telemetry;
 
@@ -142,6 +143,7 @@ public static class RagTuneServer
         // Flush the exporters before the source and meter go away with the container.
         if (exporters != null) app.Lifetime.ApplicationStopped.Register(exporters.Dispose);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Server");
+        ServeRemembered(models, app.Services.GetRequiredService<RememberedAdapters>(), log);
         app.Lifetime.ApplicationStarted.Register(() =>
         {
             log.LogInformation("Serving {ModelCount} model(s) [{Models}] on {Addresses}; API key {ApiKeyState}; at most {MaxConcurrent} concurrent + {Queue} queued",
@@ -181,6 +183,32 @@ public static class RagTuneServer
     }
 
     private static readonly long s_started = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
+
+    /// <summary>Serves again the adapters an earlier run was asked to serve; one that no longer loads is skipped with a warning.</summary>
+    private static void ServeRemembered(ModelRegistry models, RememberedAdapters remembered, ILogger log)
+    {
+        IReadOnlyList<ServedAdapter> adapters;
+        try
+        {
+            adapters = remembered.Load();
+        }
+        catch (InvalidDataException e)
+        {
+            log.LogWarning("Remembered adapters not served: {Message}", e.Message);
+            return;
+        }
+        foreach (var a in adapters)
+        {
+            try
+            {
+                log.LogInformation("Serving remembered adapter {ModelId} from {Folder}", models.ServeAdapter(a.Model, a.Name, a.Folder), a.Folder);
+            }
+            catch (HostingException e)
+            {
+                log.LogWarning("Remembered adapter {Model}+{Name} not served: {Message}", a.Model, a.Name, e.Message);
+            }
+        }
+    }
 
     private static Func<HttpContext, RequestDelegate, Task> RequireApiKey(ServerOptions options, ReportTickets tickets)
     {

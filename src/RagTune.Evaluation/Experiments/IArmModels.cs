@@ -48,6 +48,6 @@ internal interface IExperimentStores
 
 /// <summary>
 /// A progress report of a comparison: the stage (e.g. "ingest", "answer rag", "train ft"), items done of total, and a
-/// short detail (the current question, a training loss).
+/// short detail (the current question, a training loss), and while an arm trains its training and validation loss.
 /// </summary>
-internal sealed record ExperimentProgress(string Stage, int Done, int Total, string? Detail = null);
+internal sealed record ExperimentProgress(string Stage, int Done, int Total, string? Detail = null, double? Loss = null, double? ValLoss = null);

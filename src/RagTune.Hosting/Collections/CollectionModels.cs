@@ -26,8 +26,20 @@ internal sealed record AskSource(int Number, long ChunkId, string DocumentId, st
 /// <summary>One answer sentence and its citation check.</summary>
 internal sealed record AskSentence(string Text, IReadOnlyList<int> Citations, IReadOnlyList<int> FabricatedCitations, double Support, bool Supported);
 
-/// <summary>A verified answer: <paramref name="Mode"/> says how it was made (a model's name, or "extractive").</summary>
-internal sealed record AskResult(string Question, string Answer, string Mode, bool Abstained, IReadOnlyList<AskSentence> Sentences, IReadOnlyList<AskSource> Sources);
+/// <summary>
+/// A verified answer: <paramref name="Mode"/> says how it was made (a model's name, "extractive" or "abstained");
+/// <paramref name="Usage"/> counts the tokens of the model call that produced it (zero when no model was called);
+/// <paramref name="FinishReason"/> is why the model stopped in OpenAI's words ("stop", or "length" when max tokens
+/// cut the answer; "stop" when no model was called).
+/// </summary>
+internal sealed record AskResult(string Question, string Answer, string Mode, bool Abstained, IReadOnlyList<AskSentence> Sentences, IReadOnlyList<AskSource> Sources,
+    AskUsage Usage, string FinishReason);
+
+/// <summary>
+/// Tokens of the model call behind an answer: the grounded prompt (rules, numbered sources, question) and the answer.
+/// All zero when no model was called (an abstention before the model, an extractive answer) or the model reported none.
+/// </summary>
+internal sealed record AskUsage(int PromptTokens, int CompletionTokens, int TotalTokens);
 
 /// <summary>A piece of a streamed answer: text as it arrives, then the verified answer once (<paramref name="Final"/>).</summary>
 internal sealed record AskUpdate(string Delta, AskResult? Final);

@@ -110,17 +110,39 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
             h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text))];
     }
 
+    /// <summary>The most tokens an answer may have when the request names no limit.</summary>
+    public const int DefaultMaxTokens = 256;
+
+    /// <summary>
+    /// Like the <see cref="ChatOptions"/> overload, answering greedily (temperature 0) with at most
+    /// <paramref name="maxTokens"/> tokens.
+    /// </summary>
+    public IAsyncEnumerable<AskUpdate> AskAsync(string name, string question, int k, string? mode, IChatClient? chat, string? modelName, int maxTokens,
+        CancellationToken ct) =>
+        AskAsync(name, question, k, mode, chat, modelName, new ChatOptions { MaxOutputTokens = maxTokens }, ct);
+
     /// <summary>
     /// Retrieves <paramref name="k"/> passages (<paramref name="mode"/> bm25, dense or hybrid; null for
-    /// <see cref="DefaultMode"/>) and answers from them, streaming the text; the last update carries the
-    /// verified answer. With no <paramref name="chat"/> the answer quotes the sources (extractive).
+    /// <see cref="DefaultMode"/>) and answers from them, streaming the text; the last update carries the verified
+    /// answer with the model call's token usage and finish reason. <paramref name="generation"/> is passed to the
+    /// model (max tokens, temperature, top_p, seed, stop sequences; stop sequences cut the answer before its
+    /// citations are verified), under <paramref name="modelName"/> as its model id (which picks an adapter on a
+    /// local model). Without a temperature the answer is greedy (temperature 0), so the same question over the same
+    /// collection gets the same answer; without max tokens it has at most <see cref="DefaultMaxTokens"/>. With no
+    /// <paramref name="chat"/> the answer quotes the sources (extractive) and reports zero tokens, as does an
+    /// abstention decided before the model was called.
     /// </summary>
-    public async IAsyncEnumerable<AskUpdate> AskAsync(string name, string question, int k, string? mode, IChatClient? chat, string? modelName, int maxTokens,
-        [EnumeratorCancellation] CancellationToken ct)
+    public async IAsyncEnumerable<AskUpdate> AskAsync(string name, string question, int k, string? mode, IChatClient? chat, string? modelName,
+        ChatOptions generation, [EnumeratorCancellation] CancellationToken ct)
     {
-        if (maxTokens < 1) throw HostingException.Invalid($"maxTokens {maxTokens} must be at least 1.", "maxTokens");
+        ArgumentNullException.ThrowIfNull(generation);
+        if (generation.MaxOutputTokens is < 1) throw HostingException.Invalid($"maxTokens {generation.MaxOutputTokens} must be at least 1.", "maxTokens");
         var hits = await RetrieveAsync(name, question, k, mode, ct).ConfigureAwait(false);
-        var answerer = new AnswererOptions { MaxSources = k, ChatOptions = new ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 } };
+        var settings = generation.Clone();
+        settings.Temperature ??= 0;
+        settings.MaxOutputTokens ??= DefaultMaxTokens;
+        if (modelName != null) settings.ModelId = modelName;
+        var answerer = new AnswererOptions { MaxSources = k, ChatOptions = settings };
         if (chat == null)
         {
             var answer = new ExtractiveAnswerer(answerer).Answer(question, hits);
@@ -183,7 +205,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         using var store = SqliteChunkStore.Open(name, _store, create: false);
         try
         {
-            return await new Retriever(store, embedder, new RetrieverOptions()).SearchAsync(query, searchMode, k, SearchFilter.None, ct).ConfigureAwait(false);
+            return await new Retriever(store, embedder, new RetrieverOptions { DenseAgreementDepth = options.DenseAgreementDepth }).SearchAsync(query, searchMode, k, SearchFilter.None, ct).ConfigureAwait(false);
         }
         catch (InvalidOperationException e)
         {
@@ -209,9 +231,13 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     private static AskResult Result(string question, GroundedAnswer a, string? model)
     {
         var cited = a.Sentences.SelectMany(s => s.Citations).ToHashSet();
+        int prompt = (int)(a.Usage?.InputTokenCount ?? 0), completion = (int)(a.Usage?.OutputTokenCount ?? 0);
         return new AskResult(question, a.Text, a.Mode == "model" ? model ?? "model" : a.Mode, a.Abstained,
             [.. a.Sentences.Select(s => new AskSentence(s.Text, s.Citations, s.FabricatedCitations, s.Support, s.Supported))],
-            [.. a.Sources.Select(s => new AskSource(s.Number, s.ChunkId, s.DocumentId, s.Title, s.Start, s.End, s.Text, cited.Contains(s.Number)))]);
+            [.. a.Sources.Select(s => new AskSource(s.Number, s.ChunkId, s.DocumentId, s.Title, s.Start, s.End, s.Text, cited.Contains(s.Number)))],
+            new AskUsage(prompt, completion, (int)(a.Usage?.TotalTokenCount ?? prompt + completion)),
+            // M.E.AI's finish reasons carry OpenAI's words ("stop", "length", "content_filter", "tool_calls").
+            a.FinishReason?.Value ?? "stop");
     }
 
     private void RequireExisting(string name)

@@ -217,7 +217,7 @@ internal sealed partial class CompareService(RagTuneOptions options, JobQueue jo
             }
             double seconds = (now - _stageStarted).TotalSeconds;
             TimeSpan? eta = p.Done > 0 && p.Done < p.Total && seconds > 0 ? TimeSpan.FromSeconds((p.Total - p.Done) * seconds / p.Done) : null;
-            job.Report(p.Stage, p.Done, p.Total, eta, p.Detail);
+            job.Report(p.Stage, p.Done, p.Total, eta, p.Detail, p.Loss, p.ValLoss);
         }
     }
 }

@@ -49,11 +49,17 @@ internal sealed class Job
         get { lock (_lock) return _state; }
     }
 
-    /// <summary>Sets the current stage and its counts; <paramref name="eta"/> when the work can estimate it.</summary>
-    public void Report(string stage, int done, int total, TimeSpan? eta = null, string? message = null)
+    /// <summary>
+    /// Sets the current stage and its counts; <paramref name="eta"/> when the work can estimate it, and the current
+    /// <paramref name="loss"/> of work that trains without keeping a curve on the job (a new stage clears it).
+    /// </summary>
+    public void Report(string stage, int done, int total, TimeSpan? eta = null, string? message = null, double? loss = null, double? valLoss = null)
     {
         Change(() =>
         {
+            if (stage != _stage && _points.Count == 0) (_loss, _valLoss) = (null, null);
+            if (loss != null) _loss = loss;
+            if (valLoss != null) _valLoss = valLoss;
             _stage = stage;
             _done = done;
             _total = total;

@@ -35,8 +35,8 @@ internal sealed record TuneRequest
     public ulong? Seed { get; init; }
 }
 
-/// <summary>What a finished fine-tuning job produced. Paths are relative to the data directory.</summary>
-internal sealed record TuneResult(int Steps, int? BestStep, double? BestValLoss, double FinalTrainLoss, bool StoppedEarly, bool Overfitting, string AdapterDir);
+/// <summary>What a finished fine-tuning job produced for the served base <paramref name="Model"/>. Paths are relative to the data directory.</summary>
+internal sealed record TuneResult(string Model, int Steps, int? BestStep, double? BestValLoss, double FinalTrainLoss, bool StoppedEarly, bool Overfitting, string AdapterDir);
 
 /// <summary>
 /// Fine-tuning as a job: the same <see cref="Trainer"/> as <c>ragtune tune</c>, writing to
@@ -93,7 +93,7 @@ internal sealed class TuneService(RagTuneOptions options, JobQueue jobs)
         {
             throw HostingException.Invalid(RequestWording(e.Message));
         }
-        return jobs.Enqueue(Kind, $"Fine-tune {request.ModelName}", null, (job, ct) => Task.FromResult<object?>(Train(job, tune, ct)), id);
+        return jobs.Enqueue(Kind, $"Fine-tune {request.ModelName}", null, (job, ct) => Task.FromResult<object?>(Train(job, request.ModelName, tune, ct)), id);
     }
 
     // TuneOptions speaks in `ragtune tune` flags; a request names the same settings as JSON fields.
@@ -109,7 +109,20 @@ internal sealed class TuneService(RagTuneOptions options, JobQueue jobs)
         return message;
     }
 
-    private TuneResult Train(Job job, TuneOptions tune, CancellationToken ct)
+    /// <summary>
+    /// The base model and absolute adapter folder of a succeeded fine-tuning job, to serve it; a job that has not
+    /// succeeded is a conflict.
+    /// </summary>
+    public (string Model, string AdapterFolder) Adapter(Job job)
+    {
+        if (job.Kind != Kind) throw HostingException.NotFound($"Job '{job.Id}' is not a fine-tuning job.", "id");
+        var snapshot = job.Snapshot();
+        if (snapshot.Result is not TuneResult result)
+            throw HostingException.Conflict($"Fine-tuning job '{job.Id}' is {snapshot.State.ToString().ToLowerInvariant()}; only a succeeded job's adapter can be served.", "id");
+        return (result.Model, Path.GetFullPath(result.AdapterDir, options.ResolvedDataDirectory));
+    }
+
+    private TuneResult Train(Job job, string model, TuneOptions tune, CancellationToken ct)
     {
         job.Report("prepare", 0, 0, message: "loading the model and the data set");
         using var trainer = new Trainer(tune);
@@ -117,7 +130,7 @@ internal sealed class TuneService(RagTuneOptions options, JobQueue jobs)
         var total = trainer.Estimate?.TotalSteps ?? 0;
         job.Report("train", 0, total, message: trainer.TrainReport?.ToString());
         var result = trainer.Run(new StepProgress(job), null, ct);
-        return new TuneResult(result.Steps, result.BestStep, result.BestValLoss, result.FinalTrainLoss, result.StoppedEarly, result.Overfitting,
+        return new TuneResult(model, result.Steps, result.BestStep, result.BestValLoss, result.FinalTrainLoss, result.StoppedEarly, result.Overfitting,
             Path.GetRelativePath(options.ResolvedDataDirectory, result.AdapterDir).Replace('\\', '/'));
     }
 

@@ -25,6 +25,23 @@ internal sealed record AnswerSentence(string Text, int Start, int End, IReadOnly
 /// <summary>A verified answer. <paramref name="Mode"/> is "model", "extractive" or "abstained".</summary>
 internal sealed record GroundedAnswer(string Text, IReadOnlyList<AnswerSentence> Sentences, IReadOnlyList<AnswerSource> Sources, bool Abstained, string Mode)
 {
+    /// <summary>
+    /// The tokens of the model call that produced the answer, as the chat client reported them: the grounded prompt
+    /// (rules, numbered sources and question) is the input, the answer the output; null when the client reported none.
+    /// An answer made without calling the model reports the tokens it used, which is none: an abstention decided
+    /// before the model (nothing relevant retrieved) and an extractive answer carry zero counts.
+    /// </summary>
+    public UsageDetails? Usage { get; init; }
+
+    /// <summary>
+    /// Why the model stopped (<see cref="ChatFinishReason.Length"/> when max tokens cut the answer); null when no
+    /// model was called or the client did not say.
+    /// </summary>
+    public ChatFinishReason? FinishReason { get; init; }
+
+    /// <summary>The usage of an answer that called no model.</summary>
+    internal static UsageDetails NoTokens() => new() { InputTokenCount = 0, OutputTokenCount = 0, TotalTokenCount = 0 };
+
     /// <summary>True when some sentence cites a source number that was not given.</summary>
     public bool HasFabricatedCitations => Sentences.Any(s => s.FabricatedCitations.Count > 0);
 
@@ -59,7 +76,11 @@ internal sealed record AnswererOptions
     /// </summary>
     public string SystemMessage { get; init; } = GroundedPrompt.SystemMessage;
 
-    /// <summary>Chat options passed to the model (temperature, max tokens), or null for the client's defaults.</summary>
+    /// <summary>
+    /// Chat options passed to the model as they are (temperature, top_p, seed, stop sequences, max tokens), or null
+    /// for the client's defaults. Stop sequences are applied by the chat client, so the answer is cut before the
+    /// citations are verified.
+    /// </summary>
     public ChatOptions? ChatOptions { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the bad setting.</summary>

@@ -43,7 +43,7 @@ internal sealed class ExtractiveAnswerer
             text.Append(c.Sentence).Append(" [").Append(c.Source).Append(']');
             sentences.Add(new AnswerSentence(text.ToString(start, text.Length - start), start, text.Length, [c.Source], [], 1, true));
         }
-        return new GroundedAnswer(text.ToString(), sentences, numbered, false, "extractive");
+        return new GroundedAnswer(text.ToString(), sentences, numbered, false, "extractive") { Usage = GroundedAnswer.NoTokens() };
     }
 
     /// <summary>

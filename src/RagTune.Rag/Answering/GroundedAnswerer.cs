@@ -73,7 +73,9 @@ internal static class GroundedPrompt
 /// <summary>
 /// Answers a question from retrieved sources with a chat model, then verifies the citations. Abstains without
 /// calling the model when nothing relevant was retrieved: no hits, or the best fraction of the question's content
-/// terms found in any one source is below <see cref="AnswererOptions.AbstainThreshold"/>.
+/// terms found in any one source is below <see cref="AnswererOptions.AbstainThreshold"/>. The answer carries the
+/// model call's token usage and finish reason (<see cref="GroundedAnswer.Usage"/>; zero tokens for an abstention
+/// that never called the model).
 /// </summary>
 internal sealed class GroundedAnswerer
 {
@@ -99,7 +101,7 @@ internal sealed class GroundedAnswerer
         if (ShouldAbstain(question, numbered, _options.AbstainThreshold)) return Abstention(numbered);
         var messages = GroundedPrompt.Build(question, numbered, _options.MaxSourceChars, _options.SystemMessage);
         var response = await _chat.GetResponseAsync(messages, _options.ChatOptions, cancellationToken).ConfigureAwait(false);
-        return Finish(response.Text ?? "", numbered);
+        return Finish(response.Text ?? "", numbered) with { Usage = response.Usage, FinishReason = response.FinishReason };
     }
 
     /// <summary>Streams the answer's text as it is generated; the last update carries the verified answer.</summary>
@@ -116,14 +118,19 @@ internal sealed class GroundedAnswerer
         }
         var messages = GroundedPrompt.Build(question, numbered, _options.MaxSourceChars, _options.SystemMessage);
         var text = new StringBuilder();
+        UsageDetails? usage = null;
+        ChatFinishReason? finish = null;
         await foreach (var update in _chat.GetStreamingResponseAsync(messages, _options.ChatOptions, cancellationToken).ConfigureAwait(false))
         {
+            if (update.FinishReason is { } f) finish = f;
+            foreach (var content in update.Contents)
+                if (content is UsageContent u) usage = u.Details;
             var delta = update.Text;
             if (string.IsNullOrEmpty(delta)) continue;
             text.Append(delta);
             yield return new AnswerUpdate(delta, null);
         }
-        yield return new AnswerUpdate("", Finish(text.ToString(), numbered));
+        yield return new AnswerUpdate("", Finish(text.ToString(), numbered) with { Usage = usage, FinishReason = finish });
     }
 
     private GroundedAnswer Finish(string text, IReadOnlyList<AnswerSource> numbered)
@@ -149,5 +156,8 @@ internal sealed class GroundedAnswerer
         sources.Count == 0 || BestOverlap(question, sources) < threshold;
 
     internal static GroundedAnswer Abstention(IReadOnlyList<AnswerSource> sources) =>
-        new(GroundedPrompt.NoAnswer, [new AnswerSentence(GroundedPrompt.NoAnswer, 0, GroundedPrompt.NoAnswer.Length, [], [], 1, true)], sources, true, "abstained");
+        new(GroundedPrompt.NoAnswer, [new AnswerSentence(GroundedPrompt.NoAnswer, 0, GroundedPrompt.NoAnswer.Length, [], [], 1, true)], sources, true, "abstained")
+        {
+            Usage = GroundedAnswer.NoTokens(),
+        };
 }

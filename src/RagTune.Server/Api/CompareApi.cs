@@ -6,45 +6,10 @@ using RagTune.Hosting.Jobs;
 
 namespace RagTune.Server.Api;
 
-internal sealed class CompareApiRequest
-{
-    /// <summary>A whole experiment spec (YAML, docs/compare.md) naming a collection, an uploaded questions file and a served model.</summary>
-    public string? Spec { get; set; }
-    public string? Collection { get; set; }
-    public string? Model { get; set; }
-    public string? Questions { get; set; }
-    public string? Name { get; set; }
-    public List<string>? Arms { get; set; }
-    public int? Steps { get; set; }
-    public int? MaxTokens { get; set; }
-    public double? TestShare { get; set; }
-    public bool Freshness { get; set; }
-    public bool DataEfficiency { get; set; }
-    public bool Forgetting { get; set; }
-    public ulong? Seed { get; set; }
-
-    public ComparisonRequest ToRequest() => new()
-    {
-        Spec = Spec,
-        Collection = Collection,
-        Model = Model,
-        Questions = Questions,
-        Name = Name,
-        Arms = Arms,
-        Steps = Steps,
-        MaxTokens = MaxTokens,
-        TestShare = TestShare,
-        Freshness = Freshness,
-        DataEfficiency = DataEfficiency,
-        Forgetting = Forgetting,
-        Seed = Seed,
-    };
-}
-
 /// <summary>
 /// <c>/api/compare</c>: comparisons as jobs (start from a spec or from form fields, list, status, cancel, delete), the
-/// spec template a form describes, and the reports (report.html, report.md, results.json, the spec). Progress streams
-/// from <c>/api/jobs/{id}/events</c> like every job.
+/// spec template a form describes, and the reports (report.html, report.md, results.json, the spec). Request bodies are
+/// <see cref="ComparisonRequest"/> as JSON. Progress streams from <c>/api/jobs/{id}/events</c> like every job.
 /// </summary>
 internal static class CompareApi
 {
@@ -58,14 +23,14 @@ internal static class CompareApi
         api.MapGet("", (CompareService s) => Results.Json(s.List(), ApiJson.Options));
         api.MapPost("", async (HttpContext c, CompareService s) =>
         {
-            var r = await RequestBody.ReadAsync<CompareApiRequest>(c, options, ApiJson.Options).ConfigureAwait(false);
-            var job = s.Start(r.ToRequest(), ServedFiles(models));
+            var r = await RequestBody.ReadAsync<ComparisonRequest>(c, options, ApiJson.Options).ConfigureAwait(false);
+            var job = s.Start(r, ServedFiles(models));
             return Results.Json(s.Get(job.Id), ApiJson.Options, statusCode: StatusCodes.Status202Accepted);
         });
         api.MapPost("/template", async (HttpContext c, CompareService s) =>
         {
-            var r = await RequestBody.ReadAsync<CompareApiRequest>(c, options, ApiJson.Options).ConfigureAwait(false);
-            return Results.Json(new { spec = s.Template(r.ToRequest()) }, ApiJson.Options);
+            var r = await RequestBody.ReadAsync<ComparisonRequest>(c, options, ApiJson.Options).ConfigureAwait(false);
+            return Results.Json(new { spec = s.Template(r) }, ApiJson.Options);
         });
         api.MapGet("/{id}", (string id, CompareService s) => Results.Json(s.Get(id), ApiJson.Options));
         api.MapPost("/{id}/cancel", (string id, CompareService s, JobQueue jobs) =>

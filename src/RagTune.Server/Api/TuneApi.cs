@@ -26,7 +26,16 @@ internal sealed class TuneApiRequest
     public ulong? Seed { get; set; }
 }
 
-/// <summary><c>/api/datasets</c> (training files) and <c>/api/tune</c> (fine-tuning jobs and their loss history).</summary>
+internal sealed class ServeAdapterRequest
+{
+    /// <summary>The adapter's name in the model id <c>{model}+{name}</c>; default the job's id.</summary>
+    public string? Name { get; set; }
+}
+
+/// <summary>
+/// <c>/api/datasets</c> (training files) and <c>/api/tune</c> (fine-tuning jobs, their loss history, and serving a
+/// finished job's adapter as the model id <c>{model}+{name}</c>, remembered across restarts).
+/// </summary>
 internal static class TuneApi
 {
     public static void Map(IEndpointRouteBuilder app, ServerOptions options, ModelRegistry models)
@@ -67,6 +76,15 @@ internal static class TuneApi
         });
         app.MapGet("/api/tune/{id}", (string id, JobQueue jobs) => Results.Json(TuneJob(jobs, id).Snapshot(), ApiJson.Options));
         app.MapPost("/api/tune/{id}/cancel", (string id, JobQueue jobs) => JobsApi.Cancel(jobs, TuneJob(jobs, id)));
+        app.MapPost("/api/tune/{id}/serve", async (string id, HttpContext c, TuneService s, JobQueue jobs, RememberedAdapters remembered) =>
+        {
+            var r = await RequestBody.ReadAsync<ServeAdapterRequest>(c, options, ApiJson.Options).ConfigureAwait(false);
+            var (model, folder) = s.Adapter(TuneJob(jobs, id));
+            var name = RememberedAdapters.CheckName(r.Name ?? id);
+            var modelId = models.ServeAdapter(model, name, folder);
+            remembered.Remember(new ServedAdapter(model, name, folder));
+            return Results.Json(new { id = modelId, model, name }, ApiJson.Options, statusCode: StatusCodes.Status201Created);
+        });
         app.MapGet("/api/tune/{id}/loss", (string id, JobQueue jobs) =>
         {
             var job = TuneJob(jobs, id);

@@ -1,7 +1,10 @@
 using System.Text;
+using Microsoft.Extensions.AI;
 using RagTune.Hosting.Collections;
 using RagTune.Hosting.Jobs;
 using RagTune.Hosting.Tests.Jobs;
+using RagTune.Models.Local;
+using RagTune.TestKit;
 
 namespace RagTune.Hosting.Tests.Collections;
 
@@ -85,6 +88,53 @@ public sealed class CollectionServiceTests
         Assert.True(passage.WholeDocument);
         Assert.Equal(cited.Text, passage.Text[passage.Start..passage.End]);
         Assert.Contains("Dogs bark", passage.Text); // the whole document, not only the passage
+    }
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public async Task Ask_gives_the_model_the_requests_settings_greedy_by_default_and_returns_the_usage_it_reported()
+    {
+        await using var h = await HostedServices.StartAsync();
+        await h.Collections.CreateAsync("docs", CancellationToken.None);
+        await IngestAsync(h, "docs", "pets.md", Pets);
+        var stories = SharedData.File("models", "stories260k", "stories260K.gguf");
+        using var chat = new ObservedChatClient(new LocalChatClient(stories, new LocalChatClientOptions { Threads = 1, ContextSize = 512 }));
+
+        // One source: two do not fit stories260K's 512-token context with the answer.
+        var greedy = await AskAsync(h, chat, new ChatOptions { MaxOutputTokens = 16 });
+        Assert.Equal((0f, 16, "stories260K"), (chat.LastOptions!.Temperature, chat.LastOptions.MaxOutputTokens, chat.LastOptions.ModelId));
+        Assert.Equal("stories260K", greedy.Mode);
+        var reported = chat.LastUsage!;
+        Assert.Equal(new AskUsage((int)reported.InputTokenCount!, (int)reported.OutputTokenCount!, (int)reported.TotalTokenCount!), greedy.Usage);
+        Assert.True(greedy.Usage.PromptTokens > 40, $"the grounded prompt is the input ({greedy.Usage.PromptTokens} tokens)");
+        Assert.Equal(greedy.Usage.CompletionTokens == 16 ? "length" : "stop", greedy.FinishReason);
+        var again = await AskAsync(h, chat, new ChatOptions { MaxOutputTokens = 16 });
+        Assert.Equal((greedy.Answer, greedy.Usage, greedy.FinishReason), (again.Answer, again.Usage, again.FinishReason));
+
+        var sampling = new ChatOptions { MaxOutputTokens = 16, Temperature = 1.5f, TopP = 0.9f, Seed = 7, StopSequences = ["zzz"] };
+        var sampled = await AskAsync(h, chat, sampling);
+        Assert.Equal((1.5f, 0.9f, 7L, "zzz"), (chat.LastOptions.Temperature, chat.LastOptions.TopP, chat.LastOptions.Seed, chat.LastOptions.StopSequences!.Single()));
+        Assert.Null(sampling.ModelId); // the caller's options are not changed
+        Assert.Equal(sampled.Answer, (await AskAsync(h, chat, sampling)).Answer);
+
+        var extractive = await AskAsync(h, null, new ChatOptions());
+        Assert.Equal(("extractive", new AskUsage(0, 0, 0), "stop"), (extractive.Mode, extractive.Usage, extractive.FinishReason));
+        var tooFew = await Assert.ThrowsAsync<HostingException>(() => AskAsync(h, chat, new ChatOptions { MaxOutputTokens = 0 }));
+        Assert.Equal((HostingFailure.Invalid, "maxTokens"), (tooFew.Failure, tooFew.Field));
+    }
+
+    private static async Task<AskResult> AskAsync(HostedServices h, IChatClient? chat, ChatOptions generation)
+    {
+        AskResult? final = null;
+        var text = new StringBuilder();
+        await foreach (var u in h.Collections.AskAsync("docs", "How long do cats sleep?", 1, null, chat, chat is null ? null : "stories260K", generation, CancellationToken.None))
+        {
+            text.Append(u.Delta);
+            final ??= u.Final;
+        }
+        Assert.NotNull(final);
+        Assert.Equal(final.Answer, text.ToString().Trim());
+        return final;
     }
 
     [Fact]

@@ -139,4 +139,73 @@ public sealed class AnsweringTests
         Assert.Equal("1889", shortAnswer.Text);
         Assert.Equal("thirty seconds", ExtractiveAnswerer.ShortSpan("How long is espresso brewed under pressure?", "Espresso is brewed under pressure for about thirty seconds."));
     }
+
+    [Fact]
+    public async Task The_answer_carries_the_model_calls_usage_and_finish_reason_and_the_options_reach_the_model()
+    {
+        const string reply = "Berlin is the capital of Germany [2].";
+        var chat = new ScriptedChatClient(reply);
+        var options = new ChatOptions { Temperature = 0.7f, TopP = 0.9f, Seed = 42, MaxOutputTokens = 4 };
+        var answerer = new GroundedAnswerer(chat, new AnswererOptions { ChatOptions = options });
+        var whole = await answerer.AnswerAsync("What is the capital of Germany?", Sources, CancellationToken.None);
+        GroundedAnswer? streamed = null;
+        await foreach (var u in answerer.StreamAsync("What is the capital of Germany?", Sources, CancellationToken.None)) streamed ??= u.Final;
+
+        Assert.All(chat.Options, o => Assert.Same(options, o));
+        int prompt = ScriptedChatClient.InputTokens(chat.Requests[0]);
+        Assert.True(prompt > 30, $"the grounded prompt with its sources is the input ({prompt} words)");
+        foreach (var a in new[] { whole, streamed! })
+        {
+            Assert.Equal("Berlin is the capital", a.Text);
+            Assert.Equal((prompt, 4L, prompt + 4L), (a.Usage!.InputTokenCount, a.Usage.OutputTokenCount, a.Usage.TotalTokenCount));
+            Assert.Equal(ChatFinishReason.Length, a.FinishReason);
+        }
+    }
+
+    [Fact]
+    public async Task A_stop_sequence_cuts_the_answer_before_its_citations_are_verified()
+    {
+        const string reply = "Paris is the capital of France [1]. Bananas grow on Mars [2].";
+        var free = await new GroundedAnswerer(new ScriptedChatClient(reply), new AnswererOptions()).AnswerAsync("What is the capital of France?", Sources, CancellationToken.None);
+        Assert.Equal(2, free.Sentences.Count);
+        Assert.Single(free.Unsupported);
+
+        var answerer = new GroundedAnswerer(new ScriptedChatClient(reply), new AnswererOptions { ChatOptions = new ChatOptions { StopSequences = ["Bananas"] } });
+        var whole = await answerer.AnswerAsync("What is the capital of France?", Sources, CancellationToken.None);
+        GroundedAnswer? streamed = null;
+        var text = "";
+        await foreach (var u in answerer.StreamAsync("What is the capital of France?", Sources, CancellationToken.None))
+        {
+            text += u.TextDelta;
+            streamed ??= u.Final;
+        }
+        Assert.Equal("Paris is the capital of France [1].", text.Trim());
+        foreach (var a in new[] { whole, streamed! })
+        {
+            Assert.Equal("Paris is the capital of France [1].", a.Text);
+            var sentence = Assert.Single(a.Sentences);
+            Assert.True(sentence.Supported);
+            Assert.Empty(a.Unsupported);
+            Assert.Equal(ChatFinishReason.Stop, a.FinishReason);
+        }
+    }
+
+    [Fact]
+    public async Task Answers_that_call_no_model_report_zero_tokens()
+    {
+        var chat = new ScriptedChatClient("should not be used");
+        var answerer = new GroundedAnswerer(chat, new AnswererOptions());
+        var abstained = await answerer.AnswerAsync("What is the boiling point of mercury?", Sources, CancellationToken.None);
+        GroundedAnswer? streamed = null;
+        await foreach (var u in answerer.StreamAsync("What is the boiling point of mercury?", Sources, CancellationToken.None)) streamed ??= u.Final;
+        var extractive = new ExtractiveAnswerer(new AnswererOptions()).Answer("What is the capital of France?", Sources);
+        Assert.Empty(chat.Requests);
+        Assert.True(abstained.Abstained && streamed!.Abstained);
+        Assert.False(extractive.Abstained);
+        foreach (var a in new[] { abstained, streamed, extractive })
+        {
+            Assert.Equal((0L, 0L, 0L), (a.Usage!.InputTokenCount, a.Usage.OutputTokenCount, a.Usage.TotalTokenCount));
+            Assert.Null(a.FinishReason);
+        }
+    }
 }

@@ -39,34 +39,52 @@ internal sealed class HashingEmbedder(string modelId = "hash-64", int dimensions
     public void Dispose() { }
 }
 
-/// <summary>Chat client returning scripted text; records the messages it was sent.</summary>
+/// <summary>
+/// Chat client returning scripted text as a chat client would: one token per word (with its leading space), cut at
+/// the first of the request's stop sequences (finish Stop) or at its max tokens (finish Length). Records the
+/// messages and options it was sent; reports usage with one input token per word of the messages.
+/// </summary>
 internal sealed class ScriptedChatClient(params string[] replies) : IChatClient
 {
     private int _next;
     public List<IReadOnlyList<ChatMessage>> Requests { get; } = [];
+    public List<ChatOptions?> Options { get; } = [];
 
-    private string Next()
+    public static int InputTokens(IEnumerable<ChatMessage> messages) =>
+        messages.Sum(m => m.Text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries).Length);
+
+    private (List<string> Tokens, ChatFinishReason Finish, UsageDetails Usage) Next(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
-        var r = replies[Math.Min(_next, replies.Length - 1)];
+        Requests.Add(messages.ToList());
+        Options.Add(options);
+        var text = replies[Math.Min(_next, replies.Length - 1)];
         _next++;
-        return r;
+        foreach (var stop in options?.StopSequences ?? [])
+            if (text.IndexOf(stop, StringComparison.Ordinal) is var i and >= 0) text = text[..i];
+        var tokens = new List<string>();
+        for (int start = 0, i = 1; i <= text.Length; i++)
+            if (i == text.Length || text[i] == ' ') { tokens.Add(text[start..i]); start = i; }
+        var finish = ChatFinishReason.Stop;
+        if (options?.MaxOutputTokens is { } max && tokens.Count > max) { tokens.RemoveRange(max, tokens.Count - max); finish = ChatFinishReason.Length; }
+        int input = InputTokens(messages);
+        return (tokens, finish, new UsageDetails { InputTokenCount = input, OutputTokenCount = tokens.Count, TotalTokenCount = input + tokens.Count });
     }
 
     public Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
-        Requests.Add(messages.ToList());
-        return Task.FromResult(new ChatResponse(new ChatMessage(ChatRole.Assistant, Next())));
+        var (tokens, finish, usage) = Next(messages, options);
+        return Task.FromResult(new ChatResponse(new ChatMessage(ChatRole.Assistant, string.Concat(tokens))) { Usage = usage, FinishReason = finish });
     }
 
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        Requests.Add(messages.ToList());
-        var text = Next();
-        for (var i = 0; i < text.Length; i += 7)
+        var (tokens, finish, usage) = Next(messages, options);
+        foreach (var token in tokens)
         {
             await Task.Yield();
-            yield return new ChatResponseUpdate(ChatRole.Assistant, text.Substring(i, Math.Min(7, text.Length - i)));
+            yield return new ChatResponseUpdate(ChatRole.Assistant, token);
         }
+        yield return new ChatResponseUpdate { FinishReason = finish, Contents = [new UsageContent(usage)] };
     }
 
     public object? GetService(Type serviceType, object? serviceKey = null) => null;

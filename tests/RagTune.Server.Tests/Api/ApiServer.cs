@@ -32,10 +32,13 @@ internal sealed class ApiServer : IAsyncDisposable
 
     public static string StoriesPath => SharedData.File("models", "stories260k", "stories260K.gguf");
 
-    public static async Task<ApiServer> StartAsync(params (string Key, string Value)[] settings)
+    public static Task<ApiServer> StartAsync(params (string Key, string Value)[] settings) =>
+        StartAsync(new ModelRegistry().AddChat(Model, new LocalChatClient(StoriesPath, new LocalChatClientOptions { Threads = 1, ContextSize = 512 }), StoriesPath), settings);
+
+    /// <summary>The server with <paramref name="models"/> (disposed with it) instead of stories260K.</summary>
+    public static async Task<ApiServer> StartAsync(ModelRegistry models, params (string Key, string Value)[] settings)
     {
         var dir = new TempDir();
-        var models = new ModelRegistry().AddChat(Model, new LocalChatClient(StoriesPath, new LocalChatClientOptions { Threads = 1, ContextSize = 512 }), StoriesPath);
         var server = await RunningServer.StartAsync(models,
             [("RagTune:DataDirectory", Path.Combine(dir.Path, "data")), ("RagTune:TrainingThreads", "1"), .. settings]);
         return new ApiServer(dir, models, server);
@@ -49,6 +52,20 @@ internal sealed class ApiServer : IAsyncDisposable
     }
 
     public Task<HttpResponseMessage> PostJsonAsync(string path, object body) => Http.PostAsJsonAsync(path, body);
+
+    /// <summary>A small LoRA fine-tuning request on the served model: eight cat sentences, validated every second step.</summary>
+    public static object TuneBody(int steps) => new
+    {
+        model = Model,
+        examples = Enumerable.Range(0, 8).Select(i => new { instruction = $"Tell me about cat {i}.", output = $"Cat {i} was happy in the sun." }),
+        steps,
+        batchSize = 2,
+        gradAccum = 1,
+        seqLen = 48,
+        evalEvery = 2,
+        validationSplit = 0.25,
+        learningRate = 1e-3,
+    };
 
     public static MultipartFormDataContent Files(params (string Name, string Text)[] files)
     {

@@ -8,19 +8,6 @@ namespace RagTune.Server.Tests.Api;
 [Trait("Category", "Slow")]
 public sealed class JobEventsTests
 {
-    private static object TuneBody(int steps) => new
-    {
-        model = ApiServer.Model,
-        examples = Enumerable.Range(0, 8).Select(i => new { instruction = $"Tell me about cat {i}.", output = $"Cat {i} was happy in the sun." }),
-        steps,
-        batchSize = 2,
-        gradAccum = 1,
-        seqLen = 48,
-        evalEvery = 2,
-        validationSplit = 0.25,
-        learningRate = 1e-3,
-    };
-
     [Fact]
     public async Task A_job_survives_its_subscriber_disconnecting_and_a_late_subscriber_gets_the_final_state_and_whole_curve()
     {
@@ -30,7 +17,7 @@ public sealed class JobEventsTests
         var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         queue.Enqueue("hold", "hold the slot", null, async (_, _) => { await gate.Task; return null; });
 
-        var started = await api.JsonAsync(await api.PostJsonAsync("/api/tune", TuneBody(steps: 6)), HttpStatusCode.Accepted);
+        var started = await api.JsonAsync(await api.PostJsonAsync("/api/tune", ApiServer.TuneBody(steps: 6)), HttpStatusCode.Accepted);
         var id = started.GetProperty("id").GetString()!;
         Assert.Equal("queued", started.GetProperty("state").GetString());
 
@@ -65,7 +52,7 @@ public sealed class JobEventsTests
     public async Task A_live_subscriber_sees_every_step_and_a_running_job_can_be_cancelled()
     {
         await using var api = await ApiServer.StartAsync();
-        var id = (await api.JsonAsync(await api.PostJsonAsync("/api/tune", TuneBody(steps: 4)), HttpStatusCode.Accepted)).GetProperty("id").GetString()!;
+        var id = (await api.JsonAsync(await api.PostJsonAsync("/api/tune", ApiServer.TuneBody(steps: 4)), HttpStatusCode.Accepted)).GetProperty("id").GetString()!;
         using (var events = new SseStream(await api.Http.GetAsync($"/api/jobs/{id}/events", HttpCompletionOption.ResponseHeadersRead)))
         {
             var all = await events.ToEndAsync();
@@ -76,7 +63,7 @@ public sealed class JobEventsTests
             Assert.Equal(versions.Order(), versions);
         }
 
-        var endless = await api.JsonAsync(await api.PostJsonAsync("/api/tune", TuneBody(steps: 100_000)), HttpStatusCode.Accepted);
+        var endless = await api.JsonAsync(await api.PostJsonAsync("/api/tune", ApiServer.TuneBody(steps: 100_000)), HttpStatusCode.Accepted);
         var endlessId = endless.GetProperty("id").GetString()!;
         using (var events = new SseStream(await api.Http.GetAsync($"/api/jobs/{endlessId}/events", HttpCompletionOption.ResponseHeadersRead)))
         {
@@ -98,7 +85,7 @@ public sealed class JobEventsTests
         Assert.Contains(ApiServer.Model, unknown.GetProperty("error").GetProperty("message").GetString());
         var noData = await api.JsonAsync(await api.PostJsonAsync("/api/tune", new { model = ApiServer.Model }), HttpStatusCode.BadRequest);
         Assert.Equal("dataset", noData.GetProperty("error").GetProperty("param").GetString());
-        var steps = await api.JsonAsync(await api.PostJsonAsync("/api/tune", TuneBody(steps: 0)), HttpStatusCode.BadRequest);
+        var steps = await api.JsonAsync(await api.PostJsonAsync("/api/tune", ApiServer.TuneBody(steps: 0)), HttpStatusCode.BadRequest);
         Assert.Contains("steps 0", steps.GetProperty("error").GetProperty("message").GetString());
         var models = await api.JsonAsync(await api.Http.GetAsync("/api/tune/models"), HttpStatusCode.OK);
         Assert.Equal([ApiServer.Model], models.EnumerateArray().Select(m => m.GetString()));

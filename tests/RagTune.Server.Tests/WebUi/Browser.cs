@@ -25,6 +25,16 @@ internal sealed class Browser : IAsyncDisposable
     /// <summary>Where screenshots go: <c>tests/RagTune.Server.Tests/TestResults/screenshots</c>.</summary>
     public static string ScreenshotDir => SharedData.Repo("tests", "RagTune.Server.Tests", "TestResults", "screenshots");
 
+    /// <summary>Collects what goes wrong on <paramref name="page"/>: console errors, uncaught exceptions, and responses of 400 or more.</summary>
+    public static List<string> Errors(IPage page)
+    {
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+        page.PageError += (_, e) => errors.Add(e);
+        page.Response += (_, r) => { if (r.Status >= 400) errors.Add($"{r.Status} {r.Url}"); };
+        return errors;
+    }
+
     public static async Task<Browser> LaunchAsync()
     {
         if (!File.Exists(ExecutablePath))

@@ -15,13 +15,10 @@ public sealed class WebUiBrowserTests
         await using var api = await ApiServer.StartAsync();
         await using var browser = await Browser.LaunchAsync();
         var page = await browser.NewPageAsync();
-        var errors = new List<string>();
-        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
-        page.PageError += (_, e) => errors.Add(e);
-        page.Response += (_, r) => { if (r.Status >= 400) errors.Add($"{r.Status} {r.Url}"); };
+        var errors = Browser.Errors(page);
         await page.GotoAsync(api.Server.BaseUrl + "/");
 
-        await page.GetByLabel("Name").FillAsync("docs");
+        await page.Locator("#create-form").GetByLabel("Name").FillAsync("docs");
         await page.GetByRole(AriaRole.Button, new() { Name = "Create collection" }).ClickAsync();
         await Assertions.Expect(page.Locator("#collection")).ToHaveValueAsync("docs");
 
@@ -93,6 +90,12 @@ public sealed class WebUiBrowserTests
         Assert.Equal(sizes.Order(), sizes);
         await Assertions.Expect(page.Locator("#loss-chart polyline.val")).ToHaveAttributeAsync("data-points", "6");
         await Assertions.Expect(page.Locator("#loss-chart figcaption")).ToContainTextAsync("Loss after step 24");
+
+        // Serve the trained adapter, then answer with it in Ask.
+        await page.GetByLabel("Serve the adapter as model").FillAsync("cats");
+        await page.GetByRole(AriaRole.Button, new() { Name = "Serve adapter" }).ClickAsync();
+        await Assertions.Expect(page.Locator("#status")).ToContainTextAsync($"Serving {ApiServer.Model}+cats");
+        await Assertions.Expect(page.Locator("#ask-model option[value='" + ApiServer.Model + "+cats']")).ToHaveCountAsync(1);
     }
 
     [Fact]
@@ -131,10 +134,7 @@ public sealed class WebUiBrowserTests
 
         await using var browser = await Browser.LaunchAsync();
         var page = await browser.NewPageAsync();
-        var errors = new List<string>();
-        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
-        page.PageError += (_, e) => errors.Add(e);
-        page.Response += (_, r) => { if (r.Status >= 400) errors.Add($"{r.Status} {r.Url}"); };
+        var errors = Browser.Errors(page);
         await page.GotoAsync(api.Server.BaseUrl + "/");
         await Assertions.Expect(page.Locator("#collection")).ToHaveValueAsync("villages");
         await page.GetByRole(AriaRole.Tab, new() { Name = "Compare" }).ClickAsync();

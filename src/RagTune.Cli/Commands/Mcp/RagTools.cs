@@ -1,9 +1,10 @@
-using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using RagTune.Cli.Commands.Rag;
+using RagTune.Hosting.Pipelines;
 using RagTune.Rag.Answering;
 using RagTune.Rag.Retrieval;
 
@@ -38,7 +39,7 @@ internal abstract class RagTool(string name, string title, string description, s
         {
             return await CallAsync(new ToolArguments(name, request.Params?.Arguments), cancellationToken);
         }
-        catch (Exception e) when (e is ToolArgumentException or UsageException or ArgumentException or IOException or RagTune.Engine.Models.ContextOverflowException)
+        catch (Exception e) when (e is ToolArgumentException or UsageException or RagTune.Hosting.HostingException or ArgumentException or IOException or RagTune.Engine.Models.ContextOverflowException)
         {
             return Error(e.Message);
         }

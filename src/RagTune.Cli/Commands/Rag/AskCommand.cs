@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
+using RagTune.Hosting.Pipelines;
 using RagTune.Rag.Answering;
 using RagTune.Rag.Retrieval;
 
@@ -30,9 +31,10 @@ internal static class AskCommand
         var adapter = AdapterOption.Create();
         var rerank = RagCliOptions.Rerank();
         var rerankTop = RagCliOptions.RerankTop();
+        var denseAgreement = RagCliOptions.DenseAgreement();
         var cmd = new Command("ask", "Answer a question from a collection, with cited and verified sources")
         {
-            question, collection, dataDir, model, tokenizer, remote, remoteModel, k, mode, filter, extractive, maxTokens, threads, json, embedRemote, embedModel, adapter, rerank, rerankTop,
+            question, collection, dataDir, model, tokenizer, remote, remoteModel, k, mode, filter, extractive, maxTokens, threads, json, embedRemote, embedModel, adapter, rerank, rerankTop, denseAgreement,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -40,8 +42,9 @@ internal static class AskCommand
             var q = r.GetValue(question)!;
             using var rag = RagPipeline.Open(new RagPipelineOptions
             {
+                ApiKey = RagCliOptions.ApiKey(),
                 Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel),
-                Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop),
+                Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop), DenseAgreementDepth = r.GetValue(denseAgreement),
                 Model = r.GetValue(model), Tokenizer = r.GetValue(tokenizer), Adapter = r.GetValue(adapter), Remote = r.GetValue(remote), RemoteModel = r.GetValue(remoteModel)!,
                 Threads = r.GetValue(threads),
             }, withChat: !r.GetValue(extractive));

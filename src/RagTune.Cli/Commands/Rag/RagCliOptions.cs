@@ -1,6 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.AI;
-using RagTune.Models.Remote;
+using RagTune.Hosting.Pipelines;
 using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 using Spectre.Console;
@@ -25,36 +25,29 @@ internal static class RagCliOptions
     public static Option<string?> Rerank() =>
         new("--rerank") { Description = "Cross-encoder model folder (BERT with a one-label head, e.g. ms-marco MiniLM) that reorders the candidates" };
 
+    public static Option<int> DenseAgreement() =>
+        new("--dense-agreement")
+        {
+            Description = "Hybrid only: depth at which the dense ranking must share results with BM25's to get its full vote (0 = plain RRF, no gate; see docs/embeddings.md)",
+            DefaultValueFactory = _ => new RagTune.Rag.Retrieval.RetrieverOptions().DenseAgreementDepth,
+        };
+
     public static Option<int> RerankTop() =>
         new("--rerank-top") { Description = "How many first-stage candidates the cross-encoder scores", DefaultValueFactory = _ => 20 };
 
     /// <summary>The reranker the options name, or null.</summary>
-    public static CrossEncoderReranker? Reranker(string? model, int top)
-    {
-        if (model == null) return null;
-        if (top < 1) throw new UsageException("--rerank-top must be at least 1.");
-        return new CrossEncoderReranker(RagTune.Models.Embeddings.LocalCrossEncoder.Load(RagTune.Models.Downloads.ModelResolver.Resolve(model)), top);
-    }
+    public static CrossEncoderReranker? Reranker(string? model, int top) => RagParts.Reranker(model, top);
 
     public static SqliteStoreOptions StoreOptions(string? dataDir) => new() { DataDirectory = dataDir };
 
     /// <summary>
-    /// The embedding generator the options name: remote when <paramref name="url"/> is given (model name
-    /// <paramref name="model"/>, default "default"), else local when <paramref name="model"/> is given (run on our
-    /// engine; <paramref name="forQueries"/> applies the family's query prefix), else null (BM25 only).
+    /// The embedding generator the options name (remote with <paramref name="url"/>, local with <paramref name="model"/>,
+    /// else null); remote servers get <see cref="ApiKey"/>.
     /// </summary>
-    public static IEmbeddingGenerator<string, Embedding<float>>? Embedder(string? url, string? model, bool forQueries = false)
-    {
-        if (url != null) return new OpenAICompatibleEmbeddingGenerator(ParseUrl(url, "--embed-remote"), model ?? "default", ApiKey());
-        if (model == null) return null;
-        var local = RagTune.Models.Embeddings.LocalEmbeddingGenerator.Load(RagTune.Models.Downloads.ModelResolver.Resolve(model));
-        return forQueries ? local.ForQueries() : local;
-    }
+    public static IEmbeddingGenerator<string, Embedding<float>>? Embedder(string? url, string? model, bool forQueries = false) =>
+        RagParts.Embedder(url, model, ApiKey(), forQueries);
 
-    public static Uri ParseUrl(string url, string option) =>
-        Uri.TryCreate(url, UriKind.Absolute, out var uri) && uri.Scheme is "http" or "https"
-            ? uri
-            : throw new UsageException($"{option}: '{url}' is not an http(s) URL; pass the API root, e.g. http://127.0.0.1:8080/v1.");
+    public static Uri ParseUrl(string url, string option) => RagParts.ParseUrl(url, option);
 
     /// <summary>Bearer key for remote servers: <c>$RAGTUNE_API_KEY</c>, else <c>$OPENAI_API_KEY</c>, else none.</summary>
     public static string? ApiKey() =>

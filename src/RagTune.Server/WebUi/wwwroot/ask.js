@@ -6,10 +6,17 @@ import { say, currentCollection } from './app.js';
 const $ = id => document.getElementById(id);
 let sources = [];
 
+/** Fills "Answer with" from the served chat models (not the rag: ones: the collection already does the retrieval). */
+export async function loadAnswerModels(selected) {
+  const list = await json('/v1/models');
+  const select = $('ask-model');
+  select.replaceChildren(new Option('Quotes from the sources (no model)', ''),
+    ...list.data.filter(m => !m.id.startsWith('rag:')).map(m => new Option(m.id, m.id)));
+  if (selected) select.value = selected;
+}
+
 export function setupAsk() {
-  json('/v1/models').then(list => {
-    for (const m of list.data) $('ask-model').append(new Option(m.id, m.id));
-  }).catch(() => { /* no models: extractive answers only */ });
+  loadAnswerModels().catch(() => { /* no models: extractive answers only */ });
   $('ask-form').addEventListener('submit', e => { e.preventDefault(); ask().catch(err => say(err.message, true)); });
 }
 

@@ -102,7 +102,8 @@ async function watch(id) {
     bar.max = Math.max(1, job.total);
     bar.value = job.total === 0 ? 0 : job.done;
     detail.textContent = `${job.title}: ${job.stage}` + (job.total ? ` ${job.done} of ${job.total}` : '') +
-      (job.message ? ` (${job.message})` : '') + ` ${formatEta(job.etaSeconds)}`;
+      (job.loss != null ? ` (training loss ${job.loss.toFixed(3)}${job.valLoss != null ? `, validation ${job.valLoss.toFixed(3)}` : ''})`
+        : job.message ? ` (${job.message})` : '') + ` ${formatEta(job.etaSeconds)}`;
     refreshJobs();
   });
   running = null;

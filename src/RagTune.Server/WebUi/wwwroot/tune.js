@@ -2,6 +2,7 @@
 import { json, request, followJob, formatEta } from './api.js';
 import { say, refreshJobs } from './app.js';
 import { drawLoss } from './chart.js';
+import { loadAnswerModels } from './ask.js';
 
 const $ = id => document.getElementById(id);
 const SAMPLE = [
@@ -24,6 +25,7 @@ export function setupTune() {
     if (ids.length === 0) $('tune-model').append(new Option('(no model served from a file)', ''));
   }).catch(e => say(e.message, true));
   $('tune-form').addEventListener('submit', e => { e.preventDefault(); start().catch(err => say(err.message, true)); });
+  $('serve-form').addEventListener('submit', e => { e.preventDefault(); serve().catch(err => say(err.message, true)); });
   $('tune-cancel').addEventListener('click', () => {
     if (running) json(`/api/tune/${running}/cancel`, {}).catch(err => say(err.message, true));
   });
@@ -63,8 +65,20 @@ async function start() {
   await watch(job.id);
 }
 
+let finished = null;
+
+async function serve() {
+  const input = $('serve-name');
+  if (!input.checkValidity()) { say('An adapter name uses 1-64 letters, digits, -, _ and . only.', true); input.focus(); return; }
+  const served = await json(`/api/tune/${finished}/serve`, { name: input.value });
+  await loadAnswerModels();
+  $('serve-form').hidden = true;
+  say(`Serving ${served.id}: pick it under "Answer with" in Ask (RAG with the fine-tuned model), or call it on /v1/chat/completions.`);
+}
+
 async function watch(id) {
   running = id;
+  $('serve-form').hidden = true;
   $('tune-cancel').disabled = false;
   let points = [];
   const detail = $('tune-detail'), bar = $('tune-progress'), chart = $('loss-chart');
@@ -85,6 +99,10 @@ async function watch(id) {
     const r = final.result;
     detail.textContent = `Finished ${r.steps} steps: final training loss ${r.finalTrainLoss.toFixed(4)}` +
       (r.bestStep != null ? `, best validation loss ${r.bestValLoss.toFixed(4)} at step ${r.bestStep}` : '') + `. Adapter: ${r.adapterDir}`;
+    finished = id;
+    $('serve-base').textContent = r.model;
+    $('serve-name').value = `tuned-${id.slice(-6)}`;
+    $('serve-form').hidden = false;
   } else {
     detail.textContent = `Fine-tuning ${final.state}${final.error ? ': ' + final.error : ''}.`;
   }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.AI;
+using RagTune.FineTuning.Adapters;
 using RagTune.Models.Local;
 using RagTune.Models.Remote;
 using RagTune.Rag.Answering;
@@ -6,12 +7,13 @@ using RagTune.Rag.Retrieval;
 using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 
-namespace RagTune.Cli.Commands.Rag;
+namespace RagTune.Hosting.Pipelines;
 
 /// <summary>
-/// What <c>search</c>, <c>ask</c> and <c>mcp</c> build their pipeline from: the collection, the query embedder,
-/// the reranker and the answering model. Defaults: data directory from <c>$RAGTUNE_DATA_DIR</c> or ~/.ragtune,
-/// no embedder (BM25 only), no reranker, no chat model.
+/// What a RAG pipeline over one collection is built from (the CLI's <c>search</c>, <c>ask</c> and <c>mcp</c>): the
+/// collection, the query embedder, the reranker and the answering model. Defaults: data directory from
+/// <c>$RAGTUNE_DATA_DIR</c> or ~/.ragtune, no embedder (BM25 only), no reranker, no chat model. Messages name the
+/// CLI's flags, the one front end that builds it from settings.
 /// </summary>
 internal sealed record RagPipelineOptions
 {
@@ -32,6 +34,9 @@ internal sealed record RagPipelineOptions
 
     /// <summary>Cross-encoder model that reorders the first-stage candidates.</summary>
     public string? Rerank { get; init; }
+
+    /// <summary>Hybrid search's agreement gate depth (<see cref="RetrieverOptions.DenseAgreementDepth"/>; 0 = plain RRF); default 10.</summary>
+    public int DenseAgreementDepth { get; init; } = new RetrieverOptions().DenseAgreementDepth;
 
     /// <summary>Candidates the cross-encoder scores; default 20.</summary>
     public int RerankTop { get; init; } = 20;
@@ -54,30 +59,38 @@ internal sealed record RagPipelineOptions
     /// <summary>Compute threads for a local model; 0 = one per processor.</summary>
     public int Threads { get; init; }
 
-    /// <summary>Throws <see cref="UsageException"/> naming the option and the fix.</summary>
+    /// <summary>Bearer key sent to <see cref="Remote"/> and <see cref="EmbedRemote"/>; none by default.</summary>
+    public string? ApiKey { get; init; }
+
+    /// <summary>Throws <see cref="HostingException"/> (Invalid) naming the option and the fix.</summary>
     public void Validate()
     {
-        if (Collection == null && DbFile == null) throw new UsageException("Pass --collection <name> (or --db <collection file>).");
-        if (Model != null && Remote != null) throw new UsageException("Pass either --model or --remote, not both.");
-        if (Adapter != null && Model == null) throw new UsageException("--adapter applies to a local --model.");
-        if (Threads < 0) throw new UsageException("--threads must be 0 (one per processor) or positive.");
+        if (Collection == null && DbFile == null) throw HostingException.Invalid("Pass --collection <name> (or --db <collection file>).", "collection");
+        if (Model != null && Remote != null) throw HostingException.Invalid("Pass either --model or --remote, not both.", "model");
+        if (Adapter != null && Model == null) throw HostingException.Invalid("--adapter applies to a local --model.", "adapter");
+        if (Threads < 0) throw HostingException.Invalid("--threads must be 0 (one per processor) or positive.", "threads");
+        if (RerankTop < 1) throw HostingException.Invalid("--rerank-top must be at least 1.", "rerankTop");
+        if (DenseAgreementDepth < 0) throw HostingException.Invalid("--dense-agreement must be 0 (plain RRF) or positive.", "denseAgreement");
     }
 }
 
 /// <summary>
 /// The retrieval and answering parts over one collection, composed once from <see cref="RagPipelineOptions"/>
-/// and disposed together: the one place the RAG commands and the MCP server build them.
+/// and disposed together: the one place the CLI's RAG commands and its MCP server build them.
 /// </summary>
 internal sealed class RagPipeline : IDisposable
 {
     private readonly IEmbeddingGenerator<string, Embedding<float>>? _embedder;
     private readonly CrossEncoderReranker? _reranker;
 
-    private RagPipeline(SqliteChunkStore store, IEmbeddingGenerator<string, Embedding<float>>? embedder, CrossEncoderReranker? reranker, IChatClient? chat)
+    private readonly int _denseAgreementDepth;
+
+    private RagPipeline(SqliteChunkStore store, IEmbeddingGenerator<string, Embedding<float>>? embedder, CrossEncoderReranker? reranker, IChatClient? chat, int denseAgreementDepth)
     {
         Store = store;
         _embedder = embedder;
         _reranker = reranker;
+        _denseAgreementDepth = denseAgreementDepth;
         Chat = chat;
     }
 
@@ -102,12 +115,12 @@ internal sealed class RagPipeline : IDisposable
         {
             var store = OpenStore(options);
             disposables.Add(store);
-            var embedder = RagCliOptions.Embedder(options.EmbedRemote, options.EmbedModel, forQueries: true);
+            var embedder = RagParts.Embedder(options.EmbedRemote, options.EmbedModel, options.ApiKey, forQueries: true);
             if (embedder != null) disposables.Add(embedder);
-            var reranker = RagCliOptions.Reranker(options.Rerank, options.RerankTop);
+            var reranker = RagParts.Reranker(options.Rerank, options.RerankTop);
             if (reranker != null) disposables.Add(reranker);
             var chat = withChat ? CreateChat(options) : null;
-            return new RagPipeline(store, embedder, reranker, chat);
+            return new RagPipeline(store, embedder, reranker, chat, options.DenseAgreementDepth);
         }
         catch
         {
@@ -118,35 +131,35 @@ internal sealed class RagPipeline : IDisposable
 
     private static SqliteChunkStore OpenStore(RagPipelineOptions options)
     {
-        if (options.DbFile is not { } file) return RagCliOptions.OpenExisting(options.Collection!, options.DataDir);
+        if (options.DbFile is not { } file) return SqliteChunkStore.Open(options.Collection!, new SqliteStoreOptions { DataDirectory = options.DataDir }, create: false);
         if (!File.Exists(file))
             throw new CollectionNotFoundException($"There is no collection file '{file}'; pass the path of a collection's .db file (see 'ragtune collections list'), or --collection <name>.");
-        return SqliteChunkStore.OpenFile(options.Collection ?? Path.GetFileNameWithoutExtension(file), file, RagCliOptions.StoreOptions(options.DataDir));
+        return SqliteChunkStore.OpenFile(options.Collection ?? Path.GetFileNameWithoutExtension(file), file, new SqliteStoreOptions { DataDirectory = options.DataDir });
     }
 
     private static IChatClient? CreateChat(RagPipelineOptions o)
     {
         if (o.Model != null)
         {
-            var local = AdapterOption.Apply(LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(o.Model), o.Tokenizer), o.Adapter);
+            var local = LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(o.Model), o.Tokenizer).WithPeftAdapter(o.Adapter);
             return new LocalChatClient(local, new LocalChatClientOptions { TokenizerPath = o.Tokenizer, Threads = o.Threads });
         }
-        if (o.Remote != null) return new OpenAICompatibleChatClient(RagCliOptions.ParseUrl(o.Remote, "--remote"), o.RemoteModel, RagCliOptions.ApiKey());
+        if (o.Remote != null) return new OpenAICompatibleChatClient(RagParts.ParseUrl(o.Remote, "--remote"), o.RemoteModel, o.ApiKey);
         return null;
     }
 
-    /// <summary>The best <paramref name="k"/> chunks for <paramref name="query"/>; a user-fixable problem is a <see cref="UsageException"/>.</summary>
+    /// <summary>The best <paramref name="k"/> chunks for <paramref name="query"/>; a user-fixable problem is a <see cref="HostingException"/> (Invalid).</summary>
     public async Task<IReadOnlyList<SearchHit>> SearchAsync(string query, SearchMode mode, int k, SearchFilter filter, CancellationToken ct)
     {
         if (mode != SearchMode.Bm25 && _embedder == null)
-            throw new UsageException($"--mode {mode.ToString().ToLowerInvariant()} needs an embedding model: pass --embed-model <model> or --embed-remote <url> (the one the collection was ingested with), or use --mode bm25.");
+            throw HostingException.Invalid($"--mode {mode.ToString().ToLowerInvariant()} needs an embedding model: pass --embed-model <model> or --embed-remote <url> (the one the collection was ingested with), or use --mode bm25.");
         try
         {
-            return await new Retriever(Store, _embedder, new RetrieverOptions { Reranker = _reranker }).SearchAsync(query, mode, k, filter, ct);
+            return await new Retriever(Store, _embedder, new RetrieverOptions { Reranker = _reranker, DenseAgreementDepth = _denseAgreementDepth }).SearchAsync(query, mode, k, filter, ct);
         }
         catch (InvalidOperationException e)
         {
-            throw new UsageException(e.Message);
+            throw HostingException.Invalid(e.Message, "mode");
         }
     }
 

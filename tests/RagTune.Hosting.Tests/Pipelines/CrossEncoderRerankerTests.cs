@@ -1,10 +1,10 @@
-using RagTune.Cli.Commands.Rag;
+using RagTune.Hosting.Pipelines;
 using RagTune.Engine.Encoders;
 using RagTune.Models.Embeddings;
 using RagTune.Rag.Store;
 using RagTune.TestKit;
 
-namespace RagTune.Cli.Tests.Rag;
+namespace RagTune.Hosting.Tests.Pipelines;
 
 public sealed class CrossEncoderRerankerTests
 {

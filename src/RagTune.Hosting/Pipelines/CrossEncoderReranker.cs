@@ -2,12 +2,11 @@ using RagTune.Models.Embeddings;
 using RagTune.Rag.Retrieval;
 using RagTune.Rag.Store;
 
-namespace RagTune.Cli.Commands.Rag;
+namespace RagTune.Hosting.Pipelines;
 
 /// <summary>
 /// <see cref="IReranker"/> over a local cross-encoder (BERT with a one-label head, the ms-marco MiniLM layout). It
-/// lives with the composition (the CLI until RagTune.Hosting exists) because RagTune.Models may not reference
-/// RagTune.Rag. Only the first-stage top <c>candidates</c> are scored (a cross-encoder reads every pair); the rest
+/// lives with the composition because RagTune.Models may not reference RagTune.Rag. Only the first-stage top <c>candidates</c> are scored (a cross-encoder reads every pair); the rest
 /// keep their first-stage order after them.
 /// </summary>
 internal sealed class CrossEncoderReranker(LocalCrossEncoder encoder, int candidates) : IReranker, IDisposable
