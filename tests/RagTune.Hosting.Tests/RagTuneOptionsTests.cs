@@ -13,6 +13,7 @@ public sealed class RagTuneOptionsTests
     [InlineData(nameof(RagTuneOptions.MaxQueuedJobs), -1, "MaxQueuedJobs")]
     [InlineData(nameof(RagTuneOptions.RetainedJobs), 0, "RetainedJobs")]
     [InlineData(nameof(RagTuneOptions.TrainingThreads), -2, "TrainingThreads")]
+    [InlineData(nameof(RagTuneOptions.DenseAgreementDepth), -1, "DenseAgreementDepth")]
     public void Each_bad_setting_is_named(string property, long value, string named)
     {
         var options = new RagTuneOptions();

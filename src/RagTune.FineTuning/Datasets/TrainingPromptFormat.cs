@@ -26,10 +26,11 @@ internal interface ITrainingPromptFormat
 }
 
 /// <summary>
-/// The plain format of docs/prompt-format.md, the one <c>LocalChatClient</c> prompts with, so an adapter trained
-/// here is asked questions the way it was taught:
+/// The plain format of docs/prompt-format.md, exactly what <c>ChatTemplate.Plain</c> renders and
+/// <c>LocalChatClient</c> prompts a template-less model with, so an adapter trained here is asked questions the way it
+/// was taught. Turns render in order:
 /// <code>
-/// {system}\n\n          (masked)
+/// System: {system}\n    (masked)
 /// User: {text}\n        (masked)
 /// Assistant:            (masked)
 ///  {answer}             (trained; the final answer is followed by EOS, also trained)
@@ -45,23 +46,20 @@ internal sealed class PlainTrainingPromptFormat : ITrainingPromptFormat
     public IReadOnlyList<PromptSegment> Render(IReadOnlyList<ChatTurn> turns)
     {
         var segments = new List<PromptSegment>();
-        var system = turns.Where(t => t.Role == TurnRole.System).Select(t => t.Text).ToList();
         var pending = new StringBuilder();
-        if (system.Count > 0) pending.Append(string.Join("\n", system)).Append("\n\n");
-        var rest = turns.Where(t => t.Role != TurnRole.System).ToList();
-        for (int i = 0; i < rest.Count; i++)
+        for (int i = 0; i < turns.Count; i++)
         {
-            var t = rest[i];
-            if (t.Role == TurnRole.User)
+            var t = turns[i];
+            if (t.Role != TurnRole.Assistant)
             {
-                pending.Append("User: ").Append(t.Text).Append('\n');
+                pending.Append(t.Role == TurnRole.System ? "System: " : "User: ").Append(t.Text).Append('\n');
                 continue;
             }
             pending.Append("Assistant:");
             segments.Add(new PromptSegment(pending.ToString(), false));
             pending.Clear();
             segments.Add(new PromptSegment(" " + t.Text.Trim(), true));
-            if (i < rest.Count - 1) pending.Append('\n');
+            if (i < turns.Count - 1) pending.Append('\n');
         }
         if (pending.Length > 0) segments.Add(new PromptSegment(pending.ToString(), false));
         return segments;

@@ -205,7 +205,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         using var store = SqliteChunkStore.Open(name, _store, create: false);
         try
         {
-            return await new Retriever(store, embedder, new RetrieverOptions()).SearchAsync(query, searchMode, k, SearchFilter.None, ct).ConfigureAwait(false);
+            return await new Retriever(store, embedder, new RetrieverOptions { DenseAgreementDepth = options.DenseAgreementDepth }).SearchAsync(query, searchMode, k, SearchFilter.None, ct).ConfigureAwait(false);
         }
         catch (InvalidOperationException e)
         {

@@ -35,6 +35,9 @@ internal sealed record RagPipelineOptions
     /// <summary>Cross-encoder model that reorders the first-stage candidates.</summary>
     public string? Rerank { get; init; }
 
+    /// <summary>Hybrid search's agreement gate depth (<see cref="RetrieverOptions.DenseAgreementDepth"/>; 0 = plain RRF); default 10.</summary>
+    public int DenseAgreementDepth { get; init; } = new RetrieverOptions().DenseAgreementDepth;
+
     /// <summary>Candidates the cross-encoder scores; default 20.</summary>
     public int RerankTop { get; init; } = 20;
 
@@ -67,6 +70,7 @@ internal sealed record RagPipelineOptions
         if (Adapter != null && Model == null) throw HostingException.Invalid("--adapter applies to a local --model.", "adapter");
         if (Threads < 0) throw HostingException.Invalid("--threads must be 0 (one per processor) or positive.", "threads");
         if (RerankTop < 1) throw HostingException.Invalid("--rerank-top must be at least 1.", "rerankTop");
+        if (DenseAgreementDepth < 0) throw HostingException.Invalid("--dense-agreement must be 0 (plain RRF) or positive.", "denseAgreement");
     }
 }
 
@@ -79,11 +83,14 @@ internal sealed class RagPipeline : IDisposable
     private readonly IEmbeddingGenerator<string, Embedding<float>>? _embedder;
     private readonly CrossEncoderReranker? _reranker;
 
-    private RagPipeline(SqliteChunkStore store, IEmbeddingGenerator<string, Embedding<float>>? embedder, CrossEncoderReranker? reranker, IChatClient? chat)
+    private readonly int _denseAgreementDepth;
+
+    private RagPipeline(SqliteChunkStore store, IEmbeddingGenerator<string, Embedding<float>>? embedder, CrossEncoderReranker? reranker, IChatClient? chat, int denseAgreementDepth)
     {
         Store = store;
         _embedder = embedder;
         _reranker = reranker;
+        _denseAgreementDepth = denseAgreementDepth;
         Chat = chat;
     }
 
@@ -113,7 +120,7 @@ internal sealed class RagPipeline : IDisposable
             var reranker = RagParts.Reranker(options.Rerank, options.RerankTop);
             if (reranker != null) disposables.Add(reranker);
             var chat = withChat ? CreateChat(options) : null;
-            return new RagPipeline(store, embedder, reranker, chat);
+            return new RagPipeline(store, embedder, reranker, chat, options.DenseAgreementDepth);
         }
         catch
         {
@@ -148,7 +155,7 @@ internal sealed class RagPipeline : IDisposable
             throw HostingException.Invalid($"--mode {mode.ToString().ToLowerInvariant()} needs an embedding model: pass --embed-model <model> or --embed-remote <url> (the one the collection was ingested with), or use --mode bm25.");
         try
         {
-            return await new Retriever(Store, _embedder, new RetrieverOptions { Reranker = _reranker }).SearchAsync(query, mode, k, filter, ct);
+            return await new Retriever(Store, _embedder, new RetrieverOptions { Reranker = _reranker, DenseAgreementDepth = _denseAgreementDepth }).SearchAsync(query, mode, k, filter, ct);
         }
         catch (InvalidOperationException e)
         {

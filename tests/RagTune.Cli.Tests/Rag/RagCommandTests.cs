@@ -134,6 +134,10 @@ public sealed class RagCommandTests : IDisposable
         Assert.Contains("expected key=value", filter.Stderr);
         Assert.Contains("cats.md", Run("search", "cats", "--collection", "one", "--filter", "ext=md").Stdout);
         Assert.Equal("no results", Run("search", "cats", "--collection", "one", "--filter", "ext=txt").Stdout.Trim());
+        var gate = Run("search", "cats", "--collection", "one", "--dense-agreement", "-1");
+        Assert.Equal(2, gate.ExitCode);
+        Assert.Contains("--dense-agreement must be 0 (plain RRF) or positive", gate.Stderr);
+        Assert.Contains("cats.md", Run("search", "cats", "--collection", "one", "--dense-agreement", "0").Stdout);
     }
 
     [Fact]

@@ -170,4 +170,13 @@ public sealed class ExperimentSpecReaderTests : IDisposable
         Assert.Equal(line, e.Line);
         Assert.StartsWith(message, $"{e.Field}: {e.Reason}");
     }
+
+    [Fact]
+    public void The_agreement_gate_depth_is_read_and_a_negative_one_refused_on_its_line()
+    {
+        Assert.Equal(10, Parse(Minimal).Retrieval.DenseAgreement);
+        Assert.Equal(0, Parse(Minimal + "retrieval:\n  dense_agreement: 0\n").Retrieval.DenseAgreement);
+        var e = Assert.Throws<ExperimentSpecException>(() => Parse(Minimal + "retrieval:\n  dense_agreement: -3\n"));
+        Assert.Equal((8, "retrieval.dense_agreement"), (e.Line, e.Field));
+    }
 }

@@ -6,7 +6,7 @@ using RagTune.Tokenizers.ChatTemplates;
 
 namespace RagTune.FineTuning.Tests.Datasets;
 
-/// <summary>Training prompts rendered through a ChatML template on a tiny Qwen2-style model, against inference's prompts.</summary>
+/// <summary>Training prompts rendered through a model's chat template (or the plain fallback), against inference's prompts.</summary>
 public sealed class ChatTemplatePromptFormatTests
 {
     private static readonly ChatTurn[] s_conversation =
@@ -44,10 +44,14 @@ public sealed class ChatTemplatePromptFormatTests
         Assert.DoesNotContain(model.Tokenizer.EosId, tokens);
     }
 
-    [Fact]
-    public void Training_prompts_render_exactly_as_LocalChatClient_prompts_the_model()
+    /// <summary>A ChatML model (its own template) and stories260K (no template: the plain fallback).</summary>
+    public static TheoryData<string> Models => new() { "chatml", "plain" };
+
+    [Theory]
+    [MemberData(nameof(Models))]
+    public void Training_prompts_render_exactly_as_LocalChatClient_prompts_the_model(string kind)
     {
-        var path = TinyModels.GetChatMl("tiny-qwen2", "f32");
+        var path = kind == "chatml" ? TinyModels.GetChatMl("tiny-qwen2", "f32") : TestModels.Stories;
         using var model = LocalModel.Load(path);
         using var client = new LocalChatClient(path, new LocalChatClientOptions { ContextSize = 256, Threads = 1 });
         var format = TrainingPromptFormats.For(TokenizerLoader.ResolveChatTemplate(model.Engine, model.Tokenizer, null).Template, model.Tokenizer);

@@ -80,7 +80,7 @@ internal sealed record DemoModel(string Path, bool Reused, int Steps, float Firs
 internal static class DemoModelBuilder
 {
     /// <summary>Bumped when the corpus, vocabulary or training recipe changes, so older cached models are not reused.</summary>
-    public const int Version = 2;
+    public const int Version = 3;
 
     public static string PathFor(DemoModelOptions options) => System.IO.Path.Combine(options.CacheDir, $"demo-{options.Key()}.gguf");
 
@@ -141,7 +141,7 @@ internal static class DemoModelBuilder
 
     // The text the model is trained and asked with (the plain prompt format), for learning the vocabulary.
     private static string PlainText(DemoExample e) =>
-        (e.System == null ? "" : e.System + "\n\n") + "User: " + e.User + "\nAssistant: " + e.Assistant;
+        (e.System == null ? "" : "System: " + e.System + "\n") + "User: " + e.User + "\nAssistant: " + e.Assistant;
 
     private sealed class LossRecorder(List<float> losses, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
     {

@@ -29,10 +29,11 @@ internal static class McpCommand
         var embedModel = RagCliOptions.EmbedModel();
         var rerank = RagCliOptions.Rerank();
         var rerankTop = RagCliOptions.RerankTop();
+        var denseAgreement = RagCliOptions.DenseAgreement();
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least severe log written to stderr", DefaultValueFactory = _ => LogLevel.Warning };
         var cmd = new Command("mcp", "Serve a collection's search and ask tools over MCP (stdio) for coding assistants and agents")
         {
-            collection, dataDir, db, model, tokenizer, adapter, remote, remoteModel, threads, embedRemote, embedModel, rerank, rerankTop, logLevel,
+            collection, dataDir, db, model, tokenizer, adapter, remote, remoteModel, threads, embedRemote, embedModel, rerank, rerankTop, denseAgreement, logLevel,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -49,7 +50,7 @@ internal static class McpCommand
             {
                 ApiKey = RagCliOptions.ApiKey(),
                 Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), DbFile = r.GetValue(db),
-                EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel), Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop),
+                EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel), Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop), DenseAgreementDepth = r.GetValue(denseAgreement),
                 Model = r.GetValue(model), Tokenizer = r.GetValue(tokenizer), Adapter = r.GetValue(adapter), Remote = r.GetValue(remote), RemoteModel = r.GetValue(remoteModel)!,
                 Threads = r.GetValue(threads),
             }, withChat: true);

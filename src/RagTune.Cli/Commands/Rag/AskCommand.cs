@@ -31,9 +31,10 @@ internal static class AskCommand
         var adapter = AdapterOption.Create();
         var rerank = RagCliOptions.Rerank();
         var rerankTop = RagCliOptions.RerankTop();
+        var denseAgreement = RagCliOptions.DenseAgreement();
         var cmd = new Command("ask", "Answer a question from a collection, with cited and verified sources")
         {
-            question, collection, dataDir, model, tokenizer, remote, remoteModel, k, mode, filter, extractive, maxTokens, threads, json, embedRemote, embedModel, adapter, rerank, rerankTop,
+            question, collection, dataDir, model, tokenizer, remote, remoteModel, k, mode, filter, extractive, maxTokens, threads, json, embedRemote, embedModel, adapter, rerank, rerankTop, denseAgreement,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -43,7 +44,7 @@ internal static class AskCommand
             {
                 ApiKey = RagCliOptions.ApiKey(),
                 Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel),
-                Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop),
+                Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop), DenseAgreementDepth = r.GetValue(denseAgreement),
                 Model = r.GetValue(model), Tokenizer = r.GetValue(tokenizer), Adapter = r.GetValue(adapter), Remote = r.GetValue(remote), RemoteModel = r.GetValue(remoteModel)!,
                 Threads = r.GetValue(threads),
             }, withChat: !r.GetValue(extractive));

@@ -36,9 +36,10 @@ internal static class EvalCommand
         var output = new Option<string?>("--out", "-o") { Description = "Also write the report (with per-query figures) as JSON to this file" };
         var embedRemote = RagCliOptions.EmbedRemote();
         var embedModel = RagCliOptions.EmbedModel();
+        var denseAgreement = RagCliOptions.DenseAgreement();
         var cmd = new Command("retrieval", "nDCG@10, Recall@10/100 and MRR@10 of a BEIR data set, indexed into a temporary collection")
         {
-            corpus, queries, qrels, mode, k, titleWeight, json, output, embedRemote, embedModel,
+            corpus, queries, qrels, mode, k, titleWeight, json, output, embedRemote, embedModel, denseAgreement,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -52,7 +53,10 @@ internal static class EvalCommand
             var sw = Stopwatch.StartNew();
             await WholeDocuments.WriteAsync(store, ds.Corpus.Select(d => (d.Id, d.Title, d.Text)), embedder, ct);
             double indexSeconds = sw.Elapsed.TotalSeconds;
-            var retriever = new Retriever(store, embedder, new RetrieverOptions());
+            var retrieverOptions = new RetrieverOptions { DenseAgreementDepth = r.GetValue(denseAgreement) };
+            try { retrieverOptions.Validate(); }
+            catch (ArgumentException) { throw new UsageException("--dense-agreement must be 0 (plain RRF) or positive."); }
+            var retriever = new Retriever(store, embedder, retrieverOptions);
             var report = await RetrievalEvaluator.EvaluateAsync(ds, searchMode.ToString().ToLowerInvariant(),
                 (q, depth, c) => retriever.SearchAsync(q, searchMode, depth, SearchFilter.None, c), r.GetValue(k), cancellationToken: ct);
             var result = new RetrievalEvalJson(Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(r.GetValue(corpus)!))) ?? "", report.Retriever,

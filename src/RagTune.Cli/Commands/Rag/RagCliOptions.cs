@@ -25,6 +25,13 @@ internal static class RagCliOptions
     public static Option<string?> Rerank() =>
         new("--rerank") { Description = "Cross-encoder model folder (BERT with a one-label head, e.g. ms-marco MiniLM) that reorders the candidates" };
 
+    public static Option<int> DenseAgreement() =>
+        new("--dense-agreement")
+        {
+            Description = "Hybrid only: depth at which the dense ranking must share results with BM25's to get its full vote (0 = plain RRF, no gate; see docs/embeddings.md)",
+            DefaultValueFactory = _ => new RagTune.Rag.Retrieval.RetrieverOptions().DenseAgreementDepth,
+        };
+
     public static Option<int> RerankTop() =>
         new("--rerank-top") { Description = "How many first-stage candidates the cross-encoder scores", DefaultValueFactory = _ => 20 };
 

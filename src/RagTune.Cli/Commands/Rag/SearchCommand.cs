@@ -24,7 +24,8 @@ internal static class SearchCommand
         var embedModel = RagCliOptions.EmbedModel();
         var rerank = RagCliOptions.Rerank();
         var rerankTop = RagCliOptions.RerankTop();
-        var cmd = new Command("search", "Search a collection") { query, collection, dataDir, mode, k, filter, json, embedRemote, embedModel, rerank, rerankTop };
+        var denseAgreement = RagCliOptions.DenseAgreement();
+        var cmd = new Command("search", "Search a collection") { query, collection, dataDir, mode, k, filter, json, embedRemote, embedModel, rerank, rerankTop, denseAgreement };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             if (r.GetValue(k) < 1) throw new UsageException("--k must be at least 1.");
@@ -32,7 +33,7 @@ internal static class SearchCommand
             {
                 ApiKey = RagCliOptions.ApiKey(),
                 Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel),
-                Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop),
+                Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop), DenseAgreementDepth = r.GetValue(denseAgreement),
             }, withChat: false);
             var hits = await rag.SearchAsync(r.GetValue(query)!, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
             if (r.GetValue(json))
