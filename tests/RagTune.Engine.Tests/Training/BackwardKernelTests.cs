@@ -225,23 +225,7 @@ public sealed unsafe class BackwardKernelTests
         var rng = new Random(b * 100 + t * 10 + h);
         int qd = h * hd, kd = hkv * hd, n = b * t;
         float[] q = Rand(rng, n * qd), k = Rand(rng, n * kd), v = Rand(rng, n * kd), dOut = Rand(rng, n * qd);
-        float[] o = new float[n * qd], p = new float[b * h * t * t], oRef = new float[n * qd], pRef = new float[b * h * t * t];
-        float[] dq = new float[n * qd], dk = new float[n * kd], dv = new float[n * kd];
-        float[] dqRef = new float[n * qd], dkRef = new float[n * kd], dvRef = new float[n * kd];
-        using var pool = new KernelThreadPool(2);
-        var scratch = new float[Attention.BackwardScratchFloats(t)];
-        fixed (float* pq = q, pk = k, pv = v, pdo = dOut, po = o, pp = p, por = oRef, ppr = pRef, pdq = dq, pdk = dk, pdv = dv, pdqr = dqRef, pdkr = dkRef, pdvr = dvRef, ps = scratch)
-        {
-            Attention.ForwardTraining(pool, po, pp, pq, pk, pv, b, t, h, hkv, hd);
-            Attention.ForwardTrainingReference(por, ppr, pq, pk, pv, b, t, h, hkv, hd);
-            Attention.Backward(pool, pdq, pdk, pdv, pdo, pp, pq, pk, pv, b, t, h, hkv, hd, ps);
-            Attention.BackwardReference(pdqr, pdkr, pdvr, pdo, ppr, pq, pk, pv, b, t, h, hkv, hd);
-        }
-        Close(o, oRef, "out vs reference");
-        Close(p, pRef, "probs vs reference");
-        Close(dq, dqRef, "dq vs reference");
-        Close(dk, dkRef, "dk vs reference");
-        Close(dv, dvRef, "dv vs reference");
+        var (dq, dk, dv) = AttentionAgainstReference(b, t, h, hkv, hd, q, k, v, dOut);
 
         double F(double[] qs, double[] ks, double[] vs)
         {
@@ -275,9 +259,17 @@ public sealed unsafe class BackwardKernelTests
     {
         var rng = new Random(t);
         int qd = h * hd, kd = hkv * hd, n = b * t;
-        float[] q = Rand(rng, n * qd), k = Rand(rng, n * kd), v = Rand(rng, n * kd), dOut = Rand(rng, n * qd);
+        AttentionAgainstReference(b, t, h, hkv, hd, Rand(rng, n * qd), Rand(rng, n * kd), Rand(rng, n * kd), Rand(rng, n * qd));
+    }
+
+    /// <summary>
+    /// Runs the training attention forward and backward beside their scalar references and checks every output; the
+    /// gradients start as NaN, since Backward overwrites them and must never read them. Returns dq, dk, dv.
+    /// </summary>
+    private static (float[] Dq, float[] Dk, float[] Dv) AttentionAgainstReference(int b, int t, int h, int hkv, int hd, float[] q, float[] k, float[] v, float[] dOut)
+    {
+        int qd = h * hd, kd = hkv * hd, n = b * t;
         float[] o = new float[n * qd], p = new float[b * h * t * t], oRef = new float[n * qd], pRef = new float[b * h * t * t];
-        // Gradients start as NaN: Backward overwrites them and must never read them.
         float[] dq = Enumerable.Repeat(float.NaN, n * qd).ToArray(), dk = Enumerable.Repeat(float.NaN, n * kd).ToArray(), dv = Enumerable.Repeat(float.NaN, n * kd).ToArray();
         float[] dqRef = new float[n * qd], dkRef = new float[n * kd], dvRef = new float[n * kd];
         using var pool = new KernelThreadPool(2);
@@ -294,6 +286,7 @@ public sealed unsafe class BackwardKernelTests
         Close(dq, dqRef, "dq vs reference");
         Close(dk, dkRef, "dk vs reference");
         Close(dv, dvRef, "dv vs reference");
+        return (dq, dk, dv);
     }
 
     // ---------------------------------------------------------------- matmul
