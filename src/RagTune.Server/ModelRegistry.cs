@@ -147,14 +147,11 @@ public sealed class ModelRegistry : IDisposable
         string entry = $"Server:Adapters:{index} '{options.Adapters[index]}'";
         var baseId = model ?? _chat.Keys.FirstOrDefault()
             ?? throw new ServerOptionsException($"{entry} needs a model to go on; pass one with --model.");
-        if (!_chat.TryGetValue(baseId, out var client) || client is not LocalChatClient local)
-            throw new ServerOptionsException($"{entry} names the model '{baseId}', which is not served; served: {string.Join(", ", _chat.Keys)}.");
         try
         {
-            ServedAdapters.Load(local, name, folder);
-            AddAdapterId(baseId, name);
+            ServeAdapter(baseId, name, folder);
         }
-        catch (Exception e) when (e is HostingException or ArgumentException)
+        catch (HostingException e)
         {
             throw new ServerOptionsException($"{entry}: {e.Message}");
         }

@@ -114,14 +114,6 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     public const int DefaultMaxTokens = 256;
 
     /// <summary>
-    /// Like the <see cref="ChatOptions"/> overload, answering greedily (temperature 0) with at most
-    /// <paramref name="maxTokens"/> tokens.
-    /// </summary>
-    public IAsyncEnumerable<AskUpdate> AskAsync(string name, string question, int k, string? mode, IChatClient? chat, string? modelName, int maxTokens,
-        CancellationToken ct) =>
-        AskAsync(name, question, k, mode, chat, modelName, new ChatOptions { MaxOutputTokens = maxTokens }, ct);
-
-    /// <summary>
     /// Retrieves <paramref name="k"/> passages (<paramref name="mode"/> bm25, dense or hybrid; null for
     /// <see cref="DefaultMode"/>) and answers from them, streaming the text; the last update carries the verified
     /// answer with the model call's token usage and finish reason. <paramref name="generation"/> is passed to the

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.AI;
 using RagTune.Hosting.Collections;
 
 namespace RagTune.Server.Api;
@@ -76,7 +77,7 @@ internal static class CollectionsApi
         Microsoft.Extensions.AI.IChatClient? chat = null;
         if (!string.IsNullOrEmpty(request.Model)) (_, chat) = ChatCompletionsEndpoint.ResolveModel(models, request.Model);
         var ct = c.RequestAborted;
-        await using var updates = s.AskAsync(name, request.Question ?? "", request.K, request.Mode, chat, request.Model, request.MaxTokens, ct).GetAsyncEnumerator(ct);
+        await using var updates = s.AskAsync(name, request.Question ?? "", request.K, request.Mode, chat, request.Model, new ChatOptions { MaxOutputTokens = request.MaxTokens }, ct).GetAsyncEnumerator(ct);
         // The first step retrieves, checks the request and starts the model: failing there still answers with a status code.
         bool more = await ChatCompletionsEndpoint.Call(() => updates.MoveNextAsync().AsTask()).ConfigureAwait(false);
         if (!request.Stream)

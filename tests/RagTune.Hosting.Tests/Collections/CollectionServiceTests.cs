@@ -72,7 +72,7 @@ public sealed class CollectionServiceTests
 
         AskResult? answer = null;
         var text = new StringBuilder();
-        await foreach (var u in h.Collections.AskAsync("docs", "How long do cats sleep?", 3, null, null, null, 64, CancellationToken.None))
+        await foreach (var u in h.Collections.AskAsync("docs", "How long do cats sleep?", 3, null, null, null, new ChatOptions { MaxOutputTokens = 64 }, CancellationToken.None))
         {
             text.Append(u.Delta);
             answer ??= u.Final;

@@ -139,9 +139,15 @@ internal static class DemoModelBuilder
         }
     }
 
-    // The text the model is trained and asked with (the plain prompt format), for learning the vocabulary.
-    private static string PlainText(DemoExample e) =>
-        (e.System == null ? "" : "System: " + e.System + "\n") + "User: " + e.User + "\nAssistant: " + e.Assistant;
+    // The text the model is trained and asked with (the plain prompt format, rendered by training's own renderer),
+    // for learning the vocabulary.
+    private static string PlainText(DemoExample e)
+    {
+        List<ChatTurn> turns = e.System == null ? [] : [new(TurnRole.System, e.System)];
+        turns.Add(new(TurnRole.User, e.User));
+        turns.Add(new(TurnRole.Assistant, e.Assistant));
+        return string.Concat(PlainTrainingPromptFormat.Instance.Render(turns).Select(s => s.Text));
+    }
 
     private sealed class LossRecorder(List<float> losses, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
     {
