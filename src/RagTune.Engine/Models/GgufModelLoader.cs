@@ -43,6 +43,12 @@ internal static class GgufModelLoader
             ?? throw new ModelFormatException($"{file.Path}: architecture '{arch}' is not supported. Supported: {ModelArchitecture.Names}.");
     }
 
+    /// <summary>The metadata key (after <c>{arch}.</c>) of the canon layer's kernel size, a RagTune extension.</summary>
+    public const string CanonKernelKey = "canon.kernel_size";
+
+    /// <summary>The canon layer's weight of block <paramref name="layer"/>.</summary>
+    public static string CanonTensor(int layer) => $"blk.{layer}.attn_canon.weight";
+
     public static ModelConfig ReadConfig(GgufFile file)
     {
         var family = RequireArchitecture(file);
@@ -70,7 +76,8 @@ internal static class GgufModelLoader
             RopeTheta: file.GetFloat($"{arch}.rope.freq_base") ?? 10000f,
             NormEps: file.GetFloat($"{arch}.attention.layer_norm_rms_epsilon") ?? 1e-5f,
             Rope: family.GgufRope,
-            RopeScaling: ReadRopeScaling(file, arch));
+            RopeScaling: ReadRopeScaling(file, arch),
+            CanonKernel: Int(CanonKernelKey, 0));
         config.Validate(file.Path);
         return config;
     }
@@ -130,6 +137,7 @@ internal static class GgufModelLoader
                 Up = T(p + "ffn_up.weight", c.HiddenDim, c.Dim),
                 Down = T(p + "ffn_down.weight", c.Dim, c.HiddenDim),
             };
+            if (c.CanonKernel > 0) l.Canon = T(CanonTensor(i), c.CanonKernel, c.Dim, f32: true);
             if (tryGet(p + "attn_q.bias", out _))
             {
                 l.Bq = T(p + "attn_q.bias", 1, c.QDim, f32: true);

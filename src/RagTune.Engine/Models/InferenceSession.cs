@@ -52,6 +52,7 @@ internal sealed unsafe class InferenceSession : IDisposable
     private readonly float* _logits;     // [V] logits of the last position
     private readonly float* _keyCache;   // [L, C, K]
     private readonly float* _valueCache; // [L, C, K]
+    private readonly float* _canonCache; // [L, C, D] normed attention inputs by position (canon layer only; else empty)
     private readonly float* _attScratch; // Attention.ScratchFloats
     private readonly byte* _mmScratch;   // MatMul.ScratchBytes (activations quantized to the partner type)
     private LoraDelta? _adapter;         // applied beside the base weights; null: the base alone
@@ -78,6 +79,7 @@ internal sealed unsafe class InferenceSession : IDisposable
             (long)b * c.Dim, (long)b * c.Dim, (long)b * c.Dim, (long)b * c.QDim, (long)b * c.KvDim, (long)b * c.KvDim,
             (long)b * c.QDim, (long)b * c.HiddenDim, (long)b * c.HiddenDim, c.VocabSize,
             (long)c.Layers * ctx * c.KvDim, (long)c.Layers * ctx * c.KvDim, attScratch,
+            c.CanonKernel > 0 ? (long)c.Layers * ctx * c.Dim : 0,
         ];
         long total = 0;
         foreach (var s in sizes) total += Align(s * sizeof(float));
@@ -90,7 +92,7 @@ internal sealed unsafe class InferenceSession : IDisposable
         float* Next(long floats) { var r = (float*)p; p += Align(floats * sizeof(float)); return r; }
         _x = Next(sizes[0]); _xb = Next(sizes[1]); _xb2 = Next(sizes[2]); _q = Next(sizes[3]); _k = Next(sizes[4]);
         _v = Next(sizes[5]); _att = Next(sizes[6]); _hb = Next(sizes[7]); _hb2 = Next(sizes[8]); _logits = Next(sizes[9]);
-        _keyCache = Next(sizes[10]); _valueCache = Next(sizes[11]); _attScratch = Next(sizes[12]);
+        _keyCache = Next(sizes[10]); _valueCache = Next(sizes[11]); _attScratch = Next(sizes[12]); _canonCache = Next(sizes[13]);
         _mmScratch = p;
     }
 
@@ -230,17 +232,26 @@ internal sealed unsafe class InferenceSession : IDisposable
             float* kCache = _keyCache + l * cacheLayer;
             float* vCache = _valueCache + l * cacheLayer;
 
-            // Attention sublayer: x += Wo · attn(rope(Wq·norm(x)), cache(rope(Wk·norm(x)), Wv·norm(x)))
+            // Attention sublayer: x += Wo · attn(rope(Wq·a), cache(rope(Wk·a), Wv·a)), a = norm(x) or canon(norm(x))
             for (int t = 0; t < n; t++)
                 Norms.RmsNorm(Row(_xb, t, d), Row(_x, t, d), L.AttnNorm.AsFloats(), c.NormEps);
-            MatMul.Forward(_pool, _q, _xb, L.Wq, n, _mmScratch);
-            MatMul.Forward(_pool, _k, _xb, L.Wk, n, _mmScratch);
-            MatMul.Forward(_pool, _v, _xb, L.Wv, n, _mmScratch);
+            float* attIn = _xb;
+            if (c.CanonKernel > 0)
+            {
+                // The cache keeps every position's normed input, so a rewound or resumed sequence has its history.
+                float* hist = _canonCache + l * (long)Options.ContextSize * d;
+                Rows(_xb, n, d).CopyTo(new Span<float>(hist + (long)pos * d, n * d));
+                Canon.Forward(Rows(_xb2, n, d), new ReadOnlySpan<float>(hist, (pos + n) * d), pos, n, L.Canon.AsFloats(), d);
+                attIn = _xb2; // free until the output projection below
+            }
+            MatMul.Forward(_pool, _q, attIn, L.Wq, n, _mmScratch);
+            MatMul.Forward(_pool, _k, attIn, L.Wk, n, _mmScratch);
+            MatMul.Forward(_pool, _v, attIn, L.Wv, n, _mmScratch);
             if (lora != null)
             {
-                lora.Add(_pool, _q, _xb, l, LoraTargets.Q, n, _loraHidden);
-                lora.Add(_pool, _k, _xb, l, LoraTargets.K, n, _loraHidden);
-                lora.Add(_pool, _v, _xb, l, LoraTargets.V, n, _loraHidden);
+                lora.Add(_pool, _q, attIn, l, LoraTargets.Q, n, _loraHidden);
+                lora.Add(_pool, _k, attIn, l, LoraTargets.K, n, _loraHidden);
+                lora.Add(_pool, _v, attIn, l, LoraTargets.V, n, _loraHidden);
             }
             for (int t = 0; t < n; t++)
             {

@@ -19,6 +19,9 @@ namespace RagTune.Engine.Models;
 /// <param name="Rope">Which element pairs RoPE rotates (llama.cpp's NORM for llama GGUF, NEOX for qwen2 and for
 /// Hugging Face llama folders, whose Q/K rows are in rotate-half order).</param>
 /// <param name="RopeScaling">Llama 3 frequency scaling, or null.</param>
+/// <param name="CanonKernel">Kernel size K of the canon layer before each block's attention (<see cref="Canon"/>;
+/// <c>blk.N.attn_canon.weight</c> [K, D] f32, metadata <c>{arch}.canon.kernel_size</c>); 0, every standard model, for none.
+/// A RagTune extension: only our engine runs such a file.</param>
 internal sealed record ModelConfig(
     string Architecture,
     int Dim,
@@ -31,8 +34,12 @@ internal sealed record ModelConfig(
     float RopeTheta,
     float NormEps,
     RopeMode Rope,
-    RopeScaling? RopeScaling = null)
+    RopeScaling? RopeScaling = null,
+    int CanonKernel = 0)
 {
+    /// <summary>The largest canon kernel accepted (Allen-Zhu 2025 uses 4).</summary>
+    public const int MaxCanonKernel = 16;
+
     /// <summary>Per-head width, D / H.</summary>
     public int HeadDim => Dim / Heads;
 
@@ -56,6 +63,7 @@ internal sealed record ModelConfig(
         Require(HeadDim % 2 == 0, $"head dim {HeadDim} must be even for RoPE");
         Require(RopeTheta > 0 && float.IsFinite(RopeTheta), $"rope theta {RopeTheta}");
         Require(NormEps > 0 && NormEps < 1, $"norm epsilon {NormEps}");
+        Require(CanonKernel is >= 0 and <= MaxCanonKernel, $"canon kernel size {CanonKernel} (0 to {MaxCanonKernel})");
         RopeScaling?.Validate(source);
     }
 
@@ -68,7 +76,7 @@ internal sealed record ModelConfig(
     {
         long d = Dim, f = HiddenDim;
         long bias = ModelArchitecture.FromGguf(Architecture)?.HasQkvBias == true ? QDim + 2L * KvDim : 0;
-        long perLayer = 2 * d + d * QDim + 2L * d * KvDim + (long)QDim * d + 3 * d * f + bias;
+        long perLayer = 2 * d + d * QDim + 2L * d * KvDim + (long)QDim * d + 3 * d * f + bias + (long)CanonKernel * d;
         return (long)VocabSize * d * (tiedOutput ? 1 : 2) + Layers * perLayer + d;
     }
 }

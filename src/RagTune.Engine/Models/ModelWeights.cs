@@ -15,6 +15,7 @@ internal sealed class LayerWeights
     public TensorView Bq;         // [Q] f32, qwen2 only (empty otherwise)
     public TensorView Bk;         // [K] f32, qwen2 only
     public TensorView Bv;         // [K] f32, qwen2 only
+    public TensorView Canon;      // [K, D] f32, canon layer before attention (empty when the model has none)
     public TensorView FfnNorm;    // [D] f32
     public TensorView Gate;       // [F, D]
     public TensorView Up;         // [F, D]
@@ -38,7 +39,7 @@ internal sealed class ModelWeights
             long n = TokenEmbedding.ByteLength + OutputNorm.ByteLength + (TiedOutput ? 0 : Output.ByteLength);
             foreach (var l in Layers)
                 n += l.AttnNorm.ByteLength + l.Wq.ByteLength + l.Wk.ByteLength + l.Wv.ByteLength + l.Wo.ByteLength
-                   + l.Bq.ByteLength + l.Bk.ByteLength + l.Bv.ByteLength
+                   + l.Bq.ByteLength + l.Bk.ByteLength + l.Bv.ByteLength + l.Canon.ByteLength
                    + l.FfnNorm.ByteLength + l.Gate.ByteLength + l.Up.ByteLength + l.Down.ByteLength;
             return n;
         }

@@ -53,6 +53,7 @@ internal sealed unsafe class FullModelParameters
                 Wo = Copy(b + "attn_output.weight", s.Wo),
                 FfnNorm = Copy(b + "ffn_norm.weight", s.FfnNorm),
                 Gate = Copy(b + "ffn_gate.weight", s.Gate), Up = Copy(b + "ffn_up.weight", s.Up), Down = Copy(b + "ffn_down.weight", s.Down),
+                Canon = Copy(GgufModelLoader.CanonTensor(l), s.Canon),
             };
         }
         w.OutputNorm = Copy("output_norm.weight", src.OutputNorm);
@@ -86,14 +87,14 @@ internal sealed unsafe class FullModelParameters
     // ---------------------------------------------------------------- gradient pointers for TrainingSession
     // Resolved once (the arrays are pinned), so a training step looks nothing up and allocates nothing.
 
-    private nint[]? _gradIndex; // [L·7 weights, L·7 biases (0 = none), L attn norms, L ffn norms, embedding, output, output norm]
+    private nint[]? _gradIndex; // [L·7 weights, L·7 biases (0 = none), L attn norms, L ffn norms, embedding, output, output norm, L canon (0 = none)]
 
     private nint[] GradIndex => _gradIndex ??= BuildGradIndex();
 
     private nint[] BuildGradIndex()
     {
         int layers = Config.Layers;
-        var index = new nint[16 * layers + 3];
+        var index = new nint[17 * layers + 3];
         for (int l = 0; l < layers; l++)
         {
             foreach (var target in LoraTargetNames.Order)
@@ -104,6 +105,7 @@ internal sealed unsafe class FullModelParameters
             }
             index[14 * layers + l] = (nint)Pointer(_byName[$"blk.{l}.attn_norm.weight"].Grad);
             index[15 * layers + l] = (nint)Pointer(_byName[$"blk.{l}.ffn_norm.weight"].Grad);
+            if (_byName.TryGetValue(GgufModelLoader.CanonTensor(l), out var canon)) index[16 * layers + 3 + l] = (nint)Pointer(canon.Grad);
         }
         index[16 * layers] = (nint)Pointer(_byName["token_embd.weight"].Grad);
         index[16 * layers + 1] = (nint)Pointer(_byName[Model.Weights.TiedOutput ? "token_embd.weight" : "output.weight"].Grad);
@@ -116,6 +118,9 @@ internal sealed unsafe class FullModelParameters
     internal float* OutputGrad => (float*)GradIndex[16 * Config.Layers + 1];
 
     internal float* OutputNormGrad => (float*)GradIndex[16 * Config.Layers + 2];
+
+    /// <summary>Gradient of the canon layer of <paramref name="layer"/> [K, D], or null when the model has none.</summary>
+    internal float* CanonGrad(int layer) => (float*)GradIndex[16 * Config.Layers + 3 + layer];
 
     internal float* AttnNormGrad(int layer) => (float*)GradIndex[14 * Config.Layers + layer];
 

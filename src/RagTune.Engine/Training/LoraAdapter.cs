@@ -189,7 +189,7 @@ internal sealed unsafe class LoraAdapter
                 var s = src.Layers[l];
                 w.Layers[l] = new LayerWeights
                 {
-                    AttnNorm = Copy(s.AttnNorm), FfnNorm = Copy(s.FfnNorm), Bq = Copy(s.Bq), Bk = Copy(s.Bk), Bv = Copy(s.Bv),
+                    AttnNorm = Copy(s.AttnNorm), FfnNorm = Copy(s.FfnNorm), Bq = Copy(s.Bq), Bk = Copy(s.Bk), Bv = Copy(s.Bv), Canon = Copy(s.Canon),
                     Wq = Copy(s.Wq, l, LoraTargets.Q), Wk = Copy(s.Wk, l, LoraTargets.K), Wv = Copy(s.Wv, l, LoraTargets.V),
                     Wo = Copy(s.Wo, l, LoraTargets.O), Gate = Copy(s.Gate, l, LoraTargets.Gate), Up = Copy(s.Up, l, LoraTargets.Up),
                     Down = Copy(s.Down, l, LoraTargets.Down),

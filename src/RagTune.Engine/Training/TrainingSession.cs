@@ -35,10 +35,10 @@ internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int 
 /// Not thread-safe.
 /// </summary>
 /// <remarks>
-/// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + 2Q + 2K + 3F + 7r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r + 1]
+/// Memory (bytes) = 4 · { N·[(L+1)·D + S·(3D + C + 2Q + 2K + 3F + 7r + H·T) + D + V + (2D + 2Q + 2K + 3F) + 2W + r + 1]
 /// + threads·G + T² + D + T·hd }, with N = B·T token rows, D width, Q = H·hd, K = Hkv·hd, F ffn width, V vocab,
 /// L blocks, H query heads, r rank, W = max(D, Q, F), G the GEMM panels of one thread (MatMul.TrainingScratchFloats, 223,232
-/// floats), and S = L, or S = 1 with
+/// floats), C = D with a canon layer (its output is kept) and 0 without, and S = L, or S = 1 with
 /// <see cref="TrainingOptions.Recompute"/>. The terms: block inputs (residual stream, always kept); per-block saved
 /// activations (normed inputs, q/k/v, attention output and probabilities [H, T] per row, FFN gate/up/product, LoRA
 /// hidden states); final norm and logits [N, V]; gradient buffers of one block; LoRA scratch; per-thread scratch.
@@ -84,6 +84,7 @@ internal sealed unsafe class TrainingSession : IDisposable
     private struct LayerActivations
     {
         public float* Xn1;    // [N, D] attention norm output
+        public float* Xc;     // [N, D] canon layer output (the Q/K/V input); Xn1 itself when the model has none
         public float* Q;      // [N, Q] after RoPE
         public float* K;      // [N, K] after RoPE
         public float* V;      // [N, K]
@@ -130,7 +131,7 @@ internal sealed unsafe class TrainingSession : IDisposable
         long n = _n, d = c.Dim, q = c.QDim, k = c.KvDim, f = c.HiddenDim;
         var sizes = new List<long> { (c.Layers + 1) * n * d };
         for (int s = 0; s < _sets; s++)
-            sizes.AddRange([n * d, n * q, n * k, n * k, (long)b * c.Heads * t * t, n * q, n * d, n * d, n * f, n * f, n * f, 7 * n * r]);
+            sizes.AddRange([n * d, n * q, n * k, n * k, (long)b * c.Heads * t * t, n * q, n * d, n * d, n * f, n * f, n * f, 7 * n * r, c.CanonKernel > 0 ? n * d : 0]);
         sizes.AddRange([n * d, n * c.VocabSize, n * d, n * d, n * q, n * k, n * k, n * q, n * f, n * f, n * f, n * _w, n * _w, n * r,
             MatMul.TrainingScratchFloats(Options.Threads), Attention.BackwardScratchFloats(t), d, n, (long)t * (c.HeadDim / 2), (long)t * (c.HeadDim / 2)]);
         long total = 0;
@@ -149,8 +150,9 @@ internal sealed unsafe class TrainingSession : IDisposable
             _acts[s] = new LayerActivations
             {
                 Xn1 = Next(), Q = Next(), K = Next(), V = Next(), Probs = Next(), AttOut = Next(), X2 = Next(), Xn2 = Next(),
-                Gate = Next(), Up = Next(), Hact = Next(), LoraH = Next(),
+                Gate = Next(), Up = Next(), Hact = Next(), LoraH = Next(), Xc = Next(),
             };
+        for (int s = 0; s < _sets && c.CanonKernel == 0; s++) _acts[s].Xc = _acts[s].Xn1;
         _xnF = Next(); _logits = Next(); _dres = Next(); _dxn = Next(); _dq = Next(); _dk = Next(); _dv = Next(); _dAtt = Next();
         _dGate = Next(); _dUp = Next(); _dHact = Next(); _xd = Next(); _tmp = Next(); _dh = Next();
         _mmScratch = Next(); _attScratch = Next(); _rowScratch = Next(); _rowLoss = Next(); _ropeCos = Next(); _ropeSin = Next();
@@ -181,7 +183,8 @@ internal sealed unsafe class TrainingSession : IDisposable
         long n = (long)options.BatchSize * options.SeqLen, d = c.Dim, q = c.QDim, k = c.KvDim, f = c.HiddenDim, v = c.VocabSize, r = rank;
         long w = Math.Max(d, Math.Max(q, f)), s = options.Recompute ? 1 : c.Layers;
         int threads = options.Threads == 0 ? Environment.ProcessorCount : options.Threads;
-        long floats = n * ((c.Layers + 1) * d + s * (3 * d + 2 * q + 2 * k + 3 * f + 7 * r + (long)c.Heads * options.SeqLen) + d + v
+        long canon = c.CanonKernel > 0 ? d : 0;
+        long floats = n * ((c.Layers + 1) * d + s * (3 * d + canon + 2 * q + 2 * k + 3 * f + 7 * r + (long)c.Heads * options.SeqLen) + d + v
             + (2 * d + 2 * q + 2 * k + 3 * f) + 2 * w + r + 1) + MatMul.TrainingScratchFloats(threads) + (long)options.SeqLen * options.SeqLen + d + (long)options.SeqLen * c.HeadDim;
         return 4 * floats;
     }
@@ -352,9 +355,12 @@ internal sealed unsafe class TrainingSession : IDisposable
         // Attention sublayer: x2 = x + Wo·attn(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
         for (int t = 0; t < n; t++)
             Norms.RmsNorm(Row(a.Xn1, t, d), Row(x, t, d), L.AttnNorm.AsFloats(), c.NormEps);
-        Linear(a.Q, a.Xn1, L.Wq, l, LoraTargets.Q, a.LoraH, n, train);
-        Linear(a.K, a.Xn1, L.Wk, l, LoraTargets.K, a.LoraH, n, train);
-        Linear(a.V, a.Xn1, L.Wv, l, LoraTargets.V, a.LoraH, n, train);
+        if (c.CanonKernel > 0)
+            for (int b = 0; b < rows; b++) // each sequence starts at position 0: no history before it
+                Canon.Forward(Row(a.Xc, b, seq * d), Row(a.Xn1, b, seq * d), 0, seq, L.Canon.AsFloats(), d);
+        Linear(a.Q, a.Xc, L.Wq, l, LoraTargets.Q, a.LoraH, n, train);
+        Linear(a.K, a.Xc, L.Wk, l, LoraTargets.K, a.LoraH, n, train);
+        Linear(a.V, a.Xc, L.Wv, l, LoraTargets.V, a.LoraH, n, train);
         int half = c.HeadDim / 2;
         for (int t = 0; t < n; t++)
         {
@@ -448,9 +454,18 @@ internal sealed unsafe class TrainingSession : IDisposable
             Rope.ApplyTable(Row(_dk, t, kd), c.KvHeads, c.HeadDim, cos, sin, c.Rope, inverse: true);
         }
         new Span<float>(_dxn, n * d).Clear();
-        LinearBackward(_dxn, _dq, a.Xn1, L.Wq, l, LoraTargets.Q, a.LoraH, n);
-        LinearBackward(_dxn, _dk, a.Xn1, L.Wk, l, LoraTargets.K, a.LoraH, n);
-        LinearBackward(_dxn, _dv, a.Xn1, L.Wv, l, LoraTargets.V, a.LoraH, n);
+        LinearBackward(_dxn, _dq, a.Xc, L.Wq, l, LoraTargets.Q, a.LoraH, n);
+        LinearBackward(_dxn, _dk, a.Xc, L.Wk, l, LoraTargets.K, a.LoraH, n);
+        LinearBackward(_dxn, _dv, a.Xc, L.Wv, l, LoraTargets.V, a.LoraH, n);
+        if (c.CanonKernel > 0)
+        {
+            // _dxn holds dL/dXc; through the canon layer into _tmp (free after the LoRA branches), then back.
+            var dCanon = _full != null ? new Span<float>(_full.CanonGrad(l), c.CanonKernel * d) : default;
+            new Span<float>(_tmp, n * d).Clear();
+            for (int b = 0; b < rows; b++)
+                Canon.Backward(Row(_tmp, b, seq * d), dCanon, Row(_dxn, b, seq * d), Row(a.Xn1, b, seq * d), L.Canon.AsFloats(), seq, d);
+            new Span<float>(_tmp, n * d).CopyTo(new Span<float>(_dxn, n * d));
+        }
         for (int t = 0; t < n; t++)
         {
             Norms.RmsNormBackward(Row(_dres, t, d), Row(_dxn, t, d), Row(x, t, d), L.AttnNorm.AsFloats(), c.NormEps, norm);

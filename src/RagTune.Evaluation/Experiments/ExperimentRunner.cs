@@ -65,7 +65,7 @@ internal sealed class ExperimentRunner(ExperimentSpec spec, IArmModels models, I
 
         FreshnessRun? freshness = null;
         if (spec.Experiments.Freshness is { } fr)
-            freshness = await new FreshnessExperiment(this, fr, spec.Seed).RunAsync(test, arms, progress, ct);
+            freshness = await new FreshnessExperiment(this, fr, spec.Seed).RunAsync(test, arms, questions, progress, ct);
 
         return new ExperimentRun(spec.Name, models.Description, started, spec.Constraints, train, test, arms, freshness, efficiency, forgetting, spec.Retrieval.TopK);
     }

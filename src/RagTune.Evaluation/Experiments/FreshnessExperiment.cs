@@ -7,11 +7,16 @@ namespace RagTune.Evaluation.Experiments;
 /// Freshness: rewrites the answer of a share of the test facts in the work copy of the documents (to a made-up value
 /// no model can know), re-ingests incrementally (timed), and asks every arm the changed facts' questions again
 /// without retraining. Before = the arm's answers to those questions in the main run (same models, same store).
+/// The new value is of the fact's own kind where the questions show one: facts named <c>entity.attribute</c> draw it
+/// from the answers other entities have for that attribute (a founder becomes another person's name, as real updates
+/// do); otherwise it is a made-up word.
 /// </summary>
 internal sealed class FreshnessExperiment(ExperimentRunner runner, FreshnessSpec spec, ulong seed)
 {
-    public async Task<FreshnessRun> RunAsync(IReadOnlyList<ExperimentQuestion> test, IReadOnlyList<ArmRun> arms, IProgress<ExperimentProgress>? progress, CancellationToken ct)
+    public async Task<FreshnessRun> RunAsync(IReadOnlyList<ExperimentQuestion> test, IReadOnlyList<ArmRun> arms, IReadOnlyList<ExperimentQuestion> all,
+        IProgress<ExperimentProgress>? progress, CancellationToken ct)
     {
+        var kinds = ValuesByAttribute(all);
         progress?.Report(new ExperimentProgress("freshness: edit documents", 0, 1));
         var rng = new Random(unchecked((int)seed) ^ 0xF4E5);
         var candidates = test.Where(q => q.Answerable && q.GoldDocumentId != null && q.GoldPassage != null)
@@ -29,7 +34,9 @@ internal sealed class FreshnessExperiment(ExperimentRunner runner, FreshnessSpec
             var file = source.Split('#')[0];
             if (!File.Exists(file)) continue;
             var old = q.Answers[0].Trim();
-            var replacement = Replacement(old, rng);
+            var replacement = kinds.TryGetValue(Attribute(fact), out var pool) && pool.Where(v => !string.Equals(v, old, StringComparison.OrdinalIgnoreCase)).ToArray() is { Length: > 0 } others
+                ? others[rng.Next(others.Length)]
+                : Replacement(old, rng);
             var text = File.ReadAllText(file);
             // Whole words only: "red" must not rewrite "bored".
             var pattern = (char.IsLetterOrDigit(old[0]) ? @"\b" : "") + Regex.Escape(old) + (char.IsLetterOrDigit(old[^1]) ? @"\b" : "");
@@ -80,6 +87,17 @@ internal sealed class FreshnessExperiment(ExperimentRunner runner, FreshnessSpec
         }
         return new FreshnessRun(changed, changedQuestions, reingest, before, after, cost);
     }
+
+    // "belmar.founder" -> "founder"; a fact id without a dot has no attribute.
+    private static string Attribute(string factId) => factId.LastIndexOf('.') is > 0 and var dot ? factId[(dot + 1)..] : "";
+
+    /// <summary>The distinct first answers of the answerable facts, per attribute, in a stable order.</summary>
+    internal static Dictionary<string, string[]> ValuesByAttribute(IEnumerable<ExperimentQuestion> questions) =>
+        questions.Where(q => q.Answerable && q.Answers.Count > 0 && Attribute(q.FactId).Length > 0)
+            .GroupBy(q => Attribute(q.FactId), StringComparer.Ordinal)
+            .Select(g => (g.Key, Values: g.Select(q => q.Answers[0].Trim()).Distinct(StringComparer.OrdinalIgnoreCase).Order(StringComparer.Ordinal).ToArray()))
+            .Where(g => g.Values.Length > 1)
+            .ToDictionary(g => g.Key, g => g.Values, StringComparer.Ordinal);
 
     private static readonly string[] s_onsets = ["B", "D", "K", "L", "M", "N", "R", "T", "V", "Z", "Br", "Dr", "Kl", "Tr", "Th", "Sh"];
     private static readonly string[] s_vowels = ["a", "e", "i", "o", "u", "ai", "ei", "ou"];

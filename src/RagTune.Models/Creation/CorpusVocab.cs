@@ -20,8 +20,13 @@ internal sealed class CorpusVocab
     public float[] Scores { get; }
     public int[] Types { get; }
 
-    /// <summary>Learns up to <paramref name="size"/> tokens from <paramref name="texts"/> (fewer when the corpus runs out of pairs).</summary>
-    public static CorpusVocab Learn(IEnumerable<string> texts, int size)
+    /// <summary>
+    /// Learns up to <paramref name="size"/> tokens from <paramref name="texts"/> (fewer when the corpus runs out of
+    /// pairs). Each of <paramref name="wholeWords"/> becomes one piece (a space-prefixed word): their merges are learned
+    /// first, so they also score above every corpus merge and the tokenizer builds them whole even before punctuation
+    /// ("Ashby." is "▁Ashby" + "."), as SentencePiece's user-defined symbols would.
+    /// </summary>
+    public static CorpusVocab Learn(IEnumerable<string> texts, int size, IEnumerable<string>? wholeWords = null)
     {
         if (size < Fixed + 1) throw new ArgumentException($"A corpus vocabulary needs more than {Fixed} tokens (3 control + 256 bytes), got {size}.", nameof(size));
         var words = new Dictionary<string, long>(StringComparer.Ordinal);
@@ -37,6 +42,16 @@ internal sealed class CorpusVocab
                 }
             }
             foreach (var r in (Marker + text.Replace(' ', Marker)).EnumerateRunes())
+                chars[r.ToString()] = chars.GetValueOrDefault(r.ToString()) + 1;
+        }
+
+        // Counted above any corpus pair (but far from overflow when pairs are summed), so they merge first.
+        const long Boost = 1L << 40;
+        foreach (var w in wholeWords ?? [])
+        {
+            if (w.Length == 0 || w.Any(char.IsWhiteSpace)) throw new ArgumentException($"A whole word must be non-empty and hold no space (got \"{w}\").", nameof(wholeWords));
+            words[Marker + w] = Boost;
+            foreach (var r in (Marker + w).EnumerateRunes())
                 chars[r.ToString()] = chars.GetValueOrDefault(r.ToString()) + 1;
         }
 

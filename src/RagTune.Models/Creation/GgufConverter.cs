@@ -127,7 +127,9 @@ internal static class GgufConverter
     // Adds one tensor converted to `type` (vectors: F32). Returns true when a matrix had to stay F32.
     private static unsafe bool AddTensor(GgufWriter w, string name, TensorView src, GgmlType type, int permuteHeads, int headDim)
     {
-        bool vector = src.Rows == 1 && !name.StartsWith("token_embd", StringComparison.Ordinal) && name != "output.weight";
+        // Vectors, and the canon layer's few lag weights per channel (read as floats), stay F32.
+        bool vector = (src.Rows == 1 && !name.StartsWith("token_embd", StringComparison.Ordinal) && name != "output.weight")
+            || name.EndsWith(".attn_canon.weight", StringComparison.Ordinal);
         var target = vector ? GgmlType.F32 : KQuantMix.Fallback(type, src.Cols);
         int rows = checked((int)src.Rows), cols = src.Cols;
         long[] dims = vector ? [cols] : [cols, rows];

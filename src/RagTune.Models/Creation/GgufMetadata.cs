@@ -20,6 +20,7 @@ internal static class GgufMetadata
         w.SetFloat32($"{a}.rope.freq_base", c.RopeTheta);
         w.SetFloat32($"{a}.attention.layer_norm_rms_epsilon", c.NormEps);
         w.SetUInt32($"{a}.vocab_size", (uint)c.VocabSize);
+        if (c.CanonKernel > 0) w.SetUInt32($"{a}.{Engine.Models.GgufModelLoader.CanonKernelKey}", (uint)c.CanonKernel);
     }
 
     /// <summary>

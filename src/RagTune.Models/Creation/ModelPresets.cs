@@ -24,6 +24,8 @@ internal static class ModelPresets
         new("qwen2.5-1.5b", Qwen2(1536, 8960, 28, 12, 2, 151936, 32768), true, "Qwen/Qwen2.5-1.5B-Instruct config.json"),
         // A qwen2 shape small enough for golden tests (biases, NeoX RoPE, GQA).
         new("tiny-qwen2", Qwen2(64, 192, 2, 4, 2, 512, 256), true, "RagTune test shape"),
+        // The tiny llama with a canon layer of kernel 4 before each attention (the demo model's architecture).
+        new("tiny-canon", Llama(dim: 64, ffn: 192, layers: 2, heads: 4, kvHeads: 2, vocab: 512, ctx: 256, theta: 10000f) with { CanonKernel = 4 }, true, "RagTune test shape (canon layer)"),
     ];
 
     public static ModelPreset Get(string name) =>

@@ -12,7 +12,7 @@ namespace RagTune.Models.Creation;
 /// </summary>
 internal static class RandomModelWriter
 {
-    private enum Kind { Matrix, Norm, Bias }
+    private enum Kind { Matrix, Norm, Bias, Canon }
 
     private sealed record PlannedTensor(string Name, int Rows, int Cols, Kind Kind, ulong Seed);
 
@@ -24,7 +24,7 @@ internal static class RandomModelWriter
     /// as <c>tokenizer.chat_template</c>, as a Qwen2 file carries it. <paramref name="vocab"/> replaces the synthetic
     /// vocabulary with one learned from a corpus (its size must be the preset's vocabulary size).
     /// </summary>
-    public static int Write(ModelPreset preset, GgmlType type, ulong seed, string outPath, bool mediumMix = false, bool chatMl = false, CorpusVocab? vocab = null)
+    public static int Write(ModelPreset preset, GgmlType type, ulong seed, string outPath, bool mediumMix = false, bool chatMl = false, CorpusVocab? vocab = null, float canonStd = 0.2f)
     {
         if (vocab != null && vocab.Tokens.Length != preset.Config.VocabSize)
             throw new ArgumentException($"The vocabulary has {vocab.Tokens.Length} tokens but the preset '{preset.Name}' has vocab_size {preset.Config.VocabSize}; set the preset's size from the vocabulary.", nameof(vocab));
@@ -46,6 +46,12 @@ internal static class RandomModelWriter
         int fallbacks = 0;
         foreach (var t in Plan(preset, seed))
         {
+            if (t.Kind == Kind.Canon)
+            {
+                // Always F32: the canon layer is a handful of values per channel, read as floats.
+                w.AddTensor(t.Name, GgmlType.F32, [t.Cols, t.Rows], stream => WriteTensor(stream, GgmlType.F32, t, canonStd));
+                continue;
+            }
             if (t.Kind != Kind.Matrix)
             {
                 w.AddTensor(t.Name, GgmlType.F32, [t.Cols], stream => WriteTensor(stream, GgmlType.F32, t));
@@ -80,6 +86,8 @@ internal static class RandomModelWriter
     /// </summary>
     public static void WriteHuggingFace(ModelPreset preset, GgmlType type, ulong seed, string folder)
     {
+        if (preset.Config.CanonKernel > 0)
+            throw new NotSupportedException($"Preset '{preset.Name}' has a canon layer, which only RagTune's GGUF files carry; write it as GGUF.");
         var dtype = SafetensorsFile.DtypeName(type);
         Directory.CreateDirectory(folder);
         var st = new SafetensorsWriter();
@@ -127,16 +135,21 @@ internal static class RandomModelWriter
         }
         Add("output_norm.weight", 1, c.Dim, Kind.Norm);
         if (!preset.TiedOutput) Add("output.weight", c.VocabSize, c.Dim, Kind.Matrix);
+        // Last, so models without a canon layer keep every tensor's seed.
+        for (int i = 0; i < c.Layers && c.CanonKernel > 0; i++)
+            Add(Engine.Models.GgufModelLoader.CanonTensor(i), c.CanonKernel, c.Dim, Kind.Canon);
         return plan;
     }
 
-    private static void WriteTensor(Stream stream, GgmlType type, PlannedTensor t)
+    private static void WriteTensor(Stream stream, GgmlType type, PlannedTensor t, float canonStd = 0f)
     {
         switch (t.Kind)
         {
             case Kind.Matrix: WriteRows(stream, type, t.Rows, t.Cols, t.Seed, mean: 0f, std: 1f / MathF.Sqrt(t.Cols)); break;
             // Norm gains near 1 (not exactly 1) so a test notices when they are ignored.
             case Kind.Norm: WriteRows(stream, type, 1, t.Cols, t.Seed, mean: 1f, std: 0.1f); break;
+            // Small lag weights: the layer stays close to its identity start but a test still sees it.
+            case Kind.Canon: WriteRows(stream, type, t.Rows, t.Cols, t.Seed, mean: 0f, std: canonStd); break;
             // Biases large enough to move the logits visibly when dropped.
             default: WriteRows(stream, type, 1, t.Cols, t.Seed, mean: 0f, std: 0.5f); break;
         }

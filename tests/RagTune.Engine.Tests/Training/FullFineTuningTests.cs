@@ -14,7 +14,7 @@ namespace RagTune.Engine.Tests.Training;
 /// </summary>
 public sealed class FullFineTuningTests(ITestOutputHelper output)
 {
-    public static TheoryData<string> Models => new() { "tiny", "tiny-qwen2", "stories260k" };
+    public static TheoryData<string> Models => new() { "tiny", "tiny-qwen2", "tiny-canon", "stories260k" };
 
     private static string PathOf(string model) => model == "stories260k"
         ? SharedData.File("models", "stories260k", "stories260K.gguf") // untied output
@@ -33,6 +33,7 @@ public sealed class FullFineTuningTests(ITestOutputHelper output)
         var grads = full.Parameters.Select(p => p.Grad.ToArray()).ToArray();
         Assert.Contains(full.Parameters, p => p.Name == "output.weight" == (model == "stories260k"));
         Assert.Equal(model == "tiny-qwen2", full.Find("blk.0.attn_q.bias") != null);
+        Assert.Equal(model == "tiny-canon", full.Find("blk.1.attn_canon.weight") != null);
 
         const float h = 1e-2f;
         var rng = new Random(5);

@@ -3,6 +3,7 @@ using RagTune.Evaluation.Experiments;
 using RagTune.Evaluation.Experiments.Demo;
 using RagTune.FineTuning.Training;
 using RagTune.Models.Downloads;
+using RagTune.Models.Local;
 
 namespace RagTune.Cli.Commands.Compare;
 
@@ -34,6 +35,48 @@ internal static class DemoCommand
             Console.Out.WriteLine($"demo world: {world.Villages} fictional villages, {questions.Count} questions ({Path.Combine(outDir, "world")}); model {modelPath}");
             return await CompareCommand.RunAsync(ExperimentSpecReader.Read(specPath), outDir, null, r.GetValue(quiet), ct);
         }));
+        cmd.Subcommands.Add(BuildModelCommand());
+        return cmd;
+    }
+
+    // `ragtune demo build-model`: builds the demo model with the given recipe (seeded, so a rebuild gives the same
+    // file), then measures how well it reads on fresh villages.
+    private static Command BuildModelCommand()
+    {
+        var defaults = new DemoModelOptions();
+        var steps = new Option<int>("--steps") { Description = "Optimizer steps", DefaultValueFactory = _ => defaults.Steps };
+        var dim = new Option<int>("--dim") { Description = "Model width", DefaultValueFactory = _ => defaults.Dim };
+        var layers = new Option<int>("--layers") { Description = "Transformer blocks", DefaultValueFactory = _ => defaults.Layers };
+        var heads = new Option<int>("--heads") { Description = "Attention heads", DefaultValueFactory = _ => defaults.Heads };
+        var hidden = new Option<int>("--hidden") { Description = "Feed-forward width", DefaultValueFactory = _ => defaults.HiddenDim };
+        var vocab = new Option<int>("--vocab") { Description = "Vocabulary size", DefaultValueFactory = _ => defaults.VocabSize };
+        var villages = new Option<int>("--villages") { Description = "Villages in the pretraining corpus", DefaultValueFactory = _ => defaults.CorpusVillages };
+        var batch = new Option<int>("--batch") { Description = "Examples per step", DefaultValueFactory = _ => defaults.Batch };
+        var lr = new Option<float>("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => defaults.LearningRate };
+        var sources = new Option<int>("--sources") { Description = "Sources shown per grounded example", DefaultValueFactory = _ => defaults.Sources };
+        var canon = new Option<int>("--canon") { Description = "Canon layer kernel before each attention (0: none)", DefaultValueFactory = _ => defaults.CanonKernel };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the weights and data order", DefaultValueFactory = _ => defaults.Seed };
+        var probe = new Option<int>("--probe") { Description = "Fresh villages to measure reading on (0: none)", DefaultValueFactory = _ => 80 };
+        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
+        var cmd = new Command("build-model", "Build (or find in the cache) the demo's own model and measure how well it reads a passage") { steps, dim, layers, heads, hidden, vocab, villages, batch, lr, sources, canon, seed, probe, threads };
+        cmd.SetAction((r, ct) => CliRun.Guard(async () =>
+        {
+            var options = defaults with
+            {
+                Steps = r.GetValue(steps), Dim = r.GetValue(dim), Layers = r.GetValue(layers), Heads = r.GetValue(heads), HiddenDim = r.GetValue(hidden),
+                VocabSize = r.GetValue(vocab), CorpusVillages = r.GetValue(villages), Batch = r.GetValue(batch), LearningRate = r.GetValue(lr),
+                Sources = r.GetValue(sources), CanonKernel = r.GetValue(canon), Seed = r.GetValue(seed), Threads = r.GetValue(threads),
+            };
+            var path = BuildModel(options, quiet: false, ct);
+            if (r.GetValue(probe) is > 0 and var n)
+            {
+                using var chat = new LocalChatClient(path, new LocalChatClientOptions { Threads = options.Threads });
+                var score = await DemoReadingProbe.RunAsync(chat, n, options.Sources, ct);
+                Console.Out.WriteLine($"reading probe on {n} fresh villages: {score}");
+                foreach (var sample in score.Samples) Console.Out.WriteLine("  " + sample);
+            }
+            return 0;
+        }));
         return cmd;
     }
 
@@ -41,6 +84,11 @@ internal static class DemoCommand
     private static string BuiltInModel(DemoWorldOptions world, bool quick, int threads, bool quiet, CancellationToken ct)
     {
         var options = (quick ? DemoModelOptions.Quick : new DemoModelOptions()) with { TestWorld = world, Threads = threads };
+        return BuildModel(options, quiet, ct);
+    }
+
+    private static string BuildModel(DemoModelOptions options, bool quiet, CancellationToken ct)
+    {
         var path = DemoModelBuilder.PathFor(options);
         if (!File.Exists(path))
             Console.Out.WriteLine($"pretraining the demo model from scratch ({options.Steps} steps, dim {options.Dim}, {options.Layers} layers; once, then cached as {path})");

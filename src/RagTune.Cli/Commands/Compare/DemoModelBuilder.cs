@@ -19,15 +19,19 @@ namespace RagTune.Cli.Commands.Compare;
 /// </summary>
 internal sealed record DemoModelOptions
 {
-    public int Steps { get; init; } = 600;
+    public int Steps { get; init; } = 800;
     public int Dim { get; init; } = 96;
     public int Layers { get; init; } = 3;
     public int Heads { get; init; } = 4;
     public int HiddenDim { get; init; } = 256;
     public int ContextLength { get; init; } = 512;
-    public int VocabSize { get; init; } = 640;
-    public int CorpusVillages { get; init; } = 160;
-    public int Batch { get; init; } = 8;
+    public int VocabSize { get; init; } = 1536;
+    public int CorpusVillages { get; init; } = 4000;
+    public int Batch { get; init; } = 16;
+    /// <summary>Kernel of the canon layer before each attention (0: a plain llama). See <see cref="RagTune.Engine.Kernels.Canon"/>.</summary>
+    public int CanonKernel { get; init; } = 4;
+    /// <summary>Sources shown in each grounded example (the demo spec's <c>top_k</c>).</summary>
+    public int Sources { get; init; } = 1;
     public int SeqLen { get; init; } = 320;
     public float LearningRate { get; init; } = 3e-3f;
     public ulong Seed { get; init; } = 7;
@@ -54,6 +58,7 @@ internal sealed record DemoModelOptions
         Require(VocabSize > 260, $"DemoModelOptions.VocabSize must be above 260 (control and byte tokens), got {VocabSize}.");
         Require(SeqLen >= 2 && SeqLen <= ContextLength, $"DemoModelOptions.SeqLen ({SeqLen}) must be between 2 and ContextLength ({ContextLength}).");
         Require(Batch > 0, "DemoModelOptions.Batch must be positive.");
+        Require(CanonKernel is >= 0 and <= ModelConfig.MaxCanonKernel, $"DemoModelOptions.CanonKernel must be 0 to {ModelConfig.MaxCanonKernel} (got {CanonKernel}).");
         Require(LearningRate is > 0 and < 1, $"DemoModelOptions.LearningRate must be in (0, 1), got {LearningRate}.");
         Require(!string.IsNullOrWhiteSpace(CacheDir), "DemoModelOptions.CacheDir is required.");
     }
@@ -62,7 +67,7 @@ internal sealed record DemoModelOptions
     public string Key()
     {
         var text = string.Create(CultureInfo.InvariantCulture,
-            $"gen{DemoWorld.GeneratorVersion}|builder{DemoModelBuilder.Version}|s{Steps}|d{Dim}|l{Layers}|h{Heads}|f{HiddenDim}|c{ContextLength}|v{VocabSize}|w{CorpusVillages}|b{Batch}|t{SeqLen}|lr{LearningRate}|seed{Seed}|test{TestWorld}");
+            $"gen{DemoWorld.GeneratorVersion}|builder{DemoModelBuilder.Version}|s{Steps}|d{Dim}|l{Layers}|h{Heads}|f{HiddenDim}|c{ContextLength}|v{VocabSize}|w{CorpusVillages}|b{Batch}|src{Sources}|canon{CanonKernel}|t{SeqLen}|lr{LearningRate}|seed{Seed}|test{TestWorld}");
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
     }
 }
@@ -80,7 +85,9 @@ internal sealed record DemoModel(string Path, bool Reused, int Steps, float Firs
 internal static class DemoModelBuilder
 {
     /// <summary>Bumped when the corpus, vocabulary or training recipe changes, so older cached models are not reused.</summary>
-    public const int Version = 3;
+    public const int Version = 4;
+
+    private const int VocabExamples = 2000;
 
     public static string PathFor(DemoModelOptions options) => System.IO.Path.Combine(options.CacheDir, $"demo-{options.Key()}.gguf");
 
@@ -96,14 +103,17 @@ internal static class DemoModelBuilder
         try
         {
             var sw = Stopwatch.StartNew();
-            var examples = DemoCorpus.Build(new DemoCorpusOptions(options.CorpusVillages), options.TestWorld);
+            var examples = DemoCorpus.Build(new DemoCorpusOptions(options.CorpusVillages, Sources: options.Sources), options.TestWorld);
             var corpus = System.IO.Path.Combine(work, "corpus.jsonl");
             DemoCorpus.Write(corpus, examples);
-            var vocab = CorpusVocab.Learn(examples.Select(PlainText), options.VocabSize);
+            // The vocabulary is learned from the first villages' examples (enough for the prompt's words, at a small share
+            // of the cost of the whole corpus); every value word is one piece, so a reader copies it as one token.
+            var vocab = CorpusVocab.Learn(examples.Take(VocabExamples).Select(PlainText), options.VocabSize, DemoWorld.ValueWords);
             var config = new ModelConfig("llama", options.Dim, options.HiddenDim, options.Layers, options.Heads, options.Heads, vocab.Tokens.Length,
-                options.ContextLength, 10000f, 1e-5f, RopeMode.Normal);
+                options.ContextLength, 10000f, 1e-5f, RopeMode.Normal, CanonKernel: options.CanonKernel);
             var basePath = System.IO.Path.Combine(work, "base.gguf");
-            RandomModelWriter.Write(new ModelPreset("demo", config, true, "RagTune demo model"), GgmlType.F32, options.Seed, basePath, vocab: vocab);
+            // The canon layer starts as the identity (zero lag weights), as Allen-Zhu 2025 initialises it.
+            RandomModelWriter.Write(new ModelPreset("demo", config, true, "RagTune demo model"), GgmlType.F32, options.Seed, basePath, vocab: vocab, canonStd: 0f);
 
             var losses = new List<float>();
             var tune = new TuneOptions

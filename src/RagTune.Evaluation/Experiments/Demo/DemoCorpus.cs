@@ -4,12 +4,16 @@ using RagTune.Rag.Answering;
 
 namespace RagTune.Evaluation.Experiments.Demo;
 
-/// <summary>Pretraining corpus sizes: how many villages of the other world, and its seed (never the test world's).</summary>
-internal sealed record DemoCorpusOptions(int Villages = 160, ulong Seed = 777_001)
+/// <summary>
+/// Pretraining corpus sizes: how many villages of the other world, its seed (never the test world's), and how many
+/// sources a grounded example shows (the demo spec's <c>top_k</c>, so reading is learned on the prompt it is served).
+/// </summary>
+internal sealed record DemoCorpusOptions(int Villages = 160, ulong Seed = 777_001, int Sources = 1)
 {
     public void Validate()
     {
         if (Villages < 4) throw new ArgumentException($"DemoCorpusOptions.Villages must be at least 4 (got {Villages}).");
+        if (Sources is < 1 or > 3) throw new ArgumentException($"DemoCorpusOptions.Sources must be 1 to 3 (got {Sources}).");
     }
 }
 
@@ -19,14 +23,17 @@ internal sealed record DemoExample(string? System, string User, string Assistant
 /// <summary>
 /// The demo model's pretraining text: villages of a world generated with another seed, taught in the exact formats
 /// the experiment's arms prompt with, so the model knows the language and how to read a passage but none of the test
-/// world's facts. Per village: its document as text (the ft arm's passage prompt), each question closed book (first wording), and each
-/// question through the compact grounded prompt with two numbered sources, answered with the value and its citation
-/// (or the abstention sentence when neither source is about the village asked).
+/// world's facts. Every village is fresh (its facts are asked once or twice), so memorising cannot lower the loss and
+/// only reading the shown passage does. Per village: two questions through the compact grounded prompt over its own
+/// document (random layout, random wording, the gold source at a random number among
+/// <see cref="DemoCorpusOptions.Sources"/>), answered with the value and its citation; every fourth village a question
+/// over other villages' documents, answered with the abstention sentence; every second a closed-book question (the
+/// base arm's format) and every third its document as text (the ft arm's passage prompt).
 /// </summary>
 internal static class DemoCorpus
 {
     /// <summary>
-    /// Builds the examples. Villages of the corpus world that share any name with the test world are left out, and the
+    /// Builds the examples. Villages of the corpus world that share a name with the test world are left out, and the
     /// result is checked: an overlap throws, because a model that saw a test fact would make the demo's figures wrong.
     /// </summary>
     public static List<DemoExample> Build(DemoCorpusOptions options, DemoWorldOptions testWorld)
@@ -36,34 +43,34 @@ internal static class DemoCorpus
             throw new ArgumentException($"DemoCorpusOptions.Seed must differ from the test world's seed ({testWorld.Seed}): the model must not see the test facts.");
         var test = DemoWorld.Generate(testWorld).Names;
         var world = DemoWorld.Generate(new DemoWorldOptions(options.Villages, 1, 0, 0, options.Seed));
-        var villages = world.Villages.Where(v => !test.Contains(v.Name) && !test.Contains(v.Founder) && !test.Contains(v.River)).ToList();
+        var villages = world.Villages.Where(v => !test.Contains(v.Name)).ToList();
         var rng = new Random(unchecked((int)options.Seed));
+        var attributes = DemoWorld.Attributes;
         var examples = new List<DemoExample>();
+        string Question(DemoWorld.Attribute a, string village) =>
+            string.Format(CultureInfo.InvariantCulture, a.Questions[rng.Next(a.Questions.Length)], village);
+        (string, string) Source(DemoWorld.Village v) => (v.Name, DemoWorld.Render(v, rng.Next(3)));
+        DemoWorld.Village Other(int i) => villages[(i + 1 + rng.Next(villages.Count - 1)) % villages.Count];
         for (int i = 0; i < villages.Count; i++)
         {
             var v = villages[i];
-            var doc = DemoWorld.Render(v, i % 3);
-            examples.Add(new DemoExample(null, TrainingSets.PassagePrompt(v.Name), doc));
-            var other = villages[(i + 1 + rng.Next(villages.Count - 1)) % villages.Count];
-            var otherDoc = DemoWorld.Render(other, (i + 1) % 3);
-            foreach (var a in DemoWorld.Attributes)
+            foreach (var a in attributes.OrderBy(_ => rng.Next()).Take(2))
             {
-                var value = a.Value(v);
-                for (int w = 0; w < a.Questions.Length; w++)
-                {
-                    var question = string.Format(CultureInfo.InvariantCulture, a.Questions[w], v.Name);
-                    // Closed book once per fact (the format is all the base arm needs); reading in every wording.
-                    if (w == 0) examples.Add(new DemoExample(null, question, value));
-                    bool goldFirst = rng.Next(2) == 0;
-                    var sources = goldFirst ? new[] { (v.Name, doc), (other.Name, otherDoc) } : new[] { (other.Name, otherDoc), (v.Name, doc) };
-                    examples.Add(Grounded(question, sources, $"{value} [{(goldFirst ? 1 : 2)}]"));
-                }
-                // Unanswerable from the sources: a question about this village over two passages about others.
-                var third = villages[(i + 2) % villages.Count];
-                var q0 = string.Format(CultureInfo.InvariantCulture, a.Questions[rng.Next(a.Questions.Length)], v.Name);
-                if (rng.Next(3) == 0)
-                    examples.Add(Grounded(q0, [(other.Name, otherDoc), (third.Name, DemoWorld.Render(third, i % 3))], GroundedPrompt.NoAnswer));
+                int gold = rng.Next(options.Sources);
+                var sources = Enumerable.Range(0, options.Sources).Select(k => k == gold ? Source(v) : Source(Other(i))).ToArray();
+                examples.Add(Grounded(Question(a, v.Name), sources, $"{a.Value(v)} [{gold + 1}]"));
             }
+            if (i % 4 == 0)
+            {
+                var sources = Enumerable.Range(0, options.Sources).Select(_ => Source(Other(i))).ToArray();
+                examples.Add(Grounded(Question(attributes[rng.Next(attributes.Count)], v.Name), sources, GroundedPrompt.NoAnswer));
+            }
+            if (i % 2 == 0)
+            {
+                var a = attributes[rng.Next(attributes.Count)];
+                examples.Add(new DemoExample(null, string.Format(CultureInfo.InvariantCulture, a.Questions[0], v.Name), a.Value(v)));
+            }
+            if (i % 3 == 0) examples.Add(new DemoExample(null, TrainingSets.PassagePrompt(v.Name), DemoWorld.Render(v, rng.Next(3))));
         }
         var leaked = examples.SelectMany(e => Words(e.User).Concat(Words(e.Assistant))).Where(test.Contains).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
         if (leaked.Count > 0)
