@@ -149,6 +149,9 @@ internal sealed record ExperimentRun(
     IReadOnlyList<ForgettingRun> Forgetting,
     int RecallK = 5)
 {
+    /// <summary>The spec's <c>notes:</c>, printed by the reports (empty when it has none; absent in older files).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
     public const string FormatName = "ragtune-experiment";
     public const int FormatVersion = 1;
 }

@@ -67,7 +67,10 @@ internal sealed class ExperimentRunner(ExperimentSpec spec, IArmModels models, I
         if (spec.Experiments.Freshness is { } fr)
             freshness = await new FreshnessExperiment(this, fr, spec.Seed).RunAsync(test, arms, questions, progress, ct);
 
-        return new ExperimentRun(spec.Name, models.Description, started, spec.Constraints, train, test, arms, freshness, efficiency, forgetting, spec.Retrieval.TopK);
+        return new ExperimentRun(spec.Name, models.Description, started, spec.Constraints, train, test, arms, freshness, efficiency, forgetting, spec.Retrieval.TopK)
+        {
+            Notes = spec.Notes,
+        };
     }
 
     // ── documents and questions ───────────────────────────────────────────────────────────────────────────────────

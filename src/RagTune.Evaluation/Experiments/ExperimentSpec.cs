@@ -73,6 +73,9 @@ internal sealed record ExperimentSpec(
     ExperimentsSpec Experiments,
     ulong Seed)
 {
+    /// <summary>Lines the report prints under "Notes" (<c>notes:</c> in the spec): context a reader of the report needs, such as published results to compare with.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
     /// <summary>
     /// A few sentences of plain general English for the forgetting measure when the spec gives none: written for this
     /// project, about nothing in any user's documents, so a rise in its perplexity is forgetting, not new knowledge.

@@ -60,7 +60,7 @@ internal static class ExperimentSpecReader
             throw new ExperimentSpecException(specPath, 1, "(root)", "the spec must be a mapping with at least 'documents', 'questions' and 'model' (see docs/compare.md).");
         var baseDir = Path.GetDirectoryName(specPath) ?? ".";
         var root = new Section(specPath, baseDir, "", rootNode);
-        root.Known("name", "documents", "questions", "model", "arms", "fine_tuning", "raft", "retrieval", "constraints", "experiments", "seed");
+        root.Known("name", "documents", "questions", "model", "arms", "fine_tuning", "raft", "retrieval", "constraints", "experiments", "seed", "notes");
 
         var documents = root.Required("documents");
         documents.Known("paths", "collection");
@@ -233,7 +233,10 @@ internal static class ExperimentSpecReader
         var name = root.String("name") ?? System.IO.Path.GetFileNameWithoutExtension(specPath);
         var seed = root.Int("seed") is { } s ? (s >= 0 ? (ulong)s : throw root.Error("seed", "must be zero or more.")) : 42UL;
         return new ExperimentSpec(name, specPath, new DocumentsSpec(docPaths, collection), new QuestionsSpec(qFile, generate, paraphrases, testShare, limit),
-            new ModelSpec(modelPath, remote, model.String("remote_model") ?? "default", threads, maxTokens), arms, ft, raft, retrieval, constraints, experiments, seed);
+            new ModelSpec(modelPath, remote, model.String("remote_model") ?? "default", threads, maxTokens), arms, ft, raft, retrieval, constraints, experiments, seed)
+        {
+            Notes = root.StringList("notes"),
+        };
     }
 
     /// <summary>One mapping of the spec, with typed getters that fail naming the line and the dotted field.</summary>

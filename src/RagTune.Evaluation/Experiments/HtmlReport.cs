@@ -52,6 +52,12 @@ internal static class HtmlReport
             foreach (var chart in ChartsFor(heading, r)) Figure(sb, chart);
             sb.Append("</section>\n");
         }
+        if (r.Run.Notes.Count > 0)
+        {
+            sb.Append("<section aria-labelledby=\"notes\">\n<h2 id=\"notes\">Notes</h2>\n<ul>\n");
+            foreach (var note in r.Run.Notes) sb.Append("<li>").Append(HtmlText.Escape(note)).Append("</li>\n");
+            sb.Append("</ul>\n</section>\n");
+        }
         Answers(sb, r);
         sb.Append("</main>\n</body>\n</html>\n");
         return sb.ToString();

@@ -23,6 +23,12 @@ internal static class MarkdownReport
                 foreach (var line in ReportTables.FitLines(r)) sb.Append("- ").Append(Inline(line)).Append('\n');
             sb.Append('\n');
         }
+        if (run.Notes.Count > 0)
+        {
+            sb.Append("## Notes\n\n");
+            foreach (var note in run.Notes) sb.Append("- ").Append(Inline(note)).Append('\n');
+            sb.Append('\n');
+        }
         sb.Append("Every raw answer and score is in results.json.\n");
         return sb.ToString();
     }

@@ -35,7 +35,20 @@ public sealed class ExperimentReportTests
             Arm(ArmNames.FineTunedRag, 20, i => i < 17, Training()),
             new(ArmNames.RaftRag, [], null, "adapter <raft> failed to load: out of memory"),
         };
-        return Run(arms, test, new ExperimentConstraints(LatencyBudgetMs: 2000, CitationsRequired: true), freshness, curve, [new ForgettingRun(ArmNames.FineTuned, 20, 23)]);
+        return Run(arms, test, new ExperimentConstraints(LatencyBudgetMs: 2000, CitationsRequired: true), freshness, curve, [new ForgettingRun(ArmNames.FineTuned, 20, 23)])
+            with { Notes = ["Published: RAG 0.88 <b>vs</b> fine-tuned 0.50."] };
+    }
+
+    [Fact]
+    public void The_specs_notes_are_printed_escaped_in_both_reports_and_kept_in_results_json()
+    {
+        using var dir = new TempDir();
+        var paths = ExperimentReport.WriteAll(ExperimentAnalyzer.Analyze(FullRun(), Options), dir.File("out"));
+        Assert.Contains("## Notes", File.ReadAllText(paths[1]));
+        var html = File.ReadAllText(paths[2]);
+        Assert.Contains("<h2 id=\"notes\">Notes</h2>", html);
+        Assert.Contains("RAG 0.88 &lt;b&gt;vs&lt;/b&gt; fine-tuned 0.50.", html);
+        Assert.Contains("fine-tuned 0.50", File.ReadAllText(paths[0]));
     }
 
     private static XDocument ParseXhtml(string html)

@@ -46,6 +46,31 @@ public sealed class CorpusVocabTests
     }
 
     [Fact]
+    public void Whole_words_become_one_token_each_even_before_punctuation()
+    {
+        string[] whole = ["Ashby", "Penrose", "Underhill", "Kolra", "teal"];
+        var vocab = CorpusVocab.Learn(s_corpus, 400, whole);
+        using var dir = new TempDir();
+        var path = dir.File("vocab.gguf");
+        var preset = new ModelPreset("v", ModelPresets.Get("tiny").Config with { VocabSize = vocab.Tokens.Length }, true, "test");
+        RandomModelWriter.Write(preset, GgmlType.F32, 1, path, vocab: vocab);
+        using var model = LocalModel.Load(path);
+        foreach (var w in whole)
+        {
+            Assert.Contains("\u2581" + w, vocab.Tokens);
+            // "Penrose." and "Penrose," keep the word one piece, the punctuation apart.
+            foreach (var text in new[] { w, w + ".", w + "," })
+            {
+                var ids = model.Tokenizer.Encode(text, addBos: false);
+                Assert.Equal(text.Length - w.Length + 1, ids.Count);
+            }
+        }
+        // Without them, a word the corpus never saw is split.
+        Assert.DoesNotContain("\u2581Underhill", CorpusVocab.Learn(s_corpus, 400).Tokens);
+        Assert.Throws<ArgumentException>(() => CorpusVocab.Learn(s_corpus, 400, ["two words"]));
+    }
+
+    [Fact]
     public void A_size_without_room_for_pieces_is_refused()
     {
         var e = Assert.Throws<ArgumentException>(() => CorpusVocab.Learn(s_corpus, 259));

@@ -58,7 +58,8 @@ internal static class DemoCommand
         var seed = new Option<ulong>("--seed") { Description = "Seed of the weights and data order", DefaultValueFactory = _ => defaults.Seed };
         var probe = new Option<int>("--probe") { Description = "Fresh villages to measure reading on (0: none)", DefaultValueFactory = _ => 80 };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
-        var cmd = new Command("build-model", "Build (or find in the cache) the demo's own model and measure how well it reads a passage") { steps, dim, layers, heads, hidden, vocab, villages, batch, lr, sources, canon, seed, probe, threads };
+        var output = new Option<string?>("--out", "-o") { Description = "Also copy the model to this file (to commit it as the demo's model)" };
+        var cmd = new Command("build-model", "Build (or find in the cache) the demo's own model and measure how well it reads a passage") { steps, dim, layers, heads, hidden, vocab, villages, batch, lr, sources, canon, seed, probe, threads, output };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             var options = defaults with
@@ -68,6 +69,14 @@ internal static class DemoCommand
                 Sources = r.GetValue(sources), CanonKernel = r.GetValue(canon), Seed = r.GetValue(seed), Threads = r.GetValue(threads),
             };
             var path = BuildModel(options, quiet: false, ct);
+            var sha = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();
+            Console.Out.WriteLine($"recipe key {options.Key()}, sha256 {sha}, {new FileInfo(path).Length / 1024.0 / 1024:F1} MiB");
+            if (r.GetValue(output) is { } copy)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(copy))!);
+                File.Copy(path, copy, overwrite: true);
+                Console.Out.WriteLine($"copied to {copy}");
+            }
             if (r.GetValue(probe) is > 0 and var n)
             {
                 using var chat = new LocalChatClient(path, new LocalChatClientOptions { Threads = options.Threads });
@@ -83,21 +92,26 @@ internal static class DemoCommand
     // The demo's own model: pretrained on another generated world, so it reads the formats but knows no test fact.
     private static string BuiltInModel(DemoWorldOptions world, bool quick, int threads, bool quiet, CancellationToken ct)
     {
-        var options = (quick ? DemoModelOptions.Quick : new DemoModelOptions()) with { TestWorld = world, Threads = threads };
-        return BuildModel(options, quiet, ct);
+        // --quick asks fewer questions of a smaller world, with the same model: the demo's corpus was built against the
+        // full world, so it is checked here to name none of the quick world's villages either.
+        var options = new DemoModelOptions { Threads = threads };
+        var path = BuildModel(options, quiet, ct);
+        if (world != options.TestWorld)
+            DemoCorpus.CheckDisjoint(DemoCorpus.Build(options.CorpusOptions, options.TestWorld), DemoWorld.Generate(world).Names);
+        return path;
     }
 
     private static string BuildModel(DemoModelOptions options, bool quiet, CancellationToken ct)
     {
         var path = DemoModelBuilder.PathFor(options);
-        if (!File.Exists(path))
+        if (!File.Exists(path) && !CommittedDemoModel.Fits(options))
             Console.Out.WriteLine($"pretraining the demo model from scratch ({options.Steps} steps, dim {options.Dim}, {options.Layers} layers; once, then cached as {path})");
         var progress = quiet ? null : new Progress<TrainingProgress>(p =>
         {
             if (p.Step % 25 == 0 || p.Step == p.TotalSteps) Console.Out.WriteLine($"  step {p.Step}/{p.TotalSteps}  loss {p.TrainLoss:F3}  eta {p.Eta:mm\\:ss}");
         });
-        var built = DemoModelBuilder.Build(options, progress, ct);
-        Console.Out.WriteLine(built.Reused
+        var built = DemoModelBuilder.Build(options, progress, ct, warn: m => Console.Error.WriteLine("warning: " + m));
+        Console.Out.WriteLine(built.Committed ? $"demo model: {built.Path} (the committed model, sha256 checked)" : built.Reused
             ? $"demo model: {built.Path} (cached)"
             : $"demo model: {built.Path} ({built.Steps} steps in {built.Seconds:F0} s, loss {built.FirstLoss:F2} -> {built.LastLoss:F2})");
         return built.Path;

@@ -63,6 +63,9 @@ internal sealed record DemoModelOptions
         Require(!string.IsNullOrWhiteSpace(CacheDir), "DemoModelOptions.CacheDir is required.");
     }
 
+    /// <summary>The pretraining corpus these options describe.</summary>
+    public DemoCorpusOptions CorpusOptions => new(CorpusVillages, Sources: Sources);
+
     /// <summary>The cache key: generator version, builder version and every setting that changes the weights.</summary>
     public string Key()
     {
@@ -72,8 +75,11 @@ internal sealed record DemoModelOptions
     }
 }
 
-/// <summary>What <see cref="DemoModelBuilder.Build"/> produced: the model file, whether it came from the cache, and the loss curve's ends.</summary>
-internal sealed record DemoModel(string Path, bool Reused, int Steps, float FirstLoss, float LastLoss, double Seconds);
+/// <summary>
+/// What <see cref="DemoModelBuilder.Build"/> produced: the model file, whether it came from the cache (or, with
+/// <see cref="Committed"/>, from the model committed with the sources), and the loss curve's ends.
+/// </summary>
+internal sealed record DemoModel(string Path, bool Reused, int Steps, float FirstLoss, float LastLoss, double Seconds, bool Committed = false);
 
 /// <summary>
 /// The demo's own model, pretrained from scratch on our engine: a corpus of another generated world
@@ -91,19 +97,25 @@ internal static class DemoModelBuilder
 
     public static string PathFor(DemoModelOptions options) => System.IO.Path.Combine(options.CacheDir, $"demo-{options.Key()}.gguf");
 
-    public static DemoModel Build(DemoModelOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken ct = default)
+    /// <summary>
+    /// Builds the model, or finds it: in the cache, else (for the default recipe) the committed one, unpacked into the
+    /// cache after its sha256 is checked. A committed model whose bytes do not match the recorded sha256 is not used:
+    /// the model is built from scratch instead (<paramref name="warn"/> says why).
+    /// </summary>
+    public static DemoModel Build(DemoModelOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken ct = default, Action<string>? warn = null)
     {
         options.Validate();
         var path = PathFor(options);
         if (File.Exists(path)) return new DemoModel(path, true, 0, float.NaN, float.NaN, 0);
         Directory.CreateDirectory(options.CacheDir);
+        if (CommittedDemoModel.TryUnpack(options, path, warn)) return new DemoModel(path, true, 0, float.NaN, float.NaN, 0, Committed: true);
         var work = path + $".build-{Environment.ProcessId}";
         if (Directory.Exists(work)) Directory.Delete(work, true);
         Directory.CreateDirectory(work);
         try
         {
             var sw = Stopwatch.StartNew();
-            var examples = DemoCorpus.Build(new DemoCorpusOptions(options.CorpusVillages, Sources: options.Sources), options.TestWorld);
+            var examples = DemoCorpus.Build(options.CorpusOptions, options.TestWorld);
             var corpus = System.IO.Path.Combine(work, "corpus.jsonl");
             DemoCorpus.Write(corpus, examples);
             // The vocabulary is learned from the first villages' examples (enough for the prompt's words, at a small share
