@@ -37,8 +37,8 @@ internal sealed record ModelConfig(
     RopeScaling? RopeScaling = null,
     int CanonKernel = 0)
 {
-    /// <summary>The largest canon kernel accepted (Allen-Zhu 2025 uses 4).</summary>
-    public const int MaxCanonKernel = 16;
+    /// <summary>The largest canon kernel accepted (Allen-Zhu 2025 uses 4; a wider one also carries the question to the answer position).</summary>
+    public const int MaxCanonKernel = 32;
 
     /// <summary>Per-head width, D / H.</summary>
     public int HeadDim => Dim / Heads;

@@ -45,10 +45,13 @@ internal static class GroundedPrompt
             sb.Append("<source id=\"").Append(s.Number).Append("\" title=\"").Append(Escape(s.Title, attribute: true)).Append("\">\n")
               .Append(Escape(text, attribute: false)).Append("\n</source>\n\n");
         }
-        sb.Append("Question: ").Append(Escape(question, attribute: false)).Append('\n')
-          .Append("Answer from the sources above only, citing them like [1].");
+        sb.Append(FollowUp(question));
         return [new ChatMessage(ChatRole.System, systemMessage), new ChatMessage(ChatRole.User, sb.ToString())];
     }
+
+    /// <summary>A later question of the same conversation over the sources already shown, worded as <see cref="Build"/> asks the first.</summary>
+    public static string FollowUp(string question) =>
+        "Question: " + Escape(question, attribute: false) + "\nAnswer from the sources above only, citing them like [1].";
 
     /// <summary>Escapes text for a source block.</summary>
     public static string Escape(string text, bool attribute)

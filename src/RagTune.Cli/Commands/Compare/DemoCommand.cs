@@ -55,18 +55,19 @@ internal static class DemoCommand
         var lr = new Option<float>("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => defaults.LearningRate };
         var sources = new Option<int>("--sources") { Description = "Sources shown per grounded example", DefaultValueFactory = _ => defaults.Sources };
         var canon = new Option<int>("--canon") { Description = "Canon layer kernel before each attention (0: none)", DefaultValueFactory = _ => defaults.CanonKernel };
+        var questions = new Option<int>("--questions-per-passage") { Description = "Facts asked in turn over each passage of the reading corpus", DefaultValueFactory = _ => defaults.QuestionsPerPassage };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the weights and data order", DefaultValueFactory = _ => defaults.Seed };
         var probe = new Option<int>("--probe") { Description = "Fresh villages to measure reading on (0: none)", DefaultValueFactory = _ => 80 };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
         var output = new Option<string?>("--out", "-o") { Description = "Also copy the model to this file (to commit it as the demo's model)" };
-        var cmd = new Command("build-model", "Build (or find in the cache) the demo's own model and measure how well it reads a passage") { steps, dim, layers, heads, hidden, vocab, villages, batch, lr, sources, canon, seed, probe, threads, output };
+        var cmd = new Command("build-model", "Build (or find in the cache) the demo's own model and measure how well it reads a passage") { steps, dim, layers, heads, hidden, vocab, villages, batch, lr, sources, canon, questions, seed, probe, threads, output };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             var options = defaults with
             {
                 Steps = r.GetValue(steps), Dim = r.GetValue(dim), Layers = r.GetValue(layers), Heads = r.GetValue(heads), HiddenDim = r.GetValue(hidden),
                 VocabSize = r.GetValue(vocab), CorpusVillages = r.GetValue(villages), Batch = r.GetValue(batch), LearningRate = r.GetValue(lr),
-                Sources = r.GetValue(sources), CanonKernel = r.GetValue(canon), Seed = r.GetValue(seed), Threads = r.GetValue(threads),
+                Sources = r.GetValue(sources), CanonKernel = r.GetValue(canon), QuestionsPerPassage = r.GetValue(questions), Seed = r.GetValue(seed), Threads = r.GetValue(threads),
             };
             var path = BuildModel(options, quiet: false, ct);
             var sha = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path))).ToLowerInvariant();

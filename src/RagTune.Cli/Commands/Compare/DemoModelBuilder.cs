@@ -30,6 +30,8 @@ internal sealed record DemoModelOptions
     public int Batch { get; init; } = 16;
     /// <summary>Kernel of the canon layer before each attention (0: a plain llama). See <see cref="RagTune.Engine.Kernels.Canon"/>.</summary>
     public int CanonKernel { get; init; } = 4;
+    /// <summary>Facts asked in turn over each passage of the reading corpus.</summary>
+    public int QuestionsPerPassage { get; init; } = 3;
     /// <summary>Sources shown in each grounded example (the demo spec's <c>top_k</c>).</summary>
     public int Sources { get; init; } = 1;
     public int SeqLen { get; init; } = 320;
@@ -64,13 +66,13 @@ internal sealed record DemoModelOptions
     }
 
     /// <summary>The pretraining corpus these options describe.</summary>
-    public DemoCorpusOptions CorpusOptions => new(CorpusVillages, Sources: Sources);
+    public DemoCorpusOptions CorpusOptions => new(CorpusVillages, Sources: Sources, QuestionsPerPassage: QuestionsPerPassage);
 
     /// <summary>The cache key: generator version, builder version and every setting that changes the weights.</summary>
     public string Key()
     {
         var text = string.Create(CultureInfo.InvariantCulture,
-            $"gen{DemoWorld.GeneratorVersion}|builder{DemoModelBuilder.Version}|s{Steps}|d{Dim}|l{Layers}|h{Heads}|f{HiddenDim}|c{ContextLength}|v{VocabSize}|w{CorpusVillages}|b{Batch}|src{Sources}|canon{CanonKernel}|t{SeqLen}|lr{LearningRate}|seed{Seed}|test{TestWorld}");
+            $"gen{DemoWorld.GeneratorVersion}|builder{DemoModelBuilder.Version}|s{Steps}|d{Dim}|l{Layers}|h{Heads}|f{HiddenDim}|c{ContextLength}|v{VocabSize}|w{CorpusVillages}|b{Batch}|src{Sources}|qpp{QuestionsPerPassage}|canon{CanonKernel}|t{SeqLen}|lr{LearningRate}|seed{Seed}|test{TestWorld}");
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
     }
 }
@@ -91,7 +93,7 @@ internal sealed record DemoModel(string Path, bool Reused, int Steps, float Firs
 internal static class DemoModelBuilder
 {
     /// <summary>Bumped when the corpus, vocabulary or training recipe changes, so older cached models are not reused.</summary>
-    public const int Version = 4;
+    public const int Version = 5;
 
     private const int VocabExamples = 2000;
 

@@ -8,17 +8,19 @@ namespace RagTune.Evaluation.Experiments.Demo;
 /// Pretraining corpus sizes: how many villages of the other world, its seed (never the test world's), and how many
 /// sources a grounded example shows (the demo spec's <c>top_k</c>, so reading is learned on the prompt it is served).
 /// </summary>
-internal sealed record DemoCorpusOptions(int Villages = 160, ulong Seed = 777_001, int Sources = 1)
+internal sealed record DemoCorpusOptions(int Villages = 160, ulong Seed = 777_001, int Sources = 1, int QuestionsPerPassage = 1)
 {
     public void Validate()
     {
+        if (QuestionsPerPassage is < 1 or > 5) throw new ArgumentException($"DemoCorpusOptions.QuestionsPerPassage must be 1 to 5 (got {QuestionsPerPassage}).");
         if (Villages < 4) throw new ArgumentException($"DemoCorpusOptions.Villages must be at least 4 (got {Villages}).");
         if (Sources is < 1 or > 3) throw new ArgumentException($"DemoCorpusOptions.Sources must be 1 to 3 (got {Sources}).");
     }
 }
 
 /// <summary>One chat example of the corpus; <see cref="System"/> is null for closed-book and document examples.</summary>
-internal sealed record DemoExample(string? System, string User, string Assistant);
+/// <see cref="FollowUps"/> are further (question, answer) turns of the same conversation over the same sources.
+internal sealed record DemoExample(string? System, string User, string Assistant, IReadOnlyList<(string User, string Assistant)>? FollowUps = null);
 
 /// <summary>
 /// The demo model's pretraining text: villages of a world generated with another seed, taught in the exact formats
@@ -56,11 +58,17 @@ internal static class DemoCorpus
         for (int i = 0; i < villages.Count; i++)
         {
             var v = villages[i];
-            foreach (var a in attributes.OrderBy(_ => rng.Next()).Take(2))
+            // Two conversations per village over its document, each asking QuestionsPerPassage facts in turn (more
+            // answers per passage read: the passage is most of an example's tokens, the answers all of its targets).
+            var asked = attributes.OrderBy(_ => rng.Next()).ToList();
+            for (int c = 0; c < 2; c++)
             {
                 int gold = rng.Next(options.Sources);
                 var sources = Enumerable.Range(0, options.Sources).Select(k => k == gold ? Source(v) : Source(Other(i))).ToArray();
-                examples.Add(Grounded(Question(a, v.Name), sources, $"{a.Value(v)} [{gold + 1}]"));
+                var turns = Enumerable.Range(0, options.QuestionsPerPassage).Select(q => asked[(c + 2 * q) % asked.Count])
+                    .Select(a => (Question(a, v.Name), $"{a.Value(v)} [{gold + 1}]")).ToList();
+                var first = Grounded(turns[0].Item1, sources, turns[0].Item2);
+                examples.Add(turns.Count == 1 ? first : first with { FollowUps = turns.Skip(1).Select(t => (GroundedPrompt.FollowUp(t.Item1), t.Item2)).ToList() });
             }
             if (i % 4 == 0)
             {
@@ -85,7 +93,7 @@ internal static class DemoCorpus
     /// </summary>
     public static void CheckDisjoint(IEnumerable<DemoExample> examples, IReadOnlySet<string> names)
     {
-        var leaked = examples.SelectMany(e => Words(e.User).Concat(Words(e.Assistant))).Where(names.Contains).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var leaked = examples.SelectMany(e => Words(e.User).Concat(Words(e.Assistant)).Concat((e.FollowUps ?? []).SelectMany(f => Words(f.User).Concat(Words(f.Assistant))))).Where(names.Contains).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
         if (leaked.Count > 0)
             throw new InvalidOperationException($"The demo corpus names entities of the test world ({string.Join(", ", leaked.Take(5))}); change DemoCorpusOptions.Seed.");
     }
@@ -101,6 +109,11 @@ internal static class DemoCorpus
             if (e.System != null) messages.Add(new { role = "system", content = e.System });
             messages.Add(new { role = "user", content = e.User });
             messages.Add(new { role = "assistant", content = e.Assistant });
+            foreach (var (user, assistant) in e.FollowUps ?? [])
+            {
+                messages.Add(new { role = "user", content = user });
+                messages.Add(new { role = "assistant", content = assistant });
+            }
             w.WriteLine(JsonSerializer.Serialize(new { messages }));
         }
     }
