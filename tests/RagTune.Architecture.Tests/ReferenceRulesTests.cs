@@ -15,7 +15,7 @@ public sealed class ReferenceRulesTests
         ["RagTune.Engine"] = ["System.Numerics.Tensors"],
         ["RagTune.Tokenizers"] = [],
         ["RagTune.Models"] = ["RagTune.Engine", "RagTune.Tokenizers", "Microsoft.Extensions.AI.Abstractions", "OpenAI"],
-        ["RagTune.Rag"] = ["Microsoft.Extensions.AI.Abstractions", "System.Numerics.Tensors", "Markdig", "AngleSharp", "HtmlAgilityPack", "DocumentFormat.OpenXml", "CsvHelper"],
+        ["RagTune.Rag"] = ["Microsoft.Extensions.AI.Abstractions", "System.Numerics.Tensors", "Markdig", "AngleSharp", "HtmlAgilityPack", "DocumentFormat.OpenXml", "CsvHelper", "PdfPig"],
         ["RagTune.Rag.Sqlite"] = ["RagTune.Rag", "Microsoft.Data.Sqlite.Core", "SQLitePCLRaw.bundle_e_sqlite3", "System.Numerics.Tensors"],
         ["RagTune.Rag.Postgres"] = ["RagTune.Rag", "Npgsql"],
         ["RagTune.FineTuning"] = ["RagTune.Engine", "RagTune.Tokenizers", "RagTune.Models"],

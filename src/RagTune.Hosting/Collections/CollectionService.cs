@@ -107,7 +107,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     {
         var hits = await RetrieveAsync(name, query, k, mode, ct).ConfigureAwait(false);
         return [.. hits.Select(h => new SearchResult(h.Rank, h.Score, h.Retriever, h.Chunk.ChunkId, h.Chunk.DocumentId, h.Chunk.Title,
-            h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text))];
+            h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text, h.Chunk.Pages))];
     }
 
     /// <summary>The most tokens an answer may have when the request names no limit.</summary>
@@ -226,7 +226,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         int prompt = (int)(a.Usage?.InputTokenCount ?? 0), completion = (int)(a.Usage?.OutputTokenCount ?? 0);
         return new AskResult(question, a.Text, a.Mode == "model" ? model ?? "model" : a.Mode, a.Abstained,
             [.. a.Sentences.Select(s => new AskSentence(s.Text, s.Citations, s.FabricatedCitations, s.Support, s.Supported))],
-            [.. a.Sources.Select(s => new AskSource(s.Number, s.ChunkId, s.DocumentId, s.Title, s.Start, s.End, s.Text, cited.Contains(s.Number)))],
+            [.. a.Sources.Select(s => new AskSource(s.Number, s.ChunkId, s.DocumentId, s.Title, s.Start, s.End, s.Text, cited.Contains(s.Number), s.Pages))],
             new AskUsage(prompt, completion, (int)(a.Usage?.TotalTokenCount ?? prompt + completion)),
             // M.E.AI's finish reasons carry OpenAI's words ("stop", "length", "content_filter", "tool_calls").
             a.FinishReason?.Value ?? "stop");
