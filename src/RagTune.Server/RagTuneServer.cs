@@ -109,6 +109,7 @@ public static class RagTuneServer
         {
             j.SerializerOptions.PropertyNamingPolicy = OpenAIWire.Json.PropertyNamingPolicy;
             j.SerializerOptions.DefaultIgnoreCondition = OpenAIWire.Json.DefaultIgnoreCondition;
+            j.SerializerOptions.Encoder = OpenAIWire.Json.Encoder;
         });
         builder.Services.AddRateLimiter(r =>
         {

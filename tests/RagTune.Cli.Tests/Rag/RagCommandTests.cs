@@ -25,6 +25,25 @@ public sealed class RagCommandTests : IDisposable
     private CliProcess.Result Run(params string[] args) => CliProcess.Run([.. args, "--data-dir", Data]);
 
     [Fact]
+    public void Json_output_keeps_printable_characters_unescaped()
+    {
+        var docs = Path.Combine(_dir.Path, "plus");
+        Directory.CreateDirectory(docs);
+        File.WriteAllText(Path.Combine(docs, "arms.txt"), "C++ & <Rust>: the ft+rag arm answers \"quoted\" text about arms.\n");
+        Assert.Equal(0, Run("ingest", docs, "--collection", "plus").ExitCode);
+        var search = Run("search", "ft+rag arm", "--collection", "plus", "--json");
+        Assert.Equal(0, search.ExitCode);
+        Assert.Contains("C++ & <Rust>: the ft+rag arm answers \\\"quoted\\\" text", search.Stdout);
+        Assert.DoesNotContain("\\u00", search.Stdout);
+        using (var json = JsonDocument.Parse(search.Stdout))
+            Assert.StartsWith("C++ & <Rust>: the ft+rag arm", json.RootElement[0].GetProperty("text").GetString());
+        var ask = Run("ask", "What does the ft+rag arm answer?", "--collection", "plus", "--extractive", "--json");
+        Assert.Equal(0, ask.ExitCode);
+        Assert.Contains("\"What does the ft+rag arm answer?\"", ask.Stdout);
+        Assert.DoesNotContain("\\u00", ask.Stdout);
+    }
+
+    [Fact]
     public void Ingest_search_ask_reingest_and_sync()
     {
         var first = Run("ingest", Docs, "--collection", "kb");

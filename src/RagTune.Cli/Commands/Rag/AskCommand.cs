@@ -76,7 +76,7 @@ internal static class AskCommand
 
             if (!stream)
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(AskJson.From(q, answer), RagJson.Default.AskJson));
+                Console.Out.WriteLine(JsonSerializer.Serialize(AskJson.From(q, answer), RagJson.Readable.AskJson));
                 return 0;
             }
             PrintSources(answer);

@@ -37,7 +37,7 @@ internal static class SearchCommand
             }, withChat: false);
             var hits = await rag.SearchAsync(r.GetValue(query)!, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
             if (r.GetValue(json))
-                Console.Out.WriteLine(JsonSerializer.Serialize(hits.Select(HitJson.From).ToList(), RagJson.Default.ListHitJson));
+                Console.Out.WriteLine(JsonSerializer.Serialize(hits.Select(HitJson.From).ToList(), RagJson.Readable.ListHitJson));
             else if (hits.Count == 0)
                 Console.Out.WriteLine("no results");
             else
@@ -73,4 +73,10 @@ internal sealed record HitJson(int Rank, double Score, string Retriever, long Ch
 [JsonSerializable(typeof(SquadEvalJson))]
 [JsonSerializable(typeof(RagBenchJson))]
 [JsonSerializable(typeof(List<CollectionJson>))]
-internal sealed partial class RagJson : JsonSerializerContext;
+internal sealed partial class RagJson : JsonSerializerContext
+{
+    private static RagJson? s_readable;
+
+    /// <summary>The same contract with printable characters unescaped (<see cref="ReadableJson"/>); made on first use, after <c>Default</c>.</summary>
+    public static RagJson Readable => s_readable ??= new(ReadableJson.Options(Default.Options));
+}
