@@ -18,6 +18,10 @@ public static class GhostscriptPdf
         (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator)
             .Any(d => d.Length > 0 && File.Exists(Path.Combine(d, "ps2pdf")));
 
+    /// <summary>Why a PDF test cannot run here (for a fact's <c>Skip</c>), or null when ps2pdf is installed.</summary>
+    public static string? SkipReason =>
+        Available ? null : "ps2pdf (ghostscript) is not installed: apt-get install ghostscript to run the PDF tests (.ci/run installs it).";
+
     /// <summary>PostScript for pages of text lines, 11 pt Helvetica.</summary>
     public static string TextPages(params IReadOnlyList<TextLine>[] pages)
     {

@@ -11,10 +11,7 @@ namespace RagTune.Rag.Tests.Ingestion;
 /// <summary>A fact that runs when Ghostscript's ps2pdf is installed (CI installs it) to make the test's PDFs.</summary>
 public sealed class GhostscriptFactAttribute : FactAttribute
 {
-    public GhostscriptFactAttribute()
-    {
-        if (!GhostscriptPdf.Available) Skip = "ps2pdf (ghostscript) is not installed: apt-get install ghostscript to run the PDF tests.";
-    }
+    public GhostscriptFactAttribute() => Skip = GhostscriptPdf.SkipReason;
 }
 
 /// <summary>The PDF reader (PdfPig) on PDFs rendered by Ghostscript from PostScript written here.</summary>
