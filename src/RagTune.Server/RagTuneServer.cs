@@ -20,8 +20,8 @@ namespace RagTune.Server;
 
 /// <summary>
 /// Builds the RagTune HTTP server: OpenAI-compatible endpoints over the models of a <see cref="ModelRegistry"/>,
-/// the RagTune API (<c>/api</c>: collections, ingestion, search, ask, fine-tuning and comparison jobs with live progress) and the
-/// web UI, an API key check, a concurrency limit with a bounded queue, a request body limit and optional CORS.
+/// the RagTune API (<c>/api</c>: collections, ingestion, search, ask, fine-tuning and comparison jobs with live progress), the
+/// MCP tools (<c>/mcp</c>, streamable HTTP) and the web UI, an API key check, a concurrency limit with a bounded queue, a request body limit and optional CORS.
 /// </summary>
 public static class RagTuneServer
 {
@@ -104,10 +104,12 @@ public static class RagTuneServer
         builder.Services.AddSingleton(models);
         builder.Services.AddSingleton<ServerTelemetry>();
         builder.Services.AddSingleton<ReportTickets>();
+        McpEndpoint.AddServices(builder.Services, models);
         builder.Services.ConfigureHttpJsonOptions(j =>
         {
             j.SerializerOptions.PropertyNamingPolicy = OpenAIWire.Json.PropertyNamingPolicy;
             j.SerializerOptions.DefaultIgnoreCondition = OpenAIWire.Json.DefaultIgnoreCondition;
+            j.SerializerOptions.Encoder = OpenAIWire.Json.Encoder;
         });
         builder.Services.AddRateLimiter(r =>
         {
@@ -174,6 +176,7 @@ public static class RagTuneServer
         JobsApi.Map(app);
         TuneApi.Map(app, options, models);
         CompareApi.Map(app, options, models);
+        McpEndpoint.Map(app);
         app.MapFallback("/api/{**rest}", (HttpContext c) => OpenAIErrorException.WriteAsync(c, StatusCodes.Status404NotFound,
             $"Unknown request URL: {c.Request.Method} {c.Request.Path}.", "invalid_request_error", null, "unknown_url"));
         WebUi.Map(app);
@@ -227,7 +230,8 @@ public static class RagTuneServer
     }
 
     // The web UI's static files are public (the page asks for the key); everything that reads or changes data is not.
-    private static bool IsProtected(PathString path) => path.StartsWithSegments("/v1") || path.StartsWithSegments("/api");
+    private static bool IsProtected(PathString path) =>
+        path.StartsWithSegments("/v1") || path.StartsWithSegments("/api") || path.StartsWithSegments(McpEndpoint.Path);
 
     // Progress streams stay open for a job's whole life: they would hold a request slot each, so they are not counted.
     private static bool IsLimited(PathString path) =>

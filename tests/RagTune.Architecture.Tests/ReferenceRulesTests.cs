@@ -15,7 +15,7 @@ public sealed class ReferenceRulesTests
         ["RagTune.Engine"] = ["System.Numerics.Tensors"],
         ["RagTune.Tokenizers"] = [],
         ["RagTune.Models"] = ["RagTune.Engine", "RagTune.Tokenizers", "Microsoft.Extensions.AI.Abstractions", "OpenAI"],
-        ["RagTune.Rag"] = ["Microsoft.Extensions.AI.Abstractions", "System.Numerics.Tensors", "Markdig", "AngleSharp", "HtmlAgilityPack", "DocumentFormat.OpenXml", "CsvHelper"],
+        ["RagTune.Rag"] = ["Microsoft.Extensions.AI.Abstractions", "System.Numerics.Tensors", "Markdig", "AngleSharp", "HtmlAgilityPack", "DocumentFormat.OpenXml", "CsvHelper", "PdfPig"],
         ["RagTune.Rag.Sqlite"] = ["RagTune.Rag", "Microsoft.Data.Sqlite.Core", "SQLitePCLRaw.bundle_e_sqlite3", "System.Numerics.Tensors"],
         ["RagTune.Rag.Postgres"] = ["RagTune.Rag", "Npgsql"],
         ["RagTune.FineTuning"] = ["RagTune.Engine", "RagTune.Tokenizers", "RagTune.Models"],
@@ -23,7 +23,7 @@ public sealed class ReferenceRulesTests
         ["RagTune.Hosting"] = ["*"],
         // The server gets everything composed from Hosting but still loads its chat models (LocalChatClient) itself.
         // The server wires the OpenTelemetry SDK for its own traces and metrics (`serve --telemetry`).
-        ["RagTune.Server"] = ["RagTune.Hosting", "RagTune.Models", "Microsoft.Extensions.AI.Abstractions", "OpenTelemetry", "OpenTelemetry.Exporter.OpenTelemetryProtocol"],
+        ["RagTune.Server"] = ["RagTune.Hosting", "RagTune.Models", "Microsoft.Extensions.AI.Abstractions", "OpenTelemetry", "OpenTelemetry.Exporter.OpenTelemetryProtocol", "ModelContextProtocol.AspNetCore"],
         // The comparison and the RAG pipeline come composed from Hosting; the CLI's model commands (generate, chat,
         // tune, convert) still load the model layer directly. `ragtune serve` hosts the server.
         ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Server", "RagTune.Models", "RagTune.Rag.Sqlite", "RagTune.Evaluation", "RagTune.FineTuning", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],

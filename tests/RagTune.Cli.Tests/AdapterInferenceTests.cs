@@ -25,6 +25,9 @@ public sealed class AdapterInferenceTests
 
         string[] gen = ["generate", "--prompt", "Who is the queen of Zorbia?", "--temperature", "0", "-n", "16"];
         var withAdapter = CliProcess.Run([.. gen, "--model", Stories, "--adapter", adapter]);
+        var withTuneOut = CliProcess.Run([.. gen, "--model", Stories, "--adapter", dir.File("ft")]);   // the folder tune --out wrote
+        Assert.True(withTuneOut.ExitCode == 0, withTuneOut.Stderr);
+        Assert.Equal(withAdapter.Stdout, withTuneOut.Stdout);
         var fromMerged = CliProcess.Run([.. gen, "--model", merged]);
         var plain = CliProcess.Run([.. gen, "--model", Stories]);
         Assert.Equal(0, withAdapter.ExitCode);

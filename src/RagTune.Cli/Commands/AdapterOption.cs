@@ -11,7 +11,7 @@ namespace RagTune.Cli.Commands;
 internal static class AdapterOption
 {
     public static Option<string?> Create() =>
-        new("--adapter") { Description = "LoRA adapter folder (PEFT layout: adapter_config.json + adapter_model.safetensors) applied to --model" };
+        new("--adapter") { Description = "LoRA adapter folder (PEFT layout: adapter_config.json + adapter_model.safetensors), or the folder 'tune --out' wrote, applied to --model" };
 
     /// <summary>Returns <paramref name="local"/> itself, or a model that owns it and carries the adapter (<see cref="LocalModel.Adapter"/>).</summary>
     public static LocalModel Apply(LocalModel local, string? adapterDir) => local.WithPeftAdapter(adapterDir);

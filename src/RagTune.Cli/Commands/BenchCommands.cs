@@ -33,7 +33,7 @@ internal static class BenchCommands
         {
             var result = Run(r.GetValue(model)!, r.GetValue(promptTokens), r.GetValue(genTokens), r.GetValue(threads), r.GetValue(batch), ct);
             if (r.GetValue(json))
-                Console.Out.WriteLine(JsonSerializer.Serialize(result, BenchJson.Default.GenerateBenchResult));
+                Console.Out.WriteLine(JsonSerializer.Serialize(result, BenchJson.Readable.GenerateBenchResult));
             else
                 Console.Out.WriteLine(
                     $"{result.Model}: prefill {result.PromptTokens} tokens at {result.PrefillTokensPerSecond:F1} tokens/s, decode {result.GenTokens} tokens at {result.DecodeTokensPerSecond:F1} tokens/s, " +
@@ -94,4 +94,10 @@ internal sealed record GenerateBenchResult(
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(GenerateBenchResult))]
-internal sealed partial class BenchJson : System.Text.Json.Serialization.JsonSerializerContext;
+internal sealed partial class BenchJson : System.Text.Json.Serialization.JsonSerializerContext
+{
+    private static BenchJson? s_readable;
+
+    /// <summary>The same contract with printable characters unescaped (<see cref="ReadableJson"/>); made on first use, after <c>Default</c>.</summary>
+    public static BenchJson Readable => s_readable ??= new(ReadableJson.Options(Default.Options));
+}

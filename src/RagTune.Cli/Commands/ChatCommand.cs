@@ -128,7 +128,7 @@ internal sealed class ChatSession(IChatClient client, string? system, ChatOption
             case "/save":
                 if (arg.Length == 0) { status.WriteLine("usage: /save <file.json>"); return true; }
                 var messages = Messages().Select(m => new SavedMessage(m.Role.Value, m.Text)).ToArray();
-                File.WriteAllText(arg, JsonSerializer.Serialize(messages, ChatJson.Default.SavedMessageArray));
+                File.WriteAllText(arg, JsonSerializer.Serialize(messages, ChatJson.Readable.SavedMessageArray));
                 status.WriteLine($"(saved {messages.Length} messages to {arg})");
                 return true;
             default:
@@ -176,4 +176,10 @@ internal sealed record SavedMessage(string Role, string Content);
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(SavedMessage[]))]
-internal sealed partial class ChatJson : System.Text.Json.Serialization.JsonSerializerContext;
+internal sealed partial class ChatJson : System.Text.Json.Serialization.JsonSerializerContext
+{
+    private static ChatJson? s_readable;
+
+    /// <summary>The same contract with printable characters unescaped (<see cref="ReadableJson"/>); made on first use, after <c>Default</c>.</summary>
+    public static ChatJson Readable => s_readable ??= new(ReadableJson.Options(Default.Options));
+}

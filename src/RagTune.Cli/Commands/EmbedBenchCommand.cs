@@ -68,7 +68,7 @@ internal static class EmbedBenchCommand
             var torch = r.GetValue(noTorch) ? null : RunTorch(path, c, b, n, qn, t, runCount);
             var result = new EmbedBenchResult(Path.GetFileName(path.TrimEnd(Path.DirectorySeparatorChar)), encoder.WeightType.ToString(), c.Hidden, c.Layers, b, n, qn, t,
                 ours, torch, torch == null ? null : ours.PassagesPerSecond / torch.PassagesPerSecond, torch == null ? null : torch.QueryMs / ours.QueryMs);
-            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(result, EmbedBenchJson.Default.EmbedBenchResult)); return 0; }
+            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(result, EmbedBenchJson.Readable.EmbedBenchResult)); return 0; }
             Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{result.Model} ({result.WeightType}, {c.Hidden}×{c.Layers}): batch {b}×{n} tokens, {t} threads"));
             foreach (var side in new[] { ours, torch }.OfType<EmbedBenchSide>())
@@ -132,4 +132,10 @@ internal sealed record EmbedBenchResult(string Model, string WeightType, int Hid
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(EmbedBenchResult))]
-internal sealed partial class EmbedBenchJson : System.Text.Json.Serialization.JsonSerializerContext;
+internal sealed partial class EmbedBenchJson : System.Text.Json.Serialization.JsonSerializerContext
+{
+    private static EmbedBenchJson? s_readable;
+
+    /// <summary>The same contract with printable characters unescaped (<see cref="ReadableJson"/>); made on first use, after <c>Default</c>.</summary>
+    public static EmbedBenchJson Readable => s_readable ??= new(ReadableJson.Options(Default.Options));
+}

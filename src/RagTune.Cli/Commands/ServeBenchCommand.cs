@@ -41,7 +41,7 @@ internal static class ServeBenchCommand
             var settings = new ServeBenchSettings(r.GetValue(clients), r.GetValue(duration), r.GetValue(model), r.GetValue(preset)!, r.GetValue(type)!,
                 r.GetValue(maxTokens), r.GetValue(threads));
             var result = await RunAsync(settings, ct);
-            if (r.GetValue(json)) Console.Out.WriteLine(JsonSerializer.Serialize(result, ServeBenchJson.Default.ServeBenchResult));
+            if (r.GetValue(json)) Console.Out.WriteLine(JsonSerializer.Serialize(result, ServeBenchJson.Readable.ServeBenchResult));
             else Console.Out.WriteLine(Report(result));
             if (result.Errors == 0) return 0;
             Console.Error.WriteLine($"error: {result.Errors} of {result.Requests + result.Errors} requests failed; first: {result.FirstError}");
@@ -241,4 +241,10 @@ internal sealed record ServeBenchResult(
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(ServeBenchResult))]
-internal sealed partial class ServeBenchJson : System.Text.Json.Serialization.JsonSerializerContext;
+internal sealed partial class ServeBenchJson : System.Text.Json.Serialization.JsonSerializerContext
+{
+    private static ServeBenchJson? s_readable;
+
+    /// <summary>The same contract with printable characters unescaped (<see cref="ReadableJson"/>); made on first use, after <c>Default</c>.</summary>
+    public static ServeBenchJson Readable => s_readable ??= new(ReadableJson.Options(Default.Options));
+}

@@ -48,7 +48,7 @@ internal static class TrainBenchCommand
             };
             if (r.GetValue(json))
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(result, TrainBenchJson.Default.TrainBenchResult));
+                Console.Out.WriteLine(JsonSerializer.Serialize(result, TrainBenchJson.Readable.TrainBenchResult));
                 return 0;
             }
             Console.Out.WriteLine($"ragtune: {result.Model} LoRA r{result.Rank} all targets, batch {result.Batch} x {result.SeqLen}, {result.Threads} threads{(result.Recompute ? ", recompute" : "")}: " +
@@ -188,4 +188,10 @@ internal sealed record TrainBenchResult(
 
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(TrainBenchResult))]
-internal sealed partial class TrainBenchJson : System.Text.Json.Serialization.JsonSerializerContext;
+internal sealed partial class TrainBenchJson : System.Text.Json.Serialization.JsonSerializerContext
+{
+    private static TrainBenchJson? s_readable;
+
+    /// <summary>The same contract with printable characters unescaped (<see cref="ReadableJson"/>); made on first use, after <c>Default</c>.</summary>
+    public static TrainBenchJson Readable => s_readable ??= new(ReadableJson.Options(Default.Options));
+}

@@ -23,9 +23,9 @@ internal static class ExperimentReport
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        // Keep non-ASCII text (questions, answers, "→" in reasons) readable for auditing; HTML-sensitive characters
-        // are still escaped.
-        Encoder = JavaScriptEncoder.Create(System.Text.Unicode.UnicodeRanges.All),
+        // Keep text (questions, answers, "→" in reasons, arm names such as "ft+rag") readable for auditing: the file is
+        // never embedded in HTML (report.html escapes its own text), so HTML-sensitive characters need no escapes.
+        Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 
     /// <summary>The file: format and version first, so a reader can refuse a foreign or newer file before reading the rest.</summary>

@@ -28,6 +28,10 @@ internal static class PeftAdapter
     public const string FormatName = "ragtune-peft-lora";
     public const int FormatVersion = 1;
 
+    /// <summary>The folder under <c>ragtune tune --out</c> that holds a trained adapter (a full fine-tune writes "model").</summary>
+    public const string TuneOutputFolder = "adapter";
+    private const string TuneOutputModelFolder = "model";
+
     private static readonly string[] s_modules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
 
     /// <summary>Writes <paramref name="adapter"/> to <paramref name="folder"/> (created when missing).</summary>
@@ -68,15 +72,34 @@ internal static class PeftAdapter
     }
 
     /// <summary>
+    /// The adapter folder itself, or the <c>adapter/</c> folder inside a <c>ragtune tune --out</c> folder, so the
+    /// folder a run wrote can be passed as it is. A run that fine-tuned every weight left a model, not an adapter: that
+    /// is an error naming the model folder.
+    /// </summary>
+    public static string ResolveFolder(string folder)
+    {
+        ArgumentNullException.ThrowIfNull(folder);
+        if (File.Exists(Path.Combine(folder, ConfigFileName))) return folder;
+        var inner = Path.Combine(folder, TuneOutputFolder);
+        if (File.Exists(Path.Combine(inner, ConfigFileName))) return inner;
+        var full = Path.Combine(folder, TuneOutputModelFolder);
+        if (Directory.Exists(full) && !Directory.Exists(inner))
+            throw new AdapterFormatException(
+                $"{folder}: this tune output holds a fully fine-tuned model ({full}), not a LoRA adapter; pass the model file in it as --model instead of --adapter.");
+        return folder;
+    }
+
+    /// <summary>
     /// Reads a PEFT folder (ours or one trained elsewhere) for <paramref name="model"/>: checks the config, that every
     /// tensor belongs to a known module and layer, and every shape against the base. F32, F16 and BF16 are accepted.
     /// </summary>
     public static LoraAdapter Load(string folder, ModelConfig model)
     {
+        folder = ResolveFolder(folder);
         var configPath = Path.Combine(folder, ConfigFileName);
         var weightsPath = Path.Combine(folder, WeightsFileName);
         if (!File.Exists(configPath) || !File.Exists(weightsPath))
-            throw new AdapterFormatException($"{folder}: not a PEFT adapter folder; it needs {ConfigFileName} and {WeightsFileName} (adapter_model.bin pickles are not read: re-save with safe_serialization=True).");
+            throw new AdapterFormatException($"{folder}: not a PEFT adapter folder; it needs {ConfigFileName} and {WeightsFileName}, or an {TuneOutputFolder}/ folder holding them as 'ragtune tune --out' writes (adapter_model.bin pickles are not read: re-save with safe_serialization=True).");
         JsonNode root;
         try
         {

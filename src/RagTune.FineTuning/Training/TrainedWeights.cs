@@ -38,7 +38,7 @@ internal sealed class TrainedAdapter(TransformerModel model, LoraAdapter adapter
 {
     public override IReadOnlyList<LoraParameter> Parameters => adapter.Parameters;
 
-    public override string ExportName => "adapter";
+    public override string ExportName => PeftAdapter.TuneOutputFolder;
 
     public override IReadOnlyList<string> ExportFiles { get; } = [PeftAdapter.ConfigFileName, PeftAdapter.WeightsFileName];
 

@@ -9,9 +9,9 @@ internal sealed record CollectionInfo(string Name, int Documents, int Chunks, in
 /// <summary>An uploaded file as stored: its sanitised name and size.</summary>
 internal sealed record StoredUpload(string Name, long Bytes);
 
-/// <summary>A ranked search result.</summary>
+/// <summary>A ranked search result; <paramref name="Pages"/> as in <see cref="AskSource"/>.</summary>
 internal sealed record SearchResult(int Rank, double Score, string Retriever, long ChunkId, string DocumentId, string Title,
-    IReadOnlyList<string> HeadingPath, int Start, int End, string Text);
+    IReadOnlyList<string> HeadingPath, int Start, int End, string Text, string? Pages);
 
 /// <summary>What an ingestion job did.</summary>
 internal sealed record IngestResult(int Added, int Updated, int Unchanged, int Deleted, IReadOnlyList<IngestProblem> Failed,
@@ -20,8 +20,11 @@ internal sealed record IngestResult(int Added, int Updated, int Unchanged, int D
 /// <summary>A file that could not be ingested, and why.</summary>
 internal sealed record IngestProblem(string Document, string Reason);
 
-/// <summary>A numbered source of an answer; <paramref name="Cited"/> when a sentence of the answer cites it.</summary>
-internal sealed record AskSource(int Number, long ChunkId, string DocumentId, string Title, int Start, int End, string Text, bool Cited);
+/// <summary>
+/// A numbered source of an answer; <paramref name="Cited"/> when a sentence of the answer cites it;
+/// <paramref name="Pages"/> where a passage of a paged document (PDF) lies ("p. 4", "pp. 4–5"), null otherwise.
+/// </summary>
+internal sealed record AskSource(int Number, long ChunkId, string DocumentId, string Title, int Start, int End, string Text, bool Cited, string? Pages);
 
 /// <summary>One answer sentence and its citation check.</summary>
 internal sealed record AskSentence(string Text, IReadOnlyList<int> Citations, IReadOnlyList<int> FabricatedCitations, double Support, bool Supported);

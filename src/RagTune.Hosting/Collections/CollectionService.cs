@@ -105,9 +105,9 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
 
     public async Task<IReadOnlyList<SearchResult>> SearchAsync(string name, string query, int k, string? mode, CancellationToken ct)
     {
-        var hits = await RetrieveAsync(name, query, k, mode, ct).ConfigureAwait(false);
+        var hits = await RetrieveAsync(name, query, k, ResolveMode(mode), SearchFilter.None, ct).ConfigureAwait(false);
         return [.. hits.Select(h => new SearchResult(h.Rank, h.Score, h.Retriever, h.Chunk.ChunkId, h.Chunk.DocumentId, h.Chunk.Title,
-            h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text))];
+            h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text, h.Chunk.Pages))];
     }
 
     /// <summary>The most tokens an answer may have when the request names no limit.</summary>
@@ -129,7 +129,19 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     {
         ArgumentNullException.ThrowIfNull(generation);
         if (generation.MaxOutputTokens is < 1) throw HostingException.Invalid($"maxTokens {generation.MaxOutputTokens} must be at least 1.", "maxTokens");
-        var hits = await RetrieveAsync(name, question, k, mode, ct).ConfigureAwait(false);
+        var hits = await RetrieveAsync(name, question, k, ResolveMode(mode), SearchFilter.None, ct).ConfigureAwait(false);
+        await foreach (var update in AnswerAsync(question, hits, k, chat, modelName, generation, ct).ConfigureAwait(false))
+            yield return update;
+    }
+
+    /// <summary>
+    /// Answers <paramref name="question"/> from retrieved <paramref name="hits"/> as <see cref="AskAsync"/> does
+    /// (the MCP tools retrieve with metadata filters first).
+    /// </summary>
+    internal async IAsyncEnumerable<AskUpdate> AnswerAsync(string question, IReadOnlyList<SearchHit> hits, int k, IChatClient? chat, string? modelName,
+        ChatOptions generation, [EnumeratorCancellation] CancellationToken ct)
+    {
+        ArgumentNullException.ThrowIfNull(generation);
         var settings = generation.Clone();
         settings.Temperature ??= 0;
         settings.MaxOutputTokens ??= DefaultMaxTokens;
@@ -185,19 +197,19 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         }
     }
 
-    private async Task<IReadOnlyList<SearchHit>> RetrieveAsync(string name, string query, int k, string? mode, CancellationToken ct)
+    /// <summary>The best <paramref name="k"/> chunks of collection <paramref name="name"/> whose document metadata passes <paramref name="filter"/>.</summary>
+    internal async Task<IReadOnlyList<SearchHit>> RetrieveAsync(string name, string query, int k, SearchMode searchMode, SearchFilter filter, CancellationToken ct)
     {
         if (string.IsNullOrWhiteSpace(query)) throw HostingException.Invalid("The query is empty; send the text to search for.", "query");
         if (k is < 1 or > 100) throw HostingException.Invalid($"k {k} must be between 1 and 100.", "k");
-        var searchMode = ParseMode(mode);
         RequireExisting(name);
         var embedder = searchMode == SearchMode.Bm25 ? null : _embedder.Value?.ForQueries();
         if (searchMode != SearchMode.Bm25 && embedder == null)
-            throw HostingException.Invalid($"Search mode '{mode}' needs an embedding model; start the server with --embed-model (RagTune:EmbeddingModel), or use 'bm25'.", "mode");
+            throw HostingException.Invalid($"Search mode '{searchMode.ToString().ToLowerInvariant()}' needs an embedding model; start the server with --embed-model (RagTune:EmbeddingModel), or use 'bm25'.", "mode");
         using var store = SqliteChunkStore.Open(name, _store, create: false);
         try
         {
-            return await new Retriever(store, embedder, new RetrieverOptions { DenseAgreementDepth = options.DenseAgreementDepth }).SearchAsync(query, searchMode, k, SearchFilter.None, ct).ConfigureAwait(false);
+            return await new Retriever(store, embedder, new RetrieverOptions { DenseAgreementDepth = options.DenseAgreementDepth }).SearchAsync(query, searchMode, k, filter, ct).ConfigureAwait(false);
         }
         catch (InvalidOperationException e)
         {
@@ -206,7 +218,8 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         }
     }
 
-    private SearchMode ParseMode(string? mode) => mode?.ToLowerInvariant() switch
+    /// <summary>A request's search mode (bm25, dense or hybrid; null or empty for <see cref="DefaultMode"/>).</summary>
+    internal SearchMode ResolveMode(string? mode) => mode?.ToLowerInvariant() switch
     {
         null or "" => DefaultMode,
         "bm25" => SearchMode.Bm25,
@@ -226,7 +239,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         int prompt = (int)(a.Usage?.InputTokenCount ?? 0), completion = (int)(a.Usage?.OutputTokenCount ?? 0);
         return new AskResult(question, a.Text, a.Mode == "model" ? model ?? "model" : a.Mode, a.Abstained,
             [.. a.Sentences.Select(s => new AskSentence(s.Text, s.Citations, s.FabricatedCitations, s.Support, s.Supported))],
-            [.. a.Sources.Select(s => new AskSource(s.Number, s.ChunkId, s.DocumentId, s.Title, s.Start, s.End, s.Text, cited.Contains(s.Number)))],
+            [.. a.Sources.Select(s => new AskSource(s.Number, s.ChunkId, s.DocumentId, s.Title, s.Start, s.End, s.Text, cited.Contains(s.Number), s.Pages))],
             new AskUsage(prompt, completion, (int)(a.Usage?.TotalTokenCount ?? prompt + completion)),
             // M.E.AI's finish reasons carry OpenAI's words ("stop", "length", "content_filter", "tool_calls").
             a.FinishReason?.Value ?? "stop");

@@ -17,7 +17,8 @@ internal sealed partial class CompareService(RagTuneOptions options, JobQueue jo
     public const string SpecFileName = "experiment.yaml";
     public const string SummaryFileName = "summary.json";
 
-    private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
+    // The summary is read by people too: printable characters ("ft+rag") unescaped.
+    private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web) { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>The report files a client may fetch, by the name it asks for.</summary>
     public static readonly IReadOnlyDictionary<string, string> Files = new Dictionary<string, string>(StringComparer.Ordinal)

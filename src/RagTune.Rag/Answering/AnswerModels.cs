@@ -6,12 +6,15 @@ namespace RagTune.Rag.Answering;
 /// <summary>A numbered source as shown to the model: where it is (document, source path, chunk span) and its text.</summary>
 internal sealed record AnswerSource(int Number, long ChunkId, string DocumentId, string Source, string Title, int Start, int End, string Text)
 {
+    /// <summary>The pages the passage lies on ("p. 4", "pp. 4–5") when its document has pages (PDF); else null.</summary>
+    public string? Pages { get; init; }
+
     /// <summary>The numbered source for a hit (1-based <paramref name="number"/>).</summary>
     public static AnswerSource From(int number, SearchHit hit)
     {
         ArgumentNullException.ThrowIfNull(hit);
         var c = hit.Chunk;
-        return new AnswerSource(number, c.ChunkId, c.DocumentId, c.Source, c.Title, c.Chunk.Start, c.Chunk.End, c.Chunk.Text);
+        return new AnswerSource(number, c.ChunkId, c.DocumentId, c.Source, c.Title, c.Chunk.Start, c.Chunk.End, c.Chunk.Text) { Pages = c.Pages };
     }
 }
 

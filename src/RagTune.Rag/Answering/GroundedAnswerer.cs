@@ -42,7 +42,9 @@ internal static class GroundedPrompt
         foreach (var s in sources)
         {
             var text = s.Text.Length > maxSourceChars ? s.Text[..maxSourceChars] + " …" : s.Text;
-            sb.Append("<source id=\"").Append(s.Number).Append("\" title=\"").Append(Escape(s.Title, attribute: true)).Append("\">\n")
+            sb.Append("<source id=\"").Append(s.Number).Append("\" title=\"").Append(Escape(s.Title, attribute: true)).Append('"');
+            if (s.Pages != null) sb.Append(" pages=\"").Append(Escape(s.Pages, attribute: true)).Append('"');
+            sb.Append(">\n")
               .Append(Escape(text, attribute: false)).Append("\n</source>\n\n");
         }
         sb.Append(FollowUp(question));

@@ -1,5 +1,3 @@
-using System.ComponentModel;
-using System.Diagnostics;
 using System.Text;
 using AngleSharp.Dom;
 using AngleSharp.Html.Parser;
@@ -60,7 +58,7 @@ internal static class DocumentReaders
                 ".md" or ".markdown" => [ReadMarkdown(full, id, ext)],
                 ".html" or ".htm" => [ReadHtml(full, id, ext)],
                 ".docx" => [ReadDocx(full, id, ext)],
-                ".pdf" => [ReadPdf(full, id, ext, options)],
+                ".pdf" => [PdfTextReader.Read(full, id, ext)],
                 _ => RecordReaders.Read(full, id, ext, options),
             };
         }
@@ -306,48 +304,5 @@ internal static class DocumentReaders
             }
         }
         return sb.ToString();
-    }
-
-    // ---------------------------------------------------------------- PDF
-
-    private static SourceDocument ReadPdf(string path, string id, string ext, ReaderOptions options)
-    {
-        var psi = new ProcessStartInfo(options.PdfToTextPath)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-        };
-        psi.ArgumentList.Add("-layout");
-        psi.ArgumentList.Add("-enc");
-        psi.ArgumentList.Add("UTF-8");
-        psi.ArgumentList.Add(path);
-        psi.ArgumentList.Add("-");
-        Process process;
-        try
-        {
-            process = Process.Start(psi) ?? throw new DocumentReadException(path, "could not start pdftotext");
-        }
-        catch (Win32Exception e)
-        {
-            throw new DocumentReadException(path, $"reading PDF needs the pdftotext tool: install poppler-utils (apt-get install poppler-utils). ({e.Message})", e);
-        }
-        using (process)
-        {
-            var stdout = process.StandardOutput.ReadToEndAsync();
-            var stderr = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(options.PdfTimeout))
-            {
-                try { process.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
-                throw new DocumentReadException(path, $"pdftotext did not finish within {options.PdfTimeout.TotalSeconds:0} s (ReaderOptions.PdfTimeout)");
-            }
-            process.WaitForExit();
-            var text = stdout.GetAwaiter().GetResult();
-            var err = stderr.GetAwaiter().GetResult();
-            if (process.ExitCode != 0)
-                throw new DocumentReadException(path, $"pdftotext failed (exit {process.ExitCode}): {err.Trim()} (corrupt or encrypted PDF?)");
-            return Make(id, path, Path.GetFileNameWithoutExtension(path), text, ext);
-        }
     }
 }

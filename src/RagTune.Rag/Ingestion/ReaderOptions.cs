@@ -30,14 +30,8 @@ internal sealed record ReaderOptions
     /// <summary>Field holding a record's title. Default "title"; without it the title is the record's id.</summary>
     public string TitleField { get; init; } = "title";
 
-    /// <summary>How long <c>pdftotext</c> may run on one file. Default 60 s.</summary>
-    public TimeSpan PdfTimeout { get; init; } = TimeSpan.FromSeconds(60);
-
     /// <summary>Files larger than this are refused (protects memory). Default 256 MiB.</summary>
     public long MaxFileBytes { get; init; } = 256L * 1024 * 1024;
-
-    /// <summary>The <c>pdftotext</c> executable (poppler-utils). Default "pdftotext" from PATH.</summary>
-    public string PdfToTextPath { get; init; } = "pdftotext";
 
     /// <summary>Default options.</summary>
     public static ReaderOptions Default { get; } = new();
@@ -49,8 +43,6 @@ internal sealed record ReaderOptions
         if (string.IsNullOrWhiteSpace(IdField)) throw new ArgumentException("ReaderOptions.IdField must name a field (e.g. \"id\").");
         if (string.IsNullOrWhiteSpace(TitleField)) throw new ArgumentException("ReaderOptions.TitleField must name a field (e.g. \"title\").");
         if (TextField == IdField) throw new ArgumentException($"ReaderOptions.TextField and IdField are both \"{TextField}\"; they must differ.");
-        if (PdfTimeout <= TimeSpan.Zero) throw new ArgumentException($"ReaderOptions.PdfTimeout must be positive (got {PdfTimeout}).");
         if (MaxFileBytes <= 0) throw new ArgumentException($"ReaderOptions.MaxFileBytes must be positive (got {MaxFileBytes}).");
-        if (string.IsNullOrWhiteSpace(PdfToTextPath)) throw new ArgumentException("ReaderOptions.PdfToTextPath must not be empty.");
     }
 }

@@ -31,7 +31,14 @@ internal sealed record DocumentWrite(SourceDocument Document, IReadOnlyList<Chun
 internal sealed record DocumentState(string Id, string Source, string ContentHash, int ChunkCount, DateTimeOffset UpdatedAt);
 
 /// <summary>A chunk as stored, with its document's identity.</summary>
-internal sealed record StoredChunk(long ChunkId, string DocumentId, string Source, string Title, Chunk Chunk, IReadOnlyDictionary<string, string> Metadata);
+internal sealed record StoredChunk(long ChunkId, string DocumentId, string Source, string Title, Chunk Chunk, IReadOnlyDictionary<string, string> Metadata)
+{
+    /// <summary>
+    /// The pages the chunk lies on ("p. 4", "pp. 4–5"), from the page offsets a paged document (PDF) keeps in its
+    /// metadata; null for documents without pages.
+    /// </summary>
+    public string? Pages => Ingestion.PdfPages.Label(Metadata, Chunk.Start, Chunk.End);
+}
 
 /// <summary>A ranked retrieval result. Higher <paramref name="Score"/> is better; scores are only comparable within one retriever.</summary>
 internal sealed record SearchHit(StoredChunk Chunk, double Score, int Rank, string Retriever);

@@ -10,5 +10,8 @@ internal static class ApiJson
     {
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.CamelCase) },
         NumberHandling = JsonNumberHandling.Strict,
+        // Printable characters as they are ("ft+rag"): responses are JSON for programs and people, parsed, never
+        // pasted into HTML (the web UI sets text with textContent).
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 }

@@ -24,6 +24,52 @@ public sealed class RagCommandTests : IDisposable
 
     private CliProcess.Result Run(params string[] args) => CliProcess.Run([.. args, "--data-dir", Data]);
 
+    [GhostscriptFact]
+    public void Pdf_pages_reach_search_and_ask_output_through_the_sqlite_collection()
+    {
+        var docs = Path.Combine(_dir.Path, "pdfs");
+        Directory.CreateDirectory(docs);
+        GhostscriptPdf.Write(GhostscriptPdf.TextPages(
+            [new(72, 700, "The first page is about the weather in spring.")],
+            [new(72, 700, "Penguins huddle together through the polar winter.")]), Path.Combine(docs, "field-notes.pdf"));
+        File.WriteAllText(Path.Combine(docs, "locked.pdf"), "%PDF-1.4 not really a pdf");
+        // Small chunks, so each page's sentence is a chunk of its own (a chunk spanning both would say "pp. 1–2").
+        var ingest = Run("ingest", docs, "--collection", "pdf", "--chunk-tokens", "12", "--overlap", "0");
+        Assert.Equal(0, ingest.ExitCode);
+        Assert.Contains("added 1", ingest.Stdout);
+        Assert.Contains("locked.pdf", ingest.Stdout);
+        Assert.Contains("not a readable PDF", ingest.Stdout);
+
+        var search = Run("search", "penguins polar winter", "--collection", "pdf", "--json");
+        using (var json = JsonDocument.Parse(search.Stdout))
+        {
+            Assert.Equal("field-notes.pdf", json.RootElement[0].GetProperty("documentId").GetString());
+            Assert.Equal("p. 2", json.RootElement[0].GetProperty("pages").GetString());
+        }
+        var ask = Run("ask", "What do penguins do in the polar winter?", "--collection", "pdf", "--extractive");
+        Assert.Equal(0, ask.ExitCode);
+        Assert.Matches(@"\[1\] \S*field-notes\.pdf \[\d+-\d+\] p\. 2 ", ask.Stdout);
+    }
+
+    [Fact]
+    public void Json_output_keeps_printable_characters_unescaped()
+    {
+        var docs = Path.Combine(_dir.Path, "plus");
+        Directory.CreateDirectory(docs);
+        File.WriteAllText(Path.Combine(docs, "arms.txt"), "C++ & <Rust>: the ft+rag arm answers \"quoted\" text about arms.\n");
+        Assert.Equal(0, Run("ingest", docs, "--collection", "plus").ExitCode);
+        var search = Run("search", "ft+rag arm", "--collection", "plus", "--json");
+        Assert.Equal(0, search.ExitCode);
+        Assert.Contains("C++ & <Rust>: the ft+rag arm answers \\\"quoted\\\" text", search.Stdout);
+        Assert.DoesNotContain("\\u00", search.Stdout);
+        using (var json = JsonDocument.Parse(search.Stdout))
+            Assert.StartsWith("C++ & <Rust>: the ft+rag arm", json.RootElement[0].GetProperty("text").GetString());
+        var ask = Run("ask", "What does the ft+rag arm answer?", "--collection", "plus", "--extractive", "--json");
+        Assert.Equal(0, ask.ExitCode);
+        Assert.Contains("\"What does the ft+rag arm answer?\"", ask.Stdout);
+        Assert.DoesNotContain("\\u00", ask.Stdout);
+    }
+
     [Fact]
     public void Ingest_search_ask_reingest_and_sync()
     {
@@ -180,4 +226,10 @@ public sealed class RagCommandTests : IDisposable
     }
 
     public void Dispose() => _dir.Dispose();
+}
+
+/// <summary>A fact that runs when Ghostscript's ps2pdf is installed (CI installs it) to make the test's PDFs.</summary>
+public sealed class GhostscriptFactAttribute : FactAttribute
+{
+    public GhostscriptFactAttribute() => Skip = GhostscriptPdf.SkipReason;
 }

@@ -117,7 +117,11 @@ public sealed class ExperimentReportTests
         var json = File.ReadAllText(paths[0]);
         Assert.StartsWith("{\n  \"format\": \"ragtune-experiment-results\",\n  \"version\": 1,", json, StringComparison.Ordinal);
         Assert.Contains("Café in Zürich — nördlich", json, StringComparison.Ordinal);   // readable for auditing
-        Assert.DoesNotContain("<script>", json, StringComparison.Ordinal);
+        // JSON for people: printable characters as they are, no \u002B or \u003C escapes (HTML escaping is the HTML report's job).
+        Assert.Contains("\"ft+rag\"", json, StringComparison.Ordinal);
+        Assert.Contains(Hostile.Replace("\"", "\\\"", StringComparison.Ordinal), json, StringComparison.Ordinal);
+        Assert.DoesNotContain("\\u00", json, StringComparison.Ordinal);
+        Assert.Equal(Hostile, back.Run.TestQuestions.Single(q => q.Text == Hostile).Text);
         Assert.Equal("Wo liegt das Café in Zürich — nördlich?", back.Run.TestQuestions[5].Text);
     }
 

@@ -41,6 +41,28 @@ public sealed class PeftAdapterTests
     }
 
     [Fact]
+    public void The_folder_tune_out_wrote_loads_its_adapter_and_a_full_fine_tune_output_is_named()
+    {
+        using var dir = new TempDir();
+        var model = TestModels.StoriesModel.Engine;
+        var adapter = Trained(model.Config);
+        var run = dir.File("run");
+        PeftAdapter.Save(adapter, model.Config, Path.Combine(run, PeftAdapter.TuneOutputFolder), "stories260K");
+        Directory.CreateDirectory(Path.Combine(run, "checkpoints"));
+        Assert.Equal(Path.Combine(run, "adapter"), PeftAdapter.ResolveFolder(run));
+        Assert.Equal(Path.Combine(run, "adapter"), PeftAdapter.ResolveFolder(Path.Combine(run, "adapter")));
+        var back = PeftAdapter.Load(run, model.Config);
+        Assert.Equal(adapter.Parameters[^1].Values, back.Parameters[^1].Values);
+
+        var full = dir.File("full");
+        Directory.CreateDirectory(Path.Combine(full, "model"));
+        var e = Assert.Throws<AdapterFormatException>(() => PeftAdapter.Load(full, model.Config));
+        Assert.Contains("fully fine-tuned model", e.Message);
+        Assert.Contains("--model", e.Message);
+        Assert.Contains("tune --out", Assert.Throws<AdapterFormatException>(() => PeftAdapter.Load(dir.File("empty"), model.Config)).Message);
+    }
+
+    [Fact]
     public void Q_rows_are_stored_in_hugging_face_order()
     {
         using var dir = new TempDir();

@@ -1,9 +1,9 @@
 using System.CommandLine;
-using System.Reflection;
 using Microsoft.Extensions.Logging;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
 using RagTune.Cli.Commands.Rag;
+using RagTune.Hosting.Mcp;
 using RagTune.Hosting.Pipelines;
 
 namespace RagTune.Cli.Commands.Mcp;
@@ -67,15 +67,12 @@ internal static class McpCommand
 
     internal static McpServerOptions ServerOptions(RagPipeline rag, ILogger log)
     {
-        var version = typeof(McpCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion ?? "0";
-        var options = new McpServerOptions
+        var backend = new PipelineToolBackend(rag);
+        return new McpServerOptions
         {
-            ServerInfo = new Implementation { Name = "ragtune", Title = "RagTune", Version = version.Split('+')[0] },
-            ServerInstructions =
-                $"Tools over the RagTune document collection '{rag.Store.Name}'. Use 'search' to find passages (with their source and span), " +
-                "'ask' for an answer that cites them" + (rag.Chat == null ? " (unavailable: the server was started without a model)." : "."),
-            ToolCollection = [new SearchTool(rag, log), new AskTool(rag, log)],
+            ServerInfo = RagToolServer.Info(),
+            ServerInstructions = backend.Instructions,
+            ToolCollection = [.. RagTool.For(backend, log)],
         };
-        return options;
     }
 }

@@ -76,7 +76,7 @@ internal static class AskCommand
 
             if (!stream)
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(AskJson.From(q, answer), RagJson.Default.AskJson));
+                Console.Out.WriteLine(JsonSerializer.Serialize(AskJson.From(q, answer), RagJson.Readable.AskJson));
                 return 0;
             }
             PrintSources(answer);
@@ -93,7 +93,7 @@ internal static class AskCommand
         var cited = answer.Sentences.SelectMany(s => s.Citations).ToHashSet();
         Console.Out.WriteLine("Sources:");
         foreach (var s in answer.Sources)
-            Console.Out.WriteLine($"  [{s.Number}] {s.Source} [{s.Start}-{s.End}] \"{s.Title}\"{(cited.Contains(s.Number) ? "" : "  (not cited)")}");
+            Console.Out.WriteLine($"  [{s.Number}] {s.Source} [{s.Start}-{s.End}]{(s.Pages is { } pages ? " " + pages : "")} \"{s.Title}\"{(cited.Contains(s.Number) ? "" : "  (not cited)")}");
         foreach (var s in answer.Sentences)
         {
             if (s.FabricatedCitations.Count > 0)

@@ -34,7 +34,7 @@ internal static class CollectionsCommand
                 try { rows.Add(CollectionJson.From(await collections.StatsAsync(name, ct), null)); }
                 catch (CollectionFormatException e) { rows.Add(new CollectionJson(name, 0, 0, 0, 0, null, null, 0, e.Message)); }
             }
-            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(rows, RagJson.Default.ListCollectionJson)); return 0; }
+            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(rows, RagJson.Readable.ListCollectionJson)); return 0; }
             if (rows.Count == 0) { Console.Out.WriteLine($"no collections in {collections.Options.CollectionsDirectory}"); return 0; }
             var table = new Table().AddColumns("name", "documents", "chunks", "embedded", "size", "embedding model");
             foreach (var c in rows)
@@ -57,7 +57,7 @@ internal static class CollectionsCommand
             var collections = new SqliteCollections(RagCliOptions.StoreOptions(r.GetValue(dataDir)));
             var s = await collections.StatsAsync(r.GetValue(name)!, ct);
             var row = CollectionJson.From(s, collections.Options.CollectionPath(s.Name));
-            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(new List<CollectionJson> { row }, RagJson.Default.ListCollectionJson)); return 0; }
+            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(new List<CollectionJson> { row }, RagJson.Readable.ListCollectionJson)); return 0; }
             Console.Out.WriteLine($"collection:  {s.Name}");
             Console.Out.WriteLine($"file:        {row.Path}");
             Console.Out.WriteLine($"documents:   {Num(s.Documents)}");

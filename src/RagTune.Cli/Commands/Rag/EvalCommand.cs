@@ -62,8 +62,8 @@ internal static class EvalCommand
             var result = new RetrievalEvalJson(Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(r.GetValue(corpus)!))) ?? "", report.Retriever,
                 ds.Corpus.Count, report.Queries, report.NdcgAt10, report.RecallAt10, report.RecallAt100, report.MrrAt10,
                 report.LatencyP50Ms, report.LatencyP95Ms, indexSeconds, r.GetValue(titleWeight), report.PerQuery);
-            if (r.GetValue(output) is { } path) File.WriteAllText(path, JsonSerializer.Serialize(result, RagJson.Default.RetrievalEvalJson));
-            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(result with { PerQuery = [] }, RagJson.Default.RetrievalEvalJson)); return 0; }
+            if (r.GetValue(output) is { } path) File.WriteAllText(path, JsonSerializer.Serialize(result, RagJson.Readable.RetrievalEvalJson));
+            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(result with { PerQuery = [] }, RagJson.Readable.RetrievalEvalJson)); return 0; }
             var table = new Table().Title(Markup.Escape($"{result.Dataset}: {result.Queries} judged queries, {result.Documents} documents, {result.Retriever}"))
                 .AddColumns("nDCG@10", "Recall@10", "Recall@100", "MRR@10", "p50 ms", "p95 ms", "index s");
             table.AddRow(F(report.NdcgAt10), F(report.RecallAt10), F(report.RecallAt100), F(report.MrrAt10),
@@ -112,8 +112,8 @@ internal static class EvalCommand
             int n = Math.Max(1, questions.Count);
             var result = new SquadEvalJson(questions.Count, ds.Paragraphs.Count, r1 / n, r5 / n, em / n, f1 / n,
                 RetrievalEvaluator.Percentile(latencies, 0.5), RetrievalEvaluator.Percentile(latencies, 0.95));
-            if (r.GetValue(output) is { } path) File.WriteAllText(path, JsonSerializer.Serialize(result, RagJson.Default.SquadEvalJson));
-            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(result, RagJson.Default.SquadEvalJson)); return 0; }
+            if (r.GetValue(output) is { } path) File.WriteAllText(path, JsonSerializer.Serialize(result, RagJson.Readable.SquadEvalJson));
+            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(result, RagJson.Readable.SquadEvalJson)); return 0; }
             var table = new Table().Title($"SQuAD: {result.Questions} questions over {result.Paragraphs} paragraphs, BM25 + extractive answers")
                 .AddColumns("Recall@1", "Recall@5", "EM", "F1", "p50 ms", "p95 ms");
             table.AddRow(F(result.RecallAt1), F(result.RecallAt5), F(result.ExactMatch), F(result.F1), F1(result.LatencyP50Ms), F1(result.LatencyP95Ms));

@@ -29,7 +29,7 @@ internal static class RagBenchCommand
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             var result = await RunAsync(r.GetValue(corpus)!, r.GetValue(vectors), r.GetValue(dims), r.GetValue(queries), ct);
-            if (r.GetValue(json)) Console.Out.WriteLine(JsonSerializer.Serialize(result, RagJson.Default.RagBenchJson));
+            if (r.GetValue(json)) Console.Out.WriteLine(JsonSerializer.Serialize(result, RagJson.Readable.RagBenchJson));
             else
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"ingest (bm25 only): {result.IngestDocuments} documents, {result.IngestMiB:F1} MiB in {result.IngestSeconds:F2} s = {result.IngestDocsPerSecond:F0} docs/s, {result.IngestMiBPerSecond:F2} MiB/s ({result.IngestChunks} chunks)\n" +

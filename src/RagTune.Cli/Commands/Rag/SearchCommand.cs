@@ -37,7 +37,7 @@ internal static class SearchCommand
             }, withChat: false);
             var hits = await rag.SearchAsync(r.GetValue(query)!, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
             if (r.GetValue(json))
-                Console.Out.WriteLine(JsonSerializer.Serialize(hits.Select(HitJson.From).ToList(), RagJson.Default.ListHitJson));
+                Console.Out.WriteLine(JsonSerializer.Serialize(hits.Select(HitJson.From).ToList(), RagJson.Readable.ListHitJson));
             else if (hits.Count == 0)
                 Console.Out.WriteLine("no results");
             else
@@ -52,7 +52,7 @@ internal static class SearchCommand
         var c = h.Chunk;
         var headings = c.Chunk.HeadingPath.Count > 0 ? "  § " + string.Join(" > ", c.Chunk.HeadingPath) : "";
         Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{h.Rank,2}. {h.Score,8:F4}  {c.Source} [{c.Chunk.Start}-{c.Chunk.End}]  \"{c.Title}\"{headings}"));
+            $"{h.Rank,2}. {h.Score,8:F4}  {c.Source} [{c.Chunk.Start}-{c.Chunk.End}]{(c.Pages is { } pages ? " " + pages : "")}  \"{c.Title}\"{headings}"));
         var text = c.Chunk.Text.ReplaceLineEndings(" ");
         Console.Out.WriteLine("    " + (text.Length > 240 ? text[..240] + "…" : text));
     }
@@ -60,10 +60,10 @@ internal static class SearchCommand
 
 /// <summary>A hit as printed by <c>--json</c>.</summary>
 internal sealed record HitJson(int Rank, double Score, string Retriever, long ChunkId, string DocumentId, string Source, string Title,
-    IReadOnlyList<string> HeadingPath, int Start, int End, string Text)
+    IReadOnlyList<string> HeadingPath, int Start, int End, string Text, string? Pages)
 {
     public static HitJson From(SearchHit h) => new(h.Rank, h.Score, h.Retriever, h.Chunk.ChunkId, h.Chunk.DocumentId, h.Chunk.Source,
-        h.Chunk.Title, h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text);
+        h.Chunk.Title, h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text, h.Chunk.Pages);
 }
 
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
@@ -73,4 +73,10 @@ internal sealed record HitJson(int Rank, double Score, string Retriever, long Ch
 [JsonSerializable(typeof(SquadEvalJson))]
 [JsonSerializable(typeof(RagBenchJson))]
 [JsonSerializable(typeof(List<CollectionJson>))]
-internal sealed partial class RagJson : JsonSerializerContext;
+internal sealed partial class RagJson : JsonSerializerContext
+{
+    private static RagJson? s_readable;
+
+    /// <summary>The same contract with printable characters unescaped (<see cref="ReadableJson"/>); made on first use, after <c>Default</c>.</summary>
+    public static RagJson Readable => s_readable ??= new(ReadableJson.Options(Default.Options));
+}

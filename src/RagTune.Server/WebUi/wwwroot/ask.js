@@ -68,7 +68,7 @@ function render(result) {
     const open = document.createElement('button');
     open.type = 'button';
     open.className = 'link';
-    open.textContent = `${s.title} (${s.documentId})`;
+    open.textContent = `${s.title} (${s.documentId}${s.pages ? `, ${s.pages}` : ''})`;
     open.addEventListener('click', () => openPassage(s));
     item.append(open);
     if (!s.cited) item.append(document.createTextNode(' (not cited)'));

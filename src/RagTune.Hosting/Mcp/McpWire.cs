@@ -1,23 +1,28 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using RagTune.Hosting.Collections;
 using RagTune.Rag.Answering;
 using RagTune.Rag.Store;
 
-namespace RagTune.Cli.Commands.Mcp;
+namespace RagTune.Hosting.Mcp;
 
-/// <summary>One retrieved passage as the <c>search</c> tool returns it: where it is (document, source, chunk span) and its text.</summary>
+/// <summary>
+/// One retrieved passage as the <c>search</c> tool returns it: where it is (document, source, chunk span, and
+/// <paramref name="Pages"/> for a paged document such as a PDF: "p. 4"; null otherwise) and its text.
+/// </summary>
 internal sealed record McpPassage(int Rank, double Score, string Retriever, long ChunkId, string Document, string Source, string Title,
-    IReadOnlyList<string> HeadingPath, int Start, int End, string Text)
+    IReadOnlyList<string> HeadingPath, int Start, int End, string Text, string? Pages)
 {
-    public static McpPassage From(SearchHit h) => new(h.Rank, h.Score, h.Retriever, h.Chunk.ChunkId, h.Chunk.DocumentId, h.Chunk.Source,
-        h.Chunk.Title, h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text);
+    /// <summary>The passage of <paramref name="h"/>; <paramref name="source"/> replaces the stored source path (the server shows no paths).</summary>
+    public static McpPassage From(SearchHit h, string? source = null) => new(h.Rank, h.Score, h.Retriever, h.Chunk.ChunkId, h.Chunk.DocumentId,
+        source ?? h.Chunk.Source, h.Chunk.Title, h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text, h.Chunk.Pages);
 }
 
 /// <summary>The <c>search</c> tool's result.</summary>
 internal sealed record McpSearchResult(string Collection, string Query, string Mode, IReadOnlyList<McpPassage> Passages);
 
 /// <summary>A numbered source given to the model, and whether the answer cites it.</summary>
-internal sealed record McpSource(int Number, bool Cited, long ChunkId, string Document, string Source, string Title, int Start, int End, string Text);
+internal sealed record McpSource(int Number, bool Cited, long ChunkId, string Document, string Source, string Title, int Start, int End, string Text, string? Pages);
 
 /// <summary>One answer sentence with its citation check.</summary>
 internal sealed record McpSentence(string Text, IReadOnlyList<int> Citations, IReadOnlyList<int> FabricatedCitations, double Support, bool Supported);
@@ -34,7 +39,16 @@ internal sealed record McpAnswer(string Question, string Answer, string Mode, bo
         var cited = a.Sentences.SelectMany(s => s.Citations).Distinct().Order().ToList();
         return new McpAnswer(question, a.Text, a.Mode, a.Abstained, cited,
             [.. a.Sentences.Select(s => new McpSentence(s.Text, s.Citations, s.FabricatedCitations, s.Support, s.Supported))],
-            [.. a.Sources.Select(s => new McpSource(s.Number, cited.Contains(s.Number), s.ChunkId, s.DocumentId, s.Source, s.Title, s.Start, s.End, s.Text))]);
+            [.. a.Sources.Select(s => new McpSource(s.Number, cited.Contains(s.Number), s.ChunkId, s.DocumentId, s.Source, s.Title, s.Start, s.End, s.Text, s.Pages))]);
+    }
+
+    /// <summary>The server's answer (<see cref="CollectionService"/>): sources are named by document id, no paths.</summary>
+    public static McpAnswer From(AskResult a)
+    {
+        var cited = a.Sentences.SelectMany(s => s.Citations).Distinct().Order().ToList();
+        return new McpAnswer(a.Question, a.Answer, a.Mode, a.Abstained, cited,
+            [.. a.Sentences.Select(s => new McpSentence(s.Text, s.Citations, s.FabricatedCitations, s.Support, s.Supported))],
+            [.. a.Sources.Select(s => new McpSource(s.Number, s.Cited, s.ChunkId, s.DocumentId, s.DocumentId, s.Title, s.Start, s.End, s.Text, s.Pages))]);
     }
 }
 
@@ -64,6 +78,14 @@ internal sealed class ToolArguments(string tool, IDictionary<string, JsonElement
         if (v.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(v.GetString()))
             throw new ToolArgumentException($"{tool}: '{name}' must be a non-empty string.");
         return v.GetString()!;
+    }
+
+    public string? OptionalString(string name)
+    {
+        if (!_args.TryGetValue(name, out var v) || v.ValueKind == JsonValueKind.Null) return null;
+        if (v.ValueKind != JsonValueKind.String || string.IsNullOrWhiteSpace(v.GetString()))
+            throw new ToolArgumentException($"{tool}: '{name}' must be a non-empty string.");
+        return v.GetString();
     }
 
     public int Int(string name, int fallback, int min, int max)

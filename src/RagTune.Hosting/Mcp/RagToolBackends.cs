@@ -1,0 +1,109 @@
+using Microsoft.Extensions.AI;
+using RagTune.Hosting.Collections;
+using RagTune.Hosting.Pipelines;
+using RagTune.Rag.Answering;
+using RagTune.Rag.Retrieval;
+
+namespace RagTune.Hosting.Mcp;
+
+/// <summary>The tools over one opened collection and its models (<c>ragtune mcp</c>, stdio).</summary>
+internal sealed class PipelineToolBackend(RagPipeline rag) : IRagToolBackend
+{
+    public string Scope => $"the RagTune collection '{rag.Store.Name}'";
+
+    public string AnswerDescription => "with the server's model";
+
+    public bool NamesCollections => false;
+
+    public string Instructions =>
+        $"Tools over the RagTune document collection '{rag.Store.Name}'. Use 'search' to find passages (with their source and span), " +
+        "'ask' for an answer that cites them" + (rag.Chat == null ? " (unavailable: the server was started without a model)." : ".");
+
+    public async Task<ToolSearch> SearchAsync(ToolRequest request, CancellationToken ct)
+    {
+        var mode = Mode(request.Mode);
+        var hits = await rag.SearchAsync(request.Text, mode, request.K, request.Filter, ct).ConfigureAwait(false);
+        return new ToolSearch(rag.Store.Name, mode.ToString().ToLowerInvariant(), hits);
+    }
+
+    public async Task<McpAnswer> AskAsync(ToolRequest request, int maxTokens, string? model, CancellationToken ct)
+    {
+        var chat = rag.Chat ?? throw HostingException.Invalid(
+            "ask needs a model, and this server was started without one: restart it with --model <gguf file or name> (or --remote <url>). " +
+            "The search tool works without a model.", "model");
+        var hits = await rag.SearchAsync(request.Text, Mode(request.Mode), request.K, request.Filter, ct).ConfigureAwait(false);
+        // Streamed like `ragtune ask`, so local and remote models are called the same way.
+        GroundedAnswer? answer = null;
+        await foreach (var update in new GroundedAnswerer(chat, RagPipeline.AnswerOptions(request.K, maxTokens)).StreamAsync(request.Text, hits, ct).ConfigureAwait(false))
+            answer ??= update.Final;
+        return McpAnswer.From(request.Text, answer ?? throw new InvalidOperationException("The answerer ended without a final answer."));
+    }
+
+    private SearchMode Mode(string? mode) => mode switch
+    {
+        "bm25" => SearchMode.Bm25,
+        "dense" => SearchMode.Dense,
+        "hybrid" => SearchMode.Hybrid,
+        _ => rag.HasEmbedder ? SearchMode.Hybrid : SearchMode.Bm25,
+    };
+}
+
+/// <summary>
+/// The tools over a server's collections (<c>ragtune serve</c>, <c>/mcp</c>): each call names its collection and,
+/// for ask, optionally a served chat model; without one the answer quotes the sources, as the server's ask API does.
+/// </summary>
+internal sealed class CollectionToolBackend(CollectionService collections, Func<string, IChatClient> chatModel) : IRagToolBackend
+{
+    public string Scope => "a RagTune collection on this server";
+
+    public string AnswerDescription => "with a served chat model (or, without one, by quoting the sources)";
+
+    public bool NamesCollections => true;
+
+    public const string ServerInstructions =
+        "Tools over the RagTune document collections of this server; every call names its collection. Use 'search' to find passages " +
+        "(with their document and span), 'ask' for an answer that cites them.";
+
+    public string Instructions => ServerInstructions;
+
+    public async Task<ToolSearch> SearchAsync(ToolRequest request, CancellationToken ct)
+    {
+        var name = Known(request.Collection!);
+        var mode = collections.ResolveMode(request.Mode);
+        var hits = await collections.RetrieveAsync(name, request.Text, request.K, mode, request.Filter, ct).ConfigureAwait(false);
+        return new ToolSearch(name, mode.ToString().ToLowerInvariant(), hits, h => h.Chunk.DocumentId);
+    }
+
+    public async Task<McpAnswer> AskAsync(ToolRequest request, int maxTokens, string? model, CancellationToken ct)
+    {
+        var name = Known(request.Collection!);
+        var chat = model == null ? null : chatModel(model);
+        var hits = await collections.RetrieveAsync(name, request.Text, request.K, collections.ResolveMode(request.Mode), request.Filter, ct).ConfigureAwait(false);
+        AskResult? final = null;
+        await foreach (var update in collections.AnswerAsync(request.Text, hits, request.K, chat, model, new ChatOptions { MaxOutputTokens = maxTokens }, ct).ConfigureAwait(false))
+            final ??= update.Final;
+        return McpAnswer.From(final ?? throw new InvalidOperationException("The answer ended without a final result."));
+    }
+
+    /// <summary>An unknown name gets the list back, so an agent can pick one.</summary>
+    private string Known(string name)
+    {
+        var names = collections.Names();
+        if (names.Contains(name, StringComparer.Ordinal)) return name;
+        throw HostingException.NotFound(
+            $"There is no collection '{name}'; this server holds {(names.Count == 0 ? "none yet (create one with POST /api/collections)" : string.Join(", ", names))}.", "collection");
+    }
+}
+
+/// <summary>How a RagTune MCP server introduces itself, on stdio and over HTTP alike.</summary>
+internal static class RagToolServer
+{
+    public static ModelContextProtocol.Protocol.Implementation Info()
+    {
+        // The product's version is the entry assembly's (the ragtune tool).
+        var version = (System.Reflection.Assembly.GetEntryAssembly() ?? typeof(RagToolServer).Assembly)
+            .GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? "0";
+        return new() { Name = "ragtune", Title = "RagTune", Version = version.Split('+')[0] };
+    }
+}
