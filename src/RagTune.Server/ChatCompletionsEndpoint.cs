@@ -30,14 +30,12 @@ internal static class ChatCompletionsEndpoint
         var started = Stopwatch.GetTimestamp();
         var requestTelemetry = RequestTelemetry.Of(context);
         requestTelemetry.Model = id;
-        using var generation = telemetry.StartGeneration("chat", id, chatOptions);
-        generation?.SetTag("ragtune.stream", request.Stream == true);
         if (request.Stream == true)
         {
             var (usage, finish) = await StreamAsync(context, id, client, messages, chatOptions, request.StreamOptions?.IncludeUsage == true,
-                () => telemetry.FirstToken(requestTelemetry, generation, Stopwatch.GetElapsedTime(requestTelemetry.StartedAt))).ConfigureAwait(false);
+                () => telemetry.FirstToken(requestTelemetry, Stopwatch.GetElapsedTime(requestTelemetry.StartedAt))).ConfigureAwait(false);
             if (usage is null) requestTelemetry.ErrorType ??= "server_error";
-            else telemetry.Usage(requestTelemetry, generation, usage.PromptTokens, usage.CompletionTokens, finish);
+            else telemetry.Usage(requestTelemetry, usage.PromptTokens, usage.CompletionTokens);
             log.LogInformation("Chat completion {Model} stream=true prompt={PromptTokens} completion={CompletionTokens} finish={Finish} in {ElapsedMs:F0} ms",
                 id, usage?.PromptTokens, usage?.CompletionTokens, finish, Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             return;
@@ -46,7 +44,7 @@ internal static class ChatCompletionsEndpoint
         var response = await Call(() => client.GetResponseAsync(messages, chatOptions, context.RequestAborted)).ConfigureAwait(false);
         var wireUsage = Usage(response.Usage);
         var finishReason = FinishReason(response.FinishReason);
-        telemetry.Usage(requestTelemetry, generation, wireUsage.PromptTokens, wireUsage.CompletionTokens, finishReason);
+        telemetry.Usage(requestTelemetry, wireUsage.PromptTokens, wireUsage.CompletionTokens);
         var completion = new ChatCompletion(NewId(), Now(), id, [new ChatChoice(0, new AssistantMessage(response.Text), finishReason)], wireUsage);
         log.LogInformation("Chat completion {Model} stream=false prompt={PromptTokens} completion={CompletionTokens} finish={Finish} in {ElapsedMs:F0} ms",
             id, wireUsage.PromptTokens, wireUsage.CompletionTokens, finishReason, Stopwatch.GetElapsedTime(started).TotalMilliseconds);

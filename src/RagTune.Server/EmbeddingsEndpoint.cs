@@ -25,12 +25,11 @@ internal static class EmbeddingsEndpoint
         var inputs = Inputs(request.Input);
         var requestTelemetry = RequestTelemetry.Of(context);
         requestTelemetry.Model = request.Model;
-        using var generation = telemetry.StartGeneration("embeddings", request.Model);
         var result = await generator.GenerateAsync(inputs, new EmbeddingGenerationOptions { ModelId = request.Model, Dimensions = request.Dimensions },
             context.RequestAborted).ConfigureAwait(false);
         var data = result.Select((e, i) => new EmbeddingEntry(i, base64 ? Base64(e.Vector.Span) : e.Vector.ToArray())).ToList();
         int tokens = (int)(result.Usage?.InputTokenCount ?? 0);
-        telemetry.Usage(requestTelemetry, generation, tokens, 0, "stop");
+        telemetry.Usage(requestTelemetry, tokens, 0);
         context.Response.ContentType = "application/json";
         await JsonSerializer.SerializeAsync(context.Response.Body, new EmbeddingList(data, request.Model, new EmbeddingUsage(tokens, tokens)),
             OpenAIWire.Json, context.RequestAborted).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.AI;
 using RagTune.Hosting;
+using RagTune.Hosting.Middleware;
 using RagTune.Hosting.Tuning;
 using RagTune.Models.Local;
 
@@ -52,7 +53,8 @@ public sealed class ModelRegistry : IDisposable
     /// </summary>
     internal string ServeAdapter(string baseId, string name, string folder)
     {
-        if (!_chat.TryGetValue(baseId, out var client) || client is not LocalChatClient local)
+        // Through GetService: the served client is the engine wrapped in middleware (ClientMiddleware), never a bare LocalChatClient.
+        if (!_chat.TryGetValue(baseId, out var client) || client.GetService<LocalChatClient>() is not { } local)
             throw HostingException.NotFound($"The model '{baseId}' is not a local model served here; served: {string.Join(", ", _chat.Keys)}.", "model");
         var id = baseId + "+" + name;
         lock (_adapterIds)
@@ -61,6 +63,16 @@ public sealed class ModelRegistry : IDisposable
         ServedAdapters.Load(local, name, folder);
         AddAdapterId(baseId, name);
         return id;
+    }
+
+    /// <summary>
+    /// Wraps every served client in the standard Microsoft.Extensions.AI middleware (OpenTelemetry with the GenAI
+    /// conventions, logging); done once, when the server starts. The registry still owns and disposes them.
+    /// </summary>
+    internal void UseMiddleware(ClientMiddlewareOptions options)
+    {
+        foreach (var id in _chat.Keys.ToList()) _chat[id] = ClientMiddleware.Chat(_chat[id], options);
+        foreach (var id in _embedding.Keys.ToList()) _embedding[id] = ClientMiddleware.Embeddings(_embedding[id], options);
     }
 
     /// <summary>Ids of the chat models that can be fine-tuned (their files are known).</summary>

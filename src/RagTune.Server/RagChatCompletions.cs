@@ -44,8 +44,6 @@ internal static class RagChatCompletions
         var started = Stopwatch.GetTimestamp();
         var requestTelemetry = RequestTelemetry.Of(context);
         requestTelemetry.Model = model;
-        using var generation = telemetry.StartGeneration("chat", chatId, chatOptions);
-        generation?.SetTag("ragtune.stream", request.Stream == true);
         var ct = context.RequestAborted;
         await using var updates = collections.AskAsync(collection, question, options.RagSources, null, chat, chatId, chatOptions, ct).GetAsyncEnumerator(ct);
         // The first step retrieves and starts the model: failing there still answers with a status code.
@@ -77,7 +75,7 @@ internal static class RagChatCompletions
                     if (!sawText)
                     {
                         sawText = true;
-                        telemetry.FirstToken(requestTelemetry, generation, Stopwatch.GetElapsedTime(requestTelemetry.StartedAt));
+                        telemetry.FirstToken(requestTelemetry, Stopwatch.GetElapsedTime(requestTelemetry.StartedAt));
                     }
                     await ChatCompletionsEndpoint.WriteEventAsync(context, new ChatCompletionChunk(id, created, model, [new ChunkChoice(0, new ChunkDelta(null, u.Delta))])).ConfigureAwait(false);
                 }
@@ -93,7 +91,7 @@ internal static class RagChatCompletions
                 Usage(final), request.StreamOptions?.IncludeUsage == true).ConfigureAwait(false);
         }
         var usage = Usage(final);
-        telemetry.Usage(requestTelemetry, generation, usage.PromptTokens, usage.CompletionTokens, FinishReason(final));
+        telemetry.Usage(requestTelemetry, usage.PromptTokens, usage.CompletionTokens);
         log.LogInformation("RAG chat completion {Model} with {ChatModel} stream={Stream} prompt={PromptTokens} completion={CompletionTokens} finish={Finish} sources={Sources} abstained={Abstained} in {ElapsedMs:F0} ms",
             model, chatId, request.Stream == true, usage.PromptTokens, usage.CompletionTokens, FinishReason(final), final?.Sources.Count, final?.Abstained,
             Stopwatch.GetElapsedTime(started).TotalMilliseconds);

@@ -12,6 +12,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using RagTune.Hosting;
+using RagTune.Hosting.Middleware;
 using RagTune.Hosting.Tuning;
 using RagTune.Server.Api;
 using RagTune.Server.Telemetry;
@@ -142,6 +143,7 @@ public static class RagTuneServer
         if (ownsModels) app.Lifetime.ApplicationStopped.Register(models.Dispose);
         var telemetry = app.Services.GetRequiredService<ServerTelemetry>();
         var exporters = TelemetrySetup.Start(options, app.Services.GetRequiredService<ILoggerFactory>());
+        models.UseMiddleware(new ClientMiddlewareOptions { SourceName = ServerTelemetry.Name, Loggers = app.Services.GetRequiredService<ILoggerFactory>() });
         // Flush the exporters before the source and meter go away with the container.
         if (exporters != null) app.Lifetime.ApplicationStopped.Register(exporters.Dispose);
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Server");

@@ -18,6 +18,8 @@ public sealed class ReferenceRulesTests
         ["RagTune.Rag"] = ["Microsoft.Extensions.AI.Abstractions", "System.Numerics.Tensors", "Markdig", "AngleSharp", "HtmlAgilityPack", "DocumentFormat.OpenXml", "CsvHelper", "PdfPig"],
         ["RagTune.Rag.Sqlite"] = ["RagTune.Rag", "Microsoft.Data.Sqlite.Core", "SQLitePCLRaw.bundle_e_sqlite3", "System.Numerics.Tensors"],
         ["RagTune.Rag.Postgres"] = ["RagTune.Rag", "Npgsql"],
+        // The Microsoft.Extensions.VectorData provider: RagTune collections behind the standard VectorStore contract.
+        ["RagTune.VectorData"] = ["RagTune.Rag", "RagTune.Rag.Sqlite", "Microsoft.Extensions.VectorData.Abstractions"],
         ["RagTune.FineTuning"] = ["RagTune.Engine", "RagTune.Tokenizers", "RagTune.Models"],
         ["RagTune.Evaluation"] = ["RagTune.Rag", "RagTune.FineTuning", "Microsoft.Extensions.AI.Abstractions", "YamlDotNet", "System.Numerics.Tensors"],
         ["RagTune.Hosting"] = ["*"],

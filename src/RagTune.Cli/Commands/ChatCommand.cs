@@ -50,6 +50,7 @@ internal static class ChatCommand
                 if (localClient.TemplateWarning is { } warning) Console.Error.WriteLine($"note: {warning}");
                 client = localClient;
             }
+            client = RagTune.Hosting.Middleware.ClientMiddleware.Chat(client, CliClients.Options());
             using var owned = client;
             var session = new ChatSession(client, r.GetValue(system), new ChatOptions
             {

@@ -5,6 +5,7 @@ using RagTune.Evaluation.Experiments;
 using RagTune.FineTuning.Adapters;
 using RagTune.FineTuning.Datasets;
 using RagTune.FineTuning.Training;
+using RagTune.Hosting.Middleware;
 using RagTune.Models.Local;
 
 namespace RagTune.Hosting.Compare;
@@ -18,14 +19,19 @@ internal sealed class LocalArmModels : IArmModels
 {
     private readonly string _modelPath;
     private readonly int _threads;
-    private readonly LocalChatClient _base;
+    private readonly ClientMiddlewareOptions _clients;
+    private readonly string _sha256;
+    private readonly IChatClient _base;
 
-    public LocalArmModels(string modelPath, int threads)
+    /// <summary>The base at <paramref name="modelPath"/>; every client is composed with <paramref name="clients"/>, keyed by the model's hash.</summary>
+    public LocalArmModels(string modelPath, int threads, ClientMiddlewareOptions? clients = null)
     {
         _modelPath = modelPath;
         _threads = threads;
-        _base = new LocalChatClient(LocalModel.Load(modelPath), Options());
-        Description = $"{Path.GetFileName(modelPath)} (sha256 {Sha256Prefix(modelPath)})";
+        _clients = clients ?? new ClientMiddlewareOptions();
+        _sha256 = Sha256(modelPath);
+        _base = ClientMiddleware.Chat(new LocalChatClient(LocalModel.Load(modelPath), Options()), _clients with { CacheKey = ["model", _sha256] });
+        Description = $"{Path.GetFileName(modelPath)} (sha256 {_sha256[..12]})";
     }
 
     public string Description { get; }
@@ -74,8 +80,10 @@ internal sealed class LocalArmModels : IArmModels
             result.BestStep, result.BestValLoss, result.Overfitting, loss, result.AdapterDir);
     }
 
+    // The adapter's weights are part of the cache key: a retrained adapter never replays the old one's answers.
     public IChatClient WithAdapter(string adapterDir) =>
-        new LocalChatClient(LocalModel.Load(_modelPath).WithPeftAdapter(adapterDir), Options());
+        ClientMiddleware.Chat(new LocalChatClient(LocalModel.Load(_modelPath).WithPeftAdapter(adapterDir), Options()),
+            _clients with { CacheKey = ["model", _sha256, "adapter", Sha256(Path.Combine(adapterDir, PeftAdapter.WeightsFileName))] });
 
     public double? Perplexity(string? adapterDir, string text)
     {
@@ -85,11 +93,14 @@ internal sealed class LocalArmModels : IArmModels
 
     public void Dispose() => _base.Dispose();
 
-    private static string Sha256Prefix(string path)
+    /// <summary>The file's SHA-256 (hex); a folder (a Hugging Face model) hashes its file names and sizes.</summary>
+    internal static string Sha256(string path)
     {
-        if (Directory.Exists(path)) return "folder";
+        if (Directory.Exists(path))
+            return Convert.ToHexString(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(string.Join("\n",
+                Directory.GetFiles(path).Order(StringComparer.Ordinal).Select(f => Path.GetFileName(f) + ":" + new FileInfo(f).Length))))).ToLowerInvariant();
         using var f = File.OpenRead(path);
-        return Convert.ToHexString(SHA256.HashData(f))[..12].ToLowerInvariant();
+        return Convert.ToHexString(SHA256.HashData(f)).ToLowerInvariant();
     }
 
     private sealed class Recorder(List<LossSample> loss, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.AI;
 using RagTune.Evaluation.Experiments;
 using RagTune.FineTuning.Training;
+using RagTune.Hosting.Middleware;
 using RagTune.Models.Remote;
 
 namespace RagTune.Hosting.Compare;
@@ -9,9 +10,10 @@ namespace RagTune.Hosting.Compare;
 /// A remote OpenAI-compatible base model: it answers the closed-book and RAG arms; the trained arms report why they
 /// cannot run (adapters are trained on RagTune's own engine), and perplexity is not measurable through a chat API.
 /// </summary>
-internal sealed class RemoteArmModels(Uri endpoint, string model, string? apiKey) : IArmModels
+internal sealed class RemoteArmModels(Uri endpoint, string model, string? apiKey, ClientMiddlewareOptions? clients = null) : IArmModels
 {
-    private readonly OpenAICompatibleChatClient _base = new(endpoint, model, apiKey);
+    private readonly IChatClient _base = ClientMiddleware.Chat(new OpenAICompatibleChatClient(endpoint, model, apiKey),
+        (clients ?? new ClientMiddlewareOptions()) with { CacheKey = ["remote", endpoint.ToString(), model] });
 
     public string Description => $"{model} at {endpoint}";
 

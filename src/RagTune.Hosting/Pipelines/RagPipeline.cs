@@ -1,5 +1,6 @@
 using Microsoft.Extensions.AI;
 using RagTune.FineTuning.Adapters;
+using RagTune.Hosting.Middleware;
 using RagTune.Models.Local;
 using RagTune.Models.Remote;
 using RagTune.Rag.Answering;
@@ -62,9 +63,13 @@ internal sealed record RagPipelineOptions
     /// <summary>Bearer key sent to <see cref="Remote"/> and <see cref="EmbedRemote"/>; none by default.</summary>
     public string? ApiKey { get; init; }
 
+    /// <summary>The Microsoft.Extensions.AI middleware the models are composed with (default: OpenTelemetry only).</summary>
+    public ClientMiddlewareOptions Clients { get; init; } = new();
+
     /// <summary>Throws <see cref="HostingException"/> (Invalid) naming the option and the fix.</summary>
     public void Validate()
     {
+        Clients.Validate();
         if (Collection == null && DbFile == null) throw HostingException.Invalid("Pass --collection <name> (or --db <collection file>).", "collection");
         if (Model != null && Remote != null) throw HostingException.Invalid("Pass either --model or --remote, not both.", "model");
         if (Adapter != null && Model == null) throw HostingException.Invalid("--adapter applies to a local --model.", "adapter");
@@ -115,11 +120,11 @@ internal sealed class RagPipeline : IDisposable
         {
             var store = OpenStore(options);
             disposables.Add(store);
-            var embedder = RagParts.Embedder(options.EmbedRemote, options.EmbedModel, options.ApiKey, forQueries: true);
+            var embedder = RagParts.Embedder(options.EmbedRemote, options.EmbedModel, options.ApiKey, forQueries: true) is { } e ? ClientMiddleware.Embeddings(e, options.Clients) : null;
             if (embedder != null) disposables.Add(embedder);
             var reranker = RagParts.Reranker(options.Rerank, options.RerankTop);
             if (reranker != null) disposables.Add(reranker);
-            var chat = withChat ? CreateChat(options) : null;
+            var chat = withChat && CreateChat(options) is { } c ? ClientMiddleware.Chat(c, options.Clients) : null;
             return new RagPipeline(store, embedder, reranker, chat, options.DenseAgreementDepth);
         }
         catch

@@ -60,42 +60,26 @@ internal sealed class ServerTelemetry : IDisposable
 
     internal void LeaveActive() => Interlocked.Decrement(ref _active);
 
-    /// <summary>
-    /// Starts the generation stage of a request: the span around the model call, named after the GenAI convention
-    /// <c>{operation} {model}</c>. Null when nobody listens.
-    /// </summary>
-    public Activity? StartGeneration(string operation, string model, ChatOptions? options = null)
-    {
-        var activity = Source.StartActivity($"{operation} {model}", ActivityKind.Internal);
-        if (activity is null) return null;
-        activity.SetTag("gen_ai.operation.name", operation);
-        activity.SetTag("gen_ai.request.model", model);
-        if (options?.MaxOutputTokens is { } max) activity.SetTag("gen_ai.request.max_tokens", max);
-        if (options?.Temperature is { } t) activity.SetTag("gen_ai.request.temperature", t);
-        if (options?.TopP is { } p) activity.SetTag("gen_ai.request.top_p", p);
-        return activity;
-    }
+    // The model call's own span (chat {model} / embeddings {model}, gen_ai.* tags, gen_ai.response.time_to_first_chunk)
+    // and the gen_ai.client.* metrics come from Microsoft.Extensions.AI's OpenTelemetry middleware on this same source
+    // and meter (ModelRegistry.UseMiddleware). What it cannot see is the request around the call: the queue wait and
+    // retrieval before the model starts, so time to first token is measured here from the request's arrival.
 
-    /// <summary>Records the first streamed token of <paramref name="request"/>, <paramref name="elapsed"/> after it arrived.</summary>
-    public void FirstToken(RequestTelemetry request, Activity? generation, TimeSpan elapsed)
+    /// <summary>Records the time from the request's arrival (queue wait and retrieval included) to its first streamed token.</summary>
+    public void FirstToken(RequestTelemetry request, TimeSpan elapsed)
     {
         _timeToFirstToken.Record(elapsed.TotalSeconds, new KeyValuePair<string, object?>("gen_ai.request.model", request.Model));
-        generation?.AddEvent(new ActivityEvent("gen_ai.first_token"));
-        generation?.SetTag("ragtune.time_to_first_token_ms", elapsed.TotalMilliseconds);
+        Activity.Current?.AddEvent(new ActivityEvent("gen_ai.first_token"));
     }
 
-    /// <summary>Records a finished generation's token counts on its span, the request's span and the token counter.</summary>
-    public void Usage(RequestTelemetry request, Activity? generation, int inputTokens, int outputTokens, string finishReason)
+    /// <summary>Records a finished generation's token counts on the request's span and the token counter.</summary>
+    public void Usage(RequestTelemetry request, int inputTokens, int outputTokens)
     {
         request.InputTokens = inputTokens;
         request.OutputTokens = outputTokens;
         var model = new KeyValuePair<string, object?>("gen_ai.request.model", request.Model);
         _tokens.Add(inputTokens, model, new("gen_ai.token.type", "input"));
         _tokens.Add(outputTokens, model, new("gen_ai.token.type", "output"));
-        if (generation is null) return;
-        generation.SetTag("gen_ai.usage.input_tokens", inputTokens);
-        generation.SetTag("gen_ai.usage.output_tokens", outputTokens);
-        generation.SetTag("gen_ai.response.finish_reasons", new[] { finishReason });
     }
 
     /// <summary>Counts a finished request (and its error, if any) and its duration.</summary>

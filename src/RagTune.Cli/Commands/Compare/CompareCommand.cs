@@ -14,22 +14,26 @@ internal static class CompareCommand
         var output = new Option<string>("--out", "-o") { Description = "Output folder for results.json, report.md, report.html and the work files", DefaultValueFactory = _ => "results" };
         var dataDir = RagCliOptions.DataDir();
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress display" };
-        var cmd = new Command("compare", "Measure base, RAG, fine-tuned, fine-tuned+RAG and RAFT+RAG on the same questions and recommend one") { spec, output, dataDir, quiet };
+        var cacheDir = new Option<string?>("--cache-dir")
+        {
+            Description = "Keep every model answer and embedding in this folder (keyed by request and model hash) and replay them on a rerun: repeatable answers, but replayed timings are not measurements",
+        };
+        var cmd = new Command("compare", "Measure base, RAG, fine-tuned, fine-tuned+RAG and RAFT+RAG on the same questions and recommend one") { spec, output, dataDir, quiet, cacheDir };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             var parsed = ExperimentSpecReader.Read(r.GetValue(spec)!);
-            return await RunAsync(parsed, r.GetValue(output)!, r.GetValue(dataDir), r.GetValue(quiet), ct);
+            return await RunAsync(parsed, r.GetValue(output)!, r.GetValue(dataDir), r.GetValue(quiet), ct, r.GetValue(cacheDir));
         }));
         return cmd;
     }
 
     /// <summary>Runs the spec and writes the results into <paramref name="outDir"/> (shared with <c>ragtune demo</c>).</summary>
-    public static async Task<int> RunAsync(ExperimentSpec spec, string outDir, string? dataDir, bool quiet, CancellationToken ct)
+    public static async Task<int> RunAsync(ExperimentSpec spec, string outDir, string? dataDir, bool quiet, CancellationToken ct, string? cacheDir = null)
     {
         ComparisonOutcome outcome;
         try
         {
-            outcome = await CompareProgress.RunAsync(quiet, progress => Comparison.RunAsync(spec, outDir, dataDir, RagCliOptions.ApiKey(), progress, ct));
+            outcome = await CompareProgress.RunAsync(quiet, progress => Comparison.RunAsync(spec, outDir, dataDir, RagCliOptions.ApiKey(), progress, ct, CliClients.Options(cacheDir)));
         }
         catch (InvalidOperationException e)
         {

@@ -47,6 +47,7 @@ internal static class AskCommand
                 Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop), DenseAgreementDepth = r.GetValue(denseAgreement),
                 Model = r.GetValue(model), Tokenizer = r.GetValue(tokenizer), Adapter = r.GetValue(adapter), Remote = r.GetValue(remote), RemoteModel = r.GetValue(remoteModel)!,
                 Threads = r.GetValue(threads),
+                Clients = CliClients.Options(),
             }, withChat: !r.GetValue(extractive));
             var hits = await rag.SearchAsync(q, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
             var options = RagPipeline.AnswerOptions(r.GetValue(k), r.GetValue(maxTokens));
