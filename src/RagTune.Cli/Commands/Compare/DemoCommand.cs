@@ -93,9 +93,12 @@ internal static class DemoCommand
     // The demo's own model: pretrained on another generated world, so it reads the formats but knows no test fact.
     private static string BuiltInModel(DemoWorldOptions world, bool quick, int threads, bool quiet, CancellationToken ct)
     {
-        // --quick asks fewer questions of a smaller world, with the same model: the demo's corpus was built against the
-        // full world, so it is checked here to name none of the quick world's villages either.
+        // --quick asks fewer questions of a smaller world, with the same model when it is at hand (cached or committed;
+        // its corpus was built against the full world, so it is checked here to name none of the quick world's villages
+        // either); otherwise with a tiny model built in seconds, since a smoke test must not pretrain for minutes.
         var options = new DemoModelOptions { Threads = threads };
+        if (quick && !File.Exists(DemoModelBuilder.PathFor(options)) && !CommittedDemoModel.Fits(options))
+            options = DemoModelOptions.Quick with { TestWorld = world, Threads = threads };
         var path = BuildModel(options, quiet, ct);
         if (world != options.TestWorld)
             DemoCorpus.CheckDisjoint(DemoCorpus.Build(options.CorpusOptions, options.TestWorld), DemoWorld.Generate(world).Names);

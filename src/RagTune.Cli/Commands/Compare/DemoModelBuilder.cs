@@ -93,7 +93,7 @@ internal sealed record DemoModel(string Path, bool Reused, int Steps, float Firs
 internal static class DemoModelBuilder
 {
     /// <summary>Bumped when the corpus, vocabulary or training recipe changes, so older cached models are not reused.</summary>
-    public const int Version = 5;
+    public const int Version = 6;
 
     private const int VocabExamples = 2000;
 

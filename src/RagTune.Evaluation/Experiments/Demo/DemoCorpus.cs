@@ -60,13 +60,16 @@ internal static class DemoCorpus
             var v = villages[i];
             // Two conversations per village over its document, each asking QuestionsPerPassage facts in turn (more
             // answers per passage read: the passage is most of an example's tokens, the answers all of its targets).
+            // The first is over a fragment of the document holding only the one or two facts it asks (a short passage
+            // makes the lookup an easy first step: the value is one of few words there), the second over the whole.
             var asked = attributes.OrderBy(_ => rng.Next()).ToList();
             for (int c = 0; c < 2; c++)
             {
                 int gold = rng.Next(options.Sources);
-                var sources = Enumerable.Range(0, options.Sources).Select(k => k == gold ? Source(v) : Source(Other(i))).ToArray();
-                var turns = Enumerable.Range(0, options.QuestionsPerPassage).Select(q => asked[(c + 2 * q) % asked.Count])
-                    .Select(a => (Question(a, v.Name), $"{a.Value(v)} [{gold + 1}]")).ToList();
+                var facts = c == 0 ? asked.Take(1 + rng.Next(2)).ToList() : Enumerable.Range(0, options.QuestionsPerPassage).Select(q => asked[(1 + 2 * q) % asked.Count]).ToList();
+                var sources = Enumerable.Range(0, options.Sources)
+                    .Select(k => k != gold ? Source(Other(i)) : c == 0 ? (v.Name, DemoWorld.RenderFragment(v, facts, rng.Next(2))) : Source(v)).ToArray();
+                var turns = facts.Select(a => (Question(a, v.Name), $"{a.Value(v)} [{gold + 1}]")).ToList();
                 var first = Grounded(turns[0].Item1, sources, turns[0].Item2);
                 examples.Add(turns.Count == 1 ? first : first with { FollowUps = turns.Skip(1).Select(t => (GroundedPrompt.FollowUp(t.Item1), t.Item2)).ToList() });
             }

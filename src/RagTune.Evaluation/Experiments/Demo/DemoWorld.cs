@@ -137,6 +137,27 @@ internal static class DemoWorld
         _ => $"# {v.Name}\n\n{v.Founder} founded {v.Name} by the river {v.River}. {v.Name} trades in {v.Trade}; its flag is {v.Colour}; its festival is in {v.Month}.\n",
     };
 
+    /// <summary>A document holding only <paramref name="facts"/> of <paramref name="v"/>: as fact lines (layout 1) or one sentence each (0).</summary>
+    internal static string RenderFragment(Village v, IReadOnlyList<Attribute> facts, int layout)
+    {
+        var sb = new StringBuilder($"# {v.Name}\n\n");
+        foreach (var a in facts)
+        {
+            var value = a.Value(v);
+            sb.Append(layout == 1
+                ? $"- {char.ToUpperInvariant(a.Key[0])}{a.Key[1..]}: {value}\n"
+                : a.Key switch
+                {
+                    "founder" => $"{value} founded {v.Name}. ",
+                    "river" => $"{v.Name} lies on the river {value}. ",
+                    "trade" => $"{v.Name} trades in {value}. ",
+                    "flag" => $"The flag of {v.Name} is {value}. ",
+                    _ => $"The festival of {v.Name} is in {value}. ",
+                });
+        }
+        return sb.ToString().TrimEnd() + "\n";
+    }
+
     private static string Word(Random rng, int syllables)
     {
         var sb = new StringBuilder();
