@@ -3,6 +3,8 @@ using System.Numerics.Tensors;
 using System.Security.Cryptography;
 using Microsoft.Extensions.AI;
 using RagTune.Engine.Encoders;
+using RagTune.Models.Downloads;
+using RagTune.Models.Embeddings.Onnx;
 using RagTune.Tokenizers;
 
 namespace RagTune.Models.Embeddings;
@@ -22,13 +24,17 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     private readonly WordPieceTokenizer _tokenizer;
     private readonly LocalEmbeddingOptions _options;
     private readonly EmbeddingGeneratorMetadata _metadata;
+    private readonly string _queryPrefix;
+    private readonly string _passagePrefix;
     private readonly object _gate = new();
     private int _warned;
     private bool _disposed;
 
     private LocalEmbeddingGenerator(BertEncoder encoder, WordPieceTokenizer tokenizer, LocalEmbeddingOptions options,
-        EmbeddingPooling pooling, bool normalize, int maxTokens, string modelId)
+        EmbeddingPooling pooling, bool normalize, int maxTokens, string modelId, SentenceTransformersConfig? st = null)
     {
+        _queryPrefix = options.QueryPrefix ?? st?.QueryPrompt ?? "";
+        _passagePrefix = options.PassagePrefix ?? st?.PassagePrompt ?? "";
         _encoder = encoder;
         _tokenizer = tokenizer;
         _options = options;
@@ -55,9 +61,15 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     /// <summary>Whether vectors are L2-normalised.</summary>
     public bool Normalize { get; }
 
+    /// <summary>The text put before each query (<see cref="ForQueries"/>): the options', else the folder's query prompt, else empty.</summary>
+    public string QueryPrefix => _queryPrefix;
+
     /// <summary>
-    /// Loads the model in <paramref name="folder"/> (a Hugging Face / sentence-transformers folder), or a llama.cpp
-    /// BERT <c>.gguf</c> file given as <paramref name="folder"/>.
+    /// Loads the model in <paramref name="folder"/> (a Hugging Face / sentence-transformers folder), a llama.cpp
+    /// BERT <c>.gguf</c> file, or an ONNX BERT encoder: a <c>model.onnx</c> file (its tokenizer beside it) or a folder
+    /// holding <c>model.onnx</c> / <c>onnx/model.onnx</c> with <c>vocab.txt</c> or <c>tokenizer.json</c>. The ONNX
+    /// weights are converted once to a safetensors folder (<see cref="LocalEmbeddingOptions.OnnxImportDir"/>) and run
+    /// on our engine; ONNX Runtime is not used.
     /// </summary>
     /// <exception cref="FileNotFoundException">Weights, config or tokenizer files are missing.</exception>
     /// <exception cref="EmbeddingModelException">The folder's pooling or module pipeline is not supported.</exception>
@@ -70,8 +82,10 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         folder = Path.GetFullPath(folder);
         if (File.Exists(folder) && folder.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
             return LoadGguf(folder, options);
+        if (OnnxEncoderSource.Find(folder) is { } onnx)
+            folder = OnnxBertFolder.Cached(onnx, options.OnnxImportDir ?? Path.Combine(ModelDownloaderOptions.DefaultModelsDir(), "onnx-import"));
         if (!Directory.Exists(folder))
-            throw new DirectoryNotFoundException($"Embedding model folder '{folder}' does not exist; pass a folder holding config.json, model.safetensors and vocab.txt or tokenizer.json, or a BERT .gguf file.");
+            throw new DirectoryNotFoundException($"Embedding model folder '{folder}' does not exist; pass a folder holding config.json, model.safetensors and vocab.txt or tokenizer.json, a BERT .gguf file or a BERT model.onnx.");
         var st = SentenceTransformersConfig.Read(folder, readPooling: options.Pooling == null);
         var tokenizer = WordPieceTokenizer.FromFolder(folder);
         var encoder = BertEncoder.Load(folder);
@@ -82,7 +96,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             int maxTokens = Math.Min(encoder.Config.MaxPositions, options.MaxTokens ?? st.MaxSeqLength ?? encoder.Config.MaxPositions);
             var modelId = $"{Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar))}@{WeightsHash(encoder.WeightsPath)}";
             return new LocalEmbeddingGenerator(encoder, tokenizer, options, options.Pooling ?? st.Pooling ?? EmbeddingPooling.Mean,
-                options.Normalize ?? st.Normalize ?? true, Math.Max(2, maxTokens), modelId);
+                options.Normalize ?? st.Normalize ?? true, Math.Max(2, maxTokens), modelId, st);
         }
         catch
         {
@@ -117,7 +131,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
 
     /// <summary>Embeds documents/passages (with <see cref="LocalEmbeddingOptions.PassagePrefix"/>).</summary>
     public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null,
-        CancellationToken cancellationToken = default) => GenerateAsync(values, _options.PassagePrefix, options, cancellationToken);
+        CancellationToken cancellationToken = default) => GenerateAsync(values, _passagePrefix, options, cancellationToken);
 
     /// <summary>
     /// A generator over the same model that embeds queries (with <see cref="LocalEmbeddingOptions.QueryPrefix"/>): E5's
@@ -229,7 +243,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     private sealed class QueryView(LocalEmbeddingGenerator owner) : IEmbeddingGenerator<string, Embedding<float>>
     {
         public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null,
-            CancellationToken cancellationToken = default) => owner.GenerateAsync(values, owner._options.QueryPrefix, options, cancellationToken);
+            CancellationToken cancellationToken = default) => owner.GenerateAsync(values, owner._queryPrefix, options, cancellationToken);
 
         public object? GetService(Type serviceType, object? serviceKey = null) => owner.GetService(serviceType, serviceKey);
 
