@@ -31,8 +31,9 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     private bool _disposed;
 
     private LocalEmbeddingGenerator(BertEncoder encoder, WordPieceTokenizer tokenizer, LocalEmbeddingOptions options,
-        EmbeddingPooling pooling, bool normalize, int maxTokens, string modelId, SentenceTransformersConfig? st = null)
+        EmbeddingPooling pooling, bool normalize, int maxTokens, string modelId, string weightsSha256, SentenceTransformersConfig? st = null)
     {
+        WeightsSha256 = weightsSha256;
         _queryPrefix = options.QueryPrefix ?? st?.QueryPrompt ?? "";
         _passagePrefix = options.PassagePrefix ?? st?.PassagePrompt ?? "";
         _encoder = encoder;
@@ -46,7 +47,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         _metadata = new EmbeddingGeneratorMetadata("ragtune-local", null, modelId, Dimensions);
     }
 
-    /// <summary>Model id: the folder name and the first 12 hex digits of the weights' SHA-256, e.g. <c>all-MiniLM-L6-v2@3f1c…</c>.</summary>
+    /// <summary>Model id: the folder name (a pulled model's catalog name) and the first 12 hex digits of the weights' SHA-256, e.g. <c>all-minilm-l6-v2@3f1c…</c>.</summary>
     public string ModelId { get; }
 
     /// <summary>Vector length (the encoder's hidden size).</summary>
@@ -60,6 +61,16 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
 
     /// <summary>Whether vectors are L2-normalised.</summary>
     public bool Normalize { get; }
+
+    /// <summary>SHA-256 of the weights file (lower-case hex).</summary>
+    public string WeightsSha256 { get; }
+
+    /// <summary>
+    /// What decides a passage vector besides its text: the weights' sha256, pooling, normalisation, the length limit and
+    /// the passage prefix. Two generators with the same key embed a text to the same vector (a chunk-vector cache key).
+    /// </summary>
+    public string VectorCacheKey => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{WeightsSha256}|{Pooling}|{(Normalize ? "l2" : "raw")}|{MaxTokens}|{_passagePrefix}");
 
     /// <summary>The text put before each query (<see cref="ForQueries"/>): the options', else the folder's query prompt, else empty.</summary>
     public string QueryPrefix => _queryPrefix;
@@ -94,9 +105,11 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             if (tokenizer.VocabSize > encoder.Config.VocabSize)
                 throw new EmbeddingModelException($"{folder}: the tokenizer has {tokenizer.VocabSize} tokens but the model only {encoder.Config.VocabSize}; they do not belong together.");
             int maxTokens = Math.Min(encoder.Config.MaxPositions, options.MaxTokens ?? st.MaxSeqLength ?? encoder.Config.MaxPositions);
-            var modelId = $"{Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar))}@{WeightsHash(encoder.WeightsPath)}";
+            // A pulled model lives in <models>/<name>/<variant>/: its manifest names it better than the variant folder does.
+            var name = CachedModel.TryLoad(folder)?.Name ?? Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar));
+            var sha = WeightsHash(encoder.WeightsPath);
             return new LocalEmbeddingGenerator(encoder, tokenizer, options, options.Pooling ?? st.Pooling ?? EmbeddingPooling.Mean,
-                options.Normalize ?? st.Normalize ?? true, Math.Max(2, maxTokens), modelId, st);
+                options.Normalize ?? st.Normalize ?? true, Math.Max(2, maxTokens), $"{name}@{sha[..12]}", sha, st);
         }
         catch
         {
@@ -119,8 +132,9 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
                 var p => throw new EmbeddingModelException($"{path}: bert.pooling_type {p} is not supported (1 mean, 2 cls); set LocalEmbeddingOptions.Pooling to override."),
             };
             int maxTokens = Math.Min(encoder.Config.MaxPositions, options.MaxTokens ?? encoder.Config.MaxPositions);
-            var modelId = $"{Path.GetFileNameWithoutExtension(path)}@{WeightsHash(path)}";
-            return new LocalEmbeddingGenerator(encoder, tokenizer, options, pooling, options.Normalize ?? true, Math.Max(2, maxTokens), modelId);
+            var sha = WeightsHash(path);
+            return new LocalEmbeddingGenerator(encoder, tokenizer, options, pooling, options.Normalize ?? true, Math.Max(2, maxTokens),
+                $"{Path.GetFileNameWithoutExtension(path)}@{sha[..12]}", sha);
         }
         catch
         {
@@ -137,7 +151,10 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     /// A generator over the same model that embeds queries (with <see cref="LocalEmbeddingOptions.QueryPrefix"/>): E5's
     /// <c>"query: "</c>, BGE's instruction. It does not own the model: dispose this generator, not the view.
     /// </summary>
-    public IEmbeddingGenerator<string, Embedding<float>> ForQueries() => new QueryView(this);
+    public IEmbeddingGenerator<string, Embedding<float>> ForQueries() => new QueryView(this, owns: false);
+
+    /// <summary>Like <see cref="ForQueries"/>, but disposing the view disposes this generator: for callers that only embed queries.</summary>
+    public IEmbeddingGenerator<string, Embedding<float>> ForQueriesOwned() => new QueryView(this, owns: true);
 
     /// <summary>Embeds <paramref name="values"/> with <paramref name="prefix"/> before each.</summary>
     private Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, string prefix, EmbeddingGenerationOptions? options,
@@ -215,7 +232,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     private static string WeightsHash(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
-        return Convert.ToHexStringLower(SHA256.HashData(stream))[..12];
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     /// <inheritdoc />
@@ -240,7 +257,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         }
     }
 
-    private sealed class QueryView(LocalEmbeddingGenerator owner) : IEmbeddingGenerator<string, Embedding<float>>
+    private sealed class QueryView(LocalEmbeddingGenerator owner, bool owns) : IEmbeddingGenerator<string, Embedding<float>>
     {
         public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null,
             CancellationToken cancellationToken = default) => owner.GenerateAsync(values, owner._queryPrefix, options, cancellationToken);
@@ -249,6 +266,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
 
         public void Dispose()
         {
+            if (owns) owner.Dispose();
         }
     }
 }

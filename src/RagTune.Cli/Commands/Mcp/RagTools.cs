@@ -68,7 +68,7 @@ internal abstract class RagTool(string name, string title, string description, s
         "bm25" => SearchMode.Bm25,
         "dense" => SearchMode.Dense,
         "hybrid" => SearchMode.Hybrid,
-        _ => rag.HasEmbedder ? SearchMode.Hybrid : SearchMode.Bm25,
+        _ => rag.DefaultMode,
     };
 
     protected const string ModeSchema = """
