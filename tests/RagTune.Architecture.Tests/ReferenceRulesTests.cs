@@ -14,7 +14,8 @@ public sealed class ReferenceRulesTests
     {
         ["RagTune.Engine"] = ["System.Numerics.Tensors"],
         ["RagTune.Tokenizers"] = [],
-        ["RagTune.Models"] = ["RagTune.Engine", "RagTune.Tokenizers", "Microsoft.Extensions.AI.Abstractions", "OpenAI"],
+        // ONNX files are read with OnnxSharp (generated ONNX protobuf classes) over Google.Protobuf; the engine gets tensors.
+        ["RagTune.Models"] = ["RagTune.Engine", "RagTune.Tokenizers", "Microsoft.Extensions.AI.Abstractions", "OpenAI", "OnnxSharp", "Google.Protobuf"],
         ["RagTune.Rag"] = ["Microsoft.Extensions.AI.Abstractions", "System.Numerics.Tensors", "Markdig", "AngleSharp", "HtmlAgilityPack", "DocumentFormat.OpenXml", "CsvHelper", "PdfPig"],
         ["RagTune.Rag.Sqlite"] = ["RagTune.Rag", "Microsoft.Data.Sqlite.Core", "SQLitePCLRaw.bundle_e_sqlite3", "System.Numerics.Tensors"],
         ["RagTune.Rag.Postgres"] = ["RagTune.Rag", "Npgsql"],

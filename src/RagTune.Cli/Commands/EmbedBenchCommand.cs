@@ -16,7 +16,7 @@ internal static class EmbedBenchCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "Embedding model folder (Hugging Face / sentence-transformers layout) or BERT GGUF", Required = true };
+        var model = new Option<string>("--model", "-m") { Description = "Embedding model folder (Hugging Face / sentence-transformers layout), BERT GGUF or BERT model.onnx", Required = true };
         var batch = new Option<int>("--batch") { Description = "Passages per forward pass", DefaultValueFactory = _ => 32 };
         var tokens = new Option<int>("--tokens") { Description = "Tokens per passage ([CLS] and [SEP] included)", DefaultValueFactory = _ => 128 };
         var queryTokens = new Option<int>("--query-tokens") { Description = "Tokens of the latency query", DefaultValueFactory = _ => 16 };

@@ -11,7 +11,7 @@ internal static class EmbedCommand
 {
     public static Command Create()
     {
-        var model = new Option<string>("--model", "-m") { Description = "Model folder: config.json, model.safetensors, vocab.txt or tokenizer.json (sentence-transformers layout)", Required = true };
+        var model = new Option<string>("--model", "-m") { Description = "Model folder (config.json, model.safetensors, vocab.txt or tokenizer.json; sentence-transformers layout), a BERT GGUF, or a BERT model.onnx / folder with onnx/model.onnx", Required = true };
         var text = new Option<string[]>("--text") { Description = "Text to embed (repeatable)", AllowMultipleArgumentsPerToken = false };
         var file = new Option<string?>("--file", "-f") { Description = "JSON lines file: one object per line with \"text\" (and optional \"id\"), or one JSON string per line" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object per input: {\"index\", \"id\"?, \"embedding\"}" };

@@ -46,7 +46,7 @@ internal static class TuneEmbeddingsCommand
                 Epochs = r.GetValue(epochs), LearningRate = r.GetValue(lr), BatchSize = r.GetValue(batch), Temperature = r.GetValue(temperature),
                 ValidationSplit = r.GetValue(valSplit), Patience = r.GetValue(patience), HardNegatives = r.GetValue(hardNegatives),
                 RecallK = r.GetValue(recallK), MaxTokens = r.GetValue(maxTokens), Seed = r.GetValue(seed), Threads = r.GetValue(threads),
-                QueryPrefix = prefixes.QueryPrefix, PassagePrefix = prefixes.PassagePrefix,
+                QueryPrefix = prefixes.QueryPrefix ?? "", PassagePrefix = prefixes.PassagePrefix ?? "",
             };
             options.Validate();
             var data = EmbeddingPairsReader.Read(r.GetValue(pairs)!);

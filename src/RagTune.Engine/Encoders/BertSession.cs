@@ -156,20 +156,39 @@ internal sealed unsafe class BertSession : IDisposable
         }
     }
 
-    // y = x · wᵀ + bias, rows of y are [N]; the pool splits weight rows across threads.
+    // Below this many tokens a product is a few matrix-vector products: the dot-product kernel reads each weight row
+    // once for all tokens and needs no packing. From here on the blocked SGEMM wins (an MR×NR register tile per step
+    // of K instead of two loads per FMA).
+    internal const int GemmMinTokens = 16;
+
+    // y = x · wᵀ + bias, rows of y are [N]; the pool splits weight rows (dot products) or rows of y (SGEMM) across threads.
     private void Linear(float* y, float* x, in TensorView weight, float[] bias, int t)
     {
         int n = checked((int)weight.Rows);
-        long need = MatMul.ScratchBytes(weight.Type, weight.Cols, t);
-        if (need > _scratch.Length)
-            _scratch = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(need, MatMul.ScratchBytes(weight.Type, weight.Cols, _capacity))), pinned: true);
-        fixed (byte* scratch = _scratch)
-            MatMul.Forward(_pool, y, x, weight, t, need == 0 ? null : scratch);
+        if (t >= GemmMinTokens && weight.Type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)
+        {
+            // Y[T, N] = X[T, K] · W[N, K]ᵀ: B is the weight read transposed; float weights are expanded segment by segment.
+            MatMul.Gemm(_pool, y, n, t, n, weight.Cols, new MatMul.GemmOperand(MatMul.F32View(x, t, weight.Cols), transposed: false),
+                new MatMul.GemmOperand(weight, transposed: true), alpha: 1f, accumulate: false, splitRows: true, scratch: null);
+        }
+        else
+        {
+            DotProducts(y, x, weight, t);
+        }
         for (int r = 0; r < t; r++)
         {
             var row = new Span<float>(y + (long)r * n, n);
             TensorPrimitives.Add(row, bias, row);
         }
+    }
+
+    private void DotProducts(float* y, float* x, in TensorView weight, int t)
+    {
+        long need = MatMul.ScratchBytes(weight.Type, weight.Cols, t);
+        if (need > _scratch.Length)
+            _scratch = GC.AllocateUninitializedArray<byte>(checked((int)Math.Max(need, MatMul.ScratchBytes(weight.Type, weight.Cols, _capacity))), pinned: true);
+        fixed (byte* scratch = _scratch)
+            MatMul.Forward(_pool, y, x, weight, t, need == 0 ? null : scratch);
     }
 
     // Attention over (token, head) units, split across threads in multiples of whole tokens.

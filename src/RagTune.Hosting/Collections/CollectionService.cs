@@ -4,6 +4,7 @@ using RagTune.Hosting.Jobs;
 using RagTune.Models.Downloads;
 using RagTune.Models.Embeddings;
 using RagTune.Rag.Answering;
+using RagTune.Hosting.Pipelines;
 using RagTune.Rag.Ingestion;
 using RagTune.Rag.Retrieval;
 using RagTune.Rag.Sqlite;
@@ -95,7 +96,8 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         return jobs.Enqueue(IngestKind, $"Ingest into {name}", name, async (job, ct) =>
         {
             using var store = SqliteChunkStore.Open(name, _store, create: false);
-            var pipeline = new IngestPipeline(store, _embedder.Value, new IngestOptions { BaseDirectory = folder });
+            using var passages = RagParts.WithVectorCache(_embedder.Value, options.ResolvedDataDirectory, ownsInner: false);
+            var pipeline = new IngestPipeline(store, passages, new IngestOptions { BaseDirectory = folder });
             var summary = await pipeline.RunAsync([folder], new IngestJobProgress(job), ct).ConfigureAwait(false);
             return new IngestResult(summary.Added, summary.Updated, summary.Unchanged, summary.Deleted,
                 [.. summary.Failed.Select(f => new IngestProblem(Path.GetFileName(IngestPipeline.SourceFilePath(f.Source)), f.Reason))],

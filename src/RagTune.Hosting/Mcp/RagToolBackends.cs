@@ -44,7 +44,7 @@ internal sealed class PipelineToolBackend(RagPipeline rag) : IRagToolBackend
         "bm25" => SearchMode.Bm25,
         "dense" => SearchMode.Dense,
         "hybrid" => SearchMode.Hybrid,
-        _ => rag.HasEmbedder ? SearchMode.Hybrid : SearchMode.Bm25,
+        _ => rag.DefaultMode,
     };
 }
 

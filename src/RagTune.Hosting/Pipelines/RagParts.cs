@@ -2,6 +2,8 @@ using Microsoft.Extensions.AI;
 using RagTune.Models.Downloads;
 using RagTune.Models.Embeddings;
 using RagTune.Models.Remote;
+using RagTune.Rag.Ingestion;
+using RagTune.Rag.Sqlite;
 
 namespace RagTune.Hosting.Pipelines;
 
@@ -18,7 +20,51 @@ internal static class RagParts
         if (url != null) return new OpenAICompatibleEmbeddingGenerator(ParseUrl(url, "--embed-remote"), model ?? "default", apiKey);
         if (model == null) return null;
         var local = LocalEmbeddingGenerator.Load(ModelResolver.Resolve(model));
-        return forQueries ? local.ForQueries() : local;
+        return forQueries ? local.ForQueriesOwned() : local;
+    }
+
+    /// <summary>
+    /// <paramref name="passages"/> behind the chunk-vector cache when it is a local model (its vectors are known by
+    /// <see cref="LocalEmbeddingGenerator.VectorCacheKey"/>: weights sha256 and settings), so texts embedded before by
+    /// the same model are not embedded again; remote generators and null pass through. The cache lives in
+    /// <c>&lt;data-dir&gt;/vector-cache/</c>. Disposing the result disposes <paramref name="passages"/> when <paramref name="ownsInner"/>.
+    /// </summary>
+    public static IEmbeddingGenerator<string, Embedding<float>>? WithVectorCache(IEmbeddingGenerator<string, Embedding<float>>? passages, string? dataDir, bool ownsInner = true)
+    {
+        if (passages is not LocalEmbeddingGenerator local) return passages;
+        var folder = Path.Combine(SqliteStoreOptions.ResolveDataDirectory(dataDir), "vector-cache");
+        return new CachingEmbeddingGenerator(local, SqliteVectorCache.Open(folder, local.VectorCacheKey), ownsInner);
+    }
+
+    /// <summary>
+    /// The local model a collection was embedded with, loaded for queries when it is in the model cache: the recorded
+    /// id is <c>name@sha</c> (<see cref="LocalEmbeddingGenerator.ModelId"/>), so the cached model of that name is loaded
+    /// and kept only when its weights hash the same. Null when the collection has no vectors or the model is not cached.
+    /// </summary>
+    public static IEmbeddingGenerator<string, Embedding<float>>? RecordedEmbedder(string? recordedModelId)
+    {
+        if (recordedModelId is not { } id || id.IndexOf('@') is not (> 0 and var at)) return null;
+        string path;
+        try
+        {
+            path = ModelResolver.Resolve(id[..at]);
+        }
+        catch (Exception e) when (e is FileNotFoundException or ArgumentException)
+        {
+            return null;
+        }
+        LocalEmbeddingGenerator local;
+        try
+        {
+            local = LocalEmbeddingGenerator.Load(path);
+        }
+        catch (IOException)
+        {
+            return null; // not an embedding model folder (a chat model of the same name): stay with BM25
+        }
+        if (local.ModelId == id) return local.ForQueriesOwned();
+        local.Dispose();
+        return null;
     }
 
     /// <summary>The cross-encoder reranker scoring the first <paramref name="top"/> candidates, or null without a model.</summary>

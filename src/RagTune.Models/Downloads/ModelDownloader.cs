@@ -284,6 +284,23 @@ internal sealed class ModelDownloader : IDisposable
         }
     }
 
+    /// <summary>A small document (a NuGet feed's service index) as text; failures become <see cref="ModelDownloadException"/>.</summary>
+    public async Task<string> GetStringAsync(Uri url, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(url);
+        try
+        {
+            using var response = await _http.GetAsync(url, cancellationToken).ConfigureAwait(false);
+            if (!response.IsSuccessStatusCode)
+                throw new ModelDownloadException($"{url} answered {(int)response.StatusCode} {response.ReasonPhrase}.", url, (int)response.StatusCode);
+            return await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (HttpRequestException e)
+        {
+            throw Unreachable(url, e);
+        }
+    }
+
     private static ModelDownloadException Unreachable(Uri url, HttpRequestException e)
     {
         bool refused = e.HttpRequestError == HttpRequestError.ConnectionError

@@ -3,6 +3,8 @@ using System.Numerics.Tensors;
 using System.Security.Cryptography;
 using Microsoft.Extensions.AI;
 using RagTune.Engine.Encoders;
+using RagTune.Models.Downloads;
+using RagTune.Models.Embeddings.Onnx;
 using RagTune.Tokenizers;
 
 namespace RagTune.Models.Embeddings;
@@ -22,13 +24,18 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     private readonly WordPieceTokenizer _tokenizer;
     private readonly LocalEmbeddingOptions _options;
     private readonly EmbeddingGeneratorMetadata _metadata;
+    private readonly string _queryPrefix;
+    private readonly string _passagePrefix;
     private readonly object _gate = new();
     private int _warned;
     private bool _disposed;
 
     private LocalEmbeddingGenerator(BertEncoder encoder, WordPieceTokenizer tokenizer, LocalEmbeddingOptions options,
-        EmbeddingPooling pooling, bool normalize, int maxTokens, string modelId)
+        EmbeddingPooling pooling, bool normalize, int maxTokens, string modelId, string weightsSha256, SentenceTransformersConfig? st = null)
     {
+        WeightsSha256 = weightsSha256;
+        _queryPrefix = options.QueryPrefix ?? st?.QueryPrompt ?? "";
+        _passagePrefix = options.PassagePrefix ?? st?.PassagePrompt ?? "";
         _encoder = encoder;
         _tokenizer = tokenizer;
         _options = options;
@@ -40,7 +47,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         _metadata = new EmbeddingGeneratorMetadata("ragtune-local", null, modelId, Dimensions);
     }
 
-    /// <summary>Model id: the folder name and the first 12 hex digits of the weights' SHA-256, e.g. <c>all-MiniLM-L6-v2@3f1c…</c>.</summary>
+    /// <summary>Model id: the folder name (a pulled model's catalog name) and the first 12 hex digits of the weights' SHA-256, e.g. <c>all-minilm-l6-v2@3f1c…</c>.</summary>
     public string ModelId { get; }
 
     /// <summary>Vector length (the encoder's hidden size).</summary>
@@ -55,9 +62,25 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     /// <summary>Whether vectors are L2-normalised.</summary>
     public bool Normalize { get; }
 
+    /// <summary>SHA-256 of the weights file (lower-case hex).</summary>
+    public string WeightsSha256 { get; }
+
     /// <summary>
-    /// Loads the model in <paramref name="folder"/> (a Hugging Face / sentence-transformers folder), or a llama.cpp
-    /// BERT <c>.gguf</c> file given as <paramref name="folder"/>.
+    /// What decides a passage vector besides its text: the weights' sha256, pooling, normalisation, the length limit and
+    /// the passage prefix. Two generators with the same key embed a text to the same vector (a chunk-vector cache key).
+    /// </summary>
+    public string VectorCacheKey => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{WeightsSha256}|{Pooling}|{(Normalize ? "l2" : "raw")}|{MaxTokens}|{_passagePrefix}");
+
+    /// <summary>The text put before each query (<see cref="ForQueries"/>): the options', else the folder's query prompt, else empty.</summary>
+    public string QueryPrefix => _queryPrefix;
+
+    /// <summary>
+    /// Loads the model in <paramref name="folder"/> (a Hugging Face / sentence-transformers folder), a llama.cpp
+    /// BERT <c>.gguf</c> file, or an ONNX BERT encoder: a <c>model.onnx</c> file (its tokenizer beside it) or a folder
+    /// holding <c>model.onnx</c> / <c>onnx/model.onnx</c> with <c>vocab.txt</c> or <c>tokenizer.json</c>. The ONNX
+    /// weights are converted once to a safetensors folder (<see cref="LocalEmbeddingOptions.OnnxImportDir"/>) and run
+    /// on our engine; ONNX Runtime is not used.
     /// </summary>
     /// <exception cref="FileNotFoundException">Weights, config or tokenizer files are missing.</exception>
     /// <exception cref="EmbeddingModelException">The folder's pooling or module pipeline is not supported.</exception>
@@ -70,8 +93,10 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         folder = Path.GetFullPath(folder);
         if (File.Exists(folder) && folder.EndsWith(".gguf", StringComparison.OrdinalIgnoreCase))
             return LoadGguf(folder, options);
+        if (OnnxEncoderSource.Find(folder) is { } onnx)
+            folder = OnnxBertFolder.Cached(onnx, options.OnnxImportDir ?? Path.Combine(ModelDownloaderOptions.DefaultModelsDir(), "onnx-import"));
         if (!Directory.Exists(folder))
-            throw new DirectoryNotFoundException($"Embedding model folder '{folder}' does not exist; pass a folder holding config.json, model.safetensors and vocab.txt or tokenizer.json, or a BERT .gguf file.");
+            throw new DirectoryNotFoundException($"Embedding model folder '{folder}' does not exist; pass a folder holding config.json, model.safetensors and vocab.txt or tokenizer.json, a BERT .gguf file or a BERT model.onnx.");
         var st = SentenceTransformersConfig.Read(folder, readPooling: options.Pooling == null);
         var tokenizer = WordPieceTokenizer.FromFolder(folder);
         var encoder = BertEncoder.Load(folder);
@@ -80,9 +105,11 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
             if (tokenizer.VocabSize > encoder.Config.VocabSize)
                 throw new EmbeddingModelException($"{folder}: the tokenizer has {tokenizer.VocabSize} tokens but the model only {encoder.Config.VocabSize}; they do not belong together.");
             int maxTokens = Math.Min(encoder.Config.MaxPositions, options.MaxTokens ?? st.MaxSeqLength ?? encoder.Config.MaxPositions);
-            var modelId = $"{Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar))}@{WeightsHash(encoder.WeightsPath)}";
+            // A pulled model lives in <models>/<name>/<variant>/: its manifest names it better than the variant folder does.
+            var name = CachedModel.TryLoad(folder)?.Name ?? Path.GetFileName(folder.TrimEnd(Path.DirectorySeparatorChar));
+            var sha = WeightsHash(encoder.WeightsPath);
             return new LocalEmbeddingGenerator(encoder, tokenizer, options, options.Pooling ?? st.Pooling ?? EmbeddingPooling.Mean,
-                options.Normalize ?? st.Normalize ?? true, Math.Max(2, maxTokens), modelId);
+                options.Normalize ?? st.Normalize ?? true, Math.Max(2, maxTokens), $"{name}@{sha[..12]}", sha, st);
         }
         catch
         {
@@ -105,8 +132,9 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
                 var p => throw new EmbeddingModelException($"{path}: bert.pooling_type {p} is not supported (1 mean, 2 cls); set LocalEmbeddingOptions.Pooling to override."),
             };
             int maxTokens = Math.Min(encoder.Config.MaxPositions, options.MaxTokens ?? encoder.Config.MaxPositions);
-            var modelId = $"{Path.GetFileNameWithoutExtension(path)}@{WeightsHash(path)}";
-            return new LocalEmbeddingGenerator(encoder, tokenizer, options, pooling, options.Normalize ?? true, Math.Max(2, maxTokens), modelId);
+            var sha = WeightsHash(path);
+            return new LocalEmbeddingGenerator(encoder, tokenizer, options, pooling, options.Normalize ?? true, Math.Max(2, maxTokens),
+                $"{Path.GetFileNameWithoutExtension(path)}@{sha[..12]}", sha);
         }
         catch
         {
@@ -117,13 +145,16 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
 
     /// <summary>Embeds documents/passages (with <see cref="LocalEmbeddingOptions.PassagePrefix"/>).</summary>
     public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null,
-        CancellationToken cancellationToken = default) => GenerateAsync(values, _options.PassagePrefix, options, cancellationToken);
+        CancellationToken cancellationToken = default) => GenerateAsync(values, _passagePrefix, options, cancellationToken);
 
     /// <summary>
     /// A generator over the same model that embeds queries (with <see cref="LocalEmbeddingOptions.QueryPrefix"/>): E5's
     /// <c>"query: "</c>, BGE's instruction. It does not own the model: dispose this generator, not the view.
     /// </summary>
-    public IEmbeddingGenerator<string, Embedding<float>> ForQueries() => new QueryView(this);
+    public IEmbeddingGenerator<string, Embedding<float>> ForQueries() => new QueryView(this, owns: false);
+
+    /// <summary>Like <see cref="ForQueries"/>, but disposing the view disposes this generator: for callers that only embed queries.</summary>
+    public IEmbeddingGenerator<string, Embedding<float>> ForQueriesOwned() => new QueryView(this, owns: true);
 
     /// <summary>Embeds <paramref name="values"/> with <paramref name="prefix"/> before each.</summary>
     private Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, string prefix, EmbeddingGenerationOptions? options,
@@ -201,7 +232,7 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
     private static string WeightsHash(string path)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20, FileOptions.SequentialScan);
-        return Convert.ToHexStringLower(SHA256.HashData(stream))[..12];
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
     }
 
     /// <inheritdoc />
@@ -226,15 +257,16 @@ public sealed class LocalEmbeddingGenerator : IEmbeddingGenerator<string, Embedd
         }
     }
 
-    private sealed class QueryView(LocalEmbeddingGenerator owner) : IEmbeddingGenerator<string, Embedding<float>>
+    private sealed class QueryView(LocalEmbeddingGenerator owner, bool owns) : IEmbeddingGenerator<string, Embedding<float>>
     {
         public Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null,
-            CancellationToken cancellationToken = default) => owner.GenerateAsync(values, owner._options.QueryPrefix, options, cancellationToken);
+            CancellationToken cancellationToken = default) => owner.GenerateAsync(values, owner._queryPrefix, options, cancellationToken);
 
         public object? GetService(Type serviceType, object? serviceKey = null) => owner.GetService(serviceType, serviceKey);
 
         public void Dispose()
         {
+            if (owns) owner.Dispose();
         }
     }
 }

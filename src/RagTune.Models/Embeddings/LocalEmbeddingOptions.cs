@@ -48,11 +48,20 @@ public sealed record LocalEmbeddingOptions
     /// <summary>Compute threads; 0 (default) uses one per processor.</summary>
     public int Threads { get; init; }
 
-    /// <summary>Text put before every document/passage input. Default none.</summary>
-    public string PassagePrefix { get; init; } = "";
+    /// <summary>Text put before every document/passage input. Null (default): the folder's <c>document</c> prompt in <c>config_sentence_transformers.json</c>, else none.</summary>
+    public string? PassagePrefix { get; init; }
 
-    /// <summary>Text put before every query input (see <see cref="LocalEmbeddingGenerator.ForQueries"/>). Default none.</summary>
-    public string QueryPrefix { get; init; } = "";
+    /// <summary>
+    /// Text put before every query input (see <see cref="LocalEmbeddingGenerator.ForQueries"/>). Null (default): the
+    /// folder's <c>query</c> prompt in <c>config_sentence_transformers.json</c> (snowflake-arctic-embed's instruction), else none.
+    /// </summary>
+    public string? QueryPrefix { get; init; }
+
+    /// <summary>
+    /// Where an ONNX encoder (<c>model.onnx</c>, or a folder with <c>onnx/model.onnx</c>) is converted once to the
+    /// safetensors layout it runs from. Null (default): <c>onnx-import</c> in the model cache (<c>$RAGTUNE_MODELS_DIR</c>, else <c>~/.ragtune/models</c>).
+    /// </summary>
+    public string? OnnxImportDir { get; init; }
 
     /// <summary>Called with a message the first time an input is cut to <see cref="MaxTokens"/>; null writes it to <see cref="System.Diagnostics.Trace"/>.</summary>
     public Action<string>? Warning { get; init; }
@@ -61,7 +70,7 @@ public sealed record LocalEmbeddingOptions
     public static LocalEmbeddingOptions ForFamily(EmbeddingFamily family) => family switch
     {
         EmbeddingFamily.E5 => new LocalEmbeddingOptions { QueryPrefix = "query: ", PassagePrefix = "passage: " },
-        EmbeddingFamily.Bge => new LocalEmbeddingOptions { QueryPrefix = BgeQueryInstruction },
+        EmbeddingFamily.Bge => new LocalEmbeddingOptions { QueryPrefix = BgeQueryInstruction, PassagePrefix = "" },
         _ => new LocalEmbeddingOptions(),
     };
 
@@ -70,8 +79,7 @@ public sealed record LocalEmbeddingOptions
         if (BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "BatchSize must be at least 1.");
         if (MaxTokens is < 2) throw new ArgumentOutOfRangeException(nameof(MaxTokens), MaxTokens, "MaxTokens must leave room for [CLS] and [SEP] (at least 2).");
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Threads must be 0 (one per processor) or positive.");
-        ArgumentNullException.ThrowIfNull(PassagePrefix);
-        ArgumentNullException.ThrowIfNull(QueryPrefix);
+        if (OnnxImportDir is { Length: 0 }) throw new ArgumentException("OnnxImportDir must be null (the model cache) or a folder path.", nameof(OnnxImportDir));
     }
 }
 

@@ -39,13 +39,6 @@ internal static class RandomEmbeddingModelWriter
             }));
         }
         File.WriteAllText(Path.Combine(folder, "tokenizer_config.json"), """{"do_lower_case": true, "tokenizer_class": "BertTokenizer"}""");
-        var modules = """[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}, {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}""";
-        if (normalize) modules += """, {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}""";
-        File.WriteAllText(Path.Combine(folder, "modules.json"), modules + "]");
-        Directory.CreateDirectory(Path.Combine(folder, "1_Pooling"));
-        File.WriteAllText(Path.Combine(folder, "1_Pooling", "config.json"), string.Create(CultureInfo.InvariantCulture,
-            $$"""{"word_embedding_dimension": {{config.Hidden}}, "pooling_mode_cls_token": {{(pooling == EmbeddingPooling.Cls ? "true" : "false")}}, "pooling_mode_mean_tokens": {{(pooling == EmbeddingPooling.Mean ? "true" : "false")}}, "pooling_mode_max_tokens": false, "pooling_mode_mean_sqrt_len_tokens": false}"""));
-        File.WriteAllText(Path.Combine(folder, "sentence_bert_config.json"), string.Create(CultureInfo.InvariantCulture,
-            $$"""{"max_seq_length": {{maxSeqLength ?? config.MaxPositions}}, "do_lower_case": false}"""));
+        SentenceTransformersConfig.Write(folder, config.Hidden, pooling, normalize, maxSeqLength ?? config.MaxPositions);
     }
 }

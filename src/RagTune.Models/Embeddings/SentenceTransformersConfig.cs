@@ -5,10 +5,38 @@ namespace RagTune.Models.Embeddings;
 /// <summary>
 /// What a sentence-transformers folder says about turning token states into a sentence vector: <c>modules.json</c>
 /// (the module pipeline; a <c>Normalize</c> module means L2 normalisation), the Pooling module's <c>config.json</c>
-/// and <c>sentence_bert_config.json</c> (<c>max_seq_length</c>). A plain Hugging Face folder has none of them.
+/// <c>sentence_bert_config.json</c> (<c>max_seq_length</c>) and <c>config_sentence_transformers.json</c> (its
+/// <c>prompts</c>: the <c>query</c> prompt put before queries, <c>document</c> / <c>passage</c> before passages). A plain
+/// Hugging Face folder has none of them.
 /// </summary>
-internal sealed record SentenceTransformersConfig(EmbeddingPooling? Pooling, bool? Normalize, int? MaxSeqLength)
+internal sealed record SentenceTransformersConfig(EmbeddingPooling? Pooling, bool? Normalize, int? MaxSeqLength, string? QueryPrompt = null, string? PassagePrompt = null)
 {
+    /// <summary>The files <see cref="Write"/> writes and <see cref="Read"/> reads, relative to the model folder.</summary>
+    public static readonly string[] FileNames = ["modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "config_sentence_transformers.json"];
+
+    /// <summary>
+    /// Writes the sentence-transformers files of a Transformer → Pooling (→ Normalize) pipeline into <paramref name="folder"/>,
+    /// with the query prompt in <c>config_sentence_transformers.json</c> when one is given.
+    /// </summary>
+    public static void Write(string folder, int hidden, EmbeddingPooling pooling, bool normalize, int maxSeqLength, string? queryPrompt = null)
+    {
+        var modules = """[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}, {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}""";
+        if (normalize) modules += """, {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}""";
+        File.WriteAllText(Path.Combine(folder, "modules.json"), modules + "]");
+        Directory.CreateDirectory(Path.Combine(folder, "1_Pooling"));
+        File.WriteAllText(Path.Combine(folder, "1_Pooling", "config.json"), string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $$"""{"word_embedding_dimension": {{hidden}}, "pooling_mode_cls_token": {{(pooling == EmbeddingPooling.Cls ? "true" : "false")}}, "pooling_mode_mean_tokens": {{(pooling == EmbeddingPooling.Mean ? "true" : "false")}}, "pooling_mode_max_tokens": false, "pooling_mode_mean_sqrt_len_tokens": false}"""));
+        File.WriteAllText(Path.Combine(folder, "sentence_bert_config.json"), string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $$"""{"max_seq_length": {{maxSeqLength}}, "do_lower_case": false}"""));
+        var prompts = new Dictionary<string, string>();
+        if (!string.IsNullOrEmpty(queryPrompt)) prompts["query"] = queryPrompt;
+        File.WriteAllText(Path.Combine(folder, "config_sentence_transformers.json"), JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["prompts"] = prompts,
+            ["default_prompt_name"] = null!,
+        }));
+    }
+
     public static SentenceTransformersConfig Read(string folder, bool readPooling = true)
     {
         EmbeddingPooling? pooling = null;
@@ -58,7 +86,19 @@ internal sealed record SentenceTransformersConfig(EmbeddingPooling? Pooling, boo
             if (doc.RootElement.TryGetProperty("max_seq_length", out var m) && m.ValueKind == JsonValueKind.Number)
                 maxSeq = m.GetInt32();
         }
-        return new SentenceTransformersConfig(pooling, normalize, maxSeq);
+        string? query = null, passage = null;
+        var promptsPath = Path.Combine(folder, "config_sentence_transformers.json");
+        if (File.Exists(promptsPath))
+        {
+            using var doc = Parse(promptsPath);
+            if (doc.RootElement.TryGetProperty("prompts", out var prompts) && prompts.ValueKind == JsonValueKind.Object)
+            {
+                string? Prompt(string name) => prompts.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.String && v.GetString() is { Length: > 0 } s ? s : null;
+                query = Prompt("query");
+                passage = Prompt("document") ?? Prompt("passage");
+            }
+        }
+        return new SentenceTransformersConfig(pooling, normalize, maxSeq, query, passage);
     }
 
     private static JsonDocument Parse(string path)

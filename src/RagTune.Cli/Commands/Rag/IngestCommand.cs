@@ -38,8 +38,9 @@ internal static class IngestCommand
                 Force = r.GetValue(force),
             };
             using var store = SqliteChunkStore.Open(r.GetValue(collection)!, RagCliOptions.StoreOptions(r.GetValue(dataDir)));
-            using var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)) as IDisposable;
-            var pipeline = new IngestPipeline(store, (IEmbeddingGenerator<string, Embedding<float>>?)embedder, options);
+            // Chunks whose text this model embedded before (another collection, an earlier run) come from the chunk-vector cache.
+            using var embedder = RagTune.Hosting.Pipelines.RagParts.WithVectorCache(RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)), r.GetValue(dataDir));
+            var pipeline = new IngestPipeline(store, embedder, options);
             var summary = await RunWithProgress(pipeline, r.GetValue(paths)!, ct);
             PrintSummary(store.Name, summary);
             return summary.Failed.Count > 0 && summary.Added + summary.Updated + summary.Unchanged == 0 ? 1 : 0;

