@@ -52,7 +52,7 @@ public sealed class ExperimentRunnerTests : IClassFixture<ExperimentRunnerTests.
         Assert.Empty(Run.TrainQuestions.Select(q => q.FactId).Intersect(Run.TestQuestions.Select(q => q.FactId)));
         Assert.Equal(_fixture.World.Count, Run.TrainQuestions.Count + Run.TestQuestions.Count);
         Assert.StartsWith("stories260K.gguf (sha256 ", Run.Model);
-        Assert.Equal(2, Run.RecallK);
+        Assert.Equal(1, Run.RecallK); // the demo spec shows the top source only
     }
 
     [Fact]
