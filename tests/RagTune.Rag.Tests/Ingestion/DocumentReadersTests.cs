@@ -223,8 +223,8 @@ public sealed class DocumentReadersTests
     [Fact]
     public void Normaliser_is_nfc_lf_collapses_spaces_and_strips_controls()
     {
-        var n = Text.TextNormalizer.Normalize("Cafe\u0301\r\nA  \t b\u0007c\u200B\r\n\r\n\r\n\r\nend   ");
+        var n = RagTune.Rag.Text.TextNormalizer.Normalize("Cafe\u0301\r\nA  \t b\u0007c\u200B\r\n\r\n\r\n\r\nend   ");
         Assert.Equal("Caf\u00E9\nA bc\n\nend", n);
-        Assert.Equal(n, Text.TextNormalizer.Normalize(n));
+        Assert.Equal(n, RagTune.Rag.Text.TextNormalizer.Normalize(n));
     }
 }
