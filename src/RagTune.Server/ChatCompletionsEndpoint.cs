@@ -208,8 +208,7 @@ internal static class ChatCompletionsEndpoint
         if (r.N is { } n && n != 1) throw OpenAIErrorException.BadRequest($"n={n} is not supported; this server returns one choice (n=1).", "n");
         if (r.Temperature is { } t && (t < 0 || t > 2 || float.IsNaN(t))) throw OpenAIErrorException.BadRequest($"temperature {t} is out of range; use 0 to 2.", "temperature");
         if (r.TopP is { } p && (p <= 0 || p > 1 || float.IsNaN(p))) throw OpenAIErrorException.BadRequest($"top_p {p} is out of range; use a value above 0 and at most 1.", "top_p");
-        var max = r.MaxCompletionTokens ?? r.MaxTokens;
-        if (max is < 1) throw OpenAIErrorException.BadRequest($"max_tokens {max} must be at least 1.", r.MaxCompletionTokens is null ? "max_tokens" : "max_completion_tokens");
+        var max = r.MaxCompletionTokens is { } mc ? MaxTokens(mc, "max_completion_tokens") : r.MaxTokens is { } mt ? MaxTokens(mt, "max_tokens") : (int?)null;
         return new ChatOptions
         {
             ModelId = r.Model,
@@ -219,6 +218,25 @@ internal static class ChatCompletionsEndpoint
             Seed = r.Seed,
             StopSequences = Stops(r.Stop),
         };
+    }
+
+    /// <summary>
+    /// The most tokens one completion may ask for: the longest context of any model family the engine runs
+    /// (Llama 3.1, 131072 positions), since no completion can outgrow its context. Larger requests are refused,
+    /// never clamped.
+    /// </summary>
+    internal const int MaxTokensLimit = 131072;
+
+    /// <summary><paramref name="value"/> as a token count in 1..<see cref="MaxTokensLimit"/>; a 400 naming <paramref name="param"/> otherwise.</summary>
+    internal static int MaxTokens(double value, string param)
+    {
+        if (value != Math.Floor(value))
+            throw OpenAIErrorException.BadRequest($"{param} {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} is not a whole number of tokens.", param);
+        if (value < 1)
+            throw OpenAIErrorException.BadRequest($"{param} {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} must be at least 1.", param);
+        if (value > MaxTokensLimit)
+            throw OpenAIErrorException.BadRequest($"{param} {value.ToString(System.Globalization.CultureInfo.InvariantCulture)} is above the limit of {MaxTokensLimit} tokens (no model this server runs has a longer context); ask for at most {MaxTokensLimit}, or leave it out for the server's default.", param);
+        return (int)value;
     }
 
     private static List<string>? Stops(JsonElement? stop)

@@ -25,8 +25,9 @@ internal sealed class ChatCompletionRequest
     public List<WireMessage>? Messages { get; set; }
     public float? Temperature { get; set; }
     public float? TopP { get; set; }
-    public int? MaxTokens { get; set; }
-    public int? MaxCompletionTokens { get; set; }
+    // Read as numbers of any shape (2e9, 2.5, -1) so that MapOptions can refuse them by name, not as unparsable JSON.
+    public double? MaxTokens { get; set; }
+    public double? MaxCompletionTokens { get; set; }
     public JsonElement? Stop { get; set; }
     public long? Seed { get; set; }
     public bool? Stream { get; set; }

@@ -108,6 +108,16 @@ public sealed class WireFormatTests
     [InlineData("""{"model":"fake","temperature":3,"messages":[{"role":"user","content":"x"}]}""", "temperature")]
     [InlineData("""{"model":"fake","top_p":0,"messages":[{"role":"user","content":"x"}]}""", "top_p")]
     [InlineData("""{"model":"fake","max_tokens":0,"messages":[{"role":"user","content":"x"}]}""", "max_tokens")]
+    [InlineData("""{"model":"fake","max_tokens":-5,"messages":[{"role":"user","content":"x"}]}""", "max_tokens")]
+    [InlineData("""{"model":"fake","max_tokens":2e9,"messages":[{"role":"user","content":"x"}]}""", "max_tokens")]
+    [InlineData("""{"model":"fake","max_tokens":2000000000,"messages":[{"role":"user","content":"x"}]}""", "max_tokens")]
+    [InlineData("""{"model":"fake","max_tokens":1e300,"messages":[{"role":"user","content":"x"}]}""", "max_tokens")]
+    [InlineData("""{"model":"fake","max_tokens":2.5,"messages":[{"role":"user","content":"x"}]}""", "max_tokens")]
+    [InlineData("""{"model":"fake","max_completion_tokens":131073,"messages":[{"role":"user","content":"x"}]}""", "max_completion_tokens")]
+    [InlineData("""{"model":"fake","temperature":-0.1,"messages":[{"role":"user","content":"x"}]}""", "temperature")]
+    [InlineData("""{"model":"fake","temperature":1e30,"messages":[{"role":"user","content":"x"}]}""", "temperature")]
+    [InlineData("""{"model":"fake","top_p":1.5,"messages":[{"role":"user","content":"x"}]}""", "top_p")]
+    [InlineData("""{"model":"fake","top_p":-1,"messages":[{"role":"user","content":"x"}]}""", "top_p")]
     [InlineData("""{"model":"fake","n":2,"messages":[{"role":"user","content":"x"}]}""", "n")]
     [InlineData("""{"model":"fake","stop":["a","b","c","d","e"],"messages":[{"role":"user","content":"x"}]}""", "stop")]
     [InlineData("""{"model":"fake","messages":[{"role":"wizard","content":"x"}]}""", "messages[0].role")]
@@ -121,6 +131,22 @@ public sealed class WireFormatTests
         var error = await ErrorOf(response);
         Assert.Equal("invalid_request_error", error.GetProperty("type").GetString());
         if (param != null) Assert.Equal(param, error.GetProperty("param").GetString());
+    }
+
+    [Theory]
+    [InlineData("max_tokens", "2e9", "2000000000 is above the limit of 131072")]
+    [InlineData("max_tokens", "-1", "-1 must be at least 1")]
+    [InlineData("max_completion_tokens", "0.5", "0.5 is not a whole number")]
+    public async Task Absurd_token_limits_are_refused_by_name_never_clamped(string param, string value, string expected)
+    {
+        await using var s = await Start();
+        using var response = await s.Http.PostAsync("/v1/chat/completions", Json($$"""{"model":"fake","{{param}}":{{value}},"messages":[{"role":"user","content":"x"}]}"""));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        var error = await ErrorOf(response);
+        Assert.Equal(param, error.GetProperty("param").GetString());
+        Assert.Contains(param + " " + expected, error.GetProperty("message").GetString());
+        using var largest = await s.Http.PostAsync("/v1/chat/completions", Json($$"""{"model":"fake","{{param}}":131072,"messages":[{"role":"user","content":"x"}]}"""));
+        Assert.Equal(HttpStatusCode.OK, largest.StatusCode);
     }
 
     [Fact]

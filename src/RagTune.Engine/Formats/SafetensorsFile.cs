@@ -104,10 +104,15 @@ internal sealed unsafe class SafetensorsFile : IDisposable
         long dataOffset = 8 + (long)n;
         long dataLength = file.Length - dataOffset;
 
+        var headerBytes = new ReadOnlySpan<byte>(file.Pointer + 8, (int)n);
+        // JsonDocument parses invalid UTF-8 inside strings and fails only when a name or value is read, with an
+        // InvalidOperationException: check the encoding first (found by FormatFuzzTests).
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+            throw Bad($"the {n}-byte JSON header is not valid UTF-8 (at byte {8 + InvalidUtf8At(headerBytes)}).");
         JsonDocument doc;
         try
         {
-            doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(new ReadOnlySpan<byte>(file.Pointer + 8, (int)n).ToArray()));
+            doc = JsonDocument.Parse(new ReadOnlyMemory<byte>(headerBytes.ToArray()));
         }
         catch (JsonException e)
         {
@@ -138,6 +143,18 @@ internal sealed unsafe class SafetensorsFile : IDisposable
                     throw Bad($"tensors '{byOffset[i - 1].Name}' [{byOffset[i - 1].Begin}, {byOffset[i - 1].End}) and '{byOffset[i].Name}' [{byOffset[i].Begin}, {byOffset[i].End}) overlap.");
             return (dataOffset, tensors, metadata);
         }
+    }
+
+    private static int InvalidUtf8At(ReadOnlySpan<byte> bytes)
+    {
+        var valid = 0;
+        while (valid < bytes.Length)
+        {
+            var status = System.Text.Rune.DecodeFromUtf8(bytes[valid..], out _, out var consumed);
+            if (status != System.Buffers.OperationStatus.Done) return valid;
+            valid += consumed;
+        }
+        return valid;
     }
 
     private static SafetensorsTensorInfo ParseTensor(string src, JsonProperty prop, long dataLength)

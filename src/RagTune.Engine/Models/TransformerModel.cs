@@ -56,7 +56,7 @@ internal sealed class TransformerModel : IDisposable
     public float[] InverseFrequencies { get; }
 
     /// <summary>
-    /// Opens a GGUF or llama2.c checkpoint (chosen by the file's first bytes) or a Hugging Face folder
+    /// Opens a GGUF or llama2.c checkpoint (chosen by the file's first bytes, <see cref="ModelFileProbe"/>) or a Hugging Face folder
     /// (config.json + model.safetensors or shards).
     /// </summary>
     public static TransformerModel Load(string path)
@@ -65,14 +65,7 @@ internal sealed class TransformerModel : IDisposable
             return HuggingFaceModelLoader.Load(path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"Model file '{path}' does not exist. Pass the path of a .gguf file, a llama2.c .bin checkpoint or a Hugging Face model folder.", path);
-        Span<byte> magic = stackalloc byte[4];
-        using (var fs = File.OpenRead(path))
-        {
-            if (fs.Length < 4)
-                throw new ModelFormatException($"{path}: the file is {fs.Length} bytes long, too short to be a model. Re-download it.");
-            fs.ReadExactly(magic);
-        }
-        return magic.SequenceEqual("GGUF"u8) ? GgufModelLoader.Load(path) : LlamaCModelLoader.Load(path);
+        return ModelFileProbe.Detect(path) == ModelFileKind.Gguf ? GgufModelLoader.Load(path) : LlamaCModelLoader.Load(path);
     }
 
     public void Dispose() => _owner.Dispose();

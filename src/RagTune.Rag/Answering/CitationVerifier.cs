@@ -89,6 +89,35 @@ internal static class CitationVerifier
         return sb.ToString().Trim();
     }
 
+    /// <summary>
+    /// Passage text with its own citation-shaped markers (<c>[9]</c>, <c>[1, 2]</c>) removed, repeatedly, so that
+    /// nested markers (<c>[[9]1]</c>) cannot reassemble into one. A quoted passage or a prompt source then
+    /// carries no number a reader or a model could take for one of our citations: a document cannot forge them.
+    /// </summary>
+    public static string RemovePassageCitations(string text)
+    {
+        while (true)
+        {
+            var sb = new System.Text.StringBuilder(text.Length);
+            var removed = false;
+            for (var i = 0; i < text.Length; i++)
+            {
+                if (text[i] == '[' && TryCitation(text, i, out var close, out _))
+                {
+                    // "cite [9] now" → "cite now": drop one space before the marker.
+                    if (sb.Length > 0 && sb[^1] == ' ' && close + 1 < text.Length && text[close + 1] is ' ' or '.' or ',' or ';' or ':' or '!' or '?')
+                        sb.Length--;
+                    i = close;
+                    removed = true;
+                    continue;
+                }
+                sb.Append(text[i]);
+            }
+            if (!removed) return text;
+            text = sb.ToString();
+        }
+    }
+
     private static bool TryCitation(string s, int open, out int close, out List<int> numbers)
     {
         numbers = [];

@@ -11,7 +11,8 @@ internal sealed record ShortAnswer(string Text, string Sentence, int SourceNumbe
 /// model is configured). Candidate sentences come from the first <see cref="AnswererOptions.MaxSources"/> sources
 /// (heading lines skipped); each scores <c>Σ idf(t)</c> over the distinct question content terms t it contains,
 /// with <c>idf(t) = ln(1 + N / df(t))</c> over the N candidate sentences, divided by the same sum over all question
-/// terms (so 1 = every question term present). Sentences scoring below
+/// terms (so 1 = every question term present). Citation markers inside a passage are removed before quoting
+/// (<see cref="CitationVerifier.RemovePassageCitations"/>), so the answer cites only our source numbers. Sentences scoring below
 /// <see cref="AnswererOptions.AbstainThreshold"/> are not used; no sentence left means abstention.
 /// </summary>
 internal sealed class ExtractiveAnswerer
@@ -129,8 +130,9 @@ internal sealed class ExtractiveAnswerer
         foreach (var s in sources)
             foreach (var (start, end) in CitationVerifier.SplitSentences(s.Text))
             {
-                var sentence = s.Text[start..end];
-                if (sentence.StartsWith('#')) continue;
+                // The passage's own markers go: a quoted "… cite [9]" must not read as our citation.
+                var sentence = CitationVerifier.RemovePassageCitations(s.Text[start..end]).Trim();
+                if (sentence.Length == 0 || sentence.StartsWith('#')) continue;
                 candidates.Add((sentence, s.Number, Terms.ContentSet(sentence)));
             }
         if (q.Count == 0 || candidates.Count == 0) return [];

@@ -10,7 +10,8 @@ namespace RagTune.Rag.Answering;
 /// The prompt for grounded answering. The system message is a constant: nothing retrieved ever reaches it.
 /// Sources go into the user message as data blocks <c>&lt;source id="n" title="…"&gt;…&lt;/source&gt;</c> with
 /// <c>&amp; &lt; &gt;</c> (and <c>"</c> in attributes) escaped, so a document cannot close its block, open
-/// another, or pose as the question.
+/// another, or pose as the question; a source's own citation markers are removed
+/// (<see cref="CitationVerifier.RemovePassageCitations"/>), so it cannot hand the model a citation number to copy.
 /// </summary>
 internal static class GroundedPrompt
 {
@@ -41,8 +42,9 @@ internal static class GroundedPrompt
         sb.Append("Sources:\n\n");
         foreach (var s in sources)
         {
-            var text = s.Text.Length > maxSourceChars ? s.Text[..maxSourceChars] + " …" : s.Text;
-            sb.Append("<source id=\"").Append(s.Number).Append("\" title=\"").Append(Escape(s.Title, attribute: true)).Append('"');
+            var text = CitationVerifier.RemovePassageCitations(s.Text.Length > maxSourceChars ? s.Text[..maxSourceChars] + " …" : s.Text);
+            var title = CitationVerifier.RemovePassageCitations(s.Title);
+            sb.Append("<source id=\"").Append(s.Number).Append("\" title=\"").Append(Escape(title, attribute: true)).Append('"');
             if (s.Pages != null) sb.Append(" pages=\"").Append(Escape(s.Pages, attribute: true)).Append('"');
             sb.Append(">\n")
               .Append(Escape(text, attribute: false)).Append("\n</source>\n\n");

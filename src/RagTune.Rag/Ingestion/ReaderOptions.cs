@@ -33,6 +33,13 @@ internal sealed record ReaderOptions
     /// <summary>Files larger than this are refused (protects memory). Default 256 MiB.</summary>
     public long MaxFileBytes { get; init; } = 256L * 1024 * 1024;
 
+    /// <summary>
+    /// One JSONL line (one record) longer than this is refused with its line named, before it is parsed. Default
+    /// 16 MiB: far more than one document a retriever can use, and it keeps a reader's memory a few times this
+    /// size whatever the file holds.
+    /// </summary>
+    public int MaxRecordBytes { get; init; } = 16 * 1024 * 1024;
+
     /// <summary>Default options.</summary>
     public static ReaderOptions Default { get; } = new();
 
@@ -44,5 +51,6 @@ internal sealed record ReaderOptions
         if (string.IsNullOrWhiteSpace(TitleField)) throw new ArgumentException("ReaderOptions.TitleField must name a field (e.g. \"title\").");
         if (TextField == IdField) throw new ArgumentException($"ReaderOptions.TextField and IdField are both \"{TextField}\"; they must differ.");
         if (MaxFileBytes <= 0) throw new ArgumentException($"ReaderOptions.MaxFileBytes must be positive (got {MaxFileBytes}).");
+        if (MaxRecordBytes <= 0) throw new ArgumentException($"ReaderOptions.MaxRecordBytes must be positive (got {MaxRecordBytes}).");
     }
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 using RagTune.Rag.Store;
@@ -8,7 +9,8 @@ namespace RagTune.Rag.Ingestion;
 /// JSON (an array of objects, or one object), JSONL (one object per line) and CSV (header row) files: each record
 /// becomes one document. Id from <see cref="ReaderOptions.IdField"/> (else "&lt;file id&gt;#&lt;n&gt;"), title from
 /// <see cref="ReaderOptions.TitleField"/>, text from <see cref="ReaderOptions.TextField"/> (required), every other
-/// scalar field as metadata. Errors name the line (JSONL, CSV) or record number (JSON).
+/// scalar field as metadata. Errors name the line (JSONL, CSV) or record number (JSON). JSONL streams: a line longer
+/// than <see cref="ReaderOptions.MaxRecordBytes"/> is refused before it is parsed.
 /// </summary>
 internal static class RecordReaders
 {
@@ -21,61 +23,145 @@ internal static class RecordReaders
         _ => throw new DocumentReadException(path, $"not a record file type: '{ext}'"),
     };
 
+    // JSONL is read in 64 KiB blocks; each line's bytes go to one buffer that grows to at most
+    // ReaderOptions.MaxRecordBytes and are parsed in place (no whole-file string, no per-line copies, no clone),
+    // so memory is a small multiple of the longest record, not of the file.
+    private const int BlockBytes = 64 * 1024;
+
     private static List<SourceDocument> ReadJsonl(string path, string fileId, ReaderOptions options)
     {
-        var text = DocumentReaders.ReadText(path);
+        if (StartsWithUtf16Bom(path)) return ReadJsonlText(path, fileId, options);
         var docs = new List<SourceDocument>();
-        var lineNo = 0;
-        foreach (var line in text.Split('\n'))
+        var block = ArrayPool<byte>.Shared.Rent(BlockBytes);
+        var line = ArrayPool<byte>.Shared.Rent(BlockBytes);
+        try
         {
-            lineNo++;
-            if (string.IsNullOrWhiteSpace(line)) continue;
-            JsonElement root;
-            try
+            using var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1);
+            int length = 0, lineNo = 1, read;
+            while ((read = fs.Read(block, 0, block.Length)) > 0)
             {
-                using var json = JsonDocument.Parse(line);
-                root = json.RootElement.Clone();
+                var span = block.AsSpan(0, read);
+                while (true)
+                {
+                    var nl = span.IndexOf((byte)'\n');
+                    var part = nl < 0 ? span : span[..nl];
+                    if ((long)length + part.Length > options.MaxRecordBytes)
+                    {
+                        throw new DocumentReadException(path, $"line {lineNo}: the record is longer than {options.MaxRecordBytes} bytes " +
+                            "(ReaderOptions.MaxRecordBytes); split it into smaller records, one per line, or raise the limit");
+                    }
+                    if (length + part.Length > line.Length)
+                    {
+                        var grown = ArrayPool<byte>.Shared.Rent((int)Math.Min(options.MaxRecordBytes, Math.Max(2L * line.Length, length + part.Length)));
+                        line.AsSpan(0, length).CopyTo(grown);
+                        ArrayPool<byte>.Shared.Return(line);
+                        line = grown;
+                    }
+                    part.CopyTo(line.AsSpan(length));
+                    length += part.Length;
+                    if (nl < 0) break;
+                    AddJsonLine(line.AsMemory(0, length), lineNo, path, fileId, options, docs);
+                    length = 0;
+                    lineNo++;
+                    span = span[(nl + 1)..];
+                }
             }
-            catch (JsonException e)
-            {
-                throw new DocumentReadException(path, $"line {lineNo}: invalid JSON ({e.Message})", e);
-            }
-            if (root.ValueKind != JsonValueKind.Object)
-                throw new DocumentReadException(path, $"line {lineNo}: expected a JSON object, found {root.ValueKind}");
-            docs.Add(FromJson(root, path, fileId, lineNo, $"line {lineNo}", options));
+            AddJsonLine(line.AsMemory(0, length), lineNo, path, fileId, options, docs);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(block);
+            ArrayPool<byte>.Shared.Return(line);
         }
         return docs;
     }
 
-    private static List<SourceDocument> ReadJson(string path, string fileId, ReaderOptions options)
+    private static void AddJsonLine(ReadOnlyMemory<byte> bytes, int lineNo, string path, string fileId, ReaderOptions options, List<SourceDocument> docs)
     {
-        JsonElement root;
+        if (lineNo == 1 && bytes.Span.StartsWith("\uFEFF"u8)) bytes = bytes[3..];
+        if (bytes.Span.IndexOfAnyExcept(" \t\r"u8) < 0) return;
+        if (bytes.Span.IndexOf((byte)0) >= 0)
+            throw new DocumentReadException(path, $"line {lineNo}: binary content (NUL bytes), not text");
+        JsonDocument json;
         try
         {
-            using var json = JsonDocument.Parse(DocumentReaders.ReadText(path), new JsonDocumentOptions { AllowTrailingCommas = true });
-            root = json.RootElement.Clone();
+            json = JsonDocument.Parse(bytes);
+        }
+        catch (JsonException e)
+        {
+            throw new DocumentReadException(path, $"line {lineNo}: invalid JSON ({e.Message})", e);
+        }
+        using (json)
+        {
+            var root = json.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw new DocumentReadException(path, $"line {lineNo}: expected a JSON object, found {root.ValueKind}");
+            docs.Add(FromJson(root, path, fileId, lineNo, $"line {lineNo}", options));
+        }
+    }
+
+    /// <summary>UTF-16 files (with a byte order mark) are decoded whole, then read line by line.</summary>
+    private static List<SourceDocument> ReadJsonlText(string path, string fileId, ReaderOptions options)
+    {
+        var docs = new List<SourceDocument>();
+        var lineNo = 0;
+        foreach (var line in DocumentReaders.ReadText(path).Split('\n'))
+        {
+            lineNo++;
+            AddJsonLine(System.Text.Encoding.UTF8.GetBytes(line), lineNo, path, fileId, options, docs);
+        }
+        return docs;
+    }
+
+    private static bool StartsWithUtf16Bom(string path)
+    {
+        Span<byte> head = stackalloc byte[2];
+        using var fs = File.OpenRead(path);
+        return fs.ReadAtLeast(head, 2, throwOnEndOfStream: false) == 2 && (head.SequenceEqual((ReadOnlySpan<byte>)[0xFF, 0xFE]) || head.SequenceEqual((ReadOnlySpan<byte>)[0xFE, 0xFF]));
+    }
+
+    private static List<SourceDocument> ReadJson(string path, string fileId, ReaderOptions options)
+    {
+        var jsonOptions = new JsonDocumentOptions { AllowTrailingCommas = true };
+        JsonDocument json;
+        try
+        {
+            // Parsed from the file's bytes (a stream skips a UTF-8 BOM); UTF-16 files are decoded first.
+            if (StartsWithUtf16Bom(path))
+            {
+                json = JsonDocument.Parse(DocumentReaders.ReadText(path), jsonOptions);
+            }
+            else
+            {
+                using var fs = File.OpenRead(path);
+                json = JsonDocument.Parse(fs, jsonOptions);
+            }
         }
         catch (JsonException e)
         {
             throw new DocumentReadException(path, $"line {e.LineNumber + 1}: invalid JSON ({e.Message})", e);
         }
-        var docs = new List<SourceDocument>();
-        if (root.ValueKind == JsonValueKind.Object)
+        using (json)
         {
-            docs.Add(FromJson(root, path, fileId, 1, "record 1", options));
+            var root = json.RootElement;
+            var docs = new List<SourceDocument>();
+            if (root.ValueKind == JsonValueKind.Object)
+            {
+                docs.Add(FromJson(root, path, fileId, 1, "record 1", options));
+                return docs;
+            }
+            if (root.ValueKind != JsonValueKind.Array)
+                throw new DocumentReadException(path, $"expected a JSON array of objects or one object, found {root.ValueKind}");
+            var n = 0;
+            foreach (var item in root.EnumerateArray())
+            {
+                n++;
+                if (item.ValueKind != JsonValueKind.Object)
+                    throw new DocumentReadException(path, $"record {n}: expected a JSON object, found {item.ValueKind}");
+                docs.Add(FromJson(item, path, fileId, n, $"record {n}", options));
+            }
             return docs;
         }
-        if (root.ValueKind != JsonValueKind.Array)
-            throw new DocumentReadException(path, $"expected a JSON array of objects or one object, found {root.ValueKind}");
-        var n = 0;
-        foreach (var item in root.EnumerateArray())
-        {
-            n++;
-            if (item.ValueKind != JsonValueKind.Object)
-                throw new DocumentReadException(path, $"record {n}: expected a JSON object, found {item.ValueKind}");
-            docs.Add(FromJson(item, path, fileId, n, $"record {n}", options));
-        }
-        return docs;
     }
 
     private static SourceDocument FromJson(JsonElement obj, string path, string fileId, int number, string where, ReaderOptions options)

@@ -18,7 +18,16 @@ internal static class TextNormalizer
         ArgumentNullException.ThrowIfNull(text);
         // Under InvariantGlobalization string.Normalize is a no-op; CanonicalComposition supplies the composition.
         var nfc = CanonicalComposition.Compose(text.Normalize(NormalizationForm.FormC));
-        var sb = new StringBuilder(nfc.Length);
+        // The output is built lazily: while it equals a prefix of nfc (most text needs no change), nothing is copied
+        // and only its length is counted; the first difference copies that prefix into a builder.
+        StringBuilder? sb = null;
+        var same = 0;
+        void Emit(char c)
+        {
+            if (sb == null && same < nfc.Length && nfc[same] == c) { same++; return; }
+            sb ??= new StringBuilder(nfc.Length).Append(nfc, 0, same);
+            sb.Append(c);
+        }
         var pendingSpace = false;
         var newlines = 0;
         for (var i = 0; i < nfc.Length; i++)
@@ -39,7 +48,7 @@ internal static class TextNormalizer
                 c = ' ';
             if (c == ' ')
             {
-                pendingSpace = sb.Length > 0 && newlines == 0;
+                pendingSpace = (sb?.Length ?? same) > 0 && newlines == 0;
                 continue;
             }
             var cat = char.GetUnicodeCategory(c);
@@ -48,23 +57,45 @@ internal static class TextNormalizer
             if (cat == UnicodeCategory.Format && c is '\u00AD' or (>= '\u200B' and <= '\u200F') or '\uFEFF' or (>= '\u2060' and <= '\u2064')) continue;
             if (newlines > 0)
             {
-                if (sb.Length > 0) sb.Append(newlines >= 2 ? "\n\n" : "\n");
+                if ((sb?.Length ?? same) > 0)
+                {
+                    Emit('\n');
+                    if (newlines >= 2) Emit('\n');
+                }
                 newlines = 0;
             }
             else if (pendingSpace)
             {
-                sb.Append(' ');
+                Emit(' ');
             }
             pendingSpace = false;
-            sb.Append(c);
+            Emit(c);
         }
-        return sb.ToString();
+        return sb?.ToString() ?? (same == nfc.Length ? nfc : nfc[..same]);
     }
 
     /// <summary>sha256 (lower-case hex) of the title and text, as <see cref="Store.SourceDocument.ContentHash"/> defines it.</summary>
     public static string ContentHash(string title, string text)
     {
-        var bytes = Encoding.UTF8.GetBytes(title + "\n\0\n" + text);
-        return Convert.ToHexStringLower(SHA256.HashData(bytes));
+        // Hashed in blocks, the same bytes as UTF8.GetBytes(title + "\n\0\n" + text) without that copy of a big text.
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var encoder = new UTF8Encoding(false).GetEncoder();
+        var block = new byte[4096 * 3 + 8];
+        Feed(sha, encoder, block, title, false);
+        Feed(sha, encoder, block, "\n\0\n", false);
+        Feed(sha, encoder, block, text, true);
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    private static void Feed(IncrementalHash sha, Encoder encoder, byte[] block, ReadOnlySpan<char> chars, bool flush)
+    {
+        while (true)
+        {
+            var take = Math.Min(chars.Length, 4096);
+            encoder.Convert(chars[..take], block, flush && take == chars.Length, out var used, out var written, out _);
+            sha.AppendData(block, 0, written);
+            chars = chars[used..];
+            if (chars.IsEmpty) return;
+        }
     }
 }

@@ -74,6 +74,7 @@ internal static class CollectionsApi
     private static async Task AskAsync(string name, HttpContext c, CollectionService s, ServerOptions options, ModelRegistry models)
     {
         var request = await RequestBody.ReadAsync<AskRequest>(c, options, ApiJson.Options).ConfigureAwait(false);
+        ChatCompletionsEndpoint.MaxTokens(request.MaxTokens, "maxTokens");
         Microsoft.Extensions.AI.IChatClient? chat = null;
         if (!string.IsNullOrEmpty(request.Model)) (_, chat) = ChatCompletionsEndpoint.ResolveModel(models, request.Model);
         var ct = c.RequestAborted;

@@ -125,6 +125,69 @@ public sealed class DocumentReadersTests
         Assert.Contains("faq.jsonl", e.Message);
     }
 
+    private static string WriteSingleLineJsonl(TempDir dir, int textBytes)
+    {
+        var path = dir.File("big.jsonl");
+        using (var w = new StreamWriter(path, false, new System.Text.UTF8Encoding(false)))
+        {
+            w.Write("{\"id\":\"big\",\"text\":\"");
+            var words = "the quick brown fox jumps over the lazy dog ";
+            for (var written = 0; written < textBytes; written += words.Length) w.Write(words);
+            w.Write("\"}\n{\"id\":\"small\",\"text\":\"after\"}\n");
+        }
+        return path;
+    }
+
+    [Fact]
+    public void A_20_MB_single_line_jsonl_is_refused_by_line_before_it_is_parsed_in_bounded_memory()
+    {
+        using var dir = new TempDir();
+        var path = WriteSingleLineJsonl(dir, 20_000_000);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<DocumentReadException>(() => DocumentReaders.Read(path, Options));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Contains("line 1", e.Reason);
+        Assert.Contains("MaxRecordBytes", e.Reason);
+        Assert.Contains(path, e.Message);
+        // The line buffer grows to the 16 MiB limit (doubling: about twice that in all), never to the file.
+        Assert.True(allocated < 3L * Options.MaxRecordBytes, $"refusing allocated {allocated / 1_000_000} MB");
+    }
+
+    [Fact]
+    public void A_big_single_line_record_under_the_limit_is_read_in_memory_proportional_to_it()
+    {
+        using var dir = new TempDir();
+        var path = WriteSingleLineJsonl(dir, 20_000_000);
+        var fileBytes = new FileInfo(path).Length;
+        var options = Options with { MaxRecordBytes = 32 * 1024 * 1024 };
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var docs = DocumentReaders.Read(path, options);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(["big", "small"], docs.Select(d => d.Id));
+        Assert.True(docs[0].Text.Length >= 20_000_000);
+        // The line's bytes (grown by doubling: ~3x) and the text as a string and its normalised form (2x each);
+        // the old reader made the file a string, split it, transcoded it back and cloned the parse (14x in all).
+        Assert.True(allocated < 10 * fileBytes, $"reading a {fileBytes / 1_000_000} MB record allocated {allocated / 1_000_000} MB");
+    }
+
+    [Fact]
+    public void Jsonl_keeps_bom_blank_lines_crlf_and_refuses_nul_bytes_by_line()
+    {
+        using var dir = new TempDir();
+        var path = dir.File("crlf.jsonl");
+        File.WriteAllBytes(path, [0xEF, 0xBB, 0xBF, .. "{\"text\":\"caf\u00e9\"}\r\n  \r\n{\"text\":\"two\"}"u8]);
+        var docs = DocumentReaders.Read(path, Options);
+        Assert.Equal(["caf\u00e9", "two"], docs.Select(d => d.Text));
+        Assert.Equal(path + "#3", docs[1].Source);
+        var utf16 = dir.File("utf16.jsonl");
+        File.WriteAllText(utf16, "{\"text\":\"wide\"}\n", System.Text.Encoding.Unicode);
+        Assert.Equal("wide", Assert.Single(DocumentReaders.Read(utf16, Options)).Text);
+        var nul = dir.File("nul.jsonl");
+        File.WriteAllBytes(nul, [.. "{\"text\":\"a\"}\n{\"te"u8, 0, .. "xt\":1}\n"u8]);
+        Assert.Contains("line 2", Assert.Throws<DocumentReadException>(() => DocumentReaders.Read(nul, Options)).Reason);
+        Assert.Throws<ArgumentException>(() => new ReaderOptions { MaxRecordBytes = 0 }.Validate());
+    }
+
     [Fact]
     public void Json_array_and_csv_with_custom_fields()
     {
@@ -160,8 +223,8 @@ public sealed class DocumentReadersTests
     [Fact]
     public void Normaliser_is_nfc_lf_collapses_spaces_and_strips_controls()
     {
-        var n = Text.TextNormalizer.Normalize("Cafe\u0301\r\nA  \t b\u0007c\u200B\r\n\r\n\r\n\r\nend   ");
+        var n = RagTune.Rag.Text.TextNormalizer.Normalize("Cafe\u0301\r\nA  \t b\u0007c\u200B\r\n\r\n\r\n\r\nend   ");
         Assert.Equal("Caf\u00E9\nA bc\n\nend", n);
-        Assert.Equal(n, Text.TextNormalizer.Normalize(n));
+        Assert.Equal(n, RagTune.Rag.Text.TextNormalizer.Normalize(n));
     }
 }

@@ -82,5 +82,18 @@ public sealed class CollectionsApiTests
         Assert.Equal("model_not_found", unknown.GetProperty("error").GetProperty("code").GetString());
     }
 
+    [Theory]
+    [InlineData(2_000_000_000)]
+    [InlineData(0)]
+    [InlineData(-3)]
+    public async Task Ask_refuses_an_absurd_max_tokens_by_name(int maxTokens)
+    {
+        await using var api = await ApiServer.StartAsync();
+        await api.CreateAndIngestAsync();
+        var bad = await api.JsonAsync(await api.PostJsonAsync("/api/collections/docs/ask", new { question = "How long do cats sleep?", model = ApiServer.Model, maxTokens }), HttpStatusCode.BadRequest);
+        Assert.Equal("maxTokens", bad.GetProperty("error").GetProperty("param").GetString());
+        Assert.Contains("maxTokens " + maxTokens, bad.GetProperty("error").GetProperty("message").GetString());
+    }
+
     private static StringContent JsonContent(object body) => new(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
 }
