@@ -46,8 +46,11 @@ internal static class GgufModelLoader
     /// <summary>The metadata key (after <c>{arch}.</c>) of the canon layer's kernel size, a RagTune extension.</summary>
     public const string CanonKernelKey = "canon.kernel_size";
 
+    /// <summary>The name of a block's canon layer weight after <c>blk.N.</c>.</summary>
+    public const string CanonTensorSuffix = "attn_canon.weight";
+
     /// <summary>The canon layer's weight of block <paramref name="layer"/>.</summary>
-    public static string CanonTensor(int layer) => $"blk.{layer}.attn_canon.weight";
+    public static string CanonTensor(int layer) => $"blk.{layer}.{CanonTensorSuffix}";
 
     public static ModelConfig ReadConfig(GgufFile file)
     {

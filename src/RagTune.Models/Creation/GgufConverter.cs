@@ -129,7 +129,7 @@ internal static class GgufConverter
     {
         // Vectors, and the canon layer's few lag weights per channel (read as floats), stay F32.
         bool vector = (src.Rows == 1 && !name.StartsWith("token_embd", StringComparison.Ordinal) && name != "output.weight")
-            || name.EndsWith(".attn_canon.weight", StringComparison.Ordinal);
+            || name.EndsWith("." + Engine.Models.GgufModelLoader.CanonTensorSuffix, StringComparison.Ordinal);
         var target = vector ? GgmlType.F32 : KQuantMix.Fallback(type, src.Cols);
         int rows = checked((int)src.Rows), cols = src.Cols;
         long[] dims = vector ? [cols] : [cols, rows];

@@ -18,17 +18,21 @@ internal sealed record DemoCorpusOptions(int Villages = 160, ulong Seed = 777_00
     }
 }
 
-/// <summary>One chat example of the corpus; <see cref="System"/> is null for closed-book and document examples.</summary>
+/// <summary>
+/// One chat example of the corpus; <see cref="System"/> is null for closed-book and document examples, and
 /// <see cref="FollowUps"/> are further (question, answer) turns of the same conversation over the same sources.
+/// </summary>
 internal sealed record DemoExample(string? System, string User, string Assistant, IReadOnlyList<(string User, string Assistant)>? FollowUps = null);
 
 /// <summary>
 /// The demo model's pretraining text: villages of a world generated with another seed, taught in the exact formats
 /// the experiment's arms prompt with, so the model knows the language and how to read a passage but none of the test
 /// world's facts. Every village is fresh (its facts are asked once or twice), so memorising cannot lower the loss and
-/// only reading the shown passage does. Per village: two questions through the compact grounded prompt over its own
-/// document (random layout, random wording, the gold source at a random number among
-/// <see cref="DemoCorpusOptions.Sources"/>), answered with the value and its citation; every fourth village a question
+/// only reading the shown passage does. Per village: two conversations through the compact grounded prompt (random
+/// wording, the gold source at a random number among <see cref="DemoCorpusOptions.Sources"/>), one over a fragment of
+/// its document holding the one or two facts it asks, one over the whole document (random layout) asking
+/// <see cref="DemoCorpusOptions.QuestionsPerPassage"/> facts in turn, each answered with the value and its citation;
+/// every fourth village a question
 /// over other villages' documents, answered with the abstention sentence; every fourth a closed-book question (the
 /// base arm's format) and every sixteenth its document as text (the ft arm's passage prompt). Documents are few on
 /// purpose: each is fifty targets against a grounded answer's four, and the loss is a mean over targets, so more of them
@@ -96,7 +100,7 @@ internal static class DemoCorpus
     /// </summary>
     public static void CheckDisjoint(IEnumerable<DemoExample> examples, IReadOnlySet<string> names)
     {
-        var leaked = examples.SelectMany(e => Words(e.User).Concat(Words(e.Assistant)).Concat((e.FollowUps ?? []).SelectMany(f => Words(f.User).Concat(Words(f.Assistant))))).Where(names.Contains).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
+        var leaked = examples.SelectMany(Words).Where(names.Contains).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
         if (leaked.Count > 0)
             throw new InvalidOperationException($"The demo corpus names entities of the test world ({string.Join(", ", leaked.Take(5))}); change DemoCorpusOptions.Seed.");
     }
@@ -120,6 +124,10 @@ internal static class DemoCorpus
             w.WriteLine(JsonSerializer.Serialize(new { messages }));
         }
     }
+
+    // Every word the example teaches, follow-up turns included.
+    private static IEnumerable<string> Words(DemoExample e) =>
+        new[] { e.User, e.Assistant }.Concat((e.FollowUps ?? []).SelectMany(f => new[] { f.User, f.Assistant })).SelectMany(Words);
 
     /// <summary>The words of a text (letters only), for the leak check.</summary>
     public static IEnumerable<string> Words(string text) =>
