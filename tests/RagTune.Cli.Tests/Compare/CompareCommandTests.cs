@@ -15,13 +15,14 @@ public sealed class CompareCommandTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
-    public void Demo_quick_without_a_model_pretrains_its_own_and_runs_the_whole_comparison_offline()
+    public void Demo_quick_without_a_model_uses_the_committed_one_that_reads_and_runs_the_whole_comparison_offline()
     {
         var outDir = _dir.File("demo");
         var cache = _dir.File("models-cache");
-        var r = CliEnvProcess.Run(TimeSpan.FromMinutes(8), new Dictionary<string, string> { ["RAGTUNE_MODELS_DIR"] = cache }, "demo", "--out", outDir, "--quick", "--threads", "2");
+        var env = new Dictionary<string, string> { ["RAGTUNE_MODELS_DIR"] = cache };
+        var r = CliEnvProcess.Run(TimeSpan.FromMinutes(8), env, "demo", "--out", outDir, "--quick", "--threads", "2");
         Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
-        Assert.Contains("pretraining the demo model from scratch", r.Stdout);
+        Assert.Contains("(the committed model, sha256 checked)", r.Stdout);
         var built = Assert.Single(Directory.GetFiles(cache, "demo-*.gguf"));
         Assert.Contains($"model {built}", r.Stdout);
         Assert.Contains("demo world: 12 fictional villages", r.Stdout);
@@ -38,6 +39,15 @@ public sealed class CompareCommandTests : IDisposable
         // The progress display goes to stderr as plain lines when piped.
         Assert.Contains("train raft+rag", r.Stderr);
         Assert.DoesNotContain("\u001b[", r.Stderr);
+
+        // The committed model reads: on fresh villages it copies the passage's value far more often than a guesser of
+        // the right kind (one in twelve to one in forty).
+        var probe = CliEnvProcess.Run(TimeSpan.FromMinutes(4), env, "demo", "probe", "--model", built, "--villages", "16", "--threads", "2");
+        Assert.True(probe.ExitCode == 0, probe.Stdout + probe.Stderr);
+        var m = System.Text.RegularExpressions.Regex.Match(probe.Stdout, @"read (\d+)/(\d+)");
+        Assert.True(m.Success, probe.Stdout);
+        Assert.Equal(12, int.Parse(m.Groups[2].Value));
+        Assert.True(int.Parse(m.Groups[1].Value) >= 8, probe.Stdout);
     }
 
     [Fact]

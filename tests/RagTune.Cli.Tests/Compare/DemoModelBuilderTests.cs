@@ -19,7 +19,7 @@ public sealed class DemoModelBuilderTests : IDisposable
     {
         var first = DemoModelBuilder.Build(Tiny);
         Assert.False(first.Reused);
-        Assert.Equal(Tiny.Steps, first.Steps);
+        Assert.Equal(Tiny.CopySteps + Tiny.LookupSteps + Tiny.Steps, first.Steps);
         Assert.True(first.LastLoss < first.FirstLoss, $"loss {first.FirstLoss} -> {first.LastLoss}");
         Assert.Equal(DemoModelBuilder.PathFor(Tiny), first.Path);
         using (var model = LocalModel.Load(first.Path))
@@ -43,6 +43,9 @@ public sealed class DemoModelBuilderTests : IDisposable
     public void Settings_that_change_the_weights_change_the_cache_key()
     {
         Assert.NotEqual(Tiny.Key(), (Tiny with { Steps = 7 }).Key());
+        Assert.NotEqual(Tiny.Key(), (Tiny with { CopySteps = 7 }).Key());
+        Assert.NotEqual(Tiny.Key(), (Tiny with { LookupSteps = 7 }).Key());
+        Assert.NotEqual(Tiny.Key(), (Tiny with { LookupBatch = 7 }).Key());
         Assert.NotEqual(Tiny.Key(), (Tiny with { TestWorld = new DemoWorldOptions() }).Key());
         Assert.Equal(Tiny.Key(), (Tiny with { Threads = 1 }).Key());
     }

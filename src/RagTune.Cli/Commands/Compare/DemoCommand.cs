@@ -36,7 +36,33 @@ internal static class DemoCommand
             return await CompareCommand.RunAsync(ExperimentSpecReader.Read(specPath), outDir, null, r.GetValue(quiet), ct);
         }));
         cmd.Subcommands.Add(BuildModelCommand());
+        cmd.Subcommands.Add(ProbeCommand());
         return cmd;
+    }
+
+    // `ragtune demo probe --model X`: the reading probe on any model (does it copy a value out of a shown passage?).
+    private static Command ProbeCommand()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "Model file or downloaded model name", Required = true };
+        var villages = new Option<int>("--villages") { Description = "Fresh villages to ask about", DefaultValueFactory = _ => 80 };
+        var sources = new Option<int>("--sources") { Description = "Sources shown per question", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
+        var cmd = new Command("probe", "Measure how well a model reads: grounded questions over fresh villages' documents") { model, villages, sources, threads };
+        cmd.SetAction((r, ct) => CliRun.Guard(async () =>
+        {
+            if (r.GetValue(villages) < 4) throw new ArgumentException($"--villages must be at least 4 (got {r.GetValue(villages)}).");
+            using var chat = new LocalChatClient(ModelResolver.Resolve(r.GetValue(model)!), new LocalChatClientOptions { Threads = r.GetValue(threads) });
+            await WriteProbeAsync(chat, r.GetValue(villages), r.GetValue(sources), ct);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static async Task WriteProbeAsync(LocalChatClient chat, int villages, int sources, CancellationToken ct)
+    {
+        var score = await DemoReadingProbe.RunAsync(chat, villages, sources, ct);
+        Console.Out.WriteLine($"reading probe on {villages} fresh villages: {score}");
+        foreach (var sample in score.Samples) Console.Out.WriteLine("  " + sample);
     }
 
     // `ragtune demo build-model`: builds the demo model with the given recipe (seeded, so a rebuild gives the same
@@ -44,7 +70,10 @@ internal static class DemoCommand
     private static Command BuildModelCommand()
     {
         var defaults = new DemoModelOptions();
-        var steps = new Option<int>("--steps") { Description = "Optimizer steps", DefaultValueFactory = _ => defaults.Steps };
+        var copySteps = new Option<int>("--copy-steps") { Description = "Steps of the copy drill (0: none)", DefaultValueFactory = _ => defaults.CopySteps };
+        var lookupSteps = new Option<int>("--lookup-steps") { Description = "Steps of the lookup drill (0: none)", DefaultValueFactory = _ => defaults.LookupSteps };
+        var lookupBatch = new Option<int>("--lookup-batch") { Description = "Examples per step of the lookup drill", DefaultValueFactory = _ => defaults.LookupBatch };
+        var steps = new Option<int>("--steps") { Description = "Steps on the reading corpus", DefaultValueFactory = _ => defaults.Steps };
         var dim = new Option<int>("--dim") { Description = "Model width", DefaultValueFactory = _ => defaults.Dim };
         var layers = new Option<int>("--layers") { Description = "Transformer blocks", DefaultValueFactory = _ => defaults.Layers };
         var heads = new Option<int>("--heads") { Description = "Attention heads", DefaultValueFactory = _ => defaults.Heads };
@@ -60,12 +89,12 @@ internal static class DemoCommand
         var probe = new Option<int>("--probe") { Description = "Fresh villages to measure reading on (0: none)", DefaultValueFactory = _ => 80 };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
         var output = new Option<string?>("--out", "-o") { Description = "Also copy the model to this file (to commit it as the demo's model)" };
-        var cmd = new Command("build-model", "Build (or find in the cache) the demo's own model and measure how well it reads a passage") { steps, dim, layers, heads, hidden, vocab, villages, batch, lr, sources, canon, questions, seed, probe, threads, output };
+        var cmd = new Command("build-model", "Build (or find in the cache) the demo's own model and measure how well it reads a passage") { copySteps, lookupSteps, lookupBatch, steps, dim, layers, heads, hidden, vocab, villages, batch, lr, sources, canon, questions, seed, probe, threads, output };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             var options = defaults with
             {
-                Steps = r.GetValue(steps), Dim = r.GetValue(dim), Layers = r.GetValue(layers), Heads = r.GetValue(heads), HiddenDim = r.GetValue(hidden),
+                CopySteps = r.GetValue(copySteps), LookupSteps = r.GetValue(lookupSteps), LookupBatch = r.GetValue(lookupBatch), Steps = r.GetValue(steps), Dim = r.GetValue(dim), Layers = r.GetValue(layers), Heads = r.GetValue(heads), HiddenDim = r.GetValue(hidden),
                 VocabSize = r.GetValue(vocab), CorpusVillages = r.GetValue(villages), Batch = r.GetValue(batch), LearningRate = r.GetValue(lr),
                 Sources = r.GetValue(sources), CanonKernel = r.GetValue(canon), QuestionsPerPassage = r.GetValue(questions), Seed = r.GetValue(seed), Threads = r.GetValue(threads),
             };
@@ -81,9 +110,7 @@ internal static class DemoCommand
             if (r.GetValue(probe) is > 0 and var n)
             {
                 using var chat = new LocalChatClient(path, new LocalChatClientOptions { Threads = options.Threads });
-                var score = await DemoReadingProbe.RunAsync(chat, n, options.Sources, ct);
-                Console.Out.WriteLine($"reading probe on {n} fresh villages: {score}");
-                foreach (var sample in score.Samples) Console.Out.WriteLine("  " + sample);
+                await WriteProbeAsync(chat, n, options.Sources, ct);
             }
             return 0;
         }));
@@ -109,12 +136,13 @@ internal static class DemoCommand
     {
         var path = DemoModelBuilder.PathFor(options);
         if (!File.Exists(path) && !CommittedDemoModel.Fits(options))
-            Console.Out.WriteLine($"pretraining the demo model from scratch ({options.Steps} steps, dim {options.Dim}, {options.Layers} layers; once, then cached as {path})");
+            Console.Out.WriteLine($"pretraining the demo model from scratch ({options.TotalSteps} steps in three stages, dim {options.Dim}, {options.Layers} layers; once, then cached as {path})");
         var progress = quiet ? null : new Progress<TrainingProgress>(p =>
         {
             if (p.Step % 25 == 0 || p.Step == p.TotalSteps) Console.Out.WriteLine($"  step {p.Step}/{p.TotalSteps}  loss {p.TrainLoss:F3}  eta {p.Eta:mm\\:ss}");
         });
-        var built = DemoModelBuilder.Build(options, progress, ct, warn: m => Console.Error.WriteLine("warning: " + m));
+        var built = DemoModelBuilder.Build(options, progress, ct, warn: m => Console.Error.WriteLine("warning: " + m),
+            stage: quiet ? null : (name, n) => Console.Out.WriteLine($" {name}: {n} steps"));
         Console.Out.WriteLine(built.Committed ? $"demo model: {built.Path} (the committed model, sha256 checked)" : built.Reused
             ? $"demo model: {built.Path} (cached)"
             : $"demo model: {built.Path} ({built.Steps} steps in {built.Seconds:F0} s, loss {built.FirstLoss:F2} -> {built.LastLoss:F2})");

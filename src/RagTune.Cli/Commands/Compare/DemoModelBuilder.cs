@@ -19,7 +19,14 @@ namespace RagTune.Cli.Commands.Compare;
 /// </summary>
 internal sealed record DemoModelOptions
 {
-    public int Steps { get; init; } = 800;
+    /// <summary>Steps of the copy drill (<see cref="DemoCurriculum.Copy"/>), the first stage.</summary>
+    public int CopySteps { get; init; } = 1200;
+    /// <summary>Steps of the lookup drill (<see cref="DemoCurriculum.Lookup"/>), the second stage.</summary>
+    public int LookupSteps { get; init; } = 400;
+    /// <summary>Examples per step of the lookup drill (its sequences are short, so twice the reading batch costs about the same).</summary>
+    public int LookupBatch { get; init; } = 32;
+    /// <summary>Steps on the reading corpus (<see cref="DemoCorpus"/>), the last stage.</summary>
+    public int Steps { get; init; } = 600;
     public int Dim { get; init; } = 96;
     public int Layers { get; init; } = 3;
     public int Heads { get; init; } = 4;
@@ -46,7 +53,10 @@ internal sealed record DemoModelOptions
     public DemoWorldOptions TestWorld { get; init; } = new();
 
     /// <summary>A budget for tests and <c>demo --quick</c>: a tiny model and a handful of steps.</summary>
-    public static DemoModelOptions Quick => new() { Steps = 16, Dim = 32, Layers = 1, Heads = 2, HiddenDim = 64, VocabSize = 400, CorpusVillages = 12, Batch = 4, SeqLen = 256, LearningRate = 1e-2f };
+    public static DemoModelOptions Quick => new() { CopySteps = 4, LookupSteps = 4, LookupBatch = 4, Steps = 16, Dim = 32, Layers = 1, Heads = 2, HiddenDim = 64, VocabSize = 400, CorpusVillages = 12, Batch = 4, SeqLen = 256, LearningRate = 1e-2f };
+
+    /// <summary>Every step of the three stages.</summary>
+    public int TotalSteps => CopySteps + LookupSteps + Steps;
 
     public void Validate()
     {
@@ -55,6 +65,8 @@ internal sealed record DemoModelOptions
             if (!ok) throw new ArgumentException(message);
         }
         Require(Steps > 0, $"DemoModelOptions.Steps must be positive (got {Steps}).");
+        Require(CopySteps >= 0 && LookupSteps >= 0, $"DemoModelOptions.CopySteps ({CopySteps}) and LookupSteps ({LookupSteps}) must be zero (no drill) or more.");
+        Require(LookupBatch > 0, "DemoModelOptions.LookupBatch must be positive.");
         Require(Dim > 0 && Heads > 0 && Dim % Heads == 0 && (Dim / Heads) % 2 == 0, $"DemoModelOptions.Dim ({Dim}) must split into Heads ({Heads}) heads of an even size.");
         Require(Layers > 0 && HiddenDim > 0, "DemoModelOptions.Layers and HiddenDim must be positive.");
         Require(VocabSize > 260, $"DemoModelOptions.VocabSize must be above 260 (control and byte tokens), got {VocabSize}.");
@@ -72,7 +84,7 @@ internal sealed record DemoModelOptions
     public string Key()
     {
         var text = string.Create(CultureInfo.InvariantCulture,
-            $"gen{DemoWorld.GeneratorVersion}|builder{DemoModelBuilder.Version}|s{Steps}|d{Dim}|l{Layers}|h{Heads}|f{HiddenDim}|c{ContextLength}|v{VocabSize}|w{CorpusVillages}|b{Batch}|src{Sources}|qpp{QuestionsPerPassage}|canon{CanonKernel}|t{SeqLen}|lr{LearningRate}|seed{Seed}|test{TestWorld}");
+            $"gen{DemoWorld.GeneratorVersion}|builder{DemoModelBuilder.Version}|copy{CopySteps}|look{LookupSteps}x{LookupBatch}|s{Steps}|d{Dim}|l{Layers}|h{Heads}|f{HiddenDim}|c{ContextLength}|v{VocabSize}|w{CorpusVillages}|b{Batch}|src{Sources}|qpp{QuestionsPerPassage}|canon{CanonKernel}|t{SeqLen}|lr{LearningRate}|seed{Seed}|test{TestWorld}");
         return Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16].ToLowerInvariant();
     }
 }
@@ -84,16 +96,17 @@ internal sealed record DemoModelOptions
 internal sealed record DemoModel(string Path, bool Reused, int Steps, float FirstLoss, float LastLoss, double Seconds, bool Committed = false);
 
 /// <summary>
-/// The demo's own model, pretrained from scratch on our engine: a corpus of another generated world
-/// (<see cref="DemoCorpus"/>), a vocabulary learned from it (<see cref="CorpusVocab"/>), a random F32 llama of a small
-/// shape, and full training of every weight with the fine-tuning <see cref="Trainer"/>. Kept in the cache as
-/// demo-&lt;key&gt;.gguf (written under a temporary name and moved into place, so a killed build never leaves a
-/// half file) and reused while the key matches.
+/// The demo's own model, pretrained from scratch on our engine: a random F32 llama of a small shape with a vocabulary
+/// learned from the reading corpus (<see cref="CorpusVocab"/>), then full training of every weight with the fine-tuning
+/// <see cref="Trainer"/> in three stages, each starting from the last one's weights: the copy drill and the lookup drill
+/// (<see cref="DemoCurriculum"/>), then the reading corpus of another generated world (<see cref="DemoCorpus"/>). Kept
+/// in the cache as demo-&lt;key&gt;.gguf (written under a temporary name and moved into place, so a killed build never
+/// leaves a half file) and reused while the key matches.
 /// </summary>
 internal static class DemoModelBuilder
 {
     /// <summary>Bumped when the corpus, vocabulary or training recipe changes, so older cached models are not reused.</summary>
-    public const int Version = 6;
+    public const int Version = 8;
 
     private const int VocabExamples = 2000;
 
@@ -102,9 +115,11 @@ internal static class DemoModelBuilder
     /// <summary>
     /// Builds the model, or finds it: in the cache, else (for the default recipe) the committed one, unpacked into the
     /// cache after its sha256 is checked. A committed model whose bytes do not match the recorded sha256 is not used:
-    /// the model is built from scratch instead (<paramref name="warn"/> says why).
+    /// the model is built from scratch instead (<paramref name="warn"/> says why). <paramref name="stage"/> is told each
+    /// training stage's name and steps as it starts; <paramref name="progress"/> gets every stage's steps.
     /// </summary>
-    public static DemoModel Build(DemoModelOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken ct = default, Action<string>? warn = null)
+    public static DemoModel Build(DemoModelOptions options, IProgress<TrainingProgress>? progress = null, CancellationToken ct = default, Action<string>? warn = null,
+        Action<string, int>? stage = null)
     {
         options.Validate();
         var path = PathFor(options);
@@ -118,44 +133,54 @@ internal static class DemoModelBuilder
         {
             var sw = Stopwatch.StartNew();
             var examples = DemoCorpus.Build(options.CorpusOptions, options.TestWorld);
-            var corpus = System.IO.Path.Combine(work, "corpus.jsonl");
-            DemoCorpus.Write(corpus, examples);
             // The vocabulary is learned from the first villages' examples (enough for the prompt's words, at a small share
             // of the cost of the whole corpus); every value word is one piece, so a reader copies it as one token.
             var vocab = CorpusVocab.Learn(examples.Take(VocabExamples).Select(PlainText), options.VocabSize, DemoWorld.ValueWords);
             var config = new ModelConfig("llama", options.Dim, options.HiddenDim, options.Layers, options.Heads, options.Heads, vocab.Tokens.Length,
                 options.ContextLength, 10000f, 1e-5f, RopeMode.Normal, CanonKernel: options.CanonKernel);
-            var basePath = System.IO.Path.Combine(work, "base.gguf");
+            var model = System.IO.Path.Combine(work, "base.gguf");
             // The canon layer starts as the identity (zero lag weights), as Allen-Zhu 2025 initialises it.
-            RandomModelWriter.Write(new ModelPreset("demo", config, true, "RagTune demo model"), GgmlType.F32, options.Seed, basePath, vocab: vocab, canonStd: 0f);
+            RandomModelWriter.Write(new ModelPreset("demo", config, true, "RagTune demo model"), GgmlType.F32, options.Seed, model, vocab: vocab, canonStd: 0f);
 
+            // Three stages, each continuing the last one's weights (DemoCurriculum says why): copying, lookup, reading.
+            // Each drill has as many examples as its steps take, so no example is seen twice.
             var losses = new List<float>();
-            var tune = new TuneOptions
+            if (options.CopySteps > 0)
+                model = Stage("copy", DemoCurriculum.Copy(options.CopySteps * options.Batch, options.Seed), model, options.CopySteps, options.Batch, 80, null);
+            if (options.LookupSteps > 0)
+                model = Stage("lookup", DemoCurriculum.Lookup(options.LookupSteps * options.LookupBatch, options.TestWorld), model, options.LookupSteps, options.LookupBatch, 224, null);
+            model = Stage("reading", examples, model, options.Steps, options.Batch, options.SeqLen, losses);
+            File.Move(model, path, overwrite: true);
+            return new DemoModel(path, false, options.TotalSteps, losses[0], losses[^1], sw.Elapsed.TotalSeconds);
+
+            string Stage(string name, List<DemoExample> data, string from, int steps, int batch, int seqLen, List<float>? record)
             {
-                ModelPath = basePath,
-                DataPath = corpus,
-                Format = DatasetFormat.Chat,
-                OutputDir = System.IO.Path.Combine(work, "train"),
-                Method = "full",
-                Steps = options.Steps,
-                LearningRate = options.LearningRate,
-                BatchSize = options.Batch,
-                GradAccum = 1,
-                SeqLen = options.SeqLen,
-                ValidationSplit = 0,
-                Warmup = 0.05,
-                Seed = options.Seed,
-                Threads = options.Threads,
-                CheckpointEvery = int.MaxValue,
-            };
-            TrainingResult result;
-            using (var trainer = new Trainer(tune))
-            {
+                stage?.Invoke(name, steps);
+                var corpus = System.IO.Path.Combine(work, name + ".jsonl");
+                DemoCorpus.Write(corpus, data);
+                var tune = new TuneOptions
+                {
+                    ModelPath = from,
+                    DataPath = corpus,
+                    Format = DatasetFormat.Chat,
+                    OutputDir = System.IO.Path.Combine(work, name),
+                    Method = "full",
+                    Steps = steps,
+                    LearningRate = options.LearningRate,
+                    BatchSize = batch,
+                    GradAccum = 1,
+                    SeqLen = Math.Min(seqLen, options.ContextLength),
+                    ValidationSplit = 0,
+                    Warmup = 0.05,
+                    Seed = options.Seed,
+                    Threads = options.Threads,
+                    CheckpointEvery = int.MaxValue,
+                };
+                using var trainer = new Trainer(tune);
                 trainer.Prepare();
-                result = trainer.Run(new LossRecorder(losses, progress), null, ct);
+                var result = trainer.Run(new LossRecorder(record, progress), null, ct);
+                return System.IO.Path.Combine(result.AdapterDir, TrainedModel.ModelFileName);
             }
-            File.Move(System.IO.Path.Combine(result.AdapterDir, TrainedModel.ModelFileName), path, overwrite: true);
-            return new DemoModel(path, false, result.Steps, losses[0], losses[^1], sw.Elapsed.TotalSeconds);
         }
         finally
         {
@@ -173,11 +198,11 @@ internal static class DemoModelBuilder
         return string.Concat(PlainTrainingPromptFormat.Instance.Render(turns).Select(s => s.Text));
     }
 
-    private sealed class LossRecorder(List<float> losses, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
+    private sealed class LossRecorder(List<float>? losses, IProgress<TrainingProgress>? inner) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value)
         {
-            losses.Add(value.TrainLoss);
+            losses?.Add(value.TrainLoss);
             inner?.Report(value);
         }
     }

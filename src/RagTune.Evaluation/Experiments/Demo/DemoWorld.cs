@@ -5,7 +5,7 @@ using System.Text.Json;
 namespace RagTune.Evaluation.Experiments.Demo;
 
 /// <summary>Demo sizes: the villages in the world and the questions asked per village.</summary>
-internal sealed record DemoWorldOptions(int Villages = 30, int FactsPerVillage = 2, int Paraphrases = 2, int Unanswerable = 12, ulong Seed = 20240601)
+internal sealed record DemoWorldOptions(int Villages = 30, int FactsPerVillage = 2, int Paraphrases = 2, int Unanswerable = 36, ulong Seed = 20240601)
 {
     public void Validate()
     {
@@ -221,6 +221,6 @@ internal static class DemoWorld
         seed: 42
         notes:
           - "The published pattern to compare with: Ovadia et al. 2023 (arXiv 2312.05934; Mistral-7B, knowledge it had not seen) measured base 0.48, RAG 0.88, fine-tuned 0.50, fine-tuned with paraphrases 0.59, fine-tuned + RAG 0.81-0.83 accuracy; RAFT (Zhang et al. 2024, arXiv 2403.10131) beats fine-tuned + RAG when distractor passages are shown."
-          - "This demo's model is RagTune's own: 0.5M parameters pretrained in minutes on another generated world (no test fact), with a canon layer before each attention, meant to make copying a value out of a passage learnable. Measured, it does not read yet (docs/compare.md), so its arms sit near guessing and this run does not show the published pattern. The spec shows a single source (top_k 1), and RAFT is trained without distractors, since choosing between passages by a made-up village name is beyond a model this small."
+          - "This demo's model is RagTune's own: 0.5M parameters pretrained on our engine in three stages (a copy drill, a lookup drill, then reading in these prompts, on other generated worlds: no test fact), with a canon layer before each attention (docs/compare.md). It reads a shown passage but is too small to tell a made-up village name from another, so it rarely abstains when the passage is about another village. The spec shows a single source (top_k 1), and RAFT is trained without distractors."
         """;
 }
