@@ -245,7 +245,7 @@ internal sealed class ExperimentRunner(ExperimentSpec spec, IArmModels models, I
         }
         if (raftQuestions.Count == 0)
             throw new InvalidOperationException("No training question has a gold passage in the documents (its answer appears in no chunk), so no RAFT set can be built.");
-        var examples = RaftSetBuilder.Build(raftQuestions, new RaftOptions { GoldShare = spec.Raft.GoldShare, Distractors = spec.Raft.Distractors, Seed = spec.Seed });
+        var examples = RaftSetBuilder.Build(raftQuestions, new RaftOptions { GoldShare = spec.Raft.GoldShare, Distractors = spec.Raft.Distractors, ShortAnswers = spec.Raft.ShortAnswers, Seed = spec.Seed });
         examples.AddRange(unanswerable);
         var dir = Path.Combine(workDir, "train", "raft");
         var data = Path.Combine(dir, "train.jsonl");

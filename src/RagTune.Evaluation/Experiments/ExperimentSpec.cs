@@ -33,7 +33,7 @@ internal sealed record FineTuningSpec(
     double ValidationSplit = 0.1);
 
 /// <summary>RAFT set settings: the share of examples whose passages include the gold one, and distractors per example.</summary>
-internal sealed record RaftSpec(double GoldShare = 0.8, int Distractors = 2);
+internal sealed record RaftSpec(double GoldShare = 0.8, int Distractors = 2, bool ShortAnswers = false);
 
 /// <summary>
 /// Retrieval settings for the RAG arms and the RAFT distractor mining. <see cref="Prompt"/> is "standard" (the full

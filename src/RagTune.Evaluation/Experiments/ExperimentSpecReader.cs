@@ -148,8 +148,10 @@ internal static class ExperimentSpecReader
         var raft = new RaftSpec();
         if (root.Optional("raft") is { } r)
         {
-            r.Known("gold_share", "distractors");
-            raft = new RaftSpec(r.Double("gold_share") ?? raft.GoldShare, r.Int("distractors") ?? raft.Distractors);
+            r.Known("gold_share", "distractors", "answer");
+            var answer = r.String("answer") ?? "quote";
+            if (answer is not ("quote" or "short")) throw r.Error("answer", $"'{answer}': use quote (the gold sentence, as RAFT answers) or short (the answer alone, cited).");
+            raft = new RaftSpec(r.Double("gold_share") ?? raft.GoldShare, r.Int("distractors") ?? raft.Distractors, answer == "short");
             if (raft.GoldShare is < 0 or > 1) throw r.Error("gold_share", "must be between 0 and 1 (RAFT's P; 0.8 is typical).");
             if (raft.Distractors < 0) throw r.Error("distractors", "must be zero or more.");
         }

@@ -28,6 +28,13 @@ internal sealed record RaftOptions
     /// <summary>Distractors per example. Default 2. Examples without the gold passage get one more, so every prompt shows the same number of passages.</summary>
     public int Distractors { get; init; } = 2;
 
+    /// <summary>
+    /// Whether an answer quotes the gold passage's sentence that holds it (RAFT's own format, the default) or is the
+    /// reference answer alone, cited: the short form suits short-answer questions scored by token F1, which counts a
+    /// quoted sentence's other words against it.
+    /// </summary>
+    public bool ShortAnswers { get; init; }
+
     /// <summary>Seed for which examples keep the gold passage and where it goes. Default 42.</summary>
     public ulong Seed { get; init; } = 42;
 
@@ -69,7 +76,9 @@ internal static class RaftSetBuilder
                 goldIndex = rng.Next(passages.Count + 1);
                 passages.Insert(goldIndex.Value, q.Gold);
             }
-            var answer = gold ? $"{Quote(q.Gold.Text, q.Answers)} [{goldIndex!.Value + 1}]" : AnswerSentence(q.Answers[0]);
+            var answer = options.ShortAnswers
+                ? gold ? $"{q.Answers[0].Trim()} [{goldIndex!.Value + 1}]" : q.Answers[0].Trim()
+                : gold ? $"{Quote(q.Gold.Text, q.Answers)} [{goldIndex!.Value + 1}]" : AnswerSentence(q.Answers[0]);
             examples.Add(new RaftExample(q.Question, passages, goldIndex, answer));
         }
         return examples;

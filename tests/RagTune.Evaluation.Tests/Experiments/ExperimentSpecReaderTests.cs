@@ -42,6 +42,7 @@ public sealed class ExperimentSpecReaderTests : IDisposable
             raft:
               gold_share: 0.6
               distractors: 3
+              answer: short
             retrieval:
               top_k: 4
               mode: bm25
@@ -70,7 +71,7 @@ public sealed class ExperimentSpecReaderTests : IDisposable
         Assert.Equal(4, spec.FineTuning.Rank);
         Assert.Equal(12, spec.FineTuning.Steps);
         Assert.Equal(0.002f, spec.FineTuning.LearningRate);
-        Assert.Equal(new RaftSpec(0.6, 3), spec.Raft);
+        Assert.Equal(new RaftSpec(0.6, 3, ShortAnswers: true), spec.Raft);
         Assert.Equal(4, spec.Retrieval.TopK);
         Assert.Equal(RagTune.Rag.Answering.GroundedPrompt.CompactSystemMessage, spec.Retrieval.SystemMessage);
         Assert.Equal(new ExperimentConstraints(1500, 30, 200, true, 0.10), spec.Constraints);
@@ -99,6 +100,7 @@ public sealed class ExperimentSpecReaderTests : IDisposable
     [InlineData("constraints:\n  updates_per_month: -1\n", 8, "constraints.updates_per_month", "zero or more")]
     [InlineData("retrieval:\n  mode: fuzzy\n", 8, "retrieval.mode", "bm25, dense or hybrid")]
     [InlineData("colour: red\n", 7, "colour", "unknown field")]
+    [InlineData("raft:\n  answer: long\n", 8, "raft.answer", "use quote")]
     public void Errors_name_the_line_and_field_and_say_what_to_do(string extra, int line, string field, string message)
     {
         var e = Assert.Throws<ExperimentSpecException>(() => Parse(Minimal + extra));

@@ -40,6 +40,15 @@ public sealed class RaftSetBuilderTests
     }
 
     [Fact]
+    public void Short_answers_are_the_reference_answer_cited_or_bare()
+    {
+        var set = RaftSetBuilder.Build(Enumerable.Range(0, 20).Select(Question).ToList(), new RaftOptions { GoldShare = 0.5, Distractors = 2, ShortAnswers = true });
+        for (int i = 0; i < set.Count; i++)
+            Assert.Equal(set[i].GoldIndex is { } g ? $"Founder{i} [{g + 1}]" : $"Founder{i}", set[i].Answer);
+        Assert.Contains(set, e => e.GoldIndex == null);
+    }
+
+    [Fact]
     public void Answers_quote_the_gold_sentence_and_cite_its_number()
     {
         var set = RaftSetBuilder.Build(Enumerable.Range(0, 20).Select(Question).ToList(), new RaftOptions { GoldShare = 0.5, Distractors = 2 });

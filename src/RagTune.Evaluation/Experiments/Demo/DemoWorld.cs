@@ -200,6 +200,7 @@ internal static class DemoWorld
         raft:
           gold_share: 0.8
           distractors: 0
+          answer: short
         retrieval:
           top_k: 1
           mode: bm25
