@@ -40,17 +40,21 @@ internal static class GroundedPrompt
     {
         var sb = new StringBuilder();
         sb.Append("Sources:\n\n");
-        foreach (var s in sources)
-        {
-            var text = CitationVerifier.RemovePassageCitations(s.Text.Length > maxSourceChars ? s.Text[..maxSourceChars] + " …" : s.Text);
-            var title = CitationVerifier.RemovePassageCitations(s.Title);
-            sb.Append("<source id=\"").Append(s.Number).Append("\" title=\"").Append(Escape(title, attribute: true)).Append('"');
-            if (s.Pages != null) sb.Append(" pages=\"").Append(Escape(s.Pages, attribute: true)).Append('"');
-            sb.Append(">\n")
-              .Append(Escape(text, attribute: false)).Append("\n</source>\n\n");
-        }
+        foreach (var s in sources) sb.Append(SourceBlock(s, maxSourceChars));
         sb.Append(FollowUp(question));
         return [new ChatMessage(ChatRole.System, systemMessage), new ChatMessage(ChatRole.User, sb.ToString())];
+    }
+
+    /// <summary>One source as <see cref="Build"/> shows it: a data block, escaped, its citation markers removed, cut at <paramref name="maxSourceChars"/>.</summary>
+    public static string SourceBlock(AnswerSource s, int maxSourceChars)
+    {
+        var text = CitationVerifier.RemovePassageCitations(s.Text.Length > maxSourceChars ? s.Text[..maxSourceChars] + " …" : s.Text);
+        var title = CitationVerifier.RemovePassageCitations(s.Title);
+        var sb = new StringBuilder();
+        sb.Append("<source id=\"").Append(s.Number).Append("\" title=\"").Append(Escape(title, attribute: true)).Append('"');
+        if (s.Pages != null) sb.Append(" pages=\"").Append(Escape(s.Pages, attribute: true)).Append('"');
+        sb.Append(">\n").Append(Escape(text, attribute: false)).Append("\n</source>\n\n");
+        return sb.ToString();
     }
 
     /// <summary>A later question of the same conversation over the sources already shown, worded as <see cref="Build"/> asks the first.</summary>

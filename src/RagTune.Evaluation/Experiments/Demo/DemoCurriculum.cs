@@ -64,7 +64,8 @@ internal static class DemoCurriculum
         foreach (var v in world)
         {
             var facts = DemoWorld.Attributes.OrderBy(_ => rng.Next()).Take(1 + rng.Next(DemoWorld.Attributes.Count)).ToList();
-            var block = $"<source id=\"1\" title=\"{GroundedPrompt.Escape(v.Name, attribute: true)}\">\n{GroundedPrompt.Escape(DemoWorld.RenderFragment(v, facts, rng.Next(2)), attribute: false)}\n</source>\n\n";
+            var fragment = DemoWorld.RenderFragment(v, facts, rng.Next(2));
+            var block = GroundedPrompt.SourceBlock(new AnswerSource(1, 0, v.Name, v.Name, v.Name, 0, fragment.Length, fragment), ArmAnswerer.MaxSourceChars);
             var turns = facts.OrderBy(_ => rng.Next())
                 .Select(a => ("Question: " + string.Format(CultureInfo.InvariantCulture, a.Questions[rng.Next(a.Questions.Length)], v.Name), $"{a.Value(v)} [1]"))
                 .ToList();
