@@ -322,6 +322,35 @@ internal sealed partial class SqliteChunkStore : IChunkStore, IReembedStore
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// Counted by the FTS5 index itself (a quoted phrase per term), so a term is analysed exactly as BM25 search
+    /// analyses it: "trades" and "trade" count the same chunks. One snapshot for all counts.
+    /// </remarks>
+    public Task<TermStatistics> GetTermStatisticsAsync(IReadOnlyCollection<string> terms, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(terms);
+        using var c = Connect();
+        using var tx = c.BeginTransaction(deferred: true);
+        using var cmd = c.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = "SELECT count(*) FROM chunks";
+        var chunks = Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+        cmd.CommandText = "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH $match";
+        var match = cmd.Parameters.Add("$match", SqliteType.Text);
+        var frequency = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var term in terms)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (frequency.ContainsKey(term)) continue;
+            if (!term.Any(char.IsLetterOrDigit)) { frequency[term] = 0; continue; } // FTS5 would find no word in it
+            // A phrase in double quotes ("" inside) means the words alone: no FTS5 operator or column filter.
+            match.Value = "\"" + term.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+            frequency[term] = Convert.ToInt32(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+        }
+        return Task.FromResult(new TermStatistics(chunks, frequency));
+    }
+
+    /// <inheritdoc />
     public Task<StoredChunk?> GetChunkAsync(long chunkId, CancellationToken cancellationToken = default)
     {
         using var c = Connect();

@@ -39,6 +39,33 @@ public sealed class SqliteChunkStoreTests
     }
 
     [Fact]
+    public async Task Term_statistics_count_chunks_as_the_keyword_index_analyses_words()
+    {
+        using var dir = new TempDir();
+        using var store = StoreData.Open(dir);
+        await store.WriteBatchAsync([StoreData.Write("a", "Kagal trades wine. The flag is red. Trade routes cross"), StoreData.Write("b", "Mashath trades salt")], null);
+        var stats = await store.GetTermStatisticsAsync(["trade", "kagal", "zorvath", "flag", "don't", "\"quoted\"", "*", ""]);
+        Assert.Equal(4, stats.Chunks);
+        // FTS5's stemmer joins "trades" and "Trade": three chunks, two documents.
+        Assert.Equal(3, stats.ChunkFrequency["trade"]);
+        Assert.Equal(1, stats.ChunkFrequency["kagal"]);
+        Assert.Equal(1, stats.ChunkFrequency["flag"]);
+        // A word the collection never uses, and words FTS5 syntax would misread, count nothing and throw nothing.
+        Assert.Equal(0, stats.ChunkFrequency["zorvath"]);
+        Assert.Equal(0, stats.ChunkFrequency["don't"]);
+        Assert.Equal(0, stats.ChunkFrequency["\"quoted\""]);
+        Assert.Equal(0, stats.ChunkFrequency["*"]);
+        Assert.Equal(0, stats.ChunkFrequency[""]);
+        Assert.True(stats.Idf("kagal") > stats.Idf("flag") - 1e-12 && stats.Idf("flag") > stats.Idf("trade"));
+        Assert.Equal(Math.Log(1 + 3.5 / 1.5), stats.Idf("kagal"), 12);
+        Assert.Equal(stats.Idf("kagal"), stats.Idf("zorvath"), 12); // never used weighs as used once
+
+        await store.DeleteDocumentsAsync(["a"]);
+        var after = await store.GetTermStatisticsAsync(["trade", "kagal"]);
+        Assert.Equal((1, 1, 0), (after.Chunks, after.ChunkFrequency["trade"], after.ChunkFrequency["kagal"]));
+    }
+
+    [Fact]
     public async Task All_chunks_come_in_document_then_chunk_order_without_deleted_ones()
     {
         using var dir = new TempDir();

@@ -11,7 +11,7 @@ namespace RagTune.Evaluation.Experiments;
 /// asked) or through the RAG pipeline (retrieve, then <see cref="GroundedAnswerer"/> with numbered sources). Every
 /// arm answers greedily with the same settings, so differences are the method's.
 /// </summary>
-internal sealed class ArmAnswerer(Retriever retriever, SearchMode mode, int topK, int maxTokens, string systemMessage)
+internal sealed class ArmAnswerer(IChunkStore store, Retriever retriever, SearchMode mode, int topK, int maxTokens, string systemMessage)
 {
     /// <summary>Longest source text in a RAG prompt (and in the RAFT examples, so training sees what serving shows).</summary>
     public const int MaxSourceChars = 1000;
@@ -22,6 +22,11 @@ internal sealed class ArmAnswerer(Retriever retriever, SearchMode mode, int topK
         IProgress<ExperimentProgress>? progress, string stage, CancellationToken ct)
     {
         using var metered = new MeteredChatClient(chat);
+        // One unmeasured answer first: the first call of a model pays for JIT compilation and cold caches (measured
+        // here: 3-5x the prompt time of later calls), which would otherwise be billed to whichever arm runs first
+        // and decide a recommendation that ranks arms the data cannot tell apart by their cost.
+        if (questions.Count > 0)
+            _ = ArmNames.Retrieves(arm) ? await RagAsync(metered, questions[0], ct) : await ClosedBookAsync(metered, questions[0], ct);
         var answers = new List<RawAnswer>(questions.Count);
         for (int i = 0; i < questions.Count; i++)
         {
@@ -49,7 +54,7 @@ internal sealed class ArmAnswerer(Retriever retriever, SearchMode mode, int topK
         var hits = await retriever.SearchAsync(q.Text, mode, topK, SearchFilter.None, ct);
         double retrievalMs = sw.Elapsed.TotalMilliseconds;
         var answerer = new GroundedAnswerer(chat, new AnswererOptions { MaxSources = topK, MaxSourceChars = MaxSourceChars, SystemMessage = systemMessage, ChatOptions = Options });
-        var answer = await answerer.AnswerAsync(q.Text, hits, ct);
+        var answer = await answerer.AnswerAsync(q.Text, hits, await GroundedAnswerer.StatisticsAsync(store, q.Text, ct), ct);
         var m = chat.Last;
         var retrieved = hits.Select(h => h.Chunk.DocumentId).Distinct(StringComparer.Ordinal).ToList();
         var shown = answer.Sources.Select(s => new ShownPassage(s.Number, s.DocumentId, s.ChunkId, s.Text)).ToList();

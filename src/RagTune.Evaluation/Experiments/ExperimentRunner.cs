@@ -43,7 +43,7 @@ internal sealed class ExperimentRunner(ExperimentSpec spec, IArmModels models, I
         using var store = await OpenDocumentsAsync(progress, ct);
         _store = store;
         _retriever = new Retriever(store, embedders.Queries, new RetrieverOptions { DenseAgreementDepth = spec.Retrieval.DenseAgreement });
-        _answerer = new ArmAnswerer(_retriever, Mode, spec.Retrieval.TopK, spec.Model.MaxTokens, spec.Retrieval.SystemMessage);
+        _answerer = new ArmAnswerer(store, _retriever, Mode, spec.Retrieval.TopK, spec.Model.MaxTokens, spec.Retrieval.SystemMessage);
         var chunks = await store.GetAllChunksAsync(ct);
         if (chunks.Count == 0) throw new InvalidOperationException($"The documents gave no chunks: check documents.paths in {spec.SpecPath}.");
 

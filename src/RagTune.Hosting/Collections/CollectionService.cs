@@ -132,15 +132,17 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         ArgumentNullException.ThrowIfNull(generation);
         if (generation.MaxOutputTokens is < 1) throw HostingException.Invalid($"maxTokens {generation.MaxOutputTokens} must be at least 1.", "maxTokens");
         var hits = await RetrieveAsync(name, question, k, ResolveMode(mode), SearchFilter.None, ct).ConfigureAwait(false);
-        await foreach (var update in AnswerAsync(question, hits, k, chat, modelName, generation, ct).ConfigureAwait(false))
+        var statistics = await StatisticsAsync(name, question, ct).ConfigureAwait(false);
+        await foreach (var update in AnswerAsync(question, hits, statistics, k, chat, modelName, generation, ct).ConfigureAwait(false))
             yield return update;
     }
 
     /// <summary>
     /// Answers <paramref name="question"/> from retrieved <paramref name="hits"/> as <see cref="AskAsync"/> does
-    /// (the MCP tools retrieve with metadata filters first).
+    /// (the MCP tools retrieve with metadata filters first); <paramref name="statistics"/> are the collection's for
+    /// the question (<see cref="StatisticsAsync"/>), which the check for abstaining before the model weighs terms by.
     /// </summary>
-    internal async IAsyncEnumerable<AskUpdate> AnswerAsync(string question, IReadOnlyList<SearchHit> hits, int k, IChatClient? chat, string? modelName,
+    internal async IAsyncEnumerable<AskUpdate> AnswerAsync(string question, IReadOnlyList<SearchHit> hits, TermStatistics? statistics, int k, IChatClient? chat, string? modelName,
         ChatOptions generation, [EnumeratorCancellation] CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(generation);
@@ -156,7 +158,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
             yield return new AskUpdate("", Result(question, answer, null));
             yield break;
         }
-        await foreach (var update in new GroundedAnswerer(chat, answerer).StreamAsync(question, hits, ct).ConfigureAwait(false))
+        await foreach (var update in new GroundedAnswerer(chat, answerer).StreamAsync(question, hits, statistics, ct).ConfigureAwait(false))
         {
             if (update.Final is { } final)
             {
@@ -218,6 +220,14 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
             // The collection's vectors come from another model, or it has none yet: the message says which.
             throw HostingException.Invalid(e.Message, "mode");
         }
+    }
+
+    /// <summary>Collection <paramref name="name"/>'s term statistics for <paramref name="question"/> (see <see cref="GroundedAnswerer.StatisticsAsync"/>).</summary>
+    internal async Task<TermStatistics> StatisticsAsync(string name, string question, CancellationToken ct)
+    {
+        RequireExisting(name);
+        using var store = SqliteChunkStore.Open(name, _store, create: false);
+        return await GroundedAnswerer.StatisticsAsync(store, question, ct).ConfigureAwait(false);
     }
 
     /// <summary>A request's search mode (bm25, dense or hybrid; null or empty for <see cref="DefaultMode"/>).</summary>

@@ -34,7 +34,8 @@ internal sealed class PipelineToolBackend(RagPipeline rag) : IRagToolBackend
         var hits = await rag.SearchAsync(request.Text, Mode(request.Mode), request.K, request.Filter, ct).ConfigureAwait(false);
         // Streamed like `ragtune ask`, so local and remote models are called the same way.
         GroundedAnswer? answer = null;
-        await foreach (var update in new GroundedAnswerer(chat, RagPipeline.AnswerOptions(request.K, maxTokens)).StreamAsync(request.Text, hits, ct).ConfigureAwait(false))
+        var statistics = await GroundedAnswerer.StatisticsAsync(rag.Store, request.Text, ct).ConfigureAwait(false);
+        await foreach (var update in new GroundedAnswerer(chat, RagPipeline.AnswerOptions(request.K, maxTokens)).StreamAsync(request.Text, hits, statistics, ct).ConfigureAwait(false))
             answer ??= update.Final;
         return McpAnswer.From(request.Text, answer ?? throw new InvalidOperationException("The answerer ended without a final answer."));
     }
@@ -79,8 +80,9 @@ internal sealed class CollectionToolBackend(CollectionService collections, Func<
         var name = Known(request.Collection!);
         var chat = model == null ? null : chatModel(model);
         var hits = await collections.RetrieveAsync(name, request.Text, request.K, collections.ResolveMode(request.Mode), request.Filter, ct).ConfigureAwait(false);
+        var statistics = await collections.StatisticsAsync(name, request.Text, ct).ConfigureAwait(false);
         AskResult? final = null;
-        await foreach (var update in collections.AnswerAsync(request.Text, hits, request.K, chat, model, new ChatOptions { MaxOutputTokens = maxTokens }, ct).ConfigureAwait(false))
+        await foreach (var update in collections.AnswerAsync(request.Text, hits, statistics, request.K, chat, model, new ChatOptions { MaxOutputTokens = maxTokens }, ct).ConfigureAwait(false))
             final ??= update.Final;
         return McpAnswer.From(final ?? throw new InvalidOperationException("The answer ended without a final result."));
     }

@@ -83,8 +83,12 @@ internal static class GroundedPrompt
 
 /// <summary>
 /// Answers a question from retrieved sources with a chat model, then verifies the citations. Abstains without
-/// calling the model when nothing relevant was retrieved: no hits, or the best fraction of the question's content
-/// terms found in any one source is below <see cref="AnswererOptions.AbstainThreshold"/>. The answer carries the
+/// calling the model when nothing relevant was retrieved: no hits, or the best share of the question's content
+/// terms found in any one source is below <see cref="AnswererOptions.AbstainThreshold"/>. With the collection's
+/// <see cref="TermStatistics"/> each term weighs its IDF, so a question about something the collection never names
+/// (its one specific term found nowhere, only words every document uses) abstains, while a question whose rare
+/// terms the source holds answers even when its other words are worded differently; without them every term
+/// weighs the same. The answer carries the
 /// model call's token usage and finish reason (<see cref="GroundedAnswer.Usage"/>; zero tokens for an abstention
 /// that never called the model).
 /// </summary>
@@ -103,25 +107,37 @@ internal sealed class GroundedAnswerer
         _options = options;
     }
 
-    /// <summary>Answers <paramref name="question"/> from <paramref name="sources"/> (best first; the first <see cref="AnswererOptions.MaxSources"/> are used).</summary>
-    public async Task<GroundedAnswer> AnswerAsync(string question, IReadOnlyList<SearchHit> sources, CancellationToken cancellationToken)
+    /// <summary>Answers <paramref name="question"/> from <paramref name="sources"/> (best first; the first <see cref="AnswererOptions.MaxSources"/> are used), every question term weighing the same in the abstention check.</summary>
+    public Task<GroundedAnswer> AnswerAsync(string question, IReadOnlyList<SearchHit> sources, CancellationToken cancellationToken) =>
+        AnswerAsync(question, sources, null, cancellationToken);
+
+    /// <summary>
+    /// Answers <paramref name="question"/> from <paramref name="sources"/> (best first; the first
+    /// <see cref="AnswererOptions.MaxSources"/> are used); <paramref name="statistics"/> (the collection's, for the
+    /// question's content terms; see <see cref="StatisticsAsync"/>) weighs each term by its IDF in the abstention check.
+    /// </summary>
+    public async Task<GroundedAnswer> AnswerAsync(string question, IReadOnlyList<SearchHit> sources, TermStatistics? statistics, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(question);
         ArgumentNullException.ThrowIfNull(sources);
         var numbered = Number(sources, _options.MaxSources);
-        if (ShouldAbstain(question, numbered, _options.AbstainThreshold)) return Abstention(numbered);
+        if (ShouldAbstain(question, numbered, statistics, _options.AbstainThreshold)) return Abstention(numbered);
         var messages = GroundedPrompt.Build(question, numbered, _options.MaxSourceChars, _options.SystemMessage);
         var response = await _chat.GetResponseAsync(messages, _options.ChatOptions, cancellationToken).ConfigureAwait(false);
         return Finish(response.Text ?? "", numbered) with { Usage = response.Usage, FinishReason = response.FinishReason };
     }
 
-    /// <summary>Streams the answer's text as it is generated; the last update carries the verified answer.</summary>
-    public async IAsyncEnumerable<AnswerUpdate> StreamAsync(string question, IReadOnlyList<SearchHit> sources, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>Streams the answer's text as it is generated, every question term weighing the same in the abstention check; the last update carries the verified answer.</summary>
+    public IAsyncEnumerable<AnswerUpdate> StreamAsync(string question, IReadOnlyList<SearchHit> sources, CancellationToken cancellationToken) =>
+        StreamAsync(question, sources, null, cancellationToken);
+
+    /// <summary>Streams the answer's text as it is generated; the last update carries the verified answer. <paramref name="statistics"/> as for <see cref="AnswerAsync(string, IReadOnlyList{SearchHit}, TermStatistics?, CancellationToken)"/>.</summary>
+    public async IAsyncEnumerable<AnswerUpdate> StreamAsync(string question, IReadOnlyList<SearchHit> sources, TermStatistics? statistics, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(question);
         ArgumentNullException.ThrowIfNull(sources);
         var numbered = Number(sources, _options.MaxSources);
-        if (ShouldAbstain(question, numbered, _options.AbstainThreshold))
+        if (ShouldAbstain(question, numbered, statistics, _options.AbstainThreshold))
         {
             var abstained = Abstention(numbered);
             yield return new AnswerUpdate(abstained.Text, abstained);
@@ -155,16 +171,34 @@ internal sealed class GroundedAnswerer
     internal static List<AnswerSource> Number(IReadOnlyList<SearchHit> hits, int max) =>
         hits.Take(max).Select((h, i) => AnswerSource.From(i + 1, h)).ToList();
 
-    /// <summary>The best fraction of the question's distinct content terms found in one source (0 when none).</summary>
-    internal static double BestOverlap(string question, IReadOnlyList<AnswerSource> sources)
+    /// <summary>The collection's statistics for the content terms of <paramref name="question"/>, for the abstention check.</summary>
+    public static Task<TermStatistics> StatisticsAsync(IChunkStore store, string question, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(question);
+        return store.GetTermStatisticsAsync(Terms.ContentSet(question), cancellationToken);
+    }
+
+    /// <summary>
+    /// The best share of the question's distinct content terms found in one source (0 when none): each term weighs
+    /// its IDF in the collection when <paramref name="statistics"/> are given, 1 otherwise.
+    /// </summary>
+    internal static double BestOverlap(string question, IReadOnlyList<AnswerSource> sources, TermStatistics? statistics = null)
     {
         var q = Terms.ContentSet(question);
         if (q.Count == 0 || sources.Count == 0) return 0;
-        return sources.Max(s => Terms.Coverage(q, Terms.ContentSet(s.Title + "\n" + s.Text)));
+        var weight = q.ToDictionary(t => t, t => statistics?.Idf(t) ?? 1.0, StringComparer.Ordinal);
+        var total = weight.Values.Sum();
+        if (total <= 0) return 0;
+        return sources.Max(s =>
+        {
+            var terms = Terms.ContentSet(s.Title + "\n" + s.Text);
+            return q.Where(terms.Contains).Sum(t => weight[t]) / total;
+        });
     }
 
-    internal static bool ShouldAbstain(string question, IReadOnlyList<AnswerSource> sources, double threshold) =>
-        sources.Count == 0 || BestOverlap(question, sources) < threshold;
+    internal static bool ShouldAbstain(string question, IReadOnlyList<AnswerSource> sources, TermStatistics? statistics, double threshold) =>
+        sources.Count == 0 || BestOverlap(question, sources, statistics) < threshold;
 
     internal static GroundedAnswer Abstention(IReadOnlyList<AnswerSource> sources) =>
         new(GroundedPrompt.NoAnswer, [new AnswerSentence(GroundedPrompt.NoAnswer, 0, GroundedPrompt.NoAnswer.Length, [], [], 1, true)], sources, true, "abstained")

@@ -52,6 +52,27 @@ internal sealed record SearchFilter(IReadOnlyDictionary<string, string> Conditio
 /// <summary>Which embedding model made a collection's vectors; a query with another model is refused.</summary>
 internal sealed record EmbeddingInfo(string ModelId, int Dimensions);
 
+/// <summary>
+/// How many of a collection's chunks hold each of some terms, as its keyword index analyses words (with its own
+/// stemming): the document frequencies an IDF weight needs.
+/// </summary>
+/// <param name="Chunks">Chunks in the collection.</param>
+/// <param name="ChunkFrequency">Per term asked for: the chunks holding it (0 for a term the collection never uses).</param>
+internal sealed record TermStatistics(int Chunks, IReadOnlyDictionary<string, int> ChunkFrequency)
+{
+    /// <summary>
+    /// BM25's IDF of <paramref name="term"/>: ln(1 + (N − df + 0.5) / (df + 0.5)), N the chunks and df the chunks
+    /// holding it, counted as at least 1: a word the collection never uses ("yearly" in a question worded apart
+    /// from the documents) is no more specific than one it uses once, so it cannot outweigh the rare word a source
+    /// does share with the question.
+    /// </summary>
+    public double Idf(string term)
+    {
+        var df = Math.Clamp(ChunkFrequency.GetValueOrDefault(term), 1, Math.Max(1, Chunks));
+        return Math.Log(1 + (Chunks - df + 0.5) / (df + 0.5));
+    }
+}
+
 /// <summary>Counts and sizes of a collection.</summary>
 internal sealed record CollectionStats(string Name, int Documents, int Chunks, int EmbeddedChunks, long FileBytes, EmbeddingInfo? Embedding, int SchemaVersion);
 
@@ -80,6 +101,9 @@ internal interface IChunkStore : IDisposable
 
     /// <summary>Exact nearest neighbours by cosine similarity (best first).</summary>
     Task<IReadOnlyList<SearchHit>> SearchVectorAsync(ReadOnlyMemory<float> query, int k, SearchFilter filter, CancellationToken cancellationToken = default);
+
+    /// <summary>The chunk count and, for each of <paramref name="terms"/>, how many chunks hold it (see <see cref="TermStatistics"/>).</summary>
+    Task<TermStatistics> GetTermStatisticsAsync(IReadOnlyCollection<string> terms, CancellationToken cancellationToken = default);
 
     Task<StoredChunk?> GetChunkAsync(long chunkId, CancellationToken cancellationToken = default);
 

@@ -36,8 +36,10 @@ internal static class Terms
         foreach (var t in TokenScanner.Scan(text))
         {
             if (!TokenScanner.IsWordChar(text[t.Start])) continue;
-            var term = NormalizeTerm(text.AsSpan(t.Start, t.End - t.Start));
-            result.Add(new TermSpan(term, t.Start, t.End, IsStopword(term)));
+            var word = text.AsSpan(t.Start, t.End - t.Start);
+            var term = NormalizeTerm(word);
+            // The word is checked before the plural strip too: "does" would otherwise become the content term "doe".
+            result.Add(new TermSpan(term, t.Start, t.End, IsStopword(term) || IsStopword(word.ToString().ToLowerInvariant())));
         }
         return result;
     }

@@ -164,6 +164,41 @@ public sealed class AnsweringTests
     }
 
     [Fact]
+    public async Task With_collection_statistics_a_question_about_a_name_no_source_holds_abstains()
+    {
+        // Every document names a village and its trade; the question's only specific word is a village none names.
+        SearchHit[] villages = [Hit(1, "Kagal trades in wine. Its flag is red.", "Kagal"), Hit(2, "Mashath trades in salt. Its flag is blue.", "Mashath")];
+        var store = new InMemoryChunkStore();
+        await store.WriteBatchAsync([.. villages.Concat([Hit(3, "Thestond trades in amber. Its flag is teal.", "Thestond")])
+            .Select(h => new DocumentWrite(new SourceDocument(h.Chunk.DocumentId, h.Chunk.Source, h.Chunk.Title, h.Chunk.Chunk.Text, h.Chunk.DocumentId, h.Chunk.Metadata), [h.Chunk.Chunk], null))], null);
+        var chat = new ScriptedChatClient("Wine [1].");
+        var answerer = new GroundedAnswerer(chat, new AnswererOptions());
+        const string ghost = "What does Zorvath trade in?";
+
+        // Counted equally, "trade" is half of the question and every source holds it: the model is asked.
+        Assert.False((await answerer.AnswerAsync(ghost, villages, CancellationToken.None)).Abstained);
+        Assert.Single(chat.Requests);
+
+        // Weighted by IDF, "trade" (in every chunk) is worth little beside "Zorvath" (in none): 0.12 of the question.
+        var stats = await GroundedAnswerer.StatisticsAsync(store, ghost, CancellationToken.None);
+        Assert.Equal(0.12, GroundedAnswerer.BestOverlap(ghost, GroundedAnswerer.Number(villages, 2), stats), 2);
+        var weighted = await answerer.AnswerAsync(ghost, villages, stats, CancellationToken.None);
+        Assert.True(weighted.Abstained);
+        Assert.Equal(0, weighted.Usage!.InputTokenCount);
+        Assert.Single(chat.Requests);
+        GroundedAnswer? streamed = null;
+        await foreach (var u in answerer.StreamAsync(ghost, villages, stats, CancellationToken.None)) streamed ??= u.Final;
+        Assert.True(streamed!.Abstained);
+        Assert.Single(chat.Requests);
+
+        // A question worded with words no document uses still answers when its rare term, the name, is in a source.
+        const string paraphrase = "Which goods is Kagal known for selling?";
+        var real = await answerer.AnswerAsync(paraphrase, villages, await GroundedAnswerer.StatisticsAsync(store, paraphrase, CancellationToken.None), CancellationToken.None);
+        Assert.False(real.Abstained);
+        Assert.Equal(2, chat.Requests.Count);
+    }
+
+    [Fact]
     public async Task Streaming_yields_deltas_then_the_verified_answer()
     {
         const string reply = "Berlin is the capital of Germany [2].";

@@ -91,6 +91,13 @@ internal sealed class InMemoryChunkStore : IChunkStore
         return Task.FromResult<IReadOnlyList<SearchHit>>(hits);
     }
 
+    public Task<TermStatistics> GetTermStatisticsAsync(IReadOnlyCollection<string> terms, CancellationToken cancellationToken = default)
+    {
+        var chunkTerms = _chunks.Values.Select(c => Terms.ContentSet(c.Chunk.Title + " " + c.Chunk.Chunk.Text)).ToList();
+        var frequency = terms.Distinct(StringComparer.Ordinal).ToDictionary(t => t, t => chunkTerms.Count(set => set.Contains(t)), StringComparer.Ordinal);
+        return Task.FromResult(new TermStatistics(_chunks.Count, frequency));
+    }
+
     public Task<StoredChunk?> GetChunkAsync(long chunkId, CancellationToken cancellationToken = default) =>
         Task.FromResult(_chunks.TryGetValue(chunkId, out var c) ? c.Chunk : null);
 

@@ -66,7 +66,8 @@ internal static class AskCommand
             else
             {
                 GroundedAnswer? final = null;
-                await foreach (var update in new GroundedAnswerer(chat, options).StreamAsync(q, hits, ct))
+                var statistics = await GroundedAnswerer.StatisticsAsync(rag.Store, q, ct);
+                await foreach (var update in new GroundedAnswerer(chat, options).StreamAsync(q, hits, statistics, ct))
                 {
                     if (stream && update.TextDelta.Length > 0) { Console.Out.Write(update.TextDelta); Console.Out.Flush(); }
                     final ??= update.Final;
