@@ -51,6 +51,13 @@ internal sealed record AnalysisOptions
     public double QuestionsPerMonth { get; init; } = 10_000;
 
     /// <summary>
+    /// Among arms whose quality is within noise of the best, monthly costs within this fraction of the cheapest count
+    /// as equal, and the higher-scoring arm of them is recommended: costs come from latency measured in one run, and a
+    /// few percent between two of them is timing noise, not a reason. Default 0.25.
+    /// </summary>
+    public double CostTolerance { get; init; } = 0.25;
+
+    /// <summary>
     /// The learning-curve fit is extrapolated at most to this many times the largest training set measured;
     /// beyond it the target is reported as not reachable. Default 100.
     /// </summary>
@@ -67,6 +74,7 @@ internal sealed record AnalysisOptions
         if (SupportThreshold is < 0 or > 1) throw new ArgumentException($"AnalysisOptions.SupportThreshold must be in [0, 1] (got {SupportThreshold}).");
         if (MinCitationRate is < 0 or > 1) throw new ArgumentException($"AnalysisOptions.MinCitationRate must be in [0, 1] (got {MinCitationRate}).");
         if (QuestionsPerMonth < 0 || !double.IsFinite(QuestionsPerMonth)) throw new ArgumentException($"AnalysisOptions.QuestionsPerMonth must be a finite number, zero or more (got {QuestionsPerMonth}).");
+        if (CostTolerance is < 0 or > 10 || double.IsNaN(CostTolerance)) throw new ArgumentException($"AnalysisOptions.CostTolerance must be in [0, 10] (got {CostTolerance}).");
         if (ExtrapolationFactor is < 1 or > 1e6) throw new ArgumentException($"AnalysisOptions.ExtrapolationFactor must be in [1, 1000000] (got {ExtrapolationFactor}).");
     }
 }

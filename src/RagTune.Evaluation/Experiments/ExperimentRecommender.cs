@@ -12,7 +12,9 @@ namespace RagTune.Evaluation.Experiments;
 /// does not, and the reasons say which constraint it broke.</item>
 /// <item>Among the rest, the arms whose primary metric is within noise of the best (paired permutation p ≥ α) are
 /// ordered by monthly cost of ownership (serving + updates at the stated update rate): when accuracy cannot tell
-/// them apart, the cheaper one to keep fresh wins — this is where frequent fact changes favour retrieval.</item>
+/// them apart, the cheaper one to keep fresh wins — this is where frequent fact changes favour retrieval. Costs
+/// within <see cref="AnalysisOptions.CostTolerance"/> of the cheapest count as equal (timing noise), and among those
+/// the higher-scoring arm comes first.</item>
 /// <item>Then the significantly worse arms by their primary metric, then the demoted ones, then the failed ones.</item>
 /// </list>
 /// </summary>
@@ -40,7 +42,11 @@ internal static class ExperimentRecommender
         var tests = pool.Where(a => a != best).ToDictionary(a => a.Arm, a => ExperimentAnalyzer.Paired(a, best, o), StringComparer.Ordinal);
         bool Tied(ArmResults a) => a == best || tests[a.Arm].PValue >= o.Alpha || double.IsNaN(tests[a.Arm].PValue);
 
-        var order = pool.Where(Tied).OrderBy(a => a.Cost.TotalPerMonth).ThenByDescending(a => a.Primary!.Mean)
+        var tied = pool.Where(Tied).ToList();
+        var cheapest = tied.Min(a => a.Cost.TotalPerMonth);
+        bool AsCheap(ArmResults a) => a.Cost.TotalPerMonth <= cheapest * (1 + o.CostTolerance);
+        var order = tied.Where(AsCheap).OrderByDescending(a => a.Primary!.Mean).ThenBy(a => a.Cost.TotalPerMonth)
+            .Concat(tied.Where(a => !AsCheap(a)).OrderBy(a => a.Cost.TotalPerMonth).ThenByDescending(a => a.Primary!.Mean))
             .Concat(pool.Where(a => !Tied(a)).OrderByDescending(a => a.Primary!.Mean))
             .Concat(usable.Except(pool).OrderByDescending(a => a.Primary!.Mean))
             .Concat(failed)
@@ -191,7 +197,9 @@ internal static class ExperimentRecommender
             s += $"; {string.Join(", ", list)} {(others.Count == 1 ? "is" : "are")} within noise of it"
                 + (others.All(a => a.Cost.TotalPerMonth > rec.Cost.TotalPerMonth)
                     ? $", and {rec.Arm} costs least to run and keep fresh ({Money(rec.Cost.TotalPerMonth)}/month)"
-                    : $", and at no higher cost {rec.Arm} scores highest");
+                    : others.All(a => a.Cost.TotalPerMonth >= rec.Cost.TotalPerMonth)
+                        ? $", and at no higher cost {rec.Arm} scores highest"
+                        : $", and {rec.Arm} scores highest at a cost within {Pct(r.Options.CostTolerance)} of the cheapest ({Money(rec.Cost.TotalPerMonth)}/month; closer than one run's timing can tell)");
         }
         if (violations[rec.Arm].Count > 0) s += $"; every arm breaks a constraint, {rec.Arm} is the best of them: {string.Join("; ", violations[rec.Arm])}";
         return s + ".";

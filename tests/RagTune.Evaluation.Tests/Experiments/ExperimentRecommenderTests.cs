@@ -70,6 +70,26 @@ public sealed class ExperimentRecommenderTests
     }
 
     [Fact]
+    public void Costs_closer_than_timing_noise_do_not_outrank_a_higher_score()
+    {
+        // rag and raft+rag are within noise on F1; raft+rag's prompts are 8% faster, which one run's timing cannot tell.
+        var close = Recommend(new ExperimentConstraints(UpdatesPerMonth: 0),
+            Arm(ArmNames.Rag, N, i => i < 36, retrievalPromptMs: 60),
+            Arm(ArmNames.RaftRag, N, i => i < 34, Training(), retrievalPromptMs: 55));
+        Assert.Equal(ArmNames.Rag, close.Recommended);
+        Assert.Contains("rag scores highest at a cost within 25% of the cheapest", close.Summary, StringComparison.Ordinal);
+
+        // Twice as fast is a real difference: the cheaper arm wins among equals, as before.
+        var far = Recommend(new ExperimentConstraints(UpdatesPerMonth: 0),
+            Arm(ArmNames.Rag, N, i => i < 36, retrievalPromptMs: 60),
+            Arm(ArmNames.RaftRag, N, i => i < 34, Training(), retrievalPromptMs: 25));
+        Assert.Equal(ArmNames.RaftRag, far.Recommended);
+        Assert.Contains("raft+rag costs least to run and keep fresh", far.Summary, StringComparison.Ordinal);
+
+        Assert.Throws<ArgumentException>(() => new AnalysisOptions { CostTolerance = -0.1 }.Validate());
+    }
+
+    [Fact]
     public void Says_so_when_differences_are_within_noise()
     {
         var r = Recommend(new ExperimentConstraints(UpdatesPerMonth: 4),
