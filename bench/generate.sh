@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Reproduces the generation figures in docs/benchmarks.md: RagTune's engine and the PyTorch fp32 reference,
+# Reproduces the generation figures in docs/benchmarks.md: RagTune's engine, llama.cpp on the same file and prompt
+# token ids (through LLamaSharp, bench/LlamaCppReference) and the PyTorch fp32 reference,
 # measured in the same run on the same machine, then printed as a Markdown table with ratios.
 #   bench/generate.sh [--threads 2] [--prompt-tokens 512] [--gen-tokens 128] [--preset smollm2-135m]
 # Needs Debian's python3-torch (and libopenblas0-openmp for a fair PyTorch baseline).
@@ -23,20 +24,26 @@ for t in $types; do
   [ -f "$f" ] || "$root/ragtune" model create-random --preset "$preset" --type "$t" --seed 1 --out "$f" >&2
 done
 
+dotnet build "$root/bench/LlamaCppReference" -c Release -nologo -v q >&2
 torch_json="$(/usr/bin/python3 "$root/dev/reference/bench_torch.py" --preset "$preset" --prompt-tokens "$prompt" --gen-tokens "$gen" --threads "$threads" --json)"
-echo "| engine | type | prefill tok/s | decode tok/s | TTFT ms | peak RSS MiB | RSS / file | decode vs PyTorch | prefill vs PyTorch |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| engine | type | prefill tok/s | decode tok/s | TTFT ms | peak RSS MiB | RSS / file | prefill vs llama.cpp | decode vs llama.cpp | prefill vs PyTorch | decode vs PyTorch |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 /usr/bin/python3 - "$torch_json" <<'PY'
 import json, sys
 t = json.loads(sys.argv[1])
-print(f"| PyTorch {t.get('torch_version','')} fp32 ({t.get('blas','?')}) | f32 | {t['prefill_tokens_per_s']:.1f} | {t['decode_tokens_per_s']:.1f} | {t['time_to_first_token_s']*1000:.0f} | {t['peak_rss_mib']:.0f} | | 1.00 | 1.00 |")
+print(f"| PyTorch {t.get('torch_version','')} fp32 ({t.get('blas','?')}) | f32 | {t['prefill_tokens_per_s']:.1f} | {t['decode_tokens_per_s']:.1f} | {t['time_to_first_token_s']*1000:.0f} | {t['peak_rss_mib']:.0f} | | | | 1.00 | 1.00 |")
 PY
+# Each type: RagTune, then llama.cpp on the same file and prompt token ids (ragtune bench generate --reference llamacpp).
 for t in $types; do
-  ours="$("$root/ragtune" bench generate --model "$work/$preset-$t.gguf" --prompt-tokens "$prompt" --gen-tokens "$gen" --threads "$threads" --json)"
-  /usr/bin/python3 - "$ours" "$torch_json" "$t" <<'PY'
+  both="$("$root/ragtune" bench generate --model "$work/$preset-$t.gguf" --prompt-tokens "$prompt" --gen-tokens "$gen" --threads "$threads" --reference llamacpp --json)"
+  /usr/bin/python3 - "$both" "$torch_json" "$t" <<'PY'
 import json, sys
-o, t, ty = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
-print(f"| RagTune | {ty} | {o['prefill_tokens_per_second']:.1f} | {o['decode_tokens_per_second']:.1f} | {o['time_to_first_token_ms']:.0f} | {o['peak_rss_mib']:.0f} | {o['peak_rss_over_file_size']:.2f} | {o['decode_tokens_per_second']/t['decode_tokens_per_s']:.2f} | {o['prefill_tokens_per_second']/t['prefill_tokens_per_s']:.2f} |")
+b, t, ty = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+o, l = b['ragtune'], b['reference']
+for name, r in (("RagTune", o), ("llama.cpp b10221 (LLamaSharp 0.30.0)", l)):
+    print(f"| {name} | {ty} | {r['prefill_tokens_per_second']:.1f} | {r['decode_tokens_per_second']:.1f} | {r['time_to_first_token_ms']:.0f} | {r['peak_rss_mib']:.0f} | {r['peak_rss_over_file_size']:.2f} | "
+          f"{r['prefill_tokens_per_second']/l['prefill_tokens_per_second']:.2f} | {r['decode_tokens_per_second']/l['decode_tokens_per_second']:.2f} | "
+          f"{r['prefill_tokens_per_second']/t['prefill_tokens_per_s']:.2f} | {r['decode_tokens_per_second']/t['decode_tokens_per_s']:.2f} |")
 PY
 done
 echo

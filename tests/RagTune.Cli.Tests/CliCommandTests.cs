@@ -104,6 +104,23 @@ public sealed class CliCommandTests
     }
 
     [Fact]
+    public void Bench_generate_measures_llama_cpp_on_the_same_file_and_prompt()
+    {
+        var r = CliProcess.Run(TimeSpan.FromSeconds(180), "bench", "generate", "--model", Stories, "--prompt-tokens", "24", "--gen-tokens", "6", "--threads", "1",
+            "--reference", "llamacpp", "--json");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var ours = doc.RootElement.GetProperty("ragtune");
+        var theirs = doc.RootElement.GetProperty("reference");
+        Assert.Equal("stories260K.gguf", theirs.GetProperty("model").GetString());
+        Assert.Equal((24, 6, 1), (theirs.GetProperty("prompt_tokens").GetInt32(), theirs.GetProperty("gen_tokens").GetInt32(), theirs.GetProperty("threads").GetInt32()));
+        foreach (var side in new[] { ours, theirs })
+            Assert.True(side.GetProperty("prefill_tokens_per_second").GetDouble() > 0 && side.GetProperty("decode_tokens_per_second").GetDouble() > 0);
+        Assert.Equal(ours.GetProperty("prefill_tokens_per_second").GetDouble() / theirs.GetProperty("prefill_tokens_per_second").GetDouble(),
+            doc.RootElement.GetProperty("prefill_ratio").GetDouble(), 9);
+    }
+
+    [Fact]
     public void Bench_train_reports_its_figures_beside_the_pytorch_reference_at_the_same_shape()
     {
         var r = CliProcess.Run(TimeSpan.FromSeconds(180), "bench", "train", "--model", TinyModels.Get("tiny-qwen2", "q8_0"), "--steps", "2", "--seq-len", "16",
