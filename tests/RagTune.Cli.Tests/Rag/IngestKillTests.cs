@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using Microsoft.Data.Sqlite;
+using RagTune.TestKit;
+using Xunit.Abstractions;
+
+namespace RagTune.Cli.Tests.Rag;
+
+/// <summary>
+/// Crash safety of <c>ragtune ingest</c> (issue 20): the real CLI, updating every document of an embedded
+/// collection, killed with SIGKILL at a seeded random moment. After each kill the collection must open, pass SQLite's
+/// integrity check and the FTS index's, hold each document whole in its old or its new version (never a mix of
+/// chunks), keep a vector for every chunk, and a rerun must finish the rest: it updates exactly the documents still
+/// old and leaves the finished ones unchanged (not re-embedded).
+/// </summary>
+[Trait("Category", "Slow")]
+public sealed partial class IngestKillTests(ITestOutputHelper output)
+{
+    private const int Documents = 320; // five write batches of 64: a kill can land between them
+    private const int Kills = 6;
+
+    [Fact]
+    public void Ingest_killed_at_random_points_leaves_every_document_old_or_new_and_a_rerun_finishes()
+    {
+        using var dir = new TempDir();
+        var docs = Directory.CreateDirectory(dir.File("docs")).FullName;
+        string model = dir.File("encoder"), data = dir.File("data");
+        Assert.Equal(0, CliProcess.Run("embed", "create-random", "--preset", "tiny", "--seed", "1", "--out", model).ExitCode);
+        string[] Ingest() => ["ingest", docs, "--collection", "kb", "--data-dir", data, "--embed-model", model, "--chunk-tokens", "24", "--overlap", "0"];
+
+        WriteDocuments(docs, version: 1);
+        var first = CliProcess.Run(TimeSpan.FromSeconds(300), Ingest());
+        Assert.True(first.ExitCode == 0, first.Stderr);
+        // An uninterrupted update of every document, timed: the kills below are spread over its span.
+        WriteDocuments(docs, version: 2);
+        var sw = Stopwatch.StartNew();
+        var update = CliProcess.Run(TimeSpan.FromSeconds(300), Ingest());
+        Assert.True(update.ExitCode == 0, update.Stderr);
+        var full = sw.Elapsed;
+        var db = Directory.GetFiles(data, "kb.db", SearchOption.AllDirectories).Single();
+
+        var rng = new Random(20);
+        int survived = 0, interrupted = 0;
+        for (int kill = 0; kill < Kills; kill++)
+        {
+            int version = kill + 3;
+            WriteDocuments(docs, version);
+            // One seeded moment in each sixth of the span from 30% (start-up, reading) to the end; a run that finishes first is fine too.
+            var delay = full * (0.3 + 0.7 * (kill + rng.NextDouble()) / Kills);
+            bool killed = RunAndKill(Ingest(), delay);
+            if (killed) interrupted++;
+
+            var (newer, older) = Check(db, version);
+            var rerun = CliProcess.Run(TimeSpan.FromSeconds(300), Ingest());
+            Assert.True(rerun.ExitCode == 0, rerun.Stderr);
+            var m = SummaryLine().Match(rerun.Stdout);
+            Assert.True(m.Success, rerun.Stdout);
+            Assert.Equal((0, older, newer), (int.Parse(m.Groups["added"].Value), int.Parse(m.Groups["updated"].Value), int.Parse(m.Groups["unchanged"].Value)));
+            Assert.Equal((Documents, 0), Check(db, version));
+            Assert.True(!killed || newer % 64 == 0, $"{newer} new documents after a kill: not whole batches of 64");
+            output.WriteLine($"kill {kill}: after {delay.TotalMilliseconds:F0} ms ({(killed ? "killed" : "had finished")}), {newer} documents new and {older} old; rerun updated {older}");
+            survived++;
+        }
+        output.WriteLine($"{survived} of {Kills} runs consistent ({interrupted} killed mid-run); a full ingest took {full.TotalSeconds:F1} s");
+        Assert.True(interrupted >= Kills / 2, $"only {interrupted} of {Kills} kills landed before the ingest finished: the test did not exercise a crash");
+    }
+
+    /// <summary>Documents whose every chunk names their version, so a half-written document shows as a mix.</summary>
+    private static void WriteDocuments(string folder, int version)
+    {
+        for (int d = 0; d < Documents; d++)
+        {
+            var paragraphs = Enumerable.Range(0, 2).Select(p => $"Paragraph {p} of document {d} in version v{version}: " +
+                string.Join(' ', Enumerable.Range(0, 18).Select(w => $"w{(d * 31 + p * 7 + w * version) % 997}")) + $" (v{version}).");
+            File.WriteAllText(Path.Combine(folder, $"doc{d:D3}.md"), $"# Document {d}\n\n" + string.Join("\n\n", paragraphs) + "\n");
+        }
+    }
+
+    /// <summary>Starts the CLI and kills it (SIGKILL, no cleanup) after <paramref name="delay"/>; false when it had already exited.</summary>
+    private static bool RunAndKill(string[] args, TimeSpan delay)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "RagTune.Cli.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        _ = p.StandardOutput.ReadToEndAsync();
+        _ = p.StandardError.ReadToEndAsync();
+        if (p.WaitForExit(delay)) return false;
+        p.Kill(entireProcessTree: true); // SIGKILL on Linux
+        Assert.True(p.WaitForExit(TimeSpan.FromSeconds(30)), "the killed ingest did not exit");
+        return true;
+    }
+
+    /// <summary>The collection's consistency; returns how many documents hold <paramref name="version"/> and how many the version before.</summary>
+    private static (int Newer, int Older) Check(string db, int version)
+    {
+        using var c = new SqliteConnection($"Data Source={db};Mode=ReadWrite;Pooling=False");
+        c.Open();
+        Assert.Equal("ok", Scalar(c, "PRAGMA integrity_check"));
+        Scalar(c, "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('integrity-check', 1)"); // throws when the index and the chunks differ
+        Assert.Equal(Documents, Convert.ToInt32(Scalar(c, "SELECT count(*) FROM documents")));
+        Assert.Equal(Scalar(c, "SELECT count(*) FROM chunks"), Scalar(c, "SELECT count(*) FROM vectors"));
+        int newer = 0, older = 0;
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT document_id, group_concat(text, ' ') FROM chunks GROUP BY document_id";
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            var versions = VersionTag().Matches(r.GetString(1)).Select(m => int.Parse(m.Groups[1].Value)).Distinct().ToList();
+            Assert.True(versions.Count == 1, $"{r.GetString(0)} mixes versions {string.Join(", ", versions)}");
+            if (versions[0] == version) newer++;
+            else if (versions[0] == version - 1) older++;
+            else Assert.Fail($"{r.GetString(0)} holds version {versions[0]}, expected {version - 1} or {version}");
+        }
+        Assert.Equal(Documents, newer + older);
+        return (newer, older);
+    }
+
+    private static object? Scalar(SqliteConnection c, string sql)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd.ExecuteScalar();
+    }
+
+    [GeneratedRegex(@"\(v(\d+)\)")]
+    private static partial Regex VersionTag();
+
+    [GeneratedRegex(@"added (?<added>\d+), updated (?<updated>\d+), unchanged (?<unchanged>\d+)")]
+    private static partial Regex SummaryLine();
+}
