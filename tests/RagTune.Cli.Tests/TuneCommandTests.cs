@@ -92,4 +92,52 @@ public sealed class TuneCommandTests
         Assert.Equal(float.Parse(FinalLoss(full.Stdout), System.Globalization.CultureInfo.InvariantCulture),
             float.Parse(FinalLoss(resumed.Stdout), System.Globalization.CultureInfo.InvariantCulture), 1e-5f);
     }
+
+    [Fact]
+    [Trait("Category", "Slow")]
+    public void Runs_killed_at_seeded_random_moments_resume_to_the_uninterrupted_result()
+    {
+        // Checkpoints every step, so kills land in steps, in evaluations and while a checkpoint is being written.
+        using var dir = new TempDir();
+        var data = Data(dir);
+        var sw = Stopwatch.StartNew();
+        var full = CliProcess.Run(TimeSpan.FromSeconds(180), TuneArgs(data, dir.File("full"), 10));
+        Assert.True(full.ExitCode == 0, full.Stderr);
+        var span = sw.Elapsed;
+        var reference = File.ReadAllBytes(Path.Combine(dir.File("full"), "adapter", "adapter_model.safetensors"));
+
+        var rng = new Random(7);
+        int killedMidRun = 0;
+        for (int k = 0; k < 4; k++)
+        {
+            var outDir = dir.File($"killed-{k}");
+            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "RagTune.Cli.dll"));
+            foreach (var a in TuneArgs(data, outDir, 10)) psi.ArgumentList.Add(a);
+            using (var p = Process.Start(psi)!)
+            {
+                _ = p.StandardOutput.ReadToEndAsync();
+                // After a seeded step's line, a seeded fraction of a step's time: inside the next step or its checkpoint write.
+                var after = $"step {1 + rng.Next(8)}/10";
+                var wait = span / 10 * rng.NextDouble();
+                for (var line = p.StandardError.ReadLine(); line != null; line = p.StandardError.ReadLine())
+                    if (line.StartsWith(after, StringComparison.Ordinal))
+                    {
+                        if (!p.WaitForExit(wait))
+                        {
+                            p.Kill(entireProcessTree: true);
+                            killedMidRun++;
+                        }
+                        break;
+                    }
+                Assert.True(p.WaitForExit(60_000));
+            }
+            // Resuming from whatever checkpoint the kill left (none yet starts over) ends where the uninterrupted run did.
+            var resumed = CliProcess.Run(TimeSpan.FromSeconds(180), [.. TuneArgs(data, outDir, 10), "--resume"]);
+            Assert.True(resumed.ExitCode == 0, $"kill {k}: {resumed.Stderr}");
+            Assert.Equal(FinalLoss(full.Stdout), FinalLoss(resumed.Stdout));
+            Assert.Equal(reference, File.ReadAllBytes(Path.Combine(outDir, "adapter", "adapter_model.safetensors")));
+        }
+        Assert.True(killedMidRun >= 3, $"only {killedMidRun} of 4 kills landed before the run finished");
+    }
 }
