@@ -59,6 +59,9 @@ internal sealed class RagTuneOptions
     /// <summary>Comparisons, one folder per job (spec, reports, work files): <c>&lt;data&gt;/compares/&lt;job id&gt;</c>.</summary>
     public string ComparesDirectory => Path.Combine(ResolvedDataDirectory, "compares");
 
+    /// <summary>The job journal, one record per job: <c>&lt;data&gt;/jobs/&lt;job id&gt;.json</c> (<see cref="Jobs.JobJournal"/>).</summary>
+    public string JobsDirectory => Path.Combine(ResolvedDataDirectory, "jobs");
+
     /// <summary>Checks every setting; throws <see cref="RagTuneOptionsException"/> naming the setting and the fix.</summary>
     public void Validate()
     {

@@ -158,7 +158,10 @@ internal sealed partial class CompareService(RagTuneOptions options, JobQueue jo
     private ComparisonListing? Listing(string id)
     {
         var summary = ReadSummary(id);
-        if (jobs.Get(id) is { } job)
+        var job = jobs.Get(id);
+        // A finished job whose folder was deleted is gone, even while the queue (or its journal) still remembers it.
+        if (!Directory.Exists(Folder(id)) && (job == null || job.Snapshot().IsFinal)) return null;
+        if (job != null)
         {
             var s = job.Snapshot();
             return new ComparisonListing(id, summary?.Name ?? job.Title["Compare ".Length..], s.State.ToString().ToLowerInvariant(), s.Created,

@@ -28,6 +28,23 @@ internal sealed class Job
         Work = work;
     }
 
+    /// <summary>A job of an earlier run, as its <see cref="JobJournal"/> record left it: final, with nothing to run.</summary>
+    internal static Job Restored(JobSnapshot s)
+    {
+        var job = new Job(s.Id, s.Kind, s.Title, null, (_, _) => throw new InvalidOperationException($"Job '{s.Id}' is a record of an earlier run and cannot run again."))
+        {
+            Created = s.Created,
+        };
+        job._state = s.State;
+        job._stage = s.Stage;
+        (job._done, job._total) = (s.Done, s.Total);
+        (job._loss, job._valLoss) = (s.Loss, s.ValLoss);
+        (job._message, job._error, job._result) = (s.Message, s.Error, s.Result);
+        (job._started, job._finished) = (s.Started, s.Finished);
+        job._version = s.Version;
+        return job;
+    }
+
     public string Id { get; }
 
     public string Kind { get; }
@@ -37,7 +54,7 @@ internal sealed class Job
     /// <summary>What the job works on (a collection name), so conflicting requests can be refused.</summary>
     public string? Target { get; }
 
-    public DateTimeOffset Created { get; } = DateTimeOffset.UtcNow;
+    public DateTimeOffset Created { get; private init; } = DateTimeOffset.UtcNow;
 
     internal Func<Job, CancellationToken, Task<object?>> Work { get; }
 

@@ -11,14 +11,33 @@ namespace RagTune.Hosting.Jobs;
 /// <summary>
 /// Runs jobs in the background, at most <see cref="RagTuneOptions.MaxConcurrentJobs"/> at once, the rest waiting in
 /// order (at most <see cref="RagTuneOptions.MaxQueuedJobs"/>). Finished jobs are kept for status queries and late
-/// subscribers up to <see cref="RagTuneOptions.RetainedJobs"/>.
+/// subscribers up to <see cref="RagTuneOptions.RetainedJobs"/>. Every job's state is kept in a
+/// <see cref="JobJournal"/> under the data directory, so after a restart (or a kill) the list still shows the jobs of
+/// the last run, those it interrupted marked so.
 /// </summary>
-internal sealed class JobQueue(RagTuneOptions options, ILogger<JobQueue> log) : BackgroundService
+internal sealed class JobQueue : BackgroundService
 {
+    private readonly RagTuneOptions options;
+    private readonly ILogger<JobQueue> log;
+    private readonly JobJournal _journal;
     private readonly Channel<Job> _pending = Channel.CreateUnbounded<Job>(new UnboundedChannelOptions { SingleReader = false });
     private readonly ConcurrentDictionary<string, Job> _jobs = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<Job> _order = new();
     private int _queued, _running;
+
+    public JobQueue(RagTuneOptions options, ILogger<JobQueue> log)
+    {
+        this.options = options;
+        this.log = log;
+        _journal = new JobJournal(options.JobsDirectory, log);
+        foreach (var snapshot in _journal.Load())
+        {
+            var job = Job.Restored(snapshot);
+            _jobs[job.Id] = job;
+            _order.Enqueue(job);
+        }
+        Trim();
+    }
 
     /// <summary>Queues <paramref name="work"/> as a new job; it returns the job's result (any JSON-serialisable object).</summary>
     /// <exception cref="HostingException">The queue is full (<see cref="HostingFailure.Busy"/>).</exception>
@@ -34,6 +53,7 @@ internal sealed class JobQueue(RagTuneOptions options, ILogger<JobQueue> log) : 
         _jobs[job.Id] = job;
         _order.Enqueue(job);
         Trim();
+        _journal.Write(job.Snapshot());
         _pending.Writer.TryWrite(job);
         log.LogInformation("Job {JobId} queued: {Title}", job.Id, title);
         return job;
@@ -58,7 +78,11 @@ internal sealed class JobQueue(RagTuneOptions options, ILogger<JobQueue> log) : 
         if (job.State is not (JobState.Queued or JobState.Running)) return false;
         job.Cancellation.Cancel();
         // A queued job is final at once; a running one when its work observes the token.
-        if (job.CancelIfQueued()) Interlocked.Decrement(ref _queued);
+        if (job.CancelIfQueued())
+        {
+            Interlocked.Decrement(ref _queued);
+            _journal.Write(job.Snapshot());
+        }
         return true;
     }
 
@@ -74,6 +98,7 @@ internal sealed class JobQueue(RagTuneOptions options, ILogger<JobQueue> log) : 
             await foreach (var job in _pending.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
             {
                 if (!job.TryStart()) continue; // cancelled while it waited (already uncounted)
+                _journal.Write(job.Snapshot());
                 Interlocked.Decrement(ref _queued);
                 Interlocked.Increment(ref _running);
                 try
@@ -111,12 +136,16 @@ internal sealed class JobQueue(RagTuneOptions options, ILogger<JobQueue> log) : 
             job.Fail(e.Message);
             log.LogWarning(e, "Job {JobId} failed", job.Id);
         }
+        _journal.Write(job.Snapshot());
     }
 
     private void Trim()
     {
         while (_order.Count > options.RetainedJobs && _order.TryPeek(out var oldest) && oldest.Snapshot().IsFinal && _order.TryDequeue(out oldest))
+        {
             _jobs.TryRemove(oldest.Id, out _);
+            _journal.Delete(oldest.Id);
+        }
     }
 
     public override void Dispose()

@@ -111,9 +111,10 @@ public sealed class CompareServiceTests
         var missing = Assert.Throws<HostingException>(() => h.Compare.FilePath(job.Id, "report.html"));
         Assert.Contains("reports are written when it succeeds", missing.Message);
 
+        // A later server lists it as its job journal recorded it: cancelled.
         await using var later = new LaterServices(h.Options);
         var listed = Assert.Single(later.Compare.List());
-        Assert.Equal("incomplete", listed.State);
+        Assert.Equal("cancelled", listed.State);
         Assert.Equal(spec, File.ReadAllText(later.Compare.FilePath(job.Id, "experiment.yaml")));
     }
 
@@ -181,7 +182,7 @@ public sealed class CompareServiceTests
         }
     }
 
-    /// <summary>The services a restarted server builds over the same data directory: a fresh queue that knows no jobs.</summary>
+    /// <summary>The services a restarted server builds over the same data directory: a fresh queue that knows only the recorded jobs of the last run.</summary>
     private sealed class LaterServices : IAsyncDisposable
     {
         private readonly JobQueue _jobs;

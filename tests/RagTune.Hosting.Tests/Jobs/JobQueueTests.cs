@@ -1,10 +1,16 @@
+using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using RagTune.Hosting.Jobs;
+using RagTune.TestKit;
 
 namespace RagTune.Hosting.Tests.Jobs;
 
-public sealed class JobQueueTests
+public sealed class JobQueueTests : IDisposable
 {
+    private readonly TempDir _dir = new();
+
+    public void Dispose() => _dir.Dispose();
+
     internal static async Task<JobSnapshot> FinalAsync(Job job)
     {
         using var timeout = new CancellationTokenSource(TimeSpan.FromMinutes(2));
@@ -16,9 +22,12 @@ public sealed class JobQueueTests
         }
     }
 
-    private static async Task<JobQueue> StartAsync(int concurrent = 1, int queued = 16)
+    private RagTuneOptions Options(int concurrent = 1, int queued = 16) =>
+        new() { MaxConcurrentJobs = concurrent, MaxQueuedJobs = queued, DataDirectory = _dir.File("data") };
+
+    private async Task<JobQueue> StartAsync(int concurrent = 1, int queued = 16)
     {
-        var queue = new JobQueue(new RagTuneOptions { MaxConcurrentJobs = concurrent, MaxQueuedJobs = queued }, NullLogger<JobQueue>.Instance);
+        var queue = new JobQueue(Options(concurrent, queued), NullLogger<JobQueue>.Instance);
         await queue.StartAsync(CancellationToken.None);
         return queue;
     }
@@ -104,5 +113,42 @@ public sealed class JobQueueTests
         Assert.Equal(JobState.Failed, final.State);
         Assert.Equal("line 3: missing 'output'", final.Error);
         Assert.Equal("failed", final.Stage);
+    }
+
+    [Fact]
+    public async Task A_restarted_queue_lists_the_last_run_s_jobs_and_marks_the_interrupted_ones()
+    {
+        // The first "server": one job finished, one running and one queued when it is killed (never disposed).
+        var first = await StartAsync(concurrent: 1);
+        var done = first.Enqueue("ingest", "finished", "kb", (_, _) => Task.FromResult<object?>(new { added = 3, files = new[] { "a.md" } }));
+        await FinalAsync(done);
+        var hold = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = first.Enqueue("tune", "running", null, async (_, _) => { await hold.Task; return null; });
+        while (running.State != JobState.Running) await Task.Delay(10);
+        var waiting = first.Enqueue("compare", "waiting", null, (_, _) => Task.FromResult<object?>(null));
+        var jobs = Path.Combine(_dir.File("data"), "jobs");
+        File.WriteAllText(Path.Combine(jobs, "half-written.json.tmp"), "{\"id\":"); // a write a kill cut short
+        File.WriteAllText(Path.Combine(jobs, "garbage.json"), "not json");
+
+        var later = new JobQueue(Options(), NullLogger<JobQueue>.Instance);
+        var listed = later.List().Select(j => j.Snapshot()).ToList();
+        Assert.Equal([done.Id, running.Id, waiting.Id], listed.Select(s => s.Id));
+        Assert.Equal(JobState.Succeeded, listed[0].State);
+        Assert.Equal(3, ((JsonElement)listed[0].Result!).GetProperty("added").GetInt32());
+        Assert.Equal((JobState.Failed, JobJournal.InterruptedError(JobState.Running)), (listed[1].State, listed[1].Error));
+        Assert.Equal((JobState.Failed, JobJournal.InterruptedError(JobState.Queued)), (listed[2].State, listed[2].Error));
+        Assert.All(listed, s => Assert.True(s.IsFinal && s.Finished != null));
+        Assert.False(File.Exists(Path.Combine(jobs, "half-written.json.tmp")));
+        Assert.True(File.Exists(Path.Combine(jobs, "garbage.json"))); // left for a person to look at, not deleted
+        Assert.False(later.Cancel(running.Id)); // a record, not a job that can run
+
+        // A third start reads the rewritten records the same way.
+        var third = new JobQueue(Options(), NullLogger<JobQueue>.Instance);
+        Assert.Equal(listed.Select(s => (s.Id, s.State, s.Error)), third.List().Select(j => j.Snapshot()).Select(s => (s.Id, s.State, s.Error)));
+        hold.SetResult();
+        await first.StopAsync(CancellationToken.None);
+        first.Dispose();
+        later.Dispose();
+        third.Dispose();
     }
 }
