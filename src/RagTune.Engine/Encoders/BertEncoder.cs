@@ -54,7 +54,7 @@ internal sealed class BertEncoder : IDisposable
                 : File.Exists(Path.Combine(folder, "model.safetensors.index.json")) ? " Sharded checkpoints are not supported; merge the shards into one model.safetensors." : "";
             throw new FileNotFoundException($"'{folder}' has no model.safetensors; the weights are missing.{hint}", weightsPath);
         }
-        var file = SafetensorsReader.Open(weightsPath);
+        var file = new SafetensorsEncoderTensors(SafetensorsFile.Open(weightsPath));
         try
         {
             return new BertEncoder(config, BertWeights.Load(file, config), file);

@@ -26,6 +26,7 @@ internal static class BertRandomWriter
         if (seed >= 1 << 16) throw new ArgumentOutOfRangeException(nameof(seed), seed, "Seeds are 16-bit (0..65535).");
         Directory.CreateDirectory(folder);
         var writer = new SafetensorsWriter();
+        writer.SetMetadata("format", "pt");
         int j = 0;
         foreach (var (name, shape, center, scale) in TensorList(config))
         {
@@ -33,7 +34,7 @@ internal static class BertRandomWriter
             if (count >= 1L << 32) throw new ArgumentException($"Tensor '{name}' is too large for the generator's 32-bit element index.");
             var values = new float[count];
             Fill(values, seed, j++, center, scale);
-            writer.Add(name, shape, values, f16);
+            writer.AddTensor(name, f16 ? GgmlType.F16 : GgmlType.F32, shape, values);
         }
         writer.Write(Path.Combine(folder, "model.safetensors"));
         File.WriteAllText(Path.Combine(folder, "config.json"), config.ToJson());

@@ -97,7 +97,7 @@ internal sealed unsafe class BertSession : IDisposable
 
                 // Feed-forward: dense + GELU (BertIntermediate), dense + residual + LayerNorm (BertOutput).
                 Linear(ffn, x, layer.Intermediate, layer.IntermediateBias, t);
-                Gelu.Forward(new Span<float>(ffn, t * c.Intermediate));
+                Activations.Gelu(new Span<float>(ffn, t * c.Intermediate));
                 Linear(q, ffn, layer.Output, layer.OutputBias, t);
                 AddNormRows(x, q, layer.OutputNormWeight, layer.OutputNormBias, t);
             }
@@ -152,7 +152,7 @@ internal sealed unsafe class BertSession : IDisposable
             TensorPrimitives.Add(x, row, x);
             Quant.DequantizeRow(w.TypeEmbeddings.Type, w.TypeEmbeddings.Row(typeIds.IsEmpty ? 0 : typeIds[t]), row);
             TensorPrimitives.Add(x, row, x);
-            LayerNorm.Forward(x, x, w.EmbeddingNormWeight, w.EmbeddingNormBias, c.LayerNormEps);
+            Norms.LayerNorm(x, x, w.EmbeddingNormWeight, w.EmbeddingNormBias, c.LayerNormEps);
         }
     }
 
@@ -203,7 +203,7 @@ internal sealed unsafe class BertSession : IDisposable
         {
             var xr = new Span<float>(x + (long)r * h, h);
             TensorPrimitives.Add(xr, new ReadOnlySpan<float>(delta + (long)r * h, h), xr);
-            LayerNorm.Forward(xr, xr, weight, bias, eps);
+            Norms.LayerNorm(xr, xr, weight, bias, eps);
         }
     }
 

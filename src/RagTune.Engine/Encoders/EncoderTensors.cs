@@ -31,6 +31,33 @@ internal interface IEncoderTensors : IDisposable
 }
 
 /// <summary>
+/// BERT weights in a Hugging Face <c>model.safetensors</c> (F32, F16 or BF16), read through the shared
+/// <see cref="SafetensorsFile"/>; this adds only the checks against the shapes <c>config.json</c> implies.
+/// </summary>
+internal sealed class SafetensorsEncoderTensors(SafetensorsFile file) : IEncoderTensors
+{
+    public SafetensorsFile File { get; } = file;
+
+    public string Path => File.Path;
+
+    public bool Contains(string name) => File.Find(name) != null;
+
+    public TensorView View(string name, params long[] shape)
+    {
+        var info = File.Find(name)
+            ?? throw new ModelFormatException(Path, $"tensor '{name}' is missing; the checkpoint is not a BERT model of the expected layout (names like 'encoder.layer.0.attention.self.query.weight').");
+        if (SafetensorsFile.EngineType(info.Dtype) == null)
+            throw new ModelFormatException(Path, $"tensor '{name}' has dtype {info.Dtype}, not F32, F16 or BF16; convert the checkpoint (e.g. save it with torch_dtype=float16).");
+        if (!info.Shape.AsSpan().SequenceEqual(shape))
+            throw new ModelFormatException(Path, $"tensor '{name}' has shape [{string.Join(", ", info.Shape)}], expected [{string.Join(", ", shape)}] from config.json; the config and weights do not belong together.");
+        File.TryGetTensor(name, out var view);
+        return view;
+    }
+
+    public void Dispose() => File.Dispose();
+}
+
+/// <summary>
 /// BERT weights in a llama.cpp GGUF file (architecture <c>bert</c>): names as llama.cpp's converter writes them
 /// (<c>token_embd</c>, <c>blk.N.attn_q</c>, <c>blk.N.ffn_up</c>, <c>blk.N.layer_output_norm</c>, …), any type the
 /// engine multiplies (F32, F16, BF16, Q8_0, Q4_0).

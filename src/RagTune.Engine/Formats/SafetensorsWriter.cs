@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using RagTune.Engine.Kernels;
 using RagTune.Engine.Tensors;
 
 namespace RagTune.Engine.Formats;
@@ -59,6 +60,23 @@ internal sealed class SafetensorsWriter
             _names.Remove(name);
             throw new ArgumentException($"Tensor '{name}' has {copy.Length} bytes of data, which does not match its dtype and shape.", nameof(data));
         }
+    }
+
+    /// <summary>
+    /// Adds float values of PyTorch shape <paramref name="shape"/> stored as <paramref name="type"/> (F32, F16 or BF16),
+    /// converted now with <see cref="Quant.QuantizeRow"/> (round to nearest even, as torch's <c>.half()</c> and
+    /// <c>.bfloat16()</c> do), so a checkpoint written from floats rounds like one saved by PyTorch.
+    /// </summary>
+    public void AddTensor(string name, GgmlType type, long[] shape, ReadOnlySpan<float> values)
+    {
+        ArgumentNullException.ThrowIfNull(shape);
+        var dtype = SafetensorsFile.DtypeName(type);
+        long count = shape.Aggregate(1L, (a, d) => checked(a * d));
+        if (count != values.Length)
+            throw new ArgumentException($"Tensor '{name}' of shape [{string.Join(", ", shape)}] needs {count} values, got {values.Length}.", nameof(values));
+        var data = new byte[checked(values.Length * SafetensorsFile.ElementSize(dtype))];
+        Quant.QuantizeRow(type, values, data);
+        AddTensor(name, type, shape, s => s.Write(data));
     }
 
     /// <summary>The header bytes (JSON padded with spaces to a multiple of 8).</summary>

@@ -146,6 +146,39 @@ public sealed class BertEncoderTests
     }
 
     [Fact]
+    public void A_missing_tensor_or_a_dtype_the_engine_does_not_run_fails_naming_file_tensor_and_fix()
+    {
+        using var dir = new TempDir();
+        var small = new BertConfig(64, 32, 1, 2, 64, 16, 2, 1e-12f);
+        BertRandomWriter.Write(dir.Path, small, 1, f16: false);
+        const string victim = "encoder.layer.0.attention.self.key.bias";
+        void Rewrite(bool asInt32)
+        {
+            var path = dir.File("model.safetensors");
+            var bytes = new Dictionary<string, (string Dtype, long[] Shape, byte[] Data)>();
+            using (var f = SafetensorsFile.Open(path))
+                foreach (var t in f.Tensors) bytes[t.Name] = (t.Dtype, t.Shape, f.GetBytes(t).ToArray());
+            var w = new SafetensorsWriter();
+            foreach (var (name, (dtype, shape, data)) in bytes)
+                if (name != victim || asInt32)
+                    w.AddTensor(name, name == victim ? "I32" : dtype, shape, s => s.Write(data));
+            w.Write(path);
+        }
+
+        Rewrite(asInt32: true);
+        var dtype = Assert.Throws<ModelFormatException>(() => BertEncoder.Load(dir.Path));
+        Assert.Contains(dir.File("model.safetensors"), dtype.Message);
+        Assert.Contains($"'{victim}'", dtype.Message);
+        Assert.Contains("I32", dtype.Message);
+        Assert.Contains("convert", dtype.Message);
+
+        Rewrite(asInt32: false);
+        var missing = Assert.Throws<ModelFormatException>(() => BertEncoder.Load(dir.Path));
+        Assert.Contains(dir.File("model.safetensors"), missing.Message);
+        Assert.Contains($"'{victim}' is missing", missing.Message);
+    }
+
+    [Fact]
     public void Bad_folders_and_inputs_fail_with_the_fix_named()
     {
         using var dir = new TempDir();

@@ -53,6 +53,37 @@ public sealed class SafetensorsFileTests : IDisposable
     }
 
     [Fact]
+    public void Float_tensors_are_rounded_to_nearest_even_like_torch()
+    {
+        // Ties, subnormals, overflow to infinity and values of every magnitude: F16 must be the per-element (Half)
+        // cast (IEEE round to nearest even, what torch's .half() does), BF16 the ggml/torch rounding of the top half.
+        var rng = new Random(7);
+        var values = new List<float> { 0f, -0f, 1f, 65504f, 65520f, 1e6f, -1e6f, 6e-8f, 3e-8f, 1e-5f, 1.0009765625f + 0.00048828125f, float.PositiveInfinity };
+        for (int i = 0; i < 300; i++) values.Add((float)((rng.NextDouble() * 2 - 1) * Math.Pow(2, rng.Next(-30, 20))));
+        var x = values.ToArray();
+        var w = new SafetensorsWriter();
+        w.AddTensor("f32", GgmlType.F32, [x.Length], x);
+        w.AddTensor("f16", GgmlType.F16, [3, x.Length / 3], x);
+        w.AddTensor("bf16", GgmlType.BF16, [x.Length], x);
+        Assert.Throws<ArgumentException>(() => w.AddTensor("short", GgmlType.F32, [x.Length + 1], x));
+        Assert.Throws<ArgumentException>(() => w.AddTensor("q8", GgmlType.Q8_0, [32], new float[32]));
+        var path = Path.Combine(_dir, "floats.safetensors");
+        w.Write(path);
+
+        using var f = SafetensorsFile.Open(path);
+        Assert.Equal(Bytes(x), f.GetBytes(f.Find("f32")!).ToArray());
+        var half = MemoryMarshal.Cast<byte, ushort>(f.GetBytes(f.Find("f16")!));
+        var bf16 = MemoryMarshal.Cast<byte, ushort>(f.GetBytes(f.Find("bf16")!));
+        for (int i = 0; i < x.Length; i++)
+        {
+            Assert.Equal(BitConverter.HalfToUInt16Bits((Half)x[i]), half[i]);
+            Assert.Equal(Quant.Fp32ToBf16(x[i]), bf16[i]);
+        }
+        Assert.True(f.TryGetTensor("f16", out var v));
+        Assert.Equal((3L, x.Length / 3, GgmlType.F16), (v.Rows, v.Cols, v.Type));
+    }
+
+    [Fact]
     public void Identical_input_gives_identical_bytes()
     {
         byte[] Make()

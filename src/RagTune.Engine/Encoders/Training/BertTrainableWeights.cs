@@ -97,8 +97,9 @@ internal sealed class BertTrainableWeights
     public void Save(string path)
     {
         var writer = new SafetensorsWriter();
-        foreach (var (p, shape) in _all) writer.Add(p.Name, shape, p.Values, f16: false);
-        foreach (var (name, shape, values) in _frozen) writer.Add(name, shape, values, f16: false);
+        writer.SetMetadata("format", "pt");
+        foreach (var (p, shape) in _all) writer.AddTensor(p.Name, GgmlType.F32, shape, p.Values);
+        foreach (var (name, shape, values) in _frozen) writer.AddTensor(name, GgmlType.F32, shape, values);
         writer.Write(path);
     }
 

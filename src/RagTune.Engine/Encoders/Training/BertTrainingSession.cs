@@ -95,7 +95,7 @@ internal sealed unsafe class BertTrainingSession : IDisposable
                 var e = _embSum.AsSpan(r * h, h);
                 TensorPrimitives.Add(word.AsSpan(_ids[r] * h, h), pos.AsSpan(i * h, h), e);
                 TensorPrimitives.Add(e, type.AsSpan(_types[r] * h, h), e);
-                LayerNorm.Forward(_x0.AsSpan(r * h, h), e, _w.EmbeddingNormWeight.Values, _w.EmbeddingNormBias.Values, c.LayerNormEps);
+                Norms.LayerNorm(_x0.AsSpan(r * h, h), e, _w.EmbeddingNormWeight.Values, _w.EmbeddingNormBias.Values, c.LayerNormEps);
             }
 
         for (int l = 0; l < c.Layers; l++)
@@ -109,14 +109,14 @@ internal sealed unsafe class BertTrainingSession : IDisposable
             // BertSelfOutput: dense, residual, LayerNorm.
             Linear(_attnSum[l], _ctx[l], lw.AttentionOutput, lw.AttentionOutputBias, t);
             TensorPrimitives.Add(_attnSum[l].AsSpan(0, t * h), xin.AsSpan(0, t * h), _attnSum[l].AsSpan(0, t * h));
-            LayerNorm.ForwardRows(_x1[l], _attnSum[l], lw.AttentionNormWeight.Values, lw.AttentionNormBias.Values, t, c.LayerNormEps);
+            Norms.LayerNormRows(_x1[l], _attnSum[l], lw.AttentionNormWeight.Values, lw.AttentionNormBias.Values, t, c.LayerNormEps);
             // BertIntermediate (dense + GELU) and BertOutput (dense, residual, LayerNorm).
             Linear(_ffnPre[l], _x1[l], lw.Intermediate, lw.IntermediateBias, t);
             _ffnPre[l].AsSpan(0, t * c.Intermediate).CopyTo(_ffnAct[l]);
-            Gelu.Forward(_ffnAct[l].AsSpan(0, t * c.Intermediate));
+            Activations.Gelu(_ffnAct[l].AsSpan(0, t * c.Intermediate));
             Linear(_outSum[l], _ffnAct[l], lw.Output, lw.OutputBias, t);
             TensorPrimitives.Add(_outSum[l].AsSpan(0, t * h), _x1[l].AsSpan(0, t * h), _outSum[l].AsSpan(0, t * h));
-            LayerNorm.ForwardRows(_out[l], _outSum[l], lw.OutputNormWeight.Values, lw.OutputNormBias.Values, t, c.LayerNormEps);
+            Norms.LayerNormRows(_out[l], _outSum[l], lw.OutputNormWeight.Values, lw.OutputNormBias.Values, t, c.LayerNormEps);
         }
 
         // Pooling (sentence-transformers Pooling) and Normalize (F.normalize: divide by max(‖v‖, 1e-12)).
@@ -198,7 +198,7 @@ internal sealed unsafe class BertTrainingSession : IDisposable
             Array.Clear(_dF, 0, t * inter);
             LinearBackward(_dF, _dA, _ffnAct[l], lw.Output, lw.OutputBias, t);
             // BertIntermediate: ffnAct = gelu(ffnPre), ffnPre = x1·W1ᵀ + b1; dx1 gathers the residual and this branch.
-            Gelu.Backward(_dF.AsSpan(0, t * inter), _dF.AsSpan(0, t * inter), _ffnPre[l].AsSpan(0, t * inter));
+            Activations.GeluBackward(_dF.AsSpan(0, t * inter), _dF.AsSpan(0, t * inter), _ffnPre[l].AsSpan(0, t * inter));
             LinearBackward(_dB, _dF, _x1[l], lw.Intermediate, lw.IntermediateBias, t);
             // BertSelfOutput: x1 = LN(attnSum), attnSum = xin + ctx·Woᵀ + bo.
             LayerNormRowsBackward(_dA, _dB, _attnSum[l], lw.AttentionNormWeight, lw.AttentionNormBias, t);
@@ -314,7 +314,7 @@ internal sealed unsafe class BertTrainingSession : IDisposable
     {
         int h = _w.Config.Hidden;
         for (int r = 0; r < t; r++)
-            LayerNorm.Backward(dx.AsSpan(r * h, h), weight.Grad, bias.Grad, dy.AsSpan(r * h, h), x.AsSpan(r * h, h), weight.Values, _w.Config.LayerNormEps, _lnScratch);
+            Norms.LayerNormBackward(dx.AsSpan(r * h, h), weight.Grad, bias.Grad, dy.AsSpan(r * h, h), x.AsSpan(r * h, h), weight.Values, _w.Config.LayerNormEps, _lnScratch);
     }
 
     private void RunAttention(bool forward, int l)

@@ -1,5 +1,7 @@
 using System.Security.Cryptography;
 using RagTune.Engine.Encoders;
+using RagTune.Engine.Formats;
+using RagTune.Engine.Tensors;
 
 namespace RagTune.Models.Embeddings.Onnx;
 
@@ -82,8 +84,9 @@ internal static class OnnxBertFolder
         {
             File.WriteAllText(Path.Combine(tmp, "config.json"), model.Config.ToJson());
             var writer = new SafetensorsWriter();
+            writer.SetMetadata("format", "pt");
             foreach (var (name, (shape, values)) in model.Tensors.OrderBy(t => t.Key, StringComparer.Ordinal))
-                writer.Add(name, shape, values, f16: false);
+                writer.AddTensor(name, GgmlType.F32, shape, values);
             writer.Write(Path.Combine(tmp, "model.safetensors"));
             foreach (var f in s_tokenizerFiles)
                 if (File.Exists(Path.Combine(source.Folder, f))) File.Copy(Path.Combine(source.Folder, f), Path.Combine(tmp, f));

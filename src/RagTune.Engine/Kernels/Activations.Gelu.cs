@@ -1,27 +1,28 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace RagTune.Engine.Encoders;
+namespace RagTune.Engine.Kernels;
 
 // Dimension legend
-//   n  elements (the intermediate size in BERT)
+//   n  elements (the intermediate size in BERT, times tokens)
 
 /// <summary>
-/// GELU in its exact erf form, gelu(x) = x/2 · (1 + erf(x/√2)) (Hendrycks and Gimpel 2016), which is HF's
-/// <c>hidden_act: "gelu"</c> (not the tanh approximation, <c>gelu_new</c>).
+/// GELU, the BERT encoders' FFN activation, in its exact erf form: gelu(x) = x/2 · (1 + erf(x/√2)) (Hendrycks and
+/// Gimpel 2016), which is HF's <c>hidden_act: "gelu"</c> (not the tanh approximation, <c>gelu_new</c>).
 /// </summary>
 /// <remarks>
-/// .NET has no erf, so <see cref="Forward"/> uses Abramowitz and Stegun 7.1.26 (|error of erf| ≤ 1.5e-7, below
+/// .NET has no erf, so <see cref="Gelu"/> uses Abramowitz and Stegun 7.1.26 (|error of erf| ≤ 1.5e-7, below
 /// float's resolution near 1), vectorised with Vector512 → 256 → 128 → scalar and <c>VectorNNN.Exp</c>. The reference
 /// evaluates erf in double (Maclaurin series near 0, continued fraction for erfc in the tails).
 /// </remarks>
-internal static partial class Gelu
+internal static partial class Activations
 {
-    private const float P = 0.3275911f, A1 = 0.254829592f, A2 = -0.284496736f, A3 = 1.421413741f, A4 = -1.453152027f, A5 = 1.061405429f;
+    // Abramowitz and Stegun 7.1.26: erf(z) ≈ 1 − t·(a1 + t·(a2 + t·(a3 + t·(a4 + t·a5))))·e^(−z²), t = 1/(1 + p·z), z ≥ 0.
+    private const float ErfP = 0.3275911f, ErfA1 = 0.254829592f, ErfA2 = -0.284496736f, ErfA3 = 1.421413741f, ErfA4 = -1.453152027f, ErfA5 = 1.061405429f;
     private const float InvSqrt2 = 0.70710678118654752f;
 
     /// <summary>In place x = gelu(x).</summary>
-    public static void Forward(Span<float> x /*[n]*/)
+    public static void Gelu(Span<float> x /*[n]*/)
     {
         int i = 0;
         ref float r = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
@@ -38,8 +39,8 @@ internal static partial class Gelu
             x[i] = GeluScalar(x[i]);
     }
 
-    /// <summary>Scalar double-precision reference of <see cref="Forward"/>.</summary>
-    public static void ForwardReference(Span<float> x /*[n]*/)
+    /// <summary>Scalar double-precision reference of <see cref="Gelu"/>.</summary>
+    public static void GeluReference(Span<float> x /*[n]*/)
     {
         for (int i = 0; i < x.Length; i++)
             x[i] = (float)(0.5 * x[i] * (1 + ErfReference(x[i] / Math.Sqrt(2))));
@@ -77,8 +78,8 @@ internal static partial class Gelu
     {
         float z = x * InvSqrt2;
         float a = MathF.Abs(z);
-        float t = 1f / (1f + P * a);
-        float poly = t * (A1 + t * (A2 + t * (A3 + t * (A4 + t * A5))));
+        float t = 1f / (1f + ErfP * a);
+        float poly = t * (ErfA1 + t * (ErfA2 + t * (ErfA3 + t * (ErfA4 + t * ErfA5))));
         float erfAbs = 1f - poly * MathF.Exp(-a * a);
         float erf = z < 0 ? -erfAbs : erfAbs;
         return 0.5f * x * (1f + erf);
@@ -89,8 +90,8 @@ internal static partial class Gelu
     {
         var z = x * InvSqrt2;
         var a = Vector512.Abs(z);
-        var t = Vector512<float>.One / (Vector512<float>.One + a * P);
-        var poly = t * (Vector512.Create(A1) + t * (Vector512.Create(A2) + t * (Vector512.Create(A3) + t * (Vector512.Create(A4) + t * A5))));
+        var t = Vector512<float>.One / (Vector512<float>.One + a * ErfP);
+        var poly = t * (Vector512.Create(ErfA1) + t * (Vector512.Create(ErfA2) + t * (Vector512.Create(ErfA3) + t * (Vector512.Create(ErfA4) + t * ErfA5))));
         var erfAbs = Vector512<float>.One - poly * Vector512.Exp(-(a * a));
         var erf = Vector512.ConditionalSelect(Vector512.LessThan(z, Vector512<float>.Zero), -erfAbs, erfAbs);
         return x * 0.5f * (Vector512<float>.One + erf);
@@ -101,8 +102,8 @@ internal static partial class Gelu
     {
         var z = x * InvSqrt2;
         var a = Vector256.Abs(z);
-        var t = Vector256<float>.One / (Vector256<float>.One + a * P);
-        var poly = t * (Vector256.Create(A1) + t * (Vector256.Create(A2) + t * (Vector256.Create(A3) + t * (Vector256.Create(A4) + t * A5))));
+        var t = Vector256<float>.One / (Vector256<float>.One + a * ErfP);
+        var poly = t * (Vector256.Create(ErfA1) + t * (Vector256.Create(ErfA2) + t * (Vector256.Create(ErfA3) + t * (Vector256.Create(ErfA4) + t * ErfA5))));
         var erfAbs = Vector256<float>.One - poly * Vector256.Exp(-(a * a));
         var erf = Vector256.ConditionalSelect(Vector256.LessThan(z, Vector256<float>.Zero), -erfAbs, erfAbs);
         return x * 0.5f * (Vector256<float>.One + erf);
@@ -113,8 +114,8 @@ internal static partial class Gelu
     {
         var z = x * InvSqrt2;
         var a = Vector128.Abs(z);
-        var t = Vector128<float>.One / (Vector128<float>.One + a * P);
-        var poly = t * (Vector128.Create(A1) + t * (Vector128.Create(A2) + t * (Vector128.Create(A3) + t * (Vector128.Create(A4) + t * A5))));
+        var t = Vector128<float>.One / (Vector128<float>.One + a * ErfP);
+        var poly = t * (Vector128.Create(ErfA1) + t * (Vector128.Create(ErfA2) + t * (Vector128.Create(ErfA3) + t * (Vector128.Create(ErfA4) + t * ErfA5))));
         var erfAbs = Vector128<float>.One - poly * Vector128.Exp(-(a * a));
         var erf = Vector128.ConditionalSelect(Vector128.LessThan(z, Vector128<float>.Zero), -erfAbs, erfAbs);
         return x * 0.5f * (Vector128<float>.One + erf);
