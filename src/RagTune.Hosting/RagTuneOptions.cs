@@ -1,4 +1,4 @@
-using RagTune.Rag.Sqlite;
+using RagTune.Rag.Store;
 
 namespace RagTune.Hosting;
 
@@ -45,7 +45,7 @@ internal sealed class RagTuneOptions
     public int TrainingThreads { get; set; }
 
     /// <summary>The resolved data directory (option, then <c>$RAGTUNE_DATA_DIR</c>, then <c>~/.ragtune</c>).</summary>
-    public string ResolvedDataDirectory => SqliteStoreOptions.ResolveDataDirectory(DataDirectory);
+    public string ResolvedDataDirectory => RagTuneDataDirectory.Resolve(DataDirectory);
 
     /// <summary>Where uploaded documents of collection <c>name</c> are kept: <c>&lt;data&gt;/uploads/&lt;name&gt;</c>.</summary>
     public string UploadsDirectory => Path.Combine(ResolvedDataDirectory, "uploads");

@@ -12,7 +12,7 @@ namespace RagTune.Rag.Sqlite;
 /// Thread-safe: every call opens its own (pooled) connection; writes from this instance are serialised and each
 /// batch is one IMMEDIATE transaction, so a process killed midway leaves the file as it was before the batch.
 /// </summary>
-internal sealed partial class SqliteChunkStore : IChunkStore, IReembedStore
+internal sealed partial class SqliteChunkStore : ICollectionStore
 {
     private const string ChunkColumns =
         "c.id, c.document_id, d.source, d.title, c.idx, c.text, c.start, c.\"end\", c.heading_path, c.token_count, d.metadata";

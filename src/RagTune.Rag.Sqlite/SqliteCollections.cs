@@ -3,10 +3,16 @@ using RagTune.Rag.Store;
 
 namespace RagTune.Rag.Sqlite;
 
-/// <summary>The collections of one data directory: list, stats, delete.</summary>
-internal sealed class SqliteCollections(SqliteStoreOptions options)
+/// <summary>The collections of one data directory, one SQLite file each: <c>&lt;data&gt;/collections/&lt;name&gt;.db</c>.</summary>
+internal sealed class SqliteCollections(SqliteStoreOptions options) : ICollectionCatalog
 {
     public SqliteStoreOptions Options { get; } = options;
+
+    /// <summary>The collections folder.</summary>
+    public string Location => Options.CollectionsDirectory;
+
+    /// <inheritdoc />
+    public string FormatName => SqliteSchema.FormatName;
 
     /// <summary>Names of the collection files present (valid names only), sorted.</summary>
     public IReadOnlyList<string> List()
@@ -21,6 +27,21 @@ internal sealed class SqliteCollections(SqliteStoreOptions options)
     }
 
     public bool Exists(string name) => File.Exists(Options.CollectionPath(name));
+
+    /// <summary>The collection's file.</summary>
+    public string LocationOf(string name) => Options.CollectionPath(name);
+
+    /// <inheritdoc />
+    public ICollectionStore Open(string name, bool create) => SqliteChunkStore.Open(name, Options, create);
+
+    /// <summary>Deletes the file and its -wal, -shm and -journal files without checking what it is, then creates the collection.</summary>
+    public ICollectionStore Recreate(string name)
+    {
+        var path = Options.CollectionPath(name);
+        foreach (var f in new[] { path, path + "-wal", path + "-shm", path + "-journal" })
+            if (File.Exists(f)) File.Delete(f);
+        return SqliteChunkStore.Open(name, Options);
+    }
 
     /// <summary>Counts and sizes of an existing collection.</summary>
     public async Task<CollectionStats> StatsAsync(string name, CancellationToken cancellationToken = default)

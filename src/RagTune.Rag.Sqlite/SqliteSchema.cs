@@ -1,5 +1,6 @@
 using System.Globalization;
 using Microsoft.Data.Sqlite;
+using RagTune.Rag.Store;
 
 namespace RagTune.Rag.Sqlite;
 

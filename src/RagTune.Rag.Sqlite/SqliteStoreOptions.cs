@@ -1,10 +1,12 @@
+using RagTune.Rag.Store;
+
 namespace RagTune.Rag.Sqlite;
 
 /// <summary>Where collections live and how keyword search weighs a chunk's title.</summary>
 internal sealed record SqliteStoreOptions
 {
     /// <summary>Environment variable that overrides the default data directory.</summary>
-    public const string DataDirEnvironmentVariable = "RAGTUNE_DATA_DIR";
+    public const string DataDirEnvironmentVariable = RagTuneDataDirectory.EnvironmentVariable;
 
     /// <summary>
     /// The data directory; collections are <c>&lt;data&gt;/collections/&lt;name&gt;.db</c>. Null means
@@ -33,32 +35,5 @@ internal sealed record SqliteStoreOptions
     }
 
     /// <summary>Option, then <c>$RAGTUNE_DATA_DIR</c>, then <c>~/.ragtune</c>.</summary>
-    public static string ResolveDataDirectory(string? explicitDirectory)
-    {
-        if (!string.IsNullOrWhiteSpace(explicitDirectory)) return Path.GetFullPath(explicitDirectory);
-        if (Environment.GetEnvironmentVariable(DataDirEnvironmentVariable) is { Length: > 0 } env) return Path.GetFullPath(env);
-        return Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".ragtune");
-    }
+    public static string ResolveDataDirectory(string? explicitDirectory) => RagTuneDataDirectory.Resolve(explicitDirectory);
 }
-
-/// <summary>Collection names become file names, so only letters, digits, '-' and '_' are allowed.</summary>
-internal static class CollectionNames
-{
-    public const int MaxLength = 100;
-
-    public static bool IsValid(string? name) =>
-        !string.IsNullOrEmpty(name) && name.Length <= MaxLength && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
-
-    public static void Validate(string? name)
-    {
-        if (!IsValid(name))
-            throw new ArgumentException(
-                $"'{name}' is not a valid collection name: use 1-{MaxLength} ASCII letters, digits, '-' or '_' (e.g. 'my-docs').", nameof(name));
-    }
-}
-
-/// <summary>A collection file that is not ours, or is from a newer RagTune; the file is left untouched.</summary>
-internal sealed class CollectionFormatException(string message) : IOException(message);
-
-/// <summary>The named collection does not exist.</summary>
-internal sealed class CollectionNotFoundException(string message) : IOException(message);

@@ -3,13 +3,12 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.VectorData;
 using RagTune.Rag.Retrieval;
-using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 
 namespace RagTune.VectorData;
 
 /// <summary>
-/// One RagTune collection (a SQLite file) as a <see cref="VectorStoreCollection{TKey, TRecord}"/>: vector search
+/// One RagTune collection as a <see cref="VectorStoreCollection{TKey, TRecord}"/>: vector search
 /// (exact cosine), LINQ filters on metadata (equality joined by <c>&amp;&amp;</c>; anything else is a
 /// <see cref="NotSupportedException"/> naming the expression) and keyword hybrid search through RagTune's retriever
 /// (BM25 and dense fused by reciprocal rank). Vectors are not read back (<c>IncludeVectors</c> is refused).
@@ -20,16 +19,16 @@ public sealed class RagTuneCollection<TKey, TRecord> : VectorStoreCollection<TKe
     where TKey : notnull
     where TRecord : class
 {
-    private readonly SqliteStoreOptions _options;
+    private readonly ICollectionCatalog _catalog;
     private readonly RecordModel _model;
     private readonly object _lock = new();
-    private SqliteChunkStore? _store;
+    private ICollectionStore? _store;
 
-    internal RagTuneCollection(string name, SqliteStoreOptions options, RecordModel model)
+    internal RagTuneCollection(string name, ICollectionCatalog catalog, RecordModel model)
     {
         CollectionNames.Validate(name);
         Name = name;
-        _options = options;
+        _catalog = catalog;
         _model = model;
     }
 
@@ -38,7 +37,7 @@ public sealed class RagTuneCollection<TKey, TRecord> : VectorStoreCollection<TKe
 
     /// <inheritdoc />
     public override Task<bool> CollectionExistsAsync(CancellationToken cancellationToken = default) =>
-        Task.FromResult(new SqliteCollections(_options).Exists(Name));
+        Task.FromResult(_catalog.Exists(Name));
 
     /// <inheritdoc />
     public override Task EnsureCollectionExistsAsync(CancellationToken cancellationToken = default)
@@ -55,7 +54,7 @@ public sealed class RagTuneCollection<TKey, TRecord> : VectorStoreCollection<TKe
             _store?.Dispose();
             _store = null;
         }
-        new SqliteCollections(_options).Delete(Name);
+        _catalog.Delete(Name);
         return Task.CompletedTask;
     }
 
@@ -202,10 +201,10 @@ public sealed class RagTuneCollection<TKey, TRecord> : VectorStoreCollection<TKe
     }
 
     // Vectors a caller upserts are taken as the collection's model's (dimensions checked by the store).
-    private static EmbeddingInfo EmbeddingOf(SqliteChunkStore store, int dimensions) =>
+    private static EmbeddingInfo EmbeddingOf(IChunkStore store, int dimensions) =>
         store.Embedding is { } stored && stored.Dimensions == dimensions ? stored : store.Embedding ?? new EmbeddingInfo($"external-{dimensions}d", dimensions);
 
-    private static async Task<IReadOnlyList<StoredChunk>> MatchingAsync(SqliteChunkStore store, SearchFilter filter, CancellationToken ct)
+    private static async Task<IReadOnlyList<StoredChunk>> MatchingAsync(IChunkStore store, SearchFilter filter, CancellationToken ct)
     {
         var all = await store.GetAllChunksAsync(ct).ConfigureAwait(false);
         return [.. all.Where(c => filter.Conditions.All(kv => c.Metadata.TryGetValue(kv.Key, out var v) && v == kv.Value))];
@@ -217,13 +216,13 @@ public sealed class RagTuneCollection<TKey, TRecord> : VectorStoreCollection<TKe
     }
 
     // The collection's store, opened once; null when it does not exist and create is false.
-    private SqliteChunkStore? Store(bool create)
+    private ICollectionStore? Store(bool create)
     {
         lock (_lock)
         {
             if (_store is not null) return _store;
-            if (!create && !new SqliteCollections(_options).Exists(Name)) return null;
-            return _store = SqliteChunkStore.Open(Name, _options, create: true);
+            if (!create && !_catalog.Exists(Name)) return null;
+            return _store = _catalog.Open(Name, create: true);
         }
     }
 }

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.VectorData;
 using RagTune.Rag.Sqlite;
+using RagTune.Rag.Store;
 
 namespace RagTune.VectorData;
 
@@ -28,35 +29,49 @@ public sealed class RagTuneVectorStoreOptions
 /// </summary>
 public sealed class RagTuneVectorStore : VectorStore
 {
-    private readonly SqliteStoreOptions _store;
+    private readonly ICollectionCatalog _catalog;
     private readonly IEmbeddingGenerator? _generator;
 
     /// <summary>Opens the collections under <see cref="RagTuneVectorStoreOptions.DataDirectory"/>.</summary>
     public RagTuneVectorStore(RagTuneVectorStoreOptions? options = null)
+        : this(SqliteCatalog(options ??= new RagTuneVectorStoreOptions()), options.EmbeddingGenerator)
     {
-        options ??= new RagTuneVectorStoreOptions();
+    }
+
+    /// <summary>The collections of <paramref name="catalog"/>, whichever store backs it.</summary>
+    internal RagTuneVectorStore(ICollectionCatalog catalog, IEmbeddingGenerator? generator)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        _catalog = catalog;
+        _generator = generator;
+    }
+
+    // The adapter's one SQLite-specific construction: its public options name a data directory (the files
+    // 'ragtune ingest' writes) and this library sits below RagTune.Hosting's store composition, so it builds the
+    // SQLite catalog itself; everything else goes through ICollectionCatalog.
+    private static ICollectionCatalog SqliteCatalog(RagTuneVectorStoreOptions options)
+    {
         if (options.DataDirectory is { } dir && string.IsNullOrWhiteSpace(dir))
             throw new ArgumentException("RagTuneVectorStoreOptions.DataDirectory is blank; leave it null for the default data directory or name a folder.", nameof(options));
-        _store = new SqliteStoreOptions { DataDirectory = options.DataDirectory };
-        _generator = options.EmbeddingGenerator;
+        return new SqliteCollections(new SqliteStoreOptions { DataDirectory = options.DataDirectory });
     }
 
     /// <inheritdoc />
     public override VectorStoreCollection<TKey, TRecord> GetCollection<TKey, TRecord>(string name, VectorStoreCollectionDefinition? definition = null) =>
-        new RagTuneCollection<TKey, TRecord>(name, _store, RecordModel.Build(typeof(TRecord), typeof(TKey), definition, _generator, dynamic: false));
+        new RagTuneCollection<TKey, TRecord>(name, _catalog, RecordModel.Build(typeof(TRecord), typeof(TKey), definition, _generator, dynamic: false));
 
     /// <inheritdoc />
     public override VectorStoreCollection<object, Dictionary<string, object?>> GetDynamicCollection(string name, VectorStoreCollectionDefinition definition)
     {
         ArgumentNullException.ThrowIfNull(definition);
-        return new RagTuneCollection<object, Dictionary<string, object?>>(name, _store, RecordModel.Build(typeof(Dictionary<string, object?>), typeof(object), definition, _generator, dynamic: true));
+        return new RagTuneCollection<object, Dictionary<string, object?>>(name, _catalog, RecordModel.Build(typeof(Dictionary<string, object?>), typeof(object), definition, _generator, dynamic: true));
     }
 
     /// <inheritdoc />
     public override async IAsyncEnumerable<string> ListCollectionNamesAsync([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await Task.CompletedTask.ConfigureAwait(false);
-        foreach (var name in new SqliteCollections(_store).List())
+        foreach (var name in _catalog.List())
         {
             cancellationToken.ThrowIfCancellationRequested();
             yield return name;
@@ -67,14 +82,14 @@ public sealed class RagTuneVectorStore : VectorStore
     public override Task<bool> CollectionExistsAsync(string name, CancellationToken cancellationToken = default)
     {
         CollectionNames.Validate(name);
-        return Task.FromResult(new SqliteCollections(_store).Exists(name));
+        return Task.FromResult(_catalog.Exists(name));
     }
 
     /// <inheritdoc />
     public override Task EnsureCollectionDeletedAsync(string name, CancellationToken cancellationToken = default)
     {
         CollectionNames.Validate(name);
-        new SqliteCollections(_store).Delete(name);
+        _catalog.Delete(name);
         return Task.CompletedTask;
     }
 

@@ -27,9 +27,9 @@ public sealed class ReferenceRulesTests
         // The server gets everything composed from Hosting but still loads its chat models (LocalChatClient) itself.
         // The server wires the OpenTelemetry SDK for its own traces and metrics (`serve --telemetry`).
         ["RagTune.Server"] = ["RagTune.Hosting", "RagTune.Models", "Microsoft.Extensions.AI.Abstractions", "OpenTelemetry", "OpenTelemetry.Exporter.OpenTelemetryProtocol", "ModelContextProtocol.AspNetCore"],
-        // The comparison and the RAG pipeline come composed from Hosting; the CLI's model commands (generate, chat,
+        // The comparison, the RAG pipeline and the collection catalog come composed from Hosting; the CLI's model commands (generate, chat,
         // tune, convert) still load the model layer directly. `ragtune serve` hosts the server.
-        ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Server", "RagTune.Models", "RagTune.Rag.Sqlite", "RagTune.Evaluation", "RagTune.FineTuning", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
+        ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Server", "RagTune.Models", "RagTune.Evaluation", "RagTune.FineTuning", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
     };
 
     private static string SrcDir
@@ -59,6 +59,31 @@ public sealed class ReferenceRulesTests
             .Concat(xml.Descendants("PackageReference").Select(e => e.Attribute("Include")!.Value));
         foreach (var r in refs)
             Assert.True(allowed.Contains("*") || allowed.Contains(r), $"{project} must not reference {r} (allowed: {string.Join(", ", allowed)}).");
+    }
+
+    // Above the stores, collections are reached through ICollectionCatalog (RagTune.Rag.Store); which store backs it
+    // is chosen in one file, so a second store (PostgreSQL) plugs in there. The VectorData adapter's public
+    // constructor takes a data directory and sits below Hosting, so it builds the SQLite catalog itself.
+    private static readonly string[] s_sqliteComposition =
+    [
+        "RagTune.Hosting/Stores/CollectionStores.cs",
+        "RagTune.VectorData/RagTuneVectorStore.cs",
+    ];
+
+    private static readonly System.Text.RegularExpressions.Regex s_sqliteNamespace =
+        new(@"\busing\s+(static\s+)?(\w+\s*=\s*)?RagTune\.Rag\.Sqlite\b|\bRagTune\.Rag\.Sqlite\.\w", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    [Fact]
+    public void Only_the_store_composition_names_the_sqlite_store()
+    {
+        var offenders = Directory.EnumerateFiles(SrcDir, "*.cs", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(SrcDir, f).Replace('\\', '/'))
+            .Where(f => !f.StartsWith("RagTune.Rag.Sqlite/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal) && !f.Contains("/bin/", StringComparison.Ordinal))
+            .Where(f => !s_sqliteComposition.Contains(f))
+            .Where(f => s_sqliteNamespace.IsMatch(File.ReadAllText(Path.Combine(SrcDir, f))))
+            .ToList();
+        Assert.True(offenders.Count == 0,
+            $"These files name RagTune.Rag.Sqlite; open collections through ICollectionCatalog from RagTune.Hosting.Stores.CollectionStores instead: {string.Join(", ", offenders)}.");
     }
 
     [Theory]

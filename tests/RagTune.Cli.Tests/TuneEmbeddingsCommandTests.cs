@@ -3,9 +3,9 @@ using RagTune.Cli.Commands.Rag;
 using RagTune.Engine.Encoders;
 using RagTune.Evaluation.Retrieval;
 using RagTune.FineTuning.Embeddings;
+using RagTune.Hosting.Stores;
 using RagTune.Models.Embeddings;
 using RagTune.Rag.Retrieval;
-using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 using RagTune.TestKit;
 
@@ -67,7 +67,7 @@ public sealed class TuneEmbeddingsCommandTests(TuneEmbeddingsCommandTests.SciFac
         var model = which == "random" ? tuning.RandomModel : tuning.TunedModel;
         using var embedder = LocalEmbeddingGenerator.Load(model, new LocalEmbeddingOptions { MaxTokens = 64, Threads = 2, BatchSize = 64 });
         using var temp = new TempDataDir();
-        using var store = SqliteChunkStore.Open("scifact", new SqliteStoreOptions { DataDirectory = temp.Path });
+        using var store = CollectionStores.Catalog(temp.Path).Open("scifact", create: true);
         await WholeDocuments.WriteAsync(store, tuning.Data.Corpus.Select(d => (d.Id, d.Title, d.Text)), embedder, CancellationToken.None);
         var retriever = new Retriever(store, embedder.ForQueries(), new RetrieverOptions());
         async Task<RetrievalReport> Eval(SearchMode mode) => await RetrievalEvaluator.EvaluateAsync(tuning.Data, mode.ToString(),

@@ -4,8 +4,8 @@ using System.Text.Json;
 using RagTune.Cli.Commands.Rag;
 using RagTune.Evaluation.Retrieval;
 using RagTune.FineTuning.Embeddings;
+using RagTune.Hosting.Stores;
 using RagTune.Models.Embeddings;
-using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 
 namespace RagTune.Cli.Commands;
@@ -110,7 +110,7 @@ internal static class Bm25HardNegatives
     {
         var passages = pairs.Select(p => p.Positive).Concat(pairs.SelectMany(p => p.Negatives)).Distinct(StringComparer.Ordinal).ToList();
         using var temp = new TempDataDir();
-        using var store = SqliteChunkStore.Open("negatives", new SqliteStoreOptions { DataDirectory = temp.Path });
+        using var store = CollectionStores.Catalog(temp.Path).Open("negatives", create: true);
         await WholeDocuments.WriteAsync(store, passages.Select((t, i) => (i.ToString(CultureInfo.InvariantCulture), "", t)), null, ct);
         var positives = pairs.GroupBy(p => p.Query, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(p => p.Positive).ToHashSet(StringComparer.Ordinal), StringComparer.Ordinal);
         var mined = new Dictionary<string, List<string>>(StringComparer.Ordinal);

@@ -5,15 +5,15 @@ using RagTune.Models.Downloads;
 using RagTune.Models.Embeddings;
 using RagTune.Rag.Answering;
 using RagTune.Hosting.Pipelines;
+using RagTune.Hosting.Stores;
 using RagTune.Rag.Ingestion;
 using RagTune.Rag.Retrieval;
-using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 
 namespace RagTune.Hosting.Collections;
 
 /// <summary>
-/// Collections on the SQLite store for a front end: create, list, stats, delete; uploads and their ingestion as a
+/// Collections of the configured store for a front end: create, list, stats, delete; uploads and their ingestion as a
 /// job (<see cref="IngestPipeline"/>); search (<see cref="Retriever"/>); grounded answers with verified citations
 /// (<see cref="GroundedAnswerer"/>, or <see cref="ExtractiveAnswerer"/> without a model); and the cited passage in
 /// its document. With <see cref="RagTuneOptions.EmbeddingModel"/> chunks are embedded on ingestion and search is
@@ -23,7 +23,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
 {
     public const string IngestKind = "ingest";
 
-    private readonly SqliteStoreOptions _store = new() { DataDirectory = options.ResolvedDataDirectory };
+    private readonly ICollectionCatalog _catalog = CollectionStores.Catalog(options.ResolvedDataDirectory);
 
     // Loaded on first use (start-up stays fast) and shared: the generator serialises its own calls.
     private readonly Lazy<LocalEmbeddingGenerator?> _embedder = new(() =>
@@ -32,20 +32,18 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     /// <summary>The search mode used when a request names none: hybrid with an embedding model, else BM25.</summary>
     public SearchMode DefaultMode => options.EmbeddingModel is { Length: > 0 } ? SearchMode.Hybrid : SearchMode.Bm25;
 
-    private SqliteCollections Collections => new(_store);
-
     /// <summary>The folder holding collection <paramref name="name"/>'s uploaded files.</summary>
     public string UploadFolder(string name) => Path.Combine(options.UploadsDirectory, CheckName(name));
 
     /// <summary>The names of the collections in the data directory, without opening them.</summary>
-    public IReadOnlyList<string> Names() => [.. Collections.List()];
+    public IReadOnlyList<string> Names() => [.. _catalog.List()];
 
     public async Task<IReadOnlyList<CollectionInfo>> ListAsync(CancellationToken ct)
     {
         var rows = new List<CollectionInfo>();
-        foreach (var name in Collections.List())
+        foreach (var name in _catalog.List())
         {
-            try { rows.Add(Info(await Collections.StatsAsync(name, ct).ConfigureAwait(false))); }
+            try { rows.Add(Info(await _catalog.StatsAsync(name, ct).ConfigureAwait(false))); }
             catch (CollectionFormatException e) { rows.Add(new CollectionInfo(name, 0, 0, 0, 0, null, e.Message)); }
         }
         return rows;
@@ -54,15 +52,15 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     public async Task<CollectionInfo> StatsAsync(string name, CancellationToken ct)
     {
         RequireExisting(name);
-        return Info(await Collections.StatsAsync(name, ct).ConfigureAwait(false));
+        return Info(await _catalog.StatsAsync(name, ct).ConfigureAwait(false));
     }
 
     /// <summary>Creates an empty collection; a second create of the same name is a conflict.</summary>
     public async Task<CollectionInfo> CreateAsync(string name, CancellationToken ct)
     {
         CheckName(name);
-        if (Collections.Exists(name)) throw HostingException.Conflict($"The collection '{name}' already exists.", "name");
-        using var store = SqliteChunkStore.Open(name, _store, create: true);
+        if (_catalog.Exists(name)) throw HostingException.Conflict($"The collection '{name}' already exists.", "name");
+        using var store = _catalog.Open(name, create: true);
         return Info(await store.GetStatsAsync(ct).ConfigureAwait(false));
     }
 
@@ -72,7 +70,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         RequireExisting(name);
         if (jobs.IsBusy(IngestKind, name))
             throw HostingException.Conflict($"An ingestion job is working on '{name}'; cancel it or wait for it before deleting the collection.", "name");
-        Collections.Delete(name);
+        _catalog.Delete(name);
         var uploads = UploadFolder(name);
         if (Directory.Exists(uploads)) Directory.Delete(uploads, recursive: true);
     }
@@ -95,7 +93,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         var folder = UploadFolder(name);
         return jobs.Enqueue(IngestKind, $"Ingest into {name}", name, async (job, ct) =>
         {
-            using var store = SqliteChunkStore.Open(name, _store, create: false);
+            using var store = _catalog.Open(name, create: false);
             using var passages = RagParts.WithVectorCache(_embedder.Value, options.ResolvedDataDirectory, ownsInner: false);
             var pipeline = new IngestPipeline(store, passages, new IngestOptions { BaseDirectory = folder });
             var summary = await pipeline.RunAsync([folder], new IngestJobProgress(job), ct).ConfigureAwait(false);
@@ -178,7 +176,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     {
         RequireExisting(name);
         StoredChunk chunk;
-        using (var store = SqliteChunkStore.Open(name, _store, create: false))
+        using (var store = _catalog.Open(name, create: false))
             chunk = await store.GetChunkAsync(chunkId, ct).ConfigureAwait(false)
                 ?? throw HostingException.NotFound($"The collection '{name}' has no chunk {chunkId}.", "chunkId");
         var c = chunk.Chunk;
@@ -210,7 +208,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         var embedder = searchMode == SearchMode.Bm25 ? null : _embedder.Value?.ForQueries();
         if (searchMode != SearchMode.Bm25 && embedder == null)
             throw HostingException.Invalid($"Search mode '{searchMode.ToString().ToLowerInvariant()}' needs an embedding model; start the server with --embed-model (RagTune:EmbeddingModel), or use 'bm25'.", "mode");
-        using var store = SqliteChunkStore.Open(name, _store, create: false);
+        using var store = _catalog.Open(name, create: false);
         try
         {
             return await new Retriever(store, embedder, new RetrieverOptions { DenseAgreementDepth = options.DenseAgreementDepth }).SearchAsync(query, searchMode, k, filter, ct).ConfigureAwait(false);
@@ -226,7 +224,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     internal async Task<TermStatistics> StatisticsAsync(string name, string question, CancellationToken ct)
     {
         RequireExisting(name);
-        using var store = SqliteChunkStore.Open(name, _store, create: false);
+        using var store = _catalog.Open(name, create: false);
         return await GroundedAnswerer.StatisticsAsync(store, question, ct).ConfigureAwait(false);
     }
 
@@ -260,7 +258,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     private void RequireExisting(string name)
     {
         CheckName(name);
-        if (!Collections.Exists(name)) throw HostingException.NotFound($"There is no collection '{name}'; create it first (POST /api/collections).", "collection");
+        if (!_catalog.Exists(name)) throw HostingException.NotFound($"There is no collection '{name}'; create it first (POST /api/collections).", "collection");
     }
 
     private static string CheckName(string name) =>

@@ -1,6 +1,7 @@
 using Microsoft.Extensions.AI;
 using RagTune.Evaluation.Experiments;
 using RagTune.Hosting.Middleware;
+using RagTune.Hosting.Stores;
 using RagTune.Models.Downloads;
 using RagTune.Models.Embeddings;
 
@@ -35,7 +36,7 @@ internal static class Comparison
         using var embedder = embedPath is null ? null : LocalEmbeddingGenerator.Load(embedPath);
         using var documents = Embeddings(embedder, embedPath, "documents", clients);
         using var queries = Embeddings(embedder?.ForQueries(), embedPath, "queries", clients);
-        var stores = new SqliteExperimentStores(Path.Combine(workDir, "data"), userDataDir);
+        var stores = new CatalogExperimentStores(CollectionStores.Catalog(Path.Combine(workDir, "data")), CollectionStores.Catalog(userDataDir));
         var runner = new ExperimentRunner(spec, models, stores, new ExperimentEmbedders(documents, queries), workDir);
         var run = await runner.RunAsync(progress, ct).ConfigureAwait(false);
         var results = ExperimentAnalyzer.Analyze(run);

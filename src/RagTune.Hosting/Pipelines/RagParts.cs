@@ -1,9 +1,10 @@
 using Microsoft.Extensions.AI;
+using RagTune.Hosting.Stores;
 using RagTune.Models.Downloads;
 using RagTune.Models.Embeddings;
 using RagTune.Models.Remote;
 using RagTune.Rag.Ingestion;
-using RagTune.Rag.Sqlite;
+using RagTune.Rag.Store;
 
 namespace RagTune.Hosting.Pipelines;
 
@@ -32,8 +33,8 @@ internal static class RagParts
     public static IEmbeddingGenerator<string, Embedding<float>>? WithVectorCache(IEmbeddingGenerator<string, Embedding<float>>? passages, string? dataDir, bool ownsInner = true)
     {
         if (passages is not LocalEmbeddingGenerator local) return passages;
-        var folder = Path.Combine(SqliteStoreOptions.ResolveDataDirectory(dataDir), "vector-cache");
-        return new CachingEmbeddingGenerator(local, SqliteVectorCache.Open(folder, local.VectorCacheKey), ownsInner);
+        var folder = Path.Combine(RagTuneDataDirectory.Resolve(dataDir), "vector-cache");
+        return new CachingEmbeddingGenerator(local, CollectionStores.VectorCache(folder, local.VectorCacheKey), ownsInner);
     }
 
     /// <summary>

@@ -1,11 +1,11 @@
 using Microsoft.Extensions.AI;
 using RagTune.FineTuning.Adapters;
 using RagTune.Hosting.Middleware;
+using RagTune.Hosting.Stores;
 using RagTune.Models.Local;
 using RagTune.Models.Remote;
 using RagTune.Rag.Answering;
 using RagTune.Rag.Retrieval;
-using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 
 namespace RagTune.Hosting.Pipelines;
@@ -90,9 +90,10 @@ internal sealed class RagPipeline : IDisposable
 
     private readonly int _denseAgreementDepth;
 
-    private RagPipeline(SqliteChunkStore store, IEmbeddingGenerator<string, Embedding<float>>? embedder, CrossEncoderReranker? reranker, IChatClient? chat, int denseAgreementDepth)
+    private RagPipeline(ICollectionStore store, string location, IEmbeddingGenerator<string, Embedding<float>>? embedder, CrossEncoderReranker? reranker, IChatClient? chat, int denseAgreementDepth)
     {
         Store = store;
+        Location = location;
         _embedder = embedder;
         _reranker = reranker;
         _denseAgreementDepth = denseAgreementDepth;
@@ -100,7 +101,10 @@ internal sealed class RagPipeline : IDisposable
     }
 
     /// <summary>The collection.</summary>
-    public SqliteChunkStore Store { get; }
+    public ICollectionStore Store { get; }
+
+    /// <summary>Where the collection is kept, for logs (a SQLite collection: its file).</summary>
+    public string Location { get; }
 
     /// <summary>The answering model, or null when none was configured.</summary>
     public IChatClient? Chat { get; }
@@ -121,7 +125,7 @@ internal sealed class RagPipeline : IDisposable
         var disposables = new List<IDisposable>();
         try
         {
-            var store = OpenStore(options);
+            var (store, location) = OpenStore(options);
             disposables.Add(store);
             // No model named: a collection embedded with a cached local model is searched with that model again.
             var embedder = (RagParts.Embedder(options.EmbedRemote, options.EmbedModel, options.ApiKey, forQueries: true)
@@ -130,7 +134,7 @@ internal sealed class RagPipeline : IDisposable
             var reranker = RagParts.Reranker(options.Rerank, options.RerankTop);
             if (reranker != null) disposables.Add(reranker);
             var chat = withChat && CreateChat(options) is { } c ? ClientMiddleware.Chat(c, options.Clients) : null;
-            return new RagPipeline(store, embedder, reranker, chat, options.DenseAgreementDepth);
+            return new RagPipeline(store, location, embedder, reranker, chat, options.DenseAgreementDepth);
         }
         catch
         {
@@ -139,12 +143,17 @@ internal sealed class RagPipeline : IDisposable
         }
     }
 
-    private static SqliteChunkStore OpenStore(RagPipelineOptions options)
+    private static (ICollectionStore Store, string Location) OpenStore(RagPipelineOptions options)
     {
-        if (options.DbFile is not { } file) return SqliteChunkStore.Open(options.Collection!, new SqliteStoreOptions { DataDirectory = options.DataDir }, create: false);
+        var settings = new CollectionStoreOptions { DataDirectory = options.DataDir };
+        if (options.DbFile is not { } file)
+        {
+            var catalog = CollectionStores.Catalog(settings);
+            return (catalog.Open(options.Collection!, create: false), catalog.LocationOf(options.Collection!));
+        }
         if (!File.Exists(file))
             throw new CollectionNotFoundException($"There is no collection file '{file}'; pass the path of a collection's .db file (see 'ragtune collections list'), or --collection <name>.");
-        return SqliteChunkStore.OpenFile(options.Collection ?? Path.GetFileNameWithoutExtension(file), file, new SqliteStoreOptions { DataDirectory = options.DataDir });
+        return (CollectionStores.OpenFile(file, options.Collection ?? Path.GetFileNameWithoutExtension(file), settings), Path.GetFullPath(file));
     }
 
     private static IChatClient? CreateChat(RagPipelineOptions o)

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
-using RagTune.Rag.Sqlite;
+using RagTune.Hosting.Stores;
 using RagTune.Rag.Store;
 using RagTune.TestKit;
 
@@ -210,7 +210,7 @@ public sealed class RagCommandTests : IDisposable
             p.WaitForExit();
         }
         Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        using (var store = SqliteChunkStore.Open("big", new SqliteStoreOptions { DataDirectory = Data }, create: false))
+        using (var store = CollectionStores.Catalog(Data).Open("big", create: false))
         {
             var states = await store.GetDocumentStatesAsync();
             Assert.InRange(states.Count, 1, 1499);                   // killed midway
@@ -220,7 +220,7 @@ public sealed class RagCommandTests : IDisposable
         var rerun = Run("ingest", many, "--collection", "big");
         Assert.Equal(0, rerun.ExitCode);
         Assert.Matches(@"added \d+, updated 0, unchanged \d+, deleted 0, failed 0", rerun.Stdout);
-        using var done = SqliteChunkStore.Open("big", new SqliteStoreOptions { DataDirectory = Data }, create: false);
+        using var done = CollectionStores.Catalog(Data).Open("big", create: false);
         Assert.Equal(1500, (await done.GetStatsAsync()).Documents);
         Assert.Equal("doc0777.md", (await done.SearchKeywordAsync("unique777", 5, SearchFilter.None))[0].Chunk.DocumentId);
     }

@@ -1,9 +1,9 @@
 using System.Text.Json;
 using RagTune.Cli.Commands.Rag;
 using RagTune.Evaluation.Retrieval;
+using RagTune.Hosting.Stores;
 using RagTune.Models.Embeddings;
 using RagTune.Rag.Retrieval;
-using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 using RagTune.TestKit;
 
@@ -36,7 +36,7 @@ public sealed class RealEncoderRetrievalTests
         var ds = s_slice.Value;
         using var embedder = LocalEmbeddingGenerator.Load(RealEncoders.Pulled(name), new LocalEmbeddingOptions { MaxTokens = 128, Threads = 2 });
         using var temp = new TempDataDir();
-        using var store = SqliteChunkStore.Open("slice", new SqliteStoreOptions { DataDirectory = temp.Path });
+        using var store = CollectionStores.Catalog(temp.Path).Open("slice", create: true);
         await WholeDocuments.WriteAsync(store, ds.Corpus.Select(d => (d.Id, d.Title, d.Text)), embedder, CancellationToken.None);
         var retriever = new Retriever(store, embedder.ForQueries(), new RetrieverOptions());
         async Task<RetrievalReport> Eval(SearchMode mode) => await RetrievalEvaluator.EvaluateAsync(ds, mode.ToString(),

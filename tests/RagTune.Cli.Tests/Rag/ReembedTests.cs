@@ -1,10 +1,10 @@
 using Microsoft.Extensions.AI;
 using RagTune.Cli.Commands.Rag;
 using RagTune.Engine.Encoders;
+using RagTune.Hosting.Stores;
 using RagTune.Models.Embeddings;
 using RagTune.Rag.Ingestion;
 using RagTune.Rag.Retrieval;
-using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 using RagTune.TestKit;
 
@@ -43,7 +43,7 @@ public sealed class ReembedTests
         using var dir = new TempDir();
         using var oldModel = LocalEmbeddingGenerator.Load(Model(dir, "old", 1, 32), new LocalEmbeddingOptions { Threads = 1 });
         using var newModel = LocalEmbeddingGenerator.Load(Model(dir, "new", 2, 48), new LocalEmbeddingOptions { Threads = 1 });
-        using var store = SqliteChunkStore.Open("kb", new SqliteStoreOptions { DataDirectory = Path.Combine(dir.Path, "data") });
+        using var store = CollectionStores.Catalog(Path.Combine(dir.Path, "data")).Open("kb", create: true);
         await WholeDocuments.WriteAsync(store, Documents(), oldModel, CancellationToken.None, batchSize: 10);
         Assert.Equal(oldModel.ModelId, store.Embedding!.ModelId);
 
@@ -80,7 +80,7 @@ public sealed class ReembedTests
         using var dir = new TempDir();
         using var a = LocalEmbeddingGenerator.Load(Model(dir, "a", 3, 32), new LocalEmbeddingOptions { Threads = 1 });
         using var b = LocalEmbeddingGenerator.Load(Model(dir, "b", 4, 32), new LocalEmbeddingOptions { Threads = 1 });
-        using var store = SqliteChunkStore.Open("kb", new SqliteStoreOptions { DataDirectory = Path.Combine(dir.Path, "data") });
+        using var store = CollectionStores.Catalog(Path.Combine(dir.Path, "data")).Open("kb", create: true);
         await WholeDocuments.WriteAsync(store, Documents(), null, CancellationToken.None);
         Assert.Null(store.Embedding);
 

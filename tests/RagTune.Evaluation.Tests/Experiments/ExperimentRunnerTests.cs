@@ -1,4 +1,5 @@
 using RagTune.Hosting.Compare;
+using RagTune.Hosting.Stores;
 using RagTune.Evaluation.Experiments;
 using RagTune.Evaluation.Experiments.Demo;
 using RagTune.TestKit;
@@ -29,7 +30,7 @@ public sealed class ExperimentRunnerTests : IClassFixture<ExperimentRunnerTests.
             File.WriteAllText(Dir.File("experiment.yaml"), yaml);
             var spec = ExperimentSpecReader.Read(Dir.File("experiment.yaml"));
             using var models = new LocalArmModels(spec.Model.Path!, spec.Model.Threads);
-            var stores = new SqliteExperimentStores(Dir.File("work/data"), Dir.File("user-data"));
+            var stores = new CatalogExperimentStores(CollectionStores.Catalog(Dir.File("work/data")), CollectionStores.Catalog(Dir.File("user-data")));
             var runner = new ExperimentRunner(spec, models, stores, ExperimentEmbedders.None, Dir.File("work"));
             Run = runner.RunAsync(null, CancellationToken.None).GetAwaiter().GetResult();
         }

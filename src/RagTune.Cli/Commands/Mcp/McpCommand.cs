@@ -57,7 +57,7 @@ internal static class McpCommand
             var options = ServerOptions(rag, log);
             await using var transport = new StdioServerTransport(options, loggers);
             await using var server = McpServer.Create(transport, options, loggers);
-            log.LogInformation("MCP server for collection {Collection} ({File}); ask {AskState}", rag.Store.Name, rag.Store.FilePath,
+            log.LogInformation("MCP server for collection {Collection} ({File}); ask {AskState}", rag.Store.Name, rag.Location,
                 rag.Chat == null ? "unavailable (no --model)" : "available");
             await server.RunAsync(ct);
             return 0;

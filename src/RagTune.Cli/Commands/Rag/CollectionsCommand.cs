@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 using Spectre.Console;
 
@@ -27,7 +26,7 @@ internal static class CollectionsCommand
         var cmd = new Command("list", "List collections with their sizes") { dataDir, json };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            var collections = new SqliteCollections(RagCliOptions.StoreOptions(r.GetValue(dataDir)));
+            var collections = RagCliOptions.Catalog(r.GetValue(dataDir));
             var rows = new List<CollectionJson>();
             foreach (var name in collections.List())
             {
@@ -35,7 +34,7 @@ internal static class CollectionsCommand
                 catch (CollectionFormatException e) { rows.Add(new CollectionJson(name, 0, 0, 0, 0, null, null, 0, e.Message)); }
             }
             if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(rows, RagJson.Readable.ListCollectionJson)); return 0; }
-            if (rows.Count == 0) { Console.Out.WriteLine($"no collections in {collections.Options.CollectionsDirectory}"); return 0; }
+            if (rows.Count == 0) { Console.Out.WriteLine($"no collections in {collections.Location}"); return 0; }
             var table = new Table().AddColumns("name", "documents", "chunks", "embedded", "size", "embedding model");
             foreach (var c in rows)
                 table.AddRow(Markup.Escape(c.Name), Num(c.Documents), Num(c.Chunks), Num(c.EmbeddedChunks), Size(c.FileBytes),
@@ -54,9 +53,9 @@ internal static class CollectionsCommand
         var cmd = new Command("stats", "Counts and sizes of one collection") { name, dataDir, json };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            var collections = new SqliteCollections(RagCliOptions.StoreOptions(r.GetValue(dataDir)));
+            var collections = RagCliOptions.Catalog(r.GetValue(dataDir));
             var s = await collections.StatsAsync(r.GetValue(name)!, ct);
-            var row = CollectionJson.From(s, collections.Options.CollectionPath(s.Name));
+            var row = CollectionJson.From(s, collections.LocationOf(s.Name));
             if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(new List<CollectionJson> { row }, RagJson.Readable.ListCollectionJson)); return 0; }
             Console.Out.WriteLine($"collection:  {s.Name}");
             Console.Out.WriteLine($"file:        {row.Path}");
@@ -64,7 +63,7 @@ internal static class CollectionsCommand
             Console.Out.WriteLine($"chunks:      {Num(s.Chunks)} ({Num(s.EmbeddedChunks)} embedded)");
             Console.Out.WriteLine($"embedding:   {(s.Embedding is { } e ? $"{e.ModelId} ({e.Dimensions} dimensions)" : "none (BM25 only)")}");
             Console.Out.WriteLine($"size:        {Size(s.FileBytes)}");
-            Console.Out.WriteLine($"schema:      {SqliteSchema.FormatName} v{s.SchemaVersion}");
+            Console.Out.WriteLine($"schema:      {collections.FormatName} v{s.SchemaVersion}");
             return 0;
         }));
         return cmd;
@@ -77,9 +76,9 @@ internal static class CollectionsCommand
         var cmd = new Command("delete", "Delete a collection (its .db, -wal and -shm files)") { name, dataDir };
         cmd.SetAction((r, ct) => CliRun.Guard(() =>
         {
-            var collections = new SqliteCollections(RagCliOptions.StoreOptions(r.GetValue(dataDir)));
+            var collections = RagCliOptions.Catalog(r.GetValue(dataDir));
             var n = r.GetValue(name)!;
-            if (!collections.Delete(n)) throw new CollectionNotFoundException($"There is no collection '{n}' in {collections.Options.CollectionsDirectory}.");
+            if (!collections.Delete(n)) throw new CollectionNotFoundException($"There is no collection '{n}' in {collections.Location}.");
             Console.Out.WriteLine($"deleted collection '{n}'");
             return 0;
         }));

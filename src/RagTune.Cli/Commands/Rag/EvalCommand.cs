@@ -5,9 +5,9 @@ using System.Text.Json;
 using Microsoft.Extensions.AI;
 using RagTune.Evaluation.Answers;
 using RagTune.Evaluation.Retrieval;
+using RagTune.Hosting.Stores;
 using RagTune.Rag.Answering;
 using RagTune.Rag.Retrieval;
-using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 using Spectre.Console;
 
@@ -31,7 +31,7 @@ internal static class EvalCommand
         var qrels = new Option<string>("--qrels") { Description = "BEIR qrels .tsv (query-id, corpus-id, score)", Required = true };
         var mode = RagCliOptions.Mode();
         var k = new Option<int>("--k", "-k") { Description = "Chunks retrieved per query (Recall@100 needs 100)", DefaultValueFactory = _ => RetrievalEvaluator.DefaultDepth };
-        var titleWeight = new Option<double>("--title-weight") { Description = "BM25 weight of the title field relative to the text", DefaultValueFactory = _ => new SqliteStoreOptions().TitleWeight };
+        var titleWeight = new Option<double>("--title-weight") { Description = "BM25 weight of the title field relative to the text", DefaultValueFactory = _ => new CollectionStoreOptions().TitleWeight };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON instead of a table" };
         var output = new Option<string?>("--out", "-o") { Description = "Also write the report (with per-query figures) as JSON to this file" };
         var embedRemote = RagCliOptions.EmbedRemote();
@@ -52,7 +52,7 @@ internal static class EvalCommand
             var searchMode = r.GetValue(mode) ?? (embedder != null ? SearchMode.Hybrid : SearchMode.Bm25);
             if (searchMode != SearchMode.Bm25 && embedder == null) throw new UsageException($"--mode {searchMode.ToString().ToLowerInvariant()} needs --embed-model <model> or --embed-remote <url>.");
             using var temp = new TempDataDir();
-            using var store = SqliteChunkStore.Open("eval", new SqliteStoreOptions { DataDirectory = temp.Path, TitleWeight = r.GetValue(titleWeight) });
+            using var store = CollectionStores.Catalog(new CollectionStoreOptions { DataDirectory = temp.Path, TitleWeight = r.GetValue(titleWeight) }).Open("eval", create: true);
             var sw = Stopwatch.StartNew();
             await WholeDocuments.WriteAsync(store, ds.Corpus.Select(d => (d.Id, d.Title, d.Text)), passageEmbedder, ct);
             double indexSeconds = sw.Elapsed.TotalSeconds;
@@ -94,7 +94,7 @@ internal static class EvalCommand
             var questions = r.GetValue(limit) > 0 ? ds.Questions.Take(r.GetValue(limit)).ToList() : ds.Questions;
             int depth = Math.Max(5, r.GetValue(k));
             using var temp = new TempDataDir();
-            using var store = SqliteChunkStore.Open("squad", new SqliteStoreOptions { DataDirectory = temp.Path });
+            using var store = CollectionStores.Catalog(temp.Path).Open("squad", create: true);
             await WholeDocuments.WriteAsync(store, ds.Paragraphs.Select(p => (p.Id, p.Title, p.Context)), null, ct);
             var answerer = new ExtractiveAnswerer(new AnswererOptions { MaxSources = r.GetValue(k) });
             double r1 = 0, r5 = 0, em = 0, f1 = 0;

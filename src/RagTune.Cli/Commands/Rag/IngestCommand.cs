@@ -2,7 +2,6 @@ using System.CommandLine;
 using Microsoft.Extensions.AI;
 using RagTune.Rag.Chunking;
 using RagTune.Rag.Ingestion;
-using RagTune.Rag.Sqlite;
 using Spectre.Console;
 
 namespace RagTune.Cli.Commands.Rag;
@@ -37,7 +36,7 @@ internal static class IngestCommand
                 Sync = r.GetValue(sync),
                 Force = r.GetValue(force),
             };
-            using var store = SqliteChunkStore.Open(r.GetValue(collection)!, RagCliOptions.StoreOptions(r.GetValue(dataDir)));
+            using var store = RagCliOptions.Catalog(r.GetValue(dataDir)).Open(r.GetValue(collection)!, create: true);
             // Chunks whose text this model embedded before (another collection, an earlier run) come from the chunk-vector cache.
             using var embedder = RagTune.Hosting.Pipelines.RagParts.WithVectorCache(RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)), r.GetValue(dataDir));
             var pipeline = new IngestPipeline(store, embedder, options);

@@ -1,12 +1,13 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Numerics.Tensors;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
 using RagTune.Evaluation.Retrieval;
+using RagTune.Hosting.Stores;
 using RagTune.Rag.Ingestion;
 using RagTune.Rag.Retrieval;
-using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 
 namespace RagTune.Cli.Commands.Rag;
@@ -48,14 +49,14 @@ internal static class RagBenchCommand
         if (!File.Exists(corpusPath)) throw new FileNotFoundException($"--corpus: no file at '{corpusPath}' (a BEIR corpus.jsonl).", corpusPath);
         if (vectorCount < 1 || dims < 1 || queryCount < 1) throw new UsageException("--vectors, --dimensions and --queries must be positive.");
         using var temp = new TempDataDir();
-        var options = new SqliteStoreOptions { DataDirectory = temp.Path };
+        var collections = CollectionStores.Catalog(temp.Path);
 
         // 1. Ingest through the real pipeline (read JSONL records, chunk, write), BM25 only.
         var corpus = BeirLoader.ReadCorpus(corpusPath);
         var queryTexts = corpus.Select(d => d.Title.Length > 0 ? d.Title : d.Text[..Math.Min(80, d.Text.Length)]).Take(queryCount).ToList();
         IngestSummary summary;
         var sw = Stopwatch.StartNew();
-        using (var store = SqliteChunkStore.Open("ingest", options))
+        using (var store = collections.Open("ingest", create: true))
             summary = await new IngestPipeline(store, null, new IngestOptions { Readers = ReaderOptions.Default with { IdField = "_id" } })
                 .RunAsync([Path.GetFullPath(corpusPath)], null, ct);
         double ingestSeconds = sw.Elapsed.TotalSeconds;
@@ -63,11 +64,11 @@ internal static class RagBenchCommand
         int docs = summary.Added + summary.Updated;
 
         (double P50, double P95) bm25;
-        using (var store = SqliteChunkStore.Open("ingest", options, create: false))
+        using (var store = collections.Open("ingest", create: false))
             bm25 = await Time(queryTexts, (q, _) => store.SearchKeywordAsync(q, 10, SearchFilter.None, ct));
 
         // 2. Vectors: random unit vectors on chunks whose texts cycle through the corpus, written directly.
-        using var large = SqliteChunkStore.Open("vectors", options);
+        using var large = collections.Open("vectors", create: true);
         var info = new EmbeddingInfo("random-unit", dims);
         var rng = new Random(1234);
         sw.Restart();
@@ -119,7 +120,8 @@ internal static class RagBenchCommand
     {
         var v = new float[dims];
         for (int i = 0; i < dims; i++) v[i] = (float)(rng.NextDouble() * 2 - 1);
-        VectorMatrix.Normalize(v);
+        float norm = TensorPrimitives.Norm(v);
+        if (norm > 0) TensorPrimitives.Divide(v, norm, v);
         return v;
     }
 

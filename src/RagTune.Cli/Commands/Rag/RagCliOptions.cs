@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.AI;
 using RagTune.Hosting.Pipelines;
-using RagTune.Rag.Sqlite;
+using RagTune.Hosting.Stores;
 using RagTune.Rag.Store;
 using Spectre.Console;
 
@@ -14,7 +14,7 @@ internal static class RagCliOptions
         new("--collection", "-c") { Description = "Collection name (letters, digits, '-', '_')", Required = required };
 
     public static Option<string?> DataDir() =>
-        new("--data-dir") { Description = $"Data directory (default ${SqliteStoreOptions.DataDirEnvironmentVariable}, else ~/.ragtune)" };
+        new("--data-dir") { Description = $"Data directory (default ${RagTuneDataDirectory.EnvironmentVariable}, else ~/.ragtune)" };
 
     public static Option<string?> EmbedRemote() =>
         new("--embed-remote") { Description = "OpenAI-compatible server for embeddings, e.g. http://127.0.0.1:8080/v1 (none: BM25 only)" };
@@ -42,7 +42,8 @@ internal static class RagCliOptions
     /// <summary>The reranker the options name, or null.</summary>
     public static CrossEncoderReranker? Reranker(string? model, int top) => RagParts.Reranker(model, top);
 
-    public static SqliteStoreOptions StoreOptions(string? dataDir) => new() { DataDirectory = dataDir };
+    /// <summary>The collections of <c>--data-dir</c> (null: the default data directory).</summary>
+    public static ICollectionCatalog Catalog(string? dataDir) => CollectionStores.Catalog(dataDir);
 
     /// <summary>
     /// The embedding generator the options name (remote with <paramref name="url"/>, local with <paramref name="model"/>,
@@ -73,8 +74,8 @@ internal static class RagCliOptions
     }
 
     /// <summary>Opens an existing collection (never creates one for a read command).</summary>
-    public static SqliteChunkStore OpenExisting(string name, string? dataDir) =>
-        SqliteChunkStore.Open(name, StoreOptions(dataDir), create: false);
+    public static ICollectionStore OpenExisting(string name, string? dataDir) =>
+        Catalog(dataDir).Open(name, create: false);
 }
 
 /// <summary>The Spectre console for the RAG commands: plain text (no ANSI codes, no live bars) when stdout is redirected.</summary>
