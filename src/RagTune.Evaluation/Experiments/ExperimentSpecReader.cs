@@ -167,8 +167,8 @@ internal static class ExperimentSpecReader
             if (retrieval.Prompt is not ("standard" or "compact")) throw rt.Error("prompt", $"'{retrieval.Prompt}': use standard or compact (for models with a small context).");
             if (retrieval.TopK < 1) throw rt.Error("top_k", "must be at least 1.");
             if (retrieval.Mode is not ("bm25" or "dense" or "hybrid")) throw rt.Error("mode", $"'{retrieval.Mode}': use bm25, dense or hybrid.");
-            if (retrieval.Mode == "dense" && retrieval.EmbedModel == null) throw rt.Error("mode", "dense retrieval needs 'embed_model'.");
-            if (names != null && retrieval.EmbedModel is { } em)
+            if (retrieval.Mode == "dense" && retrieval.EmbedModel is null or "none") throw rt.Error("mode", "dense retrieval needs 'embed_model'.");
+            if (names != null && retrieval.EmbedModel is { } em and not "none")
                 retrieval = retrieval with { EmbedModel = rt.Resolve("embed_model", () => names.EmbedModel(em)) };
             if (retrieval.ChunkTokens < 16) throw rt.Error("chunk_tokens", "must be at least 16.");
             if (retrieval.Overlap < 0 || retrieval.Overlap >= retrieval.ChunkTokens) throw rt.Error("overlap", "must be zero or more and below chunk_tokens.");

@@ -31,8 +31,15 @@ internal static class Comparison
         outDir = Path.GetFullPath(outDir);
         var workDir = Path.Combine(outDir, "work");
         using var models = CreateModels(spec.Model, remoteApiKey, clients);
+        // A hybrid spec naming no encoder searches with a real one already in the model cache ('none' keeps BM25);
+        // the spec is rewritten so the results record which.
+        if (spec.Retrieval.EmbedModel == null && spec.Retrieval.Mode == "hybrid" && CachedEncoders.Find() is { } cached)
+        {
+            spec = spec with { Retrieval = spec.Retrieval with { EmbedModel = cached } };
+            progress?.Report(new ExperimentProgress($"retrieval: hybrid with {cached} (found in the model cache)", 1, 1));
+        }
         // One encoder serves both sides; the query view only adds the family's query prefix.
-        var embedPath = spec.Retrieval.EmbedModel is { } name ? ModelResolver.Resolve(name) : null;
+        var embedPath = spec.Retrieval.EmbedModel is { } name and not "none" ? ModelResolver.Resolve(name) : null;
         using var embedder = embedPath is null ? null : LocalEmbeddingGenerator.Load(embedPath);
         using var documents = Embeddings(embedder, embedPath, "documents", clients);
         using var queries = Embeddings(embedder?.ForQueries(), embedPath, "queries", clients);

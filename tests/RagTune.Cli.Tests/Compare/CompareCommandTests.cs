@@ -38,7 +38,20 @@ public sealed class CompareCommandTests : IDisposable
         var bm25 = CliEnvProcess.Run(TimeSpan.FromMinutes(8), env, "demo", "--out", _dir.File("demo-bm25"), "--quick", "--threads", "2", "--quiet", "--embed-model", "none");
         Assert.True(bm25.ExitCode == 0, bm25.Stdout + bm25.Stderr);
         Assert.Contains("retrieval: BM25", bm25.Stdout);
-        Assert.Contains("mode: bm25", File.ReadAllText(Path.Combine(_dir.File("demo-bm25"), "experiment.yaml")));
+        var bm25Spec = Path.Combine(_dir.File("demo-bm25"), "experiment.yaml");
+        Assert.Contains("mode: bm25", File.ReadAllText(bm25Spec));
+
+        // compare: a hybrid spec naming no encoder picks the cached one; 'embed_model: none' keeps BM25.
+        var hybridSpec = Path.Combine(_dir.File("demo-bm25"), "hybrid.yaml");
+        File.WriteAllText(hybridSpec, File.ReadAllText(bm25Spec).Replace("mode: bm25", "mode: hybrid", StringComparison.Ordinal));
+        var picked = CliEnvProcess.Run(TimeSpan.FromMinutes(8), env, "compare", "--spec", hybridSpec, "--out", _dir.File("compare-hybrid"));
+        Assert.True(picked.ExitCode == 0, picked.Stdout + picked.Stderr);
+        Assert.Contains($"retrieval: hybrid with {RealEncoders.MiniLm} (found in the model cache)", picked.Stdout + picked.Stderr);
+        var noneSpec = Path.Combine(_dir.File("demo-bm25"), "none.yaml");
+        File.WriteAllText(noneSpec, File.ReadAllText(hybridSpec).Replace("mode: hybrid", "mode: hybrid\n  embed_model: none", StringComparison.Ordinal));
+        var kept = CliEnvProcess.Run(TimeSpan.FromMinutes(8), env, "compare", "--spec", noneSpec, "--out", _dir.File("compare-none"));
+        Assert.True(kept.ExitCode == 0, kept.Stdout + kept.Stderr);
+        Assert.DoesNotContain("found in the model cache", kept.Stdout + kept.Stderr);
     }
 
     [Fact]

@@ -2,6 +2,7 @@ using System.CommandLine;
 using RagTune.Evaluation.Experiments;
 using RagTune.Evaluation.Experiments.Demo;
 using RagTune.FineTuning.Training;
+using RagTune.Hosting.Compare;
 using RagTune.Models.Downloads;
 using RagTune.Models.Local;
 
@@ -40,7 +41,7 @@ internal static class DemoCommand
             Console.Out.WriteLine($"demo world: {world.Villages} fictional villages, {questions.Count} questions ({Path.Combine(outDir, "world")}); model {modelPath}");
             Console.Out.WriteLine(embedModel != null
                 ? $"retrieval: hybrid (BM25 + {embedModel}{(r.GetValue(embed) == null ? ", found in the model cache" : "")})"
-                : $"retrieval: BM25{(r.GetValue(embed) == null ? $" (no real encoder in the model cache; `ragtune model pull {RealEncoders[0]}`, or with --source nuget, adds hybrid search)" : "")}");
+                : $"retrieval: BM25{(r.GetValue(embed) == null ? $" (no real encoder in the model cache; `ragtune model pull {CachedEncoders.Names[0]}`, or with --source nuget, adds hybrid search)" : "")}");
             return await CompareCommand.RunAsync(ExperimentSpecReader.Read(specPath), outDir, null, r.GetValue(quiet), ct);
         }));
         cmd.Subcommands.Add(BuildModelCommand());
@@ -48,17 +49,11 @@ internal static class DemoCommand
         return cmd;
     }
 
-    /// <summary>The real encoders the demo looks for in the model cache, in order of preference.</summary>
-    internal static readonly string[] RealEncoders = ["all-minilm-l6-v2", "snowflake-arctic-embed-xs"];
-
-    // The named model ('none': BM25 only), else the first real encoder already pulled: the demo then searches as a
-    // collection with an embedding model is searched by default (hybrid), and never downloads anything itself.
-    private static string? EmbedModel(string? requested)
-    {
-        if (requested != null) return requested.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : requested;
-        var cache = new ModelResolver(ModelDownloaderOptions.DefaultModelsDir(), null);
-        return RealEncoders.FirstOrDefault(name => cache.Find(name) != null);
-    }
+    // The named model ('none': BM25 only), else the first real encoder already pulled (as compare picks one): the
+    // demo then searches as a collection with an embedding model is searched by default (hybrid), and never
+    // downloads anything itself.
+    private static string? EmbedModel(string? requested) =>
+        requested == null ? CachedEncoders.Find() : requested.Equals("none", StringComparison.OrdinalIgnoreCase) ? null : requested;
 
     // `ragtune demo probe --model X`: the reading probe on any model (does it copy a value out of a shown passage?).
     private static Command ProbeCommand()
