@@ -22,27 +22,11 @@ public sealed class ServeCommandTests
     {
         int port = FreePort();
         using var data = new TempDir();
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "RagTune.Cli.dll"), "serve", "-m", Stories, "--port", port.ToString(), "--threads", "1", "--data-dir", data.Path })
-            psi.ArgumentList.Add(a);
-        using var server = Process.Start(psi)!;
-        _ = server.StandardOutput.ReadToEndAsync();
-        _ = server.StandardError.ReadToEndAsync();
+        using var server = StartServer(port, data.Path);
         try
         {
             using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (true)
-            {
-                try
-                {
-                    if ((await http.GetAsync("/health")).IsSuccessStatusCode) break;
-                }
-                catch (HttpRequestException) { }
-                Assert.False(server.HasExited, "the server exited during start-up");
-                Assert.True(DateTime.UtcNow < deadline, "the server did not become healthy within 60 s");
-                await Task.Delay(250);
-            }
+            await WaitHealthyAsync(http, server);
             using var models = JsonDocument.Parse(await http.GetStringAsync("/v1/models"));
             Assert.Equal("stories260K", models.RootElement.GetProperty("data")[0].GetProperty("id").GetString());
 
