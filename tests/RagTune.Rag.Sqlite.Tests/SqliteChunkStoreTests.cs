@@ -60,6 +60,8 @@ public sealed class SqliteChunkStoreTests
         Assert.Equal(Math.Log(1 + 3.5 / 1.5), stats.Idf("kagal"), 12);
         Assert.Equal(stats.Idf("kagal"), stats.Idf("zorvath"), 12); // never used weighs as used once
 
+        Assert.Equal(1, new TermStatistics(0, new Dictionary<string, int>()).Idf("anything")); // empty: equal weights
+
         await store.DeleteDocumentsAsync(["a"]);
         var after = await store.GetTermStatisticsAsync(["trade", "kagal"]);
         Assert.Equal((1, 1, 0), (after.Chunks, after.ChunkFrequency["trade"], after.ChunkFrequency["kagal"]));

@@ -68,7 +68,8 @@ internal sealed record TermStatistics(int Chunks, IReadOnlyDictionary<string, in
     /// </summary>
     public double Idf(string term)
     {
-        var df = Math.Clamp(ChunkFrequency.GetValueOrDefault(term), 1, Math.Max(1, Chunks));
+        if (Chunks < 1) return 1; // an empty collection tells nothing: every term weighs the same
+        var df = Math.Clamp(ChunkFrequency.GetValueOrDefault(term), 1, Chunks);
         return Math.Log(1 + (Chunks - df + 0.5) / (df + 0.5));
     }
 }
