@@ -58,6 +58,12 @@ internal sealed class Job
 
     internal Func<Job, CancellationToken, Task<object?>> Work { get; }
 
+    /// <summary>
+    /// Called with the job's snapshot at each change of state (started, finished), before anyone waiting sees the
+    /// change: whoever observes a final job can rely on its record being written (<see cref="JobJournal"/>).
+    /// </summary>
+    internal Action<JobSnapshot>? Recorder { get; init; }
+
     /// <summary>Cancelled by <see cref="JobQueue.Cancel"/>; the work observes it through its token.</summary>
     internal CancellationTokenSource Cancellation { get; } = new();
 
@@ -104,10 +110,12 @@ internal sealed class Job
 
     public JobSnapshot Snapshot()
     {
-        lock (_lock)
-            return new JobSnapshot(Id, Kind, Title, _state, _stage, _done, _total, _loss, _valLoss, _eta, _message, _error,
-                Created, _started, _finished, _version, _points.Count, _result);
+        lock (_lock) return SnapshotLocked();
     }
+
+    private JobSnapshot SnapshotLocked() =>
+        new(Id, Kind, Title, _state, _stage, _done, _total, _loss, _valLoss, _eta, _message, _error,
+            Created, _started, _finished, _version, _points.Count, _result);
 
     /// <summary>Completes when the job's version differs from <paramref name="seenVersion"/> (at once if it already does).</summary>
     public Task WaitForChangeAsync(long seenVersion, CancellationToken ct)
@@ -126,11 +134,12 @@ internal sealed class Job
         bool started = false;
         Change(() =>
         {
-            if (_state != JobState.Queued) return;
+            if (_state != JobState.Queued) return false;
             _state = JobState.Running;
             _stage = "starting";
             _started = DateTimeOffset.UtcNow;
             started = true;
+            return true;
         });
         return started;
     }
@@ -150,8 +159,8 @@ internal sealed class Job
         bool finished = false;
         Change(() =>
         {
-            if (_state is JobState.Succeeded or JobState.Failed or JobState.Cancelled) return;
-            if (onlyIfQueued && _state != JobState.Queued) return;
+            if (_state is JobState.Succeeded or JobState.Failed or JobState.Cancelled) return false;
+            if (onlyIfQueued && _state != JobState.Queued) return false;
             _state = state;
             _stage = state switch { JobState.Succeeded => "done", JobState.Failed => "failed", _ => "cancelled" };
             _result = result;
@@ -159,18 +168,28 @@ internal sealed class Job
             _eta = null;
             _finished = DateTimeOffset.UtcNow;
             finished = true;
+            return true;
         });
         return finished;
     }
 
-    private void Change(Action update)
+    private void Change(Action update) => Change(() =>
+    {
+        update();
+        return false;
+    });
+
+    /// <summary>Applies <paramref name="update"/>; when it returns true (the state changed) the job is recorded first.</summary>
+    private void Change(Func<bool> update)
     {
         TaskCompletionSource fired;
         lock (_lock)
         {
             long before = _version;
-            update();
+            bool transition = update();
             _version = before + 1;
+            // Under the lock, so that records of two transitions are written in their order.
+            if (transition) Recorder?.Invoke(SnapshotLocked());
             fired = _changed;
             _changed = NewSignal();
         }

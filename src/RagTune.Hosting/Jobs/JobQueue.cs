@@ -49,7 +49,7 @@ internal sealed class JobQueue : BackgroundService
             throw new HostingException(HostingFailure.Busy,
                 $"The job queue is full ({options.MaxQueuedJobs} waiting, RagTune:MaxQueuedJobs); retry when a job has finished.");
         }
-        var job = new Job(id ?? NewId(kind), kind, title, target, work);
+        var job = new Job(id ?? NewId(kind), kind, title, target, work) { Recorder = _journal.Write };
         _jobs[job.Id] = job;
         _order.Enqueue(job);
         Trim();
@@ -78,11 +78,7 @@ internal sealed class JobQueue : BackgroundService
         if (job.State is not (JobState.Queued or JobState.Running)) return false;
         job.Cancellation.Cancel();
         // A queued job is final at once; a running one when its work observes the token.
-        if (job.CancelIfQueued())
-        {
-            Interlocked.Decrement(ref _queued);
-            _journal.Write(job.Snapshot());
-        }
+        if (job.CancelIfQueued()) Interlocked.Decrement(ref _queued);
         return true;
     }
 
@@ -98,7 +94,6 @@ internal sealed class JobQueue : BackgroundService
             await foreach (var job in _pending.Reader.ReadAllAsync(stoppingToken).ConfigureAwait(false))
             {
                 if (!job.TryStart()) continue; // cancelled while it waited (already uncounted)
-                _journal.Write(job.Snapshot());
                 Interlocked.Decrement(ref _queued);
                 Interlocked.Increment(ref _running);
                 try
@@ -136,7 +131,6 @@ internal sealed class JobQueue : BackgroundService
             job.Fail(e.Message);
             log.LogWarning(e, "Job {JobId} failed", job.Id);
         }
-        _journal.Write(job.Snapshot());
     }
 
     private void Trim()
