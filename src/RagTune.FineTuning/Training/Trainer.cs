@@ -90,7 +90,7 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
         }
         else
         {
-            (_train, _val) = DatasetSplit.Split(examples, options.ValidationSplit, options.Seed);
+            (_train, _val) = DatasetSplit.Split(examples, options.EffectiveValidationSplit, options.Seed);
         }
         TrainReport = report;
         if (_train.Count == 0)
@@ -99,7 +99,7 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
 
         int microPerEpoch = (_train.Count + options.BatchSize - 1) / options.BatchSize;
         _stepsPerEpoch = Math.Max(1, microPerEpoch / options.GradAccum);
-        _totalSteps = options.Steps ?? _stepsPerEpoch * (options.Epochs ?? 1);
+        _totalSteps = options.Steps ?? _stepsPerEpoch * (options.Epochs ?? TuneOptions.DefaultEpochs);
 
         var training = new TrainingOptions(options.BatchSize, _seqLen, options.Threads, options.Recompute, options.Seed);
         long trainable = _full?.ParameterCount ?? new LoraAdapter(config, lora).ParameterCount;

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using RagTune.Engine;
 using RagTune.FineTuning.Adapters;
 using RagTune.FineTuning.Datasets;
 using RagTune.FineTuning.Training;
@@ -156,7 +157,12 @@ public sealed class TrainerTests
             Assert.Contains("Lower --batch", Assert.Throws<InsufficientMemoryException>(t.Prepare).Message);
 
         using (var t = new Trainer(ok with { LearningRate = -1 }))
-            Assert.Contains("--lr", Assert.Throws<ArgumentException>(t.Prepare).Message);
+        {
+            var e = Assert.Throws<SettingException>(t.Prepare);
+            Assert.Equal(nameof(TuneOptions.LearningRate), e.Setting);
+            Assert.Equal(nameof(TuneOptions.LearningRate), e.ParamName);
+            Assert.Contains("TuneOptions.LearningRate -1 must be in (0, 1)", e.Message);
+        }
 
         using (var t = new Trainer(ok with { Resume = true }))
         {
