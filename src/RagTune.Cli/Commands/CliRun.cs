@@ -37,16 +37,19 @@ internal static class CliRun
     /// <see cref="SettingException"/> is worded with the command's flag for each setting (<c>--lr</c>, not
     /// <c>TuneOptions.LearningRate</c>).
     /// </summary>
-    public static Task<int> Guard(IReadOnlyDictionary<string, Option> flags, Func<int> body) => Guard(() =>
+    public static Task<int> Guard(IReadOnlyDictionary<string, Option> flags, Func<int> body) => Guard(flags, () => Task.FromResult(body()));
+
+    /// <inheritdoc cref="Guard(IReadOnlyDictionary{string, Option}, Func{int})"/>
+    public static Task<int> Guard(IReadOnlyDictionary<string, Option> flags, Func<Task<int>> body) => Guard(async () =>
     {
         try
         {
-            return Task.FromResult(body());
+            return await body();
         }
         catch (SettingException e)
         {
             Console.Error.WriteLine($"error: {Word(e, flags)}");
-            return Task.FromResult(1);
+            return 1;
         }
     });
 

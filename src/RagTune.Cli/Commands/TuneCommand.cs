@@ -97,7 +97,7 @@ internal static class TuneCommand
         {
             trainer.Prepare();
         }
-        catch (Exception e) when (e is InsufficientMemoryException or NotSupportedException)
+        catch (NotSupportedException e)
         {
             err.WriteLine($"error: {e.Message}");
             return 1;

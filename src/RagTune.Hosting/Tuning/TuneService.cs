@@ -136,7 +136,15 @@ internal sealed class TuneService(RagTuneOptions options, JobQueue jobs)
     {
         job.Report("prepare", 0, 0, message: "loading the model and the data set");
         using var trainer = new Trainer(tune);
-        trainer.Prepare();
+        try
+        {
+            trainer.Prepare();
+        }
+        catch (SettingException e)
+        {
+            // Settings that only fail once the model is loaded (too little memory for them); the job shows the message.
+            throw HostingException.Invalid(Word(e), FieldOf(e.Setting));
+        }
         var total = trainer.Estimate?.TotalSteps ?? 0;
         job.Report("train", 0, total, message: trainer.TrainReport?.ToString());
         var result = trainer.Run(new StepProgress(job), null, ct);
