@@ -61,6 +61,32 @@ public sealed class TuneCommandTests
         Assert.Contains("Unknown LoRA target 'lm_head'", t.Stderr);
     }
 
+    [Theory]
+    [InlineData("--lr", "5", "error: --lr 5 must be in (0, 1); 0.0002 is typical for LoRA.")]
+    [InlineData("--steps", "0", "error: --steps 0 must be positive.")]
+    [InlineData("--epochs", "0", "error: --epochs 0 must be positive.")]
+    [InlineData("--batch", "0", "error: --batch 0 must be between 1 and 4096.")]
+    [InlineData("--val-split", "1.5", "error: --val-split 1.5 must be in [0, 1), e.g. 0.1.")]
+    public void A_bad_setting_is_named_by_its_flag(string flag, string value, string message)
+    {
+        using var dir = new TempDir();
+        string[] args = ["tune", "--model", Stories, "--data", Data(dir), "--out", dir.File("out"), "--threads", "1", flag, value];
+        var r = CliProcess.Run(TimeSpan.FromSeconds(60), args);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains(message, r.Stderr);
+        Assert.DoesNotContain("TuneOptions.", r.Stderr);
+    }
+
+    [Fact]
+    public void A_validation_file_refuses_a_typed_split_even_at_the_default_value()
+    {
+        using var dir = new TempDir();
+        var data = Data(dir);
+        var r = CliProcess.Run(TimeSpan.FromSeconds(60), ["tune", "--model", Stories, "--data", data, "--val", data, "--val-split", "0.1", "--out", dir.File("out")]);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("error: Pass either --val <file> or --val-split, not both.", r.Stderr);
+    }
+
     [Fact]
     public void A_run_killed_mid_way_and_resumed_ends_with_the_same_loss()
     {

@@ -92,4 +92,13 @@ public sealed class TuneEmbeddingsCommandTests(TuneEmbeddingsCommandTests.SciFac
         Assert.Equal(1, r.ExitCode);
         Assert.Contains($"{pairs}:2: field \"positive\" is missing", r.Stderr);
     }
+
+    [Fact]
+    public void The_command_names_a_bad_setting_by_its_flag()
+    {
+        using var dir = new TempDir();
+        var r = CliProcess.Run(TimeSpan.FromMinutes(2), "tune-embeddings", "--model", tuning.RandomModel, "--pairs", dir.File("pairs.jsonl"), "--out", dir.File("out"), "--lr", "0");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("error: --lr 0: must be positive.", r.Stderr);
+    }
 }

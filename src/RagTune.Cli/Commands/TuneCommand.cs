@@ -14,27 +14,27 @@ internal static class TuneCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file when the model has none" };
         var data = new Option<string>("--data") { Description = "Training file: Alpaca JSON/JSONL, chat JSONL (messages), QA JSONL, or .txt", Required = true };
         var val = new Option<string?>("--val") { Description = "Separate validation file (instead of --val-split)" };
-        var valSplit = new Option<double>("--val-split") { Description = "Fraction of --data held out for validation", DefaultValueFactory = _ => 0.1 };
+        var valSplit = new Option<double>("--val-split") { Description = "Fraction of --data held out for validation (none with --val)", DefaultValueFactory = _ => TuneOptions.DefaultValidationSplit };
         var format = new Option<string>("--format") { Description = $"Dataset format: {DatasetFormats.Names}", DefaultValueFactory = _ => "auto" };
         var dropLong = new Option<bool>("--drop-long") { Description = "Drop examples longer than --seq-len instead of truncating them" };
         var output = new Option<string>("--out", "-o") { Description = "Output folder (adapter, checkpoints, loss curves)", Required = true };
-        var method = new Option<string>("--method") { Description = "lora (an adapter over a frozen base of any type) or full (every weight of an F32 GGUF base; writes model/model.gguf)", DefaultValueFactory = _ => "lora" };
-        var rank = new Option<int>("--lora-rank") { DefaultValueFactory = _ => 8 };
-        var alpha = new Option<float>("--lora-alpha") { DefaultValueFactory = _ => 16f };
-        var dropout = new Option<float>("--lora-dropout") { DefaultValueFactory = _ => 0.05f };
-        var targets = new Option<string>("--targets") { Description = "LoRA target layers", DefaultValueFactory = _ => "q,k,v,o,gate,up,down" };
-        var epochs = new Option<int?>("--epochs") { Description = "Epochs (default 1; ignored with --steps)" };
+        var method = new Option<string>("--method") { Description = "lora (an adapter over a frozen base of any type) or full (every weight of an F32 GGUF base; writes model/model.gguf)", DefaultValueFactory = _ => TuneOptions.DefaultMethod };
+        var rank = new Option<int>("--lora-rank") { DefaultValueFactory = _ => TuneOptions.DefaultLoraRank };
+        var alpha = new Option<float>("--lora-alpha") { DefaultValueFactory = _ => TuneOptions.DefaultLoraAlpha };
+        var dropout = new Option<float>("--lora-dropout") { DefaultValueFactory = _ => TuneOptions.DefaultLoraDropout };
+        var targets = new Option<string>("--targets") { Description = "LoRA target layers", DefaultValueFactory = _ => TuneOptions.DefaultTargets };
+        var epochs = new Option<int?>("--epochs") { Description = $"Epochs (default {TuneOptions.DefaultEpochs}; ignored with --steps)" };
         var steps = new Option<int?>("--steps") { Description = "Optimizer steps" };
-        var lr = new Option<float>("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => 2e-4f };
-        var batch = new Option<int>("--batch") { Description = "Sequences per micro-batch", DefaultValueFactory = _ => 4 };
-        var accum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => 4 };
-        var seqLen = new Option<int>("--seq-len") { Description = "Longest sequence in tokens", DefaultValueFactory = _ => 512 };
-        var warmup = new Option<double>("--warmup") { Description = "Warmup fraction of the steps", DefaultValueFactory = _ => 0.03 };
-        var schedule = new Option<string>("--schedule") { Description = "cosine, linear or constant", DefaultValueFactory = _ => "cosine" };
+        var lr = new Option<float>("--lr") { Description = "Peak learning rate", DefaultValueFactory = _ => TuneOptions.DefaultLearningRate };
+        var batch = new Option<int>("--batch") { Description = "Sequences per micro-batch", DefaultValueFactory = _ => TuneOptions.DefaultBatchSize };
+        var accum = new Option<int>("--grad-accum") { Description = "Micro-batches per optimizer step", DefaultValueFactory = _ => TuneOptions.DefaultGradAccum };
+        var seqLen = new Option<int>("--seq-len") { Description = "Longest sequence in tokens", DefaultValueFactory = _ => TuneOptions.DefaultSeqLen };
+        var warmup = new Option<double>("--warmup") { Description = "Warmup fraction of the steps", DefaultValueFactory = _ => TuneOptions.DefaultWarmup };
+        var schedule = new Option<string>("--schedule") { Description = "cosine, linear or constant", DefaultValueFactory = _ => TuneOptions.DefaultSchedule.ToString().ToLowerInvariant() };
         var evalEvery = new Option<int>("--eval-every") { Description = "Validate every N steps (0 = once per epoch)" };
         var patience = new Option<int>("--patience") { Description = "Stop after P evaluations without improvement (0 = never)" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Checkpoint every N steps (0 = at each evaluation)" };
-        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 42UL };
+        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => TuneOptions.DefaultSeed };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (0 = one per processor)" };
         var resume = new Option<bool>("--resume") { Description = "Continue from the checkpoint in --out" };
         var recompute = new Option<bool>("--recompute") { Description = "Activation checkpointing (less memory, more compute)" };
@@ -45,7 +45,21 @@ internal static class TuneCommand
             model, tokenizer, data, val, valSplit, format, dropLong, output, method, rank, alpha, dropout, targets, epochs, steps, lr, batch, accum,
             seqLen, warmup, schedule, evalEvery, patience, checkpointEvery, seed, threads, resume, recompute, quiet,
         };
-        cmd.SetAction((r, ct) => CliRun.Guard(() =>
+        // How the command line spells each setting a SettingException from TuneOptions or the Trainer may name.
+        var flags = new Dictionary<string, Option>
+        {
+            [nameof(TuneOptions.ModelPath)] = model, [nameof(TuneOptions.TokenizerPath)] = tokenizer, [nameof(TuneOptions.DataPath)] = data,
+            [nameof(TuneOptions.ValidationPath)] = val, [nameof(TuneOptions.ValidationSplit)] = valSplit, [nameof(TuneOptions.Format)] = format,
+            [nameof(TuneOptions.Overlong)] = dropLong, [nameof(TuneOptions.OutputDir)] = output, [nameof(TuneOptions.Method)] = method,
+            [nameof(TuneOptions.LoraRank)] = rank, [nameof(TuneOptions.LoraAlpha)] = alpha, [nameof(TuneOptions.LoraDropout)] = dropout,
+            [nameof(TuneOptions.Targets)] = targets, [nameof(TuneOptions.Epochs)] = epochs, [nameof(TuneOptions.Steps)] = steps,
+            [nameof(TuneOptions.LearningRate)] = lr, [nameof(TuneOptions.BatchSize)] = batch, [nameof(TuneOptions.GradAccum)] = accum,
+            [nameof(TuneOptions.SeqLen)] = seqLen, [nameof(TuneOptions.Warmup)] = warmup, [nameof(TuneOptions.Schedule)] = schedule,
+            [nameof(TuneOptions.EvalEvery)] = evalEvery, [nameof(TuneOptions.Patience)] = patience, [nameof(TuneOptions.CheckpointEvery)] = checkpointEvery,
+            [nameof(TuneOptions.Seed)] = seed, [nameof(TuneOptions.Threads)] = threads, [nameof(TuneOptions.Resume)] = resume,
+            [nameof(TuneOptions.Recompute)] = recompute,
+        };
+        cmd.SetAction((r, ct) => CliRun.Guard(flags, () =>
         {
             var options = new TuneOptions
             {
@@ -53,7 +67,8 @@ internal static class TuneCommand
                 TokenizerPath = r.GetValue(tokenizer),
                 DataPath = r.GetValue(data)!,
                 ValidationPath = r.GetValue(val),
-                ValidationSplit = r.GetValue(val) != null && r.GetValue(valSplit) == 0.1 ? 0 : r.GetValue(valSplit),
+                // Left unset unless typed, so that TuneOptions applies its default (none beside --val) and can refuse both.
+                ValidationSplit = r.GetResult(valSplit) is { Implicit: false } ? r.GetValue(valSplit) : null,
                 Format = DatasetFormats.Parse(r.GetValue(format)!),
                 Overlong = r.GetValue(dropLong) ? OverlongPolicy.Drop : OverlongPolicy.Truncate,
                 OutputDir = r.GetValue(output)!,
@@ -82,7 +97,7 @@ internal static class TuneCommand
         {
             trainer.Prepare();
         }
-        catch (Exception e) when (e is InsufficientMemoryException or NotSupportedException)
+        catch (NotSupportedException e)
         {
             err.WriteLine($"error: {e.Message}");
             return 1;

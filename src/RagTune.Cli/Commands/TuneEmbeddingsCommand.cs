@@ -38,7 +38,16 @@ internal static class TuneEmbeddingsCommand
         {
             model, pairs, output, epochs, lr, batch, temperature, valSplit, patience, hardNegatives, recallK, maxTokens, family, seed, threads,
         };
-        cmd.SetAction((r, ct) => CliRun.Guard(async () =>
+        // How the command line spells each setting a SettingException from EmbeddingTuneOptions may name.
+        var flags = new Dictionary<string, Option>
+        {
+            [nameof(EmbeddingTuneOptions.Epochs)] = epochs, [nameof(EmbeddingTuneOptions.LearningRate)] = lr, [nameof(EmbeddingTuneOptions.BatchSize)] = batch,
+            [nameof(EmbeddingTuneOptions.Temperature)] = temperature, [nameof(EmbeddingTuneOptions.ValidationSplit)] = valSplit,
+            [nameof(EmbeddingTuneOptions.Patience)] = patience, [nameof(EmbeddingTuneOptions.HardNegatives)] = hardNegatives,
+            [nameof(EmbeddingTuneOptions.RecallK)] = recallK, [nameof(EmbeddingTuneOptions.MaxTokens)] = maxTokens,
+            [nameof(EmbeddingTuneOptions.Seed)] = seed, [nameof(EmbeddingTuneOptions.Threads)] = threads,
+        };
+        cmd.SetAction((r, ct) => CliRun.Guard(flags, async () =>
         {
             var prefixes = LocalEmbeddingOptions.ForFamily(r.GetValue(family));
             var options = new EmbeddingTuneOptions

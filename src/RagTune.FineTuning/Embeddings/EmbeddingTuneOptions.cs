@@ -1,8 +1,11 @@
+using RagTune.Engine;
+
 namespace RagTune.FineTuning.Embeddings;
 
 /// <summary>
 /// Options of <see cref="EmbeddingTuner"/>, one per <c>ragtune tune-embeddings</c> flag, with its defaults (those of
-/// sentence-transformers' MultipleNegativesRankingLoss recipes where one exists). <see cref="Validate"/> names the flag at fault.
+/// sentence-transformers' MultipleNegativesRankingLoss recipes where one exists); the CLI takes its defaults from a
+/// default instance. <see cref="Validate"/> names the setting at fault.
 /// </summary>
 internal sealed record EmbeddingTuneOptions
 {
@@ -54,26 +57,29 @@ internal sealed record EmbeddingTuneOptions
     /// <summary>Text before every passage (E5's "passage: "); none by default.</summary>
     public string PassagePrefix { get; init; } = "";
 
-    /// <summary>Throws naming the flag when a value is out of range.</summary>
+    /// <summary>
+    /// Throws a <see cref="SettingException"/> naming the setting when a value is out of range; the front end words it
+    /// as its flag.
+    /// </summary>
     public void Validate()
     {
-        static void Require(bool ok, string flag, object value, string what)
+        static void Require(bool ok, string setting, object value, string what)
         {
-            if (!ok) throw new ArgumentOutOfRangeException(flag, value, $"{flag} {value}: {what}");
+            if (!ok) throw new SettingException(nameof(EmbeddingTuneOptions), $"{{{setting}}} {value}: {what}", setting);
         }
-        Require(Epochs >= 1, "--epochs", Epochs, "must be at least 1.");
-        Require(LearningRate > 0 && float.IsFinite(LearningRate), "--lr", LearningRate, "must be positive.");
-        Require(BatchSize >= 2, "--batch", BatchSize, "must be at least 2 (in-batch negatives need other queries).");
-        Require(Temperature > 0 && float.IsFinite(Temperature), "--temperature", Temperature, "must be positive.");
-        Require(ValidationSplit > 0 && ValidationSplit < 1, "--val-split", ValidationSplit, "must be in (0, 1); validation Recall@k picks the best epoch.");
-        Require(Patience >= 0, "--patience", Patience, "must be 0 or more.");
-        Require(HardNegatives >= 0, "--hard-negatives", HardNegatives, "must be 0 or more.");
-        Require(RecallK >= 1, "--recall-k", RecallK, "must be at least 1.");
-        Require(MaxTokens >= 3, "--max-tokens", MaxTokens, "must leave room for [CLS], one token and [SEP].");
-        Require(WeightDecay >= 0, "weight decay", WeightDecay, "must be 0 or positive.");
-        Require(WarmupFraction >= 0 && WarmupFraction < 1, "warmup fraction", WarmupFraction, "must be in [0, 1).");
-        Require(MaxGradNorm > 0, "max grad norm", MaxGradNorm, "must be positive.");
-        Require(Threads >= 0, "--threads", Threads, "must be 0 (one per processor) or positive.");
+        Require(Epochs >= 1, nameof(Epochs), Epochs, "must be at least 1.");
+        Require(LearningRate > 0 && float.IsFinite(LearningRate), nameof(LearningRate), LearningRate, "must be positive.");
+        Require(BatchSize >= 2, nameof(BatchSize), BatchSize, "must be at least 2 (in-batch negatives need other queries).");
+        Require(Temperature > 0 && float.IsFinite(Temperature), nameof(Temperature), Temperature, "must be positive.");
+        Require(ValidationSplit > 0 && ValidationSplit < 1, nameof(ValidationSplit), ValidationSplit, "must be in (0, 1); validation Recall@k picks the best epoch.");
+        Require(Patience >= 0, nameof(Patience), Patience, "must be 0 or more.");
+        Require(HardNegatives >= 0, nameof(HardNegatives), HardNegatives, "must be 0 or more.");
+        Require(RecallK >= 1, nameof(RecallK), RecallK, "must be at least 1.");
+        Require(MaxTokens >= 3, nameof(MaxTokens), MaxTokens, "must leave room for [CLS], one token and [SEP].");
+        Require(WeightDecay >= 0, nameof(WeightDecay), WeightDecay, "must be 0 or positive.");
+        Require(WarmupFraction >= 0 && WarmupFraction < 1, nameof(WarmupFraction), WarmupFraction, "must be in [0, 1).");
+        Require(MaxGradNorm > 0, nameof(MaxGradNorm), MaxGradNorm, "must be positive.");
+        Require(Threads >= 0, nameof(Threads), Threads, "must be 0 (one per processor) or positive.");
         ArgumentNullException.ThrowIfNull(QueryPrefix);
         ArgumentNullException.ThrowIfNull(PassagePrefix);
     }

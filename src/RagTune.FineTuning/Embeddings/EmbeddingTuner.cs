@@ -73,7 +73,7 @@ internal sealed class EmbeddingTuner
         if (File.Exists(modelFolder))
             throw new EmbeddingModelException($"{modelFolder}: tune-embeddings needs a Hugging Face / sentence-transformers folder (config.json, model.safetensors, vocab.txt) so the tuned model can be saved in the same layout; GGUF files cannot be tuned.");
         if (string.Equals(modelFolder.TrimEnd(Path.DirectorySeparatorChar), outFolder.TrimEnd(Path.DirectorySeparatorChar), StringComparison.Ordinal))
-            throw new ArgumentException($"--out '{outFolder}' is the model folder; write the tuned model to a new folder.", nameof(outFolder));
+            throw new ArgumentException($"The output folder '{outFolder}' is the model folder; write the tuned model to a new folder.", nameof(outFolder));
         var st = SentenceTransformersConfig.Read(modelFolder);
         bool cls = (st.Pooling ?? EmbeddingPooling.Mean) == EmbeddingPooling.Cls, normalize = st.Normalize ?? true;
         var tokenizer = WordPieceTokenizer.FromFolder(modelFolder);

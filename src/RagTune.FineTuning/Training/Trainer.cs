@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text.Json;
+using RagTune.Engine;
 using RagTune.Engine.Models;
 using RagTune.Engine.Training;
 using RagTune.FineTuning.Adapters;
@@ -71,7 +72,7 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
             // Full fine-tuning: F32 weights + gradients + two AdamW moments = 16 bytes per parameter, before activations.
             long need = 16 * config.ParameterCount(_model.Engine.Weights.TiedOutput);
             if (need > available)
-                throw new InsufficientMemoryException($"A full fine-tune of {Path.GetFileName(options.ModelPath)} needs at least {need / (1024.0 * 1024 * 1024):F2} GiB (weights, gradients and AdamW state at 16 bytes per parameter) but {available / (1024.0 * 1024 * 1024):F2} GiB is available. Use --method lora.");
+                throw new SettingException(nameof(TuneOptions), $"A full fine-tune of {Path.GetFileName(options.ModelPath)} needs at least {need / (1024.0 * 1024 * 1024):F2} GiB (weights, gradients and AdamW state at 16 bytes per parameter) but {available / (1024.0 * 1024 * 1024):F2} GiB is available. Set {{Method}} to lora.", nameof(TuneOptions.Method));
             if (_model.Engine.Gguf is null)
                 throw new NotSupportedException($"{options.ModelPath}: full fine-tuning writes a GGUF model with the base's metadata, so the base must be a GGUF file. Convert it first: ragtune model convert {options.ModelPath} --type f32 --out base-f32.gguf.");
             _full = new FullModelParameters(_model.Engine); // throws NotSupportedException naming a non-F32 tensor
@@ -90,7 +91,7 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
         }
         else
         {
-            (_train, _val) = DatasetSplit.Split(examples, options.ValidationSplit, options.Seed);
+            (_train, _val) = DatasetSplit.Split(examples, options.EffectiveValidationSplit, options.Seed);
         }
         TrainReport = report;
         if (_train.Count == 0)
@@ -99,14 +100,15 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
 
         int microPerEpoch = (_train.Count + options.BatchSize - 1) / options.BatchSize;
         _stepsPerEpoch = Math.Max(1, microPerEpoch / options.GradAccum);
-        _totalSteps = options.Steps ?? _stepsPerEpoch * (options.Epochs ?? 1);
+        _totalSteps = options.Steps ?? _stepsPerEpoch * (options.Epochs ?? TuneOptions.DefaultEpochs);
 
         var training = new TrainingOptions(options.BatchSize, _seqLen, options.Threads, options.Recompute, options.Seed);
         long trainable = _full?.ParameterCount ?? new LoraAdapter(config, lora).ParameterCount;
         long memory = TrainingSession.EstimateBytes(config, _full is null ? lora.Rank : 0, training) + trainable * 16 // values, gradients, two moments
             + _model.Engine.Weights.ByteLength;
         if (memory > available)
-            throw new InsufficientMemoryException($"Training needs about {memory / (1024.0 * 1024 * 1024):F2} GiB but {available / (1024.0 * 1024 * 1024):F2} GiB is available. Lower --batch (raise --grad-accum to keep the effective batch), --seq-len, or add --recompute.");
+            throw new SettingException(nameof(TuneOptions), $"Training needs about {memory / (1024.0 * 1024 * 1024):F2} GiB but {available / (1024.0 * 1024 * 1024):F2} GiB is available. Lower {{BatchSize}} (raise {{GradAccum}} to keep the effective batch), {{SeqLen}}, or turn on {{Recompute}}.",
+                nameof(TuneOptions.BatchSize), nameof(TuneOptions.GradAccum), nameof(TuneOptions.SeqLen), nameof(TuneOptions.Recompute));
         Estimate = new TrainingEstimate(trainable, _totalSteps, _stepsPerEpoch, _seqLen, TimeSpan.Zero, TimeSpan.Zero, memory, available);
     }
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using RagTune.Engine;
 using RagTune.FineTuning.Datasets;
 using RagTune.FineTuning.Training;
 using RagTune.Hosting.Collections;
@@ -75,39 +76,48 @@ internal sealed class TuneService(RagTuneOptions options, JobQueue jobs)
             OutputDir = outDir,
             Steps = request.Steps,
             Epochs = request.Epochs,
-            LearningRate = request.LearningRate ?? 2e-4f,
-            LoraRank = request.LoraRank ?? 8,
-            BatchSize = request.BatchSize ?? 4,
-            GradAccum = request.GradAccum ?? 4,
-            SeqLen = request.SeqLen ?? 512,
-            EvalEvery = request.EvalEvery ?? 0,
-            ValidationSplit = request.ValidationSplit ?? 0.1,
-            Seed = request.Seed ?? 42,
+            LearningRate = request.LearningRate ?? TuneOptions.DefaultLearningRate,
+            LoraRank = request.LoraRank ?? TuneOptions.DefaultLoraRank,
+            BatchSize = request.BatchSize ?? TuneOptions.DefaultBatchSize,
+            GradAccum = request.GradAccum ?? TuneOptions.DefaultGradAccum,
+            SeqLen = request.SeqLen ?? TuneOptions.DefaultSeqLen,
+            EvalEvery = request.EvalEvery ?? TuneOptions.DefaultEvalEvery,
+            ValidationSplit = request.ValidationSplit,
+            Seed = request.Seed ?? TuneOptions.DefaultSeed,
             Threads = options.TrainingThreads,
         };
         try
         {
             tune.Validate();
         }
-        catch (ArgumentException e)
+        catch (SettingException e)
         {
-            throw HostingException.Invalid(RequestWording(e.Message));
+            throw HostingException.Invalid(Word(e), FieldOf(e.Setting));
         }
         return jobs.Enqueue(Kind, $"Fine-tune {request.ModelName}", null, (job, ct) => Task.FromResult<object?>(Train(job, request.ModelName, tune, ct)), id);
     }
 
-    // TuneOptions speaks in `ragtune tune` flags; a request names the same settings as JSON fields.
-    private static readonly (string Flag, string Field)[] s_fields =
+    // The TuneOptions settings a request sets, by their TuneRequest property (the same name, camel-cased in JSON).
+    private static readonly HashSet<string> s_requestSettings =
     [
-        ("--grad-accum", "gradAccum"), ("--seq-len", "seqLen"), ("--val-split", "validationSplit"), ("--eval-every", "evalEvery"),
-        ("--lora-rank", "loraRank"), ("--steps", "steps"), ("--epochs", "epochs"), ("--lr", "learningRate"), ("--batch", "batchSize"),
+        nameof(TuneRequest.Steps), nameof(TuneRequest.Epochs), nameof(TuneRequest.LearningRate), nameof(TuneRequest.LoraRank),
+        nameof(TuneRequest.BatchSize), nameof(TuneRequest.GradAccum), nameof(TuneRequest.SeqLen), nameof(TuneRequest.EvalEvery),
+        nameof(TuneRequest.ValidationSplit), nameof(TuneRequest.Seed),
     ];
 
-    private static string RequestWording(string message)
+    /// <summary>The request's (JSON) name for a <see cref="TuneOptions"/> setting, or null for one a request does not set.</summary>
+    internal static string? FieldOf(string setting) => setting switch
     {
-        foreach (var (flag, field) in s_fields) message = message.Replace(flag, field, StringComparison.Ordinal);
-        return message;
-    }
+        _ when s_requestSettings.Contains(setting) => JsonNamingPolicy.CamelCase.ConvertName(setting),
+        nameof(TuneOptions.DataPath) => "dataset",
+        nameof(TuneOptions.ModelPath) => "model",
+        // Set from the server's configuration, not by the request.
+        nameof(TuneOptions.Threads) => $"RagTune:{nameof(RagTuneOptions.TrainingThreads)}",
+        _ => null,
+    };
+
+    /// <summary>The message of <paramref name="e"/> with each setting named as a request (or the server's configuration) names it.</summary>
+    internal static string Word(SettingException e) => e.Render(FieldOf);
 
     /// <summary>
     /// The base model and absolute adapter folder of a succeeded fine-tuning job, to serve it; a job that has not
@@ -126,7 +136,15 @@ internal sealed class TuneService(RagTuneOptions options, JobQueue jobs)
     {
         job.Report("prepare", 0, 0, message: "loading the model and the data set");
         using var trainer = new Trainer(tune);
-        trainer.Prepare();
+        try
+        {
+            trainer.Prepare();
+        }
+        catch (SettingException e)
+        {
+            // Settings that only fail once the model is loaded (too little memory for them); the job shows the message.
+            throw HostingException.Invalid(Word(e), FieldOf(e.Setting));
+        }
         var total = trainer.Estimate?.TotalSteps ?? 0;
         job.Report("train", 0, total, message: trainer.TrainReport?.ToString());
         var result = trainer.Run(new StepProgress(job), null, ct);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
+using RagTune.Engine;
 using RagTune.Engine.Encoders;
 using RagTune.FineTuning.Embeddings;
 using RagTune.Models.Embeddings;
@@ -80,15 +81,19 @@ public sealed class EmbeddingTunerTests
     }
 
     [Fact]
-    public void Bad_inputs_are_refused_with_the_flag_or_file_named()
+    public void Bad_inputs_are_refused_with_the_setting_or_file_named()
     {
         using var dir = new TempDir();
         var model = RandomModel(dir);
         var pairs = SyntheticPairs(10);
-        Assert.Contains("--lr", Assert.Throws<ArgumentOutOfRangeException>(() =>
-            EmbeddingTuner.Run(model, pairs, Path.Combine(dir.Path, "o"), new EmbeddingTuneOptions { LearningRate = 0 })).Message);
-        Assert.Contains("--batch", Assert.Throws<ArgumentOutOfRangeException>(() =>
-            EmbeddingTuner.Run(model, pairs, Path.Combine(dir.Path, "o"), new EmbeddingTuneOptions { BatchSize = 1 })).Message);
+        var lr = Assert.Throws<SettingException>(() =>
+            EmbeddingTuner.Run(model, pairs, Path.Combine(dir.Path, "o"), new EmbeddingTuneOptions { LearningRate = 0 }));
+        Assert.Equal(nameof(EmbeddingTuneOptions.LearningRate), lr.Setting);
+        Assert.Equal("--lr 0: must be positive.", lr.Render(_ => "--lr"));
+        var batch = Assert.Throws<SettingException>(() =>
+            EmbeddingTuner.Run(model, pairs, Path.Combine(dir.Path, "o"), new EmbeddingTuneOptions { BatchSize = 1 }));
+        Assert.Equal(nameof(EmbeddingTuneOptions.BatchSize), batch.Setting);
+        Assert.StartsWith("EmbeddingTuneOptions.BatchSize 1: must be at least 2", batch.Message);
         Assert.Contains("is the model folder", Assert.Throws<ArgumentException>(() => EmbeddingTuner.Run(model, pairs, model, new EmbeddingTuneOptions())).Message);
         Assert.Contains("at least 3 are needed", Assert.Throws<ArgumentException>(() =>
             EmbeddingTuner.Run(model, pairs.Take(2).ToList(), Path.Combine(dir.Path, "o"), new EmbeddingTuneOptions())).Message);

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using RagTune.Engine;
 using RagTune.FineTuning.Adapters;
 using RagTune.FineTuning.Datasets;
 using RagTune.FineTuning.Training;
@@ -150,13 +151,23 @@ public sealed class TrainerTests
             Assert.Contains("Unknown LoRA target 'wq'", Assert.Throws<ArgumentException>(t.Prepare).Message);
 
         using (var t = new Trainer(ok with { Method = "full", MemoryLimitBytes = 1024 }))
-            Assert.Contains("Use --method lora", Assert.Throws<InsufficientMemoryException>(t.Prepare).Message);
+            Assert.Contains("Set TuneOptions.Method to lora", Assert.Throws<SettingException>(t.Prepare).Message);
 
         using (var t = new Trainer(ok with { MemoryLimitBytes = 1024 }))
-            Assert.Contains("Lower --batch", Assert.Throws<InsufficientMemoryException>(t.Prepare).Message);
+        {
+            var e = Assert.Throws<SettingException>(t.Prepare);
+            Assert.Equal(nameof(TuneOptions.BatchSize), e.Setting);
+            Assert.Contains("Lower --batch (raise --grad-accum to keep the effective batch), --seq-len, or turn on --recompute.",
+                e.Render(s => "--" + s switch { "BatchSize" => "batch", "GradAccum" => "grad-accum", "SeqLen" => "seq-len", _ => "recompute" }));
+        }
 
         using (var t = new Trainer(ok with { LearningRate = -1 }))
-            Assert.Contains("--lr", Assert.Throws<ArgumentException>(t.Prepare).Message);
+        {
+            var e = Assert.Throws<SettingException>(t.Prepare);
+            Assert.Equal(nameof(TuneOptions.LearningRate), e.Setting);
+            Assert.Equal(nameof(TuneOptions.LearningRate), e.ParamName);
+            Assert.Contains("TuneOptions.LearningRate -1 must be in (0, 1)", e.Message);
+        }
 
         using (var t = new Trainer(ok with { Resume = true }))
         {

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using RagTune.FineTuning.Training;
 using RagTune.Hosting.Jobs;
 using RagTune.Hosting.Tests.Jobs;
 using RagTune.Hosting.Tuning;
@@ -89,5 +90,40 @@ public sealed class TuneServiceTests
         Assert.Empty(h.Jobs.List());
         var bad = await Assert.ThrowsAsync<HostingException>(() => h.Tune.SaveDatasetAsync("model.gguf", new MemoryStream([1]), CancellationToken.None));
         Assert.Equal("file", bad.Field);
+    }
+
+    [Theory]
+    [InlineData("learningRate", "learningRate 5 must be in (0, 1); 0.0002 is typical for LoRA.")]
+    [InlineData("steps", "steps 0 must be positive.")]
+    [InlineData("epochs", "epochs 0 must be positive.")]
+    [InlineData("batchSize", "batchSize 0 must be between 1 and 4096.")]
+    [InlineData("validationSplit", "validationSplit 1.5 must be in [0, 1), e.g. 0.1.")]
+    public async Task A_bad_setting_is_named_by_its_request_field(string field, string message)
+    {
+        await using var h = await HostedServices.StartAsync();
+        var request = Request(Examples(2));
+        request = field switch
+        {
+            "learningRate" => request with { LearningRate = 5 },
+            "steps" => request with { Steps = 0 },
+            "epochs" => request with { Epochs = 0 },
+            "batchSize" => request with { BatchSize = 0 },
+            _ => request with { ValidationSplit = 1.5 },
+        };
+        var e = Assert.Throws<HostingException>(() => h.Tune.Start(request));
+        Assert.Equal(HostingFailure.Invalid, e.Failure);
+        Assert.Equal(message, e.Message);
+        Assert.Equal(field, e.Field);
+        Assert.Empty(h.Jobs.List());
+    }
+
+    [Fact]
+    public void Settings_a_request_does_not_set_are_named_as_the_server_configures_them()
+    {
+        Assert.Equal("RagTune:TrainingThreads", TuneService.FieldOf(nameof(TuneOptions.Threads)));
+        Assert.Equal("loraRank", TuneService.FieldOf(nameof(TuneOptions.LoraRank)));
+        Assert.Null(TuneService.FieldOf(nameof(TuneOptions.Warmup)));
+        var e = new RagTune.Engine.SettingException(nameof(TuneOptions), "{Warmup} 2 must be a fraction in [0, 1).", nameof(TuneOptions.Warmup));
+        Assert.Equal("TuneOptions.Warmup 2 must be a fraction in [0, 1).", TuneService.Word(e));
     }
 }
