@@ -20,12 +20,13 @@ namespace RagTune.Engine.Kernels;
 //   correction per (row, token), Σ_b dw_b * (8 * dx_b * Σ x_b), a dot over blocks (1/32 of the work) with the
 //   activation factor prepared once per call and the weight scales once per panel.
 // - Q8_0: the abs/sign trick, |w| · (x with w's sign). AVX-512 has no vpsignb, so the sign is a byte mask (w < 0)
-//   and a bitwise select between x and -x (vpternlogd), with -x prepared once per call and |w| and the mask once
-//   per 4-row panel. |w| <= 128 (|-128| is 0x80, read unsigned) and |x| <= 127 (QuantizeRowQ8_0 never gives -128,
+//   and a bitwise select between x and -x (vpternlogd), with -x formed once per token and block pair (in registers:
+//   loading a stored copy measured slower, the activation stream is what K = 1536 is bound by) and |w| and the mask
+//   once per 4-row panel. |w| <= 128 (|-128| is 0x80, read unsigned) and |x| <= 127 (QuantizeRowQ8_0 never gives -128,
 //   so -x fits), so 2 * 128 * 127 = 32512 cannot saturate.
 //
 // The GGUF blocks interleave scales with quants, so two blocks are never contiguous: the activations are repacked
-// once per call into the scratch (MatMul.Layout: X8, XN8, XC; the block scales reuse Scales8, which already repeats
+// once per call into the scratch (MatMul.Layout: X8, XC; the block scales reuse Scales8, which already repeats
 // each scale 8 times, padded to whole pairs), the weights once per 4-row panel into a per-thread buffer that stays
 // in L1 while the token rows stream past (the panel is re-packed once per 64-token block).
 
@@ -64,7 +65,7 @@ internal static unsafe partial class MatMul
 
     /// <summary>
     /// The activations for the int8 tiles, from the Q8_0 copy: the quants as contiguous int8 rows [T, Kp] (X8), and
-    /// for Q8_0 weights their negation [T, Kp] (XN8), for Q4_0 weights 8 * dx_b * Σ x_b [T, B16] (XC); zero padded.
+    /// for Q4_0 weights 8 * dx_b * Σ x_b [T, B16] (XC); zero padded.
     /// </summary>
     private static void PrepareInt8Activations(byte* xq /*[T, blocks*34]*/, bool q4, int k, int t, byte* scratch)
     {
@@ -73,7 +74,6 @@ internal static unsafe partial class MatMul
         for (int tok = 0; tok < t; tok++)
         {
             sbyte* x8 = (sbyte*)(scratch + layout.X8) + (long)tok * kp;
-            sbyte* xn = (sbyte*)(scratch + layout.XN8) + (long)tok * kp;
             float* xc = (float*)(scratch + layout.XC) + (long)tok * b16;
             byte* blk = xq + (long)tok * blocks * Quant.Q8_0BlockBytes;
             for (int b = 0; b < blocks; b++, blk += Quant.Q8_0BlockBytes)
@@ -85,16 +85,8 @@ internal static unsafe partial class MatMul
                     var sum = Avx2.MultiplyAddAdjacent(Avx2.MultiplyAddAdjacent(Vector256<byte>.One, v), Vector256<short>.One);
                     xc[b] = 8f * Quant.ReadHalf(blk) * Vector256.Sum(sum);
                 }
-                else
-                {
-                    (-v).Store(xn + b * Quant.QK);
-                }
             }
-            if ((blocks & 1) != 0)
-            {
-                Vector256<sbyte>.Zero.Store(x8 + blocks * Quant.QK);
-                if (!q4) Vector256<sbyte>.Zero.Store(xn + blocks * Quant.QK);
-            }
+            if ((blocks & 1) != 0) Vector256<sbyte>.Zero.Store(x8 + blocks * Quant.QK);
             if (q4) new Span<float>(xc + blocks, b16 - blocks).Clear();
         }
     }
@@ -149,9 +141,9 @@ internal static unsafe partial class MatMul
 
     /// <summary>
     /// y[tok+j, r+i] for i &lt; <paramref name="rows"/>, j in 0..3: a packed Q8_0 panel dotted with 4 int8
-    /// activation rows (x and -x [4, Kp], scales [4, pairs*16]).
+    /// activation rows (x [4, Kp], scales [4, pairs*16]).
     /// </summary>
-    private static void TileQ8_0Int8(float* y /*[T, N], at (tok, r)*/, int n, int rows, byte* panel, sbyte* x, sbyte* xn, float* dx, int pairs)
+    private static void TileQ8_0Int8(float* y /*[T, N], at (tok, r)*/, int n, int rows, byte* panel, sbyte* x, float* dx, int pairs)
     {
         int kp = pairs * 64, ds = pairs * 16;
         byte* u = panel, sign = panel + 4 * kp;
@@ -169,10 +161,10 @@ internal static unsafe partial class MatMul
             var u3 = Vector512.Load(u + 3 * kp + o);
             byte* m = sign + o;
             float* d = dw + s;
-            TokenQ8_0(ref a00, ref a10, ref a20, ref a30, u0, u1, u2, u3, m, kp, d, ds, x + o, xn + o, dx + s);
-            TokenQ8_0(ref a01, ref a11, ref a21, ref a31, u0, u1, u2, u3, m, kp, d, ds, x + kp + o, xn + kp + o, dx + ds + s);
-            TokenQ8_0(ref a02, ref a12, ref a22, ref a32, u0, u1, u2, u3, m, kp, d, ds, x + 2 * kp + o, xn + 2 * kp + o, dx + 2 * ds + s);
-            TokenQ8_0(ref a03, ref a13, ref a23, ref a33, u0, u1, u2, u3, m, kp, d, ds, x + 3 * kp + o, xn + 3 * kp + o, dx + 3 * ds + s);
+            TokenQ8_0(ref a00, ref a10, ref a20, ref a30, u0, u1, u2, u3, m, kp, d, ds, x + o, dx + s);
+            TokenQ8_0(ref a01, ref a11, ref a21, ref a31, u0, u1, u2, u3, m, kp, d, ds, x + kp + o, dx + ds + s);
+            TokenQ8_0(ref a02, ref a12, ref a22, ref a32, u0, u1, u2, u3, m, kp, d, ds, x + 2 * kp + o, dx + 2 * ds + s);
+            TokenQ8_0(ref a03, ref a13, ref a23, ref a33, u0, u1, u2, u3, m, kp, d, ds, x + 3 * kp + o, dx + 3 * ds + s);
         }
         StoreRows(y, n, 0, rows, Vector512.Sum(a00), Vector512.Sum(a10), Vector512.Sum(a20), Vector512.Sum(a30));
         StoreRows(y, n, 1, rows, Vector512.Sum(a01), Vector512.Sum(a11), Vector512.Sum(a21), Vector512.Sum(a31));
@@ -184,10 +176,10 @@ internal static unsafe partial class MatMul
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void TokenQ8_0(ref Vector512<float> a0, ref Vector512<float> a1, ref Vector512<float> a2, ref Vector512<float> a3,
         Vector512<byte> u0, Vector512<byte> u1, Vector512<byte> u2, Vector512<byte> u3, byte* m /*[4, Kp] at the pair*/, int kp,
-        float* dw /*[4, pairs*16] at the pair*/, int ds, sbyte* x /*[64]*/, sbyte* xn /*[64]*/, float* dx /*[16]*/)
+        float* dw /*[4, pairs*16] at the pair*/, int ds, sbyte* x /*[64]*/, float* dx /*[16]*/)
     {
         var xv = Vector512.Load(x);
-        var xnv = Vector512.Load(xn);
+        var xnv = Vector512<sbyte>.Zero - xv;
         var e = Vector512.Load(dx);
         a0 = Avx512F.FusedMultiplyAdd(PairSums(u0, Vector512.ConditionalSelect(Vector512.Load((sbyte*)m), xnv, xv)), Vector512.Load(dw) * e, a0);
         a1 = Avx512F.FusedMultiplyAdd(PairSums(u1, Vector512.ConditionalSelect(Vector512.Load((sbyte*)m + kp), xnv, xv)), Vector512.Load(dw + ds) * e, a1);

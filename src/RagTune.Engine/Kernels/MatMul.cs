@@ -39,7 +39,7 @@ internal static unsafe partial class MatMul
     /// padded with zeros to an even number of blocks [T, pairs*16] (the 256-bit decode kernels load one block's as a
     /// vector, the int8 tiles a block pair's); for the int16 prefill tiles the quants widened to int16 [T, K] and the
     /// block scales as floats [T, K/32]; for the int8 prefill tiles (MatMul.Tiles.Int8.cs) the quants as int8 rows
-    /// [T, Kp], their negation [T, Kp] and the Q4_0 corrections [T, B16] floats.
+    /// [T, Kp] and the Q4_0 corrections [T, B16] floats.
     /// </summary>
     public static long ScratchBytes(GgmlType weightType, int k, int t) => weightType switch
     {
@@ -48,7 +48,7 @@ internal static unsafe partial class MatMul
         _ => 0,
     };
 
-    private static (long Scales8, long X16, long Scales1, long X8, long XN8, long XC, long Total) Layout(int k, int t)
+    private static (long Scales8, long X16, long Scales1, long X8, long XC, long Total) Layout(int k, int t)
     {
         static long Align(long v) => (v + 63) & ~63L;
         int rowBlocks = k / Quant.QK;
@@ -58,9 +58,8 @@ internal static unsafe partial class MatMul
         long x16 = Align(scales8 + (long)t * Pairs(rowBlocks) * 16 * sizeof(float));
         long scales1 = Align(x16 + blocks * Quant.QK * sizeof(short));
         long x8 = Align(scales1 + blocks * sizeof(float));
-        long xn8 = x8 + kp;
-        long xc = xn8 + kp;
-        return (scales8, x16, scales1, x8, xn8, xc, xc + (long)t * Blocks16(rowBlocks) * sizeof(float));
+        long xc = x8 + kp;
+        return (scales8, x16, scales1, x8, xc, xc + (long)t * Blocks16(rowBlocks) * sizeof(float));
     }
 
     /// <summary>Floats per token in the Scales8 region: each block scale 8 times, padded to an even block count.</summary>
@@ -181,7 +180,7 @@ internal static unsafe partial class MatMul
         private float* _xs;                      // [T, pairs*16] expanded scales (Scales8Stride)
         private short* _x16;                     // [T, K] int16 quants (tiles only)
         private float* _xs1;                     // [T, blocks] scales (int16 tiles only)
-        private sbyte* _x8, _xn8;                // [T, Kp] int8 quants and their negation (int8 tiles only)
+        private sbyte* _x8;                      // [T, Kp] int8 quants (int8 tiles only)
         private float* _xc;                      // [T, B16] Q4_0 corrections (int8 tiles only)
         private long _wRowBytes;
         private GgmlType _type;
@@ -196,11 +195,10 @@ internal static unsafe partial class MatMul
             _x16 = xq == null ? null : (short*)(xq + layout.X16);
             _xs1 = xq == null ? null : (float*)(xq + layout.Scales1);
             _x8 = xq == null ? null : (sbyte*)(xq + layout.X8);
-            _xn8 = xq == null ? null : (sbyte*)(xq + layout.XN8);
             _xc = xq == null ? null : (float*)(xq + layout.XC);
         }
 
-        public void Clear() { _y = _x = _xs = _xs1 = _xc = null; _xq = _w = null; _x16 = null; _x8 = _xn8 = null; }
+        public void Clear() { _y = _x = _xs = _xs1 = _xc = null; _xq = _w = null; _x16 = null; _x8 = null; }
 
         public void Execute(int start, int end)
         {
@@ -358,7 +356,7 @@ internal static unsafe partial class MatMul
                     {
                         float* y = _y + (long)tok * _n + r;
                         if (q4) TileQ4_0Int8(y, _n, rows, panel, _x8 + (long)tok * kp, _xs + (long)tok * ds, _xc + (long)tok * b16, pairs, b16);
-                        else TileQ8_0Int8(y, _n, rows, panel, _x8 + (long)tok * kp, _xn8 + (long)tok * kp, _xs + (long)tok * ds, pairs);
+                        else TileQ8_0Int8(y, _n, rows, panel, _x8 + (long)tok * kp, _xs + (long)tok * ds, pairs);
                     }
                 }
                 GC.KeepAlive(keep);
