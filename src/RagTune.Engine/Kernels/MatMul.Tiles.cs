@@ -12,6 +12,8 @@ namespace RagTune.Engine.Kernels;
 // several dot products in flight and reuses every load: the F32 tile computes 4 rows x 4 tokens with 16
 // accumulators (8 loads per 16 FMAs); the quantized tiles compute 1 row x 4 tokens, so the weight-side work of a
 // block (abs and sign mask for Q8_0, nibble unpacking for Q4_0, the scale lookup) is done once for four tokens.
+// Forward uses the int8 tiles of MatMul.Tiles.Int8.cs for Q8_0 / Q4_0 by default (MatMul.DefaultQuantTiles); the
+// int16 tiles here stay selectable through ForwardWithTiles and are tested against the reference like them.
 
 internal static unsafe partial class MatMul
 {

@@ -35,9 +35,11 @@ internal static unsafe partial class MatMul
 
     /// <summary>
     /// Bytes of scratch <see cref="Forward"/> needs for quantized weights. Layout, each region 64-byte aligned:
-    /// the Q8_0 copy of the activations [T, K/32*34] bytes; every block scale as a float repeated 8 times
-    /// [T, K/32*8] (the 256-bit decode kernels load it as a vector); and for the AVX-512 prefill tiles the quants
-    /// widened to int16 [T, K] and the block scales as floats [T, K/32].
+    /// the Q8_0 copy of the activations [T, K/32*34] bytes; every block scale as a float repeated 8 times, each token
+    /// padded with zeros to an even number of blocks [T, pairs*16] (the 256-bit decode kernels load one block's as a
+    /// vector, the int8 tiles a block pair's); for the int16 prefill tiles the quants widened to int16 [T, K] and the
+    /// block scales as floats [T, K/32]; for the int8 prefill tiles (MatMul.Tiles.Int8.cs) the quants as int8 rows
+    /// [T, Kp] and the Q4_0 corrections [T, B16] floats.
     /// </summary>
     public static long ScratchBytes(GgmlType weightType, int k, int t) => weightType switch
     {
@@ -46,26 +48,40 @@ internal static unsafe partial class MatMul
         _ => 0,
     };
 
-    private static (long Scales8, long X16, long Scales1, long Total) Layout(int k, int t)
+    private static (long Scales8, long X16, long Scales1, long X8, long XC, long Total) Layout(int k, int t)
     {
         static long Align(long v) => (v + 63) & ~63L;
-        long blocks = (long)t * (k / Quant.QK);
+        int rowBlocks = k / Quant.QK;
+        long blocks = (long)t * rowBlocks;
+        long kp = (long)t * Pairs(rowBlocks) * 64;   // T rows of int8, padded to whole block pairs
         long scales8 = Align(blocks * Quant.Q8_0BlockBytes);
-        long x16 = Align(scales8 + blocks * 8 * sizeof(float));
+        long x16 = Align(scales8 + (long)t * Pairs(rowBlocks) * 16 * sizeof(float));
         long scales1 = Align(x16 + blocks * Quant.QK * sizeof(short));
-        return (scales8, x16, scales1, scales1 + blocks * sizeof(float));
+        long x8 = Align(scales1 + blocks * sizeof(float));
+        long xc = x8 + kp;
+        return (scales8, x16, scales1, x8, xc, xc + (long)t * Blocks16(rowBlocks) * sizeof(float));
     }
+
+    /// <summary>Floats per token in the Scales8 region: each block scale 8 times, padded to an even block count.</summary>
+    private static int Scales8Stride(int k) => Pairs(k / Quant.QK) * 16;
 
     /// <summary>
     /// y[t, n] = Σ_k x[t, k] · w[n, k], parallel over weight rows. <paramref name="scratch"/> holds at least
     /// <see cref="ScratchBytes"/> bytes (may be null when that is 0). Allocates nothing after the first call on a thread.
     /// </summary>
-    public static void Forward(KernelThreadPool pool, float* y /*[T, N]*/, float* x /*[T, K]*/, in TensorView w /*[N, K]*/, int t, byte* scratch)
+    public static void Forward(KernelThreadPool pool, float* y /*[T, N]*/, float* x /*[T, K]*/, in TensorView w /*[N, K]*/, int t, byte* scratch) =>
+        ForwardWithTiles(pool, y, x, w, t, scratch, DefaultQuantTiles);
+
+    /// <summary>The AVX-512 prefill tiles Forward uses for Q8_0 / Q4_0 weights (both are tested against the reference).</summary>
+    internal const QuantTiles DefaultQuantTiles = QuantTiles.Int8;
+
+    /// <summary><see cref="Forward"/> with a chosen family of AVX-512 prefill tiles (tests compare both).</summary>
+    internal static void ForwardWithTiles(KernelThreadPool pool, float* y /*[T, N]*/, float* x /*[T, K]*/, in TensorView w /*[N, K]*/, int t, byte* scratch, QuantTiles tiles)
     {
         int n = checked((int)w.Rows), k = w.Cols;
-        byte* xq = PrepareActivations(x, w.Type, k, t, scratch, reference: false);
+        byte* xq = PrepareActivations(x, w.Type, k, t, scratch, reference: false, tiles);
         var job = t_job ??= new Job();
-        job.Set(y, x, xq, w, t, n, k);
+        job.Set(y, x, xq, w, t, n, k, tiles);
         try
         {
             pool.For(n, job, RowGrain);
@@ -80,7 +96,7 @@ internal static unsafe partial class MatMul
     public static void ForwardReference(float* y /*[T, N]*/, float* x /*[T, K]*/, in TensorView w /*[N, K]*/, int t, byte* scratch)
     {
         int n = checked((int)w.Rows), k = w.Cols;
-        byte* xq = PrepareActivations(x, w.Type, k, t, scratch, reference: true);
+        byte* xq = PrepareActivations(x, w.Type, k, t, scratch, reference: true, DefaultQuantTiles);
         long xqRow = w.Type is GgmlType.Q8_0 or GgmlType.Q4_0 ? (long)(k / Quant.QK) * Quant.Q8_0BlockBytes
             : Quant.IsKQuant(w.Type) ? (long)(k / Quant.QKK) * Quant.Q8_KBlockBytes : 0;
         for (int tok = 0; tok < t; tok++)
@@ -112,7 +128,7 @@ internal static unsafe partial class MatMul
         }
     }
 
-    private static byte* PrepareActivations(float* x, GgmlType type, int k, int t, byte* scratch, bool reference)
+    private static byte* PrepareActivations(float* x, GgmlType type, int k, int t, byte* scratch, bool reference, QuantTiles tiles)
     {
         switch (type)
         {
@@ -131,13 +147,19 @@ internal static unsafe partial class MatMul
                 if (!reference && Avx2.IsSupported)
                 {
                     var layout = Layout(k, t);
-                    float* scales8 = (float*)(scratch + layout.Scales8);
-                    for (long b = 0; b < (long)t * (k / Quant.QK); b++)
+                    int blocks = k / Quant.QK, stride = Scales8Stride(k);
+                    for (int tok = 0; tok < t; tok++)
                     {
-                        float d = Quant.ReadHalf(scratch + b * Quant.Q8_0BlockBytes);
-                        for (int j = 0; j < 8; j++) scales8[b * 8 + j] = d;
+                        float* scales8 = (float*)(scratch + layout.Scales8) + (long)tok * stride;
+                        for (int b = 0; b < blocks; b++)
+                        {
+                            float d = Quant.ReadHalf(scratch + ((long)tok * blocks + b) * Quant.Q8_0BlockBytes);
+                            for (int j = 0; j < 8; j++) scales8[b * 8 + j] = d;
+                        }
+                        for (int j = blocks * 8; j < stride; j++) scales8[j] = 0f;   // an odd block count's empty pair half
                     }
-                    if (UseTiles(t)) WidenActivations(scratch, (short*)(scratch + layout.X16), (float*)(scratch + layout.Scales1), (long)t * (k / Quant.QK));
+                    if (UseTiles(t) && tiles == QuantTiles.Int8) PrepareInt8Activations(scratch, type == GgmlType.Q4_0, k, t, scratch);
+                    else if (UseTiles(t)) WidenActivations(scratch, (short*)(scratch + layout.X16), (float*)(scratch + layout.Scales1), (long)t * (k / Quant.QK));
                 }
                 return scratch;
             case GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K:
@@ -155,23 +177,28 @@ internal static unsafe partial class MatMul
     {
         private float* _y, _x;
         private byte* _xq, _w;
-        private float* _xs;                      // [T, blocks*8] expanded scales
+        private float* _xs;                      // [T, pairs*16] expanded scales (Scales8Stride)
         private short* _x16;                     // [T, K] int16 quants (tiles only)
-        private float* _xs1;                     // [T, blocks] scales (tiles only)
+        private float* _xs1;                     // [T, blocks] scales (int16 tiles only)
+        private sbyte* _x8;                      // [T, Kp] int8 quants (int8 tiles only)
+        private float* _xc;                      // [T, B16] Q4_0 corrections (int8 tiles only)
         private long _wRowBytes;
         private GgmlType _type;
+        private QuantTiles _tiles;
         private int _t, _n, _k;
 
-        public void Set(float* y, float* x, byte* xq, in TensorView w, int t, int n, int k)
+        public void Set(float* y, float* x, byte* xq, in TensorView w, int t, int n, int k, QuantTiles tiles)
         {
-            _y = y; _x = x; _xq = xq; _w = w.Data; _wRowBytes = w.RowBytes; _type = w.Type; _t = t; _n = n; _k = k;
+            _y = y; _x = x; _xq = xq; _w = w.Data; _wRowBytes = w.RowBytes; _type = w.Type; _t = t; _n = n; _k = k; _tiles = tiles;
             var layout = Layout(k, t);
             _xs = xq == null ? null : (float*)(xq + layout.Scales8);
             _x16 = xq == null ? null : (short*)(xq + layout.X16);
             _xs1 = xq == null ? null : (float*)(xq + layout.Scales1);
+            _x8 = xq == null ? null : (sbyte*)(xq + layout.X8);
+            _xc = xq == null ? null : (float*)(xq + layout.XC);
         }
 
-        public void Clear() { _y = _x = _xs = _xs1 = null; _xq = _w = null; _x16 = null; }
+        public void Clear() { _y = _x = _xs = _xs1 = _xc = null; _xq = _w = null; _x16 = null; _x8 = null; }
 
         public void Execute(int start, int end)
         {
@@ -202,7 +229,7 @@ internal static unsafe partial class MatMul
                 for (int tok = tok0; tok < tok1; tok++)
                 {
                     byte* xq = _xq + tok * xqRow;
-                    float* xs = _xs + (long)tok * blocks * 8;
+                    float* xs = _xs + (long)tok * Scales8Stride(_k);
                     float* yr = _y + (long)tok * _n;
                     for (int r = r0; r < r1; r++)
                     {
@@ -276,6 +303,11 @@ internal static unsafe partial class MatMul
                 return;
             }
 
+            if (_tiles == QuantTiles.Int8)
+            {
+                ExecuteTiledInt8(start, end, tok0, tok1);
+                return;
+            }
             long xqRow = (long)(_k / Quant.QK) * Quant.Q8_0BlockBytes;
             int blocks = _k / Quant.QK;
             bool q4 = _type == GgmlType.Q4_0;
@@ -298,9 +330,43 @@ internal static unsafe partial class MatMul
                 for (int tok = tFull; tok < tok1; tok++)
                 {
                     byte* xq = _xq + tok * xqRow;
-                    float* xs = _xs + (long)tok * blocks * 8;
+                    float* xs = _xs + (long)tok * Scales8Stride(_k);
                     _y[(long)tok * _n + r] = _type == GgmlType.Q8_0 ? RowQ8_0(w, xq, xs, blocks) : RowQ4_0(w, xq, xs, blocks);
                 }
+            }
+        }
+
+        /// <summary>
+        /// The int8 tiles (MatMul.Tiles.Int8.cs): each panel of up to 4 weight rows is packed once and multiplied
+        /// with every 4-token group; the last &lt; 4 tokens use the one-token row kernels.
+        /// </summary>
+        private void ExecuteTiledInt8(int start, int end, int tok0, int tok1)
+        {
+            int tFull = tok0 + ((tok1 - tok0) & ~3);
+            int blocks = _k / Quant.QK, pairs = Pairs(blocks), kp = pairs * 64, b16 = Blocks16(blocks), ds = Scales8Stride(_k);
+            bool q4 = _type == GgmlType.Q4_0;
+            if (tFull > tok0)
+            {
+                byte* panel = PanelBuffer(blocks, out byte[] keep);
+                for (int r = start; r < end; r += 4)
+                {
+                    int rows = Math.Min(4, end - r);
+                    PackPanel(panel, _w + r * _wRowBytes, _wRowBytes, rows, q4, blocks);
+                    for (int tok = tok0; tok < tFull; tok += 4)
+                    {
+                        float* y = _y + (long)tok * _n + r;
+                        if (q4) TileQ4_0Int8(y, _n, rows, panel, _x8 + (long)tok * kp, _xs + (long)tok * ds, _xc + (long)tok * b16, pairs, b16);
+                        else TileQ8_0Int8(y, _n, rows, panel, _x8 + (long)tok * kp, _xs + (long)tok * ds, pairs);
+                    }
+                }
+                GC.KeepAlive(keep);
+            }
+            long xqRow = (long)blocks * Quant.Q8_0BlockBytes;
+            for (int r = start; r < end; r++)
+            {
+                byte* w = _w + r * _wRowBytes;
+                for (int tok = tFull; tok < tok1; tok++)
+                    _y[(long)tok * _n + r] = q4 ? RowQ4_0(w, _xq + tok * xqRow, _xs + (long)tok * ds, blocks) : RowQ8_0(w, _xq + tok * xqRow, _xs + (long)tok * ds, blocks);
             }
         }
     }

@@ -94,6 +94,57 @@ public sealed unsafe partial class MatMulPerfCheck(ITestOutputHelper output)
     }
 
     [Fact]
+    public void QuantTilesThroughput()
+    {
+        // The int16 and int8 AVX-512 prefill tiles at SmolLM2-135M's layer shapes (T = 64, one thread), alternated
+        // window by window so that both see the same machine load; best thread CPU time per call.
+        if (Environment.GetEnvironmentVariable("RAGTUNE_PERF") != "1") return;
+        const int t = 64;
+        var rng = new Random(3);
+        using var pool = new KernelThreadPool(1);
+        foreach (var type in new[] { GgmlType.Q8_0, GgmlType.Q4_0 })
+            foreach (var (n, k) in new[] { (576, 576), (1536, 576), (576, 1536) })
+            {
+                long rowBytes = GgmlTypes.Traits(type).RowBytes(k);
+                var wBytes = new byte[n * rowBytes];
+                var row = new float[k];
+                for (int r = 0; r < n; r++)
+                {
+                    for (int i = 0; i < k; i++) row[i] = (float)(rng.NextDouble() * 2 - 1);
+                    Quant.QuantizeRow(type, row, wBytes.AsSpan((int)(r * rowBytes), (int)rowBytes));
+                }
+                var x = new float[t * k];
+                for (int i = 0; i < x.Length; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+                var y = new float[t * n];
+                var scratch = new byte[MatMul.ScratchBytes(type, k, t)];
+                var best = new[] { double.MaxValue, double.MaxValue };
+                fixed (byte* pw = wBytes, ps = scratch)
+                fixed (float* px = x, py = y)
+                {
+                    var view = new TensorView(pw, type, n, k);
+                    var warm = Stopwatch.StartNew();   // past tiered compilation of both paths
+                    do
+                    {
+                        MatMul.ForwardWithTiles(pool, py, px, view, t, ps, MatMul.QuantTiles.Int16);
+                        MatMul.ForwardWithTiles(pool, py, px, view, t, ps, MatMul.QuantTiles.Int8);
+                    } while (warm.ElapsedMilliseconds < 500);
+                    for (int window = 0; window < 10; window++)
+                    {
+                        for (int path = 0; path < 2; path++)
+                        {
+                            var tiles = path == 0 ? MatMul.QuantTiles.Int16 : MatMul.QuantTiles.Int8;
+                            double cpu0 = ThreadCpuSeconds();
+                            for (int rep = 0; rep < 10; rep++) MatMul.ForwardWithTiles(pool, py, px, view, t, ps, tiles);
+                            best[path] = Math.Min(best[path], (ThreadCpuSeconds() - cpu0) * 100);
+                        }
+                    }
+                }
+                double gmac(double ms) => (double)n * k * t / (ms / 1000) / 1e9;
+                output.WriteLine($"{type,-5} N {n,4} K {k,4} T {t}: int16 {best[0],6:F3} ms ({gmac(best[0]),5:F1} GMAC/s)  int8 {best[1],6:F3} ms ({gmac(best[1]),5:F1} GMAC/s)  x{best[0] / best[1]:F2}");
+            }
+    }
+
+    [Fact]
     public void MatMulThroughput()
     {
         if (Environment.GetEnvironmentVariable("RAGTUNE_PERF") != "1") return;
