@@ -11,7 +11,12 @@ namespace RagTune.Engine.Models;
 /// <param name="ContextSize">KV-cache length in tokens; 0 means the model's context length, capped at 16,384.</param>
 /// <param name="BatchSize">Tokens processed together during prefill (weights are read once per batch).</param>
 /// <param name="Threads">Compute threads; 0 means one per processor.</param>
-internal sealed record SessionOptions(int ContextSize = 0, int BatchSize = 64, int Threads = 0)
+/// <param name="Slots">
+/// Sequences the session holds at once, each with its own KV cache of <paramref name="ContextSize"/> tokens and its
+/// own position; <see cref="InferenceSession.Forward(ReadOnlySpan{SlotTokens}, ReadOnlySpan{int})"/> runs tokens of
+/// several of them in one pass, each weight read once for all.
+/// </param>
+internal sealed record SessionOptions(int ContextSize = 0, int BatchSize = 64, int Threads = 0, int Slots = 1)
 {
     public const int DefaultContextCap = 16_384;
 
@@ -20,10 +25,17 @@ internal sealed record SessionOptions(int ContextSize = 0, int BatchSize = 64, i
         if (ContextSize < 0) throw new ArgumentOutOfRangeException(nameof(ContextSize), ContextSize, "Context size must be 0 (model default) or positive.");
         if (BatchSize is < 1 or > 4096) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "Batch size must be between 1 and 4096.");
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Threads must be 0 (one per processor) or positive.");
+        if (Slots < 1 || Slots > BatchSize) throw new ArgumentOutOfRangeException(nameof(Slots), Slots, $"Slots must be between 1 and the batch size ({BatchSize}): one decode step runs a token of every slot in one batch.");
         int ctx = ContextSize == 0 ? Math.Min(config.ContextLength, DefaultContextCap) : ContextSize;
         return this with { ContextSize = ctx, Threads = Threads == 0 ? Environment.ProcessorCount : Threads };
     }
 }
+
+/// <summary>
+/// <paramref name="Count"/> consecutive tokens of one slot's sequence in a batched forward pass (a prefill chunk, or
+/// the one token a decode step adds).
+/// </summary>
+internal readonly record struct SlotTokens(int Slot, int Count);
 
 /// <summary>Thrown when a sequence would not fit in the session's context window.</summary>
 internal sealed class ContextOverflowException(string message) : InvalidOperationException(message);
@@ -31,7 +43,9 @@ internal sealed class ContextOverflowException(string message) : InvalidOperatio
 /// <summary>
 /// The third lifetime: per-conversation run state and KV cache over a shared <see cref="TransformerModel"/>.
 /// Every buffer is carved from one native allocation at construction, so a forward pass allocates nothing.
-/// Not thread-safe: one session serves one sequence at a time.
+/// Not thread-safe. A session holds <see cref="SessionOptions.Slots"/> sequences, each with its own KV cache and
+/// position; the single-sequence members (<see cref="Forward(ReadOnlySpan{int})"/>, <see cref="Position"/>,
+/// <see cref="Logits"/>) work on slot 0. All slots share one <see cref="Adapter"/>.
 /// </summary>
 internal sealed unsafe class InferenceSession : IDisposable
 {
@@ -49,10 +63,12 @@ internal sealed unsafe class InferenceSession : IDisposable
     private readonly float* _att;        // [B, Q] attention output
     private readonly float* _hb;         // [B, F] gate, then silu(gate)*up
     private readonly float* _hb2;        // [B, F] up
-    private readonly float* _logits;     // [V] logits of the last position
-    private readonly float* _keyCache;   // [L, C, K]
-    private readonly float* _valueCache; // [L, C, K]
-    private readonly float* _canonCache; // [L, C, D] normed attention inputs by position (canon layer only; else empty)
+    private readonly float* _logits;     // [S, V] logits of each slot's last position
+    private readonly float* _logitsTemp; // [S, V] output projection of a batch's segments, in batch order
+    private readonly float* _keyCache;   // [S, L, C, K]
+    private readonly float* _valueCache; // [S, L, C, K]
+    private readonly float* _canonCache; // [S, L, C, D] normed attention inputs by position (canon layer only; else empty)
+    private readonly int[] _positions;   // [S] tokens in each slot's cache
     private readonly float* _attScratch; // Attention.ScratchFloats
     private readonly byte* _mmScratch;   // MatMul.ScratchBytes (activations quantized to the partner type)
     private LoraDelta? _adapter;         // applied beside the base weights; null: the base alone
@@ -65,7 +81,8 @@ internal sealed unsafe class InferenceSession : IDisposable
         _model = model;
         var c = model.Config;
         Options = (options ?? new SessionOptions()).Resolve(c);
-        int b = Options.BatchSize, ctx = Options.ContextSize;
+        int b = Options.BatchSize, ctx = Options.ContextSize, slots = Options.Slots;
+        _positions = new int[slots];
         _pool = new KernelThreadPool(Options.Threads);
 
         long mmScratch = 0;
@@ -77,9 +94,10 @@ internal sealed unsafe class InferenceSession : IDisposable
         long[] sizes =
         [
             (long)b * c.Dim, (long)b * c.Dim, (long)b * c.Dim, (long)b * c.QDim, (long)b * c.KvDim, (long)b * c.KvDim,
-            (long)b * c.QDim, (long)b * c.HiddenDim, (long)b * c.HiddenDim, c.VocabSize,
-            (long)c.Layers * ctx * c.KvDim, (long)c.Layers * ctx * c.KvDim, attScratch,
-            c.CanonKernel > 0 ? (long)c.Layers * ctx * c.Dim : 0,
+            (long)b * c.QDim, (long)b * c.HiddenDim, (long)b * c.HiddenDim, (long)slots * c.VocabSize,
+            (long)slots * c.Layers * ctx * c.KvDim, (long)slots * c.Layers * ctx * c.KvDim, attScratch,
+            c.CanonKernel > 0 ? (long)slots * c.Layers * ctx * c.Dim : 0,
+            slots > 1 ? (long)slots * c.VocabSize : 0,
         ];
         long total = 0;
         foreach (var s in sizes) total += Align(s * sizeof(float));
@@ -93,6 +111,7 @@ internal sealed unsafe class InferenceSession : IDisposable
         _x = Next(sizes[0]); _xb = Next(sizes[1]); _xb2 = Next(sizes[2]); _q = Next(sizes[3]); _k = Next(sizes[4]);
         _v = Next(sizes[5]); _att = Next(sizes[6]); _hb = Next(sizes[7]); _hb2 = Next(sizes[8]); _logits = Next(sizes[9]);
         _keyCache = Next(sizes[10]); _valueCache = Next(sizes[11]); _attScratch = Next(sizes[12]); _canonCache = Next(sizes[13]);
+        _logitsTemp = Next(sizes[14]);
         _mmScratch = p;
     }
 
@@ -124,11 +143,20 @@ internal sealed unsafe class InferenceSession : IDisposable
     /// <summary>Bytes allocated so far by this session's worker threads (for allocation tests).</summary>
     internal long WorkerAllocatedBytes => _pool.WorkerAllocatedBytes;
 
-    /// <summary>Tokens currently in the KV cache; the next token goes at this position.</summary>
-    public int Position { get; private set; }
+    /// <summary>Tokens currently in slot 0's KV cache; the next token goes at this position.</summary>
+    public int Position => _positions[0];
 
-    /// <summary>Logits of the last position processed, [V]. Valid until the next forward call.</summary>
-    public ReadOnlySpan<float> Logits => new(_logits, _model.Config.VocabSize);
+    /// <summary>Tokens currently in <paramref name="slot"/>'s KV cache.</summary>
+    public int PositionOf(int slot) => _positions[CheckSlot(slot)];
+
+    /// <summary>Logits of slot 0's last position processed, [V]. Valid until the next forward call.</summary>
+    public ReadOnlySpan<float> Logits => LogitsOf(0);
+
+    /// <summary>Logits of <paramref name="slot"/>'s last position processed, [V]. Valid until that slot's next forward.</summary>
+    public ReadOnlySpan<float> LogitsOf(int slot) => new(_logits + (long)CheckSlot(slot) * _model.Config.VocabSize, _model.Config.VocabSize);
+
+    private int CheckSlot(int slot) =>
+        (uint)slot < (uint)_positions.Length ? slot : throw new ArgumentOutOfRangeException(nameof(slot), slot, $"Slot must be between 0 and {_positions.Length - 1}.");
 
     /// <summary>
     /// The LoRA adapter added beside the base weights (y = W·x + s·B·A·x after each targeted projection), or null for
@@ -156,18 +184,22 @@ internal sealed unsafe class InferenceSession : IDisposable
                 }
             }
             _adapter = value;
-            Position = 0;
+            Array.Clear(_positions);
         }
     }
 
-    /// <summary>Forgets the sequence; the cache is reused from position 0.</summary>
-    public void Reset() => Position = 0;
+    /// <summary>Forgets every slot's sequence; the caches are reused from position 0.</summary>
+    public void Reset() => Array.Clear(_positions);
 
-    /// <summary>Drops cached positions at and after <paramref name="position"/> (to rewind a conversation).</summary>
-    public void Truncate(int position)
+    /// <summary>Drops slot 0's cached positions at and after <paramref name="position"/> (to rewind a conversation).</summary>
+    public void Truncate(int position) => Truncate(0, position);
+
+    /// <summary>Drops <paramref name="slot"/>'s cached positions at and after <paramref name="position"/>.</summary>
+    public void Truncate(int slot, int position)
     {
-        if ((uint)position > (uint)Position) throw new ArgumentOutOfRangeException(nameof(position), position, $"Position must be between 0 and {Position}.");
-        Position = position;
+        int at = _positions[CheckSlot(slot)];
+        if ((uint)position > (uint)at) throw new ArgumentOutOfRangeException(nameof(position), position, $"Position must be between 0 and {at}.");
+        _positions[slot] = position;
     }
 
     /// <summary>
@@ -177,48 +209,83 @@ internal sealed unsafe class InferenceSession : IDisposable
     public void Forward(ReadOnlySpan<int> tokens)
     {
         if (tokens.IsEmpty) return;
-        Check(tokens);
+        Check(tokens, 0, tokens.Length);
         int b = Options.BatchSize;
+        Span<SlotTokens> one = stackalloc SlotTokens[1];
         for (int i = 0; i < tokens.Length; i += b)
         {
             int n = Math.Min(b, tokens.Length - i);
-            ForwardChunk(tokens.Slice(i, n), allLogits: null);
+            one[0] = new SlotTokens(0, n);
+            ForwardChunk(tokens.Slice(i, n), one, allLogits: null);
         }
     }
 
-    /// <summary>Like <see cref="Forward"/> but writes logits of every position to <paramref name="logits"/> [T, V].</summary>
+    /// <summary>
+    /// One batched pass: <paramref name="tokens"/> holds the segments' tokens back to back, each segment continuing
+    /// its slot's sequence at that slot's position, and each slot's last logits land in <see cref="LogitsOf"/>.
+    /// Every weight is read once for the whole batch, which is what makes serving several sequences at once cheaper
+    /// than serving them in turn. A slot appears at most once; the segments hold at most
+    /// <see cref="SessionOptions.BatchSize"/> tokens together. Allocates nothing.
+    /// </summary>
+    public void Forward(ReadOnlySpan<SlotTokens> segments, ReadOnlySpan<int> tokens)
+    {
+        if (segments.IsEmpty) return;
+        if (segments.Length > _positions.Length) throw new ArgumentException($"{segments.Length} segments but the session has {_positions.Length} slots.", nameof(segments));
+        int total = 0;
+        for (int i = 0; i < segments.Length; i++)
+        {
+            var seg = segments[i];
+            CheckSlot(seg.Slot);
+            if (seg.Count < 1) throw new ArgumentException($"Segment {i} (slot {seg.Slot}) holds no tokens.", nameof(segments));
+            for (int j = 0; j < i; j++)
+                if (segments[j].Slot == seg.Slot) throw new ArgumentException($"Slot {seg.Slot} appears twice in one batch.", nameof(segments));
+            if (total + seg.Count > tokens.Length) throw new ArgumentException($"The segments hold more than the {tokens.Length} tokens given.", nameof(tokens));
+            Check(tokens.Slice(total, seg.Count), seg.Slot, seg.Count);
+            total += seg.Count;
+        }
+        if (total != tokens.Length) throw new ArgumentException($"The segments hold {total} tokens but {tokens.Length} were given.", nameof(tokens));
+        if (total > Options.BatchSize) throw new ArgumentException($"The batch holds {total} tokens; the session's batch size is {Options.BatchSize}.", nameof(tokens));
+        ForwardChunk(tokens, segments, allLogits: null);
+    }
+
+    /// <summary>Like <see cref="Forward(ReadOnlySpan{int})"/> but writes logits of every position to <paramref name="logits"/> [T, V].</summary>
     public void ForwardAll(ReadOnlySpan<int> tokens, Span<float> logits)
     {
         int v = _model.Config.VocabSize;
         if (logits.Length < (long)tokens.Length * v) throw new ArgumentException($"Need room for {tokens.Length} x {v} logits.", nameof(logits));
-        Check(tokens);
+        Check(tokens, 0, tokens.Length);
         int b = Options.BatchSize;
+        Span<SlotTokens> one = stackalloc SlotTokens[1];
         fixed (float* dst = logits)
         {
             for (int i = 0; i < tokens.Length; i += b)
             {
                 int n = Math.Min(b, tokens.Length - i);
-                ForwardChunk(tokens.Slice(i, n), dst + (long)i * v);
+                one[0] = new SlotTokens(0, n);
+                ForwardChunk(tokens.Slice(i, n), one, dst + (long)i * v);
             }
         }
     }
 
-    private void Check(ReadOnlySpan<int> tokens)
+    private void Check(ReadOnlySpan<int> tokens, int slot, int count)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         int v = _model.Config.VocabSize;
         foreach (var t in tokens)
             if ((uint)t >= (uint)v) throw new ArgumentOutOfRangeException(nameof(tokens), t, $"Token id {t} is outside the vocabulary [0, {v}).");
-        if (Position + tokens.Length > Options.ContextSize)
+        int at = _positions[slot];
+        if (at + count > Options.ContextSize)
             throw new ContextOverflowException(
-                $"The sequence needs {Position + tokens.Length} tokens but the context holds {Options.ContextSize}. Shorten the prompt, lower the number of tokens to generate, or raise the context size (the model was trained for {_model.Config.ContextLength}).");
+                $"The sequence needs {at + count} tokens but the context holds {Options.ContextSize}. Shorten the prompt, lower the number of tokens to generate, or raise the context size (the model was trained for {_model.Config.ContextLength}).");
     }
 
-    private void ForwardChunk(ReadOnlySpan<int> tokens, float* allLogits)
+    // tokens [n] holds the segments back to back; segment i covers rows [start_i, start_i + Count_i) of every [B, ·]
+    // buffer and continues slot_i's sequence at _positions[slot_i]. allLogits [n, V]: only with one segment.
+    private void ForwardChunk(ReadOnlySpan<int> tokens, ReadOnlySpan<SlotTokens> segments, float* allLogits)
     {
         var c = _model.Config;
         var w = _model.Weights;
-        int n = tokens.Length, d = c.Dim, qd = c.QDim, kd = c.KvDim, f = c.HiddenDim, pos = Position;
+        int n = tokens.Length, d = c.Dim, qd = c.QDim, kd = c.KvDim, f = c.HiddenDim;
         long cacheLayer = (long)Options.ContextSize * kd;
         var invFreq = _model.InverseFrequencies;
         var lora = _adapter;
@@ -229,8 +296,6 @@ internal sealed unsafe class InferenceSession : IDisposable
         for (int l = 0; l < c.Layers; l++)
         {
             var L = w.Layers[l];
-            float* kCache = _keyCache + l * cacheLayer;
-            float* vCache = _valueCache + l * cacheLayer;
 
             // Attention sublayer: x += Wo · attn(rope(Wq·a), cache(rope(Wk·a), Wv·a)), a = norm(x) or canon(norm(x))
             for (int t = 0; t < n; t++)
@@ -239,9 +304,15 @@ internal sealed unsafe class InferenceSession : IDisposable
             if (c.CanonKernel > 0)
             {
                 // The cache keeps every position's normed input, so a rewound or resumed sequence has its history.
-                float* hist = _canonCache + l * (long)Options.ContextSize * d;
-                Rows(_xb, n, d).CopyTo(new Span<float>(hist + (long)pos * d, n * d));
-                Canon.Forward(Rows(_xb2, n, d), new ReadOnlySpan<float>(hist, (pos + n) * d), pos, n, L.Canon.AsFloats(), d);
+                int start = 0;
+                foreach (var seg in segments)
+                {
+                    int pos = _positions[seg.Slot];
+                    float* hist = _canonCache + ((long)seg.Slot * c.Layers + l) * Options.ContextSize * d;
+                    new Span<float>(_xb + (long)start * d, seg.Count * d).CopyTo(new Span<float>(hist + (long)pos * d, seg.Count * d));
+                    Canon.Forward(new Span<float>(_xb2 + (long)start * d, seg.Count * d), new ReadOnlySpan<float>(hist, (pos + seg.Count) * d), pos, seg.Count, L.Canon.AsFloats(), d);
+                    start += seg.Count;
+                }
                 attIn = _xb2; // free until the output projection below
             }
             MatMul.Forward(_pool, _q, attIn, L.Wq, n, _mmScratch);
@@ -253,23 +324,33 @@ internal sealed unsafe class InferenceSession : IDisposable
                 lora.Add(_pool, _k, attIn, l, LoraTargets.K, n, _loraHidden);
                 lora.Add(_pool, _v, attIn, l, LoraTargets.V, n, _loraHidden);
             }
-            for (int t = 0; t < n; t++)
+            int first = 0;
+            foreach (var seg in segments)
             {
-                var q = Row(_q, t, qd);
-                var k = Row(_k, t, kd);
-                var v = Row(_v, t, kd);
-                if (!L.Bq.IsEmpty)
+                int pos = _positions[seg.Slot];
+                float* kCache = _keyCache + ((long)seg.Slot * c.Layers + l) * cacheLayer;
+                float* vCache = _valueCache + ((long)seg.Slot * c.Layers + l) * cacheLayer;
+                for (int i = 0; i < seg.Count; i++)
                 {
-                    TensorPrimitives.Add(q, L.Bq.AsFloats(), q);
-                    TensorPrimitives.Add(k, L.Bk.AsFloats(), k);
-                    TensorPrimitives.Add(v, L.Bv.AsFloats(), v);
+                    int t = first + i;
+                    var q = Row(_q, t, qd);
+                    var k = Row(_k, t, kd);
+                    var v = Row(_v, t, kd);
+                    if (!L.Bq.IsEmpty)
+                    {
+                        TensorPrimitives.Add(q, L.Bq.AsFloats(), q);
+                        TensorPrimitives.Add(k, L.Bk.AsFloats(), k);
+                        TensorPrimitives.Add(v, L.Bv.AsFloats(), v);
+                    }
+                    Rope.Apply(q, c.Heads, c.HeadDim, pos + i, invFreq, c.Rope);
+                    Rope.Apply(k, c.KvHeads, c.HeadDim, pos + i, invFreq, c.Rope);
+                    k.CopyTo(Row(kCache, pos + i, kd));
+                    v.CopyTo(Row(vCache, pos + i, kd));
                 }
-                Rope.Apply(q, c.Heads, c.HeadDim, pos + t, invFreq, c.Rope);
-                Rope.Apply(k, c.KvHeads, c.HeadDim, pos + t, invFreq, c.Rope);
-                k.CopyTo(Row(kCache, pos + t, kd));
-                v.CopyTo(Row(vCache, pos + t, kd));
+                // Each segment attends to its own slot's cache only.
+                Attention.ForwardBatch(_pool, _att + (long)first * qd, _q + (long)first * qd, kCache, vCache, seg.Count, pos, c.Heads, c.KvHeads, c.HeadDim, _attScratch);
+                first += seg.Count;
             }
-            Attention.ForwardBatch(_pool, _att, _q, kCache, vCache, n, pos, c.Heads, c.KvHeads, c.HeadDim, _attScratch);
             MatMul.Forward(_pool, _xb2, _att, L.Wo, n, _mmScratch);
             lora?.Add(_pool, _xb2, _att, l, LoraTargets.O, n, _loraHidden);
             TensorPrimitives.Add(Rows(_x, n, d), Rows(_xb2, n, d), Rows(_x, n, d));
@@ -290,19 +371,31 @@ internal sealed unsafe class InferenceSession : IDisposable
             TensorPrimitives.Add(Rows(_x, n, d), Rows(_xb2, n, d), Rows(_x, n, d));
         }
 
-        Position = pos + n;
+        foreach (var seg in segments) _positions[seg.Slot] += seg.Count;
+        int vocab = c.VocabSize;
         if (allLogits != null)
         {
             for (int t = 0; t < n; t++)
                 Norms.RmsNorm(Row(_xb, t, d), Row(_x, t, d), w.OutputNorm.AsFloats(), c.NormEps);
             MatMul.Forward(_pool, allLogits, _xb, w.Output, n, _mmScratch);
-            Row(allLogits, n - 1, c.VocabSize).CopyTo(new Span<float>(_logits, c.VocabSize));
+            Row(allLogits, n - 1, vocab).CopyTo(Row(_logits, segments[0].Slot, vocab));
+            return;
         }
-        else
+        // The output projection of each segment's last row only, all segments in one product.
+        int end = 0;
+        for (int i = 0; i < segments.Length; i++)
         {
-            Norms.RmsNorm(Row(_xb, 0, d), Row(_x, n - 1, d), w.OutputNorm.AsFloats(), c.NormEps);
-            MatMul.Forward(_pool, _logits, _xb, w.Output, 1, _mmScratch);
+            end += segments[i].Count;
+            Norms.RmsNorm(Row(_xb, i, d), Row(_x, end - 1, d), w.OutputNorm.AsFloats(), c.NormEps);
         }
+        if (segments.Length == 1)
+        {
+            MatMul.Forward(_pool, _logits + (long)segments[0].Slot * vocab, _xb, w.Output, 1, _mmScratch);
+            return;
+        }
+        MatMul.Forward(_pool, _logitsTemp, _xb, w.Output, segments.Length, _mmScratch);
+        for (int i = 0; i < segments.Length; i++)
+            Row(_logitsTemp, i, vocab).CopyTo(Row(_logits, segments[i].Slot, vocab));
     }
 
     private static Span<float> Row(float* basePtr, long row, int width) => new(basePtr + row * width, width);
