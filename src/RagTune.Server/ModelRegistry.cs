@@ -138,6 +138,7 @@ public sealed class ModelRegistry : IDisposable
                     TokenizerPath = options.TokenizerPath,
                     ContextSize = options.ContextSize,
                     Threads = options.Threads,
+                    Slots = options.Slots,
                 });
                 try { registry.AddChat(id, client, path); }
                 catch { client.Dispose(); throw; }

@@ -45,6 +45,12 @@ public sealed class ServerOptions
     /// <summary>Compute threads per model; 0 (default) uses one per processor.</summary>
     public int Threads { get; set; }
 
+    /// <summary>
+    /// Requests each local model generates at once, batched into one forward pass per step (continuous batching);
+    /// default 4, 1 to 64. Each slot holds a KV cache of <see cref="ContextSize"/> tokens; further requests wait.
+    /// </summary>
+    public int Slots { get; set; } = 4;
+
     /// <summary>Largest request body accepted, in bytes; default 1 MiB. Larger bodies get 413.</summary>
     public long MaxRequestBodyBytes { get; set; } = 1 << 20;
 
@@ -97,6 +103,7 @@ public sealed class ServerOptions
         if (MaxConcurrentRequests < 1) throw new ServerOptionsException($"Server:MaxConcurrentRequests {MaxConcurrentRequests} must be at least 1.");
         if (QueueLimit < 0) throw new ServerOptionsException($"Server:QueueLimit {QueueLimit} must be 0 or more.");
         if (ContextSize < 0) throw new ServerOptionsException($"Server:ContextSize {ContextSize} must be 0 (model default) or positive.");
+        if (Slots is < 1 or > 64) throw new ServerOptionsException($"Server:Slots {Slots} must be between 1 and 64 (requests generated at once per model).");
         if (Threads < 0) throw new ServerOptionsException($"Server:Threads {Threads} must be 0 (one per processor) or positive.");
         if (ModelsDir is { Length: > 0 } dir && !Directory.Exists(dir)) throw new ServerOptionsException($"Server:ModelsDir '{dir}' does not exist.");
         if (LogFormat is not ("simple" or "json")) throw new ServerOptionsException($"Server:LogFormat '{LogFormat}' is not 'simple' or 'json'.");

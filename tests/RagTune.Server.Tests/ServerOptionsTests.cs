@@ -27,6 +27,8 @@ public sealed class ServerOptionsTests
     [InlineData("Server:Host", "not a host", "Host")]
     [InlineData("Server:MaxConcurrentRequests", "0", "MaxConcurrentRequests")]
     [InlineData("Server:QueueLimit", "-1", "QueueLimit")]
+    [InlineData("Server:Slots", "0", "Slots")]
+    [InlineData("Server:Slots", "65", "Slots")]
     [InlineData("Server:MaxRequestBodyBytes", "10", "MaxRequestBodyBytes")]
     [InlineData("Server:ModelsDir", "/no/such/dir", "ModelsDir")]
     [InlineData("Server:LogFormat", "xml", "LogFormat")]

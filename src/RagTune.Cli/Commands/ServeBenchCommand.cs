@@ -70,7 +70,8 @@ internal static class ServeBenchCommand
                 name = $"{s.Preset} {s.Type} (random weights)";
             }
             const string id = "bench";
-            var direct = new LocalChatClient(path, new LocalChatClientOptions { Threads = s.Threads });
+            // One slot per client, so the server batches them; the single-caller reference uses one slot of it alone.
+            var direct = new LocalChatClient(path, new LocalChatClientOptions { Threads = s.Threads, Slots = Math.Clamp(s.Clients, 1, 64) });
             using var models = new ModelRegistry().AddChat(id, direct);   // the registry owns and disposes it
 
             // Warm-up (JIT, first prefill), then the reference: the engine without HTTP, one caller.

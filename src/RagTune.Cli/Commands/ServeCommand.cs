@@ -22,6 +22,7 @@ internal static class ServeCommand
         var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file for models that carry none" };
         var threads = new Option<int?>("--threads", "-t") { Description = "Compute threads per model (0 = one per processor)" };
         var context = new Option<int?>("--context") { Description = "Context size in tokens per model (0 = model's, capped at 16384)" };
+        var slots = new Option<int?>("--slots") { Description = "Requests each model generates at once, batched per step (default 4)" };
         var maxConcurrent = new Option<int?>("--max-concurrent") { Description = "Requests served at once (default 4)" };
         var queue = new Option<int?>("--queue") { Description = "Requests waiting for a slot before 429 (default 16)" };
         var logFormat = new Option<string?>("--log-format") { Description = "Console log format: simple (default) or json (structured, one object per line)" };
@@ -34,7 +35,7 @@ internal static class ServeCommand
 
         var cmd = new Command("serve", "Serve local models over an OpenAI-compatible HTTP API (/v1), the RagTune API (/api) and the web UI (/)")
         {
-            port, host, apiKey, modelsDir, model, adapter, tokenizer, threads, context, maxConcurrent, queue, cors, logFormat, telemetry, otlpEndpoint, otlpProtocol,
+            port, host, apiKey, modelsDir, model, adapter, tokenizer, threads, context, slots, maxConcurrent, queue, cors, logFormat, telemetry, otlpEndpoint, otlpProtocol,
             dataDir, embedModel,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
@@ -51,6 +52,7 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.TokenizerPath), r.GetValue(tokenizer));
             Set(nameof(ServerOptions.Threads), r.GetValue(threads));
             Set(nameof(ServerOptions.ContextSize), r.GetValue(context));
+            Set(nameof(ServerOptions.Slots), r.GetValue(slots));
             Set(nameof(ServerOptions.MaxConcurrentRequests), r.GetValue(maxConcurrent));
             Set(nameof(ServerOptions.QueueLimit), r.GetValue(queue));
             Set(nameof(ServerOptions.LogFormat), r.GetValue(logFormat));

@@ -23,33 +23,41 @@ public sealed class LocalChatClientOptions
     /// <summary>Tokens generated when a request sets no <see cref="ChatOptions.MaxOutputTokens"/>; default 256.</summary>
     public int DefaultMaxTokens { get; set; } = 256;
 
+    /// <summary>
+    /// Requests generated at once, batched into one forward pass per step (continuous batching); each slot holds a KV
+    /// cache of <see cref="ContextSize"/> tokens. Further requests wait in order. Default 1 (one at a time); at most 64.
+    /// </summary>
+    public int Slots { get; set; } = 1;
+
     internal void Validate()
     {
         if (ContextSize < 0) throw new ArgumentOutOfRangeException(nameof(ContextSize), ContextSize, "ContextSize must be 0 (model default) or positive.");
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Threads must be 0 (one per processor) or positive.");
         if (DefaultMaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(DefaultMaxTokens), DefaultMaxTokens, "DefaultMaxTokens must be positive.");
+        if (Slots is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(Slots), Slots, "Slots must be between 1 and 64.");
     }
 }
 
 /// <summary>
 /// An <see cref="IChatClient"/> over RagTune's own engine: a local GGUF or llama2.c model, streamed token by
 /// token. Messages are rendered with the model's chat template (or a documented fallback, see
-/// docs/prompt-format.md). Requests are served one at a time (one KV cache); a request that continues the
-/// previous conversation reuses its cached prefix.
+/// docs/prompt-format.md). <see cref="LocalChatClientOptions.Slots"/> requests are generated at once, batched into
+/// one forward pass per step (<see cref="BatchScheduler"/>); a request that continues an earlier conversation reuses
+/// its cached prefix.
 /// </summary>
 /// <remarks>
 /// One base can carry several named LoRA adapters (added with <c>AddAdapter</c> from RagTune.FineTuning), applied
 /// beside the base weights without merging. A request picks one with <see cref="ChatOptions.AdditionalProperties"/>
 /// key <see cref="AdapterProperty"/> (<c>"adapter"</c>) or a <see cref="ChatOptions.ModelId"/> of the form
-/// <c>"{model}+{adapter}"</c>; without either it runs on the base alone. Switching adapters starts the KV cache over.
+/// <c>"{model}+{adapter}"</c>; without either it runs on the base alone. The requests batched together share one
+/// adapter: a request for another one waits until those running have finished, and the switch starts the KV caches over.
 /// </remarks>
 public sealed class LocalChatClient : IChatClient
 {
     private readonly LocalModel _model;
     private readonly InferenceSession _session;
-    private readonly TextGenerator _generator;
+    private readonly BatchScheduler _scheduler;
     private readonly LocalChatClientOptions _options;
-    private readonly SemaphoreSlim _gate = new(1, 1);
     private readonly ChatClientMetadata _metadata;
     private readonly ChatTemplateSelection _template;
     private readonly ChatPromptEncoder _encoder;
@@ -75,15 +83,15 @@ public sealed class LocalChatClient : IChatClient
         _model = model;
         try
         {
-            _session = new InferenceSession(_model.Engine, new SessionOptions(_options.ContextSize, Threads: _options.Threads));
+            _session = new InferenceSession(_model.Engine, new SessionOptions(_options.ContextSize, Threads: _options.Threads, Slots: _options.Slots));
         }
         catch
         {
             _model.Dispose();
             throw;
         }
-        _generator = new TextGenerator(_model, _session);
-        _generator.UseAdapter(_model.Adapter);
+        _session.Adapter = _model.Adapter;
+        _scheduler = new BatchScheduler(_model, _session);
         _template = TokenizerLoader.ResolveChatTemplate(_model.Engine, _model.Tokenizer, _options.TokenizerPath);
         _encoder = new ChatPromptEncoder(_model.Tokenizer);
         _metadata = new ChatClientMetadata("ragtune-local", new Uri(Path.GetFullPath(_model.Engine.Path)), _model.Name);
@@ -138,19 +146,9 @@ public sealed class LocalChatClient : IChatClient
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
         var text = new System.Text.StringBuilder();
-        GenerationStats? stats = null;
-        string modelId = _model.Name;
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
-        {
-            var (prompt, settings) = Prepare(messages, options);
-            modelId = SelectAdapter(options);
-            stats = await Task.Run(() => _generator.Generate(prompt, settings, s => text.Append(s), cancellationToken), cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        var (prompt, settings) = Prepare(messages, options);
+        var (modelId, adapter) = SelectAdapter(options);
+        var stats = await _scheduler.GenerateAsync(prompt, settings, adapter, s => text.Append(s), cancellationToken).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
         return new ChatResponse(new ChatMessage(ChatRole.Assistant, text.ToString()))
         {
@@ -165,27 +163,17 @@ public sealed class LocalChatClient : IChatClient
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        // A consumer that stops reading early must not leave generation running on the shared session.
+        // A consumer that stops reading early must not leave its request generating in the batch.
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         Task<GenerationStats>? work = null;
         try
         {
             var (prompt, settings) = Prepare(messages, options);
-            string modelId = SelectAdapter(options);
+            var (modelId, adapter) = SelectAdapter(options);
             var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
             var responseId = Guid.NewGuid().ToString("N");
-            work = Task.Run(() =>
-            {
-                try
-                {
-                    return _generator.Generate(prompt, settings, s => channel.Writer.TryWrite(s), stop.Token);
-                }
-                finally
-                {
-                    channel.Writer.TryComplete();
-                }
-            }, CancellationToken.None);
+            work = _scheduler.GenerateAsync(prompt, settings, adapter, s => channel.Writer.TryWrite(s), stop.Token);
+            _ = work.ContinueWith(_ => channel.Writer.TryComplete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
 
             await foreach (var piece in channel.Reader.ReadAllAsync(CancellationToken.None).ConfigureAwait(false))
                 yield return new ChatResponseUpdate(ChatRole.Assistant, piece) { ResponseId = responseId, ModelId = modelId };
@@ -209,7 +197,6 @@ public sealed class LocalChatClient : IChatClient
                 try { await work.ConfigureAwait(false); }
                 catch (OperationCanceledException) { }
             }
-            _gate.Release();
         }
     }
 
@@ -226,6 +213,7 @@ public sealed class LocalChatClient : IChatClient
     /// <inheritdoc />
     public void Dispose()
     {
+        _scheduler.Dispose();
         _session.Dispose();
         lock (_adapters)
         {
@@ -233,7 +221,6 @@ public sealed class LocalChatClient : IChatClient
             _adapters.Clear();
         }
         _model.Dispose();
-        _gate.Dispose();
     }
 
     /// <summary>The stop string that ends an assistant turn in the plain fallback format (it has no end-of-turn token).</summary>
@@ -272,8 +259,8 @@ public sealed class LocalChatClient : IChatClient
         return (prompt, new GenerationSettings(sampler, options?.MaxOutputTokens ?? _options.DefaultMaxTokens, stops, StopTokens: _encoder.TurnEndIds));
     }
 
-    /// <summary>Points the generator at the adapter <paramref name="options"/> names; returns the model id to report.</summary>
-    private string SelectAdapter(ChatOptions? options)
+    /// <summary>The adapter <paramref name="options"/> names (the model's own when none), and the model id to report.</summary>
+    private (string ModelId, LoraDelta? Adapter) SelectAdapter(ChatOptions? options)
     {
         string? name = null;
         if (options?.AdditionalProperties?.TryGetValue(AdapterProperty, out object? value) == true && value is not null)
@@ -281,10 +268,7 @@ public sealed class LocalChatClient : IChatClient
         else if (options?.ModelId is { } id && id.LastIndexOf('+') is var plus and >= 0)
             name = id[(plus + 1)..];
         if (string.IsNullOrEmpty(name))
-        {
-            _generator.UseAdapter(_model.Adapter); // the adapter the model was opened with (--adapter), if any
-            return _model.Name;
-        }
+            return (_model.Name, _model.Adapter); // the adapter the model was opened with (--adapter), if any
         LoraDelta? delta;
         lock (_adapters) _adapters.TryGetValue(name, out delta);
         if (delta is null)
@@ -294,8 +278,7 @@ public sealed class LocalChatClient : IChatClient
                 ? $"The request asks for adapter '{name}', but no adapter is loaded on '{_model.Name}'. Load one with AddAdapter, or send no adapter."
                 : $"The request asks for adapter '{name}', but '{_model.Name}' has only: {string.Join(", ", known)}.", nameof(options));
         }
-        _generator.UseAdapter(delta);
-        return _model.Name + "+" + name;
+        return (_model.Name + "+" + name, delta);
     }
 
     private static ChatFinishReason Map(FinishReason r) => r switch
