@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using RagTune.Engine.Models;
-using RagTune.Engine.Sampling;
 using RagTune.Engine.Training;
 
 namespace RagTune.Models.Local;
@@ -38,15 +37,6 @@ internal sealed class BatchScheduler : IDisposable
         _cached = [.. Enumerable.Range(0, _slots.Length).Select(_ => new List<int>())];
         _thread = new Thread(Loop) { IsBackground = true, Name = "ragtune-batch" };
         _thread.Start();
-    }
-
-    /// <summary>Requests that have been queued and not yet finished (waiting or in a slot).</summary>
-    public int Pending
-    {
-        get
-        {
-            lock (_lock) return _waiting.Count + _slots.Count(s => s != null);
-        }
     }
 
     /// <summary>
@@ -145,10 +135,9 @@ internal sealed class BatchScheduler : IDisposable
                 next.Done.TrySetResult(new GenerationStats(next.Prompt.Count, 0, 0, FinishReason.Cancelled, TimeSpan.Zero, TimeSpan.Zero));
                 continue;
             }
-            bool busy = _slots.Any(s => s != null);
             if (!ReferenceEquals(next.Adapter, _adapter))
             {
-                if (busy) break; // one adapter per batch: wait for the running requests to finish
+                if (Busy()) break; // one adapter per batch: wait for the running requests to finish
                 _session.Adapter = next.Adapter; // forgets every slot's sequence
                 _adapter = next.Adapter;
                 foreach (var c in _cached) c.Clear();
@@ -156,64 +145,62 @@ internal sealed class BatchScheduler : IDisposable
             int slot = PickSlot(next.Prompt);
             if (slot < 0) break;
             _waiting.Dequeue();
-            // Reuse the slot's cached prefix, but always recompute the last prompt token so its logits are fresh.
             var cached = _cached[slot];
-            int reuse = 0;
-            while (reuse < cached.Count && reuse < next.Prompt.Count - 1 && cached[reuse] == next.Prompt[reuse]) reuse++;
+            int reuse = TextGenerator.ReusablePrefix(cached, next.Prompt);
             _session.Truncate(slot, reuse);
             cached.RemoveRange(reuse, cached.Count - reuse);
             next.Admit(slot, reuse);
             _slots[slot] = next;
         }
-        return _slots.Any(s => s != null);
+        return Busy();
     }
 
-    /// <summary>The free slot whose cached tokens share the longest prefix with <paramref name="prompt"/>; -1 when none is free.</summary>
+    /// <summary>True while any slot holds a request. Called under the lock; a loop, since it runs every step.</summary>
+    private bool Busy()
+    {
+        foreach (var r in _slots)
+            if (r != null) return true;
+        return false;
+    }
+
+    /// <summary>The free slot whose cached tokens share the longest reusable prefix with <paramref name="prompt"/>; -1 when none is free.</summary>
     private int PickSlot(IReadOnlyList<int> prompt)
     {
         int best = -1, bestShared = -1;
         for (int s = 0; s < _slots.Length; s++)
         {
             if (_slots[s] != null) continue;
-            var c = _cached[s];
-            int shared = 0;
-            while (shared < c.Count && shared < prompt.Count && c[shared] == prompt[shared]) shared++;
+            int shared = TextGenerator.ReusablePrefix(_cached[s], prompt);
             if (shared > bestShared) (best, bestShared) = (s, shared);
         }
         return best;
     }
 
-    /// <summary>Samples the request's next token from its slot's logits, as <see cref="TextGenerator"/> does for one sequence.</summary>
+    /// <summary>Picks the request's next token from its slot's logits (<see cref="GenerationStep"/>, as for one sequence).</summary>
     private void Step(Request r)
     {
-        var tok = _model.Tokenizer;
-        var s = r.Settings;
         if (r.Cancellation.IsCancellationRequested) { Finish(r, FinishReason.Cancelled); return; }
+        FinishReason? end;
         int next;
         try
         {
-            next = r.Sampler!.Sample(_session.LogitsOf(r.Slot));
+            end = r.Generation!.Advance(_session.LogitsOf(r.Slot), out next);
         }
         catch (Exception e)
         {
-            Finish(r, e);
+            Finish(r, e); // the caller's text callback threw
             return;
         }
-        if (s.StopAtEos && next == tok.EosId) { Finish(r, FinishReason.EndOfSequence); return; }
-        if (s.StopTokens is { } stopTokens && stopTokens.Contains(next)) { Finish(r, FinishReason.Stop); return; }
-        r.Generated++;
-        r.Sampler.Accept(next);
-        if (r.Stops!.Push(r.Decoder!.Append(next))) { Finish(r, FinishReason.Stop); return; }
-        if (r.Generated >= s.MaxTokens) { Finish(r, FinishReason.Length); return; }
-        if (_session.PositionOf(r.Slot) >= _session.Options.ContextSize) { Finish(r, FinishReason.ContextFull); return; }
-        r.Next = next;
+        if (end is { } finish) Finish(r, finish);
+        else if (_session.PositionOf(r.Slot) >= _session.Options.ContextSize) Finish(r, FinishReason.ContextFull);
+        else r.Next = next;
     }
 
     private void Finish(Request r, FinishReason finish)
     {
         try
         {
-            if (finish != FinishReason.Stop && r.Decoder != null) r.Stops!.Finish(r.Decoder.Flush());
+            r.Generation?.Finish(finish);
         }
         catch (Exception e)
         {
@@ -262,12 +249,9 @@ internal sealed class BatchScheduler : IDisposable
         public TaskCompletionSource<GenerationStats> Done { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
         public int Slot { get; private set; } = -1;
         public int Computed { get; set; }         // prompt tokens in the slot's cache
-        public bool Prefilling => Sampler is null;
+        public bool Prefilling => Generation is null;
         public int Next { get; set; }             // the token the next decode step feeds
-        public int Generated { get; set; }
-        public Sampler? Sampler { get; private set; }
-        public Tokenizers.StreamingDecoder? Decoder { get; private set; }
-        public StopMatcher? Stops { get; private set; }
+        public GenerationStep? Generation { get; private set; }
 
         public void Admit(int slot, int reused)
         {
@@ -280,14 +264,10 @@ internal sealed class BatchScheduler : IDisposable
         {
             _prefill = _clock.Elapsed;
             _clock.Restart();
-            Sampler = new Sampler(model.Engine.Config.VocabSize, Settings.Sampler);
-            foreach (var t in Prompt) Sampler.Accept(t);
-            // Text right after BOS drops SentencePiece's leading space; a continuation keeps it.
-            Decoder = model.Tokenizer.CreateStreamingDecoder(atSequenceStart: Prompt[^1] == model.Tokenizer.BosId);
-            Stops = new StopMatcher(Settings.Stops, onText);
+            Generation = new GenerationStep(model, Prompt, Settings, onText);
         }
 
         public GenerationStats Stats(FinishReason finish) =>
-            new(Prompt.Count, _reused, Generated, finish, _prefill, Sampler is null ? TimeSpan.Zero : _clock.Elapsed);
+            new(Prompt.Count, _reused, Generation?.Generated ?? 0, finish, _prefill, Generation is null ? TimeSpan.Zero : _clock.Elapsed);
     }
 }

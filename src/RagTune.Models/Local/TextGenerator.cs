@@ -67,15 +67,11 @@ internal sealed class TextGenerator
     {
         settings.Validate();
         if (prompt.Count == 0) throw new ArgumentException("The prompt must hold at least one token (BOS for an empty prompt).", nameof(prompt));
-        var tok = _model.Tokenizer;
         int ctx = _session.Options.ContextSize;
         if (prompt.Count >= ctx)
             throw new ContextOverflowException($"The prompt is {prompt.Count} tokens but the context holds {ctx}. Shorten the prompt or raise the context size.");
 
-        // Reuse the cached prefix (multi-turn chat re-sends the whole conversation), but always recompute at
-        // least the last prompt token so its logits are fresh.
-        int reuse = 0;
-        while (reuse < _cached.Count && reuse < prompt.Count - 1 && _cached[reuse] == prompt[reuse]) reuse++;
+        int reuse = ReusablePrefix(_cached, prompt);
         _session.Truncate(reuse);
         _cached.RemoveRange(reuse, _cached.Count - reuse);
 
@@ -87,32 +83,31 @@ internal sealed class TextGenerator
         var prefill = sw.Elapsed;
         sw.Restart();
 
-        var sampler = new Sampler(_model.Engine.Config.VocabSize, settings.Sampler);
-        foreach (var t in prompt) sampler.Accept(t);
-        // Text right after BOS drops SentencePiece's leading space; a continuation keeps it.
-        var decoder = tok.CreateStreamingDecoder(atSequenceStart: prompt[^1] == tok.BosId);
-        var stops = new StopMatcher(settings.Stops, onText);
+        var step = new GenerationStep(_model, prompt, settings, onText, onToken);
         var finish = FinishReason.Length;
-        int generated = 0;
         int[] one = new int[1];
-        while (generated < settings.MaxTokens)
+        while (step.Generated < settings.MaxTokens)
         {
             if (cancellationToken.IsCancellationRequested) { finish = FinishReason.Cancelled; break; }
-            int next = sampler.Sample(_session.Logits);
-            if (settings.StopAtEos && next == tok.EosId) { finish = FinishReason.EndOfSequence; break; }
-            if (settings.StopTokens is { } stopTokens && stopTokens.Contains(next)) { finish = FinishReason.Stop; break; }
-            generated++;
-            sampler.Accept(next);
-            onToken?.Invoke(next);
-            if (stops.Push(decoder.Append(next))) { finish = FinishReason.Stop; break; }
-            if (generated == settings.MaxTokens) break;
+            if (step.Advance(_session.Logits, out int next) is { } end) { finish = end; break; }
             if (_session.Position >= ctx) { finish = FinishReason.ContextFull; break; }
             one[0] = next;
             _session.Forward(one);
             _cached.Add(next);
         }
-        if (finish != FinishReason.Stop) stops.Finish(decoder.Flush());
-        return new GenerationStats(prompt.Count, reuse, generated, finish, prefill, sw.Elapsed);
+        step.Finish(finish);
+        return new GenerationStats(prompt.Count, reuse, step.Generated, finish, prefill, sw.Elapsed);
+    }
+
+    /// <summary>
+    /// How many leading tokens of <paramref name="prompt"/> a cache holding <paramref name="cached"/> can keep
+    /// (multi-turn chat re-sends the whole conversation); never the last prompt token, whose logits must be fresh.
+    /// </summary>
+    internal static int ReusablePrefix(IReadOnlyList<int> cached, IReadOnlyList<int> prompt)
+    {
+        int reuse = 0;
+        while (reuse < cached.Count && reuse < prompt.Count - 1 && cached[reuse] == prompt[reuse]) reuse++;
+        return reuse;
     }
 
     /// <summary>
@@ -131,6 +126,58 @@ internal sealed class TextGenerator
     {
         _session.Reset();
         _cached.Clear();
+    }
+}
+
+/// <summary>
+/// One generation after its prompt, a token at a time: samples from the logits, ends at the end-of-sequence token, a
+/// stop token, a stop string or the token limit, and emits the text as it becomes final. Shared by
+/// <see cref="TextGenerator"/> (one sequence) and <see cref="BatchScheduler"/> (a slot of a batch).
+/// </summary>
+internal sealed class GenerationStep
+{
+    private readonly ITokenizer _tokenizer;
+    private readonly GenerationSettings _settings;
+    private readonly Sampler _sampler;
+    private readonly StreamingDecoder _decoder;
+    private readonly StopMatcher _stops;
+    private readonly Action<int>? _onToken;
+
+    public GenerationStep(LocalModel model, IReadOnlyList<int> prompt, GenerationSettings settings, Action<string> onText, Action<int>? onToken = null)
+    {
+        _tokenizer = model.Tokenizer;
+        _settings = settings;
+        _onToken = onToken;
+        _sampler = new Sampler(model.Engine.Config.VocabSize, settings.Sampler);
+        foreach (var t in prompt) _sampler.Accept(t);
+        // Text right after BOS drops SentencePiece's leading space; a continuation keeps it.
+        _decoder = _tokenizer.CreateStreamingDecoder(atSequenceStart: prompt[^1] == _tokenizer.BosId);
+        _stops = new StopMatcher(settings.Stops, onText);
+    }
+
+    /// <summary>Tokens generated so far.</summary>
+    public int Generated { get; private set; }
+
+    /// <summary>
+    /// Picks the next token from <paramref name="logits"/>; null when generation goes on with <paramref name="next"/>
+    /// fed to the model, else why it ended (the token that reached the limit has been emitted).
+    /// </summary>
+    public FinishReason? Advance(ReadOnlySpan<float> logits, out int next)
+    {
+        next = _sampler.Sample(logits);
+        if (_settings.StopAtEos && next == _tokenizer.EosId) return FinishReason.EndOfSequence;
+        if (_settings.StopTokens is { } stopTokens && stopTokens.Contains(next)) return FinishReason.Stop;
+        Generated++;
+        _sampler.Accept(next);
+        _onToken?.Invoke(next);
+        if (_stops.Push(_decoder.Append(next))) return FinishReason.Stop;
+        return Generated >= _settings.MaxTokens ? FinishReason.Length : null;
+    }
+
+    /// <summary>Emits the text still held back, unless a stop string ended the generation.</summary>
+    public void Finish(FinishReason finish)
+    {
+        if (finish != FinishReason.Stop) _stops.Finish(_decoder.Flush());
     }
 }
 
