@@ -158,8 +158,17 @@ public sealed class TuneCommandTests
                     }
                 Assert.True(p.WaitForExit(60_000));
             }
-            // Resuming from whatever checkpoint the kill left (none yet starts over) ends where the uninterrupted run did.
-            var resumed = CliProcess.Run(TimeSpan.FromSeconds(180), [.. TuneArgs(data, outDir, 10), "--resume"]);
+            // Resuming from whatever checkpoint the kill left ends where the uninterrupted run did. A kill before the
+            // first checkpoint leaves none: --resume is refused saying so, and a run started over ends there too.
+            bool checkpointed = Directory.Exists(Path.Combine(outDir, "checkpoint"));
+            if (!checkpointed)
+            {
+                var refused = CliProcess.Run(TimeSpan.FromSeconds(180), [.. TuneArgs(data, outDir, 10), "--resume"]);
+                Assert.Equal(1, refused.ExitCode);
+                Assert.Contains("--resume: no checkpoint in", refused.Stderr);
+            }
+            string[] again = checkpointed ? [.. TuneArgs(data, outDir, 10), "--resume"] : TuneArgs(data, outDir, 10);
+            var resumed = CliProcess.Run(TimeSpan.FromSeconds(180), again);
             Assert.True(resumed.ExitCode == 0, $"kill {k}: {resumed.Stderr}");
             Assert.Equal(FinalLoss(full.Stdout), FinalLoss(resumed.Stdout));
             Assert.Equal(reference, File.ReadAllBytes(Path.Combine(outDir, "adapter", "adapter_model.safetensors")));
