@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
+using RagTune.Models.Local;
 using RagTune.Server.Telemetry;
 
 namespace RagTune.Server;
@@ -134,7 +135,7 @@ internal static class ChatCompletionsEndpoint
         {
             return await call().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is ArgumentException || IsContextOverflow(e))
+        catch (Exception e) when (e is ArgumentException or ContextLengthExceededException)
         {
             throw ModelFailure(e);
         }
@@ -144,12 +145,9 @@ internal static class ChatCompletionsEndpoint
     {
         OpenAIErrorException o => o,
         ArgumentException => OpenAIErrorException.BadRequest(e.Message, "messages"),
-        _ when IsContextOverflow(e) => OpenAIErrorException.BadRequest(e.Message, "messages", "context_length_exceeded"),
+        ContextLengthExceededException => OpenAIErrorException.BadRequest(e.Message, "messages", "context_length_exceeded"),
         _ => new OpenAIErrorException(StatusCodes.Status500InternalServerError, "The model failed while generating: " + e.Message, "server_error"),
     };
-
-    // The engine's exception type is internal to it (and the server must not know the engine): match by name.
-    private static bool IsContextOverflow(Exception e) => e.GetType().Name == "ContextOverflowException";
 
     internal static (string Id, IChatClient Client) ResolveModel(ModelRegistry models, string? model)
     {

@@ -23,7 +23,7 @@ internal static class CliRun
             Console.Error.WriteLine("cancelled");
             return 130;
         }
-        catch (Exception e) when (e is IOException or ContextOverflowException or ArgumentException or UsageException or RagTune.Hosting.HostingException)
+        catch (Exception e) when (e is IOException or RagTune.Models.Local.ContextLengthExceededException or ArgumentException or UsageException or RagTune.Hosting.HostingException)
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return e is UsageException or RagTune.Hosting.HostingException { Failure: RagTune.Hosting.HostingFailure.Invalid } ? 2 : 1;

@@ -40,7 +40,7 @@ internal abstract class RagTool(string name, string title, string description, s
         {
             return await CallAsync(new ToolArguments(name, request.Params?.Arguments), cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is ToolArgumentException or HostingException or ArgumentException or IOException or RagTune.Engine.Models.ContextOverflowException)
+        catch (Exception e) when (e is ToolArgumentException or HostingException or ArgumentException or IOException or RagTune.Models.Local.ContextLengthExceededException)
         {
             return Error(e.Message);
         }

@@ -69,7 +69,7 @@ internal sealed class TextGenerator
         if (prompt.Count == 0) throw new ArgumentException("The prompt must hold at least one token (BOS for an empty prompt).", nameof(prompt));
         int ctx = _session.Options.ContextSize;
         if (prompt.Count >= ctx)
-            throw new ContextOverflowException($"The prompt is {prompt.Count} tokens but the context holds {ctx}. Shorten the prompt or raise the context size.");
+            throw new ContextLengthExceededException(prompt.Count, ctx);
 
         int reuse = ReusablePrefix(_cached, prompt);
         _session.Truncate(reuse);

@@ -52,6 +52,22 @@ public sealed class BatchSchedulerTests
         Assert.Equal(alone, streamed);
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task A_prompt_longer_than_the_context_is_refused_by_type_with_both_sizes(int slots)
+    {
+        // Front ends (the server's context_length_exceeded, the CLI, MCP) match this public type, never the engine's.
+        using var client = new LocalChatClient(Stories, new LocalChatClientOptions { ContextSize = 32, Threads = 2, Slots = slots });
+        var prompt = string.Join(' ', Enumerable.Repeat(s_prompts[3], 4));
+        var e = await Assert.ThrowsAsync<ContextLengthExceededException>(() => client.GetResponseAsync([new ChatMessage(ChatRole.User, prompt)], Greedy(0)));
+        Assert.Equal(32, e.ContextTokens);
+        Assert.True(e.PromptTokens > 32, $"prompt tokens {e.PromptTokens}");
+        Assert.Contains("context holds 32", e.Message);
+        // The client still serves a prompt that fits.
+        Assert.False(string.IsNullOrWhiteSpace((await client.GetResponseAsync([new ChatMessage(ChatRole.User, "Tom")], Greedy(0))).Text));
+    }
+
     [Fact]
     public async Task A_cancelled_request_leaves_the_batch_and_the_others_finish_unchanged()
     {
