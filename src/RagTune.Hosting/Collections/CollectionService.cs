@@ -14,9 +14,8 @@ namespace RagTune.Hosting.Collections;
 
 /// <summary>
 /// Collections of the configured store for a front end: create, list, stats, delete; uploads and their ingestion as a
-/// job (<see cref="IngestPipeline"/>); search (<see cref="Retriever"/>); grounded answers with verified citations
-/// (<see cref="GroundedAnswerer"/>, or <see cref="ExtractiveAnswerer"/> without a model); and the cited passage in
-/// its document. With <see cref="RagTuneOptions.EmbeddingModel"/> chunks are embedded on ingestion and search is
+/// job (<see cref="IngestPipeline"/>); search and grounded answers with verified citations through
+/// <see cref="RagService"/>; and the cited passage in its document. With <see cref="RagTuneOptions.EmbeddingModel"/> chunks are embedded on ingestion and search is
 /// hybrid (BM25 + dense, fused) by default; without one collections are BM25-only.
 /// </summary>
 internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) : IDisposable
@@ -28,9 +27,6 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     // Loaded on first use (start-up stays fast) and shared: the generator serialises its own calls.
     private readonly Lazy<LocalEmbeddingGenerator?> _embedder = new(() =>
         options.EmbeddingModel is { Length: > 0 } model ? LocalEmbeddingGenerator.Load(ModelResolver.Resolve(model)) : null);
-
-    /// <summary>The search mode used when a request names none: hybrid with an embedding model, else BM25.</summary>
-    public SearchMode DefaultMode => options.EmbeddingModel is { Length: > 0 } ? SearchMode.Hybrid : SearchMode.Bm25;
 
     /// <summary>The folder holding collection <paramref name="name"/>'s uploaded files.</summary>
     public string UploadFolder(string name) => Path.Combine(options.UploadsDirectory, CheckName(name));
@@ -44,7 +40,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         foreach (var name in _catalog.List())
         {
             try { rows.Add(Info(await _catalog.StatsAsync(name, ct).ConfigureAwait(false))); }
-            catch (CollectionFormatException e) { rows.Add(new CollectionInfo(name, 0, 0, 0, 0, null, e.Message)); }
+            catch (CollectionFormatException e) { rows.Add(CollectionInfo.Unreadable(name, e.Message)); }
         }
         return rows;
     }
@@ -103,72 +99,59 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         });
     }
 
-    public async Task<IReadOnlyList<SearchResult>> SearchAsync(string name, string query, int k, string? mode, CancellationToken ct)
+    /// <summary>
+    /// The best <paramref name="k"/> chunks of collection <paramref name="name"/> for <paramref name="query"/>
+    /// (<paramref name="mode"/> bm25, dense or hybrid; null for hybrid when the collection has vectors and the server
+    /// an embedding model, else BM25).
+    /// </summary>
+    public Task<SearchResponse> SearchAsync(string name, string query, int k, string? mode, CancellationToken ct) =>
+        SearchAsync(name, query, k, mode, SearchFilter.None, ct);
+
+    /// <summary><see cref="SearchAsync(string, string, int, string?, CancellationToken)"/> of the chunks whose document metadata passes <paramref name="filter"/>.</summary>
+    public async Task<SearchResponse> SearchAsync(string name, string query, int k, string? mode, SearchFilter filter, CancellationToken ct)
     {
-        var hits = await RetrieveAsync(name, query, k, ResolveMode(mode), SearchFilter.None, ct).ConfigureAwait(false);
-        return [.. hits.Select(h => new SearchResult(h.Rank, h.Score, h.Retriever, h.Chunk.ChunkId, h.Chunk.DocumentId, h.Chunk.Title,
-            h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text, h.Chunk.Pages))];
+        CheckK(k);
+        RequireExisting(name);
+        using var store = _catalog.Open(name, create: false);
+        var rag = Service(store);
+        var searchMode = RagService.ParseMode(mode) ?? rag.DefaultMode;
+        var hits = await rag.SearchAsync(query, searchMode, k, filter, EmbedderHint, ct).ConfigureAwait(false);
+        return new SearchResponse(name, query, searchMode.ToString().ToLowerInvariant(), rag.Results(hits));
     }
 
-    /// <summary>The most tokens an answer may have when the request names no limit.</summary>
-    public const int DefaultMaxTokens = 256;
-
     /// <summary>
-    /// Retrieves <paramref name="k"/> passages (<paramref name="mode"/> bm25, dense or hybrid; null for
-    /// <see cref="DefaultMode"/>) and answers from them, streaming the text; the last update carries the verified
-    /// answer with the model call's token usage and finish reason. <paramref name="generation"/> is passed to the
-    /// model (max tokens, temperature, top_p, seed, stop sequences; stop sequences cut the answer before its
-    /// citations are verified), under <paramref name="modelName"/> as its model id (which picks an adapter on a
-    /// local model). Without a temperature the answer is greedy (temperature 0), so the same question over the same
-    /// collection gets the same answer; without max tokens it has at most <see cref="DefaultMaxTokens"/>. With no
-    /// <paramref name="chat"/> the answer quotes the sources (extractive) and reports zero tokens, as does an
-    /// abstention decided before the model was called.
+    /// Retrieves <paramref name="k"/> passages as <see cref="SearchAsync(string, string, int, string?, CancellationToken)"/> does and answers from them, streaming the
+    /// text; the last update carries the verified answer (see <see cref="RagService.AnswerAsync"/>: greedy and at most
+    /// <see cref="RagService.DefaultMaxTokens"/> tokens unless <paramref name="generation"/> says otherwise; without
+    /// <paramref name="chat"/> the answer quotes the sources).
     /// </summary>
-    public async IAsyncEnumerable<AskUpdate> AskAsync(string name, string question, int k, string? mode, IChatClient? chat, string? modelName,
+    public IAsyncEnumerable<AskUpdate> AskAsync(string name, string question, int k, string? mode, IChatClient? chat, string? modelName,
+        ChatOptions generation, CancellationToken ct) => AskAsync(name, question, k, mode, SearchFilter.None, chat, modelName, generation, ct);
+
+    /// <summary><see cref="AskAsync(string, string, int, string?, IChatClient?, string?, ChatOptions, CancellationToken)"/> from the chunks whose document metadata passes <paramref name="filter"/>.</summary>
+    public async IAsyncEnumerable<AskUpdate> AskAsync(string name, string question, int k, string? mode, SearchFilter filter, IChatClient? chat, string? modelName,
         ChatOptions generation, [EnumeratorCancellation] CancellationToken ct)
     {
         ArgumentNullException.ThrowIfNull(generation);
         if (generation.MaxOutputTokens is < 1) throw HostingException.Invalid($"maxTokens {generation.MaxOutputTokens} must be at least 1.", "maxTokens");
-        var hits = await RetrieveAsync(name, question, k, ResolveMode(mode), SearchFilter.None, ct).ConfigureAwait(false);
-        var statistics = await StatisticsAsync(name, question, ct).ConfigureAwait(false);
-        await foreach (var update in AnswerAsync(question, hits, statistics, k, chat, modelName, generation, ct).ConfigureAwait(false))
+        CheckK(k);
+        RequireExisting(name);
+        using var store = _catalog.Open(name, create: false);
+        var rag = Service(store);
+        var hits = await rag.SearchAsync(question, RagService.ParseMode(mode), k, filter, EmbedderHint, ct).ConfigureAwait(false);
+        await foreach (var update in rag.AnswerAsync(question, hits, k, chat, modelName, generation, ct).ConfigureAwait(false))
             yield return update;
     }
 
-    /// <summary>
-    /// Answers <paramref name="question"/> from retrieved <paramref name="hits"/> as <see cref="AskAsync"/> does
-    /// (the MCP tools retrieve with metadata filters first); <paramref name="statistics"/> are the collection's for
-    /// the question (<see cref="StatisticsAsync"/>), which the check for abstaining before the model weighs terms by.
-    /// </summary>
-    internal async IAsyncEnumerable<AskUpdate> AnswerAsync(string question, IReadOnlyList<SearchHit> hits, TermStatistics? statistics, int k, IChatClient? chat, string? modelName,
-        ChatOptions generation, [EnumeratorCancellation] CancellationToken ct)
+    private const string EmbedderHint = "start the server with --embed-model (RagTune:EmbeddingModel), or use 'bm25'";
+
+    // Search and answers over one opened collection, the same composition the CLI uses; no paths leave the server.
+    private RagService Service(ICollectionStore store) =>
+        new(store, _embedder.Value?.ForQueries(), new RetrieverOptions { DenseAgreementDepth = options.DenseAgreementDepth }, showPaths: false);
+
+    private static void CheckK(int k)
     {
-        ArgumentNullException.ThrowIfNull(generation);
-        var settings = generation.Clone();
-        settings.Temperature ??= 0;
-        settings.MaxOutputTokens ??= DefaultMaxTokens;
-        if (modelName != null) settings.ModelId = modelName;
-        var answerer = new AnswererOptions { MaxSources = k, ChatOptions = settings };
-        if (chat == null)
-        {
-            var answer = new ExtractiveAnswerer(answerer).Answer(question, hits);
-            yield return new AskUpdate(answer.Text, null);
-            yield return new AskUpdate("", Result(question, answer, null));
-            yield break;
-        }
-        await foreach (var update in new GroundedAnswerer(chat, answerer).StreamAsync(question, hits, statistics, ct).ConfigureAwait(false))
-        {
-            if (update.Final is { } final)
-            {
-                // An abstention arrives in one piece: its text is the delta and the final answer at once.
-                if (update.TextDelta.Length > 0) yield return new AskUpdate(update.TextDelta, null);
-                yield return new AskUpdate("", Result(question, final, modelName));
-            }
-            else if (update.TextDelta.Length > 0)
-            {
-                yield return new AskUpdate(update.TextDelta, null);
-            }
-        }
+        if (k is < 1 or > 100) throw HostingException.Invalid($"k {k} must be between 1 and 100.", "k");
     }
 
     /// <summary>The cited chunk in its document's text, read again from the uploaded file with the same reader.</summary>
@@ -199,60 +182,9 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         }
     }
 
-    /// <summary>The best <paramref name="k"/> chunks of collection <paramref name="name"/> whose document metadata passes <paramref name="filter"/>.</summary>
-    internal async Task<IReadOnlyList<SearchHit>> RetrieveAsync(string name, string query, int k, SearchMode searchMode, SearchFilter filter, CancellationToken ct)
-    {
-        if (string.IsNullOrWhiteSpace(query)) throw HostingException.Invalid("The query is empty; send the text to search for.", "query");
-        if (k is < 1 or > 100) throw HostingException.Invalid($"k {k} must be between 1 and 100.", "k");
-        RequireExisting(name);
-        var embedder = searchMode == SearchMode.Bm25 ? null : _embedder.Value?.ForQueries();
-        if (searchMode != SearchMode.Bm25 && embedder == null)
-            throw HostingException.Invalid($"Search mode '{searchMode.ToString().ToLowerInvariant()}' needs an embedding model; start the server with --embed-model (RagTune:EmbeddingModel), or use 'bm25'.", "mode");
-        using var store = _catalog.Open(name, create: false);
-        try
-        {
-            return await new Retriever(store, embedder, new RetrieverOptions { DenseAgreementDepth = options.DenseAgreementDepth }).SearchAsync(query, searchMode, k, filter, ct).ConfigureAwait(false);
-        }
-        catch (InvalidOperationException e)
-        {
-            // The collection's vectors come from another model, or it has none yet: the message says which.
-            throw HostingException.Invalid(e.Message, "mode");
-        }
-    }
-
-    /// <summary>Collection <paramref name="name"/>'s term statistics for <paramref name="question"/> (see <see cref="GroundedAnswerer.StatisticsAsync"/>).</summary>
-    internal async Task<TermStatistics> StatisticsAsync(string name, string question, CancellationToken ct)
-    {
-        RequireExisting(name);
-        using var store = _catalog.Open(name, create: false);
-        return await GroundedAnswerer.StatisticsAsync(store, question, ct).ConfigureAwait(false);
-    }
-
-    /// <summary>A request's search mode (bm25, dense or hybrid; null or empty for <see cref="DefaultMode"/>).</summary>
-    internal SearchMode ResolveMode(string? mode) => mode?.ToLowerInvariant() switch
-    {
-        null or "" => DefaultMode,
-        "bm25" => SearchMode.Bm25,
-        "dense" => SearchMode.Dense,
-        "hybrid" => SearchMode.Hybrid,
-        _ => throw HostingException.Invalid($"Search mode '{mode}' is not known; use bm25, dense or hybrid.", "mode"),
-    };
-
     public void Dispose()
     {
         if (_embedder.IsValueCreated) _embedder.Value?.Dispose();
-    }
-
-    private static AskResult Result(string question, GroundedAnswer a, string? model)
-    {
-        var cited = a.Sentences.SelectMany(s => s.Citations).ToHashSet();
-        int prompt = (int)(a.Usage?.InputTokenCount ?? 0), completion = (int)(a.Usage?.OutputTokenCount ?? 0);
-        return new AskResult(question, a.Text, a.Mode == "model" ? model ?? "model" : a.Mode, a.Abstained,
-            [.. a.Sentences.Select(s => new AskSentence(s.Text, s.Citations, s.FabricatedCitations, s.Support, s.Supported))],
-            [.. a.Sources.Select(s => new AskSource(s.Number, s.ChunkId, s.DocumentId, s.Title, s.Start, s.End, s.Text, cited.Contains(s.Number), s.Pages))],
-            new AskUsage(prompt, completion, (int)(a.Usage?.TotalTokenCount ?? prompt + completion)),
-            // M.E.AI's finish reasons carry OpenAI's words ("stop", "length", "content_filter", "tool_calls").
-            a.FinishReason?.Value ?? "stop");
     }
 
     private void RequireExisting(string name)
@@ -267,8 +199,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
             : throw HostingException.Invalid(
                 $"'{name}' is not a valid collection name: use 1-{CollectionNames.MaxLength} ASCII letters, digits, '-' or '_' (e.g. 'my-docs').", "name");
 
-    private static CollectionInfo Info(CollectionStats s) =>
-        new(s.Name, s.Documents, s.Chunks, s.EmbeddedChunks, s.FileBytes, s.Embedding?.ModelId, null);
+    private static CollectionInfo Info(CollectionStats s) => CollectionInfo.From(s, null);
 
     /// <summary>Maps the pipeline's per-stage progress onto the job, with an ETA from the stage's rate so far.</summary>
     private sealed class IngestJobProgress(Job job) : IProgress<IngestProgress>

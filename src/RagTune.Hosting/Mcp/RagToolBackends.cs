@@ -1,8 +1,6 @@
 using Microsoft.Extensions.AI;
 using RagTune.Hosting.Collections;
 using RagTune.Hosting.Pipelines;
-using RagTune.Rag.Answering;
-using RagTune.Rag.Retrieval;
 
 namespace RagTune.Hosting.Mcp;
 
@@ -19,34 +17,26 @@ internal sealed class PipelineToolBackend(RagPipeline rag) : IRagToolBackend
         $"Tools over the RagTune document collection '{rag.Store.Name}'. Use 'search' to find passages (with their source and span), " +
         "'ask' for an answer that cites them" + (rag.Chat == null ? " (unavailable: the server was started without a model)." : ".");
 
-    public async Task<ToolSearch> SearchAsync(ToolRequest request, CancellationToken ct)
+    public async Task<SearchResponse> SearchAsync(ToolRequest request, CancellationToken ct)
     {
-        var mode = Mode(request.Mode);
+        var mode = RagService.ParseMode(request.Mode) ?? rag.DefaultMode;
         var hits = await rag.SearchAsync(request.Text, mode, request.K, request.Filter, ct).ConfigureAwait(false);
-        return new ToolSearch(rag.Store.Name, mode.ToString().ToLowerInvariant(), hits);
+        return new SearchResponse(rag.Store.Name, request.Text, mode.ToString().ToLowerInvariant(), rag.Results(hits));
     }
 
-    public async Task<McpAnswer> AskAsync(ToolRequest request, int maxTokens, string? model, CancellationToken ct)
+    public async Task<AskResult> AskAsync(ToolRequest request, int maxTokens, string? model, CancellationToken ct)
     {
-        var chat = rag.Chat ?? throw HostingException.Invalid(
-            "ask needs a model, and this server was started without one: restart it with --model <gguf file or name> (or --remote <url>). " +
-            "The search tool works without a model.", "model");
-        var hits = await rag.SearchAsync(request.Text, Mode(request.Mode), request.K, request.Filter, ct).ConfigureAwait(false);
+        if (rag.Chat == null)
+            throw HostingException.Invalid(
+                "ask needs a model, and this server was started without one: restart it with --model <gguf file or name> (or --remote <url>). " +
+                "The search tool works without a model.", "model");
+        var hits = await rag.SearchAsync(request.Text, RagService.ParseMode(request.Mode), request.K, request.Filter, ct).ConfigureAwait(false);
         // Streamed like `ragtune ask`, so local and remote models are called the same way.
-        GroundedAnswer? answer = null;
-        var statistics = await GroundedAnswerer.StatisticsAsync(rag.Store, request.Text, ct).ConfigureAwait(false);
-        await foreach (var update in new GroundedAnswerer(chat, RagPipeline.AnswerOptions(request.K, maxTokens)).StreamAsync(request.Text, hits, statistics, ct).ConfigureAwait(false))
-            answer ??= update.Final;
-        return McpAnswer.From(request.Text, answer ?? throw new InvalidOperationException("The answerer ended without a final answer."));
+        AskResult? final = null;
+        await foreach (var update in rag.AnswerAsync(request.Text, hits, request.K, maxTokens, ct).ConfigureAwait(false))
+            final ??= update.Final;
+        return final ?? throw new InvalidOperationException("The answerer ended without a final answer.");
     }
-
-    private SearchMode Mode(string? mode) => mode switch
-    {
-        "bm25" => SearchMode.Bm25,
-        "dense" => SearchMode.Dense,
-        "hybrid" => SearchMode.Hybrid,
-        _ => rag.DefaultMode,
-    };
 }
 
 /// <summary>
@@ -67,24 +57,17 @@ internal sealed class CollectionToolBackend(CollectionService collections, Func<
 
     public string Instructions => ServerInstructions;
 
-    public async Task<ToolSearch> SearchAsync(ToolRequest request, CancellationToken ct)
-    {
-        var name = Known(request.Collection!);
-        var mode = collections.ResolveMode(request.Mode);
-        var hits = await collections.RetrieveAsync(name, request.Text, request.K, mode, request.Filter, ct).ConfigureAwait(false);
-        return new ToolSearch(name, mode.ToString().ToLowerInvariant(), hits, h => h.Chunk.DocumentId);
-    }
+    public Task<SearchResponse> SearchAsync(ToolRequest request, CancellationToken ct) =>
+        collections.SearchAsync(Known(request.Collection!), request.Text, request.K, request.Mode, request.Filter, ct);
 
-    public async Task<McpAnswer> AskAsync(ToolRequest request, int maxTokens, string? model, CancellationToken ct)
+    public async Task<AskResult> AskAsync(ToolRequest request, int maxTokens, string? model, CancellationToken ct)
     {
         var name = Known(request.Collection!);
         var chat = model == null ? null : chatModel(model);
-        var hits = await collections.RetrieveAsync(name, request.Text, request.K, collections.ResolveMode(request.Mode), request.Filter, ct).ConfigureAwait(false);
-        var statistics = await collections.StatisticsAsync(name, request.Text, ct).ConfigureAwait(false);
         AskResult? final = null;
-        await foreach (var update in collections.AnswerAsync(request.Text, hits, statistics, request.K, chat, model, new ChatOptions { MaxOutputTokens = maxTokens }, ct).ConfigureAwait(false))
+        await foreach (var update in collections.AskAsync(name, request.Text, request.K, request.Mode, request.Filter, chat, model, new ChatOptions { MaxOutputTokens = maxTokens }, ct).ConfigureAwait(false))
             final ??= update.Final;
-        return McpAnswer.From(final ?? throw new InvalidOperationException("The answer ended without a final result."));
+        return final ?? throw new InvalidOperationException("The answer ended without a final result.");
     }
 
     /// <summary>An unknown name gets the list back, so an agent can pick one.</summary>

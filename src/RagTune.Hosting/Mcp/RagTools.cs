@@ -3,6 +3,7 @@ using System.Text.Json.Serialization.Metadata;
 using Microsoft.Extensions.Logging;
 using ModelContextProtocol.Protocol;
 using ModelContextProtocol.Server;
+using RagTune.Hosting.Collections;
 using RagTune.Rag.Store;
 
 namespace RagTune.Hosting.Mcp;
@@ -111,8 +112,7 @@ internal sealed class SearchTool(IRagToolBackend backend, ILogger log) : RagTool
         args.OnlyThese(["query", "top_k", .. CommonArguments(backend)]);
         var query = args.RequiredString("query");
         int k = args.Int("top_k", 5, 1, MaxK);
-        var found = await backend.SearchAsync(Request(backend, args, query, k), ct).ConfigureAwait(false);
-        return Result(new McpSearchResult(found.Collection, query, found.Mode, [.. found.Hits.Select(h => McpPassage.From(h, found.ShownSource?.Invoke(h)))]));
+        return Result(await backend.SearchAsync(Request(backend, args, query, k), ct).ConfigureAwait(false));
     }
 }
 
@@ -150,12 +150,6 @@ internal sealed class AskTool(IRagToolBackend backend, ILogger log) : RagTool("a
 /// <summary>A search or ask request as the tools pass it on: <see cref="Collection"/> is null for a one-collection backend; <see cref="Mode"/> null for the default.</summary>
 internal sealed record ToolRequest(string? Collection, string Text, string? Mode, int K, SearchFilter Filter);
 
-/// <summary>
-/// What a search found: the collection, the mode used and the hits; <see cref="ShownSource"/>, when set, gives the
-/// source a hit is shown under (the server names documents, never paths on its disk).
-/// </summary>
-internal sealed record ToolSearch(string Collection, string Mode, IReadOnlyList<SearchHit> Hits, Func<SearchHit, string>? ShownSource = null);
-
 /// <summary>What the MCP tools search and answer from: one opened collection (stdio) or a server's collections.</summary>
 internal interface IRagToolBackend
 {
@@ -171,8 +165,8 @@ internal interface IRagToolBackend
     /// <summary>The server's instructions to clients.</summary>
     string Instructions { get; }
 
-    Task<ToolSearch> SearchAsync(ToolRequest request, CancellationToken ct);
+    Task<SearchResponse> SearchAsync(ToolRequest request, CancellationToken ct);
 
     /// <summary>A verified answer; <paramref name="model"/> names a served chat model where the backend serves several.</summary>
-    Task<McpAnswer> AskAsync(ToolRequest request, int maxTokens, string? model, CancellationToken ct);
+    Task<AskResult> AskAsync(ToolRequest request, int maxTokens, string? model, CancellationToken ct);
 }

@@ -1,10 +1,10 @@
 using Microsoft.Extensions.AI;
 using RagTune.FineTuning.Adapters;
+using RagTune.Hosting.Collections;
 using RagTune.Hosting.Middleware;
 using RagTune.Hosting.Stores;
 using RagTune.Models.Local;
 using RagTune.Models.Remote;
-using RagTune.Rag.Answering;
 using RagTune.Rag.Retrieval;
 using RagTune.Rag.Store;
 
@@ -87,8 +87,7 @@ internal sealed class RagPipeline : IDisposable
 {
     private readonly IEmbeddingGenerator<string, Embedding<float>>? _embedder;
     private readonly CrossEncoderReranker? _reranker;
-
-    private readonly int _denseAgreementDepth;
+    private readonly RagService _rag;
 
     private RagPipeline(ICollectionStore store, string location, IEmbeddingGenerator<string, Embedding<float>>? embedder, CrossEncoderReranker? reranker, IChatClient? chat, int denseAgreementDepth)
     {
@@ -96,8 +95,9 @@ internal sealed class RagPipeline : IDisposable
         Location = location;
         _embedder = embedder;
         _reranker = reranker;
-        _denseAgreementDepth = denseAgreementDepth;
         Chat = chat;
+        // The CLI runs on the user's own machine: results show the stored source paths.
+        _rag = new RagService(store, embedder, new RetrieverOptions { Reranker = reranker, DenseAgreementDepth = denseAgreementDepth }, showPaths: true);
     }
 
     /// <summary>The collection.</summary>
@@ -113,7 +113,7 @@ internal sealed class RagPipeline : IDisposable
     public bool HasEmbedder => _embedder != null;
 
     /// <summary>The mode used when the user names none: hybrid when the collection has vectors and a model embeds queries, else BM25.</summary>
-    public SearchMode DefaultMode => _embedder != null && Store.Embedding != null ? SearchMode.Hybrid : SearchMode.Bm25;
+    public SearchMode DefaultMode => _rag.DefaultMode;
 
     /// <summary>
     /// Opens the collection (never creating one) and loads the models the options name; the chat model only
@@ -168,24 +168,19 @@ internal sealed class RagPipeline : IDisposable
     }
 
     /// <summary>The best <paramref name="k"/> chunks for <paramref name="query"/>; a user-fixable problem is a <see cref="HostingException"/> (Invalid).</summary>
-    public async Task<IReadOnlyList<SearchHit>> SearchAsync(string query, SearchMode? requested, int k, SearchFilter filter, CancellationToken ct)
-    {
-        var mode = requested ?? DefaultMode;
-        if (mode != SearchMode.Bm25 && _embedder == null)
-            throw HostingException.Invalid($"--mode {mode.ToString().ToLowerInvariant()} needs an embedding model: pass --embed-model <model> or --embed-remote <url> (the one the collection was ingested with), or use --mode bm25.");
-        try
-        {
-            return await new Retriever(Store, _embedder, new RetrieverOptions { Reranker = _reranker, DenseAgreementDepth = _denseAgreementDepth }).SearchAsync(query, mode, k, filter, ct);
-        }
-        catch (InvalidOperationException e)
-        {
-            throw HostingException.Invalid(e.Message, "mode");
-        }
-    }
+    public Task<IReadOnlyList<SearchHit>> SearchAsync(string query, SearchMode? requested, int k, SearchFilter filter, CancellationToken ct) =>
+        _rag.SearchAsync(query, requested, k, filter, "pass --embed-model <model> or --embed-remote <url> (the one the collection was ingested with), or use --mode bm25", ct);
 
-    /// <summary>The answering settings <c>ask</c> uses: <paramref name="sources"/> sources, greedy decoding, at most <paramref name="maxTokens"/> tokens.</summary>
-    public static AnswererOptions AnswerOptions(int sources, int maxTokens) =>
-        new() { MaxSources = sources, ChatOptions = new ChatOptions { MaxOutputTokens = maxTokens, Temperature = 0 } };
+    /// <summary>The hits as the result records every front end sends.</summary>
+    public IReadOnlyList<SearchResult> Results(IReadOnlyList<SearchHit> hits) => _rag.Results(hits);
+
+    /// <summary>
+    /// Answers <paramref name="question"/> from <paramref name="hits"/> (the first <paramref name="sources"/>) with
+    /// <see cref="Chat"/>, greedy and at most <paramref name="maxTokens"/> tokens, or by quoting the sources when
+    /// there is no model; the text streams, the last update carries the verified answer.
+    /// </summary>
+    public IAsyncEnumerable<AskUpdate> AnswerAsync(string question, IReadOnlyList<SearchHit> hits, int sources, int maxTokens, CancellationToken ct) =>
+        _rag.AnswerAsync(question, hits, sources, Chat, null, new ChatOptions { MaxOutputTokens = maxTokens }, ct);
 
     public void Dispose()
     {

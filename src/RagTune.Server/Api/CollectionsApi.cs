@@ -64,7 +64,7 @@ internal static class CollectionsApi
         api.MapPost("/{name}/search", async (string name, HttpContext c, CollectionService s) =>
         {
             var request = await RequestBody.ReadAsync<SearchRequest>(c, options, ApiJson.Options).ConfigureAwait(false);
-            return Results.Json(await s.SearchAsync(name, request.Query ?? "", request.K, request.Mode, c.RequestAborted).ConfigureAwait(false), ApiJson.Options);
+            return Results.Json((await s.SearchAsync(name, request.Query ?? "", request.K, request.Mode, c.RequestAborted).ConfigureAwait(false)).Passages, ApiJson.Options);
         });
         api.MapPost("/{name}/ask", (string name, HttpContext c, CollectionService s) => AskAsync(name, c, s, options, models));
         api.MapGet("/{name}/chunks/{chunkId:long}", async (string name, long chunkId, CollectionService s, CancellationToken ct) =>

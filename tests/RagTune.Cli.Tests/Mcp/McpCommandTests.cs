@@ -78,7 +78,7 @@ public sealed class McpCommandTests : IDisposable
         var passages = structured.GetProperty("passages");
         Assert.InRange(passages.GetArrayLength(), 1, 2);
         var top = passages[0];
-        Assert.Equal("birds.html", top.GetProperty("document").GetString());
+        Assert.Equal("birds.html", top.GetProperty("document_id").GetString());
         Assert.EndsWith("birds.html", top.GetProperty("source").GetString());
         Assert.Equal(1, top.GetProperty("rank").GetInt32());
         Assert.True(top.GetProperty("score").GetDouble() > 0);
@@ -86,10 +86,10 @@ public sealed class McpCommandTests : IDisposable
         Assert.Contains("Penguins", text);
         Assert.Equal(text.Length, top.GetProperty("end").GetInt32() - top.GetProperty("start").GetInt32());
         using (var fromText = JsonDocument.Parse(Text(result)))                    // the text block carries the same JSON
-            Assert.Equal("birds.html", fromText.RootElement.GetProperty("passages")[0].GetProperty("document").GetString());
+            Assert.Equal("birds.html", fromText.RootElement.GetProperty("passages")[0].GetProperty("document_id").GetString());
 
         var filtered = await Call(client, "search", new() { ["query"] = "cats dogs penguins", ["filters"] = new Dictionary<string, string> { ["ext"] = "md" } });
-        var docs = filtered.StructuredContent!.Value.GetProperty("passages").EnumerateArray().Select(p => p.GetProperty("document").GetString()).ToList();
+        var docs = filtered.StructuredContent!.Value.GetProperty("passages").EnumerateArray().Select(p => p.GetProperty("document_id").GetString()).ToList();
         Assert.NotEmpty(docs);
         Assert.All(docs, d => Assert.Equal("cats.md", d));
 
@@ -123,7 +123,7 @@ public sealed class McpCommandTests : IDisposable
         Assert.False(string.IsNullOrWhiteSpace(a.GetProperty("answer").GetString()), Text(result));
         var sources = a.GetProperty("sources").EnumerateArray().ToList();
         Assert.InRange(sources.Count, 1, 2);
-        Assert.Equal("cats.md", sources[0].GetProperty("document").GetString());
+        Assert.Equal("cats.md", sources[0].GetProperty("document_id").GetString());
         Assert.Equal([1, .. Enumerable.Range(2, sources.Count - 1)], sources.Select(s => s.GetProperty("number").GetInt32()));
         Assert.NotEmpty(a.GetProperty("sentences").EnumerateArray());
         var cited = a.GetProperty("citations").EnumerateArray().Select(e => e.GetInt32()).ToHashSet();
@@ -146,7 +146,7 @@ public sealed class McpCommandTests : IDisposable
         Assert.Equal([7], sentences[1].GetProperty("fabricated_citations").EnumerateArray().Select(e => e.GetInt32()));
         var first = a.GetProperty("sources")[0];
         Assert.True(first.GetProperty("cited").GetBoolean());
-        Assert.Equal("cats.md", first.GetProperty("document").GetString());
+        Assert.Equal("cats.md", first.GetProperty("document_id").GetString());
         Assert.Contains("fish and mice", first.GetProperty("text").GetString());
         Assert.Equal(1, remote.ChatRequests);
     }
@@ -202,7 +202,7 @@ public sealed class McpCommandTests : IDisposable
         var result = await Call(client, "search", new() { ["query"] = "dogs bark" });
         Assert.NotEqual(true, result.IsError);
         Assert.Equal("kb", result.StructuredContent!.Value.GetProperty("collection").GetString());
-        Assert.Equal("dogs.txt", result.StructuredContent!.Value.GetProperty("passages")[0].GetProperty("document").GetString());
+        Assert.Equal("dogs.txt", result.StructuredContent!.Value.GetProperty("passages")[0].GetProperty("document_id").GetString());
     }
 
     public void Dispose() => _dir.Dispose();

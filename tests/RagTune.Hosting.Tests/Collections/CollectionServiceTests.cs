@@ -66,7 +66,7 @@ public sealed class CollectionServiceTests
         Assert.Equal((1, 2), (result.Added, result.ChunksWritten));
         Assert.Empty(result.Failed);
 
-        var hits = await h.Collections.SearchAsync("docs", "how long do cats sleep", 5, null, CancellationToken.None);
+        var hits = (await h.Collections.SearchAsync("docs", "how long do cats sleep", 5, null, CancellationToken.None)).Passages;
         Assert.Equal("pets.md", hits[0].DocumentId);
         Assert.Contains("sixteen hours", hits[0].Text);
 
@@ -143,7 +143,7 @@ public sealed class CollectionServiceTests
         await using var h = await HostedServices.StartAsync();
         await h.Collections.CreateAsync("docs", CancellationToken.None);
         await IngestAsync(h, "docs", "pets.md", Pets);
-        var hit = (await h.Collections.SearchAsync("docs", "bark strangers", 1, null, CancellationToken.None))[0];
+        var hit = (await h.Collections.SearchAsync("docs", "bark strangers", 1, null, CancellationToken.None)).Passages[0];
         // The file changes on disk without being ingested: the stored offsets no longer point at the passage.
         File.WriteAllText(Path.Combine(h.Collections.UploadFolder("docs"), "pets.md"), "# Birds\n\nBirds sing.\n");
         var stale = await h.Collections.PassageAsync("docs", hit.ChunkId, CancellationToken.None);
@@ -152,7 +152,7 @@ public sealed class CollectionServiceTests
 
         var again = await IngestAsync(h, "docs", "pets.md", "# Birds\n\nBirds sing at dawn.\n");
         Assert.Equal(1, again.Updated);
-        Assert.Empty(await h.Collections.SearchAsync("docs", "bark strangers", 1, null, CancellationToken.None));
+        Assert.Empty((await h.Collections.SearchAsync("docs", "bark strangers", 1, null, CancellationToken.None)).Passages);
     }
 
     [Fact]
@@ -202,11 +202,11 @@ public sealed class CollectionServiceTests
         Assert.Equal((2, 2), (stats.Chunks, stats.EmbeddedChunks));
         Assert.NotNull(stats.EmbeddingModel);
 
-        Assert.All(await h.Collections.SearchAsync("docs", "w300 w301", 2, null, CancellationToken.None), hit => Assert.Equal("hybrid", hit.Retriever));
-        var dense = await h.Collections.SearchAsync("docs", "w300 w301", 2, "dense", CancellationToken.None);
+        Assert.All((await h.Collections.SearchAsync("docs", "w300 w301", 2, null, CancellationToken.None)).Passages, hit => Assert.Equal("hybrid", hit.Retriever));
+        var dense = (await h.Collections.SearchAsync("docs", "w300 w301", 2, "dense", CancellationToken.None)).Passages;
         Assert.Equal(["a.txt", "b.txt"], dense.Select(d => d.DocumentId).Order());
         Assert.All(dense, hit => Assert.Equal("dense", hit.Retriever));
-        var bm25 = Assert.Single(await h.Collections.SearchAsync("docs", "w300", 2, "bm25", CancellationToken.None));
+        var bm25 = Assert.Single((await h.Collections.SearchAsync("docs", "w300", 2, "bm25", CancellationToken.None)).Passages);
         Assert.Equal("b.txt", bm25.DocumentId);
         var unknown = await Assert.ThrowsAsync<HostingException>(() => h.Collections.SearchAsync("docs", "w300", 2, "fuzzy", CancellationToken.None));
         Assert.Equal("mode", unknown.Field);

@@ -74,7 +74,7 @@ public sealed class McpEndpointTests
         Assert.Equal("bm25", s.GetProperty("mode").GetString());
         var top = s.GetProperty("passages")[0];
         Assert.Contains("Dogs bark", top.GetProperty("text").GetString());
-        Assert.Equal("pets.md", top.GetProperty("document").GetString());
+        Assert.Equal("pets.md", top.GetProperty("document_id").GetString());
         Assert.Equal("pets.md", top.GetProperty("source").GetString());     // no server paths
 
         var filtered = await Call(client, "search", new() { ["collection"] = "docs", ["query"] = "dogs", ["filters"] = new Dictionary<string, string> { ["ext"] = "txt" } });

@@ -1,9 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
-using Microsoft.Extensions.AI;
+using RagTune.Hosting.Collections;
 using RagTune.Hosting.Pipelines;
-using RagTune.Rag.Answering;
-using RagTune.Rag.Retrieval;
 
 namespace RagTune.Cli.Commands.Rag;
 
@@ -50,52 +48,37 @@ internal static class AskCommand
                 Clients = CliClients.Options(),
             }, withChat: !r.GetValue(extractive));
             var hits = await rag.SearchAsync(q, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
-            var options = RagPipeline.AnswerOptions(r.GetValue(k), r.GetValue(maxTokens));
-
-            var chat = rag.Chat;
-            if (chat == null && !r.GetValue(extractive))
+            if (rag.Chat == null && !r.GetValue(extractive))
                 Console.Error.WriteLine("note: no model configured (--model <file> or --remote <url>); answering extractively by quoting the sources.");
 
-            GroundedAnswer answer;
+            AskResult? answer = null;
             bool stream = !r.GetValue(json);
-            if (chat == null)
+            await foreach (var update in rag.AnswerAsync(q, hits, r.GetValue(k), r.GetValue(maxTokens), ct))
             {
-                answer = new ExtractiveAnswerer(options).Answer(q, hits);
-                if (stream) Console.Out.WriteLine(answer.Text);
+                if (stream && update.Delta.Length > 0) { Console.Out.Write(update.Delta); Console.Out.Flush(); }
+                answer ??= update.Final;
             }
-            else
-            {
-                GroundedAnswer? final = null;
-                var statistics = await GroundedAnswerer.StatisticsAsync(rag.Store, q, ct);
-                await foreach (var update in new GroundedAnswerer(chat, options).StreamAsync(q, hits, statistics, ct))
-                {
-                    if (stream && update.TextDelta.Length > 0) { Console.Out.Write(update.TextDelta); Console.Out.Flush(); }
-                    final ??= update.Final;
-                }
-                answer = final ?? throw new InvalidOperationException("The answerer ended without a final answer.");
-                if (stream) Console.Out.WriteLine();
-            }
-
+            if (answer == null) throw new InvalidOperationException("The answerer ended without a final answer.");
             if (!stream)
             {
-                Console.Out.WriteLine(JsonSerializer.Serialize(AskJson.From(q, answer), RagJson.Readable.AskJson));
+                Console.Out.WriteLine(JsonSerializer.Serialize(answer, RagJson.Readable.AskResult));
                 return 0;
             }
+            Console.Out.WriteLine();
             PrintSources(answer);
             return 0;
         }));
         return cmd;
     }
 
-    private static void PrintSources(GroundedAnswer answer)
+    private static void PrintSources(AskResult answer)
     {
         Console.Out.WriteLine();
         if (answer.Abstained) Console.Out.WriteLine("(abstained: the sources do not support an answer)");
         if (answer.Sources.Count == 0) { Console.Out.WriteLine("no sources found"); return; }
-        var cited = answer.Sentences.SelectMany(s => s.Citations).ToHashSet();
         Console.Out.WriteLine("Sources:");
         foreach (var s in answer.Sources)
-            Console.Out.WriteLine($"  [{s.Number}] {s.Source} [{s.Start}-{s.End}]{(s.Pages is { } pages ? " " + pages : "")} \"{s.Title}\"{(cited.Contains(s.Number) ? "" : "  (not cited)")}");
+            Console.Out.WriteLine($"  [{s.Number}] {s.Source} [{s.Start}-{s.End}]{(s.Pages is { } pages ? " " + pages : "")} \"{s.Title}\"{(s.Cited ? "" : "  (not cited)")}");
         foreach (var s in answer.Sentences)
         {
             if (s.FabricatedCitations.Count > 0)
@@ -105,13 +88,3 @@ internal static class AskCommand
         }
     }
 }
-
-/// <summary>The verified answer as printed by <c>ask --json</c>.</summary>
-internal sealed record AskJson(string Question, string Answer, string Mode, bool Abstained, IReadOnlyList<AskSentenceJson> Sentences, IReadOnlyList<AnswerSource> Sources)
-{
-    public static AskJson From(string question, GroundedAnswer a) => new(question, a.Text, a.Mode, a.Abstained,
-        a.Sentences.Select(s => new AskSentenceJson(s.Text, s.Citations, s.FabricatedCitations, s.Support, s.Supported)).ToList(), a.Sources);
-}
-
-/// <summary>One answer sentence with its citation check.</summary>
-internal sealed record AskSentenceJson(string Text, IReadOnlyList<int> Citations, IReadOnlyList<int> FabricatedCitations, double Support, bool Supported);

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using RagTune.Hosting.Collections;
 using RagTune.Rag.Store;
 using Spectre.Console;
 
@@ -27,13 +28,13 @@ internal static class CollectionsCommand
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             var collections = RagCliOptions.Catalog(r.GetValue(dataDir));
-            var rows = new List<CollectionJson>();
+            var rows = new List<CollectionInfo>();
             foreach (var name in collections.List())
             {
-                try { rows.Add(CollectionJson.From(await collections.StatsAsync(name, ct), null)); }
-                catch (CollectionFormatException e) { rows.Add(new CollectionJson(name, 0, 0, 0, 0, null, null, 0, e.Message)); }
+                try { rows.Add(CollectionInfo.From(await collections.StatsAsync(name, ct), null)); }
+                catch (CollectionFormatException e) { rows.Add(CollectionInfo.Unreadable(name, e.Message)); }
             }
-            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(rows, RagJson.Readable.ListCollectionJson)); return 0; }
+            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(rows, RagJson.Readable.ListCollectionInfo)); return 0; }
             if (rows.Count == 0) { Console.Out.WriteLine($"no collections in {collections.Location}"); return 0; }
             var table = new Table().AddColumns("name", "documents", "chunks", "embedded", "size", "embedding model");
             foreach (var c in rows)
@@ -55,10 +56,10 @@ internal static class CollectionsCommand
         {
             var collections = RagCliOptions.Catalog(r.GetValue(dataDir));
             var s = await collections.StatsAsync(r.GetValue(name)!, ct);
-            var row = CollectionJson.From(s, collections.LocationOf(s.Name));
-            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(new List<CollectionJson> { row }, RagJson.Readable.ListCollectionJson)); return 0; }
+            var row = CollectionInfo.From(s, collections.LocationOf(s.Name));
+            if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(new List<CollectionInfo> { row }, RagJson.Readable.ListCollectionInfo)); return 0; }
             Console.Out.WriteLine($"collection:  {s.Name}");
-            Console.Out.WriteLine($"file:        {row.Path}");
+            Console.Out.WriteLine($"file:        {row.Location}");
             Console.Out.WriteLine($"documents:   {Num(s.Documents)}");
             Console.Out.WriteLine($"chunks:      {Num(s.Chunks)} ({Num(s.EmbeddedChunks)} embedded)");
             Console.Out.WriteLine($"embedding:   {(s.Embedding is { } e ? $"{e.ModelId} ({e.Dimensions} dimensions)" : "none (BM25 only)")}");
@@ -93,11 +94,4 @@ internal static class CollectionsCommand
         < 1024 * 1024 => string.Create(CultureInfo.InvariantCulture, $"{bytes / 1024.0:F1} KiB"),
         _ => string.Create(CultureInfo.InvariantCulture, $"{bytes / (1024.0 * 1024):F1} MiB"),
     };
-}
-
-/// <summary>A collection as listed by <c>--json</c>.</summary>
-internal sealed record CollectionJson(string Name, int Documents, int Chunks, int EmbeddedChunks, long FileBytes, string? EmbeddingModel, string? Path, int SchemaVersion, string? Error)
-{
-    public static CollectionJson From(CollectionStats s, string? path) =>
-        new(s.Name, s.Documents, s.Chunks, s.EmbeddedChunks, s.FileBytes, s.Embedding?.ModelId, path, s.SchemaVersion, null);
 }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Serialization;
 using System.Text.Json;
+using RagTune.Hosting.Collections;
 using RagTune.Hosting.Pipelines;
 using RagTune.Rag.Retrieval;
 using RagTune.Rag.Store;
@@ -37,7 +38,7 @@ internal static class SearchCommand
             }, withChat: false);
             var hits = await rag.SearchAsync(r.GetValue(query)!, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);
             if (r.GetValue(json))
-                Console.Out.WriteLine(JsonSerializer.Serialize(hits.Select(HitJson.From).ToList(), RagJson.Readable.ListHitJson));
+                Console.Out.WriteLine(JsonSerializer.Serialize(rag.Results(hits), RagJson.Readable.IReadOnlyListSearchResult));
             else if (hits.Count == 0)
                 Console.Out.WriteLine("no results");
             else
@@ -58,21 +59,13 @@ internal static class SearchCommand
     }
 }
 
-/// <summary>A hit as printed by <c>--json</c>.</summary>
-internal sealed record HitJson(int Rank, double Score, string Retriever, long ChunkId, string DocumentId, string Source, string Title,
-    IReadOnlyList<string> HeadingPath, int Start, int End, string Text, string? Pages)
-{
-    public static HitJson From(SearchHit h) => new(h.Rank, h.Score, h.Retriever, h.Chunk.ChunkId, h.Chunk.DocumentId, h.Chunk.Source,
-        h.Chunk.Title, h.Chunk.Chunk.HeadingPath, h.Chunk.Chunk.Start, h.Chunk.Chunk.End, h.Chunk.Chunk.Text, h.Chunk.Pages);
-}
-
 [JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase)]
-[JsonSerializable(typeof(List<HitJson>))]
-[JsonSerializable(typeof(AskJson))]
+[JsonSerializable(typeof(IReadOnlyList<SearchResult>))]
+[JsonSerializable(typeof(AskResult))]
 [JsonSerializable(typeof(RetrievalEvalJson))]
 [JsonSerializable(typeof(SquadEvalJson))]
 [JsonSerializable(typeof(RagBenchJson))]
-[JsonSerializable(typeof(List<CollectionJson>))]
+[JsonSerializable(typeof(List<CollectionInfo>))]
 internal sealed partial class RagJson : JsonSerializerContext
 {
     private static RagJson? s_readable;
