@@ -1,6 +1,7 @@
 using Microsoft.Extensions.AI;
 using RagTune.Hosting;
 using RagTune.Hosting.Middleware;
+using RagTune.Hosting.Models;
 using RagTune.Hosting.Tuning;
 using RagTune.Models.Local;
 
@@ -133,12 +134,9 @@ public sealed class ModelRegistry : IDisposable
                 if (!File.Exists(path) && !Directory.Exists(path))
                     throw new ServerOptionsException($"Model '{path}' does not exist; pass a GGUF or llama2.c file with --model, or a folder with --models-dir.");
                 var id = IdOf(path);
-                var client = new LocalChatClient(path, new LocalChatClientOptions
+                var client = ChatModels.Create(new ChatModelSettings
                 {
-                    TokenizerPath = options.TokenizerPath,
-                    ContextSize = options.ContextSize,
-                    Threads = options.Threads,
-                    Slots = options.Slots,
+                    Model = path, Tokenizer = options.TokenizerPath, ContextSize = options.ContextSize, Threads = options.Threads, Slots = options.Slots,
                 });
                 try { registry.AddChat(id, client, path); }
                 catch { client.Dispose(); throw; }

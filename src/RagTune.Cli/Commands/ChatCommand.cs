@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using Microsoft.Extensions.AI;
+using RagTune.Hosting.Models;
 using RagTune.Models.Local;
 
 namespace RagTune.Cli.Commands;
@@ -30,26 +31,15 @@ internal static class ChatCommand
         var cmd = new Command("chat", "Chat with a local model; " + Help) { model, tokenizer, system, maxTokens, temperature, seed, threads, context, adapter, remote, remoteModel, apiKeyEnv };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            IChatClient client;
-            if (r.GetValue(remote) is { } url)
+            if (r.GetValue(remote) != null && (r.GetValue(model) != null || r.GetValue(adapter) != null))
+                throw new UsageException("--remote cannot be combined with --model or --adapter.");
+            if (r.GetValue(remote) == null && r.GetValue(model) == null) throw new UsageException("Pass --model <file or name>, or --remote <url or endpoint>.");
+            var client = await ChatModels.CreateAsync(new ChatModelSettings
             {
-                if (r.GetValue(model) != null || r.GetValue(adapter) != null) throw new UsageException("--remote cannot be combined with --model or --adapter.");
-                client = await Models.RemoteGenerate.CreateClientAsync(url, r.GetValue(remoteModel), r.GetValue(apiKeyEnv), ct);
-            }
-            else
-            {
-                if (r.GetValue(model) is not { } modelName) throw new UsageException("Pass --model <file or name>, or --remote <url or endpoint>.");
-                var options = new LocalChatClientOptions
-                {
-                    TokenizerPath = r.GetValue(tokenizer),
-                    Threads = r.GetValue(threads),
-                    ContextSize = r.GetValue(context),
-                };
-                var local = AdapterOption.Apply(LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(modelName), options.TokenizerPath), r.GetValue(adapter));
-                var localClient = new LocalChatClient(local, options);
-                if (localClient.TemplateWarning is { } warning) Console.Error.WriteLine($"note: {warning}");
-                client = localClient;
-            }
+                Model = r.GetValue(model), Tokenizer = r.GetValue(tokenizer), Adapter = r.GetValue(adapter), Threads = r.GetValue(threads), ContextSize = r.GetValue(context),
+                Remote = r.GetValue(remote), RemoteModel = r.GetValue(remoteModel), ApiKeyEnv = r.GetValue(apiKeyEnv),
+            }, ct);
+            if (client.GetService<LocalChatClient>()?.TemplateWarning is { } warning) Console.Error.WriteLine($"note: {warning}");
             client = RagTune.Hosting.Middleware.ClientMiddleware.Chat(client, CliClients.Options());
             using var owned = client;
             var session = new ChatSession(client, r.GetValue(system), new ChatOptions

@@ -1,10 +1,8 @@
 using Microsoft.Extensions.AI;
-using RagTune.FineTuning.Adapters;
 using RagTune.Hosting.Collections;
 using RagTune.Hosting.Middleware;
+using RagTune.Hosting.Models;
 using RagTune.Hosting.Stores;
-using RagTune.Models.Local;
-using RagTune.Models.Remote;
 using RagTune.Rag.Retrieval;
 using RagTune.Rag.Store;
 
@@ -51,7 +49,7 @@ internal sealed record RagPipelineOptions
     /// <summary>LoRA adapter folder applied to <see cref="Model"/>.</summary>
     public string? Adapter { get; init; }
 
-    /// <summary>OpenAI-compatible server for answers.</summary>
+    /// <summary>OpenAI-compatible server for answers: a URL, or an endpoint named in the configuration file (<see cref="RemoteEndpoints"/>).</summary>
     public string? Remote { get; init; }
 
     /// <summary>Model name on <see cref="Remote"/>; default "default".</summary>
@@ -156,16 +154,14 @@ internal sealed class RagPipeline : IDisposable
         return (CollectionStores.OpenFile(file, options.Collection ?? Path.GetFileNameWithoutExtension(file), settings), Path.GetFullPath(file));
     }
 
-    private static IChatClient? CreateChat(RagPipelineOptions o)
-    {
-        if (o.Model != null)
-        {
-            var local = LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(o.Model), o.Tokenizer).WithPeftAdapter(o.Adapter);
-            return new LocalChatClient(local, new LocalChatClientOptions { TokenizerPath = o.Tokenizer, Threads = o.Threads });
-        }
-        if (o.Remote != null) return new OpenAICompatibleChatClient(RagParts.ParseUrl(o.Remote, "--remote"), o.RemoteModel, o.ApiKey);
-        return null;
-    }
+    private static IChatClient? CreateChat(RagPipelineOptions o) =>
+        o.Model == null && o.Remote == null
+            ? null
+            : ChatModels.Create(new ChatModelSettings
+            {
+                Model = o.Model, Tokenizer = o.Tokenizer, Adapter = o.Adapter, Threads = o.Threads,
+                Remote = o.Remote, RemoteModel = o.RemoteModel, ApiKey = o.ApiKey,
+            });
 
     /// <summary>The best <paramref name="k"/> chunks for <paramref name="query"/>; a user-fixable problem is a <see cref="HostingException"/> (Invalid).</summary>
     public Task<IReadOnlyList<SearchHit>> SearchAsync(string query, SearchMode? requested, int k, SearchFilter filter, CancellationToken ct) =>

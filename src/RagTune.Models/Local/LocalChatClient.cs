@@ -29,12 +29,15 @@ public sealed class LocalChatClientOptions
     /// </summary>
     public int Slots { get; set; } = 1;
 
+    /// <summary>The most <see cref="Slots"/> a client may have.</summary>
+    public const int MaxSlots = 64;
+
     internal void Validate()
     {
         if (ContextSize < 0) throw new ArgumentOutOfRangeException(nameof(ContextSize), ContextSize, "ContextSize must be 0 (model default) or positive.");
         if (Threads < 0) throw new ArgumentOutOfRangeException(nameof(Threads), Threads, "Threads must be 0 (one per processor) or positive.");
         if (DefaultMaxTokens < 1) throw new ArgumentOutOfRangeException(nameof(DefaultMaxTokens), DefaultMaxTokens, "DefaultMaxTokens must be positive.");
-        if (Slots is < 1 or > 64) throw new ArgumentOutOfRangeException(nameof(Slots), Slots, "Slots must be between 1 and 64.");
+        if (Slots is < 1 or > MaxSlots) throw new ArgumentOutOfRangeException(nameof(Slots), Slots, $"Slots must be between 1 and {MaxSlots}.");
     }
 }
 

@@ -2,8 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.AI;
 using RagTune.Cli.Commands.Rag;
 using RagTune.Evaluation.Experiments;
-using RagTune.Models.Local;
-using RagTune.Models.Remote;
+using RagTune.Hosting.Models;
 
 namespace RagTune.Cli.Commands.Compare;
 
@@ -34,9 +33,10 @@ internal static class QaCommand
             using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
             var chunks = await store.GetAllChunksAsync(ct);
             if (chunks.Count == 0) throw new UsageException($"Collection '{store.Name}' holds no chunks; ingest documents first (ragtune ingest <paths> --collection {store.Name}).");
-            using IChatClient chat = r.GetValue(remote) is { } url
-                ? new OpenAICompatibleChatClient(RagCliOptions.ParseUrl(url, "--remote"), r.GetValue(remoteModel)!, RagCliOptions.ApiKey())
-                : new LocalChatClient(RagTune.Models.Downloads.ModelResolver.Resolve(r.GetValue(model)!), new LocalChatClientOptions { Threads = r.GetValue(threads) });
+            using var chat = ChatModels.Create(new ChatModelSettings
+            {
+                Model = r.GetValue(model), Threads = r.GetValue(threads), Remote = r.GetValue(remote), RemoteModel = r.GetValue(remoteModel), ApiKey = RagCliOptions.ApiKey(),
+            });
             var generator = new QaGenerator(chat, new QaGeneratorOptions { Paraphrases = r.GetValue(paraphrases), MaxChunks = r.GetValue(maxChunks), MaxTokens = r.GetValue(maxTokens) });
             var result = await CompareProgress.RunAsync(false, progress => generator.GenerateAsync(chunks, progress, ct));
             var path = Path.GetFullPath(r.GetValue(output)!);

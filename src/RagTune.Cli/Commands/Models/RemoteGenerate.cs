@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Microsoft.Extensions.AI;
+using RagTune.Hosting.Models;
 using RagTune.Models.Remote;
 
 namespace RagTune.Cli.Commands.Models;
@@ -7,25 +8,9 @@ namespace RagTune.Cli.Commands.Models;
 /// <summary><c>ragtune generate --remote …</c>: streams a completion from an OpenAI-compatible server.</summary>
 internal static class RemoteGenerate
 {
-    /// <summary>
-    /// A client for <c>--remote &lt;url|endpoint&gt;</c>: the model is <paramref name="remoteModel"/>, else the
-    /// endpoint's, else the first one the server lists.
-    /// </summary>
-    public static async Task<OpenAICompatibleChatClient> CreateClientAsync(string remote, string? remoteModel, string? apiKeyEnv, CancellationToken ct)
-    {
-        var (url, model, key) = RemoteEndpoints.Resolve(remote, remoteModel, apiKeyEnv);
-        var clientOptions = new OpenAICompatibleClientOptions { MaxRetries = 1 };
-        if (model == null)
-        {
-            var served = await OpenAICompatibleChatClient.ListModelsAsync(url, key, clientOptions, ct);
-            model = served.FirstOrDefault() ?? throw new UsageException($"{url}/models lists no models; pass --remote-model <name>.");
-        }
-        return new OpenAICompatibleChatClient(url, model, key, clientOptions);
-    }
-
     public static async Task<int> RunAsync(string remote, string? remoteModel, string? apiKeyEnv, string prompt, ChatOptions options, CancellationToken ct)
     {
-        using var client = await CreateClientAsync(remote, remoteModel, apiKeyEnv, ct);
+        using var client = (OpenAICompatibleChatClient)await ChatModels.CreateAsync(new ChatModelSettings { Remote = remote, RemoteModel = remoteModel, ApiKeyEnv = apiKeyEnv }, ct);
         var (url, model) = (client.BaseUrl, client.Model);
         var stdout = Console.Out;
         var clock = Stopwatch.StartNew();

@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace RagTune.Cli.Commands.Models;
+namespace RagTune.Hosting.Models;
 
 /// <summary>A named OpenAI-compatible endpoint from the RagTune configuration file.</summary>
 internal sealed record RemoteEndpoint(string Url, string? Model, string? ApiKeyEnv);
@@ -19,8 +19,10 @@ internal static class RemoteEndpoints
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".ragtune", "config.json");
 
     /// <summary>
-    /// Turns <c>--remote</c>, <c>--remote-model</c> and <c>--api-key-env</c> into a URL, model and key: a value with
-    /// <c>://</c> is a URL, anything else an endpoint name from the configuration file. Flags win over the file.
+    /// Turns a remote setting, its model and the name of the variable holding its key into a URL, model and key: a
+    /// value with <c>://</c> is a URL, anything else an endpoint name from the configuration file. Settings win over
+    /// the file. Problems are <see cref="HostingException"/>s (Invalid) naming the setting
+    /// (<see cref="ChatModelSettings.Remote"/>, <see cref="ChatModelSettings.ApiKeyEnv"/>).
     /// </summary>
     public static (Uri Url, string? Model, string? ApiKey) Resolve(string remote, string? model, string? apiKeyEnv)
     {
@@ -32,19 +34,19 @@ internal static class RemoteEndpoints
         else
         {
             var endpoint = Load(ConfigPath).GetValueOrDefault(remote)
-                ?? throw new UsageException($"--remote '{remote}' is neither a URL nor an endpoint in {ConfigPath}; "
-                    + "add it under \"endpoints\" or pass a URL such as http://127.0.0.1:8080/v1.");
+                ?? throw HostingException.Invalid($"remote '{remote}' is neither a URL nor an endpoint in {ConfigPath}; "
+                    + "add it under \"endpoints\" or give a URL such as http://127.0.0.1:8080/v1.", nameof(ChatModelSettings.Remote));
             url = endpoint.Url;
             model ??= endpoint.Model;
             apiKeyEnv ??= endpoint.ApiKeyEnv;
         }
         if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
-            throw new UsageException($"--remote: '{url}' is not an http(s) URL such as http://127.0.0.1:8080/v1.");
+            throw HostingException.Invalid($"remote: '{url}' is not an http(s) URL such as http://127.0.0.1:8080/v1.", nameof(ChatModelSettings.Remote));
         string? key = null;
         if (apiKeyEnv != null)
         {
             key = Environment.GetEnvironmentVariable(apiKeyEnv);
-            if (string.IsNullOrEmpty(key)) throw new UsageException($"--api-key-env: environment variable {apiKeyEnv} is not set.");
+            if (string.IsNullOrEmpty(key)) throw HostingException.Invalid($"api key: environment variable {apiKeyEnv} is not set.", nameof(ChatModelSettings.ApiKeyEnv));
         }
         return (uri, model, key);
     }
