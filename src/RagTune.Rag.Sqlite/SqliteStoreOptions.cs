@@ -21,6 +21,13 @@ internal sealed record SqliteStoreOptions
     /// </summary>
     public double TitleWeight { get; init; } = 1.0;
 
+    /// <summary>
+    /// Answer BM25 queries from postings held in memory (<see cref="KeywordIndex"/>: the same rows, scores and
+    /// order as FTS5's <c>bm25()</c>, several times faster on large collections) instead of FTS5 scoring every
+    /// matching row. Default true; false is the reference path (and what a query with a multi-token word uses).
+    /// </summary>
+    public bool InMemoryKeywordIndex { get; init; } = true;
+
     /// <summary>The resolved data directory (option, then environment variable, then <c>~/.ragtune</c>).</summary>
     public string ResolvedDataDirectory => ResolveDataDirectory(DataDirectory);
 
