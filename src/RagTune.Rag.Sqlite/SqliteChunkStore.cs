@@ -25,6 +25,7 @@ internal sealed partial class SqliteChunkStore : ICollectionStore
     private readonly object _matrixLock = new();
     private readonly double _titleWeight;
     private readonly bool _inMemoryKeywords;
+    private readonly bool _int8VectorFilter;
     private readonly object _keywordLock = new();
     private VectorMatrix? _matrix;
     private KeywordIndex? _keywords;
@@ -36,6 +37,7 @@ internal sealed partial class SqliteChunkStore : ICollectionStore
         FilePath = path;
         _titleWeight = options.TitleWeight;
         _inMemoryKeywords = options.InMemoryKeywordIndex;
+        _int8VectorFilter = options.Int8VectorFilter;
         _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = true }.ToString();
     }
 
@@ -355,7 +357,7 @@ internal sealed partial class SqliteChunkStore : ICollectionStore
         var allowed = filter.Conditions.Count > 0 ? AllowedChunks(c, null, filter) : null;
         var q = query.ToArray();
         VectorMatrix.Normalize(q);
-        var top = matrix.TopK(q, k, allowed);
+        var top = _int8VectorFilter ? matrix.TopKInt8Filtered(q, k, allowed, out _) : matrix.TopK(q, k, allowed);
         var chunks = ReadChunks(c, top.Select(t => t.Id).ToList());
         var hits = new List<SearchHit>(top.Count);
         foreach (var (id, score) in top)
