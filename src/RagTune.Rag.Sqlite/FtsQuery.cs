@@ -23,6 +23,17 @@ internal static class FtsQuery
     /// <summary>The MATCH expression, or null when the text has no words.</summary>
     public static string? Build(string text)
     {
+        var terms = Words(text);
+        // A word holds only letters, digits and marks, so wrapping it in double quotes needs no escaping.
+        return terms.Count == 0 ? null : string.Join(" OR ", terms.Select(t => "\"" + t + "\""));
+    }
+
+    /// <summary>
+    /// The words <see cref="Build"/> OR-s together, in order: each is one FTS5 phrase, numbered as FTS5 numbers
+    /// them (the order bm25() sums them in).
+    /// </summary>
+    public static List<string> Words(string text)
+    {
         var terms = new List<string>();
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var word = new StringBuilder();
@@ -41,8 +52,6 @@ internal static class FtsQuery
             }
         }
         var content = terms.Where(t => !s_stopwords.Contains(t)).ToList();
-        if (content.Count > 0) terms = content;
-        // A word holds only letters, digits and marks, so wrapping it in double quotes needs no escaping.
-        return terms.Count == 0 ? null : string.Join(" OR ", terms.Select(t => "\"" + t + "\""));
+        return content.Count > 0 ? content : terms;
     }
 }

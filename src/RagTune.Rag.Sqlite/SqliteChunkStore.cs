@@ -24,7 +24,11 @@ internal sealed partial class SqliteChunkStore : ICollectionStore
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private readonly object _matrixLock = new();
     private readonly double _titleWeight;
+    private readonly bool _inMemoryKeywords;
+    private readonly bool _int8VectorFilter;
+    private readonly object _keywordLock = new();
     private VectorMatrix? _matrix;
+    private KeywordIndex? _keywords;
     private bool _disposed;
 
     private SqliteChunkStore(string name, string path, SqliteStoreOptions options)
@@ -32,6 +36,8 @@ internal sealed partial class SqliteChunkStore : ICollectionStore
         Name = name;
         FilePath = path;
         _titleWeight = options.TitleWeight;
+        _inMemoryKeywords = options.InMemoryKeywordIndex;
+        _int8VectorFilter = options.Int8VectorFilter;
         _connectionString = new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadWrite, Pooling = true }.ToString();
     }
 
@@ -255,9 +261,24 @@ internal sealed partial class SqliteChunkStore : ICollectionStore
     {
         ArgumentNullException.ThrowIfNull(query);
         filter ??= SearchFilter.None;
-        var match = FtsQuery.Build(query);
-        if (match == null || k <= 0) return Task.FromResult<IReadOnlyList<SearchHit>>([]);
+        var words = FtsQuery.Words(query);
+        if (words.Count == 0 || k <= 0) return Task.FromResult<IReadOnlyList<SearchHit>>([]);
         using var c = Connect();
+        var terms = _inMemoryKeywords ? Fts5QueryTerms.Shared.Terms(words) : null;
+        if (terms != null && Array.TrueForAll(terms, t => t != null))
+        {
+            KeywordIndex.EnsureVocabulary(c);
+            using var tx = c.BeginTransaction(deferred: true); // sizes, postings and chunks from one snapshot
+            var index = GetKeywordIndex(c, tx);
+            var allowed = filter.Conditions.Count > 0 ? AllowedChunks(c, tx, filter) : null;
+            return Task.FromResult(KeywordHits(c, tx, index.TopK(terms!, k, allowed, c, tx)));
+        }
+        return Task.FromResult(SearchFts5(c, FtsQuery.Build(query)!, k, filter));
+    }
+
+    /// <summary>The reference BM25 path: FTS5 scores every matching row with <c>bm25()</c>.</summary>
+    private IReadOnlyList<SearchHit> SearchFts5(SqliteConnection c, string match, int k, SearchFilter filter)
+    {
         using var tx = c.BeginTransaction(deferred: true); // ranking and reading see one snapshot
         using var cmd = c.CreateCommand();
         cmd.Transaction = tx;
@@ -279,12 +300,46 @@ internal sealed partial class SqliteChunkStore : ICollectionStore
         var ranked = new List<(long Id, double Score)>();
         using (var r = cmd.ExecuteReader())
             while (r.Read()) ranked.Add((r.GetInt64(0), -r.GetDouble(1)));
+        return KeywordHits(c, tx, ranked);
+    }
+
+    private static IReadOnlyList<SearchHit> KeywordHits(SqliteConnection c, SqliteTransaction tx, List<(long Id, double Score)> ranked)
+    {
         var chunks = ReadChunks(c, ranked.Select(x => x.Id).ToList(), tx);
         var hits = new List<SearchHit>(ranked.Count);
         foreach (var (id, score) in ranked)
             if (chunks.TryGetValue(id, out var chunk))
                 hits.Add(new SearchHit(chunk, score, hits.Count + 1, "bm25"));
-        return Task.FromResult<IReadOnlyList<SearchHit>>(hits);
+        return hits;
+    }
+
+    /// <summary>The keyword index last read (for tests: null until a query used it).</summary>
+    internal KeywordIndex? HeldKeywordIndex => _keywords;
+
+    // The in-memory keyword index at the snapshot of tx: reused while the write version is unchanged.
+    private KeywordIndex GetKeywordIndex(SqliteConnection c, SqliteTransaction tx)
+    {
+        long version = ReadWriteVersion(c, tx);
+        lock (_keywordLock)
+        {
+            if (_keywords is { } held && held.WriteVersion == version) return held;
+            var index = KeywordIndex.Load(c, tx, version, _titleWeight);
+            _keywords = index;
+            return index;
+        }
+    }
+
+    private static HashSet<long> AllowedChunks(SqliteConnection c, SqliteTransaction? tx, SearchFilter filter)
+    {
+        using var f = c.CreateCommand();
+        f.Transaction = tx;
+        var sql = new StringBuilder("SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE 1");
+        AppendFilter(sql, f, filter);
+        f.CommandText = sql.ToString();
+        var allowed = new HashSet<long>();
+        using var fr = f.ExecuteReader();
+        while (fr.Read()) allowed.Add(fr.GetInt64(0));
+        return allowed;
     }
 
     /// <inheritdoc />
@@ -299,20 +354,10 @@ internal sealed partial class SqliteChunkStore : ICollectionStore
         if (k <= 0) return Task.FromResult<IReadOnlyList<SearchHit>>([]);
 
         var matrix = GetMatrix(c, embedding);
-        HashSet<long>? allowed = null;
-        if (filter.Conditions.Count > 0)
-        {
-            using var f = c.CreateCommand();
-            var sql = new StringBuilder("SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE 1");
-            AppendFilter(sql, f, filter);
-            f.CommandText = sql.ToString();
-            allowed = [];
-            using var fr = f.ExecuteReader();
-            while (fr.Read()) allowed.Add(fr.GetInt64(0));
-        }
+        var allowed = filter.Conditions.Count > 0 ? AllowedChunks(c, null, filter) : null;
         var q = query.ToArray();
         VectorMatrix.Normalize(q);
-        var top = matrix.TopK(q, k, allowed);
+        var top = _int8VectorFilter ? matrix.TopKInt8Filtered(q, k, allowed, out _) : matrix.TopK(q, k, allowed);
         var chunks = ReadChunks(c, top.Select(t => t.Id).ToList());
         var hits = new List<SearchHit>(top.Count);
         foreach (var (id, score) in top)
@@ -521,5 +566,6 @@ internal sealed partial class SqliteChunkStore : ICollectionStore
         _disposed = true;
         _writeLock.Dispose();
         lock (_matrixLock) _matrix = null;
+        lock (_keywordLock) _keywords = null;
     }
 }

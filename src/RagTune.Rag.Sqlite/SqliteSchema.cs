@@ -22,8 +22,13 @@ internal static class SqliteSchema
     /// <summary>Bumped by every write; readers compare it to reuse their in-memory vector matrix.</summary>
     public const string KeyWriteVersion = "write_version";
 
-    // porter over unicode61: English stemming on Unicode-aware word splitting; diacritics folded.
-    private const string Ddl = """
+    /// <summary>
+    /// The FTS5 tokenizer of the keyword index: porter over unicode61, English stemming on Unicode-aware word
+    /// splitting, diacritics folded. Query words are analysed by this same tokenizer (<see cref="Fts5QueryTerms"/>).
+    /// </summary>
+    public const string Tokenizer = "porter unicode61 remove_diacritics 2";
+
+    private const string Ddl = $"""
         CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
         CREATE TABLE documents(
             id TEXT PRIMARY KEY,
@@ -46,7 +51,7 @@ internal static class SqliteSchema
         );
         CREATE INDEX chunks_document ON chunks(document_id, idx);
         CREATE VIRTUAL TABLE chunks_fts USING fts5(
-            fts_title, text, content='chunks', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2');
+            fts_title, text, content='chunks', content_rowid='id', tokenize='{Tokenizer}');
         CREATE TABLE vectors(
             chunk_id INTEGER PRIMARY KEY REFERENCES chunks(id),
             vector BLOB NOT NULL             -- float32 little-endian, L2-normalised at write

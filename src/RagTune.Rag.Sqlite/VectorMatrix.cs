@@ -8,7 +8,7 @@ namespace RagTune.Rag.Sqlite;
 /// search: vectors are L2-normalised at write, so cosine similarity is one dot product per row.
 /// 100k x 384 floats is 147 MiB and one pass of dot products over it takes milliseconds.
 /// </summary>
-internal sealed class VectorMatrix
+internal sealed partial class VectorMatrix
 {
     public VectorMatrix(long writeVersion, int dimensions, long[] ids, float[] data)
     {

@@ -23,6 +23,18 @@ internal sealed record CollectionStoreOptions
     /// </summary>
     public double TitleWeight { get; init; } = new SqliteStoreOptions().TitleWeight;
 
+    /// <summary>
+    /// BM25 from postings held in memory, identical to the store's own scoring (SQLite: FTS5 <c>bm25()</c>); false
+    /// is the reference path. Default true.
+    /// </summary>
+    public bool InMemoryKeywordIndex { get; init; } = true;
+
+    /// <summary>
+    /// Vector search filters rows with int8 scores and rescores the survivors in float, identical to the float
+    /// scan; false is the reference float scan. Default true.
+    /// </summary>
+    public bool Int8VectorFilter { get; init; } = true;
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the setting that is out of range.</summary>
     public void Validate()
     {
@@ -59,5 +71,8 @@ internal static class CollectionStores
     /// <summary>The chunk-vector cache of one embedding model (<paramref name="modelKey"/>), kept in <paramref name="folder"/>.</summary>
     public static IVectorCache VectorCache(string folder, string modelKey) => SqliteVectorCache.Open(folder, modelKey);
 
-    private static SqliteStoreOptions Sqlite(CollectionStoreOptions o) => new() { DataDirectory = o.DataDirectory, TitleWeight = o.TitleWeight };
+    private static SqliteStoreOptions Sqlite(CollectionStoreOptions o) => new()
+    {
+        DataDirectory = o.DataDirectory, TitleWeight = o.TitleWeight, InMemoryKeywordIndex = o.InMemoryKeywordIndex, Int8VectorFilter = o.Int8VectorFilter,
+    };
 }

@@ -51,6 +51,14 @@ internal sealed record RetrieverOptions
     /// <summary>MMR λ in [0, 1] (1 = relevance only); null turns MMR off. Default null.</summary>
     public double? MmrLambda { get; init; }
 
+    /// <summary>
+    /// Hybrid search runs the keyword search on another thread while the query is embedded and the vectors are
+    /// searched, so it costs the slower of the two instead of their sum (the fused list is the same either way). The
+    /// store's searches must be safe to run at once (the SQLite store's are: each opens its own connection).
+    /// Default true.
+    /// </summary>
+    public bool ConcurrentRetrievers { get; init; } = true;
+
     /// <summary>Optional reranker applied to the candidates before MMR and the final cut. Default none.</summary>
     public IReranker? Reranker { get; init; }
 
@@ -100,19 +108,22 @@ internal sealed class Retriever
         {
             hits = await _store.SearchKeywordAsync(query, candidates, filter, cancellationToken).ConfigureAwait(false);
         }
+        else if (mode == SearchMode.Dense)
+        {
+            hits = await DenseAsync(query, candidates, filter, cancellationToken).ConfigureAwait(false);
+        }
         else
         {
-            var vector = await EmbedQueryAsync(query, cancellationToken).ConfigureAwait(false);
-            var denseHits = await _store.SearchVectorAsync(vector, candidates, filter, cancellationToken).ConfigureAwait(false);
-            if (mode == SearchMode.Dense)
-            {
-                hits = denseHits;
-            }
-            else
-            {
-                var keyword = await _store.SearchKeywordAsync(query, candidates, filter, cancellationToken).ConfigureAwait(false);
-                hits = RankFusion.Fuse([keyword, denseHits], [_options.Bm25Weight, _options.DenseWeight * DenseGate(keyword, denseHits)], candidates, _options.RrfK);
-            }
+            var keywordTask = _options.ConcurrentRetrievers
+                ? Task.Run(() => _store.SearchKeywordAsync(query, candidates, filter, cancellationToken), cancellationToken)
+                : null;
+            var denseTask = DenseAsync(query, candidates, filter, cancellationToken);
+            if (keywordTask != null) await Task.WhenAll(keywordTask, denseTask).ConfigureAwait(false); // both observed, whichever fails
+            var denseHits = await denseTask.ConfigureAwait(false);
+            var keyword = keywordTask != null
+                ? await keywordTask.ConfigureAwait(false)
+                : await _store.SearchKeywordAsync(query, candidates, filter, cancellationToken).ConfigureAwait(false);
+            hits = RankFusion.Fuse([keyword, denseHits], [_options.Bm25Weight, _options.DenseWeight * DenseGate(keyword, denseHits)], candidates, _options.RrfK);
         }
         if (_options.Reranker != null && hits.Count > 0)
             hits = await _options.Reranker.RerankAsync(query, hits, _options.MmrLambda != null ? hits.Count : k, cancellationToken).ConfigureAwait(false);
@@ -124,6 +135,12 @@ internal sealed class Retriever
             return Mmr.Select(hits, k, lambda, similarity);
         }
         return hits.Take(k).Select((h, i) => h.Rank == i + 1 ? h : h with { Rank = i + 1 }).ToList();
+    }
+
+    private async Task<IReadOnlyList<SearchHit>> DenseAsync(string query, int candidates, SearchFilter filter, CancellationToken ct)
+    {
+        var vector = await EmbedQueryAsync(query, ct).ConfigureAwait(false);
+        return await _store.SearchVectorAsync(vector, candidates, filter, ct).ConfigureAwait(false);
     }
 
     // The agreement gate (RetrieverOptions.DenseAgreementFloor): 1 when off or when BM25 found nothing to protect.
