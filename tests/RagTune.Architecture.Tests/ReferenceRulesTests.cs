@@ -18,7 +18,7 @@ public sealed class ReferenceRulesTests
         ["RagTune.Models"] = ["RagTune.Engine", "RagTune.Tokenizers", "Microsoft.Extensions.AI.Abstractions", "OpenAI", "OnnxSharp", "Google.Protobuf"],
         ["RagTune.Rag"] = ["Microsoft.Extensions.AI.Abstractions", "System.Numerics.Tensors", "Markdig", "AngleSharp", "HtmlAgilityPack", "DocumentFormat.OpenXml", "CsvHelper", "PdfPig"],
         ["RagTune.Rag.Sqlite"] = ["RagTune.Rag", "Microsoft.Data.Sqlite.Core", "SQLitePCLRaw.bundle_e_sqlite3", "System.Numerics.Tensors"],
-        ["RagTune.Rag.Postgres"] = ["RagTune.Rag", "Npgsql"],
+        ["RagTune.Rag.Postgres"] = ["RagTune.Rag", "Npgsql", "Pgvector"],
         // The Microsoft.Extensions.VectorData provider: RagTune collections behind the standard VectorStore contract.
         ["RagTune.VectorData"] = ["RagTune.Rag", "RagTune.Rag.Sqlite", "Microsoft.Extensions.VectorData.Abstractions"],
         ["RagTune.FineTuning"] = ["RagTune.Engine", "RagTune.Tokenizers", "RagTune.Models"],
