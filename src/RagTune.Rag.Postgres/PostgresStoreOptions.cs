@@ -21,7 +21,13 @@ internal sealed partial record PostgresStoreOptions
     /// <c>&lt;prefix&gt;_c&lt;n&gt;</c>. Default <c>ragtune</c>; 1-30 lower-case ASCII letters, digits or '_', starting
     /// with a letter. Two prefixes are two independent stores in one database (tests use one each).
     /// </summary>
-    public string SchemaPrefix { get; init; } = "ragtune";
+    public string SchemaPrefix { get; init; } = DefaultSchemaPrefix;
+
+    /// <summary>The default <see cref="SchemaPrefix"/>.</summary>
+    public const string DefaultSchemaPrefix = "ragtune";
+
+    /// <summary>Defaults of the HNSW settings (pgvector's m and ef_construction; ef_search raised for k = 100).</summary>
+    public const int DefaultHnswM = 16, DefaultHnswEfConstruction = 64, DefaultHnswEfSearch = 100;
 
     /// <summary>BM25 weight of a chunk's title (document title and heading path) relative to its text; default 1.0, as the SQLite store.</summary>
     public double TitleWeight { get; init; } = 1.0;
@@ -30,20 +36,20 @@ internal sealed partial record PostgresStoreOptions
     /// HNSW <c>m</c>: links per node. Higher raises recall at a given <see cref="HnswEfSearch"/> and costs index size and
     /// build time. pgvector's default 16; 2-100.
     /// </summary>
-    public int HnswM { get; init; } = 16;
+    public int HnswM { get; init; } = DefaultHnswM;
 
     /// <summary>
     /// HNSW <c>ef_construction</c>: candidate list while building. Higher builds a better graph, slower. pgvector's
     /// default 64; at least 2 × <see cref="HnswM"/>, at most 1000.
     /// </summary>
-    public int HnswEfConstruction { get; init; } = 64;
+    public int HnswEfConstruction { get; init; } = DefaultHnswEfConstruction;
 
     /// <summary>
     /// HNSW <c>ef_search</c>: candidate list per query, set per query (raised to k when k is larger, since the index
     /// returns at most ef_search rows). Higher is closer to exact and slower. Default 100 (pgvector's 40 loses recall
     /// at k = 100 candidates, the retriever's usual depth); 1-1000.
     /// </summary>
-    public int HnswEfSearch { get; init; } = 100;
+    public int HnswEfSearch { get; init; } = DefaultHnswEfSearch;
 
     /// <summary>
     /// True: vector search scans every vector (exact, the SQLite store's result, O(n) per query) instead of the
