@@ -6,12 +6,14 @@ namespace RagTune.Rag.Postgres;
 /// <summary>
 /// Words as the SQLite store's FTS5 index sees them (<c>tokenize='porter unicode61 remove_diacritics 2'</c>), so BM25
 /// here counts the same terms, lengths and frequencies. unicode61: a token is a run of Unicode letters (L*), numbers
-/// (N*) and private-use characters (Co), combining marks continuing a token; folded to lower case with diacritics
-/// removed. porter: the original Porter stemmer on the token's UTF-8 bytes, tokens shorter than 3 or longer than 64
-/// bytes passed through (SQLite's fts5_tokenize.c). PostgreSQL's own <c>to_tsvector</c> is not used: its Snowball
-/// stemmer, stopwords and length rules differ, which would move rankings away from the SQLite store's.
+/// (N*) and private-use characters (Co), diacritics continuing a token; folded to lower case with diacritics
+/// removed. Where SQLite's Unicode tables (Unicode 6.1, its own folding) disagree with .NET's, the generated table
+/// <c>s_fold</c> (Fts5Fold.g.cs, read from SQLite itself by dev/fts5/make_fold_table.py) decides. porter: the
+/// original Porter stemmer on the token's UTF-8 bytes (<see cref="PorterStemmer"/>). PostgreSQL's own
+/// <c>to_tsvector</c> is not used: its Snowball stemmer, stopwords and length rules differ, which would move
+/// rankings away from the SQLite store's.
 /// </summary>
-internal static class Fts5Tokens
+internal static partial class Fts5Tokens
 {
     /// <summary>The stemmed tokens of <paramref name="text"/>, in order (duplicates kept: they are the term frequencies).</summary>
     public static List<string> Tokenize(string text)
@@ -21,11 +23,11 @@ internal static class Fts5Tokens
         bool inToken = false;
         foreach (var rune in text.EnumerateRunes())
         {
-            bool tokenChar = IsTokenChar(rune);
-            if (tokenChar || (inToken && IsDiacritic(rune)))
+            var (kind, folded) = Classify(rune);
+            if (kind == Kind.TokenChar || (inToken && kind == Kind.Diacritic))
             {
                 inToken = true;
-                Fold(rune, token);
+                token.Append(folded);
                 continue;
             }
             if (inToken) Emit(token, tokens);
@@ -35,38 +37,35 @@ internal static class Fts5Tokens
         return tokens;
     }
 
+    private enum Kind { Separator, TokenChar, Diacritic }
+
+    private static readonly string[] s_ascii = Enumerable.Range(0, 128).Select(i => ((char)i).ToString()).ToArray();
+
     private static void Emit(StringBuilder token, List<string> tokens)
     {
         if (token.Length > 0) tokens.Add(PorterStemmer.Stem(token.ToString()));
         token.Clear();
     }
 
-    private static bool IsTokenChar(Rune r)
+    private static (Kind Kind, string Folded) Classify(Rune r)
     {
-        if (r.IsAscii) return char.IsAsciiLetterOrDigit((char)r.Value);
+        if (r.IsAscii)
+            return char.IsAsciiLetterOrDigit((char)r.Value) ? (Kind.TokenChar, s_ascii[char.ToLowerInvariant((char)r.Value)]) : (Kind.Separator, "");
+        if (s_fold.TryGetValue(r.Value, out var special))
+            return special switch
+            {
+                null => (Kind.Separator, ""),
+                "" => (Kind.Diacritic, ""),
+                _ => (Kind.TokenChar, special),
+            };
         return Rune.GetUnicodeCategory(r) switch
         {
             UnicodeCategory.UppercaseLetter or UnicodeCategory.LowercaseLetter or UnicodeCategory.TitlecaseLetter
                 or UnicodeCategory.ModifierLetter or UnicodeCategory.OtherLetter
                 or UnicodeCategory.DecimalDigitNumber or UnicodeCategory.LetterNumber or UnicodeCategory.OtherNumber
-                or UnicodeCategory.PrivateUse => true,
-            _ => false,
+                or UnicodeCategory.PrivateUse => (Kind.TokenChar, Rune.ToLowerInvariant(r).ToString()),
+            UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark => (Kind.Diacritic, ""),
+            _ => (Kind.Separator, ""),
         };
-    }
-
-    private static bool IsDiacritic(Rune r) => Rune.GetUnicodeCategory(r) is UnicodeCategory.NonSpacingMark or UnicodeCategory.SpacingCombiningMark;
-
-    /// <summary>Lower case without diacritics: the canonical decomposition's marks are dropped (remove_diacritics 2).</summary>
-    private static void Fold(Rune r, StringBuilder into)
-    {
-        if (r.IsAscii)
-        {
-            into.Append((char)Rune.ToLowerInvariant(r).Value);
-            return;
-        }
-        if (IsDiacritic(r)) return;
-        var decomposed = r.ToString().Normalize(NormalizationForm.FormD);
-        foreach (var part in decomposed.EnumerateRunes())
-            if (!IsDiacritic(part)) into.Append(Rune.ToLowerInvariant(part).ToString());
     }
 }

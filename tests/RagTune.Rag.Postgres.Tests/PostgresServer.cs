@@ -68,14 +68,16 @@ internal static class PostgresServer
     }
 
     /// <summary>
-    /// A PGlite connection string. PGlite is one backend that pglite-socket shares between connections a transaction at
-    /// a time, so: no reset on close (DISCARD ALL would reach every connection's session), generous timeouts (others'
-    /// transactions queue in front), a small pool.
+    /// A PGlite connection string. PGlite is one backend; pglite-socket shares it between connections, keeping a
+    /// transaction's statements together but not an autocommit statement's protocol messages (another connection's
+    /// Parse can land between this one's Parse and Bind: "unnamed prepared statement does not exist"). So one
+    /// connection at a time (pool of 1, tests not in parallel), and no reset on close (DISCARD ALL would reach the
+    /// shared session).
     /// </summary>
     public static string For(int port, string host = "127.0.0.1") => new NpgsqlConnectionStringBuilder
     {
         Host = host, Port = port, Username = "postgres", Password = "postgres", Database = "postgres",
-        SslMode = SslMode.Disable, MaxPoolSize = 4, NoResetOnClose = true, Timeout = 60, CommandTimeout = 300,
+        SslMode = SslMode.Disable, MaxPoolSize = 1, NoResetOnClose = true, Timeout = 60, CommandTimeout = 300,
     }.ConnectionString;
 
     private static void Stop()
