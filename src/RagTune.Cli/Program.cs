@@ -4,6 +4,7 @@ using RagTune.Cli.Commands.Compare;
 using RagTune.Cli.Commands.Rag;
 
 var root = new RootCommand("RagTune: RAG or fine-tuning? Measure it on your own data, with a pure C# engine.");
+root.Options.Add(RagCliOptions.Store); // recursive: every command that names a collection accepts --store
 root.Subcommands.Add(GenerateCommand.Create());
 root.Subcommands.Add(ChatCommand.Create());
 root.Subcommands.Add(ModelCommands.Create());

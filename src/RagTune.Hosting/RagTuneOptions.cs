@@ -41,6 +41,21 @@ internal sealed class RagTuneOptions
     /// </summary>
     public int DenseAgreementDepth { get; set; } = 10;
 
+    /// <summary>
+    /// Where collections are kept (<c>RagTune:Store</c>): SQLite files under the data directory by default, or a
+    /// PostgreSQL database with <c>RagTune:Store:ConnectionString</c>.
+    /// </summary>
+    public RagTuneStoreOptions Store { get; set; } = new();
+
+    /// <summary>The collection store settings these options give (<see cref="Stores.CollectionStores"/>).</summary>
+    public Stores.CollectionStoreOptions CollectionStore => new()
+    {
+        DataDirectory = ResolvedDataDirectory,
+        ConnectionString = string.IsNullOrWhiteSpace(Store.ConnectionString) ? null : Store.ConnectionString,
+        SchemaPrefix = Store.SchemaPrefix,
+        HnswEfSearch = Store.HnswEfSearch,
+    };
+
     /// <summary>Compute threads for fine-tuning; 0 (default) uses one per processor.</summary>
     public int TrainingThreads { get; set; }
 
@@ -82,9 +97,30 @@ internal sealed class RagTuneOptions
                 throw new RagTuneOptionsException($"RagTune:EmbeddingModel: {e.Message}");
             }
         }
+        try
+        {
+            CollectionStore.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new RagTuneOptionsException($"RagTune:Store:{e.ParamName}: {e.Message}");
+        }
         var dir = ResolvedDataDirectory;
         if (File.Exists(dir)) throw new RagTuneOptionsException($"RagTune:DataDirectory '{dir}' is a file; pass a folder with --data-dir.");
     }
+}
+
+/// <summary>The <c>RagTune:Store</c> section: which collection store the server uses.</summary>
+internal sealed class RagTuneStoreOptions
+{
+    /// <summary>PostgreSQL connection string (<c>postgres://…</c> or <c>Host=…</c>); unset (default) keeps SQLite files under the data directory.</summary>
+    public string? ConnectionString { get; set; }
+
+    /// <summary>PostgreSQL schema prefix; default <c>ragtune</c>.</summary>
+    public string SchemaPrefix { get; set; } = new Stores.CollectionStoreOptions().SchemaPrefix;
+
+    /// <summary>PostgreSQL HNSW <c>ef_search</c> per query; default 100.</summary>
+    public int HnswEfSearch { get; set; } = new Stores.CollectionStoreOptions().HnswEfSearch;
 }
 
 /// <summary>A RagTune setting is invalid; the message names the setting and the fix.</summary>

@@ -18,7 +18,7 @@ public sealed class ReferenceRulesTests
         ["RagTune.Models"] = ["RagTune.Engine", "RagTune.Tokenizers", "Microsoft.Extensions.AI.Abstractions", "OpenAI", "OnnxSharp", "Google.Protobuf"],
         ["RagTune.Rag"] = ["Microsoft.Extensions.AI.Abstractions", "System.Numerics.Tensors", "Markdig", "AngleSharp", "HtmlAgilityPack", "DocumentFormat.OpenXml", "CsvHelper", "PdfPig"],
         ["RagTune.Rag.Sqlite"] = ["RagTune.Rag", "Microsoft.Data.Sqlite.Core", "SQLitePCLRaw.bundle_e_sqlite3", "System.Numerics.Tensors"],
-        ["RagTune.Rag.Postgres"] = ["RagTune.Rag", "Npgsql"],
+        ["RagTune.Rag.Postgres"] = ["RagTune.Rag", "Npgsql", "Pgvector"],
         // The Microsoft.Extensions.VectorData provider: RagTune collections behind the standard VectorStore contract.
         ["RagTune.VectorData"] = ["RagTune.Rag", "RagTune.Rag.Sqlite", "Microsoft.Extensions.VectorData.Abstractions"],
         ["RagTune.FineTuning"] = ["RagTune.Engine", "RagTune.Tokenizers", "RagTune.Models"],
@@ -62,28 +62,29 @@ public sealed class ReferenceRulesTests
     }
 
     // Above the stores, collections are reached through ICollectionCatalog (RagTune.Rag.Store); which store backs it
-    // is chosen in one file, so a second store (PostgreSQL) plugs in there. The VectorData adapter's public
+    // (SQLite files, or PostgreSQL with a connection string) is chosen in one file. The VectorData adapter's public
     // constructor takes a data directory and sits below Hosting, so it builds the SQLite catalog itself.
-    private static readonly string[] s_sqliteComposition =
-    [
-        "RagTune.Hosting/Stores/CollectionStores.cs",
-        "RagTune.VectorData/RagTuneVectorStore.cs",
-    ];
-
-    private static readonly System.Text.RegularExpressions.Regex s_sqliteNamespace =
-        new(@"\busing\s+(static\s+)?(\w+\s*=\s*)?RagTune\.Rag\.Sqlite\b|\bRagTune\.Rag\.Sqlite\.\w", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
-
-    [Fact]
-    public void Only_the_store_composition_names_the_sqlite_store()
+    private static readonly Dictionary<string, string[]> s_storeComposition = new()
     {
+        ["RagTune.Rag.Sqlite"] = ["RagTune.Hosting/Stores/CollectionStores.cs", "RagTune.VectorData/RagTuneVectorStore.cs"],
+        ["RagTune.Rag.Postgres"] = ["RagTune.Hosting/Stores/CollectionStores.cs"],
+    };
+
+    [Theory]
+    [InlineData("RagTune.Rag.Sqlite")]
+    [InlineData("RagTune.Rag.Postgres")]
+    public void Only_the_store_composition_names_a_store(string store)
+    {
+        var escaped = System.Text.RegularExpressions.Regex.Escape(store);
+        var names = new System.Text.RegularExpressions.Regex($@"\busing\s+(static\s+)?(\w+\s*=\s*)?{escaped}\b|\b{escaped}\.\w", System.Text.RegularExpressions.RegexOptions.CultureInvariant);
         var offenders = Directory.EnumerateFiles(SrcDir, "*.cs", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(SrcDir, f).Replace('\\', '/'))
-            .Where(f => !f.StartsWith("RagTune.Rag.Sqlite/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal) && !f.Contains("/bin/", StringComparison.Ordinal))
-            .Where(f => !s_sqliteComposition.Contains(f))
-            .Where(f => s_sqliteNamespace.IsMatch(File.ReadAllText(Path.Combine(SrcDir, f))))
+            .Where(f => !f.StartsWith(store + "/", StringComparison.Ordinal) && !f.Contains("/obj/", StringComparison.Ordinal) && !f.Contains("/bin/", StringComparison.Ordinal))
+            .Where(f => !s_storeComposition[store].Contains(f))
+            .Where(f => names.IsMatch(File.ReadAllText(Path.Combine(SrcDir, f))))
             .ToList();
         Assert.True(offenders.Count == 0,
-            $"These files name RagTune.Rag.Sqlite; open collections through ICollectionCatalog from RagTune.Hosting.Stores.CollectionStores instead: {string.Join(", ", offenders)}.");
+            $"These files name {store}; open collections through ICollectionCatalog from RagTune.Hosting.Stores.CollectionStores instead: {string.Join(", ", offenders)}.");
     }
 
     [Theory]

@@ -60,6 +60,7 @@ internal static class ServeCommand
             Set(nameof(ServerOptions.OtlpEndpoint), r.GetValue(otlpEndpoint));
             Set(nameof(ServerOptions.OtlpProtocol), r.GetValue(otlpProtocol));
             if (r.GetValue(dataDir) is { } data) settings["RagTune:DataDirectory"] = data;
+            if (RagTune.Cli.Commands.Rag.RagCliOptions.StoreOf(r) is { } store) settings["RagTune:Store:ConnectionString"] = store;
             if (r.GetValue(embedModel) is { } embed) settings["RagTune:EmbeddingModel"] = embed;
             var models = r.GetValue(model) ?? [];
             for (int i = 0; i < models.Length; i++)

@@ -22,7 +22,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
 {
     public const string IngestKind = "ingest";
 
-    private readonly ICollectionCatalog _catalog = CollectionStores.Catalog(options.ResolvedDataDirectory);
+    private readonly ICollectionCatalog _catalog = CollectionStores.Catalog(options.CollectionStore);
 
     // Loaded on first use (start-up stays fast) and shared: the generator serialises its own calls.
     private readonly Lazy<LocalEmbeddingGenerator?> _embedder = new(() =>

@@ -22,6 +22,9 @@ internal sealed record RagPipelineOptions
     /// <summary>Data directory holding <c>collections/&lt;name&gt;.db</c>.</summary>
     public string? DataDir { get; init; }
 
+    /// <summary>PostgreSQL connection string of the store (<c>--store</c>); null: SQLite files under <see cref="DataDir"/>.</summary>
+    public string? Store { get; init; }
+
     /// <summary>A collection's SQLite file, opened directly instead of looking it up by name.</summary>
     public string? DbFile { get; init; }
 
@@ -143,7 +146,7 @@ internal sealed class RagPipeline : IDisposable
 
     private static (ICollectionStore Store, string Location) OpenStore(RagPipelineOptions options)
     {
-        var settings = new CollectionStoreOptions { DataDirectory = options.DataDir };
+        var settings = new CollectionStoreOptions { DataDirectory = options.DataDir, ConnectionString = options.Store };
         if (options.DbFile is not { } file)
         {
             var catalog = CollectionStores.Catalog(settings);

@@ -1,14 +1,18 @@
 using RagTune.Rag.Ingestion;
+using RagTune.Rag.Postgres;
 using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
 
 namespace RagTune.Hosting.Stores;
 
 // The one place above the stores that names one: every front end (CLI, server, MCP) and every Hosting service gets
-// its collections from here as an ICollectionCatalog, so a PostgreSQL store plugs in by implementing the catalog
-// and being chosen here, with no change to the code that uses collections. An architecture test keeps it that way.
+// its collections from here as an ICollectionCatalog: SQLite files under the data directory by default, PostgreSQL
+// when a connection string is set. No other code knows which. An architecture test keeps it that way.
 
-/// <summary>Settings of the collection store: where collections live and how keyword search weighs titles.</summary>
+/// <summary>
+/// Settings of the collection store: where collections live (SQLite files under <see cref="DataDirectory"/>, or the
+/// PostgreSQL database of <see cref="ConnectionString"/>) and how keyword and vector search are tuned.
+/// </summary>
 internal sealed record CollectionStoreOptions
 {
     /// <summary>
@@ -35,23 +39,54 @@ internal sealed record CollectionStoreOptions
     /// </summary>
     public bool Int8VectorFilter { get; init; } = true;
 
+    /// <summary>
+    /// PostgreSQL (with pgvector) to keep collections in instead of SQLite files: <c>postgres://user:pw@host:5432/db</c>
+    /// or <c>Host=…;Username=…;Password=…;Database=…</c> (config <c>RagTune:Store:ConnectionString</c>, CLI
+    /// <c>--store</c>). Null (default): the SQLite store.
+    /// </summary>
+    public string? ConnectionString { get; init; }
+
+    /// <summary>PostgreSQL only: prefix of the store's schemas (catalog <c>&lt;prefix&gt;</c>, collections <c>&lt;prefix&gt;_c&lt;n&gt;</c>); default <c>ragtune</c>.</summary>
+    public string SchemaPrefix { get; init; } = PostgresStoreOptions.DefaultSchemaPrefix;
+
+    /// <summary>PostgreSQL only: HNSW links per node (pgvector <c>m</c>); default 16. See docs/postgres.md for the trade.</summary>
+    public int HnswM { get; init; } = PostgresStoreOptions.DefaultHnswM;
+
+    /// <summary>PostgreSQL only: HNSW build candidate list (<c>ef_construction</c>); default 64.</summary>
+    public int HnswEfConstruction { get; init; } = PostgresStoreOptions.DefaultHnswEfConstruction;
+
+    /// <summary>PostgreSQL only: HNSW query candidate list (<c>hnsw.ef_search</c>, raised to k); default 100.</summary>
+    public int HnswEfSearch { get; init; } = PostgresStoreOptions.DefaultHnswEfSearch;
+
+    /// <summary>True when collections live in PostgreSQL.</summary>
+    public bool IsPostgres => !string.IsNullOrWhiteSpace(ConnectionString);
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the setting that is out of range.</summary>
     public void Validate()
     {
         if (!double.IsFinite(TitleWeight))
             throw new ArgumentException($"TitleWeight {TitleWeight} must be a finite number (1.0 weighs the title as the text).", nameof(TitleWeight));
+        if (ConnectionString != null && !IsPostgres)
+            throw new ArgumentException("ConnectionString is blank: give a PostgreSQL connection string (postgres://… or Host=…) or leave it unset for the SQLite store.", nameof(ConnectionString));
+        if (IsPostgres) Postgres(this).Validate();
     }
+
+    internal static PostgresStoreOptions Postgres(CollectionStoreOptions o) => new()
+    {
+        ConnectionString = o.ConnectionString!, SchemaPrefix = o.SchemaPrefix, TitleWeight = o.TitleWeight,
+        HnswM = o.HnswM, HnswEfConstruction = o.HnswEfConstruction, HnswEfSearch = o.HnswEfSearch,
+    };
 }
 
-/// <summary>Composes the collection store (SQLite today) from <see cref="CollectionStoreOptions"/>.</summary>
+/// <summary>Composes the collection store (SQLite by default, PostgreSQL with a connection string) from <see cref="CollectionStoreOptions"/>.</summary>
 internal static class CollectionStores
 {
-    /// <summary>The collections of the options' data directory.</summary>
+    /// <summary>The collections of the options' PostgreSQL database when a connection string is set, else of its data directory.</summary>
     public static ICollectionCatalog Catalog(CollectionStoreOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
-        return new SqliteCollections(Sqlite(options));
+        return options.IsPostgres ? new PostgresCollections(CollectionStoreOptions.Postgres(options)) : new SqliteCollections(Sqlite(options));
     }
 
     /// <summary>The collections of <paramref name="dataDirectory"/> (null: the default data directory) with default settings.</summary>
@@ -65,6 +100,8 @@ internal static class CollectionStores
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        if (options.IsPostgres)
+            throw new ArgumentException($"'{path}' is a SQLite collection file, which a PostgreSQL store cannot open; pass --collection <name> with --store, or drop --store to open the file.", nameof(path));
         return SqliteChunkStore.OpenFile(name, path, Sqlite(options));
     }
 

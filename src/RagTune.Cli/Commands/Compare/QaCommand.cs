@@ -30,7 +30,7 @@ internal static class QaCommand
             if ((r.GetValue(model) == null) == (r.GetValue(remote) == null)) throw new UsageException("Pass exactly one of --model <file> and --remote <url>.");
             if (r.GetValue(paraphrases) < 0) throw new UsageException("--paraphrases must be zero or more.");
             if (r.GetValue(maxChunks) is < 1) throw new UsageException("--max-chunks must be at least 1.");
-            using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
+            using var store = RagCliOptions.OpenExisting(r, r.GetValue(collection)!, r.GetValue(dataDir));
             var chunks = await store.GetAllChunksAsync(ct);
             if (chunks.Count == 0) throw new UsageException($"Collection '{store.Name}' holds no chunks; ingest documents first (ragtune ingest <paths> --collection {store.Name}).");
             using var chat = ChatModels.Create(new ChatModelSettings

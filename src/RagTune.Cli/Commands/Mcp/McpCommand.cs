@@ -49,7 +49,7 @@ internal static class McpCommand
             using var rag = RagPipeline.Open(new RagPipelineOptions
             {
                 ApiKey = RagCliOptions.ApiKey(),
-                Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), DbFile = r.GetValue(db),
+                Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), Store = RagCliOptions.StoreOf(r), DbFile = r.GetValue(db),
                 EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel), Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop), DenseAgreementDepth = r.GetValue(denseAgreement),
                 Model = r.GetValue(model), Tokenizer = r.GetValue(tokenizer), Adapter = r.GetValue(adapter), Remote = r.GetValue(remote), RemoteModel = r.GetValue(remoteModel)!,
                 Threads = r.GetValue(threads),

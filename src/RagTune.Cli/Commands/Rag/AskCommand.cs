@@ -41,7 +41,7 @@ internal static class AskCommand
             using var rag = RagPipeline.Open(new RagPipelineOptions
             {
                 ApiKey = RagCliOptions.ApiKey(),
-                Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel),
+                Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), Store = RagCliOptions.StoreOf(r), EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel),
                 Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop), DenseAgreementDepth = r.GetValue(denseAgreement),
                 Model = r.GetValue(model), Tokenizer = r.GetValue(tokenizer), Adapter = r.GetValue(adapter), Remote = r.GetValue(remote), RemoteModel = r.GetValue(remoteModel)!,
                 Threads = r.GetValue(threads),

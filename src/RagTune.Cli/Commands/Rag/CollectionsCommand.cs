@@ -27,7 +27,7 @@ internal static class CollectionsCommand
         var cmd = new Command("list", "List collections with their sizes") { dataDir, json };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            var collections = RagCliOptions.Catalog(r.GetValue(dataDir));
+            var collections = RagCliOptions.Catalog(r, r.GetValue(dataDir));
             var rows = new List<CollectionInfo>();
             foreach (var name in collections.List())
             {
@@ -54,7 +54,7 @@ internal static class CollectionsCommand
         var cmd = new Command("stats", "Counts and sizes of one collection") { name, dataDir, json };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            var collections = RagCliOptions.Catalog(r.GetValue(dataDir));
+            var collections = RagCliOptions.Catalog(r, r.GetValue(dataDir));
             var s = await collections.StatsAsync(r.GetValue(name)!, ct);
             var row = CollectionInfo.From(s, collections.LocationOf(s.Name));
             if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(new List<CollectionInfo> { row }, RagJson.Readable.ListCollectionInfo)); return 0; }
@@ -77,7 +77,7 @@ internal static class CollectionsCommand
         var cmd = new Command("delete", "Delete a collection (its .db, -wal and -shm files)") { name, dataDir };
         cmd.SetAction((r, ct) => CliRun.Guard(() =>
         {
-            var collections = RagCliOptions.Catalog(r.GetValue(dataDir));
+            var collections = RagCliOptions.Catalog(r, r.GetValue(dataDir));
             var n = r.GetValue(name)!;
             if (!collections.Delete(n)) throw new CollectionNotFoundException($"There is no collection '{n}' in {collections.Location}.");
             Console.Out.WriteLine($"deleted collection '{n}'");

@@ -52,7 +52,8 @@ internal static class EvalCommand
             var searchMode = r.GetValue(mode) ?? (embedder != null ? SearchMode.Hybrid : SearchMode.Bm25);
             if (searchMode != SearchMode.Bm25 && embedder == null) throw new UsageException($"--mode {searchMode.ToString().ToLowerInvariant()} needs --embed-model <model> or --embed-remote <url>.");
             using var temp = new TempDataDir();
-            using var store = CollectionStores.Catalog(new CollectionStoreOptions { DataDirectory = temp.Path, TitleWeight = r.GetValue(titleWeight) }).Open("eval", create: true);
+            // Recreate: under --store a work collection of an earlier run may still be there.
+            using var store = CollectionStores.Catalog(RagCliOptions.StoreOptions(r, temp.Path, r.GetValue(titleWeight))).Recreate("eval");
             var sw = Stopwatch.StartNew();
             await WholeDocuments.WriteAsync(store, ds.Corpus.Select(d => (d.Id, d.Title, d.Text)), passageEmbedder, ct);
             double indexSeconds = sw.Elapsed.TotalSeconds;

@@ -36,7 +36,7 @@ internal static class IngestCommand
                 Sync = r.GetValue(sync),
                 Force = r.GetValue(force),
             };
-            using var store = RagCliOptions.Catalog(r.GetValue(dataDir)).Open(r.GetValue(collection)!, create: true);
+            using var store = RagCliOptions.Catalog(r, r.GetValue(dataDir)).Open(r.GetValue(collection)!, create: true);
             // Chunks whose text this model embedded before (another collection, an earlier run) come from the chunk-vector cache.
             using var embedder = RagTune.Hosting.Pipelines.RagParts.WithVectorCache(RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)), r.GetValue(dataDir));
             var pipeline = new IngestPipeline(store, embedder, options);

@@ -29,7 +29,7 @@ internal static class RagBenchCommand
         var cmd = new Command("rag", "Ingest throughput and bm25/dense/hybrid query latency of the SQLite store") { corpus, vectors, dims, queries, json };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            var result = await RunAsync(r.GetValue(corpus)!, r.GetValue(vectors), r.GetValue(dims), r.GetValue(queries), ct);
+            var result = await RunAsync(r.GetValue(corpus)!, r.GetValue(vectors), r.GetValue(dims), r.GetValue(queries), ct, RagCliOptions.StoreOf(r));
             if (r.GetValue(json)) Console.Out.WriteLine(JsonSerializer.Serialize(result, RagJson.Readable.RagBenchJson));
             else
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -44,12 +44,13 @@ internal static class RagBenchCommand
         return cmd;
     }
 
-    internal static async Task<RagBenchJson> RunAsync(string corpusPath, int vectorCount, int dims, int queryCount, CancellationToken ct)
+    internal static async Task<RagBenchJson> RunAsync(string corpusPath, int vectorCount, int dims, int queryCount, CancellationToken ct, string? storeConnection = null)
     {
         if (!File.Exists(corpusPath)) throw new FileNotFoundException($"--corpus: no file at '{corpusPath}' (a BEIR corpus.jsonl).", corpusPath);
         if (vectorCount < 1 || dims < 1 || queryCount < 1) throw new UsageException("--vectors, --dimensions and --queries must be positive.");
         using var temp = new TempDataDir();
-        var collections = CollectionStores.Catalog(temp.Path);
+        var collections = CollectionStores.Catalog(new CollectionStoreOptions { DataDirectory = temp.Path, ConnectionString = storeConnection });
+        foreach (var work in new[] { "ingest", "vectors" }) collections.Delete(work); // --store: an earlier run's work collections
 
         // 1. Ingest through the real pipeline (read JSONL records, chunk, write), BM25 only.
         var corpus = BeirLoader.ReadCorpus(corpusPath);

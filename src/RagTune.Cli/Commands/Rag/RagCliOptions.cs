@@ -16,6 +16,35 @@ internal static class RagCliOptions
     public static Option<string?> DataDir() =>
         new("--data-dir") { Description = $"Data directory (default ${RagTuneDataDirectory.EnvironmentVariable}, else ~/.ragtune)" };
 
+    /// <summary>
+    /// <c>--store</c>, on the root command and every command under it (recursive): the PostgreSQL database that holds
+    /// the collections instead of SQLite files under <c>--data-dir</c>. The one place the CLI learns which store to use.
+    /// </summary>
+    public static readonly Option<string?> Store = new("--store")
+    {
+        Description = "Keep collections in PostgreSQL with pgvector: postgres://user:password@host:5432/db or \"Host=…;Username=…;Database=…\" (default: SQLite files under --data-dir)",
+        Recursive = true,
+    };
+
+    /// <summary>The collection store settings of <c>--store</c> and <paramref name="dataDir"/>.</summary>
+    public static CollectionStoreOptions StoreOptions(ParseResult r, string? dataDir, double? titleWeight = null) => new()
+    {
+        DataDirectory = dataDir,
+        ConnectionString = StoreOf(r),
+        TitleWeight = titleWeight ?? new CollectionStoreOptions().TitleWeight,
+    };
+
+    /// <summary>The <c>--store</c> value, checked to be a PostgreSQL connection string; null when absent.</summary>
+    public static string? StoreOf(ParseResult r)
+    {
+        var value = r.GetValue(Store);
+        if (value is null) return null;
+        if (!value.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) && !value.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase)
+            && !value.Contains('=', StringComparison.Ordinal))
+            throw new UsageException($"--store '{value}': expected a PostgreSQL connection string (postgres://user@host/db or \"Host=…;Database=…\"); for a folder of SQLite collections use --data-dir.");
+        return value;
+    }
+
     public static Option<string?> EmbedRemote() =>
         new("--embed-remote") { Description = "OpenAI-compatible server for embeddings, e.g. http://127.0.0.1:8080/v1 (none: BM25 only)" };
 
@@ -42,8 +71,8 @@ internal static class RagCliOptions
     /// <summary>The reranker the options name, or null.</summary>
     public static CrossEncoderReranker? Reranker(string? model, int top) => RagParts.Reranker(model, top);
 
-    /// <summary>The collections of <c>--data-dir</c> (null: the default data directory).</summary>
-    public static ICollectionCatalog Catalog(string? dataDir) => CollectionStores.Catalog(dataDir);
+    /// <summary>The collections of <c>--store</c>, else of <c>--data-dir</c> (null: the default data directory).</summary>
+    public static ICollectionCatalog Catalog(ParseResult r, string? dataDir) => CollectionStores.Catalog(StoreOptions(r, dataDir));
 
     /// <summary>
     /// The embedding generator the options name (remote with <paramref name="url"/>, local with <paramref name="model"/>,
@@ -74,8 +103,8 @@ internal static class RagCliOptions
     }
 
     /// <summary>Opens an existing collection (never creates one for a read command).</summary>
-    public static ICollectionStore OpenExisting(string name, string? dataDir) =>
-        Catalog(dataDir).Open(name, create: false);
+    public static ICollectionStore OpenExisting(ParseResult r, string name, string? dataDir) =>
+        Catalog(r, dataDir).Open(name, create: false);
 }
 
 /// <summary>The Spectre console for the RAG commands: plain text (no ANSI codes, no live bars) when stdout is redirected.</summary>

@@ -26,7 +26,7 @@ internal static class ReembedCommand
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             if (r.GetValue(batch) < 1) throw new UsageException("--batch-size must be at least 1.");
-            using var store = RagCliOptions.OpenExisting(r.GetValue(collection)!, r.GetValue(dataDir));
+            using var store = RagCliOptions.OpenExisting(r, r.GetValue(collection)!, r.GetValue(dataDir));
             var before = store.Embedding;
             using var embedder = RagTune.Hosting.Pipelines.RagParts.WithVectorCache(RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)), r.GetValue(dataDir))!;
             var sw = Stopwatch.StartNew();

@@ -33,7 +33,7 @@ internal static class SearchCommand
             using var rag = RagPipeline.Open(new RagPipelineOptions
             {
                 ApiKey = RagCliOptions.ApiKey(),
-                Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel),
+                Collection = r.GetValue(collection), DataDir = r.GetValue(dataDir), Store = RagCliOptions.StoreOf(r), EmbedRemote = r.GetValue(embedRemote), EmbedModel = r.GetValue(embedModel),
                 Rerank = r.GetValue(rerank), RerankTop = r.GetValue(rerankTop), DenseAgreementDepth = r.GetValue(denseAgreement),
             }, withChat: false);
             var hits = await rag.SearchAsync(r.GetValue(query)!, r.GetValue(mode), r.GetValue(k), RagCliOptions.Filter(r.GetValue(filter)), ct);

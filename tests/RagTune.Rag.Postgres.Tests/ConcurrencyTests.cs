@@ -1,0 +1,114 @@
+using Npgsql;
+using RagTune.Rag.Store;
+
+namespace RagTune.Rag.Postgres.Tests;
+
+/// <summary>Writers that overlap, readers during writes, and a connection lost in the middle of a batch.</summary>
+public sealed class ConcurrencyTests
+{
+    [Fact]
+    public async Task Readers_see_whole_batches_while_a_writer_runs()
+    {
+        var catalog = PostgresServer.Catalog();
+        using var writer = catalog.Open("c", create: true);
+        using var reader = catalog.Open("c", create: false);
+        const int docsPerBatch = 25, batches = 12;
+        var writing = Task.Run(async () =>
+        {
+            for (int b = 0; b < batches; b++)
+                await writer.WriteBatchAsync(Enumerable.Range(0, docsPerBatch)
+                    .Select(d => StoreData.Write($"b{b}-{d}", $"common words. batch {b}. more text here")).ToList(), null);
+        });
+        int observations = 0;
+        while (!writing.IsCompleted || observations == 0)
+        {
+            var stats = await reader.GetStatsAsync();
+            Assert.Equal(0, stats.Documents % docsPerBatch);
+            Assert.Equal(stats.Documents * 3, stats.Chunks);
+            var hits = await reader.SearchKeywordAsync("common", 1000, SearchFilter.None);
+            Assert.Equal(0, hits.Count % docsPerBatch);
+            observations++;
+        }
+        await writing;
+        Assert.Equal(batches * docsPerBatch, (await reader.GetStatsAsync()).Documents);
+    }
+
+    [Fact]
+    public async Task Two_ingests_into_one_collection_both_land_whole()
+    {
+        var options = PostgresServer.Options();
+        var info = new EmbeddingInfo("m", 4);
+        // Two catalogs, as two processes would have; both start before the collection has a model recorded.
+        async Task Ingest(string who)
+        {
+            using var store = new PostgresCollections(options).Open("shared", create: true);
+            var rng = new Random(who.GetHashCode(StringComparison.Ordinal));
+            for (int b = 0; b < 6; b++)
+                await store.WriteBatchAsync(Enumerable.Range(0, 10)
+                    .Select(d => StoreData.Write($"{who}-{b}-{d}", $"{who} text. shared words", vectors: [StoreData.RandomVector(rng, 4), StoreData.RandomVector(rng, 4)])).ToList(), info);
+        }
+        await Task.WhenAll(Task.Run(() => Ingest("left")), Task.Run(() => Ingest("right")));
+
+        using var check = new PostgresCollections(options).Open("shared", create: false);
+        var stats = await check.GetStatsAsync();
+        Assert.Equal((120, 240, 240), (stats.Documents, stats.Chunks, stats.EmbeddedChunks));
+        Assert.Equal(info, stats.Embedding);
+        // Both chunks of each document match its writer's name (in the text or in the title, the document id).
+        Assert.Equal(60, (await check.SearchKeywordAsync("left", 1000, SearchFilter.None)).Select(h => h.Chunk.DocumentId).Distinct().Count());
+        Assert.Equal(60, (await check.SearchKeywordAsync("right", 1000, SearchFilter.None)).Select(h => h.Chunk.DocumentId).Distinct().Count());
+        Assert.Equal(120, (await check.GetTermStatisticsAsync(["shared"])).ChunkFrequency["shared"]); // the second chunk of each
+    }
+
+    [Fact]
+    public async Task A_connection_dropped_mid_batch_leaves_nothing_and_a_rerun_completes()
+    {
+        var direct = PostgresServer.Options();
+        var target = new NpgsqlConnectionStringBuilder(direct.ConnectionString);
+        using var proxy = new CuttableProxy(target.Host!, target.Port);
+        // Its own pool: connections through the proxy must not be handed to the other tests.
+        var viaProxy = direct with
+        {
+            ConnectionString = new NpgsqlConnectionStringBuilder(direct.ConnectionString) { Host = "127.0.0.1", Port = proxy.Port, ApplicationName = "cut-" + direct.SchemaPrefix }.ConnectionString,
+        };
+        var batch = Enumerable.Range(0, 200).Select(d => StoreData.Write($"doc-{d}",
+            string.Join(". ", Enumerable.Range(0, 6).Select(s => $"sentence {s} of document {d} with enough words to make the batch large"))) with
+        {
+            Embeddings = Enumerable.Range(0, 6).Select(s => Enumerable.Range(0, 64).Select(i => (float)Math.Sin(d + s + i)).ToArray()).ToList(),
+        }).ToList();
+        var info = new EmbeddingInfo("m", 64);
+
+        using (var store = new PostgresCollections(viaProxy).Open("cut", create: true))
+        {
+            await store.WriteBatchAsync([StoreData.Write("before", "kept words")], null); // committed before the cut
+            proxy.CutAfter(60_000); // inside the batch's first large statement, after its lock and deletes ran
+            await Assert.ThrowsAnyAsync<Exception>(() => store.WriteBatchAsync(batch, info));
+            Assert.True(proxy.Cut);
+        }
+
+        var catalog = new PostgresCollections(direct);
+        using (var store = catalog.Open("cut", create: false))
+        {
+            // The server rolled the transaction back: none of the batch, and the earlier batch intact.
+            var stats = await WaitForRollbackAsync(store);
+            Assert.Equal((1, 1, 0), (stats.Documents, stats.Chunks, stats.EmbeddedChunks));
+            Assert.Null(stats.Embedding);
+            Assert.Equal(["before"], (await store.GetDocumentStatesAsync()).Keys);
+
+            await store.WriteBatchAsync(batch, info); // the rerun completes it
+            stats = await store.GetStatsAsync();
+            Assert.Equal((201, 1201, 1200), (stats.Documents, stats.Chunks, stats.EmbeddedChunks));
+            Assert.Equal(info, stats.Embedding);
+        }
+    }
+
+    /// <summary>The server may still be ending the dropped session (PGlite rolls it back when it notices the socket closed).</summary>
+    private static async Task<CollectionStats> WaitForRollbackAsync(ICollectionStore store)
+    {
+        for (int i = 0; ; i++)
+        {
+            var stats = await store.GetStatsAsync();
+            if (stats.Documents <= 1 || i == 50) return stats;
+            await Task.Delay(100);
+        }
+    }
+}
