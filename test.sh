@@ -6,6 +6,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 results="$(pwd)/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
 
+# The PostgreSQL store tests run against $RAGTUNE_TEST_POSTGRES (.ci/run starts one) or else start the PGlite server
+# in dev/pglite themselves, which needs its npm packages.
+if [ -z "${RAGTUNE_TEST_POSTGRES:-}" ] && [ ! -d dev/pglite/node_modules ]; then
+  npm ci --prefix dev/pglite --no-audit --no-fund --loglevel=error
+fi
 dotnet build RagTune.slnx -c Release -nologo -v q
 dotnet test RagTune.slnx -c Release --no-build -nologo --logger "trx;LogFilePrefix=all" --results-directory "$results"
 # The instruction-set reruns skip the few slow whole-model tests (Category=Slow); the kernels all run.

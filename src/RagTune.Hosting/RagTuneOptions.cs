@@ -53,6 +53,8 @@ internal sealed class RagTuneOptions
         DataDirectory = ResolvedDataDirectory,
         ConnectionString = string.IsNullOrWhiteSpace(Store.ConnectionString) ? null : Store.ConnectionString,
         SchemaPrefix = Store.SchemaPrefix,
+        HnswM = Store.HnswM,
+        HnswEfConstruction = Store.HnswEfConstruction,
         HnswEfSearch = Store.HnswEfSearch,
     };
 
@@ -118,6 +120,12 @@ internal sealed class RagTuneStoreOptions
 
     /// <summary>PostgreSQL schema prefix; default <c>ragtune</c>.</summary>
     public string SchemaPrefix { get; set; } = new Stores.CollectionStoreOptions().SchemaPrefix;
+
+    /// <summary>PostgreSQL HNSW <c>m</c> (links per node) of new vector indexes; default 16.</summary>
+    public int HnswM { get; set; } = new Stores.CollectionStoreOptions().HnswM;
+
+    /// <summary>PostgreSQL HNSW <c>ef_construction</c> of new vector indexes; default 64.</summary>
+    public int HnswEfConstruction { get; set; } = new Stores.CollectionStoreOptions().HnswEfConstruction;
 
     /// <summary>PostgreSQL HNSW <c>ef_search</c> per query; default 100.</summary>
     public int HnswEfSearch { get; set; } = new Stores.CollectionStoreOptions().HnswEfSearch;

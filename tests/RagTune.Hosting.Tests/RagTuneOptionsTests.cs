@@ -23,6 +23,29 @@ public sealed class RagTuneOptionsTests
         Assert.Contains("RagTune:" + named, e.Message);
     }
 
+    [Theory]
+    [InlineData(nameof(RagTuneStoreOptions.HnswM), 1)]
+    [InlineData(nameof(RagTuneStoreOptions.HnswEfConstruction), 10)]
+    [InlineData(nameof(RagTuneStoreOptions.HnswEfSearch), 0)]
+    [InlineData(nameof(RagTuneStoreOptions.SchemaPrefix), "Bad-Prefix")]
+    [InlineData(nameof(RagTuneStoreOptions.ConnectionString), "Host=db;NoSuchKeyword=1")]
+    public void Each_bad_postgres_store_setting_is_named(string property, object value)
+    {
+        var store = new RagTuneStoreOptions { ConnectionString = "postgres://ragtune@db.example/ragtune" };
+        typeof(RagTuneStoreOptions).GetProperty(property)!.SetValue(store, value);
+        var e = Assert.Throws<RagTuneOptionsException>(new RagTuneOptions { Store = store }.Validate);
+        Assert.Contains("RagTune:Store:" + property, e.Message);
+    }
+
+    [Fact]
+    public void Store_settings_reach_the_collection_store()
+    {
+        var o = new RagTuneOptions { Store = new() { ConnectionString = "postgres://ragtune@db.example/ragtune", SchemaPrefix = "team1", HnswM = 32, HnswEfConstruction = 128, HnswEfSearch = 200 } }.CollectionStore;
+        Assert.True(o.IsPostgres);
+        Assert.Equal(("team1", 32, 128, 200), (o.SchemaPrefix, o.HnswM, o.HnswEfConstruction, o.HnswEfSearch));
+        Assert.False(new RagTuneOptions().CollectionStore.IsPostgres);
+    }
+
     [Fact]
     public void A_data_directory_that_is_a_file_is_refused()
     {
