@@ -100,29 +100,36 @@ internal static class PeftAdapter
         var weightsPath = Path.Combine(folder, WeightsFileName);
         if (!File.Exists(configPath) || !File.Exists(weightsPath))
             throw new AdapterFormatException($"{folder}: not a PEFT adapter folder; it needs {ConfigFileName} and {WeightsFileName}, or an {TuneOutputFolder}/ folder holding them as 'ragtune tune --out' writes (adapter_model.bin pickles are not read: re-save with safe_serialization=True).");
-        JsonNode root;
+        JsonObject root;
         try
         {
-            root = JsonNode.Parse(File.ReadAllText(configPath)) ?? throw new JsonException("empty");
+            root = JsonNode.Parse(File.ReadAllText(configPath)) as JsonObject
+                ?? throw new AdapterFormatException($"{configPath}: not a PEFT adapter config; it must be one JSON object such as {{\"peft_type\": \"LORA\", \"r\": 8, ...}}.");
         }
         catch (JsonException e)
         {
             throw new AdapterFormatException($"{configPath}: not valid JSON ({e.Message}).");
         }
-        string? peftType = root["peft_type"]?.GetValue<string>();
+        string? peftType = Field<string>(root, "peft_type", configPath, "a string such as \"LORA\"");
         if (!string.Equals(peftType, "LORA", StringComparison.OrdinalIgnoreCase))
             throw new AdapterFormatException($"{configPath}: peft_type is '{peftType}'; only LORA adapters are supported.");
-        int rank = root["r"]?.GetValue<int>() ?? throw new AdapterFormatException($"{configPath}: missing 'r'.");
-        float alpha = root["lora_alpha"] is { } a ? (float)a.GetValue<double>() : rank;
-        float dropout = root["lora_dropout"] is { } d ? (float)d.GetValue<double>() : 0f;
-        if (root["use_rslora"]?.GetValue<bool>() == true)
+        int rank = Field<int?>(root, "r", configPath, "a whole number such as 8") ?? throw new AdapterFormatException($"{configPath}: missing 'r'.");
+        float alpha = (float)(Field<double?>(root, "lora_alpha", configPath, "a number such as 16") ?? rank);
+        float dropout = (float)(Field<double?>(root, "lora_dropout", configPath, "a number such as 0.05") ?? 0);
+        if (Field<bool?>(root, "use_rslora", configPath, "true or false") == true)
             throw new AdapterFormatException($"{configPath}: use_rslora adapters (scaling alpha/√r) are not supported yet.");
-        if (root["fan_in_fan_out"]?.GetValue<bool>() == true)
+        if (Field<bool?>(root, "fan_in_fan_out", configPath, "true or false") == true)
             throw new AdapterFormatException($"{configPath}: fan_in_fan_out adapters (GPT-2 Conv1D layout) are not supported.");
         var targets = LoraTargets.None;
         var moduleNode = root["target_modules"];
-        var modules = moduleNode is JsonArray arr ? arr.Select(n => n!.GetValue<string>()).ToList()
-            : moduleNode is JsonValue v && v.TryGetValue<string>(out var one) ? [one] : [];
+        List<string> modules = moduleNode switch
+        {
+            null => [],
+            JsonArray arr => arr.Select(n => n is JsonValue e && e.TryGetValue<string>(out var name) ? name
+                : throw new AdapterFormatException($"{configPath}: target_modules holds {Describe(n)}; it must list module names such as \"q_proj\".")).ToList(),
+            JsonValue v when v.TryGetValue<string>(out var one) => [one],
+            _ => throw new AdapterFormatException($"{configPath}: target_modules is {Describe(moduleNode)}; it must be a list of module names such as [\"q_proj\", \"v_proj\"]."),
+        };
         foreach (var m in modules)
         {
             int i = Array.IndexOf(s_modules, m.Split('.')[^1]);
@@ -190,4 +197,35 @@ internal static class PeftAdapter
                 }
         return result;
     }
+
+    /// <summary>
+    /// Field <paramref name="name"/> of the config as <typeparamref name="T"/> (a nullable type: absent or null is
+    /// null). A value of another JSON type is refused naming the field and what it should be, so a hand-edited or
+    /// foreign config never surfaces as a bare cast exception.
+    /// </summary>
+    private static T? Field<T>(JsonObject root, string name, string configPath, string expected)
+    {
+        var node = root[name];
+        if (node is null) return default;
+        var target = Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T);
+        if (node is JsonValue v)
+        {
+            if (target == typeof(string) && v.TryGetValue<string>(out var s)) return (T)(object)s;
+            if (target == typeof(bool) && v.TryGetValue<bool>(out var b)) return (T)(object)b;
+            if (v.GetValueKind() == System.Text.Json.JsonValueKind.Number)
+            {
+                if (target == typeof(double) && v.TryGetValue<double>(out var d) && double.IsFinite(d)) return (T)(object)d;
+                if (target == typeof(int) && v.TryGetValue<int>(out var i)) return (T)(object)i;
+            }
+        }
+        throw new AdapterFormatException($"{configPath}: '{name}' is {Describe(node)}; it must be {expected}.");
+    }
+
+    private static string Describe(JsonNode? node) => node switch
+    {
+        null => "null",
+        JsonArray => "a list",
+        JsonObject => "an object",
+        _ => $"{node.GetValueKind().ToString().ToLowerInvariant()} {node.ToJsonString()}",
+    };
 }
