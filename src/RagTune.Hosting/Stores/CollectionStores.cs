@@ -58,6 +58,18 @@ internal sealed record CollectionStoreOptions
     /// <summary>PostgreSQL only: HNSW query candidate list (<c>hnsw.ef_search</c>, raised to k); default 100.</summary>
     public int HnswEfSearch { get; init; } = PostgresStoreOptions.DefaultHnswEfSearch;
 
+    /// <summary>
+    /// PostgreSQL only: vector search scans every vector exactly instead of using the HNSW index (the reference the
+    /// index's recall is measured against). Default false. The SQLite store's search is always exact.
+    /// </summary>
+    public bool ExactVectorSearch { get; init; }
+
+    /// <summary>
+    /// The same store with every fast path switched to its reference (FTS5 scoring, the float scan, the exact vector
+    /// scan): what <c>bench rag</c> times and checks the fast paths against.
+    /// </summary>
+    public CollectionStoreOptions ReferencePaths => this with { InMemoryKeywordIndex = false, Int8VectorFilter = false, ExactVectorSearch = true };
+
     /// <summary>True when collections live in PostgreSQL.</summary>
     public bool IsPostgres => !string.IsNullOrWhiteSpace(ConnectionString);
 
@@ -74,7 +86,7 @@ internal sealed record CollectionStoreOptions
     internal static PostgresStoreOptions Postgres(CollectionStoreOptions o) => new()
     {
         ConnectionString = o.ConnectionString!, SchemaPrefix = o.SchemaPrefix, TitleWeight = o.TitleWeight,
-        HnswM = o.HnswM, HnswEfConstruction = o.HnswEfConstruction, HnswEfSearch = o.HnswEfSearch,
+        HnswM = o.HnswM, HnswEfConstruction = o.HnswEfConstruction, HnswEfSearch = o.HnswEfSearch, ExactVectorSearch = o.ExactVectorSearch,
     };
 }
 

@@ -64,5 +64,9 @@ public sealed class EvalCommandTests
         Assert.Equal(5183, json.RootElement.GetProperty("ingestDocuments").GetInt32());
         Assert.Equal(3000, json.RootElement.GetProperty("vectors").GetInt32());
         Assert.True(json.RootElement.GetProperty("denseP50Ms").GetDouble() > 0);
+        Assert.True(json.RootElement.GetProperty("denseReferenceP50Ms").GetDouble() > 0);
+        // SQLite's fast paths return exactly the reference's hits.
+        Assert.Equal(1.0, json.RootElement.GetProperty("denseRecallAt10").GetDouble());
+        Assert.Equal(1.0, json.RootElement.GetProperty("bm25LargeRecallAt10").GetDouble());
     }
 }

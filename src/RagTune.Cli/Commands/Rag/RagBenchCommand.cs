@@ -26,7 +26,7 @@ internal static class RagBenchCommand
         var dims = new Option<int>("--dimensions") { Description = "Vector dimensions", DefaultValueFactory = _ => 384 };
         var queries = new Option<int>("--queries") { Description = "Queries timed per mode", DefaultValueFactory = _ => 200 };
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON" };
-        var cmd = new Command("rag", "Ingest throughput and bm25/dense/hybrid query latency of the SQLite store") { corpus, vectors, dims, queries, json };
+        var cmd = new Command("rag", "Ingest throughput and bm25/dense/hybrid query latency of the collection store (SQLite files, or PostgreSQL with --store)") { corpus, vectors, dims, queries, json };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             var result = await RunAsync(r.GetValue(corpus)!, r.GetValue(vectors), r.GetValue(dims), r.GetValue(queries), ct, RagCliOptions.StoreOf(r));
@@ -36,8 +36,8 @@ internal static class RagBenchCommand
                     $"ingest (bm25 only): {result.IngestDocuments} documents, {result.IngestMiB:F1} MiB in {result.IngestSeconds:F2} s = {result.IngestDocsPerSecond:F0} docs/s, {result.IngestMiBPerSecond:F2} MiB/s ({result.IngestChunks} chunks)\n" +
                     $"bm25   over {result.IngestChunks} chunks: p50 {result.Bm25P50Ms:F2} ms, p95 {result.Bm25P95Ms:F2} ms\n" +
                     $"insert {result.Vectors} x {result.Dimensions} vectors: {result.VectorInsertSeconds:F1} s; first dense query (loads the matrix) {result.DenseColdMs:F0} ms\n" +
-                    $"dense  over {result.Vectors} chunks: p50 {result.DenseP50Ms:F2} ms, p95 {result.DenseP95Ms:F2} ms\n" +
-                    $"bm25   over {result.Vectors} chunks: p50 {result.Bm25LargeP50Ms:F2} ms, p95 {result.Bm25LargeP95Ms:F2} ms\n" +
+                    $"dense  over {result.Vectors} chunks: p50 {result.DenseP50Ms:F2} ms, p95 {result.DenseP95Ms:F2} ms (reference exact scan p50 {result.DenseReferenceP50Ms:F2}, p95 {result.DenseReferenceP95Ms:F2} ms; recall@10 {result.DenseRecallAt10:F4})\n" +
+                    $"bm25   over {result.Vectors} chunks: p50 {result.Bm25LargeP50Ms:F2} ms, p95 {result.Bm25LargeP95Ms:F2} ms (reference p50 {result.Bm25LargeReferenceP50Ms:F2}, p95 {result.Bm25LargeReferenceP95Ms:F2} ms; recall@10 {result.Bm25LargeRecallAt10:F4})\n" +
                     $"hybrid over {result.Vectors} chunks: p50 {result.HybridP50Ms:F2} ms, p95 {result.HybridP95Ms:F2} ms (k=10, {result.Queries} queries, {Environment.ProcessorCount} cores)"));
             return 0;
         }));
@@ -49,7 +49,8 @@ internal static class RagBenchCommand
         if (!File.Exists(corpusPath)) throw new FileNotFoundException($"--corpus: no file at '{corpusPath}' (a BEIR corpus.jsonl).", corpusPath);
         if (vectorCount < 1 || dims < 1 || queryCount < 1) throw new UsageException("--vectors, --dimensions and --queries must be positive.");
         using var temp = new TempDataDir();
-        var collections = CollectionStores.Catalog(new CollectionStoreOptions { DataDirectory = temp.Path, ConnectionString = storeConnection });
+        var storeOptions = new CollectionStoreOptions { DataDirectory = temp.Path, ConnectionString = storeConnection };
+        var collections = CollectionStores.Catalog(storeOptions);
         foreach (var work in new[] { "ingest", "vectors" }) collections.Delete(work); // --store: an earlier run's work collections
 
         // 1. Ingest through the real pipeline (read JSONL records, chunk, write), BM25 only.
@@ -93,15 +94,18 @@ internal static class RagBenchCommand
         sw.Restart();
         await large.SearchVectorAsync(queryVectors[0], 10, SearchFilter.None, ct);
         double cold = sw.Elapsed.TotalMilliseconds;
-        var dense = await Time(queryVectors, (v, _) => large.SearchVectorAsync(v, 10, SearchFilter.None, ct));
-        var bm25Large = await Time(queryTexts, (q, _) => large.SearchKeywordAsync(q, 10, SearchFilter.None, ct));
+        // The same collection through the reference paths, timed query by query beside the fast paths (alternating
+        // which goes first, so a load change hits both alike); recall@10 of the fast paths against the reference.
+        using var exact = CollectionStores.Catalog(storeOptions.ReferencePaths).Open("vectors", create: false);
+        var dense = await TimeAgainst(queryVectors, v => large.SearchVectorAsync(v, 10, SearchFilter.None, ct), v => exact.SearchVectorAsync(v, 10, SearchFilter.None, ct));
+        var bm25Large = await TimeAgainst(queryTexts, q => large.SearchKeywordAsync(q, 10, SearchFilter.None, ct), q => exact.SearchKeywordAsync(q, 10, SearchFilter.None, ct));
         using var embedder = new RandomEmbeddingGenerator(dims, info.ModelId);
         var retriever = new Retriever(large, embedder, new RetrieverOptions());
         var hybrid = await Time(queryTexts, (q, _) => retriever.SearchAsync(q, SearchMode.Hybrid, 10, SearchFilter.None, ct));
 
         return new RagBenchJson(Path.GetFileName(corpusPath), docs, summary.ChunksWritten, mib, ingestSeconds, docs / ingestSeconds, mib / ingestSeconds,
             bm25.P50, bm25.P95, vectorCount, dims, insertSeconds, cold, dense.P50, dense.P95, bm25Large.P50, bm25Large.P95, hybrid.P50, hybrid.P95,
-            queryCount, Environment.ProcessorCount);
+            queryCount, Environment.ProcessorCount, dense.ReferenceP50, dense.ReferenceP95, dense.Recall, bm25Large.ReferenceP50, bm25Large.ReferenceP95, bm25Large.Recall);
     }
 
     private static async Task<(double P50, double P95)> Time<T>(IReadOnlyList<T> inputs, Func<T, int, Task<IReadOnlyList<SearchHit>>> run)
@@ -115,6 +119,38 @@ internal static class RagBenchCommand
             ms.Add(sw.Elapsed.TotalMilliseconds);
         }
         return (RetrievalEvaluator.Percentile(ms, 0.5), RetrievalEvaluator.Percentile(ms, 0.95));
+    }
+
+    /// <summary>
+    /// Times <paramref name="fast"/> and <paramref name="reference"/> on each input in turn, alternating which runs
+    /// first, and measures the fast path's recall@k: the share of the reference's hits (chunk ids) it also returns.
+    /// </summary>
+    private static async Task<(double P50, double P95, double ReferenceP50, double ReferenceP95, double Recall)> TimeAgainst<T>(
+        IReadOnlyList<T> inputs, Func<T, Task<IReadOnlyList<SearchHit>>> fast, Func<T, Task<IReadOnlyList<SearchHit>>> reference)
+    {
+        for (int i = 0; i < Math.Min(5, inputs.Count); i++) { await fast(inputs[i]); await reference(inputs[i]); }
+        var fastMs = new List<double>(inputs.Count);
+        var referenceMs = new List<double>(inputs.Count);
+        long found = 0, wanted = 0;
+        for (int i = 0; i < inputs.Count; i++)
+        {
+            IReadOnlyList<SearchHit> f, r;
+            if (i % 2 == 0) { f = await Timed(fast, inputs[i], fastMs); r = await Timed(reference, inputs[i], referenceMs); }
+            else { r = await Timed(reference, inputs[i], referenceMs); f = await Timed(fast, inputs[i], fastMs); }
+            var ids = f.Select(h => h.Chunk.ChunkId).ToHashSet();
+            found += r.Count(h => ids.Contains(h.Chunk.ChunkId));
+            wanted += r.Count;
+        }
+        return (RetrievalEvaluator.Percentile(fastMs, 0.5), RetrievalEvaluator.Percentile(fastMs, 0.95),
+            RetrievalEvaluator.Percentile(referenceMs, 0.5), RetrievalEvaluator.Percentile(referenceMs, 0.95), wanted == 0 ? 1 : (double)found / wanted);
+    }
+
+    private static async Task<IReadOnlyList<SearchHit>> Timed<T>(Func<T, Task<IReadOnlyList<SearchHit>>> run, T input, List<double> ms)
+    {
+        var sw = Stopwatch.StartNew();
+        var hits = await run(input);
+        ms.Add(sw.Elapsed.TotalMilliseconds);
+        return hits;
     }
 
     private static float[] RandomUnit(Random rng, int dims)
@@ -144,4 +180,5 @@ internal static class RagBenchCommand
 /// <summary>The <c>bench rag</c> figures.</summary>
 internal sealed record RagBenchJson(string Corpus, int IngestDocuments, int IngestChunks, double IngestMiB, double IngestSeconds, double IngestDocsPerSecond,
     double IngestMiBPerSecond, double Bm25P50Ms, double Bm25P95Ms, int Vectors, int Dimensions, double VectorInsertSeconds, double DenseColdMs,
-    double DenseP50Ms, double DenseP95Ms, double Bm25LargeP50Ms, double Bm25LargeP95Ms, double HybridP50Ms, double HybridP95Ms, int Queries, int Cores);
+    double DenseP50Ms, double DenseP95Ms, double Bm25LargeP50Ms, double Bm25LargeP95Ms, double HybridP50Ms, double HybridP95Ms, int Queries, int Cores,
+    double DenseReferenceP50Ms, double DenseReferenceP95Ms, double DenseRecallAt10, double Bm25LargeReferenceP50Ms, double Bm25LargeReferenceP95Ms, double Bm25LargeRecallAt10);
