@@ -32,15 +32,7 @@ internal sealed partial class ByteLevelBpeTokenizer
     public static ByteLevelBpeTokenizer FromTokenizerJson(string path, int padToVocabSize = 0)
     {
         ArgumentNullException.ThrowIfNull(path);
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path), new JsonDocumentOptions { MaxDepth = 256 });
-        }
-        catch (JsonException e)
-        {
-            throw new TokenizerFormatException(path, null, $"not valid JSON ({e.Message}); a Hugging Face tokenizer.json was expected.", e);
-        }
+        var doc = TokenizerJson.Parse(path, "a Hugging Face tokenizer.json");
         using (doc)
         {
             var dir = Path.GetDirectoryName(Path.GetFullPath(path));
@@ -68,14 +60,16 @@ internal sealed partial class ByteLevelBpeTokenizer
         if (!model.TryGetProperty("vocab", out var vocab) || vocab.ValueKind != JsonValueKind.Object)
             throw new TokenizerFormatException(source, null, "model.vocab is missing or not an object of token → id.");
         foreach (var entry in vocab.EnumerateObject())
-            byId[entry.Value.GetInt32()] = entry.Name;
+            byId[TokenizerJson.Int(entry.Value, $"model.vocab[\"{entry.Name}\"]", source)] = entry.Name;
         var types = new Dictionary<int, int>();
         if (root.TryGetProperty("added_tokens", out var addedTokens) && addedTokens.ValueKind == JsonValueKind.Array)
         {
+            int index = 0;
             foreach (var a in addedTokens.EnumerateArray())
             {
-                var id = a.GetProperty("id").GetInt32();
-                byId[id] = a.GetProperty("content").GetString() ?? "";
+                var field = $"added_tokens[{index++}]";
+                var id = TokenizerJson.Int(TokenizerJson.Required(a, "id", field + ".id", source), field + ".id", source);
+                byId[id] = TokenizerJson.Text(TokenizerJson.Required(a, "content", field + ".content", source), field + ".content", source);
                 types[id] = Bool(a, "special") ? (int)SentencePieceTokenType.Control : (int)SentencePieceTokenType.UserDefined;
             }
         }
@@ -108,7 +102,7 @@ internal sealed partial class ByteLevelBpeTokenizer
                 }
                 else if (m.ValueKind == JsonValueKind.Array && m.GetArrayLength() == 2)
                 {
-                    merges.Add((m[0].GetString() ?? "", m[1].GetString() ?? ""));
+                    merges.Add((TokenizerJson.Text(m[0], $"model.merges[{rank}][0]", source), TokenizerJson.Text(m[1], $"model.merges[{rank}][1]", source)));
                 }
                 else
                 {
@@ -203,8 +197,8 @@ internal sealed partial class ByteLevelBpeTokenizer
 
     private static int FirstInt(JsonElement e, string key) =>
         !e.TryGetProperty(key, out var v) ? -1
-        : v.ValueKind == JsonValueKind.Number ? v.GetInt32()
-        : v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0 && v[0].ValueKind == JsonValueKind.Number ? v[0].GetInt32()
+        : v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var i) ? i
+        : v.ValueKind == JsonValueKind.Array && v.GetArrayLength() > 0 && v[0].ValueKind == JsonValueKind.Number && v[0].TryGetInt32(out var first) ? first
         : -1;
 
     /// <summary>The special token a <c>TemplateProcessing</c> post-processor puts first in a single sequence (Llama 3's BOS).</summary>

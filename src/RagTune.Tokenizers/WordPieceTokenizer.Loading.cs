@@ -31,21 +31,13 @@ internal sealed partial class WordPieceTokenizer
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path))
             throw new FileNotFoundException($"Tokenizer file '{path}' does not exist.", path);
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(File.ReadAllBytes(path));
-        }
-        catch (JsonException e)
-        {
-            throw new TokenizerFormatException(path, null, $"not valid JSON ({e.Message}).", e);
-        }
+        var doc = TokenizerJson.Parse(path, "a Hugging Face WordPiece tokenizer.json");
         using (doc)
         {
             var root = doc.RootElement;
             if (!root.TryGetProperty("model", out var model) || model.ValueKind != JsonValueKind.Object)
                 throw new TokenizerFormatException(path, null, "no 'model' object; this is not a Hugging Face tokenizer.json.");
-            var type = model.TryGetProperty("type", out var t) ? t.GetString() : null;
+            var type = model.TryGetProperty("type", out var t) ? TokenizerJson.Text(t, "model.type", path) : null;
             if (type != "WordPiece")
                 throw new TokenizerFormatException(path, null, $"model.type is '{type}', not 'WordPiece'; only BERT-style WordPiece tokenizers are read here.");
 
@@ -55,11 +47,11 @@ internal sealed partial class WordPieceTokenizer
             if (model.TryGetProperty("continuing_subword_prefix", out var pre) && pre.ValueKind == JsonValueKind.String)
                 options = options with { ContinuingSubwordPrefix = pre.GetString()! };
             if (model.TryGetProperty("max_input_chars_per_word", out var max) && max.ValueKind == JsonValueKind.Number)
-                options = options with { MaxInputCharsPerWord = max.GetInt32() };
+                options = options with { MaxInputCharsPerWord = TokenizerJson.Int(max, "model.max_input_chars_per_word", path) };
 
             if (root.TryGetProperty("normalizer", out var norm) && norm.ValueKind == JsonValueKind.Object)
             {
-                var ntype = norm.TryGetProperty("type", out var nt) ? nt.GetString() : null;
+                var ntype = norm.TryGetProperty("type", out var nt) ? TokenizerJson.Text(nt, "normalizer.type", path) : null;
                 if (ntype != "BertNormalizer")
                     throw new TokenizerFormatException(path, null, $"normalizer.type is '{ntype}'; only 'BertNormalizer' (or none) is supported for WordPiece.");
                 options = options with
@@ -79,7 +71,7 @@ internal sealed partial class WordPieceTokenizer
                 throw new TokenizerFormatException(path, null, "model.vocab is missing or not an object of token → id.");
             var pairs = new List<(string Token, int Id)>();
             foreach (var p in vocab.EnumerateObject())
-                pairs.Add((p.Name, p.Value.GetInt32()));
+                pairs.Add((p.Name, TokenizerJson.Int(p.Value, $"model.vocab[\"{p.Name}\"]", path)));
             var tokens = new string[pairs.Count];
             foreach (var (token, id) in pairs)
             {
