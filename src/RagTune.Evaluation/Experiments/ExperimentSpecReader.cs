@@ -56,6 +56,12 @@ internal static class ExperimentSpecReader
         {
             throw new ExperimentSpecException(specPath, (int)e.Start.Line, "(syntax)", $"not valid YAML: {e.Message}");
         }
+        catch (InvalidOperationException e)
+        {
+            // YamlDotNet's parser throws this on some malformed input (found by fuzzing: a quote inside a key) instead
+            // of a YamlException, so it carries no position.
+            throw new ExperimentSpecException(specPath, 1, "(syntax)", $"not valid YAML ({e.Message}); check quotes and indentation, or compare with docs/compare.md.");
+        }
         if (stream.Documents.Count == 0 || stream.Documents[0].RootNode is not YamlMappingNode rootNode)
             throw new ExperimentSpecException(specPath, 1, "(root)", "the spec must be a mapping with at least 'documents', 'questions' and 'model' (see docs/compare.md).");
         var baseDir = Path.GetDirectoryName(specPath) ?? ".";
