@@ -10,7 +10,7 @@ public sealed class ServeCommandTests
 {
     private static string Stories => SharedData.File("models", "stories260k", "stories260K.gguf");
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
         l.Start();
@@ -55,7 +55,7 @@ public sealed class ServeCommandTests
         Assert.Contains("API key", r.Stderr, StringComparison.OrdinalIgnoreCase);
     }
 
-    private static Process StartServer(int port, string data, params string[] extra)
+    internal static Process StartServer(int port, string data, params string[] extra)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "RagTune.Cli.dll"), "serve", "-m", Stories, "--port", port.ToString(), "--threads", "1", "--data-dir", data })
@@ -67,7 +67,7 @@ public sealed class ServeCommandTests
         return server;
     }
 
-    private static async Task WaitHealthyAsync(HttpClient http, Process server)
+    internal static async Task WaitHealthyAsync(HttpClient http, Process server)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);
         while (true)

@@ -127,7 +127,15 @@ internal sealed class TuneService(RagTuneOptions options, JobQueue jobs)
     {
         if (job.Kind != Kind) throw HostingException.NotFound($"Job '{job.Id}' is not a fine-tuning job.", "id");
         var snapshot = job.Snapshot();
-        if (snapshot.Result is not TuneResult result)
+        // A job restored from the journal after a restart carries its result as the JSON it was recorded as.
+        var result = snapshot.Result switch
+        {
+            TuneResult r => r,
+            JsonElement e when snapshot.State == JobState.Succeeded && e.ValueKind == JsonValueKind.Object =>
+                e.Deserialize<TuneResult>(JsonSerializerOptions.Web),
+            _ => null,
+        };
+        if (result is null || string.IsNullOrEmpty(result.AdapterDir))
             throw HostingException.Conflict($"Fine-tuning job '{job.Id}' is {snapshot.State.ToString().ToLowerInvariant()}; only a succeeded job's adapter can be served.", "id");
         return (result.Model, Path.GetFullPath(result.AdapterDir, options.ResolvedDataDirectory));
     }

@@ -68,6 +68,10 @@ public sealed class ServeAdapterApiTests
         await using var restarted = await RunningServer.StartAsync(models, ("RagTune:DataDirectory", api.DataDir));
         var list = await restarted.Http.GetFromJsonAsync<JsonElement>("/v1/models");
         Assert.Contains($"{ApiServer.Model}+cats", list.GetProperty("data").EnumerateArray().Select(m => m.GetProperty("id").GetString()));
+        // The job itself came back from the journal: its adapter can still be served under another name (this was a
+        // 409 "is succeeded; only a succeeded job's adapter can be served", found by ServeKillTests).
+        var again2 = await restarted.Http.PostAsJsonAsync($"/api/tune/{job}/serve", new { name = "dogs" });
+        Assert.True(again2.StatusCode == HttpStatusCode.Created, await again2.Content.ReadAsStringAsync());
     }
 
     [Fact]
