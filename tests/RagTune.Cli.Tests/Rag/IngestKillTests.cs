@@ -49,7 +49,7 @@ public sealed partial class IngestKillTests(ITestOutputHelper output)
             WriteDocuments(docs, version);
             // One seeded moment in each sixth of the span from 30% (start-up, reading) to the end.
             var delay = full * (0.3 + 0.7 * (interrupted + rng.NextDouble()) / Kills);
-            var ran = RunAndKill(Ingest(), delay);
+            var ran = ProcessKill.RunAndKill(Ingest(), delay);
             bool killed = ran == null;
             if (killed) interrupted++;
             else if (ran < full) full = ran.Value;
@@ -78,22 +78,6 @@ public sealed partial class IngestKillTests(ITestOutputHelper output)
                 string.Join(' ', Enumerable.Range(0, 18).Select(w => $"w{(d * 31 + p * 7 + w * version) % 997}")) + $" (v{version}).");
             File.WriteAllText(Path.Combine(folder, $"doc{d:D3}.md"), $"# Document {d}\n\n" + string.Join("\n\n", paragraphs) + "\n");
         }
-    }
-
-    /// <summary>Starts the CLI and kills it (SIGKILL, no cleanup) after <paramref name="delay"/>; null when killed, else how long it ran.</summary>
-    private static TimeSpan? RunAndKill(string[] args, TimeSpan delay)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "RagTune.Cli.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var sw = Stopwatch.StartNew();
-        using var p = Process.Start(psi)!;
-        _ = p.StandardOutput.ReadToEndAsync();
-        _ = p.StandardError.ReadToEndAsync();
-        if (p.WaitForExit(delay)) return sw.Elapsed;
-        p.Kill(entireProcessTree: true); // SIGKILL on Linux
-        Assert.True(p.WaitForExit(TimeSpan.FromSeconds(30)), "the killed ingest did not exit");
-        return null;
     }
 
     /// <summary>The collection's consistency; returns how many documents hold <paramref name="version"/> and how many the version before.</summary>
