@@ -58,9 +58,16 @@ internal static class OnnxBertImporter
     private static OnnxBertModel Map(string path, GraphProto graph)
     {
         foreach (var n in graph.Node)
+        {
             if (!s_bertOps.Contains(n.OpType))
                 throw new EmbeddingModelException($"{path}: node '{n.Name}' ({n.OpType}) is not part of a BERT encoder; RagTune imports BERT-family encoders "
                     + "(BertModel exported with torch.onnx or optimum) only.");
+            // The graph is followed through inputs and outputs below; a node without them is a damaged file.
+            int inputs = MinInputs(n.OpType);
+            if (n.Output.Count == 0 || n.Input.Count < inputs)
+                throw new EmbeddingModelException($"{path}: node '{n.Name}' ({n.OpType}) has {n.Input.Count} input(s) and {n.Output.Count} output(s); "
+                    + $"it needs at least {inputs} and 1. The file is damaged: download it again.");
+        }
         if (!graph.Node.Any(n => n.OpType == "Erf"))
             throw new EmbeddingModelException($"{path}: the graph has no Erf node, so its GELU is not the exact erf form BERT uses; this encoder is not supported.");
 
@@ -165,6 +172,13 @@ internal static class OnnxBertImporter
                     return eps;
         throw new EmbeddingModelException($"{path}: no LayerNorm epsilon was found (neither a LayerNormalization node nor an Add before Sqrt).");
     }
+
+    private static int MinInputs(string op) => op switch
+    {
+        "Constant" => 0,
+        "Add" or "Sub" or "Mul" or "Div" or "Pow" or "MatMul" or "Gemm" or "Reshape" or "Gather" or "Expand" or "Equal" or "Where" => op == "Where" ? 3 : 2,
+        _ => 1,
+    };
 
     private static long[]? Ints(string name, Dictionary<string, TensorProto> inits, Dictionary<string, TensorProto> constants)
     {
