@@ -15,6 +15,7 @@ internal static class BenchCommands
         cmd.Subcommands.Add(Generate());
         cmd.Subcommands.Add(Rag.RagBenchCommand.Create());
         cmd.Subcommands.Add(ServeBenchCommand.Create());
+        cmd.Subcommands.Add(SoakBenchCommand.Create());
         cmd.Subcommands.Add(TrainBenchCommand.Create());
         cmd.Subcommands.Add(EmbedBenchCommand.Create());
         return cmd;
