@@ -11,44 +11,7 @@ namespace RagTune.Evaluation.Tests.Experiments;
 /// </summary>
 public sealed class ExperimentFilesFuzzTests
 {
-    private const string Spec = """
-        name: trial
-        documents:
-          paths: [docs]
-        questions:
-          file: qa.jsonl
-          test_share: 0.25
-        model:
-          path: models/m.gguf
-          max_tokens: 20
-        arms: [base, rag, raft+rag]
-        fine_tuning:
-          rank: 4
-          steps: 12
-          lr: 0.002
-          seq_len: 128
-        raft:
-          gold_share: 0.6
-          distractors: 3
-          answer: short
-        retrieval:
-          top_k: 4
-          mode: bm25
-          prompt: compact
-        constraints:
-          latency_budget_ms: 1500
-          updates_per_month: 30
-          labelled_examples: 200
-          citations_required: true
-        experiments:
-          freshness:
-            share: 0.5
-          data_efficiency:
-            fractions: [0.5, 1.0]
-            paraphrases: without
-          forgetting: true
-        seed: 7
-        """;
+    private const string Spec = ExperimentSpecReaderTests.FullSpec;
 
     private const string Questions = """
         {"id": "q1", "question": "Where is the mill?", "answer": "Eastbrook", "doc": "docs/a.md", "fact": "mill"}

@@ -18,49 +18,52 @@ public sealed class ExperimentSpecReaderTests : IDisposable
 
     private ExperimentSpec Parse(string yaml) => ExperimentSpecReader.Parse(yaml, _dir.File("experiment.yaml"));
 
+    /// <summary>A spec with every section set (also the fuzz tests' valid input).</summary>
+    internal const string FullSpec = """
+        name: trial
+        documents:
+          paths: [docs]
+        questions:
+          file: qa.jsonl
+          test_share: 0.25
+        model:
+          path: models/m.gguf
+          max_tokens: 20
+        arms: [base, rag, raft+rag]
+        fine_tuning:
+          rank: 4
+          steps: 12
+          lr: 0.002
+          seq_len: 128
+        raft:
+          gold_share: 0.6
+          distractors: 3
+          answer: short
+        retrieval:
+          top_k: 4
+          mode: bm25
+          prompt: compact
+        constraints:
+          latency_budget_ms: 1500
+          updates_per_month: 30
+          labelled_examples: 200
+          citations_required: true
+        experiments:
+          freshness:
+            share: 0.5
+          data_efficiency:
+            fractions: [0.5, 1.0]
+            paraphrases: without
+          forgetting: true
+        seed: 7
+        """;
+
     private const string Minimal = "documents:\n  paths: [docs]\nquestions:\n  file: qa.jsonl\nmodel:\n  path: m.gguf\n";
 
     [Fact]
     public void A_full_spec_is_read_with_paths_resolved_against_its_folder()
     {
-        var spec = Parse("""
-            name: trial
-            documents:
-              paths: [docs]
-            questions:
-              file: qa.jsonl
-              test_share: 0.25
-            model:
-              path: models/m.gguf
-              max_tokens: 20
-            arms: [base, rag, raft+rag]
-            fine_tuning:
-              rank: 4
-              steps: 12
-              lr: 0.002
-              seq_len: 128
-            raft:
-              gold_share: 0.6
-              distractors: 3
-              answer: short
-            retrieval:
-              top_k: 4
-              mode: bm25
-              prompt: compact
-            constraints:
-              latency_budget_ms: 1500
-              updates_per_month: 30
-              labelled_examples: 200
-              citations_required: true
-            experiments:
-              freshness:
-                share: 0.5
-              data_efficiency:
-                fractions: [0.5, 1.0]
-                paraphrases: without
-              forgetting: true
-            seed: 7
-            """);
+        var spec = Parse(FullSpec);
         Assert.Equal("trial", spec.Name);
         Assert.Equal(Path.Combine(_dir.Path, "docs"), spec.Documents.Paths.Single());
         Assert.Equal(_dir.File("qa.jsonl"), spec.Questions.File);
