@@ -34,6 +34,13 @@ internal static class OnnxBertImporter
         "Equal", "Where", "Identity", "Range", "LayerNormalization",
     };
 
+    /// <summary>The modules of one encoder layer, each with a weight and a bias.</summary>
+    private static readonly string[] s_layerModules =
+    [
+        "attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense", "attention.output.LayerNorm",
+        "intermediate.dense", "output.dense", "output.LayerNorm",
+    ];
+
     /// <summary>Reads and maps <paramref name="path"/>.</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="EmbeddingModelException">The file is not an ONNX model, or not a BERT encoder (the message names the node or tensor).</exception>
@@ -130,6 +137,16 @@ internal static class OnnxBertImporter
         while (tensors.ContainsKey($"{prefix}encoder.layer.{layers}.attention.self.query.weight")) layers++;
         if (layers == 0) throw new EmbeddingModelException($"{path}: no 'encoder.layer.0.attention.self.query' weight was found; the graph is not a BERT encoder.");
         int hidden = checked((int)word.Shape[1]);
+        // Every tensor of every layer must be there: an export that lost names (e.g. an exporter merging identical
+        // LayerNorm initializers into one) would otherwise import and fail only when the encoder is loaded.
+        Need("embeddings.LayerNorm.weight");
+        Need("embeddings.LayerNorm.bias");
+        for (int l = 0; l < layers; l++)
+            foreach (var module in s_layerModules)
+            {
+                Need($"encoder.layer.{l}.{module}.weight");
+                Need($"encoder.layer.{l}.{module}.bias");
+            }
         int intermediate = checked((int)Need("encoder.layer.0.intermediate.dense.bias").Shape[0]);
         int heads = Heads(path, prefix, hidden, inits, constants, consumers, producer, graph);
         float eps = Epsilon(path, graph, inits, constants);

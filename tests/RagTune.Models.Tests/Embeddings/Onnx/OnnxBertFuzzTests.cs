@@ -49,4 +49,21 @@ public sealed class OnnxBertFuzzTests
         Assert.Contains(path, e.Message);
         Assert.Contains($"node '{matmul.Name}' (MatMul) has 2 input(s) and 0 output(s)", e.Message);
     }
+
+    /// <summary>An export that lost a layer tensor's name is refused at import, naming the tensor, not later at load.</summary>
+    [Fact]
+    public void A_missing_layer_tensor_is_named_at_import()
+    {
+        using var dir = new TempDir();
+        var model = ModelProto.Parser.ParseFrom(File.ReadAllBytes(Tiny));
+        var ln = model.Graph.Initializer.Single(t => t.Name == "encoder.layer.1.output.LayerNorm.weight");
+        ln.Name = "onnx::Mul_merged";
+        foreach (var n in model.Graph.Node)
+            for (int i = 0; i < n.Input.Count; i++)
+                if (n.Input[i] == "encoder.layer.1.output.LayerNorm.weight") n.Input[i] = ln.Name;
+        var path = dir.File("model.onnx");
+        File.WriteAllBytes(path, model.ToByteArray());
+        var e = Assert.Throws<EmbeddingModelException>(() => OnnxBertImporter.Import(path));
+        Assert.Contains("tensor 'encoder.layer.1.output.LayerNorm.weight' is missing", e.Message);
+    }
 }
