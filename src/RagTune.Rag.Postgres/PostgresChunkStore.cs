@@ -80,7 +80,7 @@ internal sealed partial class PostgresChunkStore : ICollectionStore
     public async Task WriteBatchAsync(IReadOnlyList<DocumentWrite> batch, EmbeddingInfo? embedding, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(batch);
-        Validate(batch, embedding);
+        DocumentWrite.ValidateBatch(batch, embedding);
         cancellationToken.ThrowIfCancellationRequested();
         var ct = cancellationToken;
         await using var c = await ConnectAsync(ct).ConfigureAwait(false);
@@ -134,22 +134,6 @@ internal sealed partial class PostgresChunkStore : ICollectionStore
         }
         await BumpWriteVersionAsync(c, tx, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
-    }
-
-    private static void Validate(IReadOnlyList<DocumentWrite> batch, EmbeddingInfo? embedding)
-    {
-        var ids = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var w in batch)
-        {
-            if (!ids.Add(w.Document.Id)) throw new ArgumentException($"Document '{w.Document.Id}' appears twice in one batch.", nameof(batch));
-            if (w.Embeddings is null) continue;
-            if (embedding is null) throw new ArgumentException($"Document '{w.Document.Id}' has embeddings but no EmbeddingInfo was given.", nameof(embedding));
-            if (w.Embeddings.Count != w.Chunks.Count)
-                throw new ArgumentException($"Document '{w.Document.Id}' has {w.Chunks.Count} chunks but {w.Embeddings.Count} embeddings.", nameof(batch));
-            foreach (var v in w.Embeddings)
-                if (v.Length != embedding.Dimensions)
-                    throw new ArgumentException($"Document '{w.Document.Id}' has a {v.Length}-dimensional embedding; '{embedding.ModelId}' makes {embedding.Dimensions}.", nameof(batch));
-        }
     }
 
     /// <inheritdoc />

@@ -25,7 +25,29 @@ internal sealed record Chunk(int Index, string Text, int Start, int End, IReadOn
 /// <param name="Document">The document.</param>
 /// <param name="Chunks">Its chunks, in order.</param>
 /// <param name="Embeddings">One vector per chunk, or null for BM25-only collections.</param>
-internal sealed record DocumentWrite(SourceDocument Document, IReadOnlyList<Chunk> Chunks, IReadOnlyList<float[]>? Embeddings);
+internal sealed record DocumentWrite(SourceDocument Document, IReadOnlyList<Chunk> Chunks, IReadOnlyList<float[]>? Embeddings)
+{
+    /// <summary>
+    /// What every store checks before it writes <paramref name="batch"/>: each document once, and embeddings (when
+    /// given) one per chunk, of <paramref name="embedding"/>'s dimensions. Throws <see cref="ArgumentException"/>.
+    /// </summary>
+    public static void ValidateBatch(IReadOnlyList<DocumentWrite> batch, EmbeddingInfo? embedding)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var w in batch)
+        {
+            if (!ids.Add(w.Document.Id)) throw new ArgumentException($"Document '{w.Document.Id}' appears twice in one batch.", nameof(batch));
+            if (w.Embeddings is null) continue;
+            if (embedding is null) throw new ArgumentException($"Document '{w.Document.Id}' has embeddings but no EmbeddingInfo was given.", nameof(embedding));
+            if (w.Embeddings.Count != w.Chunks.Count)
+                throw new ArgumentException($"Document '{w.Document.Id}' has {w.Chunks.Count} chunks but {w.Embeddings.Count} embeddings.", nameof(batch));
+            foreach (var v in w.Embeddings)
+                if (v.Length != embedding.Dimensions)
+                    throw new ArgumentException($"Document '{w.Document.Id}' has a {v.Length}-dimensional embedding; '{embedding.ModelId}' makes {embedding.Dimensions}.", nameof(batch));
+        }
+    }
+}
 
 /// <summary>What the store remembers of a document (for incremental re-ingest).</summary>
 internal sealed record DocumentState(string Id, string Source, string ContentHash, int ChunkCount, DateTimeOffset UpdatedAt);
