@@ -6,12 +6,13 @@ using RagTune.FineTuning.Adapters;
 using RagTune.FineTuning.Datasets;
 using RagTune.FineTuning.Training;
 using RagTune.Hosting.Middleware;
+using RagTune.Hosting.Models;
 using RagTune.Models.Local;
 
 namespace RagTune.Hosting.Compare;
 
 /// <summary>
-/// The experiment's models on RagTune's own engine: the base as a <see cref="LocalChatClient"/>, adapters trained by
+/// The experiment's models on RagTune's own engine: the base as a local chat client (<see cref="ChatModels"/>), adapters trained by
 /// the fine-tuning <see cref="Trainer"/> and served on the base unmerged, and perplexity from the engine's logits.
 /// Every arm runs on this one engine and base file, so the arms differ only in method.
 /// </summary>
@@ -30,7 +31,7 @@ internal sealed class LocalArmModels : IArmModels
         _threads = threads;
         _clients = clients ?? new ClientMiddlewareOptions();
         _sha256 = Sha256(modelPath);
-        _base = ClientMiddleware.Chat(new LocalChatClient(LocalModel.Load(modelPath), Options()), _clients with { CacheKey = ["model", _sha256] });
+        _base = ClientMiddleware.Chat(ChatModels.Create(Settings(null)), _clients with { CacheKey = ["model", _sha256] });
         Description = $"{Path.GetFileName(modelPath)} (sha256 {_sha256[..12]})";
     }
 
@@ -40,7 +41,8 @@ internal sealed class LocalArmModels : IArmModels
 
     public string? CannotTrainReason => null;
 
-    private LocalChatClientOptions Options() => new() { Threads = _threads };
+    // The arms' chat models come from the one model-from-settings factory, like every other front end's.
+    private ChatModelSettings Settings(string? adapterDir) => new() { Model = _modelPath, Adapter = adapterDir, Threads = _threads };
 
     public TrainingRun Train(ArmTraining request, IProgress<TrainingProgress>? progress, CancellationToken cancellationToken)
     {
@@ -82,7 +84,7 @@ internal sealed class LocalArmModels : IArmModels
 
     // The adapter's weights are part of the cache key: a retrained adapter never replays the old one's answers.
     public IChatClient WithAdapter(string adapterDir) =>
-        ClientMiddleware.Chat(new LocalChatClient(LocalModel.Load(_modelPath).WithPeftAdapter(adapterDir), Options()),
+        ClientMiddleware.Chat(ChatModels.Create(Settings(adapterDir)),
             _clients with { CacheKey = ["model", _sha256, "adapter", Sha256(Path.Combine(adapterDir, PeftAdapter.WeightsFileName))] });
 
     public double? Perplexity(string? adapterDir, string text)
