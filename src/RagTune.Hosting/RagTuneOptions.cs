@@ -37,7 +37,7 @@ internal sealed class RagTuneOptions
 
     /// <summary>
     /// Hybrid search's agreement gate depth (<c>RetrieverOptions.DenseAgreementDepth</c>): the dense ranking gets its
-    /// full vote when its top results share enough with BM25's; 0 turns the gate off (plain RRF). Default 10.
+    /// full vote when its top results share enough with BM25's; 0 turns the gate off. Default 10.
     /// </summary>
     public int DenseAgreementDepth { get; set; } = 10;
 
@@ -86,7 +86,7 @@ internal sealed class RagTuneOptions
         if (MaxConcurrentJobs < 1) throw new RagTuneOptionsException($"RagTune:MaxConcurrentJobs {MaxConcurrentJobs} must be at least 1.");
         if (MaxQueuedJobs < 0) throw new RagTuneOptionsException($"RagTune:MaxQueuedJobs {MaxQueuedJobs} must be 0 or more.");
         if (RetainedJobs < 1) throw new RagTuneOptionsException($"RagTune:RetainedJobs {RetainedJobs} must be at least 1.");
-        if (DenseAgreementDepth < 0) throw new RagTuneOptionsException($"RagTune:DenseAgreementDepth {DenseAgreementDepth} must be 0 (plain RRF) or positive.");
+        if (DenseAgreementDepth < 0) throw new RagTuneOptionsException($"RagTune:DenseAgreementDepth {DenseAgreementDepth} must be 0 (no gate) or positive.");
         if (TrainingThreads < 0) throw new RagTuneOptionsException($"RagTune:TrainingThreads {TrainingThreads} must be 0 (one per processor) or positive.");
         if (EmbeddingModel is { Length: > 0 } model)
         {

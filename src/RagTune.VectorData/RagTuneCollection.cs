@@ -11,7 +11,7 @@ namespace RagTune.VectorData;
 /// One RagTune collection as a <see cref="VectorStoreCollection{TKey, TRecord}"/>: vector search
 /// (exact cosine), LINQ filters on metadata (equality joined by <c>&amp;&amp;</c>; anything else is a
 /// <see cref="NotSupportedException"/> naming the expression) and keyword hybrid search through RagTune's retriever
-/// (BM25 and dense fused by reciprocal rank). Vectors are not read back (<c>IncludeVectors</c> is refused).
+/// (BM25 and dense fused as the retriever's defaults say). Vectors are not read back (<c>IncludeVectors</c> is refused).
 /// </summary>
 /// <typeparam name="TKey">string: the document id.</typeparam>
 /// <typeparam name="TRecord">The record type; see the mapping on <see cref="RagTuneVectorStore"/>.</typeparam>

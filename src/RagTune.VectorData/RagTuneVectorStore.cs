@@ -24,7 +24,7 @@ public sealed class RagTuneVectorStoreOptions
 /// <summary>
 /// RagTune's SQLite collections as a Microsoft.Extensions.VectorData <see cref="VectorStore"/>, so an application
 /// written against the abstraction (Semantic Kernel, Microsoft Agent Framework) reads and searches the collections
-/// that <c>ragtune ingest</c> builds: BM25 (SQLite FTS5) plus exact cosine search, fused by reciprocal rank for
+/// that <c>ragtune ingest</c> builds: BM25 (SQLite FTS5) plus exact cosine search, fused by the retriever (score fusion by default) for
 /// <see cref="IKeywordHybridSearchable{TRecord}.HybridSearchAsync"/>. Keys are strings (document ids).
 /// </summary>
 public sealed class RagTuneVectorStore : VectorStore

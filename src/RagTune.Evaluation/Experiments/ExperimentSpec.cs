@@ -38,7 +38,7 @@ internal sealed record RaftSpec(double GoldShare = 0.8, int Distractors = 2, boo
 /// <summary>
 /// Retrieval settings for the RAG arms and the RAFT distractor mining. <see cref="Prompt"/> is "standard" (the full
 /// grounded-answer rules) or "compact" (a short system message for small-context models). <see cref="DenseAgreement"/>
-/// is hybrid search's agreement gate depth (0 = plain RRF).
+/// is hybrid search's agreement gate depth (0 = no gate).
 /// </summary>
 internal sealed record RetrievalSpec(int TopK = 3, string Mode = "hybrid", string? EmbedModel = null, int ChunkTokens = 128, int Overlap = 16, string Prompt = "standard",
     int DenseAgreement = 10)

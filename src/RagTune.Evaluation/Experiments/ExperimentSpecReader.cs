@@ -169,7 +169,7 @@ internal static class ExperimentSpecReader
             retrieval = new RetrievalSpec(rt.Int("top_k") ?? retrieval.TopK, rt.String("mode") ?? retrieval.Mode, rt.String("embed_model"),
                 rt.Int("chunk_tokens") ?? retrieval.ChunkTokens, rt.Int("overlap") ?? retrieval.Overlap, rt.String("prompt") ?? retrieval.Prompt,
                 rt.Int("dense_agreement") ?? retrieval.DenseAgreement);
-            if (retrieval.DenseAgreement < 0) throw rt.Error("dense_agreement", "must be 0 (plain RRF, no agreement gate) or positive (default 10).");
+            if (retrieval.DenseAgreement < 0) throw rt.Error("dense_agreement", "must be 0 (no agreement gate) or positive (default 10).");
             if (retrieval.Prompt is not ("standard" or "compact")) throw rt.Error("prompt", $"'{retrieval.Prompt}': use standard or compact (for models with a small context).");
             if (retrieval.TopK < 1) throw rt.Error("top_k", "must be at least 1.");
             if (retrieval.Mode is not ("bm25" or "dense" or "hybrid")) throw rt.Error("mode", $"'{retrieval.Mode}': use bm25, dense or hybrid.");

@@ -8,8 +8,18 @@ internal sealed record RetrievalReport(
     string Retriever, int Queries, double NdcgAt10, double RecallAt10, double RecallAt100, double MrrAt10,
     double LatencyP50Ms, double LatencyP95Ms, IReadOnlyList<QueryResult> PerQuery);
 
-/// <summary>One query's metrics.</summary>
-internal sealed record QueryResult(string QueryId, double NdcgAt10, double RecallAt10, double RecallAt100, double MrrAt10);
+/// <summary>
+/// One query's metrics, and the documents it retrieved best first with their retriever scores (a document at its best
+/// chunk), so two runs can be compared query by query or fused offline.
+/// </summary>
+internal sealed record QueryResult(string QueryId, double NdcgAt10, double RecallAt10, double RecallAt100, double MrrAt10)
+{
+    /// <summary>The ranked documents (empty in the printed summary; written to the report file).</summary>
+    public IReadOnlyList<RetrievedDocument> Retrieved { get; init; } = [];
+}
+
+/// <summary>A retrieved document and the score of its best chunk (BM25, cosine or fused, by retriever).</summary>
+internal sealed record RetrievedDocument(string Id, double Score);
 
 /// <summary>
 /// Runs a retriever over every query that has relevance judgements and scores the document ranking. Hits are
@@ -36,9 +46,13 @@ internal static class RetrievalEvaluator
             latencies.Add(sw.Elapsed.TotalMilliseconds);
             var ranked = hits.Select(h => h.Chunk.DocumentId).ToList();
             var rels = dataset.Qrels[q.Id];
+            var seen = new HashSet<string>(StringComparer.Ordinal);
             perQuery.Add(new QueryResult(q.Id,
                 RetrievalMetrics.Ndcg(ranked, rels, 10), RetrievalMetrics.Recall(ranked, rels, 10),
-                RetrievalMetrics.Recall(ranked, rels, 100), RetrievalMetrics.ReciprocalRank(ranked, rels, 10)));
+                RetrievalMetrics.Recall(ranked, rels, 100), RetrievalMetrics.ReciprocalRank(ranked, rels, 10))
+            {
+                Retrieved = hits.Where(h => seen.Add(h.Chunk.DocumentId)).Select(h => new RetrievedDocument(h.Chunk.DocumentId, h.Score)).ToList(),
+            });
             progress?.Report(perQuery.Count);
         }
         double Mean(Func<QueryResult, double> f) => perQuery.Count == 0 ? 0 : perQuery.Average(f);

@@ -37,7 +37,7 @@ internal sealed record RagPipelineOptions
     /// <summary>Cross-encoder model that reorders the first-stage candidates.</summary>
     public string? Rerank { get; init; }
 
-    /// <summary>Hybrid search's agreement gate depth (<see cref="RetrieverOptions.DenseAgreementDepth"/>; 0 = plain RRF); default 10.</summary>
+    /// <summary>Hybrid search's agreement gate depth (<see cref="RetrieverOptions.DenseAgreementDepth"/>; 0 = no gate); default 10.</summary>
     public int DenseAgreementDepth { get; init; } = new RetrieverOptions().DenseAgreementDepth;
 
     /// <summary>Candidates the cross-encoder scores; default 20.</summary>
@@ -76,7 +76,7 @@ internal sealed record RagPipelineOptions
         if (Adapter != null && Model == null) throw HostingException.Invalid("--adapter applies to a local --model.", "adapter");
         if (Threads < 0) throw HostingException.Invalid("--threads must be 0 (one per processor) or positive.", "threads");
         if (RerankTop < 1) throw HostingException.Invalid("--rerank-top must be at least 1.", "rerankTop");
-        if (DenseAgreementDepth < 0) throw HostingException.Invalid("--dense-agreement must be 0 (plain RRF) or positive.", "denseAgreement");
+        if (DenseAgreementDepth < 0) throw HostingException.Invalid("--dense-agreement must be 0 (no gate) or positive.", "denseAgreement");
     }
 }
 

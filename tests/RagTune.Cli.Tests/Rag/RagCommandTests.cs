@@ -182,7 +182,7 @@ public sealed class RagCommandTests : IDisposable
         Assert.Equal("no results", Run("search", "cats", "--collection", "one", "--filter", "ext=txt").Stdout.Trim());
         var gate = Run("search", "cats", "--collection", "one", "--dense-agreement", "-1");
         Assert.Equal(2, gate.ExitCode);
-        Assert.Contains("--dense-agreement must be 0 (plain RRF) or positive", gate.Stderr);
+        Assert.Contains("--dense-agreement must be 0 (no gate) or positive", gate.Stderr);
         Assert.Contains("cats.md", Run("search", "cats", "--collection", "one", "--dense-agreement", "0").Stdout);
     }
 

@@ -47,8 +47,10 @@ public sealed class DenseAgreementGateTests
         Assert.Equal("d40.txt", bm25[0]);
         Assert.Empty(bm25.Intersect(dense));
 
-        Assert.Equal(bm25, await Top(SearchMode.Hybrid, new RetrieverOptions()));
-        Assert.NotEqual(bm25, await Top(SearchMode.Hybrid, new RetrieverOptions { DenseAgreementDepth = 0 }));
+        foreach (var fusion in Enum.GetValues<HybridFusion>())
+            Assert.Equal(bm25, await Top(SearchMode.Hybrid, new RetrieverOptions { Fusion = fusion }));
+        // Without the gate the contrary ranking gets RRF's full vote and reorders BM25's top ten.
+        Assert.NotEqual(bm25, await Top(SearchMode.Hybrid, new RetrieverOptions { Fusion = HybridFusion.Rrf, DenseAgreementDepth = 0 }));
     }
 
     [Fact]

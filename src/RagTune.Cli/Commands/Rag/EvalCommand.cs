@@ -37,9 +37,10 @@ internal static class EvalCommand
         var embedRemote = RagCliOptions.EmbedRemote();
         var embedModel = RagCliOptions.EmbedModel();
         var denseAgreement = RagCliOptions.DenseAgreement();
+        var fusion = RagCliOptions.Fusion();
         var cmd = new Command("retrieval", "nDCG@10, Recall@10/100 and MRR@10 of a BEIR data set, indexed into a temporary collection")
         {
-            corpus, queries, qrels, mode, k, titleWeight, json, output, embedRemote, embedModel, denseAgreement,
+            corpus, queries, qrels, mode, k, titleWeight, json, output, embedRemote, embedModel, denseAgreement, fusion,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -57,9 +58,9 @@ internal static class EvalCommand
             var sw = Stopwatch.StartNew();
             await WholeDocuments.WriteAsync(store, ds.Corpus.Select(d => (d.Id, d.Title, d.Text)), passageEmbedder, ct);
             double indexSeconds = sw.Elapsed.TotalSeconds;
-            var retrieverOptions = new RetrieverOptions { DenseAgreementDepth = r.GetValue(denseAgreement) };
+            var retrieverOptions = new RetrieverOptions { DenseAgreementDepth = r.GetValue(denseAgreement), Fusion = r.GetValue(fusion) };
             try { retrieverOptions.Validate(); }
-            catch (ArgumentException) { throw new UsageException("--dense-agreement must be 0 (plain RRF) or positive."); }
+            catch (ArgumentException) { throw new UsageException("--dense-agreement must be 0 (no gate) or positive."); }
             var retriever = new Retriever(store, queryEmbedder, retrieverOptions);
             var report = await RetrievalEvaluator.EvaluateAsync(ds, searchMode.ToString().ToLowerInvariant(),
                 (q, depth, c) => retriever.SearchAsync(q, searchMode, depth, SearchFilter.None, c), r.GetValue(k), cancellationToken: ct);

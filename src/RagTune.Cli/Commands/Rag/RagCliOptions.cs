@@ -61,8 +61,15 @@ internal static class RagCliOptions
     public static Option<int> DenseAgreement() =>
         new("--dense-agreement")
         {
-            Description = "Hybrid only: depth at which the dense ranking must share results with BM25's to get its full vote (0 = plain RRF, no gate; see docs/embeddings.md)",
+            Description = "Hybrid only: depth at which the dense ranking must share results with BM25's to get its full vote (0 = no gate; see docs/embeddings.md)",
             DefaultValueFactory = _ => new RagTune.Rag.Retrieval.RetrieverOptions().DenseAgreementDepth,
+        };
+
+    public static Option<RagTune.Rag.Retrieval.HybridFusion> Fusion() =>
+        new("--fusion")
+        {
+            Description = "Hybrid only: scores (a weighted mean of each list's scores over its best) or rrf (reciprocal rank fusion); see docs/embeddings.md",
+            DefaultValueFactory = _ => new RagTune.Rag.Retrieval.RetrieverOptions().Fusion,
         };
 
     public static Option<int> RerankTop() =>
