@@ -31,6 +31,7 @@ internal sealed unsafe class BertSession : IDisposable
     private int _capacity;                 // tokens the buffers hold
     private float[] _x = [];               // [T, H] residual stream
     private float[] _q = [], _k = [], _v = [];  // [T, H]
+    private float[] _kt = [];              // [H, T] keys transposed for the attention kernel
     private float[] _ctx = [];             // [T, H] attention output (heads concatenated), then scratch
     private float[] _ffn = [];             // [T, I]
     private int[] _seqStart = [], _seqLength = [];  // [T] where each token's sequence starts, and its length
@@ -79,7 +80,7 @@ internal sealed unsafe class BertSession : IDisposable
 
         Embed(ids, typeIds);
         var w = _model.Weights;
-        fixed (float* x = _x, q = _q, k = _k, v = _v, ctx = _ctx, ffn = _ffn)
+        fixed (float* x = _x, q = _q, k = _k, v = _v, kt = _kt, ctx = _ctx, ffn = _ffn)
         {
             foreach (var layer in w.Layers)
             {
@@ -87,7 +88,8 @@ internal sealed unsafe class BertSession : IDisposable
                 Linear(q, x, layer.Query, layer.QueryBias, t);
                 Linear(k, x, layer.Key, layer.KeyBias, t);
                 Linear(v, x, layer.Value, layer.ValueBias, t);
-                _attention.Set(ctx, q, k, v, _seqStart, _seqLength, c.Heads, c.HeadDim, h);
+                Attention.TransposeKeys(kt, k, t, h);
+                _attention.Set(ctx, q, kt, v, t, _seqStart, _seqLength, c.Heads, c.HeadDim, h);
                 try { RunAttention(t * c.Heads, c.Heads); }
                 finally { _attention.Clear(); }
 
@@ -215,6 +217,7 @@ internal sealed unsafe class BertSession : IDisposable
         _x = GC.AllocateUninitializedArray<float>(cap * h);
         _q = GC.AllocateUninitializedArray<float>(cap * h);
         _k = GC.AllocateUninitializedArray<float>(cap * h);
+        _kt = GC.AllocateUninitializedArray<float>(cap * h);
         _v = GC.AllocateUninitializedArray<float>(cap * h);
         _ctx = GC.AllocateUninitializedArray<float>(cap * h);
         _ffn = GC.AllocateUninitializedArray<float>(checked(cap * i));
@@ -230,33 +233,33 @@ internal sealed unsafe class BertSession : IDisposable
 
     /// <summary>
     /// Scaled dot-product attention (Vaswani et al. 2017) for one (token, head) per index: the token's query against
-    /// every key of its own sequence, softmax, weighted sum of values. No causal mask: BERT is bidirectional.
+    /// every key of its own sequence, softmax, weighted sum of values (<see cref="Attention.BidirectionalHead"/>).
+    /// No causal mask: BERT is bidirectional.
     /// </summary>
     private sealed class AttentionJob : IRangeJob
     {
-        private float* _out, _q, _k, _v;
+        private float* _out, _q, _kt, _v;
         private int[] _start = [], _length = [];
-        private int _heads, _headDim, _hidden;
+        private int _tokens, _heads, _headDim, _hidden;
 
-        public void Set(float* output, float* q, float* k, float* v, int[] start, int[] length, int heads, int headDim, int hidden)
+        public void Set(float* output, float* q, float* kt, float* v, int tokens, int[] start, int[] length, int heads, int headDim, int hidden)
         {
             _out = output;
             _q = q;
-            _k = k;
+            _kt = kt;
             _v = v;
-            (_start, _length, _heads, _headDim, _hidden) = (start, length, heads, headDim, hidden);
+            (_tokens, _start, _length, _heads, _headDim, _hidden) = (tokens, start, length, heads, headDim, hidden);
         }
 
         public void Clear()
         {
-            _out = _q = _k = _v = null;
+            _out = _q = _kt = _v = null;
             _start = _length = [];
         }
 
         public void Execute(int begin, int end)
         {
             int d = _headDim, hid = _hidden;
-            float scale = 1f / MathF.Sqrt(d);
             float[]? rented = null;
             int maxLen = 0;
             for (int u = begin; u < end; u++) maxLen = Math.Max(maxLen, _length[u / _heads]);
@@ -264,16 +267,8 @@ internal sealed unsafe class BertSession : IDisposable
             for (int u = begin; u < end; u++)
             {
                 int tok = u / _heads, head = u % _heads;
-                int s0 = _start[tok], len = _length[tok];
-                var q = new ReadOnlySpan<float>(_q + (long)tok * hid + head * d, d);
-                var p = scores[..len];
-                for (int j = 0; j < len; j++)
-                    p[j] = TensorPrimitives.Dot(q, new ReadOnlySpan<float>(_k + (long)(s0 + j) * hid + head * d, d)) * scale;
-                Softmax.Forward(p);
-                var o = new Span<float>(_out + (long)tok * hid + head * d, d);
-                o.Clear();
-                for (int j = 0; j < len; j++)
-                    TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(_v + (long)(s0 + j) * hid + head * d, d), p[j], o, o);
+                long at = (long)tok * hid + head * d;
+                Attention.BidirectionalHead(_out + at, _q + at, _kt, _v, _tokens, hid, head, d, _start[tok], _length[tok], scores);
             }
             GC.KeepAlive(rented);
         }

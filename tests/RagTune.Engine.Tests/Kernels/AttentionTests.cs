@@ -73,4 +73,60 @@ public sealed unsafe class AttentionTests
             AllClose(expected, output.AsSpan(i * qDim, qDim), Abs, Rel, $"token {i} at pos {startPos + i}");
         }
     }
+
+    // Packed sequences (as the encoder batches them): every token of each sequence against the reference, over lengths
+    // that cover the vector kernel's two-vector, one-vector and scalar tails, and head widths that are and are not a
+    // multiple of the vector width. Keys of other sequences are NaN-poisoned: reading across a boundary would show.
+    [Theory]
+    [InlineData(32, 12)]   // all-MiniLM-L6-v2, snowflake-arctic-embed-xs
+    [InlineData(64, 2)]
+    [InlineData(12, 3)]
+    [InlineData(5, 1)]
+    public void BidirectionalHead_MatchesReference_OverSequenceLengths(int headDim, int heads)
+    {
+        var rng = new Random(60 + headDim);
+        int hidden = heads * headDim;
+        int[] lengths = [1, 2, 7, 8, 15, 16, 17, 31, 33, 64, 129, 257];
+        int t = lengths.Sum();
+        var q = Floats(rng, t * hidden);
+        var k = Floats(rng, t * hidden, 2f);
+        var v = Floats(rng, t * hidden);
+        var kt = new float[t * hidden];
+        var output = new float[headDim];
+        var expected = new float[headDim];
+        for (int b = 0, s0 = 0; b < lengths.Length; s0 += lengths[b], b++)
+        {
+            int len = lengths[b];
+            // Poisoned copies: only this sequence's keys and values are real.
+            var kp = Enumerable.Repeat(float.NaN, t * hidden).ToArray();
+            var vp = Enumerable.Repeat(float.NaN, t * hidden).ToArray();
+            Array.Copy(k, s0 * hidden, kp, s0 * hidden, len * hidden);
+            Array.Copy(v, s0 * hidden, vp, s0 * hidden, len * hidden);
+            fixed (float* pk = kp, pkt = kt) Attention.TransposeKeys(pkt, pk, t, hidden);
+            foreach (int tok in new[] { s0, s0 + len / 2, s0 + len - 1 })
+                for (int head = 0; head < heads; head++)
+                {
+                    fixed (float* po = output, pq = q, pkt = kt, pv = vp)
+                        Attention.BidirectionalHead(po, pq + tok * hidden + head * headDim, pkt, pv, t, hidden, head, headDim, s0, len, new float[len]);
+                    Attention.BidirectionalHeadReference(expected, q.AsSpan(tok * hidden + head * headDim, headDim), kp, vp, hidden, head, headDim, s0, len);
+                    AllClose(expected, output, Abs, Rel, $"d {headDim} L {len} token {tok - s0} head {head}");
+                }
+        }
+    }
+
+    [Fact]
+    public void TransposeKeys_TransposesEveryRow()
+    {
+        var rng = new Random(61);
+        foreach (int t in new[] { 1, 15, 16, 17, 40 })
+        {
+            const int hidden = 6;
+            var k = Floats(rng, t * hidden);
+            var kt = new float[t * hidden];
+            fixed (float* pk = k, pkt = kt) Attention.TransposeKeys(pkt, pk, t, hidden);
+            for (int r = 0; r < t; r++)
+                for (int c = 0; c < hidden; c++)
+                    Assert.Equal(k[r * hidden + c], kt[c * t + r]);
+        }
+    }
 }
