@@ -382,39 +382,6 @@ internal static unsafe partial class Quant
         }
     }
 
-    /// <summary>K-quant cases of <see cref="QuantizeRow"/>; false when <paramref name="type"/> is not a K-quant.</summary>
-    private static bool TryQuantizeRowK(GgmlType type, ReadOnlySpan<float> x, Span<byte> y)
-    {
-        switch (type)
-        {
-            case GgmlType.Q4_K: QuantizeRowQ45_K(x, y, 4); return true;
-            case GgmlType.Q5_K: QuantizeRowQ45_K(x, y, 5); return true;
-            case GgmlType.Q6_K: QuantizeRowQ6_K(x, y); return true;
-            case GgmlType.Q8_K: QuantizeRowQ8_K(x, y); return true;
-            default: return false;
-        }
-    }
-
-    /// <summary>K-quant cases of <see cref="DequantizeRow"/>; false when <paramref name="type"/> is not a K-quant.</summary>
-    private static bool TryDequantizeRowK(GgmlType type, ReadOnlySpan<byte> src, Span<float> dst)
-    {
-        switch (type)
-        {
-            case GgmlType.Q4_K: DequantizeRowQ45_K(src, dst, 4); return true;
-            case GgmlType.Q5_K: DequantizeRowQ45_K(src, dst, 5); return true;
-            case GgmlType.Q6_K: DequantizeRowQ6_K(src, dst); return true;
-            case GgmlType.Q8_K:
-                for (int b = 0; b < dst.Length / QKK; b++)
-                {
-                    var p = src.Slice(b * Q8_KBlockBytes, Q8_KBlockBytes);
-                    float d = MemoryMarshal.Read<float>(p);
-                    for (int l = 0; l < QKK; l++) dst[b * QKK + l] = d * (sbyte)p[4 + l];
-                }
-                return true;
-            default: return false;
-        }
-    }
-
     private static int CheckKBlocks(int n, int bytes, int blockBytes)
     {
         if (n % QKK != 0) throw new ArgumentException($"A K-quant row needs a multiple of {QKK} elements, got {n}.", "x");
