@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using RagTune.Engine.Tensors;
 
 namespace RagTune.Engine.Kernels;
 
@@ -32,8 +31,6 @@ internal static unsafe partial class Quant
     public const int Q5_KBlockBytes = 176;
     public const int Q6_KBlockBytes = 210;
     public const int Q8_KBlockBytes = 292;
-
-    internal static bool IsKQuant(GgmlType type) => type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
     // ---------------------------------------------------------------- 6-bit scale / min packing (Q4_K, Q5_K)
 
