@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using System.Runtime.Intrinsics.X86;
 using RagTune.Engine.Tensors;
 using RagTune.Engine.Threading;
@@ -11,9 +10,13 @@ namespace RagTune.Engine.Kernels;
 //   N  output features = w.Rows
 //
 // y = x · wᵀ, the layout of ggml_mul_mat / PyTorch nn.Linear: weights are [N, K] row-major, so every output is a
-// dot product of two contiguous rows. For Q8_0 / Q4_0 weights the activations are quantized once to Q8_0 (ggml's
-// vec_dot_type for both) and every weight row is dotted block by block in integers; weights are never expanded.
-// Q4_K / Q5_K / Q6_K weights (K a multiple of 256) pair with Q8_K activations the same way (MatMul.KQuants.cs).
+// dot product of two contiguous rows. The weight type's entry in Quant.Traits (QuantTraits.cs), looked up once per
+// call, gives the partner type the activations are quantized to once (ggml's vec_dot_type: Q8_0 for Q8_0 / Q4_0
+// weights, Q8_K for the K-quants, none for F32 / F16 / BF16) and the row dot; every quantized weight row is dotted
+// block by block in integers, weights are never expanded. Which kernel runs is chosen here by the batch's shape,
+// among those the entry says its block layout has (MatMulKernels): register-blocked tiles for T >= 4 on AVX-512,
+// the Q8_0-partner decode rows on AVX2, else one row dot per (row, token). K-quants have only the row dot: for each
+// tile of RowTile weight rows every token of a TokenBlock streams past them, so a row is read once per 64 tokens.
 
 /// <summary>Matrix multiplication of F32 activations with weights of any supported storage type.</summary>
 internal static unsafe partial class MatMul
@@ -41,12 +44,17 @@ internal static unsafe partial class MatMul
     /// block scales as floats [T, K/32]; for the int8 prefill tiles (MatMul.Tiles.Int8.cs) the quants as int8 rows
     /// [T, Kp] and the Q4_0 corrections [T, B16] floats.
     /// </summary>
-    public static long ScratchBytes(GgmlType weightType, int k, int t) => weightType switch
+    /// <remarks>For the K-quants the scratch is only the Q8_K copy, [T, K/256*292] bytes; for F32 / F16 / BF16 none.</remarks>
+    public static long ScratchBytes(GgmlType weightType, int k, int t)
     {
-        GgmlType.Q8_0 or GgmlType.Q4_0 => Layout(k, t).Total,
-        GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K => KScratchBytes(k, t),
-        _ => 0,
-    };
+        ref readonly var w = ref Quant.Traits(weightType);
+        if (w.VecDot == null || w.VecDotType == GgmlType.F32) return 0;
+        if (HasQ8_0Kernels(w)) return Layout(k, t).Total;
+        return t * Quant.Traits(w.VecDotType).RowBytes(k);
+    }
+
+    /// <summary>True for the weight layouts with the Q8_0-partner decode rows and prefill tiles (Q8_0, Q4_0).</summary>
+    private static bool HasQ8_0Kernels(in QuantTraits w) => w.MatMulKernels is MatMulKernels.Q8_0Tiles or MatMulKernels.Q4_0Tiles;
 
     private static (long Scales8, long X16, long Scales1, long X8, long XC, long Total) Layout(int k, int t)
     {
@@ -79,9 +87,10 @@ internal static unsafe partial class MatMul
     internal static void ForwardWithTiles(KernelThreadPool pool, float* y /*[T, N]*/, float* x /*[T, K]*/, in TensorView w /*[N, K]*/, int t, byte* scratch, QuantTiles tiles)
     {
         int n = checked((int)w.Rows), k = w.Cols;
-        byte* xq = PrepareActivations(x, w.Type, k, t, scratch, reference: false, tiles);
+        ref readonly var traits = ref Quant.MatMulTraits(w.Type);
+        byte* xq = PrepareActivations(x, traits, k, t, scratch, reference: false, tiles);
         var job = t_job ??= new Job();
-        job.Set(y, x, xq, w, t, n, k, tiles);
+        job.Set(y, x, xq, w, traits, t, n, k, tiles);
         try
         {
             pool.For(n, job, RowGrain);
@@ -96,100 +105,84 @@ internal static unsafe partial class MatMul
     public static void ForwardReference(float* y /*[T, N]*/, float* x /*[T, K]*/, in TensorView w /*[N, K]*/, int t, byte* scratch)
     {
         int n = checked((int)w.Rows), k = w.Cols;
-        byte* xq = PrepareActivations(x, w.Type, k, t, scratch, reference: true, DefaultQuantTiles);
-        long xqRow = w.Type is GgmlType.Q8_0 or GgmlType.Q4_0 ? (long)(k / Quant.QK) * Quant.Q8_0BlockBytes
-            : Quant.IsKQuant(w.Type) ? (long)(k / Quant.QKK) * Quant.Q8_KBlockBytes : 0;
+        ref readonly var traits = ref Quant.MatMulTraits(w.Type);
+        byte* xq = PrepareActivations(x, traits, k, t, scratch, reference: true, DefaultQuantTiles);
+        // Activation rows in the partner format: the quantized copy, or x itself for the float types.
+        byte* xa = xq != null ? xq : (byte*)x;
+        long xaRow = Quant.Traits(traits.VecDotType).RowBytes(k);
         for (int tok = 0; tok < t; tok++)
         {
-            var xr = new ReadOnlySpan<float>(x + (long)tok * k, k);
-            var xqr = new ReadOnlySpan<byte>(xq + tok * xqRow, (int)xqRow);
             for (int r = 0; r < n; r++)
-            {
-                var wr = w.Row(r);
-                float v;
-                switch (w.Type)
-                {
-                    case GgmlType.F32:
-                        var wf = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(wr);
-                        v = 0f;
-                        for (int i = 0; i < k; i++) v += wf[i] * xr[i];
-                        break;
-                    case GgmlType.F16: v = Quant.DotF16F32Reference(wr, xr); break;
-                    case GgmlType.BF16: v = Quant.DotBF16F32Reference(wr, xr); break;
-                    case GgmlType.Q8_0: v = Quant.DotQ8_0Q8_0Reference(wr, xqr, k / Quant.QK); break;
-                    case GgmlType.Q4_0: v = Quant.DotQ4_0Q8_0Reference(wr, xqr, k / Quant.QK); break;
-                    case GgmlType.Q4_K: v = Quant.DotQ4_KQ8_KReference(wr, xqr, k / Quant.QKK); break;
-                    case GgmlType.Q5_K: v = Quant.DotQ5_KQ8_KReference(wr, xqr, k / Quant.QKK); break;
-                    case GgmlType.Q6_K: v = Quant.DotQ6_KQ8_KReference(wr, xqr, k / Quant.QKK); break;
-                    default: throw Unsupported(w.Type);
-                }
-                y[(long)tok * n + r] = v;
-            }
+                y[(long)tok * n + r] = traits.VecDotReference(w.Data + r * w.RowBytes, xa + tok * xaRow, k);
         }
     }
 
-    private static byte* PrepareActivations(float* x, GgmlType type, int k, int t, byte* scratch, bool reference, QuantTiles tiles)
+    /// <summary>
+    /// The activations in the partner format of the weights (<see cref="QuantTraits.VecDotType"/>) in the scratch, plus
+    /// what the Q8_0-partner kernels read (expanded scales, tile operands); null for the float types, which dot x itself.
+    /// </summary>
+    private static byte* PrepareActivations(float* x, in QuantTraits w, int k, int t, byte* scratch, bool reference, QuantTiles tiles)
     {
-        switch (type)
+        if (w.VecDotType == GgmlType.F32) return null;
+        ref readonly var partner = ref Quant.Traits(w.VecDotType);
+        if (k % partner.BlockSize != 0) throw new ArgumentException($"{w.Type} weights need a multiple of {partner.BlockSize} columns, got {k}.");
+        if (scratch == null) throw new ArgumentNullException(nameof(scratch), $"MatMul with {w.Type} weights needs MatMul.ScratchBytes({w.Type}, {k}, {t}) bytes of scratch.");
+        int rowBytes = checked((int)partner.RowBytes(k));
+        var fromFloat = reference ? partner.FromFloatReference : partner.FromFloat;
+        for (int tok = 0; tok < t; tok++)
+            fromFloat(new ReadOnlySpan<float>(x + (long)tok * k, k), new Span<byte>(scratch + (long)tok * rowBytes, rowBytes));
+        if (!reference && Avx2.IsSupported && HasQ8_0Kernels(w))
         {
-            case GgmlType.F32 or GgmlType.F16 or GgmlType.BF16:
-                return null;
-            case GgmlType.Q8_0 or GgmlType.Q4_0:
-                if (scratch == null) throw new ArgumentNullException(nameof(scratch), $"MatMul with {type} weights needs MatMul.ScratchBytes({type}, {k}, {t}) bytes of scratch.");
-                int rowBytes = k / Quant.QK * Quant.Q8_0BlockBytes;
-                for (int tok = 0; tok < t; tok++)
+            var layout = Layout(k, t);
+            int blocks = k / Quant.QK, stride = Scales8Stride(k);
+            for (int tok = 0; tok < t; tok++)
+            {
+                float* scales8 = (float*)(scratch + layout.Scales8) + (long)tok * stride;
+                for (int b = 0; b < blocks; b++)
                 {
-                    var src = new ReadOnlySpan<float>(x + (long)tok * k, k);
-                    var dst = new Span<byte>(scratch + (long)tok * rowBytes, rowBytes);
-                    if (reference) Quant.QuantizeRowQ8_0Reference(src, dst);
-                    else Quant.QuantizeRowQ8_0(src, dst);
+                    float d = Quant.ReadHalf(scratch + ((long)tok * blocks + b) * Quant.Q8_0BlockBytes);
+                    for (int j = 0; j < 8; j++) scales8[b * 8 + j] = d;
                 }
-                if (!reference && Avx2.IsSupported)
-                {
-                    var layout = Layout(k, t);
-                    int blocks = k / Quant.QK, stride = Scales8Stride(k);
-                    for (int tok = 0; tok < t; tok++)
-                    {
-                        float* scales8 = (float*)(scratch + layout.Scales8) + (long)tok * stride;
-                        for (int b = 0; b < blocks; b++)
-                        {
-                            float d = Quant.ReadHalf(scratch + ((long)tok * blocks + b) * Quant.Q8_0BlockBytes);
-                            for (int j = 0; j < 8; j++) scales8[b * 8 + j] = d;
-                        }
-                        for (int j = blocks * 8; j < stride; j++) scales8[j] = 0f;   // an odd block count's empty pair half
-                    }
-                    if (UseTiles(t) && tiles == QuantTiles.Int8) PrepareInt8Activations(scratch, type == GgmlType.Q4_0, k, t, scratch);
-                    else if (UseTiles(t)) WidenActivations(scratch, (short*)(scratch + layout.X16), (float*)(scratch + layout.Scales1), (long)t * (k / Quant.QK));
-                }
-                return scratch;
-            case GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K:
-                return PrepareActivationsK(x, type, k, t, scratch);
-            default:
-                throw Unsupported(type);
+                for (int j = blocks * 8; j < stride; j++) scales8[j] = 0f;   // an odd block count's empty pair half
+            }
+            bool q4 = w.MatMulKernels == MatMulKernels.Q4_0Tiles;
+            if (UseTiles(t) && tiles == QuantTiles.Int8) PrepareInt8Activations(scratch, q4, k, t, scratch);
+            else if (UseTiles(t)) WidenActivations(scratch, (short*)(scratch + layout.X16), (float*)(scratch + layout.Scales1), (long)t * (k / Quant.QK));
         }
+        return scratch;
     }
-
-    private static NotSupportedException Unsupported(GgmlType type) =>
-        new($"MatMul does not support {type} weights; convert the model to f32, f16, bf16, q8_0, q4_0, q4_k, q5_k or q6_k.");
 
     /// <summary>The per-call state of <see cref="Forward"/>, cached per calling thread so a call allocates nothing.</summary>
     private sealed partial class Job : IRangeJob
     {
         private float* _y, _x;
         private byte* _xq, _w;
+        private byte* _xa;                       // [T, xaRow] activations in the partner format: _xq, or _x for the float types
+        private long _xaRow;
         private float* _xs;                      // [T, pairs*16] expanded scales (Scales8Stride)
         private short* _x16;                     // [T, K] int16 quants (tiles only)
         private float* _xs1;                     // [T, blocks] scales (int16 tiles only)
         private sbyte* _x8;                      // [T, Kp] int8 quants (int8 tiles only)
         private float* _xc;                      // [T, B16] Q4_0 corrections (int8 tiles only)
         private long _wRowBytes;
-        private GgmlType _type;
+        private delegate*<byte*, byte*, int, float> _dot;             // the weight type's row dot
+        private delegate*<ReadOnlySpan<byte>, Span<float>, void> _toFloat;
+        private MatMulKernels _kernels;
+        private bool _inPlace;                   // F32 weights: the float tiles read the rows as they are
+        private bool _q4;                        // the Q8_0-partner kernels in their Q4_0 form
         private QuantTiles _tiles;
         private int _t, _n, _k;
 
-        public void Set(float* y, float* x, byte* xq, in TensorView w, int t, int n, int k, QuantTiles tiles)
+        public void Set(float* y, float* x, byte* xq, in TensorView w, in QuantTraits traits, int t, int n, int k, QuantTiles tiles)
         {
-            _y = y; _x = x; _xq = xq; _w = w.Data; _wRowBytes = w.RowBytes; _type = w.Type; _t = t; _n = n; _k = k; _tiles = tiles;
+            _y = y; _x = x; _xq = xq; _w = w.Data; _wRowBytes = w.RowBytes; _t = t; _n = n; _k = k; _tiles = tiles;
+            _xa = xq != null ? xq : (byte*)x;
+            _xaRow = Quant.Traits(traits.VecDotType).RowBytes(k);
+            _dot = traits.VecDot;
+            _toFloat = traits.ToFloat;
+            _kernels = traits.MatMulKernels;
+            _inPlace = traits.Type == traits.VecDotType;
+            _q4 = traits.MatMulKernels == MatMulKernels.Q4_0Tiles;
             var layout = Layout(k, t);
             _xs = xq == null ? null : (float*)(xq + layout.Scales8);
             _x16 = xq == null ? null : (short*)(xq + layout.X16);
@@ -198,17 +191,12 @@ internal static unsafe partial class MatMul
             _xc = xq == null ? null : (float*)(xq + layout.XC);
         }
 
-        public void Clear() { _y = _x = _xs = _xs1 = _xc = null; _xq = _w = null; _x16 = null; _x8 = null; }
+        public void Clear() { _y = _x = _xs = _xs1 = _xc = null; _xq = _w = _xa = null; _x16 = null; _x8 = null; }
 
         public void Execute(int start, int end)
         {
-            if (Quant.IsKQuant(_type))
-            {
-                ExecuteK(start, end);
-                return;
-            }
-            bool tiled = UseTiles(_t);
-            bool quantRows = Avx2.IsSupported && Fma.IsSupported && _type is GgmlType.Q8_0 or GgmlType.Q4_0;
+            bool tiled = UseTiles(_t) && _kernels != MatMulKernels.RowDots;
+            bool quantRows = Avx2.IsSupported && Fma.IsSupported && _kernels is MatMulKernels.Q8_0Tiles or MatMulKernels.Q4_0Tiles;
             for (int tok0 = 0; tok0 < _t; tok0 += TokenBlock)
             {
                 int tok1 = Math.Min(_t, tok0 + TokenBlock);
@@ -234,7 +222,7 @@ internal static unsafe partial class MatMul
                     for (int r = r0; r < r1; r++)
                     {
                         byte* w = _w + r * _wRowBytes;
-                        yr[r] = _type == GgmlType.Q8_0 ? RowQ8_0(w, xq, xs, blocks) : RowQ4_0(w, xq, xs, blocks);
+                        yr[r] = _q4 ? RowQ4_0(w, xq, xs, blocks) : RowQ8_0(w, xq, xs, blocks);
                     }
                 }
             }
@@ -243,28 +231,16 @@ internal static unsafe partial class MatMul
         /// <summary>One dot per (row, token) for rows [start, end) and tokens [tok0, tok1).</summary>
         private void ExecuteRows(int start, int end, int tok0, int tok1)
         {
-            long xqRow = (long)(_k / Quant.QK) * Quant.Q8_0BlockBytes;
-            int blocks = _k / Quant.QK;
+            var dot = _dot;
             for (int r0 = start; r0 < end; r0 += RowTile)
             {
                 int r1 = Math.Min(end, r0 + RowTile);
                 for (int tok = tok0; tok < tok1; tok++)
                 {
                     float* yr = _y + (long)tok * _n;
-                    float* xr = _x + (long)tok * _k;
-                    byte* xqr = _xq + tok * xqRow;
+                    byte* xr = _xa + tok * _xaRow;
                     for (int r = r0; r < r1; r++)
-                    {
-                        byte* wr = _w + r * _wRowBytes;
-                        yr[r] = _type switch
-                        {
-                            GgmlType.F32 => TensorPrimitives.Dot(new ReadOnlySpan<float>(wr, _k), new ReadOnlySpan<float>(xr, _k)),
-                            GgmlType.Q8_0 => Quant.DotQ8_0Q8_0(wr, xqr, blocks),
-                            GgmlType.Q4_0 => Quant.DotQ4_0Q8_0(wr, xqr, blocks),
-                            GgmlType.F16 => Quant.DotF16F32((ushort*)wr, xr, _k),
-                            _ => Quant.DotBF16F32((ushort*)wr, xr, _k),
-                        };
-                    }
+                        yr[r] = dot(_w + r * _wRowBytes, xr, _k);
                 }
             }
         }
@@ -273,11 +249,11 @@ internal static unsafe partial class MatMul
         private void ExecuteTiled(int start, int end, int tok0, int tok1)
         {
             int tFull = tok0 + ((tok1 - tok0) & ~3);
-            if (_type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)
+            if (_kernels == MatMulKernels.FloatTiles)
             {
                 int rFull = start + ((end - start) & ~3);
                 float[]? rows = null;
-                if (_type != GgmlType.F32)
+                if (!_inPlace)
                 {
                     // Half-precision weights are widened 4 rows at a time into a per-thread buffer (16 KiB per
                     // 1024 columns) and then multiplied like F32; the whole tensor is never expanded.
@@ -289,11 +265,11 @@ internal static unsafe partial class MatMul
                     for (int r = start; r < rFull; r += 4)
                     {
                         float* w = (float*)(_w + r * _wRowBytes);
-                        if (_type == GgmlType.F16)
-                            TensorPrimitives.ConvertToSingle(new ReadOnlySpan<Half>(w, 4 * _k), new Span<float>(buffer, 4 * _k));
-                        else if (_type == GgmlType.BF16)
-                            Quant.Bf16ToFp32((ushort*)w, buffer, 4 * _k);
-                        if (buffer != null) w = buffer;
+                        if (buffer != null)
+                        {
+                            _toFloat(new ReadOnlySpan<byte>(w, 4 * (int)_wRowBytes), new Span<float>(buffer, 4 * _k));
+                            w = buffer;
+                        }
                         for (int tok = tok0; tok < tFull; tok += 4)
                             TileF32x4x4(_y + (long)tok * _n + r, _n, w, _x + (long)tok * _k, _k);
                     }
@@ -310,7 +286,7 @@ internal static unsafe partial class MatMul
             }
             long xqRow = (long)(_k / Quant.QK) * Quant.Q8_0BlockBytes;
             int blocks = _k / Quant.QK;
-            bool q4 = _type == GgmlType.Q4_0;
+            bool q4 = _q4;
             int rQuad = start + ((end - start) & ~3);
             for (int r = start; r < rQuad; r += 4)
             {
@@ -331,7 +307,7 @@ internal static unsafe partial class MatMul
                 {
                     byte* xq = _xq + tok * xqRow;
                     float* xs = _xs + (long)tok * Scales8Stride(_k);
-                    _y[(long)tok * _n + r] = _type == GgmlType.Q8_0 ? RowQ8_0(w, xq, xs, blocks) : RowQ4_0(w, xq, xs, blocks);
+                    _y[(long)tok * _n + r] = q4 ? RowQ4_0(w, xq, xs, blocks) : RowQ8_0(w, xq, xs, blocks);
                 }
             }
         }
@@ -344,7 +320,7 @@ internal static unsafe partial class MatMul
         {
             int tFull = tok0 + ((tok1 - tok0) & ~3);
             int blocks = _k / Quant.QK, pairs = Pairs(blocks), kp = pairs * 64, b16 = Blocks16(blocks), ds = Scales8Stride(_k);
-            bool q4 = _type == GgmlType.Q4_0;
+            bool q4 = _q4;
             if (tFull > tok0)
             {
                 byte* panel = PanelBuffer(blocks, out byte[] keep);

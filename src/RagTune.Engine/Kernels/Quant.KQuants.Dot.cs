@@ -51,21 +51,6 @@ internal static unsafe partial class Quant
         fixed (byte* pw = w) fixed (byte* px = x) return DotQ6_KReference(pw, px, blocks);
     }
 
-    /// <summary>Dispatch used by MatMul: one K-quant weight row with one Q8_K activation row.</summary>
-    internal static float DotKQ8_K(Tensors.GgmlType type, byte* w, byte* x, int blocks) => type switch
-    {
-        Tensors.GgmlType.Q4_K => DotQ45_KQ8_K(w, x, blocks, 4),
-        Tensors.GgmlType.Q5_K => DotQ45_KQ8_K(w, x, blocks, 5),
-        _ => DotQ6_KQ8_K(w, x, blocks),
-    };
-
-    internal static float DotKQ8_KReference(Tensors.GgmlType type, byte* w, byte* x, int blocks) => type switch
-    {
-        Tensors.GgmlType.Q4_K => DotQ45_KReference(w, x, blocks, 4),
-        Tensors.GgmlType.Q5_K => DotQ45_KReference(w, x, blocks, 5),
-        _ => DotQ6_KReference(w, x, blocks),
-    };
-
     // ---------------------------------------------------------------- scalar references
 
     private static float DotQ45_KReference(byte* w, byte* x, int blocks, int bits)

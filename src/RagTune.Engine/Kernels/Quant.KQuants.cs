@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
-using RagTune.Engine.Tensors;
 
 namespace RagTune.Engine.Kernels;
 
@@ -32,8 +31,6 @@ internal static unsafe partial class Quant
     public const int Q5_KBlockBytes = 176;
     public const int Q6_KBlockBytes = 210;
     public const int Q8_KBlockBytes = 292;
-
-    internal static bool IsKQuant(GgmlType type) => type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K;
 
     // ---------------------------------------------------------------- 6-bit scale / min packing (Q4_K, Q5_K)
 
@@ -379,39 +376,6 @@ internal static unsafe partial class Quant
                     y[e + 96] = d * (sbyte)p[192 + (e + 96) / 16] * q4;
                 }
             }
-        }
-    }
-
-    /// <summary>K-quant cases of <see cref="QuantizeRow"/>; false when <paramref name="type"/> is not a K-quant.</summary>
-    private static bool TryQuantizeRowK(GgmlType type, ReadOnlySpan<float> x, Span<byte> y)
-    {
-        switch (type)
-        {
-            case GgmlType.Q4_K: QuantizeRowQ45_K(x, y, 4); return true;
-            case GgmlType.Q5_K: QuantizeRowQ45_K(x, y, 5); return true;
-            case GgmlType.Q6_K: QuantizeRowQ6_K(x, y); return true;
-            case GgmlType.Q8_K: QuantizeRowQ8_K(x, y); return true;
-            default: return false;
-        }
-    }
-
-    /// <summary>K-quant cases of <see cref="DequantizeRow"/>; false when <paramref name="type"/> is not a K-quant.</summary>
-    private static bool TryDequantizeRowK(GgmlType type, ReadOnlySpan<byte> src, Span<float> dst)
-    {
-        switch (type)
-        {
-            case GgmlType.Q4_K: DequantizeRowQ45_K(src, dst, 4); return true;
-            case GgmlType.Q5_K: DequantizeRowQ45_K(src, dst, 5); return true;
-            case GgmlType.Q6_K: DequantizeRowQ6_K(src, dst); return true;
-            case GgmlType.Q8_K:
-                for (int b = 0; b < dst.Length / QKK; b++)
-                {
-                    var p = src.Slice(b * Q8_KBlockBytes, Q8_KBlockBytes);
-                    float d = MemoryMarshal.Read<float>(p);
-                    for (int l = 0; l < QKK; l++) dst[b * QKK + l] = d * (sbyte)p[4 + l];
-                }
-                return true;
-            default: return false;
         }
     }
 

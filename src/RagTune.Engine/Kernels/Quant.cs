@@ -16,7 +16,7 @@ namespace RagTune.Engine.Kernels;
 //                                                               x[j+16] = ((qs[j] >> 4) - 8) * d
 
 /// <summary>
-/// Conversions between F32 and the storage types the engine computes with (F16, BF16, Q8_0, Q4_0), byte-exact
+/// Conversions between F32 and the storage types the engine computes with (F16, BF16, Q8_0, Q4_0, the K-quants), byte-exact
 /// with ggml so GGUF files written here load in llama.cpp and the other way round.
 /// </summary>
 internal static unsafe partial class Quant
@@ -118,39 +118,15 @@ internal static unsafe partial class Quant
     // ---------------------------------------------------------------- quantize
 
     /// <summary>
-    /// Quantizes one row to <paramref name="type"/> (F32, F16, BF16, Q8_0, Q4_0), byte-exact with ggml's
-    /// <c>quantize_row_*_ref</c> / <c>ggml_fp32_to_fp16_row</c> / <c>ggml_fp32_to_bf16_row_ref</c>.
+    /// Quantizes one row to <paramref name="type"/> (any type with a quantizer in <see cref="Traits"/>), byte-exact
+    /// with ggml's <c>quantize_row_*_ref</c> / <c>ggml_fp32_to_fp16_row</c> / <c>ggml_fp32_to_bf16_row_ref</c>.
     /// </summary>
     public static void QuantizeRow(GgmlType type, ReadOnlySpan<float> x /*[n]*/, Span<byte> y /*[RowBytes(n)]*/)
     {
         long need = GgmlTypes.Traits(type).RowBytes(x.Length);
         if (y.Length < need) ThrowTooShort(nameof(y), need, y.Length);
-        switch (type)
-        {
-            case GgmlType.F32:
-                MemoryMarshal.AsBytes(x).CopyTo(y);
-                break;
-            case GgmlType.F16:
-                TensorPrimitivesConvertToHalf(x, MemoryMarshal.Cast<byte, Half>(y));
-                break;
-            case GgmlType.BF16:
-                var b = MemoryMarshal.Cast<byte, ushort>(y);
-                for (int i = 0; i < x.Length; i++) b[i] = Fp32ToBf16(x[i]);
-                break;
-            case GgmlType.Q8_0:
-                QuantizeRowQ8_0(x, y);
-                break;
-            case GgmlType.Q4_0:
-                QuantizeRowQ4_0(x, y);
-                break;
-            default:
-                if (TryQuantizeRowK(type, x, y)) break;
-                throw new NotSupportedException($"Quantizing to {type} is not supported; use f32, f16, bf16, q8_0, q4_0, q4_k, q5_k or q6_k.");
-        }
+        QuantizeTraits(type).FromFloat(x, y);
     }
-
-    private static void TensorPrimitivesConvertToHalf(ReadOnlySpan<float> x, Span<Half> y) =>
-        System.Numerics.Tensors.TensorPrimitives.ConvertToHalf(x, y[..x.Length]);
 
     /// <summary>Scalar Q8_0 quantization, exactly ggml's <c>quantize_row_q8_0_ref</c>.</summary>
     public static void QuantizeRowQ8_0Reference(ReadOnlySpan<float> x /*[n]*/, Span<byte> y /*[n/32*34]*/)
@@ -254,49 +230,12 @@ internal static unsafe partial class Quant
 
     // ---------------------------------------------------------------- dequantize
 
-    /// <summary>Expands one row of <paramref name="type"/> (F32, F16, BF16, Q8_0, Q4_0) to floats.</summary>
+    /// <summary>Expands one row of <paramref name="type"/> (any type with a dequantizer in <see cref="Traits"/>) to floats.</summary>
     public static void DequantizeRow(GgmlType type, ReadOnlySpan<byte> src /*[RowBytes(n)]*/, Span<float> dst /*[n]*/)
     {
         long need = GgmlTypes.Traits(type).RowBytes(dst.Length);
         if (src.Length < need) ThrowTooShort(nameof(src), need, src.Length);
-        int n = dst.Length;
-        switch (type)
-        {
-            case GgmlType.F32:
-                MemoryMarshal.Cast<byte, float>(src)[..n].CopyTo(dst);
-                break;
-            case GgmlType.F16:
-                System.Numerics.Tensors.TensorPrimitives.ConvertToSingle(MemoryMarshal.Cast<byte, Half>(src)[..n], dst);
-                break;
-            case GgmlType.BF16:
-                fixed (byte* ps = src)
-                fixed (float* pd = dst)
-                    Bf16ToFp32((ushort*)ps, pd, n);
-                break;
-            case GgmlType.Q8_0:
-                for (int blk = 0; blk < n / QK; blk++)
-                {
-                    var s = src.Slice(blk * Q8_0BlockBytes, Q8_0BlockBytes);
-                    float d = Fp16ToFp32(MemoryMarshal.Read<ushort>(s));
-                    for (int j = 0; j < QK; j++) dst[blk * QK + j] = (sbyte)s[2 + j] * d;
-                }
-                break;
-            case GgmlType.Q4_0:
-                for (int blk = 0; blk < n / QK; blk++)
-                {
-                    var s = src.Slice(blk * Q4_0BlockBytes, Q4_0BlockBytes);
-                    float d = Fp16ToFp32(MemoryMarshal.Read<ushort>(s));
-                    for (int j = 0; j < QK / 2; j++)
-                    {
-                        dst[blk * QK + j] = ((s[2 + j] & 0x0F) - 8) * d;
-                        dst[blk * QK + j + QK / 2] = ((s[2 + j] >> 4) - 8) * d;
-                    }
-                }
-                break;
-            default:
-                if (TryDequantizeRowK(type, src, dst)) break;
-                throw new NotSupportedException($"Dequantizing {type} is not supported; the engine computes with f32, f16, bf16, q8_0, q4_0, q4_k, q5_k and q6_k.");
-        }
+        DequantizeTraits(type).ToFloat(src, dst);
     }
 
     // ---------------------------------------------------------------- guards
