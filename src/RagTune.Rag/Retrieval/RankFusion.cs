@@ -46,13 +46,12 @@ internal static class RankFusion
     }
 
     /// <summary>
-    /// Fuses hit lists by a convex combination of their normalised scores, the fusion Bruch, Gai &amp; Ingber found
-    /// better than RRF and less sensitive to its one parameter ("An Analysis of Fusion Functions for Hybrid
-    /// Retrieval", TOIS 2023): each list's scores are divided by its best one, with 0 as the theoretical minimum
-    /// (BM25 is never negative; a cosine below 0 is no evidence and counts as 0), and a chunk missing from a list gets
-    /// that list's lowest normalised score, since it scored at most that there. The fused score is
-    /// Σ w_r · s_r / Σ w_r. Unlike RRF, a retriever whose scores barely separate its candidates (an untrained
-    /// encoder's cosines all sit near its best) barely reorders the others. Ties break as in <see cref="Fuse"/>.
+    /// Fuses hit lists by a convex combination of their min–max normalised scores, the fusion Bruch, Gai &amp; Ingber
+    /// found better than RRF and less sensitive to its one parameter ("An Analysis of Fusion Functions for Hybrid
+    /// Retrieval", TOIS 2023): each list's scores are mapped to [0, 1] by its own lowest and best, so a model whose
+    /// cosines all sit in a narrow band (CLS pooling) weighs as much as one whose scores spread; a chunk missing from a
+    /// list gets 0 there, since it scored at most that list's lowest; a list whose scores are all equal orders nothing
+    /// and gives every chunk 1. The fused score is Σ w_r · s_r / Σ w_r. Ties break as in <see cref="Fuse"/>.
     /// </summary>
     public static IReadOnlyList<SearchHit> FuseScores(IReadOnlyList<IReadOnlyList<SearchHit>> lists, IReadOnlyList<double> weights, int k)
     {
@@ -60,21 +59,22 @@ internal static class RankFusion
         ArgumentNullException.ThrowIfNull(weights);
         if (weights.Count != lists.Count) throw new ArgumentException($"{lists.Count} lists but {weights.Count} weights.", nameof(weights));
         double total = weights.Sum();
-        var normalised = new List<(Dictionary<long, double> Scores, double Lowest)>(lists.Count);
+        var normalised = new List<(Dictionary<long, double> Scores, double Missing)>(lists.Count);
         foreach (var list in lists)
         {
-            double best = list.Count == 0 ? 0 : list.Max(h => h.Score);
             var scores = new Dictionary<long, double>(list.Count);
+            if (list.Count == 0) { normalised.Add((scores, 0)); continue; }
+            double lo = list.Min(h => h.Score), hi = list.Max(h => h.Score), range = hi - lo;
             foreach (var h in list)
-                scores.TryAdd(h.Chunk.ChunkId, best > 0 ? Math.Max(h.Score, 0) / best : 0); // first (best) occurrence counts
-            normalised.Add((scores, scores.Count == 0 ? 0 : scores.Values.Min()));
+                scores.TryAdd(h.Chunk.ChunkId, range > 0 ? (h.Score - lo) / range : 1); // first (best) occurrence counts
+            normalised.Add((scores, range > 0 ? 0 : 1));
         }
         var fused = new Dictionary<long, double>();
         foreach (var key in normalised.SelectMany(n => n.Scores.Keys).Distinct())
         {
             double sum = 0;
             for (int r = 0; r < lists.Count; r++)
-                sum += weights[r] * normalised[r].Scores.GetValueOrDefault(key, normalised[r].Lowest);
+                sum += weights[r] * normalised[r].Scores.GetValueOrDefault(key, normalised[r].Missing);
             fused[key] = total > 0 ? sum / total : 0;
         }
         return Ordered(lists, fused, k);

@@ -32,20 +32,22 @@ public sealed class RetrievalTests
     [Fact]
     public void Score_fusion_matches_hand_computed_means_of_normalised_scores()
     {
-        // BM25 list: 1 (8), 2 (4), 3 (2) → 1, 0.5, 0.25; dense list: 2 (0.8), 4 (0.4), 5 (−0.2) → 1, 0.5, 0 (a negative
-        // cosine counts as 0). Missing from a list: that list's lowest (0.25 for BM25, 0 for dense). Weights 1 and 3.
+        // BM25 list: 1 (8), 2 (4), 3 (2) → 1, 1/3, 0; dense list: 2 (0.8), 4 (0.4), 5 (−0.2) → 1, 0.6, 0 (min–max each).
+        // Missing from a list: 0 there. Weights 1 and 3.
         var fused = RankFusion.FuseScores([[Hit(1, score: 8), Hit(2, score: 4), Hit(3, score: 2)], [Hit(2, score: 0.8), Hit(4, score: 0.4), Hit(5, score: -0.2)]], [1, 3], 5);
         var want = new Dictionary<long, double>
         {
-            [2] = (0.5 + 3 * 1.0) / 4, [4] = (0.25 + 3 * 0.5) / 4, [1] = (1.0 + 0) / 4, [3] = (0.25 + 0) / 4, [5] = (0.25 + 0) / 4,
+            [2] = (1.0 / 3 + 3 * 1.0) / 4, [4] = (0 + 3 * 0.6) / 4, [1] = (1.0 + 0) / 4, [3] = 0, [5] = 0,
         };
         Assert.Equal([2L, 4L, 1L, 3L, 5L], fused.Select(h => h.Chunk.ChunkId)); // 3 and 5 tie, and so do their best ranks (3): the lower id first
         foreach (var h in fused) Assert.Equal(want[h.Chunk.ChunkId], h.Score, 12);
         Assert.Equal([1, 2, 3, 4, 5], fused.Select(h => h.Rank));
-        // A list whose best score is not positive adds nothing; an empty list too.
-        var flat = RankFusion.FuseScores([[Hit(1, score: 3), Hit(2, score: 1)], [Hit(2, score: -0.1)], []], [1, 1, 1], 2);
-        Assert.Equal([1L, 2L], flat.Select(h => h.Chunk.ChunkId));
-        Assert.Equal(1.0 / 3, flat[0].Score, 12);
+        // A list whose scores are all equal gives everything 1 (it orders nothing); an empty list adds 0 to all.
+        var flat = RankFusion.FuseScores([[Hit(1, score: 3), Hit(2, score: 1)], [Hit(2, score: 0.5), Hit(7, score: 0.5)], []], [1, 1, 1], 3);
+        Assert.Equal([1L, 2L, 7L], flat.Select(h => h.Chunk.ChunkId));
+        Assert.Equal(2.0 / 3, flat[0].Score, 12);
+        Assert.Equal(1.0 / 3, flat[1].Score, 12);
+        Assert.Equal(1.0 / 3, flat[2].Score, 12);
     }
 
     [Fact]
