@@ -75,7 +75,7 @@ internal sealed partial class PostgresChunkStore
         if (k <= 0) return [];
 
         bool exact = _options.ExactVectorSearch || filter.Conditions.Count > 0 || embedding.Dimensions > PostgresSchema.MaxIndexedDimensions
-            || !await EnsureVectorIndexAsync(c, cancellationToken).ConfigureAwait(false);
+            || !await EnsureVectorIndexAsync(c, embedding.Dimensions, cancellationToken).ConfigureAwait(false);
         string top = exact
             ? $"""
               SELECT chunk_id, 1 - dist AS score FROM (
@@ -111,7 +111,7 @@ internal sealed partial class PostgresChunkStore
     /// initial data; PGlite, 6,000 × 384: 60 rows/s into the index, 330 rows/s built after), so a bulk ingest writes
     /// at table speed and the first search pays one build. Rows written after that go into the index one by one.
     /// </summary>
-    private async Task<bool> EnsureVectorIndexAsync(NpgsqlConnection c, CancellationToken ct)
+    private async Task<bool> EnsureVectorIndexAsync(NpgsqlConnection c, int dimensions, CancellationToken ct)
     {
         var index = _s + "." + PostgresSchema.Quote(PostgresSchema.VectorIndexName);
         const string Exists = "SELECT to_regclass(@i) IS NOT NULL";
@@ -121,7 +121,7 @@ internal sealed partial class PostgresChunkStore
             await using var tx = await c.BeginTransactionAsync(ct).ConfigureAwait(false);
             await LockForWriteAsync(c, tx, ct).ConfigureAwait(false); // one builder, and no write while it reads the rows
             if (!await PostgresSchema.ScalarAsync<bool>(c, tx, Exists, ct, ("i", index)).ConfigureAwait(false))
-                await PostgresSchema.CreateVectorIndexAsync(c, tx, Schema, _options, ct).ConfigureAwait(false);
+                await PostgresSchema.CreateVectorIndexAsync(c, tx, Schema, dimensions, _options, ct).ConfigureAwait(false);
             await tx.CommitAsync(ct).ConfigureAwait(false);
             return true;
         }

@@ -128,10 +128,23 @@ internal static class PostgresSchema
     public static Task TypeVectorsAsync(NpgsqlConnection c, NpgsqlTransaction tx, string schema, string table, int dimensions, CancellationToken ct) =>
         ExecAsync(c, tx, string.Create(CultureInfo.InvariantCulture, $"ALTER TABLE {Quote(schema)}.{Quote(table)} ALTER COLUMN embedding TYPE vector({dimensions})"), ct);
 
-    /// <summary>Builds the HNSW index of collection <paramref name="schema"/>'s vectors over the rows present.</summary>
-    public static Task CreateVectorIndexAsync(NpgsqlConnection c, NpgsqlTransaction tx, string schema, PostgresStoreOptions options, CancellationToken ct) =>
-        ExecAsync(c, tx, string.Create(CultureInfo.InvariantCulture,
-            $"CREATE INDEX {Quote(VectorIndexName)} ON {Quote(schema)}.vectors USING hnsw (embedding vector_cosine_ops) WITH (m = {options.HnswM}, ef_construction = {options.HnswEfConstruction})"), ct);
+    /// <summary>Builds the HNSW index of collection <paramref name="schema"/>'s vectors (of <paramref name="dimensions"/>) over the rows present.</summary>
+    public static async Task CreateVectorIndexAsync(NpgsqlConnection c, NpgsqlTransaction tx, string schema, int dimensions, PostgresStoreOptions options, CancellationToken ct)
+    {
+        var s = Quote(schema);
+        // pgvector builds the graph in memory while it fits maintenance_work_mem and then inserts the other rows one
+        // by one, as slowly as writes would ("hnsw graph no longer fits into maintenance_work_mem"; the default 64 MB
+        // holds some 30k vectors of 384 dimensions). So for this transaction it is raised to what the rows need: each
+        // element holds its vector and about 2·m neighbour links (pgvector's hnswbuild.c), taken as 4·dims + 64·m
+        // bytes; never lowered, at most 1 GB.
+        long perRow = 4L * dimensions + 64L * options.HnswM;
+        await ExecAsync(c, tx, $"""
+            SELECT set_config('maintenance_work_mem',
+                (greatest(pg_size_bytes(current_setting('maintenance_work_mem')), least((SELECT count(*) FROM {s}.vectors) * @perRow, 1073741824)) / 1024)::bigint::text || 'kB', true)
+            """, ct, ("perRow", perRow)).ConfigureAwait(false);
+        await ExecAsync(c, tx, string.Create(CultureInfo.InvariantCulture,
+            $"CREATE INDEX {Quote(VectorIndexName)} ON {s}.vectors USING hnsw (embedding vector_cosine_ops) WITH (m = {options.HnswM}, ef_construction = {options.HnswEfConstruction})"), ct).ConfigureAwait(false);
+    }
 
     /// <summary>Checks collection schema <paramref name="schema"/> is a RagTune collection this version understands.</summary>
     public static async Task CheckCollectionAsync(NpgsqlConnection c, NpgsqlTransaction? tx, string schema, string where, CancellationToken ct)
