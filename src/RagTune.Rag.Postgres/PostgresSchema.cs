@@ -142,8 +142,12 @@ internal static class PostgresSchema
             SELECT set_config('maintenance_work_mem',
                 (greatest(pg_size_bytes(current_setting('maintenance_work_mem')), least((SELECT count(*) FROM {s}.vectors) * @perRow, 1073741824)) / 1024)::bigint::text || 'kB', true)
             """, ct, ("perRow", perRow)).ConfigureAwait(false);
-        await ExecAsync(c, tx, string.Create(CultureInfo.InvariantCulture,
-            $"CREATE INDEX {Quote(VectorIndexName)} ON {s}.vectors USING hnsw (embedding vector_cosine_ops) WITH (m = {options.HnswM}, ef_construction = {options.HnswEfConstruction})"), ct).ConfigureAwait(false);
+        await using var build = new NpgsqlCommand(string.Create(CultureInfo.InvariantCulture,
+            $"CREATE INDEX {Quote(VectorIndexName)} ON {s}.vectors USING hnsw (embedding vector_cosine_ops) WITH (m = {options.HnswM}, ef_construction = {options.HnswEfConstruction})"), c, tx);
+        // No command timeout: a build cut off at the default 30 s would roll back and be started again by every
+        // later search, never finishing (100k vectors take minutes on PGlite). The caller's token still cancels it.
+        build.CommandTimeout = 0;
+        await build.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>Checks collection schema <paramref name="schema"/> is a RagTune collection this version understands.</summary>
