@@ -60,7 +60,8 @@ public abstract partial class StoreContractTests : StoreBackendTests
         Assert.Equal((changed.Document.ContentHash, 2), (after["a"].ContentHash, after["a"].ChunkCount));
         Assert.NotEqual(before["a"].ContentHash, after["a"].ContentHash);
         Assert.Equal(before["b"], after["b"]);
-        Assert.Equal((2, 3), ((await store.GetStatsAsync()).Documents, (await store.GetStatsAsync()).Chunks));
+        var stats = await store.GetStatsAsync();
+        Assert.Equal((2, 3), (stats.Documents, stats.Chunks));
     }
 
     [Fact]
