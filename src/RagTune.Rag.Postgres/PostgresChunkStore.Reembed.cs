@@ -7,8 +7,9 @@ using RagTune.Rag.Store;
 namespace RagTune.Rag.Postgres;
 
 // Re-embedding stages the new model's vectors in vectors_next (typed to the target's dimensions) and names the model
-// in meta under reembed_model / reembed_dimensions. CompleteReembedAsync swaps the tables, builds the HNSW index and
-// records the model in one transaction (DDL is transactional in PostgreSQL): queries see the old model until commit.
+// in meta under reembed_model / reembed_dimensions. CompleteReembedAsync swaps the tables and records the model in one
+// transaction (DDL is transactional in PostgreSQL): queries see the old model until commit. The old table's HNSW index
+// goes with it; the first search of the new vectors builds theirs (EnsureVectorIndexAsync).
 internal sealed partial class PostgresChunkStore
 {
     private const string NextTable = "vectors_next";
@@ -98,9 +99,6 @@ internal sealed partial class PostgresChunkStore
             ALTER TABLE {_s}.{NextTable} RENAME TO vectors;
             ALTER INDEX {_s}.{NextTable}_pkey RENAME TO vectors_pkey;
             """, ct).ConfigureAwait(false);
-        if (target.Dimensions <= PostgresSchema.MaxIndexedDimensions)
-            await ExecAsync(c, tx, string.Create(CultureInfo.InvariantCulture,
-                $"CREATE INDEX vectors_hnsw ON {_s}.vectors USING hnsw (embedding vector_cosine_ops) WITH (m = {_options.HnswM}, ef_construction = {_options.HnswEfConstruction})"), ct).ConfigureAwait(false);
         await SetMetaAsync(c, tx, PostgresSchema.KeyEmbeddingModel, target.ModelId, ct).ConfigureAwait(false);
         await SetMetaAsync(c, tx, PostgresSchema.KeyEmbeddingDimensions, target.Dimensions.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
         await ExecAsync(c, tx, $"DELETE FROM {_s}.meta WHERE key = ANY(@k)", ct,

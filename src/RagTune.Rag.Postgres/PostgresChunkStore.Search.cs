@@ -74,7 +74,8 @@ internal sealed partial class PostgresChunkStore
             throw new ArgumentException($"The query vector has {query.Length} dimensions; collection '{Name}' holds {embedding.Dimensions}-dimensional vectors of '{embedding.ModelId}'.", nameof(query));
         if (k <= 0) return [];
 
-        bool exact = _options.ExactVectorSearch || filter.Conditions.Count > 0 || embedding.Dimensions > PostgresSchema.MaxIndexedDimensions;
+        bool exact = _options.ExactVectorSearch || filter.Conditions.Count > 0 || embedding.Dimensions > PostgresSchema.MaxIndexedDimensions
+            || !await EnsureVectorIndexAsync(c, embedding.Dimensions, cancellationToken).ConfigureAwait(false);
         string top = exact
             ? $"""
               SELECT chunk_id, 1 - dist AS score FROM (
@@ -101,6 +102,33 @@ internal sealed partial class PostgresChunkStore
         var hits = await ReadHitsAsync(cmd, "dense", cancellationToken).ConfigureAwait(false);
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
         return hits;
+    }
+
+    /// <summary>
+    /// Builds the HNSW index when the vectors have none yet; false when this connection may not (a read-only user or
+    /// replica), and the search scans exactly instead. Writes never build it: pgvector builds an index over the rows
+    /// present several times faster than it inserts rows into one (its README: create the index after loading the
+    /// initial data; PGlite, 6,000 × 384: 60 rows/s into the index, 330 rows/s built after), so a bulk ingest writes
+    /// at table speed and the first search pays one build. Rows written after that go into the index one by one.
+    /// </summary>
+    private async Task<bool> EnsureVectorIndexAsync(NpgsqlConnection c, int dimensions, CancellationToken ct)
+    {
+        var index = _s + "." + PostgresSchema.Quote(PostgresSchema.VectorIndexName);
+        const string Exists = "SELECT to_regclass(@i) IS NOT NULL";
+        if (await PostgresSchema.ScalarAsync<bool>(c, null, Exists, ct, ("i", index)).ConfigureAwait(false)) return true;
+        try
+        {
+            await using var tx = await c.BeginTransactionAsync(ct).ConfigureAwait(false);
+            await LockForWriteAsync(c, tx, ct).ConfigureAwait(false); // one builder, and no write while it reads the rows
+            if (!await PostgresSchema.ScalarAsync<bool>(c, tx, Exists, ct, ("i", index)).ConfigureAwait(false))
+                await PostgresSchema.CreateVectorIndexAsync(c, tx, Schema, dimensions, _options, ct).ConfigureAwait(false);
+            await tx.CommitAsync(ct).ConfigureAwait(false);
+            return true;
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InsufficientPrivilege or PostgresErrorCodes.ReadOnlySqlTransaction)
+        {
+            return false;
+        }
     }
 
     /// <inheritdoc />

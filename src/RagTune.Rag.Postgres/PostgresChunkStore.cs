@@ -97,12 +97,13 @@ internal sealed partial class PostgresChunkStore : ICollectionStore
             {
                 await SetMetaAsync(c, tx, PostgresSchema.KeyEmbeddingModel, embedding!.ModelId, ct).ConfigureAwait(false);
                 await SetMetaAsync(c, tx, PostgresSchema.KeyEmbeddingDimensions, embedding.Dimensions.ToString(CultureInfo.InvariantCulture), ct).ConfigureAwait(false);
-                await PostgresSchema.IndexVectorsAsync(c, tx, Schema, "vectors", embedding.Dimensions, _options, ct).ConfigureAwait(false);
+                await PostgresSchema.TypeVectorsAsync(c, tx, Schema, "vectors", embedding.Dimensions, ct).ConfigureAwait(false);
             }
         }
 
         var docIds = batch.Select(w => w.Document.Id).ToArray();
-        // Old chunks go with their postings and vectors (ON DELETE CASCADE).
+        // Old chunks go with their vectors (ON DELETE CASCADE), after their postings (no key to cascade).
+        await DeletePostingsAsync(c, tx, docIds, ct).ConfigureAwait(false);
         await ExecAsync(c, tx, $"DELETE FROM {_s}.chunks WHERE document_id = ANY(@ids)", ct, ("ids", docIds)).ConfigureAwait(false);
         var now = DateTime.UtcNow;
         await ExecAsync(c, tx, $"""
@@ -143,7 +144,9 @@ internal sealed partial class PostgresChunkStore : ICollectionStore
         await using var c = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         await using var tx = await c.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await LockForWriteAsync(c, tx, cancellationToken).ConfigureAwait(false);
-        await ExecAsync(c, tx, $"DELETE FROM {_s}.documents WHERE id = ANY(@ids)", cancellationToken, ("ids", documentIds.ToArray())).ConfigureAwait(false);
+        var ids = documentIds.ToArray();
+        await DeletePostingsAsync(c, tx, ids, cancellationToken).ConfigureAwait(false);
+        await ExecAsync(c, tx, $"DELETE FROM {_s}.documents WHERE id = ANY(@ids)", cancellationToken, ("ids", ids)).ConfigureAwait(false);
         await BumpWriteVersionAsync(c, tx, cancellationToken).ConfigureAwait(false);
         await tx.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
@@ -193,6 +196,13 @@ internal sealed partial class PostgresChunkStore : ICollectionStore
         return new CollectionStats(Name, r.GetInt32(0), r.GetInt32(1), r.GetInt32(2), r.GetInt64(4), embedding,
             int.Parse(r.GetString(3), CultureInfo.InvariantCulture));
     }
+
+    /// <summary>
+    /// The postings of the documents' chunks. Not left to a cascade: postings have no foreign key (PostgresSchema.Version),
+    /// and a posting left behind would still count in its term's document frequency.
+    /// </summary>
+    private Task DeletePostingsAsync(NpgsqlConnection c, NpgsqlTransaction tx, string[] documentIds, CancellationToken ct) =>
+        ExecAsync(c, tx, $"DELETE FROM {_s}.postings p USING {_s}.chunks c WHERE p.chunk_id = c.id AND c.document_id = ANY(@ids)", ct, ("ids", documentIds));
 
     private async Task<long[]> NewChunkIdsAsync(NpgsqlConnection c, NpgsqlTransaction tx, int n, CancellationToken ct)
     {

@@ -17,7 +17,15 @@ internal static class PostgresSchema
 {
     public const string CatalogFormatName = "ragtune-pg-catalog";
     public const string FormatName = "ragtune-pg-collection";
-    public const int Version = 1;
+    /// <summary>
+    /// The collection layout. 2: postings carry no foreign key to chunks (checking one per posting halved the
+    /// insert rate); the store deletes a chunk's postings itself, which version 1 collections (whose key cascades)
+    /// take as well. A RagTune that only knows 1 relied on that cascade, so it must refuse a version 2 collection.
+    /// </summary>
+    public const int Version = 2;
+
+    /// <summary>The catalog layout (meta and collections), unchanged since the first.</summary>
+    public const int CatalogVersion = 1;
 
     public const string KeyFormat = "format";
     public const string KeyVersion = "schema_version";
@@ -60,11 +68,11 @@ internal static class PostgresSchema
                 CREATE TABLE {p}.collections(name text PRIMARY KEY, number bigint NOT NULL UNIQUE, created_at timestamptz NOT NULL DEFAULT now());
                 """, ct).ConfigureAwait(false);
             await ExecAsync(c, tx, $"INSERT INTO {p}.meta(key, value) VALUES (@k1, @v1), (@k2, @v2)", ct,
-                ("k1", KeyFormat), ("v1", CatalogFormatName), ("k2", KeyVersion), ("v2", Version.ToString(CultureInfo.InvariantCulture))).ConfigureAwait(false);
+                ("k1", KeyFormat), ("v1", CatalogFormatName), ("k2", KeyVersion), ("v2", CatalogVersion.ToString(CultureInfo.InvariantCulture))).ConfigureAwait(false);
         }
         var (format, version) = await ReadFormatAsync(c, tx, p, ct).ConfigureAwait(false);
         if (format != CatalogFormatName) throw ForeignCatalog(prefix, $"its format is '{format ?? "(none)"}'");
-        CheckVersion(version, $"schema '{prefix}'", CatalogFormatName);
+        CheckVersion(version, CatalogVersion, $"schema '{prefix}'", CatalogFormatName);
         await tx.CommitAsync(ct).ConfigureAwait(false);
     }
 
@@ -99,7 +107,7 @@ internal static class PostgresSchema
             CREATE INDEX chunks_document ON {s}.chunks(document_id, idx);
             CREATE TABLE {s}.postings(
                 term text NOT NULL,                  -- a Porter-stemmed unicode61 token (Fts5Tokens)
-                chunk_id bigint NOT NULL REFERENCES {s}.chunks(id) ON DELETE CASCADE,
+                chunk_id bigint NOT NULL,            -- no foreign key (see Version): DeletePostingsAsync removes them
                 title_tf integer NOT NULL,
                 text_tf integer NOT NULL,
                 PRIMARY KEY (term, chunk_id));
@@ -113,15 +121,33 @@ internal static class PostgresSchema
             ("k3", KeyName), ("v3", name), ("k4", KeyWriteVersion)).ConfigureAwait(false);
     }
 
-    /// <summary>Types <paramref name="table"/>'s embedding column to <paramref name="dimensions"/> and builds its HNSW index.</summary>
-    public static async Task IndexVectorsAsync(NpgsqlConnection c, NpgsqlTransaction tx, string schema, string table, int dimensions, PostgresStoreOptions options, CancellationToken ct)
+    /// <summary>The name of the HNSW index of the vectors table (in the table's schema).</summary>
+    public const string VectorIndexName = "vectors_hnsw";
+
+    /// <summary>Types <paramref name="table"/>'s embedding column to <paramref name="dimensions"/> (its index comes later: <see cref="CreateVectorIndexAsync"/>).</summary>
+    public static Task TypeVectorsAsync(NpgsqlConnection c, NpgsqlTransaction tx, string schema, string table, int dimensions, CancellationToken ct) =>
+        ExecAsync(c, tx, string.Create(CultureInfo.InvariantCulture, $"ALTER TABLE {Quote(schema)}.{Quote(table)} ALTER COLUMN embedding TYPE vector({dimensions})"), ct);
+
+    /// <summary>Builds the HNSW index of collection <paramref name="schema"/>'s vectors (of <paramref name="dimensions"/>) over the rows present.</summary>
+    public static async Task CreateVectorIndexAsync(NpgsqlConnection c, NpgsqlTransaction tx, string schema, int dimensions, PostgresStoreOptions options, CancellationToken ct)
     {
-        var t = Quote(schema) + "." + Quote(table);
-        var inv = CultureInfo.InvariantCulture;
-        await ExecAsync(c, tx, string.Create(inv, $"ALTER TABLE {t} ALTER COLUMN embedding TYPE vector({dimensions})"), ct).ConfigureAwait(false);
-        if (dimensions > MaxIndexedDimensions) return;
-        await ExecAsync(c, tx, string.Create(inv,
-            $"CREATE INDEX {Quote(table + "_hnsw")} ON {t} USING hnsw (embedding vector_cosine_ops) WITH (m = {options.HnswM}, ef_construction = {options.HnswEfConstruction})"), ct).ConfigureAwait(false);
+        var s = Quote(schema);
+        // pgvector builds the graph in memory while it fits maintenance_work_mem and then inserts the other rows one
+        // by one, as slowly as writes would ("hnsw graph no longer fits into maintenance_work_mem"; the default 64 MB
+        // holds some 30k vectors of 384 dimensions). So for this transaction it is raised to what the rows need: each
+        // element holds its vector and about 2·m neighbour links (pgvector's hnswbuild.c), taken as 4·dims + 64·m
+        // bytes; never lowered, at most 1 GB.
+        long perRow = 4L * dimensions + 64L * options.HnswM;
+        await ExecAsync(c, tx, $"""
+            SELECT set_config('maintenance_work_mem',
+                (greatest(pg_size_bytes(current_setting('maintenance_work_mem')), least((SELECT count(*) FROM {s}.vectors) * @perRow, 1073741824)) / 1024)::bigint::text || 'kB', true)
+            """, ct, ("perRow", perRow)).ConfigureAwait(false);
+        await using var build = new NpgsqlCommand(string.Create(CultureInfo.InvariantCulture,
+            $"CREATE INDEX {Quote(VectorIndexName)} ON {s}.vectors USING hnsw (embedding vector_cosine_ops) WITH (m = {options.HnswM}, ef_construction = {options.HnswEfConstruction})"), c, tx);
+        // No command timeout: a build cut off at the default 30 s would roll back and be started again by every
+        // later search, never finishing (100k vectors take minutes on PGlite). The caller's token still cancels it.
+        build.CommandTimeout = 0;
+        await build.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>Checks collection schema <paramref name="schema"/> is a RagTune collection this version understands.</summary>
@@ -132,7 +158,7 @@ internal static class PostgresSchema
             throw Foreign(where, "it has no 'meta' table");
         var (format, version) = await ReadFormatAsync(c, tx, s, ct).ConfigureAwait(false);
         if (format != FormatName) throw Foreign(where, $"its format is '{format ?? "(none)"}'");
-        CheckVersion(version, where, FormatName);
+        CheckVersion(version, Version, where, FormatName);
     }
 
     private static async Task<(string? Format, string? Version)> ReadFormatAsync(NpgsqlConnection c, NpgsqlTransaction? tx, string quotedSchema, CancellationToken ct)
@@ -145,13 +171,13 @@ internal static class PostgresSchema
         return (r.IsDBNull(0) ? null : r.GetString(0), r.IsDBNull(1) ? null : r.GetString(1));
     }
 
-    private static void CheckVersion(string? text, string where, string format)
+    private static void CheckVersion(string? text, int newest, string where, string format)
     {
         if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int version))
             throw Foreign(where, "its schema version is missing or not a number");
-        if (version > Version)
+        if (version > newest)
             throw new CollectionFormatException(
-                $"{where} is a {format} of schema version {version}, newer than this RagTune understands ({Version}). Upgrade RagTune; nothing was modified.");
+                $"{where} is a {format} of schema version {version}, newer than this RagTune understands ({newest}). Upgrade RagTune; nothing was modified.");
         if (version < 1) throw Foreign(where, $"its schema version {version} is not valid");
     }
 

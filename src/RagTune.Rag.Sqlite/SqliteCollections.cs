@@ -38,6 +38,7 @@ internal sealed class SqliteCollections(SqliteStoreOptions options) : ICollectio
     public ICollectionStore Recreate(string name)
     {
         var path = Options.CollectionPath(name);
+        SqliteConnection.ClearAllPools(); // a pooled connection keeps the old file open, and the new store would read it
         foreach (var f in new[] { path, path + "-wal", path + "-shm", path + "-journal" })
             if (File.Exists(f)) File.Delete(f);
         return SqliteChunkStore.Open(name, Options);

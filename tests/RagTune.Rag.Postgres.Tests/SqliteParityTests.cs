@@ -1,6 +1,7 @@
 using RagTune.Hosting.Stores;
 using RagTune.Rag.Store;
 using RagTune.TestKit;
+using RagTune.TestKit.Stores;
 
 namespace RagTune.Rag.Postgres.Tests;
 

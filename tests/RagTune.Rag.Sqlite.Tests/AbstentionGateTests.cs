@@ -2,6 +2,7 @@ using System.Text.Json;
 using RagTune.Rag.Answering;
 using RagTune.Rag.Store;
 using RagTune.TestKit;
+using RagTune.TestKit.Stores;
 using Xunit.Abstractions;
 
 namespace RagTune.Rag.Sqlite.Tests;
@@ -24,7 +25,7 @@ public sealed class AbstentionGateTests(ITestOutputHelper output)
         var articles = json.RootElement.GetProperty("data").EnumerateArray()
             .OrderBy(a => a.GetProperty("title").GetString(), StringComparer.Ordinal).ToList();
         using var dir = new TempDir();
-        using var store = StoreData.Open(dir, "squad");
+        using var store = SqliteBackend.Open(dir, "squad");
         var answerable = new List<string>();
         var outside = new List<string>();
         var writes = new List<DocumentWrite>();

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using RagTune.Rag.Store;
 using RagTune.TestKit;
+using RagTune.TestKit.Stores;
 
 namespace RagTune.Rag.Sqlite.Tests;
 

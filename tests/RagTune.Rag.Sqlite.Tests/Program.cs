@@ -1,5 +1,6 @@
 using RagTune.Rag.Sqlite;
 using RagTune.Rag.Store;
+using RagTune.TestKit.Stores;
 
 namespace RagTune.Rag.Sqlite.Tests;
 

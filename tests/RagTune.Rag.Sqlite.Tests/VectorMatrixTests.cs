@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using RagTune.Rag.Sqlite;
+using RagTune.TestKit.Stores;
 
 namespace RagTune.Rag.Sqlite.Tests;
 

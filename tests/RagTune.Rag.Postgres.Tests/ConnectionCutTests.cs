@@ -1,64 +1,12 @@
 using Npgsql;
 using RagTune.Rag.Store;
+using RagTune.TestKit.Stores;
 
 namespace RagTune.Rag.Postgres.Tests;
 
-/// <summary>Writers that overlap, readers during writes, and a connection lost in the middle of a batch.</summary>
-public sealed class ConcurrencyTests
+/// <summary>A connection lost in the middle of a batch (readers and writers at once are contract tests: PostgresBackend.cs).</summary>
+public sealed class ConnectionCutTests
 {
-    [Fact]
-    public async Task Readers_see_whole_batches_while_a_writer_runs()
-    {
-        var catalog = PostgresServer.Catalog();
-        using var writer = catalog.Open("c", create: true);
-        using var reader = catalog.Open("c", create: false);
-        const int docsPerBatch = 25, batches = 12;
-        var writing = Task.Run(async () =>
-        {
-            for (int b = 0; b < batches; b++)
-                await writer.WriteBatchAsync(Enumerable.Range(0, docsPerBatch)
-                    .Select(d => StoreData.Write($"b{b}-{d}", $"common words. batch {b}. more text here")).ToList(), null);
-        });
-        int observations = 0;
-        while (!writing.IsCompleted || observations == 0)
-        {
-            var stats = await reader.GetStatsAsync();
-            Assert.Equal(0, stats.Documents % docsPerBatch);
-            Assert.Equal(stats.Documents * 3, stats.Chunks);
-            var hits = await reader.SearchKeywordAsync("common", 1000, SearchFilter.None);
-            Assert.Equal(0, hits.Count % docsPerBatch);
-            observations++;
-        }
-        await writing;
-        Assert.Equal(batches * docsPerBatch, (await reader.GetStatsAsync()).Documents);
-    }
-
-    [Fact]
-    public async Task Two_ingests_into_one_collection_both_land_whole()
-    {
-        var options = PostgresServer.Options();
-        var info = new EmbeddingInfo("m", 4);
-        // Two catalogs, as two processes would have; both start before the collection has a model recorded.
-        async Task Ingest(string who)
-        {
-            using var store = new PostgresCollections(options).Open("shared", create: true);
-            var rng = new Random(who.GetHashCode(StringComparison.Ordinal));
-            for (int b = 0; b < 6; b++)
-                await store.WriteBatchAsync(Enumerable.Range(0, 10)
-                    .Select(d => StoreData.Write($"{who}-{b}-{d}", $"{who} text. shared words", vectors: [StoreData.RandomVector(rng, 4), StoreData.RandomVector(rng, 4)])).ToList(), info);
-        }
-        await Task.WhenAll(Task.Run(() => Ingest("left")), Task.Run(() => Ingest("right")));
-
-        using var check = new PostgresCollections(options).Open("shared", create: false);
-        var stats = await check.GetStatsAsync();
-        Assert.Equal((120, 240, 240), (stats.Documents, stats.Chunks, stats.EmbeddedChunks));
-        Assert.Equal(info, stats.Embedding);
-        // Both chunks of each document match its writer's name (in the text or in the title, the document id).
-        Assert.Equal(60, (await check.SearchKeywordAsync("left", 1000, SearchFilter.None)).Select(h => h.Chunk.DocumentId).Distinct().Count());
-        Assert.Equal(60, (await check.SearchKeywordAsync("right", 1000, SearchFilter.None)).Select(h => h.Chunk.DocumentId).Distinct().Count());
-        Assert.Equal(120, (await check.GetTermStatisticsAsync(["shared"])).ChunkFrequency["shared"]); // the second chunk of each
-    }
-
     [Fact]
     public async Task A_connection_dropped_mid_batch_leaves_nothing_and_a_rerun_completes()
     {

@@ -1,8 +1,8 @@
 using RagTune.Rag.Store;
 
-namespace RagTune.Rag.Postgres.Tests;
+namespace RagTune.TestKit.Stores;
 
-/// <summary>Builders for documents, chunks and vectors (as the SQLite store tests build them).</summary>
+/// <summary>Builders for documents, chunks and vectors used by the store tests of every store.</summary>
 internal static class StoreData
 {
     public static SourceDocument Doc(string id, string text, string? title = null, Dictionary<string, string>? metadata = null, string? hash = null) =>

@@ -1,14 +1,23 @@
 using RagTune.Rag.Store;
 
-namespace RagTune.Rag.Postgres.Tests;
+namespace RagTune.TestKit.Stores;
 
-/// <summary>Re-embedding: staged beside the live vectors, switched in one transaction, resumable.</summary>
-public sealed class ReembedTests
+/// <summary>
+/// What every store's re-embedding must do (<see cref="IReembedStore"/>): stage the new model's vectors beside the
+/// live ones, switch them in with the model in one transaction, resume after an interruption, and refuse to complete
+/// while chunks written meanwhile lack a staged vector. Each store's test project subclasses it with its backend.
+/// </summary>
+public abstract class ReembedContractTests : StoreBackendTests
 {
+    private protected ReembedContractTests(StoreBackend backend)
+        : base(backend)
+    {
+    }
+
     [Fact]
     public async Task Staged_vectors_switch_in_atomically_with_the_model_and_a_rerun_resumes()
     {
-        using var store = PostgresServer.Catalog().Open("re", create: true);
+        using var store = Backend.NewCatalog().Open("re", create: true);
         var old = new EmbeddingInfo("old", 2);
         await store.WriteBatchAsync([
             StoreData.Write("a", "alpha. beta") with { Embeddings = [[1, 0], [0, 1]] },
@@ -21,6 +30,7 @@ public sealed class ReembedTests
         var pending = await store.PendingReembedAsync(2);
         Assert.Equal(2, pending.Count);
         Assert.Equal(["Intro", "Part 0"], pending[0].HeadingPath);
+        Assert.Equal(("a", "alpha"), (pending[0].Title, pending[0].Text));
         await Assert.ThrowsAsync<ArgumentException>(() => store.StageVectorsAsync([(pending[0].ChunkId, new float[2])]));
         await store.StageVectorsAsync(pending.Select(p => (p.ChunkId, new float[] { 0, 0, 1 })).ToList());
 
@@ -51,7 +61,7 @@ public sealed class ReembedTests
     [Fact]
     public async Task Chunks_written_during_a_reembedding_keep_it_from_completing_until_staged()
     {
-        using var store = PostgresServer.Catalog().Open("re2", create: true);
+        using var store = Backend.NewCatalog().Open("re2", create: true);
         var model = new EmbeddingInfo("m", 2);
         await store.WriteBatchAsync([StoreData.Write("a", "alpha") with { Embeddings = [[1, 0]] }], model);
         var target = new EmbeddingInfo("m2", 2);
