@@ -7,7 +7,7 @@ namespace RagTune.Engine.Encoders;
 /// A loaded BERT encoder: immutable <see cref="BertConfig"/> and read-only <see cref="BertWeights"/> over a mapped
 /// <c>model.safetensors</c>. Thread-safe to share; each thread runs its own <see cref="BertSession"/>.
 /// </summary>
-internal sealed class BertEncoder : IDisposable
+public sealed class BertEncoder : IDisposable
 {
     private readonly IEncoderTensors _file;
 
@@ -20,13 +20,13 @@ internal sealed class BertEncoder : IDisposable
     }
 
     /// <summary>Tokenizer vocabulary and pooling a GGUF file carries; null for Hugging Face folders.</summary>
-    public BertGgufInfo? Gguf { get; }
+    internal BertGgufInfo? Gguf { get; }
 
     /// <summary>Hyperparameters.</summary>
     public BertConfig Config { get; }
 
     /// <summary>Weights (views into the mapped file).</summary>
-    public BertWeights Weights { get; }
+    internal BertWeights Weights { get; }
 
     /// <summary>Path of the weights file.</summary>
     public string WeightsPath => _file.Path;
@@ -98,6 +98,7 @@ internal sealed class BertEncoder : IDisposable
         }
     }
 
+    /// <inheritdoc/>
     public void Dispose() => _file.Dispose();
 }
 

@@ -9,7 +9,7 @@ namespace RagTune.Engine.Models;
 /// <param name="LowFreqFactor">Wavelengths above <c>original / low</c> are fully scaled (1 for Llama 3.x).</param>
 /// <param name="HighFreqFactor">Wavelengths below <c>original / high</c> are untouched (4 for Llama 3.x).</param>
 /// <param name="OriginalContextLength">Context the base model was trained for (<c>original_max_position_embeddings</c>, 8192).</param>
-internal sealed record RopeScaling(float Factor, float LowFreqFactor, float HighFreqFactor, int OriginalContextLength)
+public sealed record RopeScaling(float Factor, float LowFreqFactor, float HighFreqFactor, int OriginalContextLength)
 {
     /// <summary>Llama 3.1 / 3.2's published values (config.json of meta-llama/Llama-3.2-1B).</summary>
     public static RopeScaling Llama3 { get; } = new(32f, 1f, 4f, 8192);

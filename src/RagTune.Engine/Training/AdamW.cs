@@ -8,7 +8,7 @@ namespace RagTune.Engine.Training;
 /// p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps).
 /// Moments are F32 arrays beside each parameter (2 × the adapter's size).
 /// </summary>
-internal sealed class AdamW
+public sealed class AdamW
 {
     private const string Magic = "RTADAMW";
     private const int FormatVersion = 1;
@@ -110,7 +110,7 @@ internal sealed class AdamW
     }
 
     /// <summary>Restores state written by <see cref="Save"/> for the same parameter list; hyperparameters come from the file.</summary>
-    public static AdamW Load(Stream stream, IReadOnlyList<LoraParameter> parameters)
+    internal static AdamW Load(Stream stream, IReadOnlyList<LoraParameter> parameters)
     {
         using var r = new BinaryReader(stream, System.Text.Encoding.ASCII, leaveOpen: true);
         if (System.Text.Encoding.ASCII.GetString(r.ReadBytes(Magic.Length)) != Magic)

@@ -11,7 +11,7 @@ namespace RagTune.Engine.Training;
 /// (<c>blk.{i}.attn_q.weight</c>). <paramref name="pinned"/> puts both arrays on the pinned heap, so the engine can
 /// point <see cref="Tensors.TensorView"/>s at them for as long as the parameter lives (full fine-tuning's weights).
 /// </summary>
-internal sealed class LoraParameter(string name, int[] shape, bool pinned = false)
+public sealed class LoraParameter(string name, int[] shape, bool pinned = false)
 {
     /// <summary>State-dict name.</summary>
     public string Name { get; } = name;
@@ -53,7 +53,7 @@ internal sealed class LoraModule(int layer, LoraTargets target, int inFeatures, 
 /// modified). B starts at zero and A Kaiming-uniform as PEFT initialises them (<c>kaiming_uniform_(a=√5)</c>, i.e.
 /// U(−1/√in, 1/√in)), so a fresh adapter leaves the model's outputs unchanged.
 /// </summary>
-internal sealed unsafe class LoraAdapter
+public sealed unsafe class LoraAdapter
 {
     private const string Magic = "RTLORA";
     private const int FormatVersion = 1;
@@ -104,10 +104,10 @@ internal sealed unsafe class LoraAdapter
     public long ParameterCount => Parameters.Sum(p => (long)p.Values.Length);
 
     /// <summary>The module of (layer, target), or null when that layer is not targeted.</summary>
-    public LoraModule? Module(int layer, LoraTargets target) => _modules[layer * 7 + LoraTargetNames.Index(target)];
+    internal LoraModule? Module(int layer, LoraTargets target) => _modules[layer * 7 + LoraTargetNames.Index(target)];
 
     /// <summary>[out, in] of the frozen weight behind <paramref name="target"/>.</summary>
-    public static (int Out, int In) ExpectedShape(ModelConfig c, LoraTargets target) => target switch
+    internal static (int Out, int In) ExpectedShape(ModelConfig c, LoraTargets target) => target switch
     {
         LoraTargets.Q => (c.QDim, c.Dim),
         LoraTargets.K or LoraTargets.V => (c.KvDim, c.Dim),
@@ -118,7 +118,7 @@ internal sealed unsafe class LoraAdapter
     };
 
     /// <summary>Checks every A and B against the shapes <paramref name="model"/> implies; the message names the first mismatch.</summary>
-    public void Validate(ModelConfig model)
+    internal void Validate(ModelConfig model)
     {
         if (Layers != model.Layers)
             throw new InvalidDataException($"Adapter for another base: it has {Layers} layers, the model has {model.Layers}. Train or load an adapter made for this model.");
@@ -142,7 +142,7 @@ internal sealed unsafe class LoraAdapter
     }
 
     /// <summary>weight [out, in] += scaling · B·A for (layer, target); a no-op when the layer is not targeted.</summary>
-    public void MergeInto(Span<float> weight /*[out, in]*/, int layer, LoraTargets target)
+    internal void MergeInto(Span<float> weight /*[out, in]*/, int layer, LoraTargets target)
     {
         if (Module(layer, target) is not { } m) return;
         if (weight.Length != m.Out * m.In)
@@ -231,7 +231,7 @@ internal sealed unsafe class LoraAdapter
     }
 
     /// <summary>Reads a checkpoint written by <see cref="Save"/> and checks it against <paramref name="model"/>.</summary>
-    public static LoraAdapter Load(string path, ModelConfig model)
+    internal static LoraAdapter Load(string path, ModelConfig model)
     {
         using var r = new BinaryReader(File.OpenRead(path));
         var magic = r.ReadBytes(Magic.Length);

@@ -10,7 +10,7 @@ namespace RagTune.Models.Creation;
 /// every code path (loading, tokenizing, generating, quantized kernels) runs at real sizes without real weights.
 /// The same preset, type and seed always give the same bytes.
 /// </summary>
-internal static class RandomModelWriter
+public static class RandomModelWriter
 {
     private enum Kind { Matrix, Norm, Bias, Canon }
 
@@ -72,7 +72,7 @@ internal static class RandomModelWriter
     /// llama.cpp's <c>rope_freqs.weight</c> for Llama 3 scaling: the per-pair frequency divisors, [headDim/2] f32
     /// (convert_hf_to_gguf.py's LlamaModel.generate_extra_tensors).
     /// </summary>
-    public static void AddRopeFreqs(GgufWriter w, ModelConfig c, RopeScaling scaling)
+    internal static void AddRopeFreqs(GgufWriter w, ModelConfig c, RopeScaling scaling)
     {
         var inv = new float[c.HeadDim / 2];
         Rope.InverseFrequencies(inv, c.HeadDim, c.RopeTheta);
@@ -84,7 +84,7 @@ internal static class RandomModelWriter
     /// Writes the model as a Hugging Face folder (config.json + model.safetensors) in <paramref name="type"/>
     /// (f32, f16 or bf16, every tensor, as HF checkpoints store norms in the model dtype). No tokenizer is written.
     /// </summary>
-    public static void WriteHuggingFace(ModelPreset preset, GgmlType type, ulong seed, string folder)
+    internal static void WriteHuggingFace(ModelPreset preset, GgmlType type, ulong seed, string folder)
     {
         if (preset.Config.CanonKernel > 0)
             throw new NotSupportedException($"Preset '{preset.Name}' has a canon layer, which only RagTune's GGUF files carry; write it as GGUF.");
