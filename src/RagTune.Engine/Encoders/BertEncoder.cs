@@ -20,13 +20,16 @@ public sealed class BertEncoder : IDisposable
     }
 
     /// <summary>Tokenizer vocabulary and pooling a GGUF file carries; null for Hugging Face folders.</summary>
-    internal BertGgufInfo? Gguf { get; }
+    public BertGgufInfo? Gguf { get; }
 
     /// <summary>Hyperparameters.</summary>
     public BertConfig Config { get; }
 
     /// <summary>Weights (views into the mapped file).</summary>
     internal BertWeights Weights { get; }
+
+    /// <summary>True when the checkpoint has BERT's pooler (dense + tanh over [CLS]), which a classification head reads.</summary>
+    public bool HasPooler => !Weights.PoolerWeight.IsEmpty;
 
     /// <summary>Path of the weights file.</summary>
     public string WeightsPath => _file.Path;
@@ -105,4 +108,4 @@ public sealed class BertEncoder : IDisposable
 /// <summary>What a BERT GGUF says beyond the weights.</summary>
 /// <param name="Tokens">tokenizer.ggml.tokens: llama.cpp's WordPiece form (word-initial pieces carry ▁, continuations no ##).</param>
 /// <param name="PoolingType">bert.pooling_type as llama.cpp numbers it: 0 none, 1 mean, 2 cls, 3 last, 4 rank.</param>
-internal sealed record BertGgufInfo(string[] Tokens, int PoolingType);
+public sealed record BertGgufInfo(string[] Tokens, int PoolingType);

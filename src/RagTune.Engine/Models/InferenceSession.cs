@@ -18,7 +18,8 @@ namespace RagTune.Engine.Models;
 /// </param>
 public sealed record SessionOptions(int ContextSize = 0, int BatchSize = 64, int Threads = 0, int Slots = 1)
 {
-    internal const int DefaultContextCap = 16_384;
+    /// <summary>The context a session gets when <see cref="ContextSize"/> is 0: the model's, up to this many tokens.</summary>
+    public const int DefaultContextCap = 16_384;
 
     internal SessionOptions Resolve(ModelConfig config)
     {
@@ -165,7 +166,7 @@ public sealed unsafe class InferenceSession : IDisposable
     /// the base alone. Changing it forgets the sequence: cached keys and values were computed with the old weights.
     /// The session does not own the adapter; keep it alive (undisposed) while it is set here.
     /// </summary>
-    internal LoraDelta? Adapter
+    public LoraDelta? Adapter
     {
         get => _adapter;
         set

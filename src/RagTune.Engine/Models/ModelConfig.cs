@@ -68,7 +68,7 @@ public sealed record ModelConfig(
     }
 
     /// <summary>The architecture descriptor of <see cref="Architecture"/>.</summary>
-    internal ModelArchitecture Family => ModelArchitecture.FromGguf(Architecture)
+    public ModelArchitecture Family => ModelArchitecture.FromGguf(Architecture)
         ?? throw new InvalidOperationException($"Architecture '{Architecture}' is not one the engine runs ({ModelArchitecture.Names}).");
 
     /// <summary>Parameter count of the weights this config implies.</summary>

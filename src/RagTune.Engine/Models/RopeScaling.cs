@@ -22,6 +22,17 @@ public sealed record RopeScaling(float Factor, float LowFreqFactor, float HighFr
     }
 
     /// <summary>
+    /// <see cref="FrequencyDivisors(ReadOnlySpan{float})"/> of the rotary table of a model with <paramref name="headDim"/>
+    /// and <paramref name="theta"/> (for writers of <c>rope_freqs.weight</c>).
+    /// </summary>
+    public float[] FrequencyDivisors(int headDim, float theta)
+    {
+        var invFreq = new float[headDim / 2];
+        Kernels.Rope.InverseFrequencies(invFreq, headDim, theta);
+        return FrequencyDivisors(invFreq);
+    }
+
+    /// <summary>
     /// The divisor of each pair's frequency, [hd/2]: 1 for short wavelengths, <see cref="Factor"/> for long ones,
     /// interpolated between. llama.cpp stores exactly these as the <c>rope_freqs.weight</c> tensor.
     /// </summary>

@@ -52,7 +52,7 @@ public sealed class TransformerModel : IDisposable
     public ModelWeights Weights { get; }
 
     /// <summary>The GGUF file when loaded from one (its metadata carries the tokenizer); null for llama2.c files.</summary>
-    internal GgufFile? Gguf { get; }
+    public GgufFile? Gguf { get; }
 
     /// <summary>RoPE inverse frequencies, [headDim/2]; rope scaling variants only change these.</summary>
     public float[] InverseFrequencies { get; }

@@ -72,7 +72,7 @@ public enum GgmlType : uint
 }
 
 /// <summary>Block layout of one tensor type: elements per block and bytes per block (ggml's type traits).</summary>
-internal readonly record struct GgmlTypeTraits(GgmlType Type, string Name, int BlockSize, int BlockBytes, bool Supported)
+public readonly record struct GgmlTypeTraits(GgmlType Type, string Name, int BlockSize, int BlockBytes, bool Supported)
 {
     /// <summary>Bytes taken by a row of <paramref name="elements"/> values; the row length must be a whole number of blocks.</summary>
     public long RowBytes(long elements)
@@ -132,7 +132,7 @@ public static class GgmlTypes
     public static bool IsKnown(uint raw) => raw < s_traits.Length && s_traits[raw].BlockSize != 0;
 
     /// <summary>Traits of a known type; throws for numbers ggml does not define.</summary>
-    internal static GgmlTypeTraits Traits(GgmlType type) =>
+    public static GgmlTypeTraits Traits(GgmlType type) =>
         IsKnown((uint)type) ? s_traits[(int)type]
         : throw new InvalidDataException($"Unknown tensor type number {(uint)type}; the file may be corrupt or from a newer ggml.");
 

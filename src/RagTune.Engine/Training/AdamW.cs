@@ -110,7 +110,7 @@ public sealed class AdamW
     }
 
     /// <summary>Restores state written by <see cref="Save"/> for the same parameter list; hyperparameters come from the file.</summary>
-    internal static AdamW Load(Stream stream, IReadOnlyList<LoraParameter> parameters)
+    public static AdamW Load(Stream stream, IReadOnlyList<LoraParameter> parameters)
     {
         using var r = new BinaryReader(stream, System.Text.Encoding.ASCII, leaveOpen: true);
         if (System.Text.Encoding.ASCII.GetString(r.ReadBytes(Magic.Length)) != Magic)
@@ -134,7 +134,7 @@ public sealed class AdamW
 }
 
 /// <summary>Shape of the learning rate after warmup.</summary>
-internal enum LearningRateDecay
+public enum LearningRateDecay
 {
     /// <summary>Half a cosine from the peak down to the minimum (Loshchilov and Hutter 2017, no restarts).</summary>
     Cosine,
@@ -148,7 +148,7 @@ internal enum LearningRateDecay
 /// Linear warmup from 0 to <paramref name="PeakLr"/> over <paramref name="WarmupSteps"/>, then <paramref name="Decay"/> down to
 /// <paramref name="MinLr"/> at <paramref name="TotalSteps"/> (held there after).
 /// </summary>
-internal sealed record LearningRateSchedule(float PeakLr, int TotalSteps, int WarmupSteps = 0, LearningRateDecay Decay = LearningRateDecay.Cosine, float MinLr = 0f)
+public sealed record LearningRateSchedule(float PeakLr, int TotalSteps, int WarmupSteps = 0, LearningRateDecay Decay = LearningRateDecay.Cosine, float MinLr = 0f)
 {
     /// <summary>Learning rate of 0-based <paramref name="step"/>.</summary>
     public float At(int step)

@@ -27,7 +27,7 @@ public sealed class LoraParameter(string name, int[] shape, bool pinned = false)
 }
 
 /// <summary>The adapter of one targeted linear layer: A [r, in], B [out, r].</summary>
-internal sealed class LoraModule(int layer, LoraTargets target, int inFeatures, int outFeatures, LoraParameter a, LoraParameter b)
+public sealed class LoraModule(int layer, LoraTargets target, int inFeatures, int outFeatures, LoraParameter a, LoraParameter b)
 {
     /// <summary>Block index.</summary>
     public int Layer { get; } = layer;
@@ -104,7 +104,7 @@ public sealed unsafe class LoraAdapter
     public long ParameterCount => Parameters.Sum(p => (long)p.Values.Length);
 
     /// <summary>The module of (layer, target), or null when that layer is not targeted.</summary>
-    internal LoraModule? Module(int layer, LoraTargets target) => _modules[layer * 7 + LoraTargetNames.Index(target)];
+    public LoraModule? Module(int layer, LoraTargets target) => _modules[layer * 7 + LoraTargetNames.Index(target)];
 
     /// <summary>[out, in] of the frozen weight behind <paramref name="target"/>.</summary>
     internal static (int Out, int In) ExpectedShape(ModelConfig c, LoraTargets target) => target switch
@@ -118,7 +118,7 @@ public sealed unsafe class LoraAdapter
     };
 
     /// <summary>Checks every A and B against the shapes <paramref name="model"/> implies; the message names the first mismatch.</summary>
-    internal void Validate(ModelConfig model)
+    public void Validate(ModelConfig model)
     {
         if (Layers != model.Layers)
             throw new InvalidDataException($"Adapter for another base: it has {Layers} layers, the model has {model.Layers}. Train or load an adapter made for this model.");
@@ -142,7 +142,7 @@ public sealed unsafe class LoraAdapter
     }
 
     /// <summary>weight [out, in] += scaling · B·A for (layer, target); a no-op when the layer is not targeted.</summary>
-    internal void MergeInto(Span<float> weight /*[out, in]*/, int layer, LoraTargets target)
+    public void MergeInto(Span<float> weight /*[out, in]*/, int layer, LoraTargets target)
     {
         if (Module(layer, target) is not { } m) return;
         if (weight.Length != m.Out * m.In)
@@ -231,7 +231,7 @@ public sealed unsafe class LoraAdapter
     }
 
     /// <summary>Reads a checkpoint written by <see cref="Save"/> and checks it against <paramref name="model"/>.</summary>
-    internal static LoraAdapter Load(string path, ModelConfig model)
+    public static LoraAdapter Load(string path, ModelConfig model)
     {
         using var r = new BinaryReader(File.OpenRead(path));
         var magic = r.ReadBytes(Magic.Length);

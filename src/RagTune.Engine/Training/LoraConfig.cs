@@ -25,7 +25,7 @@ public enum LoraTargets
 }
 
 /// <summary>Names and parsing of <see cref="LoraTargets"/>.</summary>
-internal static class LoraTargetNames
+public static class LoraTargetNames
 {
     /// <summary>The seven targets in PEFT order; index = <see cref="Index"/>.</summary>
     public static readonly LoraTargets[] Order = [LoraTargets.Q, LoraTargets.K, LoraTargets.V, LoraTargets.O, LoraTargets.Gate, LoraTargets.Up, LoraTargets.Down];

@@ -108,7 +108,7 @@ public sealed unsafe class TrainingSession : IDisposable
     /// Full fine-tuning: every weight of <paramref name="full"/> gets a gradient (embeddings, norms, projections and
     /// biases, output), accumulated into its <see cref="LoraParameter.Grad"/>. No LoRA, no dropout.
     /// </summary>
-    internal TrainingSession(FullModelParameters full, TrainingOptions? options = null)
+    public TrainingSession(FullModelParameters full, TrainingOptions? options = null)
         : this((full ?? throw new ArgumentNullException(nameof(full))).Model, null, full, options)
     {
     }
@@ -175,10 +175,10 @@ public sealed unsafe class TrainingSession : IDisposable
     public long AllocatedBytes { get; }
 
     /// <summary>The memory formula of the remarks, for planning before constructing a session (within alignment padding).</summary>
-    internal static long EstimateBytes(ModelConfig c, LoraConfig lora, TrainingOptions options) => EstimateBytes(c, lora.Rank, options);
+    public static long EstimateBytes(ModelConfig c, LoraConfig lora, TrainingOptions options) => EstimateBytes(c, lora.Rank, options);
 
     /// <summary>The memory formula with rank <paramref name="rank"/> (0 for full fine-tuning, whose parameters are counted apart).</summary>
-    internal static long EstimateBytes(ModelConfig c, int rank, TrainingOptions options)
+    public static long EstimateBytes(ModelConfig c, int rank, TrainingOptions options)
     {
         long n = (long)options.BatchSize * options.SeqLen, d = c.Dim, q = c.QDim, k = c.KvDim, f = c.HiddenDim, v = c.VocabSize, r = rank;
         long w = Math.Max(d, Math.Max(q, f)), s = options.Recompute ? 1 : c.Layers;

@@ -1,5 +1,4 @@
 using RagTune.Engine.Formats;
-using RagTune.Engine.Kernels;
 using RagTune.Engine.Models;
 using RagTune.Engine.Tensors;
 
@@ -74,9 +73,7 @@ public static class RandomModelWriter
     /// </summary>
     internal static void AddRopeFreqs(GgufWriter w, ModelConfig c, RopeScaling scaling)
     {
-        var inv = new float[c.HeadDim / 2];
-        Rope.InverseFrequencies(inv, c.HeadDim, c.RopeTheta);
-        var divisors = scaling.FrequencyDivisors(inv);
+        var divisors = scaling.FrequencyDivisors(c.HeadDim, c.RopeTheta);
         w.AddTensor(GgufModelLoader.RopeFreqsTensor, GgmlType.F32, [divisors.Length], System.Runtime.InteropServices.MemoryMarshal.AsBytes(divisors.AsSpan()));
     }
 
@@ -163,7 +160,7 @@ public static class RandomModelWriter
         for (int r = 0; r < rows; r++)
         {
             for (int j = 0; j < cols; j++) row[j] = mean + std * rng.Next();
-            Quant.QuantizeRow(type, row, bytes);
+            GgmlRows.Quantize(type, row, bytes);
             stream.Write(bytes);
         }
     }
@@ -293,7 +290,7 @@ internal static class KQuantMix
     public static GgmlType Fallback(GgmlType type, int cols)
     {
         if (cols % GgmlTypes.Traits(type).BlockSize == 0) return type;
-        if (type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K && cols % Quant.QK == 0) return GgmlType.Q8_0;
+        if (type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K && cols % GgmlTypes.Traits(GgmlType.Q8_0).BlockSize == 0) return GgmlType.Q8_0;
         return GgmlType.F32;
     }
 }
