@@ -18,7 +18,7 @@ root.Subcommands.Add(TuneEmbeddingsCommand.Create());
 root.Subcommands.Add(AdapterCommands.Create());
 root.Subcommands.Add(EmbedCommand.Create());
 root.Subcommands.Add(ServeCommand.Create());
-root.Subcommands.Add(BenchCommands.Create());
+root.Subcommands.Add(RagTune.Benchmarks.BenchCommands.Create(RagCliOptions.StoreOf));
 root.Subcommands.Add(CompareCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(QaCommand.Create());

@@ -12,7 +12,7 @@ namespace RagTune.Engine;
 /// It lives in the engine because that is the one project every library that validates settings (Models, FineTuning)
 /// already references; it is BCL-only, so the engine stays a leaf.
 /// </remarks>
-internal sealed class SettingException : ArgumentException
+public sealed class SettingException : ArgumentException
 {
     /// <param name="options">The options type, e.g. <c>nameof(TuneOptions)</c>.</param>
     /// <param name="template">The message; a <c>{Setting}</c> whose name is in <paramref name="settings"/> is replaced by the front end's wording.</param>

@@ -2,7 +2,7 @@ using System.Text.Json;
 
 namespace RagTune.Tokenizers;
 
-internal sealed partial class ByteLevelBpeTokenizer
+public sealed partial class ByteLevelBpeTokenizer
 {
     /// <summary>Llama 3's split regex as its tokenizer.json declares it.</summary>
     internal const string Llama3Pattern = @"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";

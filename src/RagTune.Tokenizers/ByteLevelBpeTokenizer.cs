@@ -11,7 +11,7 @@ namespace RagTune.Tokenizers;
 /// alphabet; adjacent symbols are merged by lowest merge rank (ties to the leftmost pair) until no rule applies.
 /// Immutable and thread-safe; merged words are cached.
 /// </summary>
-internal sealed partial class ByteLevelBpeTokenizer : ITokenizer
+public sealed partial class ByteLevelBpeTokenizer : ITokenizer
 {
     private const int MaxCachedWordChars = 64;
     private const int MaxCacheEntries = 100_000;
@@ -133,7 +133,7 @@ internal sealed partial class ByteLevelBpeTokenizer : ITokenizer
     public bool NormalizeNfc { get; }
 
     /// <summary>The split regex in use.</summary>
-    public ByteLevelPreTokenizerKind PreTokenizer { get; }
+    internal ByteLevelPreTokenizerKind PreTokenizer { get; }
 
     /// <summary>The GGUF type of <paramref name="id"/>: control and user-defined tokens are the added tokens.</summary>
     public SentencePieceTokenType TokenType(int id) => _types[CheckId(id)];

@@ -5,7 +5,7 @@ namespace RagTune.Tokenizers;
 /// tokenizer.json <c>pre_tokenizer</c> (and llama.cpp's <c>LLAMA_VOCAB_PRE_TYPE_*</c>), implemented by hand over
 /// Unicode scalars in <see cref="ByteLevelPreTokenizer"/> so categories of supplementary-plane characters are exact.
 /// </summary>
-internal enum ByteLevelPreTokenizerKind
+public enum ByteLevelPreTokenizerKind
 {
     /// <summary>
     /// GPT-2 (<c>tokenizer.ggml.pre = gpt-2</c>): <c>'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+</c>.
@@ -51,7 +51,7 @@ internal enum ByteLevelPreTokenizerKind
 /// InvariantGlobalization <c>string.Normalize</c> returns text unchanged, so decomposed input is encoded as given,
 /// as llama.cpp does for Qwen2 GGUFs; text that is already NFC (nearly all text) is unaffected.
 /// </param>
-internal sealed record ByteLevelBpeVocab(
+public sealed record ByteLevelBpeVocab(
     string[] Tokens,
     (string Left, string Right)[] Merges,
     int[]? TokenTypes,

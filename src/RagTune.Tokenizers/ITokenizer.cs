@@ -1,7 +1,7 @@
 namespace RagTune.Tokenizers;
 
 /// <summary>The tokenizer families RagTune implements.</summary>
-internal enum TokenizerKind
+public enum TokenizerKind
 {
     /// <summary>SentencePiece BPE with score-ordered merges and byte fallback (Llama 2, TinyLlama, llama2.c).</summary>
     SentencePieceBpe,
@@ -17,7 +17,7 @@ internal enum TokenizerKind
 /// The shape all RagTune tokenizers share: text to ids and back, plus what a sampler or a UI needs to
 /// know about single ids. Implementations are immutable and safe to use from many threads.
 /// </summary>
-internal interface ITokenizer
+public interface ITokenizer
 {
     /// <summary>Which family this tokenizer belongs to.</summary>
     TokenizerKind Kind { get; }

@@ -3,7 +3,7 @@ using System.Text;
 
 namespace RagTune.Tokenizers;
 
-internal sealed partial class SentencePieceTokenizer
+public sealed partial class SentencePieceTokenizer
 {
     private static readonly UTF8Encoding s_strictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 

@@ -16,7 +16,7 @@ namespace RagTune.Tokenizers;
 /// literal text such as <c>&lt;s&gt;</c> or <c>&lt;0x0A&gt;</c> cannot turn into a BOS or a byte token (this is
 /// what SentencePiece itself does; llama.cpp looks every piece up). No Llama vocabulary test vector depends on it.
 /// </remarks>
-internal sealed partial class SentencePieceTokenizer : ITokenizer
+public sealed partial class SentencePieceTokenizer : ITokenizer
 {
     /// <summary>SentencePiece's whitespace marker, U+2581 LOWER ONE EIGHTH BLOCK.</summary>
     internal const char SpaceMarker = '\u2581';
@@ -152,7 +152,7 @@ internal sealed partial class SentencePieceTokenizer : ITokenizer
     public float Score(int id) => _scores[CheckId(id)];
 
     /// <summary>The type of <paramref name="id"/> (given, or inferred when the vocabulary had none).</summary>
-    public SentencePieceTokenType TokenType(int id) => _types[CheckId(id)];
+    internal SentencePieceTokenType TokenType(int id) => _types[CheckId(id)];
 
     /// <inheritdoc />
     public IReadOnlyList<int> Encode(string text, bool addBos)

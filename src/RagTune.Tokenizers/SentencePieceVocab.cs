@@ -4,7 +4,7 @@ namespace RagTune.Tokenizers;
 /// Token types as GGUF stores them in <c>tokenizer.ggml.token_type</c> (llama.cpp's <c>llama_token_type</c>,
 /// mirroring SentencePiece's <c>ModelProto.SentencePiece.Type</c>).
 /// </summary>
-internal enum SentencePieceTokenType
+public enum SentencePieceTokenType
 {
     /// <summary>0: not set; treated as <see cref="Normal"/>.</summary>
     Undefined = 0,
@@ -46,7 +46,7 @@ internal enum SentencePieceTokenType
 /// Prepend ▁ to the text before encoding and strip it again when decoding
 /// (<c>tokenizer.ggml.add_space_prefix</c>, default true; SentencePiece's <c>add_dummy_prefix</c>).
 /// </param>
-internal sealed record SentencePieceVocab(
+public sealed record SentencePieceVocab(
     string[] Tokens,
     float[] Scores,
     int[]? TokenTypes,

@@ -10,7 +10,7 @@ namespace RagTune.Tokenizers;
 /// <see cref="Append"/> result and <see cref="Flush"/> equals <see cref="ITokenizer.Decode"/> of the same ids.
 /// Not thread-safe: one decoder per generated sequence.
 /// </summary>
-internal sealed class StreamingDecoder
+public sealed class StreamingDecoder
 {
     private readonly TokenDecodeTable _table;
     private readonly Decoder _utf8 = Encoding.UTF8.GetDecoder(); // replacement fallback: invalid bytes → U+FFFD, as Encoding.UTF8.GetString

@@ -4,7 +4,7 @@ namespace RagTune.Tokenizers;
 /// How a <see cref="WordPieceTokenizer"/> normalizes and splits text: the flags of Hugging Face's
 /// <c>BertNormalizer</c> / <c>BertTokenizer</c> with their defaults (uncased BERT).
 /// </summary>
-internal sealed record WordPieceOptions
+public sealed record WordPieceOptions
 {
     /// <summary>Lowercase every word (uncased models). Default true.</summary>
     public bool Lowercase { get; init; } = true;
@@ -56,4 +56,4 @@ internal sealed record WordPieceOptions
 /// Model input for one sequence or one pair: ids with <c>[CLS]</c>/<c>[SEP]</c> in place, BERT segment (token
 /// type) ids of the same length, and whether text was cut to fit the length limit.
 /// </summary>
-internal sealed record WordPieceEncoding(int[] Ids, int[] TypeIds, bool Truncated);
+public sealed record WordPieceEncoding(int[] Ids, int[] TypeIds, bool Truncated);

@@ -1,6 +1,6 @@
 namespace RagTune.Tokenizers;
 
-internal sealed partial class WordPieceTokenizer
+public sealed partial class WordPieceTokenizer
 {
     // Accent folding = Unicode canonical decomposition (NFD) followed by dropping non-spacing marks (Mn), which is
     // what BERT's BasicTokenizer does for uncased models. The solution builds with InvariantGlobalization, where

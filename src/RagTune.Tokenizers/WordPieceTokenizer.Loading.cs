@@ -2,12 +2,12 @@ using System.Text.Json;
 
 namespace RagTune.Tokenizers;
 
-internal sealed partial class WordPieceTokenizer
+public sealed partial class WordPieceTokenizer
 {
     /// <summary>Reads a BERT <c>vocab.txt</c> (one token per line, line number = id).</summary>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="TokenizerFormatException">The file is empty or lacks a required special token.</exception>
-    public static WordPieceTokenizer FromVocabFile(string path, WordPieceOptions? options = null)
+    internal static WordPieceTokenizer FromVocabFile(string path, WordPieceOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (!File.Exists(path))

@@ -16,7 +16,7 @@ namespace RagTune.Tokenizers;
 /// NFC pass (transformers ≥ 4.27) is not applied, matching the Rust <c>BertNormalizer</c>; decoding joins pieces
 /// with spaces and glues <c>##</c> pieces without HF's punctuation clean-up.
 /// </remarks>
-internal sealed partial class WordPieceTokenizer : ITokenizer
+public sealed partial class WordPieceTokenizer : ITokenizer
 {
     private static readonly Dictionary<char, string> s_accentFolds = BuildAccentFolds();
 
@@ -29,7 +29,7 @@ internal sealed partial class WordPieceTokenizer : ITokenizer
 
     /// <summary>Creates a tokenizer over <paramref name="tokens"/> (index = id), as read from <c>vocab.txt</c>.</summary>
     /// <exception cref="TokenizerFormatException">A required special token is missing, or a token repeats.</exception>
-    public WordPieceTokenizer(IReadOnlyList<string> tokens, WordPieceOptions? options = null, string? sourceName = null)
+    internal WordPieceTokenizer(IReadOnlyList<string> tokens, WordPieceOptions? options = null, string? sourceName = null)
     {
         ArgumentNullException.ThrowIfNull(tokens);
         _options = options ?? new WordPieceOptions();
@@ -72,7 +72,7 @@ internal sealed partial class WordPieceTokenizer : ITokenizer
     }
 
     /// <summary>The options this tokenizer was built with.</summary>
-    public WordPieceOptions Options => _options;
+    internal WordPieceOptions Options => _options;
 
     /// <inheritdoc />
     public TokenizerKind Kind => TokenizerKind.WordPiece;

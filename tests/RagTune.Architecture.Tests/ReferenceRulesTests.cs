@@ -29,23 +29,39 @@ public sealed class ReferenceRulesTests
         ["RagTune.Server"] = ["RagTune.Hosting", "RagTune.Models", "Microsoft.Extensions.AI.Abstractions", "OpenTelemetry", "OpenTelemetry.Exporter.OpenTelemetryProtocol", "ModelContextProtocol.AspNetCore"],
         // The comparison, the RAG pipeline and the collection catalog come composed from Hosting; the CLI's model commands (generate, chat,
         // tune, convert) still load the model layer directly. `ragtune serve` hosts the server.
-        ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Server", "RagTune.Models", "RagTune.Evaluation", "RagTune.FineTuning", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
+        // `ragtune bench` is the benchmarks' command, added by the CLI.
+        ["RagTune.Cli"] = ["RagTune.Hosting", "RagTune.Server", "RagTune.Models", "RagTune.Evaluation", "RagTune.FineTuning", "RagTune.Benchmarks", "System.CommandLine", "Spectre.Console", "ModelContextProtocol"],
+        // bench/: the `ragtune bench …` commands, over the other projects' public API (the server in-process for the load tests).
+        ["RagTune.Benchmarks"] = ["RagTune.Hosting", "RagTune.Server", "RagTune.Models", "RagTune.Evaluation", "System.CommandLine"],
+        // The llama.cpp speed reference runs in a process of its own and knows nothing of RagTune.
+        ["LlamaCppReference"] = ["LLamaSharp", "LLamaSharp.Backend.Cpu"],
     };
 
-    private static string SrcDir
+    private static string RootDir
     {
         get
         {
             for (var d = new DirectoryInfo(AppContext.BaseDirectory); d != null; d = d.Parent)
-                if (File.Exists(Path.Combine(d.FullName, "RagTune.slnx"))) return Path.Combine(d.FullName, "src");
+                if (File.Exists(Path.Combine(d.FullName, "RagTune.slnx"))) return d.FullName;
             throw new InvalidOperationException("RagTune.slnx not found above the test folder.");
         }
     }
 
+    private static string SrcDir => Path.Combine(RootDir, "src");
+
+    // The product's projects (src/) and the benchmarks' (bench/): each folder holding a project of its own name.
+    private static IEnumerable<string> ProjectDirs() =>
+        new[] { "src", "bench" }.SelectMany(tree => Directory.GetDirectories(Path.Combine(RootDir, tree)))
+            .Where(dir => File.Exists(Path.Combine(dir, Path.GetFileName(dir) + ".csproj")))
+            .OrderBy(Path.GetFileName, StringComparer.Ordinal);
+
+    private static string ProjectFile(string project) =>
+        ProjectDirs().Select(dir => Path.Combine(dir, project + ".csproj")).Single(File.Exists);
+
     public static TheoryData<string> Projects()
     {
         var data = new TheoryData<string>();
-        foreach (var dir in Directory.GetDirectories(SrcDir).Order()) data.Add(Path.GetFileName(dir));
+        foreach (var dir in ProjectDirs()) data.Add(Path.GetFileName(dir));
         return data;
     }
 
@@ -54,7 +70,7 @@ public sealed class ReferenceRulesTests
     public void Each_project_references_only_what_its_layer_allows(string project)
     {
         Assert.True(s_allowed.TryGetValue(project, out var allowed), $"{project} is not in the layer table; add it to docs/architecture.md and to this test.");
-        var xml = XDocument.Load(Path.Combine(SrcDir, project, project + ".csproj"));
+        var xml = XDocument.Load(ProjectFile(project));
         var refs = xml.Descendants("ProjectReference").Select(e => Path.GetFileNameWithoutExtension(e.Attribute("Include")!.Value.Replace('\\', '/')))
             .Concat(xml.Descendants("PackageReference").Select(e => e.Attribute("Include")!.Value));
         foreach (var r in refs)

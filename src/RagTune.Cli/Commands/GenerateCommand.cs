@@ -54,7 +54,7 @@ internal static class GenerateCommand
 
             using var local = AdapterOption.Apply(LocalModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(modelName), r.GetValue(tokenizer)), r.GetValue(adapter));
             using var session = new InferenceSession(local.Engine, new SessionOptions(r.GetValue(context), Threads: r.GetValue(threads))) { Adapter = local.Adapter };
-            IReadOnlyList<int> ids = r.GetValue(tokens) is { } t ? CliRun.ParseTokens(t, "--tokens")
+            IReadOnlyList<int> ids = r.GetValue(tokens) is { } t ? TokenIdsOption.Parse(t, "--tokens")
                 : local.Tokenizer.Encode(r.GetValue(prompt) ?? "", addBos: true);
             if (ids.Count == 0) ids = [local.Tokenizer.BosId];
 

@@ -48,7 +48,7 @@ internal static class ModelCommands
         var cmd = new Command("logits", "Print the last position's logits for a token sequence") { model, tokens, json, threads, tokenizer };
         cmd.SetAction((r, _) => CliRun.Guard(() =>
         {
-            var ids = CliRun.ParseTokens(r.GetValue(tokens)!, "--tokens");
+            var ids = TokenIdsOption.Parse(r.GetValue(tokens)!, "--tokens");
             if (ids.Length == 0) throw new UsageException("--tokens: pass at least one token id.");
             using var engine = TransformerModel.Load(RagTune.Models.Downloads.ModelResolver.Resolve(r.GetValue(model)!));
             using var session = new InferenceSession(engine, new SessionOptions(Math.Min(engine.Config.ContextLength, Math.Max(ids.Length, 16)), Threads: r.GetValue(threads)));

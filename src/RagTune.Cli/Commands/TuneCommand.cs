@@ -59,7 +59,7 @@ internal static class TuneCommand
             [nameof(TuneOptions.Seed)] = seed, [nameof(TuneOptions.Threads)] = threads, [nameof(TuneOptions.Resume)] = resume,
             [nameof(TuneOptions.Recompute)] = recompute,
         };
-        cmd.SetAction((r, ct) => CliRun.Guard(flags, () =>
+        cmd.SetAction((r, ct) => SettingFlags.Guard(flags, () =>
         {
             var options = new TuneOptions
             {

@@ -47,7 +47,7 @@ internal static class TuneEmbeddingsCommand
             [nameof(EmbeddingTuneOptions.RecallK)] = recallK, [nameof(EmbeddingTuneOptions.MaxTokens)] = maxTokens,
             [nameof(EmbeddingTuneOptions.Seed)] = seed, [nameof(EmbeddingTuneOptions.Threads)] = threads,
         };
-        cmd.SetAction((r, ct) => CliRun.Guard(flags, async () =>
+        cmd.SetAction((r, ct) => SettingFlags.Guard(flags, async () =>
         {
             var prefixes = LocalEmbeddingOptions.ForFamily(r.GetValue(family));
             var options = new EmbeddingTuneOptions

@@ -17,7 +17,7 @@ namespace RagTune.Engine.Encoders;
 /// <param name="TypeVocabSize">Segment (token type) count (<c>type_vocab_size</c>, 2 for BERT).</param>
 /// <param name="LayerNormEps">LayerNorm epsilon (<c>layer_norm_eps</c>, 1e-12 for BERT).</param>
 /// <param name="NumLabels">Classification outputs for <c>BertForSequenceClassification</c>; 0 for a bare encoder.</param>
-internal sealed record BertConfig(
+public sealed record BertConfig(
     int VocabSize,
     int Hidden,
     int Layers,

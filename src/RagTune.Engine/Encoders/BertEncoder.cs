@@ -7,7 +7,7 @@ namespace RagTune.Engine.Encoders;
 /// A loaded BERT encoder: immutable <see cref="BertConfig"/> and read-only <see cref="BertWeights"/> over a mapped
 /// <c>model.safetensors</c>. Thread-safe to share; each thread runs its own <see cref="BertSession"/>.
 /// </summary>
-internal sealed class BertEncoder : IDisposable
+public sealed class BertEncoder : IDisposable
 {
     private readonly IEncoderTensors _file;
 
@@ -26,7 +26,10 @@ internal sealed class BertEncoder : IDisposable
     public BertConfig Config { get; }
 
     /// <summary>Weights (views into the mapped file).</summary>
-    public BertWeights Weights { get; }
+    internal BertWeights Weights { get; }
+
+    /// <summary>True when the checkpoint has BERT's pooler (dense + tanh over [CLS]), which a classification head reads.</summary>
+    public bool HasPooler => !Weights.PoolerWeight.IsEmpty;
 
     /// <summary>Path of the weights file.</summary>
     public string WeightsPath => _file.Path;
@@ -98,10 +101,11 @@ internal sealed class BertEncoder : IDisposable
         }
     }
 
+    /// <inheritdoc/>
     public void Dispose() => _file.Dispose();
 }
 
 /// <summary>What a BERT GGUF says beyond the weights.</summary>
 /// <param name="Tokens">tokenizer.ggml.tokens: llama.cpp's WordPiece form (word-initial pieces carry ▁, continuations no ##).</param>
 /// <param name="PoolingType">bert.pooling_type as llama.cpp numbers it: 0 none, 1 mean, 2 cls, 3 last, 4 rank.</param>
-internal sealed record BertGgufInfo(string[] Tokens, int PoolingType);
+public sealed record BertGgufInfo(string[] Tokens, int PoolingType);

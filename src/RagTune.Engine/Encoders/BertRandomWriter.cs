@@ -16,7 +16,7 @@ namespace RagTune.Engine.Encoders;
 /// generator in numpy, so its golden outputs apply to the files written here without committing any weights.
 /// Matrices use scale √(3 / fan-in) (unit variance outputs), LayerNorm weights 1 ± 0.2, biases ± 0.1, embeddings ± 0.5.
 /// </remarks>
-internal static class BertRandomWriter
+public static class BertRandomWriter
 {
     /// <summary>Writes <c>config.json</c> and <c>model.safetensors</c> into <paramref name="folder"/> (created if needed).</summary>
     public static void Write(string folder, BertConfig config, ulong seed, bool f16)

@@ -23,7 +23,7 @@ namespace RagTune.Engine.Encoders;
 /// Run state of a BERT forward pass: activation buffers sized for the largest batch seen so far (grown on demand,
 /// reused afterwards) and a thread pool. Not thread-safe: one session per thread.
 /// </summary>
-internal sealed unsafe class BertSession : IDisposable
+public sealed unsafe class BertSession : IDisposable
 {
     private readonly BertEncoder _model;
     private readonly KernelThreadPool _pool;
@@ -226,6 +226,7 @@ internal sealed unsafe class BertSession : IDisposable
         _capacity = cap;
     }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         _pool.Dispose();

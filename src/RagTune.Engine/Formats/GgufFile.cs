@@ -15,7 +15,7 @@ namespace RagTune.Engine.Formats;
 /// uint64 offset); padding to <c>general.alignment</c> (default 32); tensor data. All little-endian; strings are a
 /// uint64 byte length followed by UTF-8 without terminator.
 /// </remarks>
-internal sealed unsafe class GgufFile : IDisposable
+public sealed unsafe class GgufFile : IDisposable
 {
     /// <summary>Alignment of tensor data when <c>general.alignment</c> is absent (GGUF_DEFAULT_ALIGNMENT).</summary>
     public const int DefaultAlignment = 32;
@@ -360,5 +360,6 @@ internal sealed unsafe class GgufFile : IDisposable
     private ModelFormatException WrongType(string key, GgufValue v, string expected) => new(Path,
         $"metadata '{key}' is {(v.ArrayElementType is { } e ? $"an array of {e}" : v.Type.ToString())}, expected {expected}; the file does not follow the GGUF conventions for this key.");
 
+    /// <inheritdoc/>
     public void Dispose() => _file.Dispose();
 }

@@ -6,7 +6,7 @@ namespace RagTune.Engine.Formats;
 /// One tensor's entry in a GGUF file. <paramref name="Dims"/> is ggml's <c>ne</c>, innermost first: a PyTorch
 /// weight <c>[out, in]</c> has Dims = [in, out]. <paramref name="Offset"/> is relative to the file's data offset.
 /// </summary>
-internal readonly record struct GgufTensorInfo(string Name, GgmlType Type, long[] Dims, long Offset)
+public readonly record struct GgufTensorInfo(string Name, GgmlType Type, long[] Dims, long Offset)
 {
     /// <summary>Product of the dimensions (1 for a 0-D tensor).</summary>
     public long ElementCount

@@ -26,7 +26,7 @@ internal enum GgufValueType : uint
 /// own CLR type (<c>uint</c> for UInt32, <c>float</c> for Float32, …), or for arrays a typed CLR array
 /// (<c>string[]</c>, <c>float[]</c>, <c>int[]</c>, …; <c>GgufValue[]</c> for arrays of arrays). Immutable.
 /// </summary>
-internal sealed class GgufValue
+public sealed class GgufValue
 {
     private GgufValue(GgufValueType type, object value, GgufValueType? elementType)
     {
@@ -36,36 +36,36 @@ internal sealed class GgufValue
     }
 
     /// <summary>The value's GGUF type.</summary>
-    public GgufValueType Type { get; }
+    internal GgufValueType Type { get; }
 
     /// <summary>The CLR value (see the class remarks for the mapping).</summary>
     public object Value { get; }
 
     /// <summary>For arrays, the type of the elements; null otherwise.</summary>
-    public GgufValueType? ArrayElementType { get; }
+    internal GgufValueType? ArrayElementType { get; }
 
     /// <summary>Number of elements of an array value; 0 for scalars.</summary>
     public int ArrayLength => Value is Array a ? a.Length : 0;
 
-    public static GgufValue FromUInt8(byte v) => new(GgufValueType.UInt8, v, null);
-    public static GgufValue FromInt8(sbyte v) => new(GgufValueType.Int8, v, null);
-    public static GgufValue FromUInt16(ushort v) => new(GgufValueType.UInt16, v, null);
-    public static GgufValue FromInt16(short v) => new(GgufValueType.Int16, v, null);
-    public static GgufValue FromUInt32(uint v) => new(GgufValueType.UInt32, v, null);
-    public static GgufValue FromInt32(int v) => new(GgufValueType.Int32, v, null);
-    public static GgufValue FromFloat32(float v) => new(GgufValueType.Float32, v, null);
-    public static GgufValue FromBool(bool v) => new(GgufValueType.Bool, v, null);
-    public static GgufValue FromString(string v) => new(GgufValueType.String, v ?? throw new ArgumentNullException(nameof(v)), null);
-    public static GgufValue FromUInt64(ulong v) => new(GgufValueType.UInt64, v, null);
-    public static GgufValue FromInt64(long v) => new(GgufValueType.Int64, v, null);
-    public static GgufValue FromFloat64(double v) => new(GgufValueType.Float64, v, null);
+    internal static GgufValue FromUInt8(byte v) => new(GgufValueType.UInt8, v, null);
+    internal static GgufValue FromInt8(sbyte v) => new(GgufValueType.Int8, v, null);
+    internal static GgufValue FromUInt16(ushort v) => new(GgufValueType.UInt16, v, null);
+    internal static GgufValue FromInt16(short v) => new(GgufValueType.Int16, v, null);
+    internal static GgufValue FromUInt32(uint v) => new(GgufValueType.UInt32, v, null);
+    internal static GgufValue FromInt32(int v) => new(GgufValueType.Int32, v, null);
+    internal static GgufValue FromFloat32(float v) => new(GgufValueType.Float32, v, null);
+    internal static GgufValue FromBool(bool v) => new(GgufValueType.Bool, v, null);
+    internal static GgufValue FromString(string v) => new(GgufValueType.String, v ?? throw new ArgumentNullException(nameof(v)), null);
+    internal static GgufValue FromUInt64(ulong v) => new(GgufValueType.UInt64, v, null);
+    internal static GgufValue FromInt64(long v) => new(GgufValueType.Int64, v, null);
+    internal static GgufValue FromFloat64(double v) => new(GgufValueType.Float64, v, null);
 
     /// <summary>
     /// An array value. <paramref name="items"/> must be the CLR array type of <paramref name="elementType"/>
     /// (<c>byte[]</c> for UInt8, <c>string[]</c> for String, <c>GgufValue[]</c> of array values for Array, …).
     /// The array is kept, not copied; do not change it afterwards.
     /// </summary>
-    public static GgufValue FromArray(GgufValueType elementType, Array items)
+    internal static GgufValue FromArray(GgufValueType elementType, Array items)
     {
         ArgumentNullException.ThrowIfNull(items);
         var expected = ClrArrayType(elementType);
@@ -85,7 +85,7 @@ internal sealed class GgufValue
     }
 
     /// <summary>The CLR array type that holds a GGUF array of <paramref name="elementType"/>.</summary>
-    public static Type ClrArrayType(GgufValueType elementType) => elementType switch
+    internal static Type ClrArrayType(GgufValueType elementType) => elementType switch
     {
         GgufValueType.UInt8 => typeof(byte[]),
         GgufValueType.Int8 => typeof(sbyte[]),
@@ -104,7 +104,7 @@ internal sealed class GgufValue
     };
 
     /// <summary>Bytes one value of a fixed-size type takes in the file; 0 for String and Array.</summary>
-    public static int FixedSize(GgufValueType type) => type switch
+    internal static int FixedSize(GgufValueType type) => type switch
     {
         GgufValueType.UInt8 or GgufValueType.Int8 or GgufValueType.Bool => 1,
         GgufValueType.UInt16 or GgufValueType.Int16 => 2,
@@ -114,7 +114,7 @@ internal sealed class GgufValue
     };
 
     /// <summary>True for the eight integer types.</summary>
-    public static bool IsInteger(GgufValueType type) => type is GgufValueType.UInt8 or GgufValueType.Int8
+    internal static bool IsInteger(GgufValueType type) => type is GgufValueType.UInt8 or GgufValueType.Int8
         or GgufValueType.UInt16 or GgufValueType.Int16 or GgufValueType.UInt32 or GgufValueType.Int32
         or GgufValueType.UInt64 or GgufValueType.Int64;
 

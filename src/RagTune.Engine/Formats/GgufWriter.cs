@@ -11,7 +11,7 @@ namespace RagTune.Engine.Formats;
 /// file beside the target and renames it over the target, so a crash never leaves a half-written model behind.
 /// The same inputs always give the same bytes.
 /// </summary>
-internal sealed class GgufWriter
+public sealed class GgufWriter
 {
     private const uint Version = 3;
 
@@ -49,14 +49,27 @@ internal sealed class GgufWriter
         }
     }
 
+    /// <summary>Sets a string value (see <see cref="Set"/>).</summary>
     public void SetString(string key, string value) => Set(key, GgufValue.FromString(value));
+
+    /// <summary>Sets a UInt32 value (see <see cref="Set"/>).</summary>
     public void SetUInt32(string key, uint value) => Set(key, GgufValue.FromUInt32(value));
-    public void SetInt32(string key, int value) => Set(key, GgufValue.FromInt32(value));
+    internal void SetInt32(string key, int value) => Set(key, GgufValue.FromInt32(value));
+
+    /// <summary>Sets a Float32 value (see <see cref="Set"/>).</summary>
     public void SetFloat32(string key, float value) => Set(key, GgufValue.FromFloat32(value));
+
+    /// <summary>Sets a Bool value (see <see cref="Set"/>).</summary>
     public void SetBool(string key, bool value) => Set(key, GgufValue.FromBool(value));
-    public void SetUInt64(string key, ulong value) => Set(key, GgufValue.FromUInt64(value));
+    internal void SetUInt64(string key, ulong value) => Set(key, GgufValue.FromUInt64(value));
+
+    /// <summary>Sets an array of strings (see <see cref="Set"/>).</summary>
     public void SetStringArray(string key, string[] values) => Set(key, GgufValue.FromArray(GgufValueType.String, values));
+
+    /// <summary>Sets an array of Float32 (see <see cref="Set"/>).</summary>
     public void SetFloat32Array(string key, float[] values) => Set(key, GgufValue.FromArray(GgufValueType.Float32, values));
+
+    /// <summary>Sets an array of Int32 (see <see cref="Set"/>).</summary>
     public void SetInt32Array(string key, int[] values) => Set(key, GgufValue.FromArray(GgufValueType.Int32, values));
 
     /// <summary>Adds a tensor whose bytes are given now (copied). <paramref name="dims"/> is ggml's ne, innermost first.</summary>

@@ -9,13 +9,13 @@ namespace RagTune.Engine.Formats;
 /// <see cref="FileNotFoundException"/>, also an <see cref="IOException"/>, so catching <see cref="IOException"/>
 /// catches every failure to load a model file.
 /// </remarks>
-internal class ModelFormatException : IOException
+public class ModelFormatException : IOException
 {
-    public ModelFormatException() { }
+    internal ModelFormatException() { }
 
-    public ModelFormatException(string message) : base(message) { }
+    internal ModelFormatException(string message) : base(message) { }
 
-    public ModelFormatException(string message, Exception innerException) : base(message, innerException) { }
+    internal ModelFormatException(string message, Exception innerException) : base(message, innerException) { }
 
     /// <summary>Creates the exception with the message prefixed by the file it is about.</summary>
     public ModelFormatException(string filePath, string message, Exception? innerException = null)

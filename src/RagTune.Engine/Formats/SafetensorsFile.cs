@@ -4,7 +4,7 @@ using RagTune.Engine.Tensors;
 namespace RagTune.Engine.Formats;
 
 /// <summary>One tensor's entry in a safetensors header; offsets are relative to the data section.</summary>
-internal sealed record SafetensorsTensorInfo(string Name, string Dtype, long[] Shape, long Begin, long End)
+public sealed record SafetensorsTensorInfo(string Name, string Dtype, long[] Shape, long Begin, long End)
 {
     /// <summary>Number of elements (1 for a scalar).</summary>
     public long ElementCount => Shape.Aggregate(1L, (a, d) => checked(a * d));
@@ -17,7 +17,7 @@ internal sealed record SafetensorsTensorInfo(string Name, string Dtype, long[] S
 /// data section. Row-major (C order), little-endian. Every offset and size is checked at open, so a file whose header
 /// lies fails with the tensor named instead of reading out of bounds. Views are invalid once this is disposed.
 /// </summary>
-internal sealed unsafe class SafetensorsFile : IDisposable
+public sealed unsafe class SafetensorsFile : IDisposable
 {
     /// <summary>The key of the free-form string map in the header.</summary>
     public const string MetadataKey = "__metadata__";
@@ -190,10 +190,10 @@ internal sealed unsafe class SafetensorsFile : IDisposable
     }
 
     /// <summary>The header entry of <paramref name="name"/>, or null.</summary>
-    public SafetensorsTensorInfo? Find(string name) => _byName.GetValueOrDefault(name);
+    internal SafetensorsTensorInfo? Find(string name) => _byName.GetValueOrDefault(name);
 
     /// <summary>The raw bytes of a tensor, in place.</summary>
-    public ReadOnlySpan<byte> GetBytes(SafetensorsTensorInfo info) =>
+    internal ReadOnlySpan<byte> GetBytes(SafetensorsTensorInfo info) =>
         new(_file.Pointer + DataOffset + info.Begin, checked((int)(info.End - info.Begin)));
 
     /// <summary>
@@ -218,5 +218,6 @@ internal sealed unsafe class SafetensorsFile : IDisposable
         return true;
     }
 
+    /// <inheritdoc/>
     public void Dispose() => _file.Dispose();
 }

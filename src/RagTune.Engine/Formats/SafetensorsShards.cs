@@ -9,10 +9,11 @@ namespace RagTune.Engine.Formats;
 /// <c>SAFE_WEIGHTS_INDEX_NAME</c>). Every shard is opened and checked up front, so a missing shard fails at load
 /// with its name.
 /// </summary>
-internal sealed class SafetensorsShards : IDisposable
+public sealed class SafetensorsShards : IDisposable
 {
+    /// <summary>The weights file of an unsharded checkpoint (transformers' <c>SAFE_WEIGHTS_NAME</c>).</summary>
     public const string SingleFileName = "model.safetensors";
-    public const string IndexFileName = "model.safetensors.index.json";
+    internal const string IndexFileName = "model.safetensors.index.json";
 
     private readonly List<SafetensorsFile> _files;
     private readonly Dictionary<string, SafetensorsFile> _owner;
@@ -33,6 +34,7 @@ internal sealed class SafetensorsShards : IDisposable
     /// <summary>Every tensor name, in file then header order.</summary>
     public IEnumerable<string> TensorNames => _files.SelectMany(f => f.Tensors.Select(t => t.Name));
 
+    /// <summary>Opens the checkpoint in <paramref name="folder"/>: its index and every shard, or the single file.</summary>
     public static SafetensorsShards Open(string folder)
     {
         var full = Path.GetFullPath(folder);
@@ -115,6 +117,7 @@ internal sealed class SafetensorsShards : IDisposable
     /// <summary>The file holding <paramref name="name"/>, or null.</summary>
     public SafetensorsFile? FileOf(string name) => _owner.GetValueOrDefault(name);
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         foreach (var f in _files) f.Dispose();

@@ -11,7 +11,7 @@ namespace RagTune.Engine.Formats;
 /// bytes (so the data section starts aligned, as the reference writer does), written atomically like
 /// <see cref="GgufWriter"/>. Identical input gives identical bytes.
 /// </summary>
-internal sealed class SafetensorsWriter
+public sealed class SafetensorsWriter
 {
     private readonly List<KeyValuePair<string, string>> _metadata = [];
     private readonly List<(string Name, string Dtype, long[] Shape, long Bytes, Action<Stream> Write)> _tensors = [];

@@ -8,7 +8,7 @@ namespace RagTune.Engine.Kernels;
 //   i   rotation pair index, 0 <= i < hd/2
 
 /// <summary>How the rotary embedding pairs up the elements of a head (llama.cpp's rope types).</summary>
-internal enum RopeMode
+public enum RopeMode
 {
     /// <summary>LLAMA_ROPE_TYPE_NORM (Llama, SmolLM in GGUF): rotates adjacent pairs (x[2i], x[2i+1]).</summary>
     Normal,

@@ -8,9 +8,9 @@ namespace RagTune.Engine.Models;
 /// Maps a GGUF file's metadata and tensor names (llama.cpp's naming: <c>token_embd</c>, <c>blk.N.attn_q</c>, …)
 /// onto engine weights. The only place GGUF names are known.
 /// </summary>
-internal static class GgufModelLoader
+public static class GgufModelLoader
 {
-    public static TransformerModel Load(string path)
+    internal static TransformerModel Load(string path)
     {
         var file = GgufFile.Open(path);
         try
@@ -52,6 +52,7 @@ internal static class GgufModelLoader
     /// <summary>The canon layer's weight of block <paramref name="layer"/>.</summary>
     public static string CanonTensor(int layer) => $"blk.{layer}.{CanonTensorSuffix}";
 
+    /// <summary>The hyperparameters in <paramref name="file"/>'s metadata, checked; a missing or bad key throws naming it.</summary>
     public static ModelConfig ReadConfig(GgufFile file)
     {
         var family = RequireArchitecture(file);

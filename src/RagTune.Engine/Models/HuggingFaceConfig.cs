@@ -14,8 +14,9 @@ namespace RagTune.Engine.Models;
 /// <param name="HasQkvBias">Q/K/V projections carry biases (Qwen2, or llama with attention_bias).</param>
 /// <param name="BosTokenId">bos_token_id, when given.</param>
 /// <param name="EosTokenId">eos_token_id (the first, when a list), when given.</param>
-internal sealed record HuggingFaceConfig(ModelConfig Config, ModelArchitecture Family, bool TiedOutput, bool HasQkvBias, int? BosTokenId, int? EosTokenId)
+public sealed record HuggingFaceConfig(ModelConfig Config, ModelArchitecture Family, bool TiedOutput, bool HasQkvBias, int? BosTokenId, int? EosTokenId)
 {
+    /// <summary>The file's name in a Hugging Face model folder.</summary>
     public const string FileName = "config.json";
 
     /// <summary>Reads <paramref name="path"/>: a config.json, or a folder holding one.</summary>

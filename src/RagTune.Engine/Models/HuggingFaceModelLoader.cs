@@ -6,7 +6,7 @@ using RagTune.Engine.Tensors;
 namespace RagTune.Engine.Models;
 
 /// <summary>Hugging Face tensor names ↔ llama.cpp GGUF names, for the Llama-family layout (llama, qwen2).</summary>
-internal static class HuggingFaceNames
+public static class HuggingFaceNames
 {
     // (GGUF name within a block, HF name within model.layers.N) — transformers' LlamaDecoderLayer / Qwen2DecoderLayer
     // modules and llama.cpp's tensor_mapping.py.

@@ -16,11 +16,12 @@ namespace RagTune.Engine.Models;
 /// own position; <see cref="InferenceSession.Forward(ReadOnlySpan{SlotTokens}, ReadOnlySpan{int})"/> runs tokens of
 /// several of them in one pass, each weight read once for all.
 /// </param>
-internal sealed record SessionOptions(int ContextSize = 0, int BatchSize = 64, int Threads = 0, int Slots = 1)
+public sealed record SessionOptions(int ContextSize = 0, int BatchSize = 64, int Threads = 0, int Slots = 1)
 {
+    /// <summary>The context a session gets when <see cref="ContextSize"/> is 0: the model's, up to this many tokens.</summary>
     public const int DefaultContextCap = 16_384;
 
-    public SessionOptions Resolve(ModelConfig config)
+    internal SessionOptions Resolve(ModelConfig config)
     {
         if (ContextSize < 0) throw new ArgumentOutOfRangeException(nameof(ContextSize), ContextSize, "Context size must be 0 (model default) or positive.");
         if (BatchSize is < 1 or > 4096) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "Batch size must be between 1 and 4096.");
@@ -35,7 +36,7 @@ internal sealed record SessionOptions(int ContextSize = 0, int BatchSize = 64, i
 /// <paramref name="Count"/> consecutive tokens of one slot's sequence in a batched forward pass (a prefill chunk, or
 /// the one token a decode step adds).
 /// </summary>
-internal readonly record struct SlotTokens(int Slot, int Count);
+public readonly record struct SlotTokens(int Slot, int Count);
 
 /// <summary>Thrown when a sequence would not fit in the session's context window.</summary>
 internal sealed class ContextOverflowException(string message) : InvalidOperationException(message);
@@ -47,7 +48,7 @@ internal sealed class ContextOverflowException(string message) : InvalidOperatio
 /// position; the single-sequence members (<see cref="Forward(ReadOnlySpan{int})"/>, <see cref="Position"/>,
 /// <see cref="Logits"/>) work on slot 0. All slots share one <see cref="Adapter"/>.
 /// </summary>
-internal sealed unsafe class InferenceSession : IDisposable
+public sealed unsafe class InferenceSession : IDisposable
 {
     // Dimension legend: B batch (prefill chunk), D width, Q = H*hd, K = KvH*hd, F ffn width, V vocab,
     // C context (cache length), L layers.
@@ -76,6 +77,7 @@ internal sealed unsafe class InferenceSession : IDisposable
     private int _loraHiddenRank;         // R the buffer above was sized for
     private bool _disposed;
 
+    /// <summary>Allocates the run state and KV cache for <paramref name="model"/> (which must outlive the session).</summary>
     public InferenceSession(TransformerModel model, SessionOptions? options = null)
     {
         _model = model;
@@ -133,8 +135,9 @@ internal sealed unsafe class InferenceSession : IDisposable
         }
     }
 
-    public TransformerModel Model => _model;
+    internal TransformerModel Model => _model;
 
+    /// <summary>The options the session was made with, resolved against the model (context length, threads).</summary>
     public SessionOptions Options { get; }
 
     /// <summary>Native bytes held by this session (run state + KV cache); pages are touched only as used.</summary>
@@ -402,6 +405,7 @@ internal sealed unsafe class InferenceSession : IDisposable
 
     private static Span<float> Rows(float* basePtr, int rows, int width) => new(basePtr, rows * width);
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         if (_disposed) return;

@@ -16,11 +16,11 @@ namespace RagTune.Engine.Models;
 /// halves for NORM RoPE, so conversion permutes the rows (convert_hf_to_gguf.py's <c>LlamaModel.permute</c>).
 /// Families whose GGUF layout is already NeoX (qwen2) are copied as they are.
 /// </param>
-internal sealed record ModelArchitecture(string Name, RopeMode GgufRope, bool HasQkvBias, string HfModelType, string HfClass, bool PermuteQkForGguf)
+public sealed record ModelArchitecture(string Name, RopeMode GgufRope, bool HasQkvBias, string HfModelType, string HfClass, bool PermuteQkForGguf)
 {
-    public static readonly ModelArchitecture Llama = new("llama", RopeMode.Normal, HasQkvBias: false, "llama", "LlamaForCausalLM", PermuteQkForGguf: true);
+    internal static readonly ModelArchitecture Llama = new("llama", RopeMode.Normal, HasQkvBias: false, "llama", "LlamaForCausalLM", PermuteQkForGguf: true);
 
-    public static readonly ModelArchitecture Qwen2 = new("qwen2", RopeMode.NeoX, HasQkvBias: true, "qwen2", "Qwen2ForCausalLM", PermuteQkForGguf: false);
+    internal static readonly ModelArchitecture Qwen2 = new("qwen2", RopeMode.NeoX, HasQkvBias: true, "qwen2", "Qwen2ForCausalLM", PermuteQkForGguf: false);
 
     /// <summary>Every architecture the engine runs.</summary>
     public static IReadOnlyList<ModelArchitecture> All { get; } = [Llama, Qwen2];

@@ -22,7 +22,7 @@ namespace RagTune.Engine.Models;
 /// <param name="CanonKernel">Kernel size K of the canon layer before each block's attention (<see cref="Canon"/>;
 /// <c>blk.N.attn_canon.weight</c> [K, D] f32, metadata <c>{arch}.canon.kernel_size</c>); 0, every standard model, for none.
 /// A RagTune extension: only our engine runs such a file.</param>
-internal sealed record ModelConfig(
+public sealed record ModelConfig(
     string Architecture,
     int Dim,
     int HiddenDim,

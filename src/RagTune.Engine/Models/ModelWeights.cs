@@ -23,13 +23,18 @@ internal sealed class LayerWeights
 }
 
 /// <summary>All weights of a decoder. Engine names only: checkpoint names are mapped by the loaders.</summary>
-internal sealed class ModelWeights
+public sealed class ModelWeights
 {
-    public TensorView TokenEmbedding; // [V, D]
-    public LayerWeights[] Layers = [];
-    public TensorView OutputNorm;     // [D] f32
-    public TensorView Output;         // [V, D]; the same view as TokenEmbedding when tied
-    public bool TiedOutput;
+    internal TensorView TokenEmbedding; // [V, D]
+    internal LayerWeights[] Layers = [];
+    internal TensorView OutputNorm;     // [D] f32
+    internal TensorView Output;         // [V, D]; the same view as TokenEmbedding when tied
+
+    /// <summary>True when the output projection is the token embedding (one matrix, counted once).</summary>
+    public bool TiedOutput { get; internal set; }
+
+    /// <summary>True when the attention's query, key and value projections carry biases (qwen2).</summary>
+    public bool QkvBias => Layers.Length > 0 && !Layers[0].Bq.IsEmpty;
 
     /// <summary>Bytes of weight data referenced (tied output counted once).</summary>
     public long ByteLength

@@ -9,7 +9,7 @@ namespace RagTune.Engine.Models;
 /// <param name="LowFreqFactor">Wavelengths above <c>original / low</c> are fully scaled (1 for Llama 3.x).</param>
 /// <param name="HighFreqFactor">Wavelengths below <c>original / high</c> are untouched (4 for Llama 3.x).</param>
 /// <param name="OriginalContextLength">Context the base model was trained for (<c>original_max_position_embeddings</c>, 8192).</param>
-internal sealed record RopeScaling(float Factor, float LowFreqFactor, float HighFreqFactor, int OriginalContextLength)
+public sealed record RopeScaling(float Factor, float LowFreqFactor, float HighFreqFactor, int OriginalContextLength)
 {
     /// <summary>Llama 3.1 / 3.2's published values (config.json of meta-llama/Llama-3.2-1B).</summary>
     public static RopeScaling Llama3 { get; } = new(32f, 1f, 4f, 8192);
@@ -19,6 +19,17 @@ internal sealed record RopeScaling(float Factor, float LowFreqFactor, float High
     {
         if (!(Factor >= 1 && float.IsFinite(Factor) && LowFreqFactor > 0 && HighFreqFactor > LowFreqFactor && OriginalContextLength > 0))
             throw new Formats.ModelFormatException($"{source}: invalid llama3 rope scaling (factor {Factor}, low_freq_factor {LowFreqFactor}, high_freq_factor {HighFreqFactor}, original context {OriginalContextLength}): need factor >= 1, 0 < low < high and a positive context. Fix the config.");
+    }
+
+    /// <summary>
+    /// <see cref="FrequencyDivisors(ReadOnlySpan{float})"/> of the rotary table of a model with <paramref name="headDim"/>
+    /// and <paramref name="theta"/> (for writers of <c>rope_freqs.weight</c>).
+    /// </summary>
+    public float[] FrequencyDivisors(int headDim, float theta)
+    {
+        var invFreq = new float[headDim / 2];
+        Kernels.Rope.InverseFrequencies(invFreq, headDim, theta);
+        return FrequencyDivisors(invFreq);
     }
 
     /// <summary>

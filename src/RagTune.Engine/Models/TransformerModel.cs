@@ -8,7 +8,7 @@ namespace RagTune.Engine.Models;
 /// A loaded decoder: config + weights + the mapping that keeps the weights alive. Immutable after load and
 /// shareable across threads; per-conversation state lives in <see cref="InferenceSession"/>.
 /// </summary>
-internal sealed class TransformerModel : IDisposable
+public sealed class TransformerModel : IDisposable
 {
     private readonly IDisposable _owner;
 
@@ -45,8 +45,10 @@ internal sealed class TransformerModel : IDisposable
     /// <summary>The file (or Hugging Face folder) the model was loaded from.</summary>
     public string Path { get; }
 
+    /// <summary>The hyperparameters (validated at load).</summary>
     public ModelConfig Config { get; }
 
+    /// <summary>Read-only views of the weights in the mapped file.</summary>
     public ModelWeights Weights { get; }
 
     /// <summary>The GGUF file when loaded from one (its metadata carries the tokenizer); null for llama2.c files.</summary>
@@ -68,6 +70,7 @@ internal sealed class TransformerModel : IDisposable
         return ModelFileProbe.Detect(path) == ModelFileKind.Gguf ? GgufModelLoader.Load(path) : LlamaCModelLoader.Load(path);
     }
 
+    /// <inheritdoc/>
     public void Dispose() => _owner.Dispose();
 }
 

@@ -6,7 +6,7 @@ namespace RagTune.Engine.Sampling;
 /// Chooses the next token from logits. Buffers are sized to the vocabulary once, so sampling allocates
 /// nothing per token. The RNG is our own (xoshiro256**) so a seed gives the same tokens on every .NET.
 /// </summary>
-internal sealed class Sampler
+public sealed class Sampler
 {
     private readonly SamplerOptions _options;
     private readonly float[] _work;    // [V] penalised / scaled logits, then probabilities
@@ -16,6 +16,7 @@ internal sealed class Sampler
     private int _recentHead;
     private ulong _s0, _s1, _s2, _s3;
 
+    /// <summary>A sampler over logits of <paramref name="vocabSize"/> entries; <paramref name="options"/> are validated here.</summary>
     public Sampler(int vocabSize, SamplerOptions options)
     {
         options.Validate();
@@ -26,7 +27,7 @@ internal sealed class Sampler
         Reseed(options.Seed);
     }
 
-    public SamplerOptions Options => _options;
+    internal SamplerOptions Options => _options;
 
     /// <summary>Restarts the RNG stream from <paramref name="seed"/>.</summary>
     public void Reseed(ulong seed)

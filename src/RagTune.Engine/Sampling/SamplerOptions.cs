@@ -11,7 +11,7 @@ namespace RagTune.Engine.Sampling;
 /// <param name="RepeatPenalty">Penalise tokens seen in the last <paramref name="RepeatLastN"/> (1 = off), as in CTRL / llama.cpp.</param>
 /// <param name="RepeatLastN">How many recent tokens the repetition penalty looks at.</param>
 /// <param name="Seed">Seed of the sampling RNG; the same seed and inputs give the same tokens.</param>
-internal sealed record SamplerOptions(
+public sealed record SamplerOptions(
     float Temperature = 0.8f,
     int TopK = 40,
     float TopP = 0.95f,

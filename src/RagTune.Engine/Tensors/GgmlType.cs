@@ -3,45 +3,76 @@ namespace RagTune.Engine.Tensors;
 /// <summary>
 /// Tensor element types, numbered exactly as ggml's <c>enum ggml_type</c> so GGUF files read and write
 /// without a translation table. Types the engine cannot compute with are still named, so that a file
-/// holding them gets a clear "unsupported type" error instead of a garbled read.
+/// holding them gets a clear "unsupported type" error instead of a garbled read ("named only": not computed).
 /// </summary>
-internal enum GgmlType : uint
+public enum GgmlType : uint
 {
+    /// <summary>32-bit float.</summary>
     F32 = 0,
+    /// <summary>IEEE half float.</summary>
     F16 = 1,
+    /// <summary>Blocks of 32: fp16 scale + 32 4-bit values.</summary>
     Q4_0 = 2,
+    /// <summary>Blocks of 32: fp16 scale and minimum + 4-bit values (named only).</summary>
     Q4_1 = 3,
+    /// <summary>Blocks of 32: fp16 scale + 5-bit values (named only).</summary>
     Q5_0 = 6,
+    /// <summary>Blocks of 32: fp16 scale and minimum + 5-bit values (named only).</summary>
     Q5_1 = 7,
+    /// <summary>Blocks of 32: fp16 scale + 32 int8 values.</summary>
     Q8_0 = 8,
+    /// <summary>Blocks of 32: scale and sum + int8 values (named only).</summary>
     Q8_1 = 9,
+    /// <summary>K-quant super-blocks of 256 at 2 bits (named only).</summary>
     Q2_K = 10,
+    /// <summary>K-quant super-blocks of 256 at 3 bits (named only).</summary>
     Q3_K = 11,
+    /// <summary>K-quant super-blocks of 256 at 4 bits, with 6-bit sub-block scales and minimums.</summary>
     Q4_K = 12,
+    /// <summary>As <see cref="Q4_K"/> with a fifth bit per value.</summary>
     Q5_K = 13,
+    /// <summary>K-quant super-blocks of 256 at 6 bits with int8 sub-block scales.</summary>
     Q6_K = 14,
+    /// <summary>Super-blocks of 256 int8 values, ggml's partner of the K-quants (named only).</summary>
     Q8_K = 15,
+    /// <summary>ggml's IQ2_XXS (named only).</summary>
     IQ2_XXS = 16,
+    /// <summary>ggml's IQ2_XS (named only).</summary>
     IQ2_XS = 17,
+    /// <summary>ggml's IQ3_XXS (named only).</summary>
     IQ3_XXS = 18,
+    /// <summary>ggml's IQ1_S (named only).</summary>
     IQ1_S = 19,
+    /// <summary>ggml's IQ4_NL (named only).</summary>
     IQ4_NL = 20,
+    /// <summary>ggml's IQ3_S (named only).</summary>
     IQ3_S = 21,
+    /// <summary>ggml's IQ2_S (named only).</summary>
     IQ2_S = 22,
+    /// <summary>ggml's IQ4_XS (named only).</summary>
     IQ4_XS = 23,
+    /// <summary>8-bit integer (named only).</summary>
     I8 = 24,
+    /// <summary>16-bit integer (named only).</summary>
     I16 = 25,
+    /// <summary>32-bit integer (named only).</summary>
     I32 = 26,
+    /// <summary>64-bit integer (named only).</summary>
     I64 = 27,
+    /// <summary>64-bit float (named only).</summary>
     F64 = 28,
+    /// <summary>ggml's IQ1_M (named only).</summary>
     IQ1_M = 29,
+    /// <summary>bfloat16: the top 16 bits of a float.</summary>
     BF16 = 30,
+    /// <summary>ggml's ternary TQ1_0 (named only).</summary>
     TQ1_0 = 34,
+    /// <summary>ggml's ternary TQ2_0 (named only).</summary>
     TQ2_0 = 35,
 }
 
 /// <summary>Block layout of one tensor type: elements per block and bytes per block (ggml's type traits).</summary>
-internal readonly record struct GgmlTypeTraits(GgmlType Type, string Name, int BlockSize, int BlockBytes, bool Supported)
+public readonly record struct GgmlTypeTraits(GgmlType Type, string Name, int BlockSize, int BlockBytes, bool Supported)
 {
     /// <summary>Bytes taken by a row of <paramref name="elements"/> values; the row length must be a whole number of blocks.</summary>
     public long RowBytes(long elements)
@@ -53,7 +84,7 @@ internal readonly record struct GgmlTypeTraits(GgmlType Type, string Name, int B
 }
 
 /// <summary>The one traits table that drives size computation and dispatch (ggml's <c>type_traits</c>).</summary>
-internal static class GgmlTypes
+public static class GgmlTypes
 {
     // Block sizes and byte sizes from ggml-common.h. "Supported" means the engine computes with it.
     private static readonly GgmlTypeTraits[] s_traits = Build();

@@ -5,15 +5,21 @@ namespace RagTune.Engine.Tensors;
 /// file, or a native buffer). Rows are contiguous: element (r, c) is in row r, column c, and <see cref="Cols"/>
 /// is ggml's ne[0] (the innermost dimension). A PyTorch weight <c>[out, in]</c> is Rows = out, Cols = in.
 /// </summary>
-internal readonly unsafe struct TensorView
+public readonly unsafe struct TensorView
 {
-    public readonly byte* Data;
-    public readonly GgmlType Type;
-    public readonly long Rows;
-    public readonly int Cols;
-    public readonly long RowBytes;
+    internal readonly byte* Data;
 
-    public TensorView(byte* data, GgmlType type, long rows, int cols)
+    /// <summary>The element type of every row.</summary>
+    public readonly GgmlType Type;
+
+    /// <summary>Number of rows (ggml's ne[1]; 1 for a vector).</summary>
+    public readonly long Rows;
+
+    /// <summary>Elements per row (ggml's ne[0]).</summary>
+    public readonly int Cols;
+    internal readonly long RowBytes;
+
+    internal TensorView(byte* data, GgmlType type, long rows, int cols)
     {
         Data = data;
         Type = type;
@@ -22,9 +28,9 @@ internal readonly unsafe struct TensorView
         RowBytes = GgmlTypes.Traits(type).RowBytes(cols);
     }
 
-    public long ByteLength => RowBytes * Rows;
+    internal long ByteLength => RowBytes * Rows;
 
-    public bool IsEmpty => Data == null;
+    internal bool IsEmpty => Data == null;
 
     /// <summary>The bytes of row <paramref name="r"/>.</summary>
     public ReadOnlySpan<byte> Row(long r) => new(Data + r * RowBytes, checked((int)RowBytes));

@@ -8,7 +8,7 @@ namespace RagTune.Engine.Training;
 /// p ← p − (lr / (1 − β1ᵗ)) · m / (√v / √(1 − β2ᵗ) + eps).
 /// Moments are F32 arrays beside each parameter (2 × the adapter's size).
 /// </summary>
-internal sealed class AdamW
+public sealed class AdamW
 {
     private const string Magic = "RTADAMW";
     private const int FormatVersion = 1;
@@ -134,7 +134,7 @@ internal sealed class AdamW
 }
 
 /// <summary>Shape of the learning rate after warmup.</summary>
-internal enum LearningRateDecay
+public enum LearningRateDecay
 {
     /// <summary>Half a cosine from the peak down to the minimum (Loshchilov and Hutter 2017, no restarts).</summary>
     Cosine,
@@ -148,7 +148,7 @@ internal enum LearningRateDecay
 /// Linear warmup from 0 to <paramref name="PeakLr"/> over <paramref name="WarmupSteps"/>, then <paramref name="Decay"/> down to
 /// <paramref name="MinLr"/> at <paramref name="TotalSteps"/> (held there after).
 /// </summary>
-internal sealed record LearningRateSchedule(float PeakLr, int TotalSteps, int WarmupSteps = 0, LearningRateDecay Decay = LearningRateDecay.Cosine, float MinLr = 0f)
+public sealed record LearningRateSchedule(float PeakLr, int TotalSteps, int WarmupSteps = 0, LearningRateDecay Decay = LearningRateDecay.Cosine, float MinLr = 0f)
 {
     /// <summary>Learning rate of 0-based <paramref name="step"/>.</summary>
     public float At(int step)

@@ -13,7 +13,7 @@ namespace RagTune.Engine.Training;
 /// Names are the GGUF ones (<c>token_embd.weight</c>, <c>blk.{i}.attn_q.weight</c>, …); a tied output shares the
 /// embedding's parameter, so both uses add to one gradient.
 /// </summary>
-internal sealed unsafe class FullModelParameters
+public sealed unsafe class FullModelParameters
 {
     private readonly List<LoraParameter> _params = [];
     private readonly Dictionary<string, LoraParameter> _byName = new(StringComparer.Ordinal);

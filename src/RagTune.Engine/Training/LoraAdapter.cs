@@ -11,7 +11,7 @@ namespace RagTune.Engine.Training;
 /// (<c>blk.{i}.attn_q.weight</c>). <paramref name="pinned"/> puts both arrays on the pinned heap, so the engine can
 /// point <see cref="Tensors.TensorView"/>s at them for as long as the parameter lives (full fine-tuning's weights).
 /// </summary>
-internal sealed class LoraParameter(string name, int[] shape, bool pinned = false)
+public sealed class LoraParameter(string name, int[] shape, bool pinned = false)
 {
     /// <summary>State-dict name.</summary>
     public string Name { get; } = name;
@@ -27,7 +27,7 @@ internal sealed class LoraParameter(string name, int[] shape, bool pinned = fals
 }
 
 /// <summary>The adapter of one targeted linear layer: A [r, in], B [out, r].</summary>
-internal sealed class LoraModule(int layer, LoraTargets target, int inFeatures, int outFeatures, LoraParameter a, LoraParameter b)
+public sealed class LoraModule(int layer, LoraTargets target, int inFeatures, int outFeatures, LoraParameter a, LoraParameter b)
 {
     /// <summary>Block index.</summary>
     public int Layer { get; } = layer;
@@ -53,7 +53,7 @@ internal sealed class LoraModule(int layer, LoraTargets target, int inFeatures, 
 /// modified). B starts at zero and A Kaiming-uniform as PEFT initialises them (<c>kaiming_uniform_(a=√5)</c>, i.e.
 /// U(−1/√in, 1/√in)), so a fresh adapter leaves the model's outputs unchanged.
 /// </summary>
-internal sealed unsafe class LoraAdapter
+public sealed unsafe class LoraAdapter
 {
     private const string Magic = "RTLORA";
     private const int FormatVersion = 1;
@@ -107,7 +107,7 @@ internal sealed unsafe class LoraAdapter
     public LoraModule? Module(int layer, LoraTargets target) => _modules[layer * 7 + LoraTargetNames.Index(target)];
 
     /// <summary>[out, in] of the frozen weight behind <paramref name="target"/>.</summary>
-    public static (int Out, int In) ExpectedShape(ModelConfig c, LoraTargets target) => target switch
+    internal static (int Out, int In) ExpectedShape(ModelConfig c, LoraTargets target) => target switch
     {
         LoraTargets.Q => (c.QDim, c.Dim),
         LoraTargets.K or LoraTargets.V => (c.KvDim, c.Dim),

@@ -2,7 +2,7 @@ namespace RagTune.Engine.Training;
 
 /// <summary>The linear layers of a block a LoRA adapter can wrap (PEFT's <c>target_modules</c>).</summary>
 [Flags]
-internal enum LoraTargets
+public enum LoraTargets
 {
     /// <summary>No layer.</summary>
     None = 0,
@@ -25,7 +25,7 @@ internal enum LoraTargets
 }
 
 /// <summary>Names and parsing of <see cref="LoraTargets"/>.</summary>
-internal static class LoraTargetNames
+public static class LoraTargetNames
 {
     /// <summary>The seven targets in PEFT order; index = <see cref="Index"/>.</summary>
     public static readonly LoraTargets[] Order = [LoraTargets.Q, LoraTargets.K, LoraTargets.V, LoraTargets.O, LoraTargets.Gate, LoraTargets.Up, LoraTargets.Down];
@@ -75,7 +75,7 @@ internal static class LoraTargetNames
 /// <param name="Alpha">Scale numerator; the update is multiplied by alpha / rank (16 by default, so 2).</param>
 /// <param name="Dropout">Probability of zeroing an input feature of the LoRA branch during training (0.05 by default); off in evaluation.</param>
 /// <param name="Targets">Which linear layers get an adapter; all seven by default.</param>
-internal sealed record LoraConfig(int Rank = 8, float Alpha = 16, float Dropout = 0.05f, LoraTargets Targets = LoraTargets.All)
+public sealed record LoraConfig(int Rank = 8, float Alpha = 16, float Dropout = 0.05f, LoraTargets Targets = LoraTargets.All)
 {
     /// <summary>alpha / rank, the factor applied to B·A.</summary>
     public float Scaling => Alpha / Rank;

@@ -10,7 +10,7 @@ namespace RagTune.Engine.Training;
 /// serve several adapters. A snapshot of the adapter's values at construction; immutable and shareable across
 /// sessions and threads. Owns native memory: dispose it after every session using it has let it go.
 /// </summary>
-internal sealed unsafe class LoraDelta : IDisposable
+public sealed unsafe class LoraDelta : IDisposable
 {
     // Per (layer, target): A [R, in] as an F32 view (fed to MatMul.Forward) and (s·B)ᵀ [R, out]; one allocation.
     private readonly TensorView[] _a;   // [L·7], empty where not targeted
@@ -97,7 +97,7 @@ internal sealed unsafe class LoraDelta : IDisposable
     /// y [T, out] += s·B·(A·x) for (layer, target); a no-op where the layer is not targeted. <paramref name="hidden"/>
     /// holds T·<see cref="Rank"/> floats.
     /// </summary>
-    public void Add(Threading.KernelThreadPool pool, float* y, float* x, int layer, LoraTargets target, int t, float* hidden)
+    internal void Add(Threading.KernelThreadPool pool, float* y, float* x, int layer, LoraTargets target, int t, float* hidden)
     {
         // The flags are 1, 2, 4, … in LoraTargetNames.Order, so the bit index is the order index (no lookup per call).
         int i = layer * 7 + System.Numerics.BitOperations.TrailingZeroCount((uint)target);
@@ -113,6 +113,7 @@ internal sealed unsafe class LoraDelta : IDisposable
         Kernels.MatMul.AddLowRank(pool, y, x, a, (float*)_bt[i], outFeatures, t, hidden);
     }
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         if (_disposed) return;

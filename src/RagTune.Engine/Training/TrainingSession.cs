@@ -14,10 +14,10 @@ namespace RagTune.Engine.Training;
 /// <param name="Recompute">Activation checkpointing: keep only each block's input and recompute the block during backward
 /// (one block's activations instead of L; about one extra forward pass of compute).</param>
 /// <param name="Seed">Seed of the LoRA dropout masks.</param>
-internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int Threads = 0, bool Recompute = false, ulong Seed = 0)
+public sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int Threads = 0, bool Recompute = false, ulong Seed = 0)
 {
     /// <summary>Checks ranges against the model and fills in the thread count.</summary>
-    public TrainingOptions Resolve(ModelConfig config)
+    internal TrainingOptions Resolve(ModelConfig config)
     {
         if (BatchSize is < 1 or > 4096) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "Batch size must be between 1 and 4096 sequences.");
         if (SeqLen < 1 || SeqLen > config.ContextLength)
@@ -45,7 +45,7 @@ internal sealed record TrainingOptions(int BatchSize = 4, int SeqLen = 256, int 
 /// The attention probabilities (H·T per row) dominate for long sequences, the logits for large vocabularies;
 /// Recompute saves (L − 1)·N·(3D + 2Q + 2K + 3F + 7r + H·T) floats (7r: LoRA hidden states of all seven targets are reserved). See <see cref="EstimateBytes(ModelConfig, int, TrainingOptions)"/>.
 /// </remarks>
-internal sealed unsafe class TrainingSession : IDisposable
+public sealed unsafe class TrainingSession : IDisposable
 {
     // Dimension legend: B sequences, T tokens each, N = B·T rows, D width, Q = H·hd, K = Hkv·hd, F ffn, V vocab,
     // L blocks, r LoRA rank, W = max(D, Q, F).
@@ -169,7 +169,7 @@ internal sealed unsafe class TrainingSession : IDisposable
     public LoraAdapter? Adapter => _adapter;
 
     /// <summary>The weights being trained in full fine-tuning (null for LoRA).</summary>
-    public FullModelParameters? Full => _full;
+    internal FullModelParameters? Full => _full;
 
     /// <summary>Native bytes held by the run state (see the memory formula in the remarks).</summary>
     public long AllocatedBytes { get; }
@@ -532,6 +532,7 @@ internal sealed unsafe class TrainingSession : IDisposable
     /// <summary>Bytes allocated so far by this session's worker threads (for allocation tests).</summary>
     internal long WorkerAllocatedBytes => _pool.WorkerAllocatedBytes;
 
+    /// <inheritdoc/>
     public void Dispose()
     {
         if (_disposed) return;

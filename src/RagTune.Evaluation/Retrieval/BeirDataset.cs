@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace RagTune.Evaluation.Retrieval;
 
 /// <summary>A BEIR corpus document (<c>corpus.jsonl</c>: <c>_id</c>, <c>title</c>, <c>text</c>).</summary>
-internal sealed record BeirDocument(string Id, string Title, string Text);
+public sealed record BeirDocument(string Id, string Title, string Text);
 
 /// <summary>A BEIR query (<c>queries.jsonl</c>: <c>_id</c>, <c>text</c>).</summary>
 internal sealed record BeirQuery(string Id, string Text);
@@ -25,10 +25,10 @@ internal sealed record BeirDataset(IReadOnlyList<BeirDocument> Corpus, IReadOnly
 internal sealed class DatasetFormatException(string message) : IOException(message);
 
 /// <summary>Reads BEIR files, with errors that name file and line.</summary>
-internal static class BeirLoader
+public static class BeirLoader
 {
     /// <summary>Loads corpus, queries and qrels; a qrels line naming an unknown query or document is an error.</summary>
-    public static BeirDataset Load(string corpusPath, string queriesPath, string qrelsPath)
+    internal static BeirDataset Load(string corpusPath, string queriesPath, string qrelsPath)
     {
         var corpus = ReadCorpus(corpusPath);
         var queries = ReadQueries(queriesPath);
@@ -44,6 +44,7 @@ internal static class BeirLoader
         return new BeirDataset(corpus, queries, qrels);
     }
 
+    /// <summary>Reads a BEIR <c>corpus.jsonl</c>; a line without <c>_id</c> or <c>text</c>, or a duplicate id, is an error naming the line.</summary>
     public static List<BeirDocument> ReadCorpus(string path)
     {
         var docs = new List<BeirDocument>();
@@ -57,7 +58,7 @@ internal static class BeirLoader
         return docs;
     }
 
-    public static List<BeirQuery> ReadQueries(string path)
+    internal static List<BeirQuery> ReadQueries(string path)
     {
         var queries = new List<BeirQuery>();
         foreach (var (line, root) in JsonLines(path))

@@ -25,12 +25,12 @@ internal sealed record RetrievedDocument(string Id, double Score);
 /// Runs a retriever over every query that has relevance judgements and scores the document ranking. Hits are
 /// chunks; a document's rank is that of its best chunk (later chunks of a document already ranked are dropped).
 /// </summary>
-internal static class RetrievalEvaluator
+public static class RetrievalEvaluator
 {
     /// <summary>Retrieves this many chunks per query (enough for Recall@100 after collapsing chunks to documents).</summary>
     public const int DefaultDepth = 100;
 
-    public static async Task<RetrievalReport> EvaluateAsync(
+    internal static async Task<RetrievalReport> EvaluateAsync(
         BeirDataset dataset, string retrieverName,
         Func<string, int, CancellationToken, Task<IReadOnlyList<SearchHit>>> search,
         int depth = DefaultDepth, IProgress<int>? progress = null, CancellationToken cancellationToken = default)

@@ -66,11 +66,11 @@ internal static class AdapterMerger
                 var view = gguf.GetTensor(info.Name);
                 int rows = checked((int)view.Rows), cols = view.Cols;
                 var f = new float[rows * cols];
-                for (int r = 0; r < rows; r++) Quant.DequantizeRow(view.Type, view.Row(r), f.AsSpan(r * cols, cols));
+                for (int r = 0; r < rows; r++) GgmlRows.Dequantize(view.Type, view.Row(r), f.AsSpan(r * cols, cols));
                 adapter.MergeInto(f, lt.Layer, lt.Target);
                 int rowBytes = checked((int)GgmlTypes.Traits(info.Type).RowBytes(cols));
                 var bytes = new byte[(long)rowBytes * rows];
-                for (int r = 0; r < rows; r++) Quant.QuantizeRow(info.Type, f.AsSpan(r * cols, cols), bytes.AsSpan(r * rowBytes, rowBytes));
+                for (int r = 0; r < rows; r++) GgmlRows.Quantize(info.Type, f.AsSpan(r * cols, cols), bytes.AsSpan(r * rowBytes, rowBytes));
                 w.AddTensor(info.Name, info.Type, (long[])info.Dims.Clone(), bytes);
             }
             else

@@ -161,7 +161,7 @@ internal static class PeftAdapter
                 throw new AdapterFormatException($"{weightsPath}: adapter for another base: '{info.Name}' has shape [{string.Join(", ", info.Shape)}] but this model needs [{p.Shape[0]}, {p.Shape[1]}].");
             if (!st.TryGetTensor(info.Name, out var view)) continue;
             var values = new float[p.Values.Length];
-            for (long r = 0; r < view.Rows; r++) Quant.DequantizeRow(view.Type, view.Row(r), values.AsSpan((int)(r * view.Cols), view.Cols));
+            for (long r = 0; r < view.Rows; r++) GgmlRows.Dequantize(view.Type, view.Row(r), values.AsSpan((int)(r * view.Cols), view.Cols));
             FromPeftOrder(values, p, model).CopyTo(p.Values, 0);
             seen.Add(name);
         }

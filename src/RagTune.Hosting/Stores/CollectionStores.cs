@@ -13,7 +13,7 @@ namespace RagTune.Hosting.Stores;
 /// Settings of the collection store: where collections live (SQLite files under <see cref="DataDirectory"/>, or the
 /// PostgreSQL database of <see cref="ConnectionString"/>) and how keyword and vector search are tuned.
 /// </summary>
-internal sealed record CollectionStoreOptions
+public sealed record CollectionStoreOptions
 {
     /// <summary>
     /// RagTune's data directory (collections are kept under it); null means <c>$RAGTUNE_DATA_DIR</c>, else
@@ -91,7 +91,7 @@ internal sealed record CollectionStoreOptions
 }
 
 /// <summary>Composes the collection store (SQLite by default, PostgreSQL with a connection string) from <see cref="CollectionStoreOptions"/>.</summary>
-internal static class CollectionStores
+public static class CollectionStores
 {
     /// <summary>The collections of the options' PostgreSQL database when a connection string is set, else of its data directory.</summary>
     public static ICollectionCatalog Catalog(CollectionStoreOptions options)
@@ -108,7 +108,7 @@ internal static class CollectionStores
     /// A collection file opened by its path instead of by name (the CLI's <c>--db</c>), created when absent: a
     /// SQLite store's collections are files, so one can be handed over as a file.
     /// </summary>
-    public static ICollectionStore OpenFile(string path, string name, CollectionStoreOptions options)
+    internal static ICollectionStore OpenFile(string path, string name, CollectionStoreOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -118,7 +118,7 @@ internal static class CollectionStores
     }
 
     /// <summary>The chunk-vector cache of one embedding model (<paramref name="modelKey"/>), kept in <paramref name="folder"/>.</summary>
-    public static IVectorCache VectorCache(string folder, string modelKey) => SqliteVectorCache.Open(folder, modelKey);
+    internal static IVectorCache VectorCache(string folder, string modelKey) => SqliteVectorCache.Open(folder, modelKey);
 
     private static SqliteStoreOptions Sqlite(CollectionStoreOptions o) => new()
     {

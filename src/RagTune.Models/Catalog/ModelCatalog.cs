@@ -77,12 +77,12 @@ internal sealed class CatalogFormatException(string message, Exception? inner = 
 /// v1). Loaded from the embedded resource when the build embeds it, else from <c>$RAGTUNE_CATALOG</c>, else from
 /// <c>catalog/models.json</c> beside the binary or in a parent folder (a source checkout). Validated on load.
 /// </summary>
-internal sealed partial class ModelCatalog
+public sealed partial class ModelCatalog
 {
-    public const string FormatName = "ragtune-model-catalog";
-    public const int FormatVersion = 1;
-    public const string ResourceName = "RagTune.Models.Catalog.models.json";
-    public const string EnvVariable = "RAGTUNE_CATALOG";
+    internal const string FormatName = "ragtune-model-catalog";
+    internal const int FormatVersion = 1;
+    internal const string ResourceName = "RagTune.Models.Catalog.models.json";
+    internal const string EnvVariable = "RAGTUNE_CATALOG";
 
     private static readonly JsonSerializerOptions s_json = new()
     {
@@ -103,14 +103,14 @@ internal sealed partial class ModelCatalog
     /// <summary>Where the catalog was read from (resource name or file path), for messages.</summary>
     public string Source { get; }
 
-    public IReadOnlyList<CatalogEntry> Entries { get; }
+    internal IReadOnlyList<CatalogEntry> Entries { get; }
 
     /// <summary>The entry named <paramref name="name"/> (case-insensitive), or null.</summary>
-    public CatalogEntry? Find(string name) =>
+    internal CatalogEntry? Find(string name) =>
         Entries.FirstOrDefault(e => string.Equals(e.Name, name, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The entry whose source repository is <paramref name="repo"/> (case-insensitive), or null.</summary>
-    public CatalogEntry? FindByRepo(string repo) =>
+    internal CatalogEntry? FindByRepo(string repo) =>
         Entries.FirstOrDefault(e => string.Equals(e.Repo, repo, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Loads the built-in catalog (see the class summary for where it is looked for).</summary>

@@ -9,16 +9,16 @@ namespace RagTune.Models.Creation;
 /// BPE trainer does, and scored by merge order, so the tokenizer's highest-score-first merging rebuilds each piece
 /// from pieces that are all in the vocabulary.
 /// </summary>
-internal sealed class CorpusVocab
+public sealed class CorpusVocab
 {
     private const char Marker = '\u2581';
     private const int Fixed = 259; // 3 control tokens + 256 bytes
 
     private CorpusVocab(string[] tokens, float[] scores, int[] types) => (Tokens, Scores, Types) = (tokens, scores, types);
 
-    public string[] Tokens { get; }
-    public float[] Scores { get; }
-    public int[] Types { get; }
+    internal string[] Tokens { get; }
+    internal float[] Scores { get; }
+    internal int[] Types { get; }
 
     /// <summary>
     /// Learns up to <paramref name="size"/> tokens from <paramref name="texts"/> (fewer when the corpus runs out of
@@ -109,7 +109,7 @@ internal sealed class CorpusVocab
     }
 
     /// <summary>Writes the vocabulary as the <c>tokenizer.ggml.*</c> keys of a llama GGUF.</summary>
-    public void AddTo(GgufWriter w)
+    internal void AddTo(GgufWriter w)
     {
         GgufMetadata.AddSentencePiece(w, Tokens, Scores, Types);
     }

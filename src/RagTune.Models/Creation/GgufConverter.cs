@@ -1,7 +1,6 @@
 using RagTune.Tokenizers;
 using RagTune.Tokenizers.ChatTemplates;
 using RagTune.Engine.Formats;
-using RagTune.Engine.Kernels;
 using RagTune.Engine.Models;
 using RagTune.Engine.Tensors;
 
@@ -143,10 +142,10 @@ internal static class GgufConverter
                 // HF row order within a head is [first halves..., second halves...]; GGUF llama interleaves them:
                 // GGUF row h*hd + 2i + j comes from HF row h*hd + j*hd/2 + i (convert_hf_to_gguf.py's permute).
                 int srcRow = !vector && permuteHeads > 0 ? HfRowOf(r, headDim) : r;
-                Quant.DequantizeRow(src.Type, src.Row(srcRow), row);
+                GgmlRows.Dequantize(src.Type, src.Row(srcRow), row);
                 if (vector && permuteHeads > 0)
                     for (int e = 0; e < cols; e++) outRow[e] = row[HfRowOf(e, headDim)];
-                Quant.QuantizeRow(target, outRow, bytes);
+                GgmlRows.Quantize(target, outRow, bytes);
                 stream.Write(bytes);
             }
         });

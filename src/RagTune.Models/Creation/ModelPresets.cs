@@ -5,12 +5,12 @@ using RagTune.Engine.Models;
 namespace RagTune.Models.Creation;
 
 /// <summary>A named architecture shape for random-weight models (real models' hyperparameters).</summary>
-internal sealed record ModelPreset(string Name, ModelConfig Config, bool TiedOutput, string Source);
+public sealed record ModelPreset(string Name, ModelConfig Config, bool TiedOutput, string Source);
 
 /// <summary>Shapes of real models, so tests and benchmarks run at real sizes without the real weights.</summary>
-internal static class ModelPresets
+public static class ModelPresets
 {
-    public static IReadOnlyList<ModelPreset> All { get; } =
+    internal static IReadOnlyList<ModelPreset> All { get; } =
     [
         // A shape small enough for golden tests; every matrix width a multiple of 32 so all types apply.
         new("tiny", Llama(dim: 64, ffn: 192, layers: 2, heads: 4, kvHeads: 2, vocab: 512, ctx: 256, theta: 10000f), true, "RagTune test shape"),
@@ -28,6 +28,7 @@ internal static class ModelPresets
         new("tiny-canon", Llama(dim: 64, ffn: 192, layers: 2, heads: 4, kvHeads: 2, vocab: 512, ctx: 256, theta: 10000f) with { CanonKernel = 4 }, true, "RagTune test shape (canon layer)"),
     ];
 
+    /// <summary>The preset called <paramref name="name"/> (case-insensitive); an unknown name throws, listing the known ones.</summary>
     public static ModelPreset Get(string name) =>
         All.FirstOrDefault(p => string.Equals(p.Name, name, StringComparison.OrdinalIgnoreCase))
         ?? throw new ArgumentException($"Unknown preset '{name}'. Known presets: {string.Join(", ", All.Select(p => p.Name))}.", nameof(name));
@@ -40,7 +41,7 @@ internal static class ModelPresets
         new("qwen2", dim, ffn, layers, heads, kvHeads, vocab, ctx, 1_000_000f, 1e-6f, RopeMode.NeoX);
 
     /// <summary>A preset with its architecture changed (the shape kept), for <c>create-random --arch</c>.</summary>
-    public static ModelPreset WithArchitecture(ModelPreset preset, string arch)
+    internal static ModelPreset WithArchitecture(ModelPreset preset, string arch)
     {
         var family = ModelArchitecture.FromGguf(arch)
             ?? throw new ArgumentException($"Architecture '{arch}' is not supported; supported: {ModelArchitecture.Names}.", nameof(arch));
@@ -52,7 +53,7 @@ internal static class ModelPresets
     /// Reads a Hugging Face <c>config.json</c> (LlamaForCausalLM or Qwen2ForCausalLM) as a preset; errors are
     /// <see cref="ModelFormatException"/>s naming the file and field.
     /// </summary>
-    public static ModelPreset FromHuggingFaceConfig(string path)
+    internal static ModelPreset FromHuggingFaceConfig(string path)
     {
         var hf = HuggingFaceConfig.Read(path);
         var full = Path.GetFullPath(path);

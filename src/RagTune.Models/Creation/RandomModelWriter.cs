@@ -1,5 +1,4 @@
 using RagTune.Engine.Formats;
-using RagTune.Engine.Kernels;
 using RagTune.Engine.Models;
 using RagTune.Engine.Tensors;
 
@@ -10,7 +9,7 @@ namespace RagTune.Models.Creation;
 /// every code path (loading, tokenizing, generating, quantized kernels) runs at real sizes without real weights.
 /// The same preset, type and seed always give the same bytes.
 /// </summary>
-internal static class RandomModelWriter
+public static class RandomModelWriter
 {
     private enum Kind { Matrix, Norm, Bias, Canon }
 
@@ -72,11 +71,9 @@ internal static class RandomModelWriter
     /// llama.cpp's <c>rope_freqs.weight</c> for Llama 3 scaling: the per-pair frequency divisors, [headDim/2] f32
     /// (convert_hf_to_gguf.py's LlamaModel.generate_extra_tensors).
     /// </summary>
-    public static void AddRopeFreqs(GgufWriter w, ModelConfig c, RopeScaling scaling)
+    internal static void AddRopeFreqs(GgufWriter w, ModelConfig c, RopeScaling scaling)
     {
-        var inv = new float[c.HeadDim / 2];
-        Rope.InverseFrequencies(inv, c.HeadDim, c.RopeTheta);
-        var divisors = scaling.FrequencyDivisors(inv);
+        var divisors = scaling.FrequencyDivisors(c.HeadDim, c.RopeTheta);
         w.AddTensor(GgufModelLoader.RopeFreqsTensor, GgmlType.F32, [divisors.Length], System.Runtime.InteropServices.MemoryMarshal.AsBytes(divisors.AsSpan()));
     }
 
@@ -84,7 +81,7 @@ internal static class RandomModelWriter
     /// Writes the model as a Hugging Face folder (config.json + model.safetensors) in <paramref name="type"/>
     /// (f32, f16 or bf16, every tensor, as HF checkpoints store norms in the model dtype). No tokenizer is written.
     /// </summary>
-    public static void WriteHuggingFace(ModelPreset preset, GgmlType type, ulong seed, string folder)
+    internal static void WriteHuggingFace(ModelPreset preset, GgmlType type, ulong seed, string folder)
     {
         if (preset.Config.CanonKernel > 0)
             throw new NotSupportedException($"Preset '{preset.Name}' has a canon layer, which only RagTune's GGUF files carry; write it as GGUF.");
@@ -163,7 +160,7 @@ internal static class RandomModelWriter
         for (int r = 0; r < rows; r++)
         {
             for (int j = 0; j < cols; j++) row[j] = mean + std * rng.Next();
-            Quant.QuantizeRow(type, row, bytes);
+            GgmlRows.Quantize(type, row, bytes);
             stream.Write(bytes);
         }
     }
@@ -293,7 +290,7 @@ internal static class KQuantMix
     public static GgmlType Fallback(GgmlType type, int cols)
     {
         if (cols % GgmlTypes.Traits(type).BlockSize == 0) return type;
-        if (type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K && cols % Quant.QK == 0) return GgmlType.Q8_0;
+        if (type is GgmlType.Q4_K or GgmlType.Q5_K or GgmlType.Q6_K && cols % GgmlTypes.Traits(GgmlType.Q8_0).BlockSize == 0) return GgmlType.Q8_0;
         return GgmlType.F32;
     }
 }

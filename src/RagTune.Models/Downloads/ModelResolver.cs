@@ -7,7 +7,7 @@ namespace RagTune.Models.Downloads;
 /// model by name (<c>tinyllama-1.1b-chat</c>, <c>tinyllama-1.1b-chat:q4_k_m</c>, <c>owner/repo:file.gguf</c>).
 /// A catalog name that is not downloaded yet gets a message saying which pull command fetches it.
 /// </summary>
-internal sealed class ModelResolver(string modelsDir, ModelCatalog? catalog)
+public sealed class ModelResolver(string modelsDir, ModelCatalog? catalog)
 {
     /// <summary>Resolves with the default cache folder and the built-in catalog.</summary>
     public static string Resolve(string nameOrPath)
@@ -20,7 +20,7 @@ internal sealed class ModelResolver(string modelsDir, ModelCatalog? catalog)
         return new ModelResolver(ModelDownloaderOptions.DefaultModelsDir(), catalog).ResolvePath(nameOrPath);
     }
 
-    public string ResolvePath(string nameOrPath)
+    internal string ResolvePath(string nameOrPath)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(nameOrPath);
         if (File.Exists(nameOrPath) || Directory.Exists(nameOrPath)) return Path.GetFullPath(nameOrPath);
@@ -38,7 +38,7 @@ internal sealed class ModelResolver(string modelsDir, ModelCatalog? catalog)
     }
 
     /// <summary>The cached model a name refers to, or null.</summary>
-    public CachedModel? Find(string nameOrPath)
+    internal CachedModel? Find(string nameOrPath)
     {
         var (name, variant) = Split(nameOrPath);
         if (name.Contains('/'))

@@ -49,7 +49,7 @@ public sealed class LocalCrossEncoder : IDisposable
         var encoder = BertEncoder.Load(folder);
         try
         {
-            if (encoder.Config.NumLabels != 1 || encoder.Weights.PoolerWeight.IsEmpty)
+            if (encoder.Config.NumLabels != 1 || !encoder.HasPooler)
                 throw new EmbeddingModelException($"{folder}: a cross-encoder needs BertForSequenceClassification with one label and a pooler (ms-marco MiniLM layout); this checkpoint has {encoder.Config.NumLabels} labels.");
             return new LocalCrossEncoder(encoder, tokenizer, Math.Min(maxTokens ?? encoder.Config.MaxPositions, encoder.Config.MaxPositions), batchSize, threads);
         }

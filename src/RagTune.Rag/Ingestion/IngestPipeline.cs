@@ -6,13 +6,13 @@ using RagTune.Rag.Store;
 namespace RagTune.Rag.Ingestion;
 
 /// <summary>Ingest settings (<c>ragtune ingest</c>). Defaults documented per property.</summary>
-internal sealed record IngestOptions
+public sealed record IngestOptions
 {
     /// <summary>Reader settings (record fields, PDF timeout).</summary>
     public ReaderOptions Readers { get; init; } = ReaderOptions.Default;
 
     /// <summary>Chunk sizes.</summary>
-    public ChunkerOptions Chunking { get; init; } = new();
+    internal ChunkerOptions Chunking { get; init; } = new();
 
     /// <summary>Documents per <see cref="IChunkStore.WriteBatchAsync"/> (one transaction each). Default 64.</summary>
     public int BatchSize { get; init; } = 64;
@@ -46,13 +46,13 @@ internal sealed record IngestOptions
 /// <paramref name="Total"/> items (files for read, documents for chunk/write/delete, chunks for embed);
 /// <paramref name="Elapsed"/> since the stage began, for rate and ETA.
 /// </summary>
-internal sealed record IngestProgress(string Stage, int Done, int Total, string? Item, TimeSpan Elapsed);
+public sealed record IngestProgress(string Stage, int Done, int Total, string? Item, TimeSpan Elapsed);
 
 /// <summary>A source that failed (and was skipped) with the reason.</summary>
-internal sealed record IngestFailure(string Source, string Reason);
+public sealed record IngestFailure(string Source, string Reason);
 
 /// <summary>What an ingest run did.</summary>
-internal sealed record IngestSummary(
+public sealed record IngestSummary(
     int Added, int Updated, int Unchanged, int Deleted, IReadOnlyList<IngestFailure> Failed,
     int Files, int ChunksWritten, int ChunksEmbedded, EmbeddingInfo? Embedding, TimeSpan Elapsed);
 
@@ -69,7 +69,7 @@ internal sealed class EmbeddingMismatchException : InvalidOperationException
 /// file that cannot be read is reported in <see cref="IngestSummary.Failed"/> and the run goes on; store and
 /// embedding errors stop the run (every committed batch stays committed).
 /// </summary>
-internal sealed class IngestPipeline
+public sealed class IngestPipeline
 {
     private readonly IChunkStore _store;
     private readonly IEmbeddingGenerator<string, Embedding<float>>? _embedder;

@@ -19,7 +19,7 @@ internal sealed class DocumentReadException : Exception
 }
 
 /// <summary>Options for <see cref="DocumentReaders"/>. Defaults suit JSON/CSV exports with "id", "title" and "text" fields.</summary>
-internal sealed record ReaderOptions
+public sealed record ReaderOptions
 {
     /// <summary>Field holding a record's text (JSON/JSONL/CSV). Default "text".</summary>
     public string TextField { get; init; } = "text";

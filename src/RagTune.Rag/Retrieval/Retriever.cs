@@ -4,7 +4,7 @@ using RagTune.Rag.Store;
 namespace RagTune.Rag.Retrieval;
 
 /// <summary>How to search.</summary>
-internal enum SearchMode
+public enum SearchMode
 {
     /// <summary>Keyword search (the store's BM25).</summary>
     Bm25,
@@ -27,7 +27,7 @@ internal enum HybridFusion
 }
 
 /// <summary>Retrieval settings. Defaults documented per property.</summary>
-internal sealed record RetrieverOptions
+public sealed record RetrieverOptions
 {
     /// <summary>
     /// How hybrid search fuses the two lists. Default <see cref="HybridFusion.Scores"/>: on SciFact train with
@@ -78,7 +78,7 @@ internal sealed record RetrieverOptions
     public bool ConcurrentRetrievers { get; init; } = true;
 
     /// <summary>Optional reranker applied to the candidates before MMR and the final cut. Default none.</summary>
-    public IReranker? Reranker { get; init; }
+    internal IReranker? Reranker { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the bad setting.</summary>
     public void Validate()
@@ -95,7 +95,7 @@ internal sealed record RetrieverOptions
 }
 
 /// <summary>BM25, dense or hybrid retrieval over an <see cref="IChunkStore"/>, with optional reranking and MMR.</summary>
-internal sealed class Retriever
+public sealed class Retriever
 {
     private readonly IChunkStore _store;
     private readonly IEmbeddingGenerator<string, Embedding<float>>? _embedder;

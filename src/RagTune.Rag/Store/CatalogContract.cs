@@ -5,10 +5,10 @@ namespace RagTune.Rag.Store;
 // catalog is decided in one place, RagTune.Hosting's composition of the store.
 
 /// <summary>A collection as a catalog opens it: searchable and writable (<see cref="IChunkStore"/>) and re-embeddable (<see cref="IReembedStore"/>).</summary>
-internal interface ICollectionStore : IChunkStore, IReembedStore;
+public interface ICollectionStore : IChunkStore, IReembedStore;
 
 /// <summary>The collections of one store: open or create, list, stats, delete.</summary>
-internal interface ICollectionCatalog
+public interface ICollectionCatalog
 {
     /// <summary>Where the collections are, as a message shows it (the SQLite store: its collections folder).</summary>
     string Location { get; }

@@ -5,19 +5,19 @@ namespace RagTune.Rag.Store;
 /// <param name="Title">Its document's title.</param>
 /// <param name="HeadingPath">Headings enclosing it, outermost first.</param>
 /// <param name="Text">The chunk's text.</param>
-internal sealed record ReembedChunk(long ChunkId, string Title, IReadOnlyList<string> HeadingPath, string Text);
+public sealed record ReembedChunk(long ChunkId, string Title, IReadOnlyList<string> HeadingPath, string Text);
 
 /// <summary>Where a re-embedding stands.</summary>
 /// <param name="Pending">Chunks without a staged vector of the new model.</param>
 /// <param name="Staged">Chunks already holding one (from an earlier, interrupted run of the same model).</param>
-internal sealed record ReembedState(int Pending, int Staged);
+public sealed record ReembedState(int Pending, int Staged);
 
 /// <summary>
 /// A store whose vectors can be replaced by another model's. New vectors are staged beside the live ones, which keep
 /// serving queries (with the old model) until <see cref="CompleteReembedAsync"/> swaps them and the recorded model in
 /// one transaction: a run killed at any point leaves the old model usable, and a rerun for the same model resumes.
 /// </summary>
-internal interface IReembedStore
+public interface IReembedStore
 {
     /// <summary>Starts or resumes staging vectors of <paramref name="target"/>; vectors staged for another model are dropped.</summary>
     Task<ReembedState> BeginReembedAsync(EmbeddingInfo target, CancellationToken cancellationToken = default);

@@ -10,7 +10,7 @@ namespace RagTune.Rag.Store;
 /// <param name="Text">Normalised text; chunk offsets point into this string.</param>
 /// <param name="ContentHash">sha256 (hex) of <paramref name="Text"/> plus title: re-ingest skips a document whose hash is unchanged.</param>
 /// <param name="Metadata">Key/value metadata used by search filters (e.g. "ext" = "md", fields of a record).</param>
-internal sealed record SourceDocument(string Id, string Source, string Title, string Text, string ContentHash, IReadOnlyDictionary<string, string> Metadata);
+public sealed record SourceDocument(string Id, string Source, string Title, string Text, string ContentHash, IReadOnlyDictionary<string, string> Metadata);
 
 /// <summary>A piece of a document, with its exact place in the document's text.</summary>
 /// <param name="Index">Position of the chunk in its document, from 0.</param>
@@ -19,13 +19,13 @@ internal sealed record SourceDocument(string Id, string Source, string Title, st
 /// <param name="End">End offset, exclusive: <c>Text[Start..End]</c> equals <paramref name="Text"/>.</param>
 /// <param name="HeadingPath">Headings enclosing the chunk, outermost first.</param>
 /// <param name="TokenCount">Approximate token count used for sizing.</param>
-internal sealed record Chunk(int Index, string Text, int Start, int End, IReadOnlyList<string> HeadingPath, int TokenCount);
+public sealed record Chunk(int Index, string Text, int Start, int End, IReadOnlyList<string> HeadingPath, int TokenCount);
 
 /// <summary>One document and its chunks (and their embeddings, when an embedding model is configured) to write.</summary>
 /// <param name="Document">The document.</param>
 /// <param name="Chunks">Its chunks, in order.</param>
 /// <param name="Embeddings">One vector per chunk, or null for BM25-only collections.</param>
-internal sealed record DocumentWrite(SourceDocument Document, IReadOnlyList<Chunk> Chunks, IReadOnlyList<float[]>? Embeddings)
+public sealed record DocumentWrite(SourceDocument Document, IReadOnlyList<Chunk> Chunks, IReadOnlyList<float[]>? Embeddings)
 {
     /// <summary>
     /// What every store checks before it writes <paramref name="batch"/>: each document once, and embeddings (when
@@ -50,10 +50,10 @@ internal sealed record DocumentWrite(SourceDocument Document, IReadOnlyList<Chun
 }
 
 /// <summary>What the store remembers of a document (for incremental re-ingest).</summary>
-internal sealed record DocumentState(string Id, string Source, string ContentHash, int ChunkCount, DateTimeOffset UpdatedAt);
+public sealed record DocumentState(string Id, string Source, string ContentHash, int ChunkCount, DateTimeOffset UpdatedAt);
 
 /// <summary>A chunk as stored, with its document's identity.</summary>
-internal sealed record StoredChunk(long ChunkId, string DocumentId, string Source, string Title, Chunk Chunk, IReadOnlyDictionary<string, string> Metadata)
+public sealed record StoredChunk(long ChunkId, string DocumentId, string Source, string Title, Chunk Chunk, IReadOnlyDictionary<string, string> Metadata)
 {
     /// <summary>
     /// The pages the chunk lies on ("p. 4", "pp. 4–5"), from the page offsets a paged document (PDF) keeps in its
@@ -63,16 +63,17 @@ internal sealed record StoredChunk(long ChunkId, string DocumentId, string Sourc
 }
 
 /// <summary>A ranked retrieval result. Higher <paramref name="Score"/> is better; scores are only comparable within one retriever.</summary>
-internal sealed record SearchHit(StoredChunk Chunk, double Score, int Rank, string Retriever);
+public sealed record SearchHit(StoredChunk Chunk, double Score, int Rank, string Retriever);
 
 /// <summary>Metadata equality filters, all of which must hold (<c>--filter key=value</c>).</summary>
-internal sealed record SearchFilter(IReadOnlyDictionary<string, string> Conditions)
+public sealed record SearchFilter(IReadOnlyDictionary<string, string> Conditions)
 {
+    /// <summary>No conditions: every chunk matches.</summary>
     public static SearchFilter None { get; } = new(new Dictionary<string, string>());
 }
 
 /// <summary>Which embedding model made a collection's vectors; a query with another model is refused.</summary>
-internal sealed record EmbeddingInfo(string ModelId, int Dimensions);
+public sealed record EmbeddingInfo(string ModelId, int Dimensions);
 
 /// <summary>
 /// How many of a collection's chunks hold each of some terms, as its keyword index analyses words (with its own
@@ -80,7 +81,7 @@ internal sealed record EmbeddingInfo(string ModelId, int Dimensions);
 /// </summary>
 /// <param name="Chunks">Chunks in the collection.</param>
 /// <param name="ChunkFrequency">Per term asked for: the chunks holding it (0 for a term the collection never uses).</param>
-internal sealed record TermStatistics(int Chunks, IReadOnlyDictionary<string, int> ChunkFrequency)
+public sealed record TermStatistics(int Chunks, IReadOnlyDictionary<string, int> ChunkFrequency)
 {
     /// <summary>
     /// BM25's IDF of <paramref name="term"/>: ln(1 + (N − df + 0.5) / (df + 0.5)), N the chunks and df the chunks
@@ -97,13 +98,13 @@ internal sealed record TermStatistics(int Chunks, IReadOnlyDictionary<string, in
 }
 
 /// <summary>Counts and sizes of a collection.</summary>
-internal sealed record CollectionStats(string Name, int Documents, int Chunks, int EmbeddedChunks, long FileBytes, EmbeddingInfo? Embedding, int SchemaVersion);
+public sealed record CollectionStats(string Name, int Documents, int Chunks, int EmbeddedChunks, long FileBytes, EmbeddingInfo? Embedding, int SchemaVersion);
 
 /// <summary>
 /// A collection's storage. Every <see cref="WriteBatchAsync"/> is one transaction: a process killed midway leaves
 /// the collection exactly as it was before that batch.
 /// </summary>
-internal interface IChunkStore : IDisposable
+public interface IChunkStore : IDisposable
 {
     /// <summary>The collection's name.</summary>
     string Name { get; }
@@ -111,6 +112,7 @@ internal interface IChunkStore : IDisposable
     /// <summary>The embedding model of the stored vectors, or null when none are stored yet.</summary>
     EmbeddingInfo? Embedding { get; }
 
+    /// <summary>The state of every stored document (source, content hash, chunk count, last update) by id, for incremental ingestion.</summary>
     Task<IReadOnlyDictionary<string, DocumentState>> GetDocumentStatesAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Upserts the documents: each one's previous chunks and vectors are replaced. One transaction.</summary>
@@ -128,10 +130,12 @@ internal interface IChunkStore : IDisposable
     /// <summary>The chunk count and, for each of <paramref name="terms"/>, how many chunks hold it (see <see cref="TermStatistics"/>).</summary>
     Task<TermStatistics> GetTermStatisticsAsync(IReadOnlyCollection<string> terms, CancellationToken cancellationToken = default);
 
+    /// <summary>The chunk with <paramref name="chunkId"/>, or null when there is none.</summary>
     Task<StoredChunk?> GetChunkAsync(long chunkId, CancellationToken cancellationToken = default);
 
     /// <summary>Every chunk, in document order then chunk order (for QA generation and training on the documents).</summary>
     Task<IReadOnlyList<StoredChunk>> GetAllChunksAsync(CancellationToken cancellationToken = default);
 
+    /// <summary>The collection's counts and sizes.</summary>
     Task<CollectionStats> GetStatsAsync(CancellationToken cancellationToken = default);
 }

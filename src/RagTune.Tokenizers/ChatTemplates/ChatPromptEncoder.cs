@@ -7,7 +7,7 @@ namespace RagTune.Tokenizers.ChatTemplates;
 /// added only when the model wants one and the template did not already write it. Also lists the ids that end an
 /// assistant turn. Build one per tokenizer (it scans the vocabulary once); immutable and thread-safe.
 /// </summary>
-internal sealed class ChatPromptEncoder
+public sealed class ChatPromptEncoder
 {
     /// <summary>End-of-turn texts of the supported chat formats (ChatML, Llama 3, Phi, Gemma, Llama 2/Mistral/Zephyr, GPT-2).</summary>
     private static readonly string[] s_turnEndTexts = ["<|im_end|>", "<|eot_id|>", "<|end|>", "<end_of_turn>", "</s>", "<|endoftext|>", "<|end_of_text|>"];

@@ -18,7 +18,7 @@ namespace RagTune.Tokenizers.ChatTemplates;
 /// <see cref="ChatTemplateException"/> naming the construct and line; <see cref="ChatTemplateResolver"/> turns that into a
 /// warning and a fallback format.
 /// </remarks>
-internal sealed class ChatTemplate
+public sealed class ChatTemplate
 {
     private readonly JinjaNode[] _nodes;
 

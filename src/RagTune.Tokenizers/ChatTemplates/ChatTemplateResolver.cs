@@ -4,7 +4,7 @@ namespace RagTune.Tokenizers.ChatTemplates;
 /// <param name="Template">What to render with.</param>
 /// <param name="IsFallback">True when the model's own template was missing or could not be used.</param>
 /// <param name="Warning">For the user when <paramref name="IsFallback"/> is true: what went wrong and what is used instead.</param>
-internal sealed record ChatTemplateSelection(ChatTemplate Template, bool IsFallback, string? Warning);
+public sealed record ChatTemplateSelection(ChatTemplate Template, bool IsFallback, string? Warning);
 
 /// <summary>
 /// Picks the chat template for a model: its own (GGUF <c>tokenizer.chat_template</c> or tokenizer_config.json
@@ -12,7 +12,7 @@ internal sealed record ChatTemplateSelection(ChatTemplate Template, bool IsFallb
 /// fallback — <see cref="ChatTemplate.ChatMl"/> when the vocabulary has a <c>&lt;|im_start|&gt;</c> token, else
 /// <see cref="ChatTemplate.Plain"/> (<c>User: …\nAssistant:</c>) — with a warning that says which and why.
 /// </summary>
-internal static class ChatTemplateResolver
+public static class ChatTemplateResolver
 {
     /// <summary>Chooses the template; never throws for a bad template (that becomes the warning).</summary>
     /// <param name="templateText">The model's template text, or null when it has none.</param>

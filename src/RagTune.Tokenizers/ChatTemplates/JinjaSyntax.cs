@@ -31,7 +31,7 @@ internal sealed record SetNode(int Line, string Name, string? Attribute, JinjaEx
 internal sealed record LoopControlNode(int Line, bool IsBreak) : JinjaNode(Line);
 
 /// <summary>A template could not be parsed or rendered; the message names the template source and line.</summary>
-internal sealed class ChatTemplateException : Exception
+public sealed class ChatTemplateException : Exception
 {
     /// <summary>Creates an exception.</summary>
     public ChatTemplateException(string message, bool raisedByTemplate = false) : base(message) => RaisedByTemplate = raisedByTemplate;

@@ -156,18 +156,6 @@ internal static class WholeDocuments
     }
 }
 
-/// <summary>A data directory under the system temp folder, deleted on dispose.</summary>
-internal sealed class TempDataDir : IDisposable
-{
-    public string Path { get; } = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "ragtune-" + Guid.NewGuid().ToString("N")[..12]);
-
-    public void Dispose()
-    {
-        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
-        try { Directory.Delete(Path, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-    }
-}
-
 /// <summary>The retrieval report as JSON.</summary>
 internal sealed record RetrievalEvalJson(string Dataset, string Retriever, int Documents, int Queries, double NdcgAt10, double RecallAt10,
     double RecallAt100, double MrrAt10, double LatencyP50Ms, double LatencyP95Ms, double IndexSeconds, double TitleWeight, IReadOnlyList<QueryResult> PerQuery);

@@ -64,7 +64,6 @@ internal static class SearchCommand
 [JsonSerializable(typeof(AskResult))]
 [JsonSerializable(typeof(RetrievalEvalJson))]
 [JsonSerializable(typeof(SquadEvalJson))]
-[JsonSerializable(typeof(RagBenchJson))]
 [JsonSerializable(typeof(List<CollectionInfo>))]
 internal sealed partial class RagJson : JsonSerializerContext
 {

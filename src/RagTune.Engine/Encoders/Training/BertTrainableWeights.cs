@@ -13,7 +13,7 @@ namespace RagTune.Engine.Encoders;
 /// biased. The pooler and classifier heads are not trained (sentence pooling does not use them) but are kept to be
 /// written back. Legend as in <see cref="BertWeights"/>.
 /// </summary>
-internal sealed class BertTrainableWeights
+public sealed class BertTrainableWeights
 {
     private readonly List<(LoraParameter Parameter, long[] Shape)> _all = [];
     private readonly List<(string Name, long[] Shape, float[] Values)> _frozen = [];
@@ -23,12 +23,12 @@ internal sealed class BertTrainableWeights
     /// <summary>Hyperparameters.</summary>
     public BertConfig Config { get; }
 
-    public LoraParameter WordEmbeddings { get; private set; } = null!;      // [V, H]
-    public LoraParameter PositionEmbeddings { get; private set; } = null!;  // [P, H]
-    public LoraParameter TypeEmbeddings { get; private set; } = null!;      // [S, H]
-    public LoraParameter EmbeddingNormWeight { get; private set; } = null!; // [1, H]
-    public LoraParameter EmbeddingNormBias { get; private set; } = null!;   // [1, H]
-    public BertTrainableLayer[] Layers { get; private set; } = [];          // [L]
+    internal LoraParameter WordEmbeddings { get; private set; } = null!;      // [V, H]
+    internal LoraParameter PositionEmbeddings { get; private set; } = null!;  // [P, H]
+    internal LoraParameter TypeEmbeddings { get; private set; } = null!;      // [S, H]
+    internal LoraParameter EmbeddingNormWeight { get; private set; } = null!; // [1, H]
+    internal LoraParameter EmbeddingNormBias { get; private set; } = null!;   // [1, H]
+    internal BertTrainableLayer[] Layers { get; private set; } = [];          // [L]
 
     /// <summary>Every trainable tensor, in checkpoint order (Hugging Face names).</summary>
     public IReadOnlyList<LoraParameter> Parameters => _all.Select(p => p.Parameter).ToList();

@@ -23,7 +23,7 @@ namespace RagTune.Engine.Encoders;
 /// Forward with stored activations and backward of a BERT encoder over <see cref="BertTrainableWeights"/>, from
 /// sentence embeddings back to every weight. Buffers grow to the largest batch seen. Not thread-safe.
 /// </summary>
-internal sealed unsafe class BertTrainingSession : IDisposable
+public sealed unsafe class BertTrainingSession : IDisposable
 {
     private readonly BertTrainableWeights _w;
     private readonly KernelThreadPool _pool;
@@ -327,6 +327,7 @@ internal sealed unsafe class BertTrainingSession : IDisposable
 
     private static float* Ptr(float[] pinned) => (float*)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(pinned));
 
+    /// <inheritdoc/>
     public void Dispose() => _pool.Dispose();
 
     /// <summary>

@@ -12,7 +12,7 @@ namespace RagTune.Engine.Encoders;
 /// passage in the batch is a negative for query i except those <c>excluded</c> marks (another copy of one of its
 /// positives), which are left out of its softmax.
 /// </summary>
-internal static class InfoNceLoss
+public static class InfoNceLoss
 {
     /// <summary>
     /// Returns the mean loss and writes its gradients with respect to the query and passage vectors (overwritten).

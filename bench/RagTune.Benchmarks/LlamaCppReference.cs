@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 
-namespace RagTune.Cli.Commands;
+namespace RagTune.Benchmarks;
 
 /// <summary>
 /// Runs llama.cpp on the same GGUF file and prompt token ids as <c>bench generate</c>, through the benchmark tool

@@ -10,7 +10,7 @@ using RagTune.Rag.Ingestion;
 using RagTune.Rag.Retrieval;
 using RagTune.Rag.Store;
 
-namespace RagTune.Cli.Commands.Rag;
+namespace RagTune.Benchmarks;
 
 /// <summary>
 /// <c>ragtune bench rag</c>: BM25-only ingest speed of a BEIR corpus through the real pipeline, then query latency
@@ -19,7 +19,7 @@ namespace RagTune.Cli.Commands.Rag;
 /// </summary>
 internal static class RagBenchCommand
 {
-    public static Command Create()
+    public static Command Create(Func<ParseResult, string?> store)
     {
         var corpus = new Option<string>("--corpus") { Description = "BEIR corpus.jsonl", DefaultValueFactory = _ => "../shared/data/beir-scifact/corpus.jsonl" };
         var vectors = new Option<int>("--vectors") { Description = "Chunks with vectors for the dense/hybrid latency", DefaultValueFactory = _ => 100_000 };
@@ -29,8 +29,8 @@ internal static class RagBenchCommand
         var cmd = new Command("rag", "Ingest throughput and bm25/dense/hybrid query latency of the collection store (SQLite files, or PostgreSQL with --store)") { corpus, vectors, dims, queries, json };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
-            var result = await RunAsync(r.GetValue(corpus)!, r.GetValue(vectors), r.GetValue(dims), r.GetValue(queries), ct, RagCliOptions.StoreOf(r));
-            if (r.GetValue(json)) Console.Out.WriteLine(JsonSerializer.Serialize(result, RagJson.Readable.RagBenchJson));
+            var result = await RunAsync(r.GetValue(corpus)!, r.GetValue(vectors), r.GetValue(dims), r.GetValue(queries), ct, store(r));
+            if (r.GetValue(json)) Console.Out.WriteLine(JsonSerializer.Serialize(result, RagBenchJsonContext.Readable.RagBenchJson));
             else
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"ingest (bm25 only): {result.IngestDocuments} documents, {result.IngestMiB:F1} MiB in {result.IngestSeconds:F2} s = {result.IngestDocsPerSecond:F0} docs/s, {result.IngestMiBPerSecond:F2} MiB/s ({result.IngestChunks} chunks)\n" +
@@ -182,3 +182,13 @@ internal sealed record RagBenchJson(string Corpus, int IngestDocuments, int Inge
     double IngestMiBPerSecond, double Bm25P50Ms, double Bm25P95Ms, int Vectors, int Dimensions, double VectorInsertSeconds, double DenseColdMs,
     double DenseP50Ms, double DenseP95Ms, double Bm25LargeP50Ms, double Bm25LargeP95Ms, double HybridP50Ms, double HybridP95Ms, int Queries, int Cores,
     double DenseReferenceP50Ms, double DenseReferenceP95Ms, double DenseRecallAt10, double Bm25LargeReferenceP50Ms, double Bm25LargeReferenceP95Ms, double Bm25LargeRecallAt10);
+
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(WriteIndented = true, PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.CamelCase)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(RagBenchJson))]
+internal sealed partial class RagBenchJsonContext : System.Text.Json.Serialization.JsonSerializerContext
+{
+    private static RagBenchJsonContext? s_readable;
+
+    /// <summary>The same contract with printable characters unescaped (<see cref="ReadableJson"/>); made on first use, after <c>Default</c>.</summary>
+    public static RagBenchJsonContext Readable => s_readable ??= new(ReadableJson.Options(Default.Options));
+}

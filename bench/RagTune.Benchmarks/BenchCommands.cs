@@ -4,16 +4,22 @@ using System.Text.Json;
 using RagTune.Engine.Models;
 using RagTune.Engine.Sampling;
 
-namespace RagTune.Cli.Commands;
+namespace RagTune.Benchmarks;
 
 /// <summary><c>ragtune bench …</c>: speed and memory figures (benchmarks live here, never in timed tests).</summary>
-internal static class BenchCommands
+public static class BenchCommands
 {
-    public static Command Create()
+    /// <summary>
+    /// The <c>bench</c> command and its subcommands, for the CLI to add to its root. <paramref name="store"/> reads the
+    /// front end's <c>--store</c> (the PostgreSQL connection string <c>bench rag</c> measures; null: SQLite files), so the
+    /// option and its checks stay the CLI's.
+    /// </summary>
+    public static Command Create(Func<ParseResult, string?> store)
     {
+        ArgumentNullException.ThrowIfNull(store);
         var cmd = new Command("bench", "Measure speed and memory");
         cmd.Subcommands.Add(Generate());
-        cmd.Subcommands.Add(Rag.RagBenchCommand.Create());
+        cmd.Subcommands.Add(RagBenchCommand.Create(store));
         cmd.Subcommands.Add(ServeBenchCommand.Create());
         cmd.Subcommands.Add(SoakBenchCommand.Create());
         cmd.Subcommands.Add(TrainBenchCommand.Create());

@@ -10,7 +10,7 @@ using RagTune.Models.Creation;
 using RagTune.Models.Local;
 using RagTune.Server;
 
-namespace RagTune.Cli.Commands;
+namespace RagTune.Benchmarks;
 
 /// <summary>
 /// <c>ragtune bench soak</c>: the server in-process on loopback under mixed traffic for a fixed time. Each client

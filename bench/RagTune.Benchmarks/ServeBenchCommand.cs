@@ -11,7 +11,7 @@ using RagTune.Models.Creation;
 using RagTune.Models.Local;
 using RagTune.Server;
 
-namespace RagTune.Cli.Commands;
+namespace RagTune.Benchmarks;
 
 /// <summary>
 /// <c>ragtune bench serve</c>: a bounded load test on loopback. Starts the server in-process over one model (a

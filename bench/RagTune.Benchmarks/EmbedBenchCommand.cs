@@ -5,7 +5,7 @@ using System.Numerics.Tensors;
 using System.Text.Json;
 using RagTune.Engine.Encoders;
 
-namespace RagTune.Cli.Commands;
+namespace RagTune.Benchmarks;
 
 /// <summary>
 /// <c>ragtune bench embed</c>: encoder throughput (passages/s at a fixed batch and length) and single-query latency,

@@ -6,7 +6,7 @@ using System.Text.Json.Nodes;
 using RagTune.Engine.Models;
 using RagTune.Engine.Training;
 
-namespace RagTune.Cli.Commands;
+namespace RagTune.Benchmarks;
 
 /// <summary>
 /// <c>ragtune bench train</c>: LoRA training speed (tokens/s, s/step) and peak memory on the engine, beside the PyTorch
@@ -160,7 +160,7 @@ internal static class TrainBenchCommand
         return new JsonObject
         {
             ["hidden"] = c.Dim, ["layers"] = c.Layers, ["heads"] = c.Heads, ["kv_heads"] = c.KvHeads, ["inter"] = c.HiddenDim,
-            ["vocab"] = c.VocabSize, ["theta"] = c.RopeTheta, ["tied"] = m.Weights.TiedOutput, ["qkv_bias"] = !m.Weights.Layers[0].Bq.IsEmpty,
+            ["vocab"] = c.VocabSize, ["theta"] = c.RopeTheta, ["tied"] = m.Weights.TiedOutput, ["qkv_bias"] = m.Weights.QkvBias,
             ["eps"] = c.NormEps,
         }.ToJsonString();
     }
