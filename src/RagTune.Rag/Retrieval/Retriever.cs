@@ -17,7 +17,7 @@ public enum SearchMode
 }
 
 /// <summary>How hybrid search combines the BM25 and dense lists.</summary>
-internal enum HybridFusion
+public enum HybridFusion
 {
     /// <summary>A weighted mean of each list's min–max normalised scores (<see cref="RankFusion.FuseScores"/>).</summary>
     Scores,
