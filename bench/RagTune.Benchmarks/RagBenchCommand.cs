@@ -35,7 +35,7 @@ internal static class RagBenchCommand
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"ingest (bm25 only): {result.IngestDocuments} documents, {result.IngestMiB:F1} MiB in {result.IngestSeconds:F2} s = {result.IngestDocsPerSecond:F0} docs/s, {result.IngestMiBPerSecond:F2} MiB/s ({result.IngestChunks} chunks)\n" +
                     $"bm25   over {result.IngestChunks} chunks: p50 {result.Bm25P50Ms:F2} ms, p95 {result.Bm25P95Ms:F2} ms\n" +
-                    $"insert {result.Vectors} x {result.Dimensions} vectors: {result.VectorInsertSeconds:F1} s; first dense query (loads the matrix) {result.DenseColdMs:F0} ms\n" +
+                    $"insert {result.Vectors} x {result.Dimensions} vectors: {result.VectorInsertSeconds:F1} s; first dense query (loads the matrix; on PostgreSQL it builds the HNSW index) {result.DenseColdMs:F0} ms\n" +
                     $"dense  over {result.Vectors} chunks: p50 {result.DenseP50Ms:F2} ms, p95 {result.DenseP95Ms:F2} ms (reference exact scan p50 {result.DenseReferenceP50Ms:F2}, p95 {result.DenseReferenceP95Ms:F2} ms; recall@10 {result.DenseRecallAt10:F4})\n" +
                     $"bm25   over {result.Vectors} chunks: p50 {result.Bm25LargeP50Ms:F2} ms, p95 {result.Bm25LargeP95Ms:F2} ms (reference p50 {result.Bm25LargeReferenceP50Ms:F2}, p95 {result.Bm25LargeReferenceP95Ms:F2} ms; recall@10 {result.Bm25LargeRecallAt10:F4})\n" +
                     $"hybrid over {result.Vectors} chunks: p50 {result.HybridP50Ms:F2} ms, p95 {result.HybridP95Ms:F2} ms (k=10, {result.Queries} queries, {Environment.ProcessorCount} cores)"));
