@@ -120,7 +120,8 @@ internal static unsafe partial class Quant
     private static QuantTraits[] BuildTraits()
     {
         var t = new QuantTraits[64];
-        // Layouts of the types without kernels come from the size table the GGUF reader uses.
+        // Every layout (block size and bytes) comes from the size table the GGUF reader uses; the kernel rows below add
+        // what the engine computes with.
         for (uint raw = 0; raw < t.Length; raw++)
         {
             if (!GgmlTypes.IsKnown(raw)) continue;
@@ -128,58 +129,58 @@ internal static unsafe partial class Quant
             t[raw] = new QuantTraits { Type = g.Type, BlockSize = g.BlockSize, BlockBytes = g.BlockBytes };
         }
 
-        t[(int)GgmlType.F32] = new QuantTraits
+        t[(int)GgmlType.F32] = t[(int)GgmlType.F32] with
         {
-            Type = GgmlType.F32, BlockSize = 1, BlockBytes = sizeof(float), VecDotType = GgmlType.F32,
+            VecDotType = GgmlType.F32,
             FromFloat = &FromFloatF32, FromFloatReference = &FromFloatF32, ToFloat = &ToFloatF32,
             VecDot = &VecDotF32, VecDotReference = &VecDotF32Reference, MatMulKernels = MatMulKernels.FloatTiles,
         };
-        t[(int)GgmlType.F16] = new QuantTraits
+        t[(int)GgmlType.F16] = t[(int)GgmlType.F16] with
         {
-            Type = GgmlType.F16, BlockSize = 1, BlockBytes = sizeof(ushort), VecDotType = GgmlType.F32,
+            VecDotType = GgmlType.F32,
             FromFloat = &FromFloatF16, FromFloatReference = &FromFloatF16, ToFloat = &ToFloatF16,
             VecDot = &VecDotF16, VecDotReference = &VecDotF16Reference, MatMulKernels = MatMulKernels.FloatTiles,
         };
-        t[(int)GgmlType.BF16] = new QuantTraits
+        t[(int)GgmlType.BF16] = t[(int)GgmlType.BF16] with
         {
-            Type = GgmlType.BF16, BlockSize = 1, BlockBytes = sizeof(ushort), VecDotType = GgmlType.F32,
+            VecDotType = GgmlType.F32,
             FromFloat = &FromFloatBF16, FromFloatReference = &FromFloatBF16, ToFloat = &ToFloatBF16,
             VecDot = &VecDotBF16, VecDotReference = &VecDotBF16Reference, MatMulKernels = MatMulKernels.FloatTiles,
         };
-        t[(int)GgmlType.Q8_0] = new QuantTraits
+        t[(int)GgmlType.Q8_0] = t[(int)GgmlType.Q8_0] with
         {
-            Type = GgmlType.Q8_0, BlockSize = QK, BlockBytes = Q8_0BlockBytes, VecDotType = GgmlType.Q8_0,
+            VecDotType = GgmlType.Q8_0,
             FromFloat = &FromFloatQ8_0, FromFloatReference = &FromFloatQ8_0Reference, ToFloat = &ToFloatQ8_0,
             VecDot = &VecDotQ8_0, VecDotReference = &VecDotQ8_0Reference, MatMulKernels = MatMulKernels.Q8_0Tiles,
         };
-        t[(int)GgmlType.Q4_0] = new QuantTraits
+        t[(int)GgmlType.Q4_0] = t[(int)GgmlType.Q4_0] with
         {
-            Type = GgmlType.Q4_0, BlockSize = QK, BlockBytes = Q4_0BlockBytes, VecDotType = GgmlType.Q8_0,
+            VecDotType = GgmlType.Q8_0,
             FromFloat = &FromFloatQ4_0, FromFloatReference = &FromFloatQ4_0, ToFloat = &ToFloatQ4_0,
             VecDot = &VecDotQ4_0, VecDotReference = &VecDotQ4_0Reference, MatMulKernels = MatMulKernels.Q4_0Tiles,
         };
-        t[(int)GgmlType.Q4_K] = new QuantTraits
+        t[(int)GgmlType.Q4_K] = t[(int)GgmlType.Q4_K] with
         {
-            Type = GgmlType.Q4_K, BlockSize = QKK, BlockBytes = Q4_KBlockBytes, VecDotType = GgmlType.Q8_K,
+            VecDotType = GgmlType.Q8_K,
             FromFloat = &FromFloatQ4_K, FromFloatReference = &FromFloatQ4_K, ToFloat = &ToFloatQ4_K,
             VecDot = &VecDotQ4_K, VecDotReference = &VecDotQ4_KReference, MatMulKernels = MatMulKernels.RowDots,
         };
-        t[(int)GgmlType.Q5_K] = new QuantTraits
+        t[(int)GgmlType.Q5_K] = t[(int)GgmlType.Q5_K] with
         {
-            Type = GgmlType.Q5_K, BlockSize = QKK, BlockBytes = Q5_KBlockBytes, VecDotType = GgmlType.Q8_K,
+            VecDotType = GgmlType.Q8_K,
             FromFloat = &FromFloatQ5_K, FromFloatReference = &FromFloatQ5_K, ToFloat = &ToFloatQ5_K,
             VecDot = &VecDotQ5_K, VecDotReference = &VecDotQ5_KReference, MatMulKernels = MatMulKernels.RowDots,
         };
-        t[(int)GgmlType.Q6_K] = new QuantTraits
+        t[(int)GgmlType.Q6_K] = t[(int)GgmlType.Q6_K] with
         {
-            Type = GgmlType.Q6_K, BlockSize = QKK, BlockBytes = Q6_KBlockBytes, VecDotType = GgmlType.Q8_K,
+            VecDotType = GgmlType.Q8_K,
             FromFloat = &FromFloatQ6_K, FromFloatReference = &FromFloatQ6_K, ToFloat = &ToFloatQ6_K,
             VecDot = &VecDotQ6_K, VecDotReference = &VecDotQ6_KReference, MatMulKernels = MatMulKernels.RowDots,
         };
         // Q8_K only exists in memory, as the K-quants' activation partner: no weights of it, so no row dot.
-        t[(int)GgmlType.Q8_K] = new QuantTraits
+        t[(int)GgmlType.Q8_K] = t[(int)GgmlType.Q8_K] with
         {
-            Type = GgmlType.Q8_K, BlockSize = QKK, BlockBytes = Q8_KBlockBytes, VecDotType = GgmlType.Q8_K,
+            VecDotType = GgmlType.Q8_K,
             FromFloat = &FromFloatQ8_K, FromFloatReference = &FromFloatQ8_K, ToFloat = &ToFloatQ8_K,
         };
         return t;

@@ -83,7 +83,7 @@ public readonly record struct GgmlTypeTraits(GgmlType Type, string Name, int Blo
     }
 }
 
-/// <summary>The one traits table that drives size computation and dispatch (ggml's <c>type_traits</c>).</summary>
+/// <summary>The types' layouts (ggml's <c>type_traits</c> sizes): what the GGUF reader sizes tensors by, and what the kernels' table (Kernels/QuantTraits.cs) takes its layouts from.</summary>
 public static class GgmlTypes
 {
     // Block sizes and byte sizes from ggml-common.h. "Supported" means the engine computes with it.
