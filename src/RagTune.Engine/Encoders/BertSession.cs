@@ -17,7 +17,9 @@ namespace RagTune.Engine.Encoders;
 // rows HF also computes are thrown away by masked pooling anyway), without spending work on padding.
 //
 // Threads: the matrix products run on one KernelThreadPool, which splits weight rows across threads (each weight
-// row read once per batch); attention splits whole tokens (all their heads) across the same pool.
+// row read once per batch); attention splits blocks of up to 8 query tokens of one sequence (all their heads) across
+// the same pool, and so do the row operations (transposing keys, GELU, residual + LayerNorm): on two threads a row
+// operation left on the calling thread idles the other core for its whole length.
 
 /// <summary>
 /// Run state of a BERT forward pass: activation buffers sized for the largest batch seen so far (grown on demand,
@@ -28,6 +30,7 @@ public sealed unsafe class BertSession : IDisposable
     private readonly BertEncoder _model;
     private readonly KernelThreadPool _pool;
     private readonly AttentionJob _attention = new();
+    private readonly RowsJob _rows = new();
     private int _capacity;                 // tokens the buffers hold
     private float[] _x = [];               // [T, H] residual stream
     private float[] _q = [], _k = [], _v = [];  // [T, H]
@@ -35,6 +38,7 @@ public sealed unsafe class BertSession : IDisposable
     private float[] _ctx = [];             // [T, H] attention output (heads concatenated), then scratch
     private float[] _ffn = [];             // [T, I]
     private int[] _seqStart = [], _seqLength = [];  // [T] where each token's sequence starts, and its length
+    private int[] _blockRow = [], _blockRows = [];  // [blocks ≤ T] attention blocks: first query row, rows (≤ 8, one sequence)
     private byte[] _scratch = [];          // MatMul scratch: Q8_0 copies of the activations for quantized GGUF weights (pinned)
 
     /// <summary>Creates a session over <paramref name="model"/> computing on <paramref name="threads"/> threads (0 = one per processor).</summary>
@@ -71,12 +75,20 @@ public sealed unsafe class BertSession : IDisposable
         if (t == 0) return;
         Ensure(t);
 
+        int blocks = 0;
         for (int b = 0, s = 0; b < lengths.Length; s += lengths[b], b++)
+        {
             for (int i = 0; i < lengths[b]; i++)
             {
                 _seqStart[s + i] = s;
                 _seqLength[s + i] = lengths[b];
             }
+            for (int i = 0; i < lengths[b]; i += Attention.BlockRows, blocks++)
+            {
+                _blockRow[blocks] = s + i;
+                _blockRows[blocks] = Math.Min(Attention.BlockRows, lengths[b] - i);
+            }
+        }
 
         Embed(ids, typeIds);
         var w = _model.Weights;
@@ -88,20 +100,20 @@ public sealed unsafe class BertSession : IDisposable
                 Linear(q, x, layer.Query, layer.QueryBias, t);
                 Linear(k, x, layer.Key, layer.KeyBias, t);
                 Linear(v, x, layer.Value, layer.ValueBias, t);
-                Attention.TransposeKeys(kt, k, t, h);
-                _attention.Set(ctx, q, kt, v, t, _seqStart, _seqLength, c.Heads, c.HeadDim, h);
-                try { RunAttention(t * c.Heads, c.Heads); }
+                Rows(RowOp.TransposeKeys, kt, k, null, null, t, h);
+                _attention.Set(ctx, q, kt, v, t, _seqStart, _seqLength, _blockRow, _blockRows, c.Heads, c.HeadDim, h);
+                try { _pool.For(blocks * c.Heads, _attention, grain: c.Heads); }
                 finally { _attention.Clear(); }
 
                 // Output projection, residual, post-LayerNorm (BertSelfOutput). q is free again: reuse it.
                 Linear(q, ctx, layer.AttentionOutput, layer.AttentionOutputBias, t);
-                AddNormRows(x, q, layer.AttentionNormWeight, layer.AttentionNormBias, t);
+                Rows(RowOp.AddNorm, x, q, layer.AttentionNormWeight, layer.AttentionNormBias, t, h);
 
                 // Feed-forward: dense + GELU (BertIntermediate), dense + residual + LayerNorm (BertOutput).
                 Linear(ffn, x, layer.Intermediate, layer.IntermediateBias, t);
-                Activations.Gelu(new Span<float>(ffn, t * c.Intermediate));
+                Rows(RowOp.Gelu, ffn, null, null, null, t, c.Intermediate);
                 Linear(q, ffn, layer.Output, layer.OutputBias, t);
-                AddNormRows(x, q, layer.OutputNormWeight, layer.OutputNormBias, t);
+                Rows(RowOp.AddNorm, x, q, layer.OutputNormWeight, layer.OutputNormBias, t, h);
             }
         }
         _x.AsSpan(0, t * h).CopyTo(hidden);
@@ -169,14 +181,14 @@ public sealed unsafe class BertSession : IDisposable
         int n = checked((int)weight.Rows);
         if (t >= GemmMinTokens && weight.Type is GgmlType.F32 or GgmlType.F16 or GgmlType.BF16)
         {
-            // Y[T, N] = X[T, K] · W[N, K]ᵀ: B is the weight read transposed; float weights are expanded segment by segment.
-            MatMul.Gemm(_pool, y, n, t, n, weight.Cols, new MatMul.GemmOperand(MatMul.F32View(x, t, weight.Cols), transposed: false),
-                new MatMul.GemmOperand(weight, transposed: true), alpha: 1f, accumulate: false, splitRows: true, scratch: null);
+            // Y[T, N] = X[T, K] · W[N, K]ᵀ + bias: B is the weight read transposed; float weights are expanded segment by
+            // segment; the bias is added as tiles are stored.
+            fixed (float* pb = bias)
+                MatMul.Gemm(_pool, y, n, t, n, weight.Cols, new MatMul.GemmOperand(MatMul.F32View(x, t, weight.Cols), transposed: false),
+                    new MatMul.GemmOperand(weight, transposed: true), alpha: 1f, accumulate: false, splitRows: true, scratch: null, bias: pb);
+            return;
         }
-        else
-        {
-            DotProducts(y, x, weight, t);
-        }
+        DotProducts(y, x, weight, t);
         for (int r = 0; r < t; r++)
         {
             var row = new Span<float>(y + (long)r * n, n);
@@ -193,19 +205,63 @@ public sealed unsafe class BertSession : IDisposable
             MatMul.Forward(_pool, y, x, weight, t, need == 0 ? null : scratch);
     }
 
-    // Attention over (token, head) units, split across threads in multiples of whole tokens.
-    private void RunAttention(int units, int heads) => _pool.For(units, _attention, grain: heads);
-
-    // x = LayerNorm(x + delta) row by row.
-    private void AddNormRows(float* x, float* delta, float[] weight, float[] bias, int t)
+    // One row operation over t rows of `width` floats, rows split across the pool (16 rows a grain: whole cache lines
+    // of kt for the transpose, and enough work per hand-off for the others).
+    private void Rows(RowOp op, float* x, float* other, float[]? weight, float[]? bias, int t, int width)
     {
-        int h = weight.Length;
-        float eps = _model.Config.LayerNormEps;
-        for (int r = 0; r < t; r++)
+        _rows.Set(op, x, other, weight, bias, width, t, _model.Config.LayerNormEps);
+        try { _pool.For(t, _rows, grain: 16); }
+        finally { _rows.Clear(); }
+    }
+
+    private enum RowOp
+    {
+        TransposeKeys,  // x = kt [H, T], other = k [T, H]
+        AddNorm,        // x = LayerNorm(x + other) [T, H]
+        Gelu,           // x = GELU(x) [T, I]
+    }
+
+    private sealed class RowsJob : IRangeJob
+    {
+        private RowOp _op;
+        private float* _x, _other;
+        private float[]? _weight, _bias;
+        private int _width, _tokens;
+        private float _eps;
+
+        public void Set(RowOp op, float* x, float* other, float[]? weight, float[]? bias, int width, int tokens, float eps)
         {
-            var xr = new Span<float>(x + (long)r * h, h);
-            TensorPrimitives.Add(xr, new ReadOnlySpan<float>(delta + (long)r * h, h), xr);
-            Norms.LayerNorm(xr, xr, weight, bias, eps);
+            _x = x;
+            _other = other;
+            (_op, _weight, _bias, _width, _tokens, _eps) = (op, weight, bias, width, tokens, eps);
+        }
+
+        public void Clear()
+        {
+            _x = _other = null;
+            _weight = _bias = null;
+        }
+
+        public void Execute(int begin, int end)
+        {
+            int w = _width;
+            switch (_op)
+            {
+                case RowOp.TransposeKeys:
+                    Attention.TransposeKeys(_x, _other, _tokens, w, begin, end);
+                    break;
+                case RowOp.Gelu:
+                    Activations.Gelu(new Span<float>(_x + (long)begin * w, (end - begin) * w));
+                    break;
+                case RowOp.AddNorm:
+                    for (int r = begin; r < end; r++)
+                    {
+                        var xr = new Span<float>(_x + (long)r * w, w);
+                        TensorPrimitives.Add(xr, new ReadOnlySpan<float>(_other + (long)r * w, w), xr);
+                        Norms.LayerNorm(xr, xr, _weight, _bias, _eps);
+                    }
+                    break;
+            }
         }
     }
 
@@ -223,6 +279,8 @@ public sealed unsafe class BertSession : IDisposable
         _ffn = GC.AllocateUninitializedArray<float>(checked(cap * i));
         _seqStart = new int[cap];
         _seqLength = new int[cap];
+        _blockRow = new int[cap];
+        _blockRows = new int[cap];
         _capacity = cap;
     }
 
@@ -233,43 +291,45 @@ public sealed unsafe class BertSession : IDisposable
     }
 
     /// <summary>
-    /// Scaled dot-product attention (Vaswani et al. 2017) for one (token, head) per index: the token's query against
-    /// every key of its own sequence, softmax, weighted sum of values (<see cref="Attention.BidirectionalHead"/>).
-    /// No causal mask: BERT is bidirectional.
+    /// Scaled dot-product attention (Vaswani et al. 2017) for one (block of ≤ 8 query tokens of one sequence, head) per
+    /// index: the queries against every key of their own sequence, softmax, weighted sum of values
+    /// (<see cref="Attention.BidirectionalBlock"/>). No causal mask: BERT is bidirectional.
     /// </summary>
     private sealed class AttentionJob : IRangeJob
     {
         private float* _out, _q, _kt, _v;
-        private int[] _start = [], _length = [];
+        private int[] _start = [], _length = [], _blockRow = [], _blockRows = [];
         private int _tokens, _heads, _headDim, _hidden;
 
-        public void Set(float* output, float* q, float* kt, float* v, int tokens, int[] start, int[] length, int heads, int headDim, int hidden)
+        public void Set(float* output, float* q, float* kt, float* v, int tokens, int[] start, int[] length, int[] blockRow, int[] blockRows,
+            int heads, int headDim, int hidden)
         {
             _out = output;
             _q = q;
             _kt = kt;
             _v = v;
-            (_tokens, _start, _length, _heads, _headDim, _hidden) = (tokens, start, length, heads, headDim, hidden);
+            (_tokens, _start, _length, _blockRow, _blockRows, _heads, _headDim, _hidden) = (tokens, start, length, blockRow, blockRows, heads, headDim, hidden);
         }
 
         public void Clear()
         {
             _out = _q = _kt = _v = null;
-            _start = _length = [];
+            _start = _length = _blockRow = _blockRows = [];
         }
 
         public void Execute(int begin, int end)
         {
             int d = _headDim, hid = _hidden;
-            float[]? rented = null;
             int maxLen = 0;
-            for (int u = begin; u < end; u++) maxLen = Math.Max(maxLen, _length[u / _heads]);
-            Span<float> scores = maxLen <= 1024 ? stackalloc float[maxLen] : (rented = new float[maxLen]);
+            for (int u = begin; u < end; u++) maxLen = Math.Max(maxLen, _length[_blockRow[u / _heads]]);
+            int need = Attention.BlockRows * Attention.BlockScoreStride(maxLen);
+            float[]? rented = null;
+            Span<float> scores = need <= 8 * 1024 ? stackalloc float[need] : (rented = new float[need]);
             for (int u = begin; u < end; u++)
             {
-                int tok = u / _heads, head = u % _heads;
-                long at = (long)tok * hid + head * d;
-                Attention.BidirectionalHead(_out + at, _q + at, _kt, _v, _tokens, hid, head, d, _start[tok], _length[tok], scores);
+                int block = u / _heads, head = u % _heads, row = _blockRow[block];
+                long at = (long)row * hid + head * d;
+                Attention.BidirectionalBlock(_out + at, _q + at, _kt, _v, _tokens, hid, head, d, _start[row], _length[row], _blockRows[block], scores);
             }
             GC.KeepAlive(rented);
         }

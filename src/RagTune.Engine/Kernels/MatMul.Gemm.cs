@@ -55,15 +55,20 @@ internal static unsafe partial class MatMul
     /// C[M, N] (row stride <paramref name="ldc"/>) = (C +) alpha · A·B, parallel over rows of C (<paramref name="splitRows"/>) or over its columns (the
     /// other side when the preferred one has too few tiles for the pool's threads).
     /// <paramref name="scratch"/> holds <see cref="TrainingScratchFloats"/> floats for the pool's threads, or is null
-    /// (each thread then uses a buffer of its own, allocated on its first call).
+    /// (each thread then uses a buffer of its own, allocated on its first call). <paramref name="bias"/> ([N], or null) is
+    /// added to every row of C as the first tile is stored, instead of in a pass of its own over C (only without
+    /// <paramref name="accumulate"/>).
     /// </summary>
     internal static void Gemm(KernelThreadPool pool, float* c /*[M, ldc]*/, long ldc, int m, int n, int p, in GemmOperand a /*[M, P], F32*/,
-        in GemmOperand b /*[P, N]*/, float alpha, bool accumulate, bool splitRows, float* scratch)
+        in GemmOperand b /*[P, N]*/, float alpha, bool accumulate, bool splitRows, float* scratch, float* bias = null)
     {
+        if (bias != null && accumulate) throw new ArgumentException("A bias is added only when C is overwritten, not accumulated.", nameof(bias));
         if (m <= 0 || n <= 0) return;
         if (p <= 0)
         {
-            for (int i = 0; i < m && !accumulate; i++) new Span<float>(c + i * ldc, n).Clear();
+            for (int i = 0; i < m && !accumulate; i++)
+                if (bias != null) new ReadOnlySpan<float>(bias, n).CopyTo(new Span<float>(c + i * ldc, n));
+                else new Span<float>(c + i * ldc, n).Clear();
             return;
         }
         // A thin C (a LoRA rank of 8 columns) split the preferred way would leave threads idle; rows can always be
@@ -73,7 +78,7 @@ internal static unsafe partial class MatMul
         if (!columnsSplittable) splitRows = true;
         else if (splitRows ? rowUnits < pool.Threads && colUnits > rowUnits : colUnits < pool.Threads && rowUnits > colUnits) splitRows = !splitRows;
         var job = t_gemm ??= new GemmJob();
-        job.Set(c, ldc, m, n, p, a, b, alpha, accumulate, splitRows, scratch);
+        job.Set(c, ldc, m, n, p, a, b, alpha, accumulate, splitRows, scratch, bias);
         try
         {
             if (splitRows) pool.For(m, job, GemmGeometry.Mr);
@@ -84,20 +89,21 @@ internal static unsafe partial class MatMul
 
     private sealed class GemmJob : IRangeJob
     {
-        private float* _c, _scratch;
+        private float* _c, _scratch, _bias;
         private long _ldc;
         private int _m, _n, _p, _slot;
         private GemmOperand _a, _b;
         private float _alpha;
         private bool _accumulate, _splitRows;
 
-        public void Set(float* c, long ldc, int m, int n, int p, in GemmOperand a, in GemmOperand b, float alpha, bool accumulate, bool splitRows, float* scratch)
+        public void Set(float* c, long ldc, int m, int n, int p, in GemmOperand a, in GemmOperand b, float alpha, bool accumulate, bool splitRows,
+            float* scratch, float* bias)
         {
             _c = c; _ldc = ldc; _m = m; _n = n; _p = p; _a = a; _b = b; _alpha = alpha; _accumulate = accumulate; _splitRows = splitRows;
-            _scratch = scratch; _slot = 0;
+            _scratch = scratch; _bias = bias; _slot = 0;
         }
 
-        public void Clear() { _c = _scratch = null; _a = _b = default; }
+        public void Clear() { _c = _scratch = _bias = null; _a = _b = default; }
 
         public void Execute(int start, int end)
         {
@@ -130,6 +136,7 @@ internal static unsafe partial class MatMul
                 {
                     int kc = Math.Min(GemmKc, _p - pc);
                     bool accumulate = _accumulate || pc > 0;
+                    float* bias = accumulate ? null : _bias;
                     PackB(bp, _b, pc, kc, jc, nc, nr, row);
                     for (int ic = i0; ic < i1; ic += GemmMc)
                     {
@@ -141,7 +148,8 @@ internal static unsafe partial class MatMul
                             for (int ir = 0; ir < mc; ir += mr)
                             {
                                 GemmGeometry.Kernel(ap + (long)(ir / mr) * kc * mr, bPanel, kc, tile);
-                                StoreTile(_c + (ic + ir) * _ldc + jc + jr, _ldc, tile, nr, Math.Min(mr, mc - ir), Math.Min(nr, nc - jr), _alpha, accumulate);
+                                StoreTile(_c + (ic + ir) * _ldc + jc + jr, _ldc, tile, nr, Math.Min(mr, mc - ir), Math.Min(nr, nc - jr), _alpha, accumulate,
+                                    bias == null ? null : bias + jc + jr);
                             }
                         }
                     }
@@ -308,8 +316,8 @@ internal static unsafe partial class MatMul
         Avx.Store(d + 7 * ds, Avx.Permute2x128(u3, u7, 0x31));
     }
 
-    /// <summary>C[0:rows, 0:cols] = (C +) alpha · tile, the valid part of a micro-kernel's MR×NR result.</summary>
-    private static void StoreTile(float* c, long ldc, float* tile /*[MR, nr]*/, int nr, int rows, int cols, float alpha, bool accumulate)
+    /// <summary>C[0:rows, 0:cols] = (C +) alpha · tile (+ bias[0:cols] where not accumulating), the valid part of a micro-kernel's MR×NR result.</summary>
+    private static void StoreTile(float* c, long ldc, float* tile /*[MR, nr]*/, int nr, int rows, int cols, float alpha, bool accumulate, float* bias)
     {
         for (int i = 0; i < rows; i++)
         {
@@ -322,6 +330,7 @@ internal static unsafe partial class MatMul
                 {
                     var v = Vector512.Load(t + j) * alpha;
                     if (accumulate) v += Vector512.Load(d + j);
+                    else if (bias != null) v += Vector512.Load(bias + j);
                     v.Store(d + j);
                 }
             }
@@ -331,10 +340,11 @@ internal static unsafe partial class MatMul
                 {
                     var v = Vector256.Load(t + j) * alpha;
                     if (accumulate) v += Vector256.Load(d + j);
+                    else if (bias != null) v += Vector256.Load(bias + j);
                     v.Store(d + j);
                 }
             }
-            for (; j < cols; j++) d[j] = accumulate ? d[j] + alpha * t[j] : alpha * t[j];
+            for (; j < cols; j++) d[j] = accumulate ? d[j] + alpha * t[j] : bias != null ? alpha * t[j] + bias[j] : alpha * t[j];
         }
     }
 }

@@ -129,4 +129,70 @@ public sealed unsafe class AttentionTests
                     Assert.Equal(k[r * hidden + c], kt[c * t + r]);
         }
     }
+
+    // The encoder's 8-query tile against the per-query reference: every block size 1 … 8 at the start, middle and
+    // end of sequences whose lengths cover the 16-key vectors and their scalar tail; head widths of 32 and 64 (the
+    // 32-channel value tile), 16 and 48 (the 16-channel one) and 12 (no tile: the per-row kernel). Other sequences'
+    // keys and values, and the output beyond the block's rows, are NaN-poisoned / checked untouched.
+    [Theory]
+    [InlineData(32, 12)]   // all-MiniLM-L6-v2, snowflake-arctic-embed-xs
+    [InlineData(64, 2)]
+    [InlineData(16, 2)]
+    [InlineData(48, 1)]
+    [InlineData(12, 3)]
+    public void BidirectionalBlock_MatchesReference_ForEveryBlockSize(int headDim, int heads)
+    {
+        var rng = new Random(70 + headDim);
+        int hidden = heads * headDim;
+        int[] lengths = [1, 5, 8, 15, 16, 17, 31, 40, 129, 257];
+        int t = lengths.Sum();
+        var q = Floats(rng, t * hidden);
+        var k = Floats(rng, t * hidden, 2f);
+        var v = Floats(rng, t * hidden);
+        var kt = new float[t * hidden];
+        var expected = new float[headDim];
+        for (int b = 0, s0 = 0; b < lengths.Length; s0 += lengths[b], b++)
+        {
+            int len = lengths[b];
+            var kp = Enumerable.Repeat(float.NaN, t * hidden).ToArray();
+            var vp = Enumerable.Repeat(float.NaN, t * hidden).ToArray();
+            Array.Copy(k, s0 * hidden, kp, s0 * hidden, len * hidden);
+            Array.Copy(v, s0 * hidden, vp, s0 * hidden, len * hidden);
+            fixed (float* pk = kp, pkt = kt) Attention.TransposeKeys(pkt, pk, t, hidden);
+            var scores = new float[Attention.BlockRows * Attention.BlockScoreStride(len)];
+            for (int rows = 1; rows <= Math.Min(Attention.BlockRows, len); rows++)
+                foreach (int first in new[] { s0, s0 + (len - rows) / 2, s0 + len - rows }.Distinct())
+                    for (int head = 0; head < heads; head++)
+                    {
+                        var output = Enumerable.Repeat(float.NaN, t * hidden).ToArray();
+                        long at = (long)first * hidden + head * headDim;
+                        fixed (float* po = output, pq = q, pkt = kt, pv = vp)
+                            Attention.BidirectionalBlock(po + at, pq + at, pkt, pv, t, hidden, head, headDim, s0, len, rows, scores);
+                        for (int r = 0; r < rows; r++)
+                        {
+                            int tok = first + r;
+                            Attention.BidirectionalHeadReference(expected, q.AsSpan(tok * hidden + head * headDim, headDim), kp, vp, hidden, head, headDim, s0, len);
+                            AllClose(expected, output.AsSpan(tok * hidden + head * headDim, headDim).ToArray(), Abs, Rel,
+                                $"d {headDim} L {len} rows {rows} token {tok - s0} head {head}");
+                        }
+                        // Nothing outside the block's rows of this head was written.
+                        int written = 0;
+                        for (int i = 0; i < output.Length; i++) if (!float.IsNaN(output[i])) written++;
+                        Assert.Equal(rows * headDim, written);
+                    }
+        }
+    }
+
+    [Fact]
+    public void BidirectionalBlock_RejectsBadRowsAndShortScratch()
+    {
+        var buffer = new float[64];
+        fixed (float* p = buffer)
+        {
+            float* f = p;
+            Assert.Throws<ArgumentOutOfRangeException>(() => Attention.BidirectionalBlock(f, f, f, f, 4, 4, 0, 4, 0, 4, 0, new float[128]));
+            Assert.Throws<ArgumentOutOfRangeException>(() => Attention.BidirectionalBlock(f, f, f, f, 4, 4, 0, 4, 0, 4, 9, new float[128]));
+            Assert.Throws<ArgumentException>(() => Attention.BidirectionalBlock(f, f, f, f, 4, 4, 0, 4, 0, 4, 2, new float[127]));
+        }
+    }
 }

@@ -120,4 +120,43 @@ public sealed unsafe class TrainingGemmTests
         Assert.Equal([0f, 0f, 0f], y);
         Assert.Equal([4f, 5f], dw);
     }
+
+    // The encoder's dense layers: Y = X · Wᵀ + bias with the bias added as tiles are stored (both split directions,
+    // shapes across KC so later K blocks accumulate onto a biased first one, and the P = 0 edge).
+    [Fact]
+    public void Gemm_with_bias_adds_it_once_to_every_row()
+    {
+        var rng = new Random(6);
+        using var pool = new KernelThreadPool(2);
+        foreach (var (t, n, k) in new[] { (1, 3, 5), (9, 33, 31), (97, 65, 300), (40, 577, 513), (5, 7, 0) })
+            foreach (bool splitRows in new[] { true, false })
+            {
+                float[] x = KernelTestData.Floats(rng, t * k), w = KernelTestData.Floats(rng, n * k), bias = KernelTestData.Floats(rng, n);
+                float[] y = Enumerable.Repeat(float.NaN, t * n).ToArray(), yRef = new float[t * n];
+                for (int r = 0; r < t; r++)
+                    for (int j = 0; j < n; j++)
+                    {
+                        double acc = bias[j];
+                        for (int p = 0; p < k; p++) acc += (double)x[r * k + p] * w[j * k + p];
+                        yRef[r * n + j] = (float)acc;
+                    }
+                fixed (float* px = x, pw = w, pb = bias, py = y)
+                    MatMul.Gemm(pool, py, n, t, n, k, new MatMul.GemmOperand(MatMul.F32View(px, t, k), transposed: false),
+                        new MatMul.GemmOperand(MatMul.F32View(pw, n, k), transposed: true), 1f, accumulate: false, splitRows, scratch: null, bias: pb);
+                AllClose(yRef, y, k, $"T={t} N={n} K={k} split rows {splitRows}");
+            }
+    }
+
+    [Fact]
+    public void Gemm_refuses_a_bias_when_accumulating()
+    {
+        using var pool = new KernelThreadPool(1);
+        float[] c = new float[4], a = new float[4], b = new float[4], bias = new float[2];
+        Assert.Throws<ArgumentException>(() =>
+        {
+            fixed (float* pc = c, pa = a, pb = b, pbias = bias)
+                MatMul.Gemm(pool, pc, 2, 2, 2, 2, new MatMul.GemmOperand(MatMul.F32View(pa, 2, 2), false),
+                    new MatMul.GemmOperand(MatMul.F32View(pb, 2, 2), true), 1f, accumulate: true, splitRows: true, scratch: null, bias: pbias);
+        });
+    }
 }
