@@ -105,6 +105,7 @@ internal sealed partial class PostgresChunkStore
             ("k", new[] { PostgresSchema.KeyReembedModel, PostgresSchema.KeyReembedDimensions })).ConfigureAwait(false);
         await BumpWriteVersionAsync(c, tx, ct).ConfigureAwait(false);
         await tx.CommitAsync(ct).ConfigureAwait(false);
+        _vectorIndexSeen = false; // the old table's index went with it
         return true;
     }
 

@@ -23,6 +23,11 @@ internal sealed partial class PostgresChunkStore : ICollectionStore
     private readonly string _s; // the quoted schema name
     private bool _disposed;
 
+    // The vectors' HNSW index is known to exist, so unfiltered searches skip the lookup (one round trip each). Only a
+    // re-embedding drops it; this store's own resets the flag. After another process's re-embedding, searches stay
+    // correct without the index (pgvector then orders by an exact scan) until this store is reopened.
+    private volatile bool _vectorIndexSeen;
+
     internal PostgresChunkStore(string name, string schema, NpgsqlDataSource db, PostgresStoreOptions options)
     {
         Name = name;
