@@ -23,15 +23,18 @@ internal static class EmbedBenchCommand
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads (both sides)", DefaultValueFactory = _ => 2 };
         var runs = new Option<int>("--runs") { Description = "Timed batches after one warm-up (best counts)", DefaultValueFactory = _ => 3 };
         var noTorch = new Option<bool>("--no-torch") { Description = "Skip the PyTorch reference" };
+        var torchProcesses = new Option<int>("--torch-processes") { Description = "PyTorch reference processes (the best counts)", DefaultValueFactory = _ => 3 };
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON" };
         var cmd = new Command("embed", "Embedding throughput (passages/s) and query latency beside PyTorch on the CPU")
         {
-            model, batch, tokens, queryTokens, threads, runs, noTorch, json,
+            model, batch, tokens, queryTokens, threads, runs, noTorch, torchProcesses, json,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(() =>
         {
             int b = r.GetValue(batch), n = r.GetValue(tokens), qn = r.GetValue(queryTokens), t = r.GetValue(threads), runCount = r.GetValue(runs);
-            if (b < 1 || n < 3 || qn < 3 || t < 1 || runCount < 1) throw new UsageException("--batch, --threads and --runs must be positive; --tokens and --query-tokens at least 3.");
+            int processes = r.GetValue(torchProcesses);
+            if (b < 1 || n < 3 || qn < 3 || t < 1 || runCount < 1 || processes < 1)
+                throw new UsageException("--batch, --threads, --runs and --torch-processes must be positive; --tokens and --query-tokens at least 3.");
             var path = RagTune.Models.Downloads.ModelResolver.Resolve(r.GetValue(model)!);
             using var encoder = File.Exists(path) ? BertEncoder.LoadGguf(path) : BertEncoder.Load(path);
             var c = encoder.Config;
@@ -65,7 +68,7 @@ internal static class EmbedBenchCommand
             }
             latencies.Sort();
             var ours = new EmbedBenchSide("ragtune", b / best, b * n / best, latencies[latencies.Count / 2]);
-            var torch = r.GetValue(noTorch) ? null : RunTorch(path, c, b, n, qn, t, runCount);
+            var torch = r.GetValue(noTorch) ? null : BestTorch(path, c, b, n, qn, t, runCount, processes);
             var result = new EmbedBenchResult(Path.GetFileName(path.TrimEnd(Path.DirectorySeparatorChar)), encoder.WeightType.ToString(), c.Hidden, c.Layers, b, n, qn, t,
                 ours, torch, torch == null ? null : ours.PassagesPerSecond / torch.PassagesPerSecond, torch == null ? null : torch.QueryMs / ours.QueryMs);
             if (r.GetValue(json)) { Console.Out.WriteLine(JsonSerializer.Serialize(result, EmbedBenchJson.Readable.EmbedBenchResult)); return 0; }
@@ -81,6 +84,26 @@ internal static class EmbedBenchCommand
             return 0;
         }));
         return cmd;
+    }
+
+    // Why several processes: PyTorch 1.13 with Debian's OpenMP OpenBLAS settles, per process, in a fast mode or one
+    // about 3x slower (six processes in a row on a quiet machine: 60.6, 15.9, 56.5, 16.5, 61.6, 16.3 passages/s), so
+    // one process can flatter the engine threefold. The best throughput and the best query latency over the processes
+    // are the reference.
+    private static EmbedBenchSide? BestTorch(string modelPath, BertConfig c, int batch, int tokens, int queryTokens, int threads, int runs, int processes)
+    {
+        EmbedBenchSide? best = null;
+        for (int i = 0; i < processes; i++)
+        {
+            if (RunTorch(modelPath, c, batch, tokens, queryTokens, threads, runs) is not { } side) return best;
+            best = best == null ? side : best with
+            {
+                PassagesPerSecond = Math.Max(best.PassagesPerSecond, side.PassagesPerSecond),
+                TokensPerSecond = Math.Max(best.TokensPerSecond, side.TokensPerSecond),
+                QueryMs = Math.Min(best.QueryMs, side.QueryMs),
+            };
+        }
+        return best;
     }
 
     // The reference needs the repository's dev/reference/encoders scripts and a python3 with torch; absent either, no row.

@@ -42,6 +42,7 @@ public sealed class EmbedCommandTests
         Assert.True(ours.GetProperty("query_ms").GetDouble() > 0);
         Assert.Equal(JsonValueKind.Null, doc.RootElement.GetProperty("torch").ValueKind);
         Assert.Equal(2, CliProcess.Run("bench", "embed", "--model", folder, "--tokens", "2", "--no-torch").ExitCode);
+        Assert.Equal(2, CliProcess.Run("bench", "embed", "--model", folder, "--torch-processes", "0").ExitCode);
     }
 
     [Fact]
