@@ -489,11 +489,15 @@ internal sealed partial class SqliteChunkStore : ICollectionStore
         int i = 0;
         foreach (var (key, value) in filter.Conditions)
         {
-            if (key.Length == 0 || key.Contains('"') || key.Contains('\\'))
-                throw new ArgumentException($"Filter key '{key}' is not valid: it must be non-empty and contain no quotes or backslashes.", nameof(filter));
+            if (key.Length == 0)
+                throw new ArgumentException("A filter key must not be empty.", nameof(filter));
             var p = i.ToString(CultureInfo.InvariantCulture);
-            sql.Append(CultureInfo.InvariantCulture, $" AND json_extract(d.metadata, $fk{p}) = $fv{p}");
-            cmd.Parameters.AddWithValue("$fk" + p, "$.\"" + key + "\"");
+            // json_each, not json_extract with a path: System.Text.Json escapes keys as it writes them (an apostrophe,
+            // '+', '<', every non-ASCII letter become \uXXXX), and a path matches the escaped text, while json_each
+            // yields each key unescaped, so any key a document was written with is found, quotes included.
+            sql.Append(CultureInfo.InvariantCulture,
+                $" AND EXISTS (SELECT 1 FROM json_each(d.metadata) m WHERE m.key = $fk{p} AND m.type = 'text' AND m.value = $fv{p})");
+            cmd.Parameters.AddWithValue("$fk" + p, key);
             cmd.Parameters.AddWithValue("$fv" + p, value);
             i++;
         }
