@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
+using Npgsql;
 using RagTune.TestKit;
 using Xunit.Abstractions;
 
@@ -8,10 +9,11 @@ namespace RagTune.Cli.Tests.Rag;
 
 /// <summary>
 /// Crash safety of <c>ragtune ingest</c> (issue 20): the real CLI, updating every document of an embedded
-/// collection, killed with SIGKILL at a seeded random moment. After each kill the collection must open, pass SQLite's
-/// integrity check and the FTS index's, hold each document whole in its old or its new version (never a mix of
-/// chunks), keep a vector for every chunk, and a rerun must finish the rest: it updates exactly the documents still
-/// old and leaves the finished ones unchanged (not re-embedded).
+/// collection, killed with SIGKILL at a seeded random moment, on both stores. After each kill the collection must
+/// open, pass the store's integrity checks (SQLite's and the FTS index's; PostgreSQL's postings and vectors against
+/// the chunks), hold each document whole in its old or its new version (never a mix of chunks), keep a vector for
+/// every chunk, and a rerun must finish the rest: it updates exactly the documents still old and leaves the finished
+/// ones unchanged (not re-embedded).
 /// </summary>
 [Trait("Category", "Slow")]
 public sealed partial class IngestKillTests(ITestOutputHelper output)
@@ -23,10 +25,26 @@ public sealed partial class IngestKillTests(ITestOutputHelper output)
     public void Ingest_killed_at_random_points_leaves_every_document_old_or_new_and_a_rerun_finishes()
     {
         using var dir = new TempDir();
+        string data = dir.File("data");
+        KillAndRerun(dir, ["--data-dir", data], version => CheckSqlite(Directory.GetFiles(data, "kb.db", SearchOption.AllDirectories).Single(), version), seed: 20);
+    }
+
+    // PostgreSQL: a PGlite server of this test's own (one backend that pglite-socket shares; another test process's
+    // statements must not interleave with a connection killed mid-transaction, which it rolls back).
+    [Fact]
+    public void Ingest_into_postgresql_killed_at_random_points_leaves_every_document_old_or_new_and_a_rerun_finishes()
+    {
+        using var dir = new TempDir();
+        using var server = PgliteProcess.Start(dir.File("pglite.port"));
+        KillAndRerun(dir, ["--store", server.ConnectionString], version => CheckPostgres(server.ConnectionString, version), seed: 21);
+    }
+
+    private void KillAndRerun(TempDir dir, string[] storeArgs, Func<int, (int Newer, int Older)> check, int seed)
+    {
         var docs = Directory.CreateDirectory(dir.File("docs")).FullName;
-        string model = dir.File("encoder"), data = dir.File("data");
+        string model = dir.File("encoder");
         Assert.Equal(0, CliProcess.Run("embed", "create-random", "--preset", "tiny", "--seed", "1", "--out", model).ExitCode);
-        string[] Ingest() => ["ingest", docs, "--collection", "kb", "--data-dir", data, "--embed-model", model, "--chunk-tokens", "24", "--overlap", "0"];
+        string[] Ingest() => ["ingest", docs, "--collection", "kb", .. storeArgs, "--embed-model", model, "--chunk-tokens", "24", "--overlap", "0"];
 
         WriteDocuments(docs, version: 1);
         var first = CliProcess.Run(TimeSpan.FromSeconds(300), Ingest());
@@ -37,9 +55,9 @@ public sealed partial class IngestKillTests(ITestOutputHelper output)
         var update = CliProcess.Run(TimeSpan.FromSeconds(300), Ingest());
         Assert.True(update.ExitCode == 0, update.Stderr);
         var full = sw.Elapsed;
-        var db = Directory.GetFiles(data, "kb.db", SearchOption.AllDirectories).Single();
+        Assert.Equal((Documents, 0), check(2));
 
-        var rng = new Random(20);
+        var rng = new Random(seed);
         int survived = 0, interrupted = 0;
         // Until Kills runs were cut short (at most twice as many tries): a run that finishes before its kill was
         // faster than the timed one (a busy machine slowed that), and the span shrinks to what it took.
@@ -54,13 +72,13 @@ public sealed partial class IngestKillTests(ITestOutputHelper output)
             if (killed) interrupted++;
             else if (ran < full) full = ran.Value;
 
-            var (newer, older) = Check(db, version);
+            var (newer, older) = check(version);
             var rerun = CliProcess.Run(TimeSpan.FromSeconds(300), Ingest());
             Assert.True(rerun.ExitCode == 0, rerun.Stderr);
             var m = SummaryLine().Match(rerun.Stdout);
             Assert.True(m.Success, rerun.Stdout);
             Assert.Equal((0, older, newer), (int.Parse(m.Groups["added"].Value), int.Parse(m.Groups["updated"].Value), int.Parse(m.Groups["unchanged"].Value)));
-            Assert.Equal((Documents, 0), Check(db, version));
+            Assert.Equal((Documents, 0), check(version));
             Assert.True(!killed || newer % 64 == 0, $"{newer} new documents after a kill: not whole batches of 64");
             output.WriteLine($"run {attempt}: after {delay.TotalMilliseconds:F0} ms ({(killed ? "killed" : $"had finished in {ran!.Value.TotalMilliseconds:F0} ms")}), {newer} documents new and {older} old; rerun updated {older}");
             survived++;
@@ -80,8 +98,8 @@ public sealed partial class IngestKillTests(ITestOutputHelper output)
         }
     }
 
-    /// <summary>The collection's consistency; returns how many documents hold <paramref name="version"/> and how many the version before.</summary>
-    private static (int Newer, int Older) Check(string db, int version)
+    /// <summary>The SQLite collection's consistency; returns how many documents hold <paramref name="version"/> and how many the version before.</summary>
+    private static (int Newer, int Older) CheckSqlite(string db, int version)
     {
         using var c = new SqliteConnection($"Data Source={db};Mode=ReadWrite;Pooling=False");
         c.Open();
@@ -89,20 +107,56 @@ public sealed partial class IngestKillTests(ITestOutputHelper output)
         Scalar(c, "INSERT INTO chunks_fts(chunks_fts, rank) VALUES('integrity-check', 1)"); // throws when the index and the chunks differ
         Assert.Equal(Documents, Convert.ToInt32(Scalar(c, "SELECT count(*) FROM documents")));
         Assert.Equal(Scalar(c, "SELECT count(*) FROM chunks"), Scalar(c, "SELECT count(*) FROM vectors"));
-        int newer = 0, older = 0;
         using var cmd = c.CreateCommand();
         cmd.CommandText = "SELECT document_id, group_concat(text, ' ') FROM chunks GROUP BY document_id";
         using var r = cmd.ExecuteReader();
-        while (r.Read())
+        var texts = new List<(string, string)>();
+        while (r.Read()) texts.Add((r.GetString(0), r.GetString(1)));
+        return Versions(texts, version);
+    }
+
+    /// <summary>
+    /// The PostgreSQL collection's consistency (schema <c>ragtune_c&lt;n&gt;</c> of the default prefix): every chunk has
+    /// its vector and its postings, no posting or vector names a chunk that is gone (postings have no foreign key: the
+    /// store deletes them in the chunk's transaction), and each document is one version.
+    /// </summary>
+    private static (int Newer, int Older) CheckPostgres(string connectionString, int version)
+    {
+        using var c = new NpgsqlConnection(connectionString);
+        c.Open();
+        long number = Convert.ToInt64(Scalar(c, "SELECT number FROM ragtune.collections WHERE name = 'kb'"), System.Globalization.CultureInfo.InvariantCulture);
+        string s = $"ragtune_c{number}";
+        Assert.Equal(Documents, Convert.ToInt32(Scalar(c, $"SELECT count(*) FROM {s}.documents"), System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(Scalar(c, $"SELECT count(*) FROM {s}.chunks"), Scalar(c, $"SELECT count(*) FROM {s}.vectors"));
+        Assert.Equal(0L, Scalar(c, $"SELECT count(*) FROM {s}.postings p WHERE NOT EXISTS (SELECT 1 FROM {s}.chunks k WHERE k.id = p.chunk_id)"));
+        Assert.Equal(0L, Scalar(c, $"SELECT count(*) FROM {s}.chunks k WHERE NOT EXISTS (SELECT 1 FROM {s}.postings p WHERE p.chunk_id = k.id)"));
+        using var cmd = new NpgsqlCommand($"SELECT document_id, string_agg(text, ' ' ORDER BY idx) FROM {s}.chunks GROUP BY document_id", c);
+        using var r = cmd.ExecuteReader();
+        var texts = new List<(string, string)>();
+        while (r.Read()) texts.Add((r.GetString(0), r.GetString(1)));
+        return Versions(texts, version);
+    }
+
+    // Each document's chunks must name one version, this one or the one before.
+    private static (int Newer, int Older) Versions(List<(string Document, string Text)> documents, int version)
+    {
+        int newer = 0, older = 0;
+        foreach (var (document, text) in documents)
         {
-            var versions = VersionTag().Matches(r.GetString(1)).Select(m => int.Parse(m.Groups[1].Value)).Distinct().ToList();
-            Assert.True(versions.Count == 1, $"{r.GetString(0)} mixes versions {string.Join(", ", versions)}");
+            var versions = VersionTag().Matches(text).Select(m => int.Parse(m.Groups[1].Value)).Distinct().ToList();
+            Assert.True(versions.Count == 1, $"{document} mixes versions {string.Join(", ", versions)}");
             if (versions[0] == version) newer++;
             else if (versions[0] == version - 1) older++;
-            else Assert.Fail($"{r.GetString(0)} holds version {versions[0]}, expected {version - 1} or {version}");
+            else Assert.Fail($"{document} holds version {versions[0]}, expected {version - 1} or {version}");
         }
         Assert.Equal(Documents, newer + older);
         return (newer, older);
+    }
+
+    private static object? Scalar(NpgsqlConnection c, string sql)
+    {
+        using var cmd = new NpgsqlCommand(sql, c);
+        return cmd.ExecuteScalar();
     }
 
     private static object? Scalar(SqliteConnection c, string sql)
