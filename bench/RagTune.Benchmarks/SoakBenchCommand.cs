@@ -15,13 +15,16 @@ namespace RagTune.Benchmarks;
 /// <summary>
 /// <c>ragtune bench soak</c>: the server in-process on loopback under mixed traffic for a fixed time. Each client
 /// loops over a fixed cycle of what users do: streaming chat, <c>rag:</c> chat, ask, search, an upload (which
-/// queues an ingestion job), polling that job and following its progress over SSE. Reports per-kind counts and
+/// queues an ingestion job), polling that job and following its progress over SSE; with <c>--tuning</c> one more
+/// client fine-tunes the served model (LoRA jobs back to back, each followed to its end). Reports per-kind counts and
 /// p50/p95 latency, errors (any failure other than a deliberate 429 from the concurrency limit) and the process's
-/// managed heap and RSS at the start and the end, so growth over a long run shows.
+/// managed heap and RSS at the start, every <c>--sample</c> seconds and at the end, so a leak shows as growth that
+/// keeps going and a plateau as growth that stops.
 /// </summary>
 internal static class SoakBenchCommand
 {
     private static readonly string[] s_kinds = ["chat", "rag-chat", "ask", "search", "upload", "poll", "sse"];
+    private static readonly string[] s_allKinds = [.. s_kinds, "tune"];
 
     public static Command Create()
     {
@@ -31,10 +34,12 @@ internal static class SoakBenchCommand
         var type = new Option<string>("--type") { Description = "Tensor type of the random-weight model", DefaultValueFactory = _ => "q8_0" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens generated per chat or ask (1-512)", DefaultValueFactory = _ => 16 };
         var threads = new Option<int>("--threads", "-t") { Description = "Compute threads for the model", DefaultValueFactory = _ => 2 };
+        var tuning = new Option<bool>("--tuning") { Description = "One more client fine-tunes the model (LoRA jobs back to back) during the soak" };
+        var sample = new Option<int>("--sample") { Description = "Seconds between memory samples (10-3600)", DefaultValueFactory = _ => 60 };
         var json = new Option<bool>("--json") { Description = "Print the figures as JSON" };
         var cmd = new Command("soak", "Mixed traffic (chat, rag: chat, ask, search, uploads, job polling, SSE) against the server on loopback for a fixed time")
         {
-            clients, duration, preset, type, maxTokens, threads, json,
+            clients, duration, preset, type, maxTokens, threads, tuning, sample, json,
         };
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
@@ -42,7 +47,9 @@ internal static class SoakBenchCommand
             if (c is < 1 or > 64) throw new UsageException($"--clients {c} must be 1-64.");
             if (d is < 1 or > 3600) throw new UsageException($"--duration {d} must be 1-3600 seconds.");
             if (m is < 1 or > 512) throw new UsageException($"--max-tokens {m} must be 1-512.");
-            var result = await RunAsync(c, d, r.GetValue(preset)!, r.GetValue(type)!, m, r.GetValue(threads), ct);
+            int every = r.GetValue(sample);
+            if (every is < 10 or > 3600) throw new UsageException($"--sample {every} must be 10-3600 seconds.");
+            var result = await RunAsync(c, d, r.GetValue(preset)!, r.GetValue(type)!, m, r.GetValue(threads), r.GetValue(tuning), every, ct);
             if (r.GetValue(json)) Console.Out.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
             else Console.Out.WriteLine(Report(result));
             int errors = result["errors"]!.GetValue<int>();
@@ -56,7 +63,7 @@ internal static class SoakBenchCommand
     private sealed class Tally
     {
         private readonly object _lock = new();
-        private readonly Dictionary<string, List<double>> _ms = s_kinds.ToDictionary(k => k, _ => new List<double>());
+        private readonly Dictionary<string, List<double>> _ms = s_allKinds.ToDictionary(k => k, _ => new List<double>());
         public int Errors, Throttled;
         public string? FirstError;
 
@@ -101,7 +108,8 @@ internal static class SoakBenchCommand
         return (GC.GetTotalMemory(forceFullCollection: true), p.WorkingSet64);
     }
 
-    private static async Task<System.Text.Json.Nodes.JsonObject> RunAsync(int clients, int seconds, string preset, string type, int maxTokens, int threads, CancellationToken ct)
+    private static async Task<System.Text.Json.Nodes.JsonObject> RunAsync(int clients, int seconds, string preset, string type, int maxTokens, int threads,
+        bool tuning, int sampleSeconds, CancellationToken ct)
     {
         var temp = Path.Combine(Path.GetTempPath(), "ragtune-bench-soak-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(temp);
@@ -110,7 +118,7 @@ internal static class SoakBenchCommand
             var path = Path.Combine(temp, $"{preset}-{type}.gguf");
             RandomModelWriter.Write(ModelPresets.Get(preset), GgmlTypes.Parse(type), seed: 1, path);
             const string id = "soak";
-            using var models = new ModelRegistry().AddChat(id, new LocalChatClient(path, new LocalChatClientOptions { Threads = threads, Slots = 4 }));
+            using var models = new ModelRegistry().AddChat(id, new LocalChatClient(path, new LocalChatClientOptions { Threads = threads, Slots = 4 }), modelPath: path);
             var app = RagTuneServer.Build([], new Dictionary<string, string?>
             {
                 ["Server:Host"] = "127.0.0.1",
@@ -135,6 +143,27 @@ internal static class SoakBenchCommand
                 var tally = new Tally();
                 var sw = Stopwatch.StartNew();
                 var deadline = TimeSpan.FromSeconds(seconds);
+                var samples = new System.Text.Json.Nodes.JsonArray();
+                using var stopSampling = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var sampler = Task.Run(async () =>
+                {
+                    try
+                    {
+                        while (true)
+                        {
+                            await Task.Delay(TimeSpan.FromSeconds(sampleSeconds), stopSampling.Token);
+                            var (heap, rss) = Memory();
+                            lock (samples) samples.Add(new System.Text.Json.Nodes.JsonObject
+                            {
+                                ["seconds"] = Math.Round(sw.Elapsed.TotalSeconds), ["heapMiB"] = Math.Round(heap / 1048576.0, 1), ["rssMiB"] = Math.Round(rss / 1048576.0, 1),
+                            });
+                        }
+                    }
+                    catch (OperationCanceledException)
+                    {
+                    }
+                }, CancellationToken.None);
+                var tuner = tuning ? Task.Run(() => TuneLoopAsync(http, id, tally, sw, deadline, ct), ct) : Task.CompletedTask;
                 await Task.WhenAll(Enumerable.Range(0, clients).Select(client => Task.Run(async () =>
                 {
                     string? job = null;
@@ -167,7 +196,10 @@ internal static class SoakBenchCommand
                         }
                     }
                 }, ct)));
+                await tuner;
                 double elapsed = sw.Elapsed.TotalSeconds;
+                await stopSampling.CancelAsync();
+                await sampler;
                 var end = Memory();
                 await app.StopAsync(CancellationToken.None);
                 return new System.Text.Json.Nodes.JsonObject
@@ -176,13 +208,48 @@ internal static class SoakBenchCommand
                     ["cores"] = Environment.ProcessorCount, ["errors"] = tally.Errors, ["throttled429"] = tally.Throttled, ["firstError"] = tally.FirstError,
                     ["heapStartMiB"] = Math.Round(start.Heap / 1048576.0, 1), ["heapEndMiB"] = Math.Round(end.Heap / 1048576.0, 1),
                     ["rssStartMiB"] = Math.Round(start.Rss / 1048576.0, 1), ["rssEndMiB"] = Math.Round(end.Rss / 1048576.0, 1),
-                    ["kinds"] = tally.Kinds(),
+                    ["kinds"] = tally.Kinds(), ["memory"] = samples,
                 };
             }
         }
         finally
         {
             try { Directory.Delete(temp, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    // A user fine-tuning the served model while others use it: small LoRA jobs (4 steps on 8 inline examples) back to
+    // back, each followed to its end; a job's whole duration is its latency.
+    private static async Task TuneLoopAsync(HttpClient http, string model, Tally tally, Stopwatch sw, TimeSpan deadline, CancellationToken ct)
+    {
+        for (int i = 0; sw.Elapsed < deadline && !ct.IsCancellationRequested; i++)
+        {
+            var t = Stopwatch.GetTimestamp();
+            try
+            {
+                var body = new
+                {
+                    model,
+                    examples = Enumerable.Range(0, 8).Select(e => new { instruction = $"Where does baker {(i + e) % 50} live?", output = $"Baker {(i + e) % 50} lives by the mill." }),
+                    steps = 4, batchSize = 2, gradAccum = 1, seqLen = 48, evalEvery = 2, validationSplit = 0.25, learningRate = 1e-3, seed = i,
+                };
+                using var r = await http.PostAsJsonAsync("/api/tune", body, ct);
+                if (r.StatusCode == HttpStatusCode.TooManyRequests) throw new ThrottledException();
+                var text = await r.Content.ReadAsStringAsync(ct);
+                if (!r.IsSuccessStatusCode) throw new InvalidDataException($"tune: {(int)r.StatusCode} {text[..Math.Min(text.Length, 300)]}");
+                using var doc = JsonDocument.Parse(text);
+                await FollowAsync(http, doc.RootElement.GetProperty("id").GetString()!, sse: false, ct);
+                tally.Ok("tune", Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+            }
+            catch (ThrottledException)
+            {
+                Interlocked.Increment(ref tally.Throttled);
+                await Task.Delay(50, ct);
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or InvalidDataException or JsonException or KeyNotFoundException or TaskCanceledException && !ct.IsCancellationRequested)
+            {
+                tally.Fail("tune", e.Message);
+            }
         }
     }
 
@@ -258,7 +325,10 @@ internal static class SoakBenchCommand
         sb.Append(CultureInfo.InvariantCulture, $"{r["clients"]} clients for {r["seconds"]} s on {r["model"]} ({r["cores"]} cores): {r["errors"]} errors, {r["throttled429"]} deliberate 429s\n");
         sb.Append(CultureInfo.InvariantCulture, $"managed heap {r["heapStartMiB"]} → {r["heapEndMiB"]} MiB, RSS {r["rssStartMiB"]} → {r["rssEndMiB"]} MiB\n");
         foreach (var (kind, v) in r["kinds"]!.AsObject())
-            sb.Append(CultureInfo.InvariantCulture, $"  {kind,-9} {v!["count"],6} requests  p50 {v["p50Ms"],8} ms  p95 {v["p95Ms"],8} ms\n");
+            if (v!["count"]!.GetValue<int>() > 0 || kind != "tune")
+                sb.Append(CultureInfo.InvariantCulture, $"  {kind,-9} {v["count"],6} requests  p50 {v["p50Ms"],8} ms  p95 {v["p95Ms"],8} ms\n");
+        foreach (var m in r["memory"]!.AsArray())
+            sb.Append(CultureInfo.InvariantCulture, $"  at {m!["seconds"],5} s: managed heap {m["heapMiB"]} MiB, RSS {m["rssMiB"]} MiB\n");
         return sb.ToString().TrimEnd();
     }
 }
