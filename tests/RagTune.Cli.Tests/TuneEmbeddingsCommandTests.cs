@@ -1,3 +1,4 @@
+using RagTune.Hosting.Evaluation;
 using RagTune.Cli.Commands;
 using RagTune.Cli.Commands.Rag;
 using RagTune.Engine.Encoders;

@@ -4,6 +4,7 @@ using System.Text.Json;
 using RagTune.Cli.Commands.Rag;
 using RagTune.Evaluation.Retrieval;
 using RagTune.FineTuning.Embeddings;
+using RagTune.Hosting.Evaluation;
 using RagTune.Hosting.Stores;
 using RagTune.Models.Embeddings;
 using RagTune.Rag.Store;

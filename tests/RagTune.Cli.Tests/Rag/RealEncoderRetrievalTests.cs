@@ -1,4 +1,5 @@
 using System.Text.Json;
+using RagTune.Hosting.Evaluation;
 using RagTune.Cli.Commands.Rag;
 using RagTune.Evaluation.Retrieval;
 using RagTune.Hosting.Stores;

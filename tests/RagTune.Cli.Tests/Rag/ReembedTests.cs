@@ -1,4 +1,5 @@
 using Microsoft.Extensions.AI;
+using RagTune.Hosting.Evaluation;
 using RagTune.Cli.Commands.Rag;
 using RagTune.Engine.Encoders;
 using RagTune.Hosting.Stores;
