@@ -3,6 +3,7 @@ using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 using RagTune.TestKit;
+using RagTune.TestKit.Stores;
 using Xunit.Abstractions;
 
 namespace RagTune.Cli.Tests.Rag;

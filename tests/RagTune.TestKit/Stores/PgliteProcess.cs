@@ -1,16 +1,15 @@
 using System.Diagnostics;
 using System.Globalization;
-using RagTune.TestKit;
-
-namespace RagTune.Cli.Tests;
+namespace RagTune.TestKit.Stores;
 
 /// <summary>
-/// A PGlite PostgreSQL server (<c>dev/pglite/server.mjs</c>, node) of one test's own, on a free loopback port, stopped
-/// on dispose. Tests that kill a client mid-transaction use their own: PGlite is one backend shared by every
-/// connection, so a server shared with other test processes would mix their statements with the rollback. Needs
-/// <c>npm ci --prefix dev/pglite</c> (test.sh and .ci/run run it); without it the test fails saying so.
+/// A PGlite PostgreSQL server (<c>dev/pglite/server.mjs</c>, node) on a free loopback port, stopped on dispose: the
+/// PostgreSQL store tests' server when no <c>$RAGTUNE_TEST_POSTGRES</c> is given, and the own server of a test that
+/// kills a client mid-transaction (PGlite is one backend shared by every connection, so a server shared with other
+/// test processes would mix their statements with the rollback). Needs <c>npm ci --prefix dev/pglite</c> (test.sh and
+/// .ci/run run it); without it the test fails saying so.
 /// </summary>
-internal sealed class PgliteProcess : IDisposable
+public sealed class PgliteProcess : IDisposable
 {
     private readonly Process _process;
 
@@ -21,9 +20,16 @@ internal sealed class PgliteProcess : IDisposable
             $"Host=127.0.0.1;Port={port};Username=postgres;Password=postgres;Database=postgres;SSL Mode=Disable;Maximum Pool Size=1;No Reset On Close=true;Timeout=60;Command Timeout=300");
     }
 
-    /// <summary>Npgsql connection string (one connection at a time, as PGlite needs; see dev/pglite/server.mjs).</summary>
+    /// <summary>
+    /// The Npgsql connection string. PGlite is one backend; pglite-socket shares it between connections, keeping a
+    /// transaction's statements together but not an autocommit statement's protocol messages (another connection's
+    /// Parse can land between this one's Parse and Bind: "unnamed prepared statement does not exist"). So one
+    /// connection at a time (pool of 1, tests not in parallel), and no reset on close (DISCARD ALL would reach the
+    /// shared session).
+    /// </summary>
     public string ConnectionString { get; }
 
+    /// <summary>Starts the server; it writes its port to <paramref name="readyFile"/> once it listens.</summary>
     public static PgliteProcess Start(string readyFile)
     {
         var script = SharedData.Repo("dev", "pglite", "server.mjs");
@@ -52,6 +58,7 @@ internal sealed class PgliteProcess : IDisposable
         return new PgliteProcess(process, int.Parse(File.ReadAllText(readyFile), CultureInfo.InvariantCulture));
     }
 
+    /// <summary>Kills the server.</summary>
     public void Dispose()
     {
         try
