@@ -4,7 +4,7 @@ using RagTune.Rag.Store;
 namespace RagTune.Evaluation.Retrieval;
 
 /// <summary>Averages over the judged queries, plus latency.</summary>
-internal sealed record RetrievalReport(
+public sealed record RetrievalReport(
     string Retriever, int Queries, double NdcgAt10, double RecallAt10, double RecallAt100, double MrrAt10,
     double LatencyP50Ms, double LatencyP95Ms, IReadOnlyList<QueryResult> PerQuery);
 
@@ -12,14 +12,14 @@ internal sealed record RetrievalReport(
 /// One query's metrics, and the documents it retrieved best first with their retriever scores (a document at its best
 /// chunk), so two runs can be compared query by query or fused offline.
 /// </summary>
-internal sealed record QueryResult(string QueryId, double NdcgAt10, double RecallAt10, double RecallAt100, double MrrAt10)
+public sealed record QueryResult(string QueryId, double NdcgAt10, double RecallAt10, double RecallAt100, double MrrAt10)
 {
     /// <summary>The ranked documents (empty in the printed summary; written to the report file).</summary>
     public IReadOnlyList<RetrievedDocument> Retrieved { get; init; } = [];
 }
 
 /// <summary>A retrieved document and the score of its best chunk (BM25, cosine or fused, by retriever).</summary>
-internal sealed record RetrievedDocument(string Id, double Score);
+public sealed record RetrievedDocument(string Id, double Score);
 
 /// <summary>
 /// Runs a retriever over every query that has relevance judgements and scores the document ranking. Hits are
@@ -30,7 +30,8 @@ public static class RetrievalEvaluator
     /// <summary>Retrieves this many chunks per query (enough for Recall@100 after collapsing chunks to documents).</summary>
     public const int DefaultDepth = 100;
 
-    internal static async Task<RetrievalReport> EvaluateAsync(
+    /// <summary>Retrieves for every judged query of <paramref name="dataset"/> and scores the document rankings (nDCG, recall, MRR).</summary>
+    public static async Task<RetrievalReport> EvaluateAsync(
         BeirDataset dataset, string retrieverName,
         Func<string, int, CancellationToken, Task<IReadOnlyList<SearchHit>>> search,
         int depth = DefaultDepth, IProgress<int>? progress = null, CancellationToken cancellationToken = default)
