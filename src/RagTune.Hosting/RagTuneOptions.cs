@@ -6,7 +6,7 @@ namespace RagTune.Hosting;
 /// Settings of the composed RagTune services (collections, uploads, jobs), bound from the <c>RagTune</c>
 /// configuration section and validated before anything starts. Defaults are documented per property.
 /// </summary>
-internal sealed class RagTuneOptions
+public sealed class RagTuneOptions
 {
     /// <summary>The configuration section these options are bound from.</summary>
     public const string Section = "RagTune";
@@ -113,7 +113,7 @@ internal sealed class RagTuneOptions
 }
 
 /// <summary>The <c>RagTune:Store</c> section: which collection store the server uses.</summary>
-internal sealed class RagTuneStoreOptions
+public sealed class RagTuneStoreOptions
 {
     /// <summary>PostgreSQL connection string (<c>postgres://…</c> or <c>Host=…</c>); unset (default) keeps SQLite files under the data directory.</summary>
     public string? ConnectionString { get; set; }
@@ -132,4 +132,4 @@ internal sealed class RagTuneStoreOptions
 }
 
 /// <summary>A RagTune setting is invalid; the message names the setting and the fix.</summary>
-internal sealed class RagTuneOptionsException(string message) : Exception(message);
+public sealed class RagTuneOptionsException(string message) : Exception(message);

@@ -8,7 +8,7 @@ using RagTune.Hosting.Tuning;
 namespace RagTune.Hosting;
 
 /// <summary>Registers the composed RagTune services.</summary>
-internal static class RagTuneServiceCollectionExtensions
+public static class RagTuneServiceCollectionExtensions
 {
     /// <summary>
     /// Validates <paramref name="options"/> and registers them with the job queue (as a hosted service, so jobs run

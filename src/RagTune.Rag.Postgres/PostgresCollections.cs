@@ -8,7 +8,7 @@ namespace RagTune.Rag.Postgres;
 /// maps each name to a number, collection n is schema <c>&lt;prefix&gt;_c&lt;n&gt;</c>. Creating and deleting a
 /// collection (schema, tables and catalog row) is one transaction: PostgreSQL's DDL is transactional.
 /// </summary>
-internal sealed class PostgresCollections : ICollectionCatalog
+public sealed class PostgresCollections : ICollectionCatalog
 {
     private readonly NpgsqlDataSource _db;
     private readonly string _catalog;
@@ -25,6 +25,7 @@ internal sealed class PostgresCollections : ICollectionCatalog
         PostgresSchema.EnsureCatalogAsync(_db, options.SchemaPrefix, CancellationToken.None).GetAwaiter().GetResult();
     }
 
+    /// <summary>The database, schema prefix and search settings every collection of this catalog is opened with.</summary>
     public PostgresStoreOptions Options { get; }
 
     /// <inheritdoc />

@@ -7,7 +7,7 @@ namespace RagTune.Rag.Postgres;
 /// Settings of the PostgreSQL store: which database, under which schema prefix, how keyword search weighs titles
 /// and how the HNSW vector index trades recall for speed. Checked by <see cref="Validate"/> before anything connects.
 /// </summary>
-internal sealed partial record PostgresStoreOptions
+public sealed partial record PostgresStoreOptions
 {
     /// <summary>
     /// Npgsql connection string (<c>Host=db;Username=ragtune;Password=…;Database=ragtune</c>) or a URL

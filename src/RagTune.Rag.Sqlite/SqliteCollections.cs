@@ -4,8 +4,9 @@ using RagTune.Rag.Store;
 namespace RagTune.Rag.Sqlite;
 
 /// <summary>The collections of one data directory, one SQLite file each: <c>&lt;data&gt;/collections/&lt;name&gt;.db</c>.</summary>
-internal sealed class SqliteCollections(SqliteStoreOptions options) : ICollectionCatalog
+public sealed class SqliteCollections(SqliteStoreOptions options) : ICollectionCatalog
 {
+    /// <summary>The data directory and search settings every collection of this catalog is opened with.</summary>
     public SqliteStoreOptions Options { get; } = options;
 
     /// <summary>The collections folder.</summary>
@@ -26,6 +27,7 @@ internal sealed class SqliteCollections(SqliteStoreOptions options) : ICollectio
             .ToList()!;
     }
 
+    /// <summary>True when the collection's file exists.</summary>
     public bool Exists(string name) => File.Exists(Options.CollectionPath(name));
 
     /// <summary>The collection's file.</summary>
@@ -43,6 +45,13 @@ internal sealed class SqliteCollections(SqliteStoreOptions options) : ICollectio
             if (File.Exists(f)) File.Delete(f);
         return SqliteChunkStore.Open(name, Options);
     }
+
+    /// <summary>
+    /// Opens the collection file at <paramref name="path"/> (wherever it is, not by name in the collections folder) with
+    /// this catalog's settings, creating it when absent; <paramref name="name"/> is the collection name it reports.
+    /// </summary>
+    /// <exception cref="CollectionFormatException">The file is not a RagTune collection, or is from a newer version.</exception>
+    public ICollectionStore OpenFile(string path, string name) => SqliteChunkStore.OpenFile(name, path, Options);
 
     /// <summary>Counts and sizes of an existing collection.</summary>
     public async Task<CollectionStats> StatsAsync(string name, CancellationToken cancellationToken = default)

@@ -3,7 +3,7 @@ using RagTune.Rag.Store;
 namespace RagTune.Rag.Sqlite;
 
 /// <summary>Where collections live and how keyword search weighs a chunk's title.</summary>
-internal sealed record SqliteStoreOptions
+public sealed record SqliteStoreOptions
 {
     /// <summary>Environment variable that overrides the default data directory.</summary>
     public const string DataDirEnvironmentVariable = RagTuneDataDirectory.EnvironmentVariable;

@@ -13,9 +13,12 @@ namespace RagTune.Rag.Sqlite;
 /// (format <c>ragtune-vector-cache</c> v1 and the model key) checked on open. Deleting the folder is
 /// always safe: vectors are embedded again.
 /// </summary>
-internal sealed class SqliteVectorCache : IVectorCache, IDisposable
+public sealed class SqliteVectorCache : IVectorCache, IDisposable
 {
+    /// <summary>The format name the cache file's <c>meta</c> table carries (checked on open).</summary>
     public const string FormatName = "ragtune-vector-cache";
+
+    /// <summary>The cache file's format version; another one is refused on open.</summary>
     public const int FormatVersion = 1;
     private readonly SqliteConnection _c;
 
@@ -80,6 +83,7 @@ internal sealed class SqliteVectorCache : IVectorCache, IDisposable
         }
     }
 
+    /// <inheritdoc />
     public IReadOnlyDictionary<int, float[]> Get(IReadOnlyList<byte[]> keys)
     {
         var found = new Dictionary<int, float[]>();
@@ -94,6 +98,7 @@ internal sealed class SqliteVectorCache : IVectorCache, IDisposable
         return found;
     }
 
+    /// <inheritdoc />
     public void Put(IReadOnlyList<(byte[] Key, float[] Vector)> entries)
     {
         using var tx = _c.BeginTransaction();
@@ -111,5 +116,6 @@ internal sealed class SqliteVectorCache : IVectorCache, IDisposable
         tx.Commit();
     }
 
+    /// <summary>Closes the cache file.</summary>
     public void Dispose() => _c.Dispose();
 }

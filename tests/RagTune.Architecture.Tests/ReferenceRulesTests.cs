@@ -1,4 +1,6 @@
 using System.Reflection;
+using System.Reflection.Metadata;
+using System.Reflection.PortableExecutable;
 using System.Xml.Linq;
 
 namespace RagTune.Architecture.Tests;
@@ -101,6 +103,53 @@ public sealed class ReferenceRulesTests
             .ToList();
         Assert.True(offenders.Count == 0,
             $"These files name {store}; open collections through ICollectionCatalog from RagTune.Hosting.Stores.CollectionStores instead: {string.Join(", ", offenders)}.");
+    }
+
+    // Internals are seen by tests only: a production project that needs another's type uses its public, documented API.
+    private static bool IsTestProject(string name) => name.EndsWith(".Tests", StringComparison.Ordinal) || name == "RagTune.TestKit";
+
+    [Theory]
+    [MemberData(nameof(Projects))]
+    public void Internals_are_visible_to_test_projects_only(string project)
+    {
+        var grants = InternalsVisibleTo(CompiledAssembly(project));
+        var offenders = grants.Where(g => !IsTestProject(g.Split(',')[0].Trim())).ToList();
+        Assert.True(offenders.Count == 0,
+            $"{project} grants InternalsVisibleTo to {string.Join(", ", offenders)}; only test projects (*.Tests, RagTune.TestKit) may see internals. " +
+            "Make the types that project needs public and documented instead.");
+    }
+
+    // The project's own build output, in the configuration and framework this test was built for
+    // (tests/RagTune.Architecture.Tests/bin/<configuration>/<framework>/ → <project dir>/bin/<configuration>/<framework>/).
+    private static string CompiledAssembly(string project)
+    {
+        var testProjectDir = Path.Combine(RootDir, "tests", "RagTune.Architecture.Tests");
+        var output = Path.GetRelativePath(testProjectDir, AppContext.BaseDirectory);
+        var dir = ProjectDirs().Single(d => Path.GetFileName(d) == project);
+        var path = Path.Combine(dir, output, project + ".dll");
+        Assert.True(File.Exists(path), $"{path} does not exist; build the solution (dotnet build RagTune.slnx) before running this test.");
+        return path;
+    }
+
+    // Read from the metadata rather than loaded, so that an assembly of another folder (or one this test also loads) is not bound.
+    private static List<string> InternalsVisibleTo(string assemblyPath)
+    {
+        using var pe = new PEReader(File.OpenRead(assemblyPath));
+        var md = pe.GetMetadataReader();
+        var grants = new List<string>();
+        foreach (var handle in md.GetAssemblyDefinition().GetCustomAttributes())
+        {
+            var attribute = md.GetCustomAttribute(handle);
+            if (attribute.Constructor.Kind != HandleKind.MemberReference) continue;
+            var parent = md.GetMemberReference((MemberReferenceHandle)attribute.Constructor).Parent;
+            if (parent.Kind != HandleKind.TypeReference) continue;
+            var type = md.GetTypeReference((TypeReferenceHandle)parent);
+            if (md.GetString(type.Namespace) != "System.Runtime.CompilerServices" || md.GetString(type.Name) != nameof(System.Runtime.CompilerServices.InternalsVisibleToAttribute)) continue;
+            var value = md.GetBlobReader(attribute.Value);
+            if (value.ReadUInt16() != 1) throw new BadImageFormatException($"{assemblyPath}: an InternalsVisibleTo attribute blob lacks its prolog.");
+            grants.Add(value.ReadSerializedString() ?? "");
+        }
+        return grants;
     }
 
     [Theory]

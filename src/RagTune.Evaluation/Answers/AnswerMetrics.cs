@@ -7,10 +7,11 @@ namespace RagTune.Evaluation.Answers;
 /// (evaluate-v1.1.py: lower-case, drop ASCII punctuation, drop the articles a/an/the, collapse whitespace;
 /// the best score over the gold answers).
 /// </summary>
-internal static class AnswerMetrics
+public static class AnswerMetrics
 {
     private const string AsciiPunctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"; // Python's string.punctuation
 
+    /// <paramref name="text"/> as evaluate-v1.1.py normalises it: lower-cased, ASCII punctuation and the articles a/an/the dropped, whitespace collapsed.
     public static string Normalize(string text)
     {
         var sb = new StringBuilder(text.Length);
@@ -21,8 +22,10 @@ internal static class AnswerMetrics
         return string.Join(' ', words);
     }
 
+    /// <summary>1 when the normalised prediction equals the normalised gold answer, else 0.</summary>
     public static double ExactMatch(string prediction, string gold) => Normalize(prediction) == Normalize(gold) ? 1 : 0;
 
+    /// <summary>Token F1 of the normalised prediction against the normalised gold answer.</summary>
     public static double F1(string prediction, string gold)
     {
         var pred = Normalize(prediction).Split(' ', StringSplitOptions.RemoveEmptyEntries);
@@ -37,6 +40,7 @@ internal static class AnswerMetrics
         return 2 * precision * recall / (precision + recall);
     }
 
+    /// <summary>The best <paramref name="metric"/> score of <paramref name="prediction"/> over <paramref name="golds"/>.</summary>
     public static double MaxOver(Func<string, string, double> metric, string prediction, IReadOnlyList<string> golds) =>
         golds.Count == 0 ? 0 : golds.Max(g => metric(prediction, g));
 }

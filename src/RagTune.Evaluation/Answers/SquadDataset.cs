@@ -4,14 +4,15 @@ using RagTune.Evaluation.Retrieval;
 namespace RagTune.Evaluation.Answers;
 
 /// <summary>A SQuAD paragraph: <see cref="Id"/> is "&lt;article title&gt;#&lt;paragraph index&gt;".</summary>
-internal sealed record SquadParagraph(string Id, string Title, string Context);
+public sealed record SquadParagraph(string Id, string Title, string Context);
 
 /// <summary>A SQuAD question with its gold paragraph and accepted answers.</summary>
-internal sealed record SquadQuestion(string Id, string Question, string ParagraphId, IReadOnlyList<string> Answers);
+public sealed record SquadQuestion(string Id, string Question, string ParagraphId, IReadOnlyList<string> Answers);
 
 /// <summary>SQuAD v1.1 (https://rajpurkar.github.io/SQuAD-explorer/): paragraphs and their questions.</summary>
-internal sealed record SquadDataset(IReadOnlyList<SquadParagraph> Paragraphs, IReadOnlyList<SquadQuestion> Questions)
+public sealed record SquadDataset(IReadOnlyList<SquadParagraph> Paragraphs, IReadOnlyList<SquadQuestion> Questions)
 {
+    /// <summary>Reads a SQuAD v1.1 JSON file.</summary>
     public static SquadDataset Load(string path)
     {
         JsonDocument doc;

@@ -4,7 +4,7 @@ namespace RagTune.Evaluation.Experiments;
 
 /// <summary>The metric that ranks arms, decides "correct" for curves and freshness, and is tested for significance.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<PrimaryMetric>))]
-internal enum PrimaryMetric
+public enum PrimaryMetric
 {
     /// <summary>SQuAD token F1 (default): partial credit for partly right answers.</summary>
     F1,
@@ -15,7 +15,7 @@ internal enum PrimaryMetric
 }
 
 /// <summary>How an <see cref="ExperimentRun"/> is scored. Defaults documented per property.</summary>
-internal sealed record AnalysisOptions
+public sealed record AnalysisOptions
 {
     /// <summary>Seed of every bootstrap and permutation resample. Default 20240601.</summary>
     public ulong Seed { get; init; } = 20240601;

@@ -7,7 +7,7 @@ namespace RagTune.Evaluation.Experiments;
 /// paired tests against the best arm, latency, cost, freshness, the learning curve, forgetting, and the
 /// recommendation. Pure and deterministic: the same run and options give the same results.
 /// </summary>
-internal static class ExperimentAnalyzer
+public static class ExperimentAnalyzer
 {
     /// <summary>Analyses <paramref name="run"/>; throws <see cref="ArgumentException"/> naming what in the run is inconsistent.</summary>
     public static ExperimentResults Analyze(ExperimentRun run, AnalysisOptions? options = null)

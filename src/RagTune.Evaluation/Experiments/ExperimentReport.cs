@@ -9,12 +9,21 @@ namespace RagTune.Evaluation.Experiments;
 /// Writes an analysed experiment as <c>results.json</c> (format name + version, the raw run and every computed
 /// figure), <c>report.md</c> and a self-contained <c>report.html</c>, and reads results.json back.
 /// </summary>
-internal static class ExperimentReport
+public static class ExperimentReport
 {
+    /// <summary>The format name results.json carries (checked when it is read back).</summary>
     public const string ResultsFormatName = "ragtune-experiment-results";
+
+    /// <summary>The results.json format version; a newer one is refused when read back.</summary>
     public const int ResultsFormatVersion = 1;
+
+    /// <summary>The results file's name in a run's output folder.</summary>
     public const string ResultsFileName = "results.json";
+
+    /// <summary>The Markdown report's name in a run's output folder.</summary>
     public const string MarkdownFileName = "report.md";
+
+    /// <summary>The HTML report's name in a run's output folder.</summary>
     public const string HtmlFileName = "report.html";
 
     internal static readonly JsonSerializerOptions Json = new()

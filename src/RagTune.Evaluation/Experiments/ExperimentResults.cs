@@ -14,7 +14,7 @@ namespace RagTune.Evaluation.Experiments;
 /// <paramref name="CitesShownPassage"/> says whether at least one cites a passage that was shown); <paramref name="RecallAtK"/> is null for closed-book arms
 /// and questions without a gold document.
 /// </summary>
-internal sealed record AnswerScore(
+public sealed record AnswerScore(
     string QuestionId,
     bool Answerable,
     bool IsParaphrase,
@@ -39,7 +39,7 @@ internal sealed record AnswerScore(
 /// all questions answered confidently and wrongly, <paramref name="CitationRate"/> the share of non-abstained
 /// answers citing at least one shown passage.
 /// </summary>
-internal sealed record ArmMetrics(
+public sealed record ArmMetrics(
     Estimate? ExactMatch,
     Estimate? F1,
     Estimate? ContainsGold,
@@ -68,10 +68,10 @@ internal sealed record ArmMetrics(
 }
 
 /// <summary>Milliseconds per answer for one stage: mean, median and 95th percentile.</summary>
-internal sealed record StageLatency(double Mean, double P50, double P95);
+public sealed record StageLatency(double Mean, double P50, double P95);
 
 /// <summary>Latency per stage and in total (the per-answer sum of the stages).</summary>
-internal sealed record LatencySummary(StageLatency Retrieval, StageLatency Prompt, StageLatency Generation, StageLatency Total);
+public sealed record LatencySummary(StageLatency Retrieval, StageLatency Prompt, StageLatency Generation, StageLatency Total);
 
 /// <summary>
 /// Money at <see cref="ExperimentConstraints.ComputePricePerHour"/>: serving (<paramref name="PerThousandQuestions"/>
@@ -80,7 +80,7 @@ internal sealed record LatencySummary(StageLatency Retrieval, StageLatency Promp
 /// trained arms, re-ingest for retrieval), <paramref name="UpdatesPerMonthCost"/> at the constraints' update rate,
 /// the monthly total, and the one-off training cost.
 /// </summary>
-internal sealed record CostSummary(
+public sealed record CostSummary(
     double PerThousandQuestions,
     double ServingPerMonth,
     double UpdateSeconds,
@@ -98,7 +98,7 @@ internal sealed record CostSummary(
 /// is the paired test against the best arm on it (null for the best arm itself and for failed arms); <paramref
 /// name="Seen"/> and <paramref name="Paraphrased"/> split the primary metric by question wording.
 /// </summary>
-internal sealed record ArmResults(
+public sealed record ArmResults(
     string Arm,
     string? Error,
     bool Retrieves,
@@ -120,17 +120,17 @@ internal sealed record ArmResults(
 /// answers) and after it (against the new ones), the share of after-answers still giving the old answer, and what
 /// one update of the arm costs in seconds.
 /// </summary>
-internal sealed record FreshnessArm(string Arm, Estimate? Before, Estimate? After, double? StaleRate, double UpdateSeconds);
+public sealed record FreshnessArm(string Arm, Estimate? Before, Estimate? After, double? StaleRate, double UpdateSeconds);
 
 /// <summary>The freshness experiment analysed.</summary>
-internal sealed record FreshnessResults(int ChangedFacts, int ChangedQuestions, double ReingestSeconds, IReadOnlyList<FreshnessArm> Arms);
+public sealed record FreshnessResults(int ChangedFacts, int ChangedQuestions, double ReingestSeconds, IReadOnlyList<FreshnessArm> Arms);
 
 /// <summary>A point of the learning curve: the fine-tuned arm trained on <paramref name="Examples"/> examples.</summary>
-internal sealed record LearningCurvePoint(double Fraction, bool WithParaphrases, int Examples, Estimate? Accuracy, double TrainingSeconds);
+public sealed record LearningCurvePoint(double Fraction, bool WithParaphrases, int Examples, Estimate? Accuracy, double TrainingSeconds);
 
 /// <summary>How a learning-curve fit reaches the target.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<ReachVerdict>))]
-internal enum ReachVerdict
+public enum ReachVerdict
 {
     /// <summary>A measured point already reaches it.</summary>
     Reached,
@@ -147,22 +147,22 @@ internal enum ReachVerdict
 /// series, and how many examples it takes to reach the target (<paramref name="ExamplesToTarget"/>, null unless
 /// reached or extrapolated within <paramref name="Limit"/>).
 /// </summary>
-internal sealed record LearningCurveFit(bool WithParaphrases, double? Intercept, double? Slope, ReachVerdict Verdict, double? ExamplesToTarget, double Limit);
+public sealed record LearningCurveFit(bool WithParaphrases, double? Intercept, double? Slope, ReachVerdict Verdict, double? ExamplesToTarget, double Limit);
 
 /// <summary>The data-efficiency experiment analysed; the target is the <paramref name="TargetArm"/>'s primary metric.</summary>
-internal sealed record LearningCurveResults(IReadOnlyList<LearningCurvePoint> Points, string? TargetArm, double? Target, IReadOnlyList<LearningCurveFit> Fits);
+public sealed record LearningCurveResults(IReadOnlyList<LearningCurvePoint> Points, string? TargetArm, double? Target, IReadOnlyList<LearningCurveFit> Fits);
 
 /// <summary>Perplexity on held-out general text before and after fine-tuning, and the relative change.</summary>
-internal sealed record ForgettingResult(string Arm, double PerplexityBefore, double PerplexityAfter, double RelativeChange);
+public sealed record ForgettingResult(string Arm, double PerplexityBefore, double PerplexityAfter, double RelativeChange);
 
 /// <summary>An arm's place in the recommendation: the constraints it violates, and whether it is within noise of the best.</summary>
-internal sealed record RankedArm(int Rank, string Arm, IReadOnlyList<string> Violations, bool WithinNoiseOfBest, double? Primary, double MonthlyCost);
+public sealed record RankedArm(int Rank, string Arm, IReadOnlyList<string> Violations, bool WithinNoiseOfBest, double? Primary, double MonthlyCost);
 
 /// <summary>The recommended arm, a one-line summary, the reasons (each quoting measured figures), and the full ranking.</summary>
-internal sealed record Recommendation(string? Recommended, string Summary, IReadOnlyList<string> Reasons, IReadOnlyList<RankedArm> Ranking);
+public sealed record Recommendation(string? Recommended, string Summary, IReadOnlyList<string> Reasons, IReadOnlyList<RankedArm> Ranking);
 
 /// <summary>Everything the analysis computed from <paramref name="Run"/> under <paramref name="Options"/>.</summary>
-internal sealed record ExperimentResults(
+public sealed record ExperimentResults(
     ExperimentRun Run,
     AnalysisOptions Options,
     string PrimaryMetricName,

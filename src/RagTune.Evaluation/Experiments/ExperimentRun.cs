@@ -5,14 +5,24 @@ namespace RagTune.Evaluation.Experiments;
 // the two apart means every figure in a report can be recomputed from results.json's raw part.
 
 /// <summary>The five arms, by their names in specs, results and reports.</summary>
-internal static class ArmNames
+public static class ArmNames
 {
+    /// <summary>The base model alone, no retrieval.</summary>
     public const string Base = "base";
+
+    /// <summary>The base model answering from retrieved passages.</summary>
     public const string Rag = "rag";
+
+    /// <summary>The model fine-tuned on the questions' facts, no retrieval.</summary>
     public const string FineTuned = "ft";
+
+    /// <summary>The fine-tuned model answering from retrieved passages.</summary>
     public const string FineTunedRag = "ft+rag";
+
+    /// <summary>The model trained on a RAFT set, answering from retrieved passages.</summary>
     public const string RaftRag = "raft+rag";
 
+    /// <summary>Every arm, in report order.</summary>
     public static IReadOnlyList<string> All { get; } = [Base, Rag, FineTuned, FineTunedRag, RaftRag];
 
     /// <summary>Arms that retrieve passages (and can cite them).</summary>
@@ -27,7 +37,7 @@ internal static class ArmNames
 /// split is by fact, so a paraphrase of a training question never lands in the test set. An unanswerable question
 /// (<paramref name="Answerable"/> false, no answers) measures abstention and hallucination.
 /// </summary>
-internal sealed record ExperimentQuestion(
+public sealed record ExperimentQuestion(
     string Id,
     string FactId,
     string Text,
@@ -38,13 +48,13 @@ internal sealed record ExperimentQuestion(
     string? GoldPassage = null);
 
 /// <summary>A numbered passage shown to the model (retrieval arms), as cited by <c>[n]</c> in the answer.</summary>
-internal sealed record ShownPassage(int Number, string DocumentId, long ChunkId, string Text);
+public sealed record ShownPassage(int Number, string DocumentId, long ChunkId, string Text);
 
 /// <summary>
 /// One arm's answer to one question, as generated: text, whether it abstained, the documents retrieved in rank order
 /// and the passages shown (both empty for closed-book arms), time per stage in milliseconds, and token counts.
 /// </summary>
-internal sealed record RawAnswer(
+public sealed record RawAnswer(
     string QuestionId,
     string Text,
     bool Abstained,
@@ -57,14 +67,14 @@ internal sealed record RawAnswer(
     int CompletionTokens);
 
 /// <summary>A point of a training loss curve.</summary>
-internal sealed record LossSample(int Step, float TrainLoss, float? ValLoss);
+public sealed record LossSample(int Step, float TrainLoss, float? ValLoss);
 
 /// <summary>
 /// What training an arm's adapter cost and how it went: examples used (and whether paraphrases were among them),
 /// wall time, tokens processed, peak managed + mapped memory, steps, the best step and its validation loss, the
 /// overfitting flag, the loss curve, and where the adapter was written.
 /// </summary>
-internal sealed record TrainingRun(
+public sealed record TrainingRun(
     int Examples,
     bool WithParaphrases,
     double WallSeconds,
@@ -81,7 +91,7 @@ internal sealed record TrainingRun(
 /// One arm's answers to the test questions, and its training when it has an adapter. <paramref name="Error"/> is set
 /// when the arm failed (its answers may then be partial or empty); the other arms still report.
 /// </summary>
-internal sealed record ArmRun(string Arm, IReadOnlyList<RawAnswer> Answers, TrainingRun? Training, string? Error = null);
+public sealed record ArmRun(string Arm, IReadOnlyList<RawAnswer> Answers, TrainingRun? Training, string? Error = null);
 
 /// <summary>
 /// The freshness experiment: a share of the facts was changed in the documents and re-ingested. <paramref
@@ -90,7 +100,7 @@ internal sealed record ArmRun(string Arm, IReadOnlyList<RawAnswer> Answers, Trai
 /// not retrained). <paramref name="UpdateCostSeconds"/> is, per arm, the time it takes to bring that arm up to date:
 /// re-ingest for RAG, retraining for the trained arms (measured or estimated from their training run).
 /// </summary>
-internal sealed record FreshnessRun(
+public sealed record FreshnessRun(
     IReadOnlyList<string> ChangedFactIds,
     IReadOnlyList<ExperimentQuestion> ChangedQuestions,
     double ReingestSeconds,
@@ -99,23 +109,23 @@ internal sealed record FreshnessRun(
     IReadOnlyDictionary<string, double> UpdateCostSeconds);
 
 /// <summary>The fine-tuned arm trained on a fraction of the training examples, answering the same test questions.</summary>
-internal sealed record LearningCurveRun(double Fraction, bool WithParaphrases, TrainingRun Training, IReadOnlyList<RawAnswer> Answers);
+public sealed record LearningCurveRun(double Fraction, bool WithParaphrases, TrainingRun Training, IReadOnlyList<RawAnswer> Answers);
 
 /// <summary>The data-efficiency experiment: the fine-tuned arm at several training-set sizes.</summary>
-internal sealed record DataEfficiencyRun(IReadOnlyList<LearningCurveRun> Points);
+public sealed record DataEfficiencyRun(IReadOnlyList<LearningCurveRun> Points);
 
 /// <summary>
 /// Forgetting: perplexity of a trained arm's model on held-out general text, before (the base model) and after
 /// fine-tuning. Seen-wording versus paraphrase accuracy is computed from the answers themselves.
 /// </summary>
-internal sealed record ForgettingRun(string Arm, double PerplexityBefore, double PerplexityAfter);
+public sealed record ForgettingRun(string Arm, double PerplexityBefore, double PerplexityAfter);
 
 /// <summary>
 /// The user's constraints, from the spec: a latency budget per answer (null: none), how many times a month the
 /// knowledge changes, how many labelled examples they can afford (null: unlimited), whether answers must cite
 /// sources, and the price of an hour of the compute the model runs and trains on.
 /// </summary>
-internal sealed record ExperimentConstraints(
+public sealed record ExperimentConstraints(
     double? LatencyBudgetMs = null,
     double UpdatesPerMonth = 4,
     int? LabelledExamplesAffordable = null,
@@ -136,7 +146,7 @@ internal sealed record ExperimentConstraints(
 /// Everything a comparison measured. <paramref name="Model"/> names the base model (file and hash, or endpoint and
 /// model id); <paramref name="RecallK"/> is the k of the Recall@k reported for retrieval arms.
 /// </summary>
-internal sealed record ExperimentRun(
+public sealed record ExperimentRun(
     string Name,
     string Model,
     DateTimeOffset Started,
@@ -152,6 +162,9 @@ internal sealed record ExperimentRun(
     /// <summary>The spec's <c>notes:</c>, printed by the reports (empty when it has none; absent in older files).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 
+    /// <summary>The format name a saved run carries (checked on load).</summary>
     public const string FormatName = "ragtune-experiment";
+
+    /// <summary>The format version a saved run carries; a newer one is refused on load.</summary>
     public const int FormatVersion = 1;
 }

@@ -10,8 +10,9 @@ using RagTune.Rag.Store;
 namespace RagTune.Evaluation.Experiments;
 
 /// <summary>The embedding models of the RAG arms: one for documents, one for queries (some families prefix queries); both null for BM25 only.</summary>
-internal sealed record ExperimentEmbedders(IEmbeddingGenerator<string, Embedding<float>>? Documents, IEmbeddingGenerator<string, Embedding<float>>? Queries)
+public sealed record ExperimentEmbedders(IEmbeddingGenerator<string, Embedding<float>>? Documents, IEmbeddingGenerator<string, Embedding<float>>? Queries)
 {
+    /// <summary>No embedding models: the RAG arms search by BM25 only.</summary>
     public static ExperimentEmbedders None { get; } = new(null, null);
 }
 
@@ -21,7 +22,7 @@ internal sealed record ExperimentEmbedders(IEmbeddingGenerator<string, Embedding
 /// model; then the experiments the spec asks for (forgetting, data efficiency, freshness). An arm that fails gets a
 /// row with its error and the others go on. The result is the raw <see cref="ExperimentRun"/>; scoring is elsewhere.
 /// </summary>
-internal sealed class ExperimentRunner(ExperimentSpec spec, IArmModels models, IExperimentStores stores, ExperimentEmbedders embedders, string workDir)
+public sealed class ExperimentRunner(ExperimentSpec spec, IArmModels models, IExperimentStores stores, ExperimentEmbedders embedders, string workDir)
 {
     private readonly Dictionary<string, TrainingRun> _adapters = new(StringComparer.Ordinal);
     private IChunkStore _store = null!;
@@ -36,6 +37,7 @@ internal sealed class ExperimentRunner(ExperimentSpec spec, IArmModels models, I
         Chunking = new ChunkerOptions { ChunkTokens = spec.Retrieval.ChunkTokens, OverlapTokens = spec.Retrieval.Overlap },
     };
 
+    /// <summary>Runs the comparison the spec describes, reporting each stage to <paramref name="progress"/>; returns the raw run.</summary>
     public async Task<ExperimentRun> RunAsync(IProgress<ExperimentProgress>? progress, CancellationToken ct)
     {
         var started = DateTimeOffset.UtcNow;

@@ -7,19 +7,19 @@ namespace RagTune.Evaluation.Experiments;
 /// The documents: files or folders to ingest into a fresh work collection (<see cref="Paths"/>), or an existing
 /// collection (<see cref="Collection"/>; the freshness experiment needs <see cref="Paths"/> to edit a copy).
 /// </summary>
-internal sealed record DocumentsSpec(IReadOnlyList<string> Paths, string? Collection);
+public sealed record DocumentsSpec(IReadOnlyList<string> Paths, string? Collection);
 
 /// <summary>
 /// The questions: a JSONL file with reference answers, or generated from the documents (<see cref="Generate"/>),
 /// with <see cref="Paraphrases"/> rewordings per generated question. <see cref="TestShare"/> of the facts go to the test set.
 /// </summary>
-internal sealed record QuestionsSpec(string? File, bool Generate, int Paraphrases, double TestShare, int? Limit);
+public sealed record QuestionsSpec(string? File, bool Generate, int Paraphrases, double TestShare, int? Limit);
 
 /// <summary>The base model: a local file or catalog name (<see cref="Path"/>), or an OpenAI-compatible endpoint (<see cref="Remote"/>).</summary>
-internal sealed record ModelSpec(string? Path, string? Remote, string RemoteModel, int Threads, int MaxTokens);
+public sealed record ModelSpec(string? Path, string? Remote, string RemoteModel, int Threads, int MaxTokens);
 
 /// <summary>LoRA settings for every trained arm (ft, ft+rag, raft+rag, and the data-efficiency points).</summary>
-internal sealed record FineTuningSpec(
+public sealed record FineTuningSpec(
     int Rank = 8,
     float Alpha = 16,
     int? Steps = null,
@@ -33,33 +33,34 @@ internal sealed record FineTuningSpec(
     double ValidationSplit = 0.1);
 
 /// <summary>RAFT set settings: the share of examples whose passages include the gold one, and distractors per example.</summary>
-internal sealed record RaftSpec(double GoldShare = 0.8, int Distractors = 2, bool ShortAnswers = false);
+public sealed record RaftSpec(double GoldShare = 0.8, int Distractors = 2, bool ShortAnswers = false);
 
 /// <summary>
 /// Retrieval settings for the RAG arms and the RAFT distractor mining. <see cref="Prompt"/> is "standard" (the full
 /// grounded-answer rules) or "compact" (a short system message for small-context models). <see cref="DenseAgreement"/>
 /// is hybrid search's agreement gate depth (0 = no gate).
 /// </summary>
-internal sealed record RetrievalSpec(int TopK = 3, string Mode = "hybrid", string? EmbedModel = null, int ChunkTokens = 128, int Overlap = 16, string Prompt = "standard",
+public sealed record RetrievalSpec(int TopK = 3, string Mode = "hybrid", string? EmbedModel = null, int ChunkTokens = 128, int Overlap = 16, string Prompt = "standard",
     int DenseAgreement = 10)
 {
+    /// <summary>The grounded-answer system message <see cref="Prompt"/> names: the compact one for "compact", else the full rules.</summary>
     public string SystemMessage => Prompt == "compact" ? RagTune.Rag.Answering.GroundedPrompt.CompactSystemMessage : RagTune.Rag.Answering.GroundedPrompt.SystemMessage;
 }
 
 /// <summary>Freshness: the share of the test facts whose answers are changed in a copy of the documents.</summary>
-internal sealed record FreshnessSpec(double Share = 0.3);
+public sealed record FreshnessSpec(double Share = 0.3);
 
 /// <summary>Data efficiency: the training fractions, each with and/or without paraphrases.</summary>
-internal sealed record DataEfficiencySpec(IReadOnlyList<double> Fractions, bool WithParaphrases = true, bool WithoutParaphrases = true);
+public sealed record DataEfficiencySpec(IReadOnlyList<double> Fractions, bool WithParaphrases = true, bool WithoutParaphrases = true);
 
 /// <summary>Forgetting: held-out general text whose perplexity is measured before and after fine-tuning.</summary>
-internal sealed record ForgettingSpec(string Text);
+public sealed record ForgettingSpec(string Text);
 
 /// <summary>The experiments to run besides the arm comparison; null ones are skipped.</summary>
-internal sealed record ExperimentsSpec(FreshnessSpec? Freshness, DataEfficiencySpec? DataEfficiency, ForgettingSpec? Forgetting);
+public sealed record ExperimentsSpec(FreshnessSpec? Freshness, DataEfficiencySpec? DataEfficiency, ForgettingSpec? Forgetting);
 
 /// <summary>A parsed, validated experiment spec.</summary>
-internal sealed record ExperimentSpec(
+public sealed record ExperimentSpec(
     string Name,
     string SpecPath,
     DocumentsSpec Documents,

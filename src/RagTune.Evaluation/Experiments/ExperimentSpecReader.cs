@@ -5,11 +5,16 @@ using YamlDotNet.RepresentationModel;
 namespace RagTune.Evaluation.Experiments;
 
 /// <summary>A spec error: the file, line and field at fault and what to do.</summary>
-internal sealed class ExperimentSpecException(string path, int line, string field, string message)
+public sealed class ExperimentSpecException(string path, int line, string field, string message)
     : ArgumentException($"{path}:{line}: {field}: {message}")
 {
+    /// <summary>The spec file at fault.</summary>
     public string SpecPath { get; } = path;
+
+    /// <summary>The line (1-based) of the field at fault.</summary>
     public int Line { get; } = line;
+
+    /// <summary>The field at fault, as its dotted path in the spec (e.g. <c>retrieval.top_k</c>).</summary>
     public string Field { get; } = field;
 
     /// <summary>What is wrong and what to do, without the file and line.</summary>
@@ -25,14 +30,16 @@ internal sealed class ExperimentSpecException(string path, int line, string fiel
 /// <param name="Dataset">An uploaded questions file's name to its path.</param>
 /// <param name="Model">A served model id to its file.</param>
 /// <param name="EmbedModel">An embedding model name to what the server loads for it.</param>
-internal sealed record SpecNames(Func<string, DocumentsSpec> Collection, Func<string, string> Dataset, Func<string, string> Model, Func<string, string> EmbedModel);
+public sealed record SpecNames(Func<string, DocumentsSpec> Collection, Func<string, string> Dataset, Func<string, string> Model, Func<string, string> EmbedModel);
 
 /// <summary>
 /// Reads <c>experiment.yaml</c> through YamlDotNet's node model, so every error names the line of the field at
 /// fault. Unknown fields are errors (a typo silently falling back to a default would change the experiment).
 /// </summary>
-internal static class ExperimentSpecReader
+public static class ExperimentSpecReader
 {
+    /// <summary>Reads and validates the spec file at <paramref name="path"/>.</summary>
+    /// <exception cref="ExperimentSpecException">A field is missing, unknown or invalid; the message names its line.</exception>
     public static ExperimentSpec Read(string path)
     {
         if (!File.Exists(path))

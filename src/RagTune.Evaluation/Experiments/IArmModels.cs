@@ -7,7 +7,7 @@ namespace RagTune.Evaluation.Experiments;
 /// What training an arm asks for: a chat-format JSONL training file, where to write the adapter, the LoRA settings,
 /// and for the record how many examples it holds and whether paraphrases are among them.
 /// </summary>
-internal sealed record ArmTraining(string Name, string DataPath, string OutputDir, FineTuningSpec Settings, ulong Seed, int Examples, bool WithParaphrases);
+public sealed record ArmTraining(string Name, string DataPath, string OutputDir, FineTuningSpec Settings, ulong Seed, int Examples, bool WithParaphrases);
 
 /// <summary>
 /// The models of an experiment, as the runner sees them: the base model as an <see cref="IChatClient"/>, training an
@@ -15,7 +15,7 @@ internal sealed record ArmTraining(string Name, string DataPath, string OutputDi
 /// knows models only through this seam (the evaluation layer never touches the engine); the CLI composes it from the
 /// engine's <c>LocalChatClient</c> and the fine-tuning trainer, or from a remote endpoint that cannot train.
 /// </summary>
-internal interface IArmModels : IDisposable
+public interface IArmModels : IDisposable
 {
     /// <summary>The base model named for the record: file and sha256 prefix, or endpoint and model id.</summary>
     string Description { get; }
@@ -37,7 +37,7 @@ internal interface IArmModels : IDisposable
 }
 
 /// <summary>Where the runner gets its collections: a fresh work collection, or a user's existing one.</summary>
-internal interface IExperimentStores
+public interface IExperimentStores
 {
     /// <summary>Creates (replacing any previous one) the work collection <paramref name="name"/>.</summary>
     RagTune.Rag.Store.IChunkStore CreateFresh(string name);
@@ -50,4 +50,4 @@ internal interface IExperimentStores
 /// A progress report of a comparison: the stage (e.g. "ingest", "answer rag", "train ft"), items done of total, and a
 /// short detail (the current question, a training loss), and while an arm trains its training and validation loss.
 /// </summary>
-internal sealed record ExperimentProgress(string Stage, int Done, int Total, string? Detail = null, double? Loss = null, double? ValLoss = null);
+public sealed record ExperimentProgress(string Stage, int Done, int Total, string? Detail = null, double? Loss = null, double? ValLoss = null);

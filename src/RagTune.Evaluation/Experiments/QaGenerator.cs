@@ -5,13 +5,13 @@ using RagTune.Rag.Store;
 namespace RagTune.Evaluation.Experiments;
 
 /// <summary>A generated question with its answer and the chunk it came from; <see cref="ParaphraseOf"/> names the question it rewords.</summary>
-internal sealed record QaPair(string Id, string Question, string Answer, long ChunkId, string DocumentId, string Source, string? ParaphraseOf);
+public sealed record QaPair(string Id, string Question, string Answer, long ChunkId, string DocumentId, string Source, string? ParaphraseOf);
 
 /// <summary>What generation kept and why it dropped the rest (reason → count).</summary>
-internal sealed record QaGenerationResult(IReadOnlyList<QaPair> Pairs, IReadOnlyDictionary<string, int> Dropped, int ChunksSeen);
+public sealed record QaGenerationResult(IReadOnlyList<QaPair> Pairs, IReadOnlyDictionary<string, int> Dropped, int ChunksSeen);
 
 /// <summary>QA generation settings. Defaults documented per property.</summary>
-internal sealed record QaGeneratorOptions
+public sealed record QaGeneratorOptions
 {
     /// <summary>Rewordings asked for per kept question. Default 0.</summary>
     public int Paraphrases { get; init; }
@@ -25,6 +25,7 @@ internal sealed record QaGeneratorOptions
     /// <summary>Longest chunk text put in the prompt, in characters. Default 1200.</summary>
     public int MaxSourceChars { get; init; } = 1200;
 
+    /// <summary>Throws <see cref="ArgumentException"/> naming the bad setting.</summary>
     public void Validate()
     {
         if (Paraphrases < 0) throw new ArgumentException($"QaGeneratorOptions.Paraphrases must be zero or more (got {Paraphrases}).");
@@ -40,15 +41,22 @@ internal sealed record QaGeneratorOptions
 /// not contain the answer (so it does not give it away); paraphrases are kept under the same rule and must differ from
 /// the question. Answers and questions are compared case-insensitively, whitespace collapsed.
 /// </summary>
-internal sealed class QaGenerator(IChatClient chat, QaGeneratorOptions options)
+public sealed class QaGenerator(IChatClient chat, QaGeneratorOptions options)
 {
+    /// <summary>Why a reply was dropped: it has no question and answer lines.</summary>
     public const string DroppedNoPair = "no 'Question:' and 'Answer:' lines in the reply";
+    /// <summary>Why a pair was dropped: its answer is not in the source chunk.</summary>
     public const string DroppedAnswerNotInSource = "answer not in the source chunk";
+    /// <summary>Why a pair was dropped: its question contains the answer.</summary>
     public const string DroppedGivesAway = "question contains the answer";
+    /// <summary>Why a paraphrase was dropped: it repeats the question.</summary>
     public const string DroppedParaphraseSame = "paraphrase repeats the question";
+    /// <summary>Why a paraphrase was dropped: it contains the answer.</summary>
     public const string DroppedParaphraseGivesAway = "paraphrase contains the answer";
+    /// <summary>Why a paraphrase was dropped: it is empty.</summary>
     public const string DroppedParaphraseEmpty = "paraphrase is empty";
 
+    /// <summary>Generates pairs from <paramref name="chunks"/>, reporting each chunk done; returns the kept pairs and why others were dropped.</summary>
     public async Task<QaGenerationResult> GenerateAsync(IReadOnlyList<StoredChunk> chunks, IProgress<ExperimentProgress>? progress, CancellationToken ct)
     {
         options.Validate();
@@ -108,9 +116,9 @@ internal sealed class QaGenerator(IChatClient chat, QaGeneratorOptions options)
         return line.StartsWith("Question:", StringComparison.OrdinalIgnoreCase) ? line["Question:".Length..].Trim() : line;
     }
 
-    public static string Normalize(string s) => string.Join(' ', s.ToLowerInvariant().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)).TrimEnd('?', '.', '!');
+    internal static string Normalize(string s) => string.Join(' ', s.ToLowerInvariant().Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries)).TrimEnd('?', '.', '!');
 
-    public static bool Contains(string haystack, string needle) => Normalize(needle) is { Length: > 0 } n && Normalize(haystack).Contains(n, StringComparison.Ordinal);
+    internal static bool Contains(string haystack, string needle) => Normalize(needle) is { Length: > 0 } n && Normalize(haystack).Contains(n, StringComparison.Ordinal);
 
     /// <summary>Writes the pairs as questions JSONL (each question its own fact, paraphrases joining theirs) with the source chunk.</summary>
     public static void Write(string path, IEnumerable<QaPair> pairs)

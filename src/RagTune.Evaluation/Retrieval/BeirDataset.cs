@@ -7,13 +7,13 @@ namespace RagTune.Evaluation.Retrieval;
 public sealed record BeirDocument(string Id, string Title, string Text);
 
 /// <summary>A BEIR query (<c>queries.jsonl</c>: <c>_id</c>, <c>text</c>).</summary>
-internal sealed record BeirQuery(string Id, string Text);
+public sealed record BeirQuery(string Id, string Text);
 
 /// <summary>A retrieval benchmark in the BEIR layout (https://github.com/beir-cellar/beir).</summary>
 /// <param name="Corpus">The documents.</param>
 /// <param name="Queries">All queries (some may have no judgements).</param>
 /// <param name="Qrels">query id → (document id → graded relevance); 0 means judged not relevant.</param>
-internal sealed record BeirDataset(IReadOnlyList<BeirDocument> Corpus, IReadOnlyList<BeirQuery> Queries,
+public sealed record BeirDataset(IReadOnlyList<BeirDocument> Corpus, IReadOnlyList<BeirQuery> Queries,
     IReadOnlyDictionary<string, IReadOnlyDictionary<string, int>> Qrels)
 {
     /// <summary>The queries that have at least one relevant document (the ones BEIR scores).</summary>
@@ -28,7 +28,7 @@ internal sealed class DatasetFormatException(string message) : IOException(messa
 public static class BeirLoader
 {
     /// <summary>Loads corpus, queries and qrels; a qrels line naming an unknown query or document is an error.</summary>
-    internal static BeirDataset Load(string corpusPath, string queriesPath, string qrelsPath)
+    public static BeirDataset Load(string corpusPath, string queriesPath, string qrelsPath)
     {
         var corpus = ReadCorpus(corpusPath);
         var queries = ReadQueries(queriesPath);

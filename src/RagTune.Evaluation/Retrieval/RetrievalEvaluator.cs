@@ -30,7 +30,8 @@ public static class RetrievalEvaluator
     /// <summary>Retrieves this many chunks per query (enough for Recall@100 after collapsing chunks to documents).</summary>
     public const int DefaultDepth = 100;
 
-    internal static async Task<RetrievalReport> EvaluateAsync(
+    /// <summary>Retrieves for every judged query of <paramref name="dataset"/> and scores the document rankings (nDCG, recall, MRR).</summary>
+    public static async Task<RetrievalReport> EvaluateAsync(
         BeirDataset dataset, string retrieverName,
         Func<string, int, CancellationToken, Task<IReadOnlyList<SearchHit>>> search,
         int depth = DefaultDepth, IProgress<int>? progress = null, CancellationToken cancellationToken = default)

@@ -1,14 +1,14 @@
 namespace RagTune.Evaluation.Statistics;
 
 /// <summary>A mean with its two-sided confidence interval, over <paramref name="N"/> observations.</summary>
-internal sealed record Estimate(double Mean, double Low, double High, int N)
+public sealed record Estimate(double Mean, double Low, double High, int N)
 {
     /// <summary>True when the two intervals share a point.</summary>
     public bool Overlaps(Estimate other) => Low <= other.High && other.Low <= High;
 }
 
 /// <summary>A paired comparison: mean difference a − b over the shared questions and its two-sided p-value.</summary>
-internal sealed record PairedComparison(double Difference, double PValue, int N);
+public sealed record PairedComparison(double Difference, double PValue, int N);
 
 /// <summary>
 /// Percentile bootstrap confidence intervals and the paired sign-flip permutation test (Efron &amp; Tibshirani,

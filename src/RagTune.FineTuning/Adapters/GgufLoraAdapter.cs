@@ -13,13 +13,14 @@ namespace RagTune.FineTuning.Adapters;
 /// [in, r], PyTorch A [r, in]) and <c>.lora_b</c> (ne [r, out]). Rows stay in the base GGUF's order, so no Q/K
 /// permutation is applied here.
 /// </summary>
-internal static class GgufLoraAdapter
+public static class GgufLoraAdapter
 {
     private static readonly string[] s_gguf = ["attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"];
 
     /// <summary>The GGUF tensor name of (layer, target) in the base model.</summary>
     public static string BaseTensorName(int layer, LoraTargets target) => $"blk.{layer}.{s_gguf[LoraTargetNames.Index(target)]}.weight";
 
+    /// <summary>Writes <paramref name="adapter"/> (trained for a base with config <paramref name="model"/>) as a GGUF LoRA file at <paramref name="path"/>; <paramref name="baseName"/> names the base in its metadata.</summary>
     public static void Save(LoraAdapter adapter, ModelConfig model, string path, string baseName)
     {
         var w = new GgufWriter();
@@ -44,8 +45,9 @@ internal static class GgufLoraAdapter
 /// Folds an adapter into its base: W' = W + (alpha/r)·B·A for every targeted weight, requantized to the base tensor's
 /// own type (F32/F16/BF16/Q8_0/Q4_0); every other tensor and all metadata are copied unchanged.
 /// </summary>
-internal static class AdapterMerger
+public static class AdapterMerger
 {
+    /// <summary>Writes <paramref name="baseModel"/> with <paramref name="adapter"/> folded in as a GGUF model file at <paramref name="outPath"/>.</summary>
     public static void MergeToGguf(TransformerModel baseModel, LoraAdapter adapter, string outPath)
     {
         var gguf = baseModel.Gguf ?? throw new AdapterFormatException($"{baseModel.Path}: merging writes a GGUF and needs a GGUF base; convert the llama2.c checkpoint first (ragtune model convert) or load the adapter at inference.");

@@ -4,7 +4,7 @@ using RagTune.Models.Local;
 namespace RagTune.FineTuning.Adapters;
 
 /// <summary>A PEFT adapter put onto one <see cref="LocalModel"/> (the CLI's --adapter, a comparison's trained arms).</summary>
-internal static class LocalModelAdapters
+public static class LocalModelAdapters
 {
     /// <summary>
     /// Returns <paramref name="local"/> itself when <paramref name="adapterFolder"/> is null, else a model that owns it

@@ -21,11 +21,18 @@ namespace RagTune.FineTuning.Adapters;
 /// bases that run with <see cref="RopeMode.Normal"/> the B rows of q_proj and k_proj are permuted back on export and
 /// forward again on import, so a PEFT file means the same thing here as in PEFT.
 /// </remarks>
-internal static class PeftAdapter
+public static class PeftAdapter
 {
+    /// <summary>The PEFT config file in an adapter folder.</summary>
     public const string ConfigFileName = "adapter_config.json";
+
+    /// <summary>The PEFT weights file in an adapter folder.</summary>
     public const string WeightsFileName = "adapter_model.safetensors";
+
+    /// <summary>The format name our adapters carry in their config (checked on import of our own files).</summary>
     public const string FormatName = "ragtune-peft-lora";
+
+    /// <summary>The format version our adapters carry; a newer one is refused.</summary>
     public const int FormatVersion = 1;
 
     /// <summary>The folder under <c>ragtune tune --out</c> that holds a trained adapter (a full fine-tune writes "model").</summary>

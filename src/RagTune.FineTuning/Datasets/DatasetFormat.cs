@@ -1,7 +1,7 @@
 namespace RagTune.FineTuning.Datasets;
 
 /// <summary>The training-file layouts RagTune reads; <see cref="Auto"/> picks one from the first record's fields.</summary>
-internal enum DatasetFormat
+public enum DatasetFormat
 {
     /// <summary>Detect: <c>messages</c> → chat, <c>instances</c> → Alpaca seed tasks, <c>instruction</c> → Alpaca, <c>question</c> → QA, <c>text</c> or a .txt file → text.</summary>
     Auto,
@@ -23,11 +23,12 @@ internal enum DatasetFormat
 }
 
 /// <summary>Parsing of <see cref="DatasetFormat"/> names as the CLI spells them.</summary>
-internal static class DatasetFormats
+public static class DatasetFormats
 {
     /// <summary>The names <see cref="Parse"/> accepts.</summary>
     public const string Names = "auto, alpaca, alpaca-instances, chat, qa, text";
 
+    /// <summary>The format <paramref name="name"/> names (one of <see cref="Names"/>, or an alias); an <see cref="ArgumentException"/> listing them otherwise.</summary>
     public static DatasetFormat Parse(string name) => name.Trim().ToLowerInvariant() switch
     {
         "auto" => DatasetFormat.Auto,
@@ -39,6 +40,7 @@ internal static class DatasetFormats
         _ => throw new ArgumentException($"Unknown dataset format '{name}'. Use one of: {Names}."),
     };
 
+    /// <summary>The name the CLI spells <paramref name="format"/> with.</summary>
     public static string Name(DatasetFormat format) => format switch
     {
         DatasetFormat.AlpacaInstances => "alpaca-instances",
@@ -47,7 +49,7 @@ internal static class DatasetFormats
 }
 
 /// <summary>What to do with an example longer than the sequence length.</summary>
-internal enum OverlongPolicy
+public enum OverlongPolicy
 {
     /// <summary>Keep the first seq-len positions (dropped anyway when no answer token survives).</summary>
     Truncate,

@@ -1,15 +1,18 @@
 namespace RagTune.FineTuning.Datasets;
 
 /// <summary>Who speaks a turn.</summary>
-internal enum TurnRole
+public enum TurnRole
 {
+    /// <summary>Instructions for the model.</summary>
     System,
+    /// <summary>What the user says.</summary>
     User,
+    /// <summary>What the model answers (the trained turns).</summary>
     Assistant,
 }
 
 /// <summary>One message of a training conversation.</summary>
-internal sealed record ChatTurn(TurnRole Role, string Text);
+public sealed record ChatTurn(TurnRole Role, string Text);
 
 /// <summary>
 /// One example as read from the file, before tokenisation: a conversation (instruction formats) or a text

@@ -14,7 +14,7 @@ internal sealed record TokenizedExample(int Line, int[] Inputs, int[] Targets)
 }
 
 /// <summary>What the tokeniser did with a file: shown before training and saved with the run.</summary>
-internal sealed record DatasetReport(
+public sealed record DatasetReport(
     string Path,
     DatasetFormat Format,
     int Records,
@@ -30,6 +30,7 @@ internal sealed record DatasetReport(
     /// <summary>Lines (file line numbers) of examples longer than the sequence length, first 20.</summary>
     public IReadOnlyList<int> OverlongLines { get; init; } = [];
 
+    /// <summary>One line for the console: records, examples, tokens, the longest example and what was cut or dropped.</summary>
     public override string ToString()
     {
         var s = $"{System.IO.Path.GetFileName(Path)} ({DatasetFormats.Name(Format)}): {Records} records → {Examples} examples, {Tokens:N0} tokens ({TrainableTokens:N0} in the loss), longest {Longest} tokens (line {LongestLine})";

@@ -4,7 +4,7 @@ using RagTune.Tokenizers;
 namespace RagTune.FineTuning.Datasets;
 
 /// <summary>A piece of rendered prompt text; <see cref="Trainable"/> pieces are the ones the loss covers.</summary>
-internal readonly record struct PromptSegment(string Text, bool Trainable);
+public readonly record struct PromptSegment(string Text, bool Trainable);
 
 /// <summary>
 /// Renders a training conversation into text segments, marking which the model learns to produce. The one
@@ -37,12 +37,15 @@ internal interface ITrainingPromptFormat
 /// \n                    (masked, after earlier answers only)
 /// </code>
 /// </summary>
-internal sealed class PlainTrainingPromptFormat : ITrainingPromptFormat
+public sealed class PlainTrainingPromptFormat : ITrainingPromptFormat
 {
+    /// <summary>The one instance (the format has no settings).</summary>
     public static readonly PlainTrainingPromptFormat Instance = new();
 
+    /// <summary>The format's name in reports: "plain".</summary>
     public string Name => "plain";
 
+    /// <summary>The conversation as text segments in order, each marked trained or masked as shown above.</summary>
     public IReadOnlyList<PromptSegment> Render(IReadOnlyList<ChatTurn> turns)
     {
         var segments = new List<PromptSegment>();

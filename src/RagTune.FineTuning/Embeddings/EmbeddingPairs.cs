@@ -8,15 +8,16 @@ namespace RagTune.FineTuning.Embeddings;
 /// <param name="Positive">A relevant passage.</param>
 /// <param name="Negatives">Hard negatives: passages that look relevant but are not (from the file or mined by BM25).</param>
 /// <param name="Line">1-based line in the pairs file (0 when built in code).</param>
-internal sealed record EmbeddingPair(string Query, string Positive, IReadOnlyList<string> Negatives, int Line = 0);
+public sealed record EmbeddingPair(string Query, string Positive, IReadOnlyList<string> Negatives, int Line = 0);
 
 /// <summary>
 /// Reads a pairs file for <c>ragtune tune-embeddings</c>: JSON lines <c>{"query": "…", "positive": "…"}</c> with an
 /// optional <c>"negative"</c> (a string or an array of strings). Blank lines are skipped; every bad line is reported
 /// with its number (<see cref="DatasetFormatException"/>).
 /// </summary>
-internal static class EmbeddingPairsReader
+public static class EmbeddingPairsReader
 {
+    /// <summary>The pairs of the file at <paramref name="path"/>, in file order.</summary>
     public static IReadOnlyList<EmbeddingPair> Read(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);

@@ -7,7 +7,7 @@ namespace RagTune.FineTuning.Embeddings;
 /// sentence-transformers' MultipleNegativesRankingLoss recipes where one exists); the CLI takes its defaults from a
 /// default instance. <see cref="Validate"/> names the setting at fault.
 /// </summary>
-internal sealed record EmbeddingTuneOptions
+public sealed record EmbeddingTuneOptions
 {
     /// <summary>--epochs: passes over the training pairs (3).</summary>
     public int Epochs { get; init; } = 3;

@@ -12,10 +12,10 @@ using RagTune.Tokenizers;
 namespace RagTune.FineTuning.Embeddings;
 
 /// <summary>Figures of one epoch: mean training loss and validation Recall@k after it.</summary>
-internal sealed record EmbeddingEpoch(int Epoch, double TrainLoss, double ValidationRecall, double Seconds);
+public sealed record EmbeddingEpoch(int Epoch, double TrainLoss, double ValidationRecall, double Seconds);
 
 /// <summary>What a tuning run did. Epoch 0 of the curve is the model before training.</summary>
-internal sealed record EmbeddingTuneResult(IReadOnlyList<EmbeddingEpoch> Curve, int BestEpoch, int TrainPairs, int ValidationQueries,
+public sealed record EmbeddingTuneResult(IReadOnlyList<EmbeddingEpoch> Curve, int BestEpoch, int TrainPairs, int ValidationQueries,
     int Passages, bool StoppedEarly)
 {
     /// <summary>Validation Recall@k before training.</summary>
@@ -31,11 +31,13 @@ internal sealed record EmbeddingTuneResult(IReadOnlyList<EmbeddingEpoch> Curve, 
 /// linear warmup and decay, validation Recall@k on held-out queries each epoch, early stopping, and the best model
 /// written to the output folder in the Hugging Face layout it was read from.
 /// </summary>
-internal sealed class EmbeddingTuner
+public sealed class EmbeddingTuner
 {
     /// <summary>Name and version of the run log written beside the model (<c>tune_embeddings.json</c>).</summary>
     public const string LogFormat = "ragtune-tune-embeddings";
+    /// <summary>The run log's format version.</summary>
     public const int LogVersion = 1;
+    /// <summary>The run log's file name beside the tuned model.</summary>
     public const string LogFile = "tune_embeddings.json";
 
     private const int EvalBatch = 64;

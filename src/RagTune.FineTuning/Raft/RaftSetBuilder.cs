@@ -1,23 +1,29 @@
 namespace RagTune.FineTuning.Raft;
 
 /// <summary>A passage as the retriever returned it: a stable id (the chunk's) and its text.</summary>
-internal sealed record RaftPassage(string Id, string Text);
+/// <param name="Id">The chunk's stable id.</param>
+/// <param name="Text">The passage text.</param>
+public sealed record RaftPassage(string Id, string Text);
 
 /// <summary>
 /// A training question for the RAFT set: its reference answers, the gold passage that holds the answer, and the
 /// retriever's candidates for the question in rank order (distractors are mined from them).
 /// </summary>
-internal sealed record RaftQuestion(string Question, IReadOnlyList<string> Answers, RaftPassage Gold, IReadOnlyList<RaftPassage> Candidates);
+public sealed record RaftQuestion(string Question, IReadOnlyList<string> Answers, RaftPassage Gold, IReadOnlyList<RaftPassage> Candidates);
 
 /// <summary>
 /// One RAFT example: the question, the passages shown in order, where the gold passage is among them (null when it
 /// was left out), and the target answer (a quote from the gold passage citing it as <c>[n]</c>, or the bare reference
 /// answer when the gold passage is absent).
 /// </summary>
-internal sealed record RaftExample(string Question, IReadOnlyList<RaftPassage> Passages, int? GoldIndex, string Answer);
+/// <param name="Question">The training question.</param>
+/// <param name="Passages">The passages shown with it, in order (gold and distractors).</param>
+/// <param name="GoldIndex">The gold passage's index in <paramref name="Passages"/>; null when it was left out.</param>
+/// <param name="Answer">The target answer.</param>
+public sealed record RaftExample(string Question, IReadOnlyList<RaftPassage> Passages, int? GoldIndex, string Answer);
 
 /// <summary>RAFT set settings. Defaults documented per property.</summary>
-internal sealed record RaftOptions
+public sealed record RaftOptions
 {
     /// <summary>
     /// P: the share of examples whose passages include the gold one. Default 0.8; Zhang et al. 2024 (RAFT, arXiv
@@ -51,8 +57,13 @@ internal sealed record RaftOptions
 /// retriever ranked high for it, so the model learns to find and quote the passage that answers, and to ignore
 /// plausible wrong ones. The passages come in as data: this layer knows no retriever.
 /// </summary>
-internal static class RaftSetBuilder
+public static class RaftSetBuilder
 {
+    /// <summary>
+    /// One example per question, in question order: a seeded <see cref="RaftOptions.GoldShare"/> of them show the gold
+    /// passage at a random place among <see cref="RaftOptions.Distractors"/> distractors, the rest one more distractor instead.
+    /// </summary>
+    /// <exception cref="ArgumentException">An option is out of range.</exception>
     public static List<RaftExample> Build(IReadOnlyList<RaftQuestion> questions, RaftOptions options)
     {
         ArgumentNullException.ThrowIfNull(questions);
@@ -88,7 +99,7 @@ internal static class RaftSetBuilder
     /// The first <paramref name="count"/> candidates that are not the gold passage and do not contain a reference
     /// answer (such a passage is gold too, and showing it as a distractor would teach the model to ignore the answer).
     /// </summary>
-    public static List<RaftPassage> Distractors(RaftQuestion q, int count)
+    internal static List<RaftPassage> Distractors(RaftQuestion q, int count)
     {
         var result = new List<RaftPassage>(count);
         foreach (var c in q.Candidates)
@@ -100,11 +111,12 @@ internal static class RaftSetBuilder
         return result;
     }
 
+    /// <summary>True when <paramref name="text"/> contains one of the non-blank <paramref name="answers"/> (trimmed, case-insensitive).</summary>
     public static bool ContainsAnswer(string text, IReadOnlyList<string> answers) =>
         answers.Any(a => a.Trim().Length > 0 && text.Contains(a.Trim(), StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The gold passage's first sentence that contains an answer (the quote RAFT answers with), else the answer itself.</summary>
-    public static string Quote(string passage, IReadOnlyList<string> answers)
+    internal static string Quote(string passage, IReadOnlyList<string> answers)
     {
         foreach (var sentence in Sentences(passage))
             if (ContainsAnswer(sentence, answers)) return sentence;

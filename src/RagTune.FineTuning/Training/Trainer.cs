@@ -11,17 +11,26 @@ using RagTune.Models.Local;
 namespace RagTune.FineTuning.Training;
 
 /// <summary>A progress report after each optimizer step.</summary>
-internal sealed record TrainingProgress(int Step, int TotalSteps, int Epoch, float TrainLoss, float? ValLoss, float LearningRate, double TokensPerSecond, TimeSpan Eta);
+/// <param name="Step">Optimizer steps done (1-based).</param>
+/// <param name="TotalSteps">Optimizer steps the run will take.</param>
+/// <param name="Epoch">The epoch the step belongs to (1-based).</param>
+/// <param name="TrainLoss">Mean training loss of the step.</param>
+/// <param name="ValLoss">Validation loss when it was measured at this step; else null.</param>
+/// <param name="LearningRate">The learning rate the step used.</param>
+/// <param name="TokensPerSecond">Training throughput so far, in tokens per second.</param>
+/// <param name="Eta">Estimated time left.</param>
+public sealed record TrainingProgress(int Step, int TotalSteps, int Epoch, float TrainLoss, float? ValLoss, float LearningRate, double TokensPerSecond, TimeSpan Eta);
 
 /// <summary>What the run will cost, from a measured warm-up micro-batch and the engine's memory formula.</summary>
-internal sealed record TrainingEstimate(long TrainableParameters, int TotalSteps, int StepsPerEpoch, int SeqLen, TimeSpan PerStep, TimeSpan Total, long MemoryBytes, long AvailableBytes)
+public sealed record TrainingEstimate(long TrainableParameters, int TotalSteps, int StepsPerEpoch, int SeqLen, TimeSpan PerStep, TimeSpan Total, long MemoryBytes, long AvailableBytes)
 {
+    /// <summary>One line for the console: parameters, steps, time per step and in all, memory needed and available.</summary>
     public override string ToString() =>
         $"{TrainableParameters:N0} trainable parameters; {TotalSteps} steps ({StepsPerEpoch} per epoch) at seq-len {SeqLen}; ~{PerStep.TotalSeconds:F2} s/step, ~{Total:hh\\:mm\\:ss} in all; memory ~{MemoryBytes / (1024.0 * 1024):F1} MiB of {AvailableBytes / (1024.0 * 1024 * 1024):F1} GiB available";
 }
 
 /// <summary>The outcome: where the adapter (or, with --method full, the model folder) is and which step it comes from.</summary>
-internal sealed record TrainingResult(int Steps, int? BestStep, float? BestValLoss, float FinalTrainLoss, bool StoppedEarly, bool Overfitting, string AdapterDir, IReadOnlyList<string> Files);
+public sealed record TrainingResult(int Steps, int? BestStep, float? BestValLoss, float FinalTrainLoss, bool StoppedEarly, bool Overfitting, string AdapterDir, IReadOnlyList<string> Files);
 
 /// <summary>
 /// LoRA (or, with --method full, full) fine-tuning on the engine's <see cref="TrainingSession"/>. Batching: each micro-batch is B examples padded on
@@ -31,14 +40,24 @@ internal sealed record TrainingResult(int Steps, int? BestStep, float? BestValLo
 /// cosine/linear/constant schedule. Data order: examples are shuffled per epoch from (seed, epoch), so a checkpoint
 /// needs only (epoch, cursor) to continue the same order.
 /// </summary>
-internal sealed class Trainer(TuneOptions options) : IDisposable
+public sealed class Trainer(TuneOptions options) : IDisposable
 {
+    /// <summary>The model file a full fine-tune (<see cref="TuneOptions.Method"/> <c>full</c>) writes in <see cref="TrainingResult.AdapterDir"/>.</summary>
+    public const string FullModelFileName = TrainedModel.ModelFileName;
+
+    /// <summary>The format name a training checkpoint carries (checked on resume).</summary>
     public const string CheckpointFormat = "ragtune-checkpoint";
+
+    /// <summary>The checkpoint format version; a newer one is refused on resume.</summary>
     public const int CheckpointVersion = 1;
 
     /// <summary>Set after <see cref="Prepare"/>: the dataset reports (training, validation).</summary>
     public DatasetReport? TrainReport { get; private set; }
+
+    /// <summary>Set after <see cref="Prepare"/>: the validation set's report; null when there is no validation set.</summary>
     public DatasetReport? ValidationReport { get; private set; }
+
+    /// <summary>Set after <see cref="Prepare"/>: what the run will cost (steps, time, memory).</summary>
     public TrainingEstimate? Estimate { get; private set; }
 
     /// <summary>Set after <see cref="Prepare"/>: how conversations are rendered (the model's chat template or the plain format).</summary>
@@ -275,6 +294,7 @@ internal sealed class Trainer(TuneOptions options) : IDisposable
         return count == 0 ? float.NaN : (float)(sum / count);
     }
 
+    /// <summary>Disposes the loaded model.</summary>
     public void Dispose() => _model?.Dispose(); // _full's arrays are managed; its model view owns nothing
 
     private sealed class LoopState

@@ -10,25 +10,40 @@ namespace RagTune.FineTuning.Training;
 /// <c>Default…</c> constants here. <see cref="Validate"/> runs before anything is loaded and throws a
 /// <see cref="SettingException"/> naming the property at fault; each front end words it as its flag or field.
 /// </summary>
-internal sealed record TuneOptions
+public sealed record TuneOptions
 {
     // Defaults, as constants so that System.CommandLine's DefaultValueFactory (shown in --help) and the server can use them.
+    /// <summary>Default of <see cref="ValidationSplit"/>: the fraction of the data held out for validation.</summary>
     public const double DefaultValidationSplit = 0.1;
+    /// <summary>Default of <see cref="Method"/>: a LoRA adapter.</summary>
     public const string DefaultMethod = "lora";
+    /// <summary>Default of <see cref="LoraRank"/>.</summary>
     public const int DefaultLoraRank = 8;
+    /// <summary>Default of <see cref="LoraAlpha"/>.</summary>
     public const float DefaultLoraAlpha = 16;
+    /// <summary>Default of <see cref="LoraDropout"/>.</summary>
     public const float DefaultLoraDropout = 0.05f;
+    /// <summary>Default of <see cref="Targets"/>: every attention and MLP projection.</summary>
     public const string DefaultTargets = "q,k,v,o,gate,up,down";
     /// <summary>Epochs when neither <see cref="Epochs"/> nor <see cref="Steps"/> is given.</summary>
     public const int DefaultEpochs = 1;
+    /// <summary>Default of <see cref="LearningRate"/>.</summary>
     public const float DefaultLearningRate = 2e-4f;
+    /// <summary>Default of <see cref="BatchSize"/>.</summary>
     public const int DefaultBatchSize = 4;
+    /// <summary>Default of <see cref="GradAccum"/>.</summary>
     public const int DefaultGradAccum = 4;
+    /// <summary>Default of <see cref="SeqLen"/>.</summary>
     public const int DefaultSeqLen = 512;
+    /// <summary>Default of <see cref="Warmup"/>.</summary>
     public const double DefaultWarmup = 0.03;
+    /// <summary>Default of <see cref="EvalEvery"/>: once per epoch.</summary>
     public const int DefaultEvalEvery = 0;
+    /// <summary>Default of <see cref="Schedule"/>.</summary>
     public const LearningRateDecay DefaultSchedule = LearningRateDecay.Cosine;
+    /// <summary>Default of <see cref="Seed"/>.</summary>
     public const ulong DefaultSeed = 42;
+    /// <summary>Default of <see cref="MaxGradNorm"/>.</summary>
     public const float DefaultMaxGradNorm = 1f;
 
     /// <summary>--model: base model file (GGUF or llama2.c .bin).</summary>

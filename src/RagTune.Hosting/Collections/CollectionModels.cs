@@ -12,9 +12,10 @@ namespace RagTune.Hosting.Collections;
 /// file), null where results leave the machine (the server sends no paths); <paramref name="Error"/> when it cannot
 /// be read.
 /// </summary>
-internal sealed record CollectionInfo(string Name, int Documents, int Chunks, int EmbeddedChunks, long FileBytes, string? EmbeddingModel, int SchemaVersion,
+public sealed record CollectionInfo(string Name, int Documents, int Chunks, int EmbeddedChunks, long FileBytes, string? EmbeddingModel, int SchemaVersion,
     string? Location, string? Error)
 {
+    /// <summary>The row for a readable collection's <paramref name="s"/>, kept at <paramref name="location"/> (null where results leave the machine).</summary>
     public static CollectionInfo From(CollectionStats s, string? location) =>
         new(s.Name, s.Documents, s.Chunks, s.EmbeddedChunks, s.FileBytes, s.Embedding?.ModelId, s.SchemaVersion, location, null);
 
@@ -23,16 +24,17 @@ internal sealed record CollectionInfo(string Name, int Documents, int Chunks, in
 }
 
 /// <summary>An uploaded file as stored: its sanitised name and size.</summary>
-internal sealed record StoredUpload(string Name, long Bytes);
+public sealed record StoredUpload(string Name, long Bytes);
 
 /// <summary>
 /// A ranked search result: where the chunk is (document, source, span, and <paramref name="Pages"/> as in
 /// <see cref="AskSource"/>) and its text. <paramref name="Source"/> is the stored source path, or the document id
 /// where results leave the machine.
 /// </summary>
-internal sealed record SearchResult(int Rank, double Score, string Retriever, long ChunkId, string DocumentId, string Source, string Title,
+public sealed record SearchResult(int Rank, double Score, string Retriever, long ChunkId, string DocumentId, string Source, string Title,
     IReadOnlyList<string> HeadingPath, int Start, int End, string Text, string? Pages)
 {
+    /// <summary>The result for hit <paramref name="h"/>; the stored source path only when <paramref name="showPaths"/>, else the document id.</summary>
     public static SearchResult From(SearchHit h, bool showPaths)
     {
         var c = h.Chunk;
@@ -42,7 +44,7 @@ internal sealed record SearchResult(int Rank, double Score, string Retriever, lo
 }
 
 /// <summary>What a search found: the collection, the query, the mode used (bm25, dense or hybrid) and the ranked passages.</summary>
-internal sealed record SearchResponse(string Collection, string Query, string Mode, IReadOnlyList<SearchResult> Passages);
+public sealed record SearchResponse(string Collection, string Query, string Mode, IReadOnlyList<SearchResult> Passages);
 
 /// <summary>What an ingestion job did.</summary>
 internal sealed record IngestResult(int Added, int Updated, int Unchanged, int Deleted, IReadOnlyList<IngestProblem> Failed,
@@ -56,10 +58,10 @@ internal sealed record IngestProblem(string Document, string Reason);
 /// <paramref name="Source"/> as in <see cref="SearchResult"/>; <paramref name="Pages"/> where a passage of a paged
 /// document (PDF) lies ("p. 4", "pp. 4–5"), null otherwise.
 /// </summary>
-internal sealed record AskSource(int Number, long ChunkId, string DocumentId, string Source, string Title, int Start, int End, string Text, bool Cited, string? Pages);
+public sealed record AskSource(int Number, long ChunkId, string DocumentId, string Source, string Title, int Start, int End, string Text, bool Cited, string? Pages);
 
 /// <summary>One answer sentence and its citation check.</summary>
-internal sealed record AskSentence(string Text, IReadOnlyList<int> Citations, IReadOnlyList<int> FabricatedCitations, double Support, bool Supported);
+public sealed record AskSentence(string Text, IReadOnlyList<int> Citations, IReadOnlyList<int> FabricatedCitations, double Support, bool Supported);
 
 /// <summary>
 /// A verified answer: <paramref name="Mode"/> says how it was made (the model's name, "model" when it has none,
@@ -68,7 +70,7 @@ internal sealed record AskSentence(string Text, IReadOnlyList<int> Citations, IR
 /// <paramref name="FinishReason"/> is why the model stopped in OpenAI's words ("stop", or "length" when max tokens
 /// cut the answer; "stop" when no model was called).
 /// </summary>
-internal sealed record AskResult(string Question, string Answer, string Mode, bool Abstained, IReadOnlyList<int> Citations, IReadOnlyList<AskSentence> Sentences,
+public sealed record AskResult(string Question, string Answer, string Mode, bool Abstained, IReadOnlyList<int> Citations, IReadOnlyList<AskSentence> Sentences,
     IReadOnlyList<AskSource> Sources, AskUsage Usage, string FinishReason)
 {
     /// <summary>The record of a verified answer; <paramref name="model"/> names the model in <see cref="Mode"/>; <paramref name="showPaths"/> as in <see cref="SearchResult"/>.</summary>
@@ -90,14 +92,14 @@ internal sealed record AskResult(string Question, string Answer, string Mode, bo
 /// Tokens of the model call behind an answer: the grounded prompt (rules, numbered sources, question) and the answer.
 /// All zero when no model was called (an abstention before the model, an extractive answer) or the model reported none.
 /// </summary>
-internal sealed record AskUsage(int PromptTokens, int CompletionTokens, int TotalTokens);
+public sealed record AskUsage(int PromptTokens, int CompletionTokens, int TotalTokens);
 
 /// <summary>A piece of a streamed answer: text as it arrives, then the verified answer once (<paramref name="Final"/>).</summary>
-internal sealed record AskUpdate(string Delta, AskResult? Final);
+public sealed record AskUpdate(string Delta, AskResult? Final);
 
 /// <summary>
 /// A cited passage in its document: the document's text and the passage's span in it
 /// (<c>Text[Start..End]</c>). When the document's file is no longer readable as ingested,
 /// <paramref name="Text"/> is the passage alone and <paramref name="WholeDocument"/> is false.
 /// </summary>
-internal sealed record Passage(string Collection, long ChunkId, string DocumentId, string Title, string Text, int Start, int End, bool WholeDocument);
+public sealed record Passage(string Collection, long ChunkId, string DocumentId, string Title, string Text, int Start, int End, bool WholeDocument);

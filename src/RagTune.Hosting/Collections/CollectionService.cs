@@ -18,8 +18,9 @@ namespace RagTune.Hosting.Collections;
 /// <see cref="RagService"/>; and the cited passage in its document. With <see cref="RagTuneOptions.EmbeddingModel"/> chunks are embedded on ingestion and search is
 /// hybrid (BM25 + dense, fused) by default; without one collections are BM25-only.
 /// </summary>
-internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) : IDisposable
+public sealed class CollectionService(RagTuneOptions options, JobQueue jobs) : IDisposable
 {
+    /// <summary>The <see cref="Job.Kind"/> of an ingestion job.</summary>
     public const string IngestKind = "ingest";
 
     private readonly ICollectionCatalog _catalog = CollectionStores.Catalog(options.CollectionStore);
@@ -34,6 +35,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
     /// <summary>The names of the collections in the data directory, without opening them.</summary>
     public IReadOnlyList<string> Names() => [.. _catalog.List()];
 
+    /// <summary>Every collection with its counts and sizes, sorted by name; one that cannot be read is listed with its error.</summary>
     public async Task<IReadOnlyList<CollectionInfo>> ListAsync(CancellationToken ct)
     {
         var rows = new List<CollectionInfo>();
@@ -45,6 +47,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         return rows;
     }
 
+    /// <summary>The counts and sizes of collection <paramref name="name"/>; a <see cref="HostingException"/> (not found) when it does not exist.</summary>
     public async Task<CollectionInfo> StatsAsync(string name, CancellationToken ct)
     {
         RequireExisting(name);
@@ -182,6 +185,7 @@ internal sealed class CollectionService(RagTuneOptions options, JobQueue jobs) :
         }
     }
 
+    /// <summary>Disposes the embedding model when it was loaded.</summary>
     public void Dispose()
     {
         if (_embedder.IsValueCreated) _embedder.Value?.Dispose();

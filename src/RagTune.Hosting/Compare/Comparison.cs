@@ -8,14 +8,14 @@ using RagTune.Models.Embeddings;
 namespace RagTune.Hosting.Compare;
 
 /// <summary>What a finished comparison produced: the raw run, its analysis, and the report files written.</summary>
-internal sealed record ComparisonOutcome(ExperimentRun Run, ExperimentResults Results, IReadOnlyList<string> Files);
+public sealed record ComparisonOutcome(ExperimentRun Run, ExperimentResults Results, IReadOnlyList<string> Files);
 
 /// <summary>
 /// A comparison composed from its spec: the arms' models (RagTune's engine, or an OpenAI-compatible server), the
 /// embedding model, SQLite work collections inside the output folder, the runner, the analysis and the reports. The
 /// one composition that <c>ragtune compare</c>, <c>ragtune demo</c> and the server's compare jobs run.
 /// </summary>
-internal static class Comparison
+public static class Comparison
 {
     /// <summary>
     /// Runs <paramref name="spec"/> and writes results.json, report.md and report.html into <paramref name="outDir"/>

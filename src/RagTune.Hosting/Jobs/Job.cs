@@ -5,7 +5,7 @@ namespace RagTune.Hosting.Jobs;
 /// <see cref="JobQueue"/>'s workers, never on a request, so a client that disconnects changes nothing; any number
 /// of subscribers wait for changes with <see cref="WaitForChangeAsync"/> and read <see cref="Snapshot"/>.
 /// </summary>
-internal sealed class Job
+public sealed class Job
 {
     private readonly object _lock = new();
     private readonly List<LossSample> _points = [];
@@ -19,6 +19,7 @@ internal sealed class Job
     private object? _result;
     private long _version;
 
+    /// <summary>A queued job: <paramref name="work"/> runs when a worker takes it, with the job (to report progress) and its cancellation token.</summary>
     public Job(string id, string kind, string title, string? target, Func<Job, CancellationToken, Task<object?>> work)
     {
         Id = id;
@@ -45,15 +46,19 @@ internal sealed class Job
         return job;
     }
 
+    /// <summary>The job's id, as requests name it.</summary>
     public string Id { get; }
 
+    /// <summary>What the job does (ingest, tune, compare, …).</summary>
     public string Kind { get; }
 
+    /// <summary>A short description for lists and logs.</summary>
     public string Title { get; }
 
     /// <summary>What the job works on (a collection name), so conflicting requests can be refused.</summary>
     public string? Target { get; }
 
+    /// <summary>When the job was queued.</summary>
     public DateTimeOffset Created { get; private init; } = DateTimeOffset.UtcNow;
 
     internal Func<Job, CancellationToken, Task<object?>> Work { get; }
@@ -67,6 +72,7 @@ internal sealed class Job
     /// <summary>Cancelled by <see cref="JobQueue.Cancel"/>; the work observes it through its token.</summary>
     internal CancellationTokenSource Cancellation { get; } = new();
 
+    /// <summary>Where the job is: queued, running, or finished (succeeded, failed, cancelled).</summary>
     public JobState State
     {
         get { lock (_lock) return _state; }
@@ -108,6 +114,7 @@ internal sealed class Job
         lock (_lock) return from >= _points.Count ? [] : _points.GetRange(from, _points.Count - from);
     }
 
+    /// <summary>The job's state, progress and result as of now, consistent with each other.</summary>
     public JobSnapshot Snapshot()
     {
         lock (_lock) return SnapshotLocked();

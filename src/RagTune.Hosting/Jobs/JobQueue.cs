@@ -15,7 +15,7 @@ namespace RagTune.Hosting.Jobs;
 /// <see cref="JobJournal"/> under the data directory, so after a restart (or a kill) the list still shows the jobs of
 /// the last run, those it interrupted marked so.
 /// </summary>
-internal sealed class JobQueue : BackgroundService
+public sealed class JobQueue : BackgroundService
 {
     private readonly RagTuneOptions options;
     private readonly ILogger<JobQueue> log;
@@ -25,6 +25,7 @@ internal sealed class JobQueue : BackgroundService
     private readonly ConcurrentQueue<Job> _order = new();
     private int _queued, _running;
 
+    /// <summary>The queue of one host, restoring the finished jobs its journal recorded in an earlier run.</summary>
     public JobQueue(RagTuneOptions options, ILogger<JobQueue> log)
     {
         this.options = options;
@@ -66,6 +67,7 @@ internal sealed class JobQueue : BackgroundService
     public bool IsBusy(string kind, string target) =>
         _jobs.Values.Any(j => j.Kind == kind && j.Target == target && j.State is JobState.Queued or JobState.Running);
 
+    /// <summary>The retained job <paramref name="id"/>, or null.</summary>
     public Job? Get(string id) => _jobs.TryGetValue(id, out var job) ? job : null;
 
     /// <summary>Every retained job, oldest first.</summary>
@@ -84,6 +86,7 @@ internal sealed class JobQueue : BackgroundService
 
     private int Running => Volatile.Read(ref _running);
 
+    /// <inheritdoc />
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         Task.WhenAll(Enumerable.Range(0, options.MaxConcurrentJobs).Select(_ => Task.Run(() => WorkerAsync(stoppingToken), CancellationToken.None)));
 
@@ -142,6 +145,7 @@ internal sealed class JobQueue : BackgroundService
         }
     }
 
+    /// <inheritdoc />
     public override void Dispose()
     {
         foreach (var job in _jobs.Values) job.Cancellation.Dispose();

@@ -1,7 +1,7 @@
 namespace RagTune.Hosting.Jobs;
 
 /// <summary>Where a job is in its life. Succeeded, Failed and Cancelled are final.</summary>
-internal enum JobState
+public enum JobState
 {
     /// <summary>Waiting for a free slot.</summary>
     Queued,
@@ -24,7 +24,7 @@ internal enum JobState
 /// the current <paramref name="Stage"/>; <paramref name="Version"/> grows with every change, so a subscriber knows
 /// whether it has seen a state.
 /// </summary>
-internal sealed record JobSnapshot(
+public sealed record JobSnapshot(
     string Id, string Kind, string Title, JobState State, string Stage, int Done, int Total,
     double? Loss, double? ValLoss, double? EtaSeconds, string? Message, string? Error,
     DateTimeOffset Created, DateTimeOffset? Started, DateTimeOffset? Finished, long Version, int Points, object? Result)
@@ -34,4 +34,4 @@ internal sealed record JobSnapshot(
 }
 
 /// <summary>One point of a training curve: the training loss at a step, and the validation loss when it was measured there.</summary>
-internal sealed record LossSample(int Step, int Epoch, double TrainLoss, double? ValLoss, double LearningRate);
+public sealed record LossSample(int Step, int Epoch, double TrainLoss, double? ValLoss, double LearningRate);

@@ -1,4 +1,6 @@
 using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Logging;
+using ModelContextProtocol.Server;
 using RagTune.Hosting.Collections;
 using RagTune.Hosting.Pipelines;
 
@@ -81,8 +83,26 @@ internal sealed class CollectionToolBackend(CollectionService collections, Func<
 }
 
 /// <summary>How a RagTune MCP server introduces itself, on stdio and over HTTP alike.</summary>
-internal static class RagToolServer
+public static class RagToolServer
 {
+    /// <summary>The instructions a server over its collections (<c>/mcp</c>) gives its clients.</summary>
+    public const string CollectionInstructions = CollectionToolBackend.ServerInstructions;
+
+    /// <summary>
+    /// The <c>search</c> and <c>ask</c> tools over a server's collections, sharing one backend: each call names its
+    /// collection and, for ask, optionally a served chat model, which <paramref name="chatModel"/> resolves by id
+    /// (throwing a <see cref="HostingException"/> for an unknown one); without one the answer quotes the sources.
+    /// </summary>
+    public static McpServerTool[] CollectionTools(CollectionService collections, Func<string, IChatClient> chatModel, ILogger log) =>
+        RagTool.For(new CollectionToolBackend(collections, chatModel), log);
+
+    /// <summary>The instructions a server over one opened collection (<c>ragtune mcp</c>) gives its clients; they say when ask is unavailable (no chat model).</summary>
+    public static string PipelineInstructions(RagPipeline rag) => new PipelineToolBackend(rag).Instructions;
+
+    /// <summary>The <c>search</c> and <c>ask</c> tools over one opened collection and its models (<c>ragtune mcp</c>, stdio).</summary>
+    public static McpServerTool[] PipelineTools(RagPipeline rag, ILogger log) => RagTool.For(new PipelineToolBackend(rag), log);
+
+    /// <summary>The server's name, title and version (the entry assembly's) as MCP clients see it.</summary>
     public static ModelContextProtocol.Protocol.Implementation Info()
     {
         // The product's version is the entry assembly's (the ragtune tool).

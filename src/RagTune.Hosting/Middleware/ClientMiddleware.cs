@@ -8,7 +8,7 @@ namespace RagTune.Hosting.Middleware;
 /// How the server, the CLI and the comparison wrap their chat clients and embedding generators in the standard
 /// Microsoft.Extensions.AI middleware. Defaults documented per property; <see cref="Validate"/> runs at composition.
 /// </summary>
-internal sealed record ClientMiddlewareOptions
+public sealed record ClientMiddlewareOptions
 {
     /// <summary>The default activity source and meter name of the GenAI spans and metrics.</summary>
     public const string DefaultSourceName = "RagTune";
@@ -58,8 +58,9 @@ internal sealed record ClientMiddlewareOptions
 /// OpenTelemetry outermost (its span also covers a cache hit), then logging, then the distributed cache. The engine
 /// stays reachable through <c>GetService&lt;LocalChatClient&gt;()</c> on the result.
 /// </summary>
-internal static class ClientMiddleware
+public static class ClientMiddleware
 {
+    /// <paramref name="inner"/> wrapped in the middleware <paramref name="options"/> ask for (validated).
     public static IChatClient Chat(IChatClient inner, ClientMiddlewareOptions options)
     {
         ArgumentNullException.ThrowIfNull(inner);
@@ -71,6 +72,7 @@ internal static class ClientMiddleware
         return builder.Build();
     }
 
+    /// <paramref name="inner"/> wrapped in the middleware <paramref name="options"/> ask for (validated).
     public static IEmbeddingGenerator<string, Embedding<float>> Embeddings(IEmbeddingGenerator<string, Embedding<float>> inner, ClientMiddlewareOptions options)
     {
         ArgumentNullException.ThrowIfNull(inner);

@@ -11,7 +11,7 @@ namespace RagTune.Hosting.Models;
 /// Face folder, or a catalog / cache name) with an optional adapter, or an OpenAI-compatible server (a URL, or an
 /// endpoint named in the configuration file) with its key. Exactly one of <see cref="Model"/> and <see cref="Remote"/>.
 /// </summary>
-internal sealed record ChatModelSettings
+public sealed record ChatModelSettings
 {
     /// <summary>Local model: GGUF, llama2.c .bin, Hugging Face folder, or catalog / cache name.</summary>
     public string? Model { get; init; }
@@ -62,7 +62,7 @@ internal sealed record ChatModelSettings
 /// the same everywhere. The caller owns (and disposes) the client; middleware is composed by the caller
 /// (<see cref="Middleware.ClientMiddleware"/>).
 /// </summary>
-internal static class ChatModels
+public static class ChatModels
 {
     /// <summary>
     /// The client <paramref name="settings"/> name. A remote server with no model named anywhere is asked for its

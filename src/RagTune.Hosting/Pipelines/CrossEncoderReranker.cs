@@ -9,8 +9,9 @@ namespace RagTune.Hosting.Pipelines;
 /// lives with the composition because RagTune.Models may not reference RagTune.Rag. Only the first-stage top <c>candidates</c> are scored (a cross-encoder reads every pair); the rest
 /// keep their first-stage order after them.
 /// </summary>
-internal sealed class CrossEncoderReranker(LocalCrossEncoder encoder, int candidates) : IReranker, IDisposable
+public sealed class CrossEncoderReranker(LocalCrossEncoder encoder, int candidates) : IReranker, IDisposable
 {
+    /// <inheritdoc />
     public async Task<IReadOnlyList<SearchHit>> RerankAsync(string query, IReadOnlyList<SearchHit> hits, int topN, CancellationToken cancellationToken)
     {
         var head = hits.Take(candidates).ToList();
@@ -24,5 +25,6 @@ internal sealed class CrossEncoderReranker(LocalCrossEncoder encoder, int candid
         return reranked;
     }
 
+    /// <summary>Disposes the cross-encoder.</summary>
     public void Dispose() => encoder.Dispose();
 }

@@ -9,7 +9,7 @@ using RagTune.Rag.Store;
 namespace RagTune.Hosting.Pipelines;
 
 /// <summary>The retrieval parts a setting names: an embedding generator (local or remote) and a cross-encoder reranker.</summary>
-internal static class RagParts
+public static class RagParts
 {
     /// <summary>
     /// The embedding generator: remote when <paramref name="url"/> is given (model name <paramref name="model"/>,

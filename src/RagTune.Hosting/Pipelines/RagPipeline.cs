@@ -14,7 +14,7 @@ namespace RagTune.Hosting.Pipelines;
 /// <c>$RAGTUNE_DATA_DIR</c> or ~/.ragtune, no embedder (BM25 only), no reranker, no chat model. Messages name the
 /// CLI's flags, the one front end that builds it from settings.
 /// </summary>
-internal sealed record RagPipelineOptions
+public sealed record RagPipelineOptions
 {
     /// <summary>Collection name under the data directory; may be null when <see cref="DbFile"/> is given.</summary>
     public string? Collection { get; init; }
@@ -84,7 +84,7 @@ internal sealed record RagPipelineOptions
 /// The retrieval and answering parts over one collection, composed once from <see cref="RagPipelineOptions"/>
 /// and disposed together: the one place the CLI's RAG commands and its MCP server build them.
 /// </summary>
-internal sealed class RagPipeline : IDisposable
+public sealed class RagPipeline : IDisposable
 {
     private readonly IEmbeddingGenerator<string, Embedding<float>>? _embedder;
     private readonly CrossEncoderReranker? _reranker;
@@ -181,6 +181,7 @@ internal sealed class RagPipeline : IDisposable
     public IAsyncEnumerable<AskUpdate> AnswerAsync(string question, IReadOnlyList<SearchHit> hits, int sources, int maxTokens, CancellationToken ct) =>
         _rag.AnswerAsync(question, hits, sources, Chat, null, new ChatOptions { MaxOutputTokens = maxTokens }, ct);
 
+    /// <summary>Disposes the chat model, reranker and embedding model it loaded, and the store.</summary>
     public void Dispose()
     {
         Chat?.Dispose();

@@ -114,7 +114,7 @@ public static class CollectionStores
         options.Validate();
         if (options.IsPostgres)
             throw new ArgumentException($"'{path}' is a SQLite collection file, which a PostgreSQL store cannot open; pass --collection <name> with --store, or drop --store to open the file.", nameof(path));
-        return SqliteChunkStore.OpenFile(name, path, Sqlite(options));
+        return new SqliteCollections(Sqlite(options)).OpenFile(path, name);
     }
 
     /// <summary>The chunk-vector cache of one embedding model (<paramref name="modelKey"/>), kept in <paramref name="folder"/>.</summary>

@@ -4,15 +4,17 @@ using System.Text.RegularExpressions;
 namespace RagTune.Hosting.Tuning;
 
 /// <summary>An adapter served at run time: the base model's id, the adapter's name, and its folder (relative to the data directory when inside it).</summary>
-internal sealed record ServedAdapter(string Model, string Name, string Folder);
+public sealed record ServedAdapter(string Model, string Name, string Folder);
 
 /// <summary>
 /// The adapters a running server was asked to serve, kept in <c>&lt;data&gt;/served-adapters.json</c> (format name and
 /// version checked on load) so a restarted server serves them again. Writes go to a temporary file moved into place.
 /// </summary>
-internal sealed partial class RememberedAdapters(RagTuneOptions options)
+public sealed partial class RememberedAdapters(RagTuneOptions options)
 {
+    /// <summary>The format name the file carries (checked on load).</summary>
     public const string FormatName = "ragtune-served-adapters";
+    /// <summary>The file's format version; a newer one is refused on load.</summary>
     public const int FormatVersion = 1;
 
     private static readonly JsonSerializerOptions s_json = new(JsonSerializerDefaults.Web) { WriteIndented = true };
@@ -20,6 +22,7 @@ internal sealed partial class RememberedAdapters(RagTuneOptions options)
 
     private sealed record FileBody(string Format, int Version, List<ServedAdapter> Adapters);
 
+    /// <summary>The file: <c>&lt;data&gt;/served-adapters.json</c>.</summary>
     public string FilePath => Path.Combine(options.ResolvedDataDirectory, "served-adapters.json");
 
     /// <summary>Checks an adapter name for a model id <c>{model}+{name}</c>: 1–64 letters, digits, '-', '_' or '.'.</summary>

@@ -6,7 +6,7 @@ namespace RagTune.Hosting.Tuning;
 /// <summary>
 /// Puts PEFT adapters onto a served base for the server, which may not reference RagTune.FineTuning itself.
 /// </summary>
-internal static class ServedAdapters
+public static class ServedAdapters
 {
     /// <summary>
     /// Loads <paramref name="folder"/> onto <paramref name="client"/> under <paramref name="name"/>; throws a

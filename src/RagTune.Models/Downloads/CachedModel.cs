@@ -8,10 +8,15 @@ namespace RagTune.Models.Downloads;
 /// manifest (<c>ragtune-model.json</c>, format <c>ragtune-model</c> v1) written last, so a folder without a manifest
 /// is an unfinished pull.
 /// </summary>
-internal sealed record CachedModel(string Name, string Variant, string Source, string Revision, string? Primary, IReadOnlyList<CachedFile> Files)
+public sealed record CachedModel(string Name, string Variant, string Source, string Revision, string? Primary, IReadOnlyList<CachedFile> Files)
 {
+    /// <summary>The manifest's file name inside the model folder.</summary>
     public const string ManifestName = "ragtune-model.json";
+
+    /// <summary>The format name the manifest carries (checked on read).</summary>
     public const string FormatName = "ragtune-model";
+
+    /// <summary>The manifest's format version; a newer one is refused on read.</summary>
     public const int FormatVersion = 1;
 
     private static readonly JsonSerializerOptions s_json = new()
@@ -29,6 +34,7 @@ internal sealed record CachedModel(string Name, string Variant, string Source, s
     [JsonIgnore]
     public string Path => Primary is null ? Directory : System.IO.Path.Combine(Directory, Primary);
 
+    /// <summary>The size of all its files, in bytes.</summary>
     [JsonIgnore]
     public long Bytes => Files.Sum(f => f.Size);
 
@@ -77,4 +83,4 @@ internal sealed record CachedModel(string Name, string Variant, string Source, s
 }
 
 /// <summary>One file of a cached model, as verified at download.</summary>
-internal sealed record CachedFile(string Path, long Size, string Sha256);
+public sealed record CachedFile(string Path, long Size, string Sha256);

@@ -13,12 +13,13 @@ namespace RagTune.Models.Downloads;
 /// sha256 when the catalog knows them, and renamed into place only when complete, so a half-downloaded file is
 /// never at the final path. A lock file beside it makes a second pull of the same file wait and then reuse it.
 /// </summary>
-internal sealed class ModelDownloader : IDisposable
+public sealed class ModelDownloader : IDisposable
 {
     private const int BufferSize = 1 << 20;
     private readonly HttpClient _http;
     private readonly bool _ownsHttp;
 
+    /// <summary>A downloader with <paramref name="options"/> (validated; null for the defaults), over <paramref name="handler"/> when given (tests), else its own HTTP handler.</summary>
     public ModelDownloader(ModelDownloaderOptions? options = null, HttpMessageHandler? handler = null)
     {
         Options = options ?? new ModelDownloaderOptions();
@@ -31,6 +32,7 @@ internal sealed class ModelDownloader : IDisposable
         _http.DefaultRequestHeaders.UserAgent.ParseAdd("ragtune/0.1");
     }
 
+    /// <summary>The settings it was created with.</summary>
     public ModelDownloaderOptions Options { get; }
 
     /// <summary><c>&lt;hub&gt;/&lt;repo&gt;/resolve/&lt;revision&gt;/&lt;path&gt;</c>, the Hugging Face download URL of one file.</summary>
@@ -317,6 +319,7 @@ internal sealed class ModelDownloader : IDisposable
         return e;
     }
 
+    /// <summary>Disposes the HTTP client it owns.</summary>
     public void Dispose()
     {
         if (_ownsHttp) _http.Dispose();

@@ -1,10 +1,15 @@
 namespace RagTune.Models.Downloads;
 
 /// <summary>Settings of a <see cref="ModelDownloader"/>; defaults are documented per property.</summary>
-internal sealed class ModelDownloaderOptions
+public sealed class ModelDownloaderOptions
 {
+    /// <summary>Environment variable that overrides the default <see cref="ModelsDir"/>.</summary>
     public const string ModelsDirVariable = "RAGTUNE_MODELS_DIR";
+
+    /// <summary>Environment variable that overrides the default <see cref="HubUrl"/>.</summary>
     public const string HubUrlVariable = "RAGTUNE_HF_ENDPOINT";
+
+    /// <summary>Environment variable that gives the default <see cref="Token"/>.</summary>
     public const string TokenVariable = "HF_TOKEN";
 
     /// <summary>Cache folder; default <c>$RAGTUNE_MODELS_DIR</c>, else <c>~/.ragtune/models</c>.</summary>
@@ -45,12 +50,14 @@ internal sealed class ModelDownloaderOptions
 }
 
 /// <summary>One progress report: bytes so far of the current file, its size when known, the rate and the time left.</summary>
-internal sealed record DownloadProgress(string File, long BytesDone, long? TotalBytes, double BytesPerSecond, TimeSpan? Eta, bool Completed);
+public sealed record DownloadProgress(string File, long BytesDone, long? TotalBytes, double BytesPerSecond, TimeSpan? Eta, bool Completed);
 
 /// <summary>A download failed in a way the user fixes (not found, no access, offline, corrupt); the message says how.</summary>
-internal sealed class ModelDownloadException(string message, Uri url, int? statusCode = null, Exception? inner = null) : IOException(message, inner)
+public sealed class ModelDownloadException(string message, Uri url, int? statusCode = null, Exception? inner = null) : IOException(message, inner)
 {
+    /// <summary>The address that failed.</summary>
     public Uri Url { get; } = url;
 
+    /// <summary>The HTTP status code, when the server answered.</summary>
     public int? StatusCode { get; } = statusCode;
 }

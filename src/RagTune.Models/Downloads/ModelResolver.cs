@@ -38,7 +38,7 @@ public sealed class ModelResolver(string modelsDir, ModelCatalog? catalog)
     }
 
     /// <summary>The cached model a name refers to, or null.</summary>
-    internal CachedModel? Find(string nameOrPath)
+    public CachedModel? Find(string nameOrPath)
     {
         var (name, variant) = Split(nameOrPath);
         if (name.Contains('/'))
@@ -60,7 +60,7 @@ public sealed class ModelResolver(string modelsDir, ModelCatalog? catalog)
     }
 
     /// <summary><c>name:variant</c> → (name, variant); a bare name → (name, null).</summary>
-    internal static (string Name, string? Variant) Split(string nameOrPath)
+    public static (string Name, string? Variant) Split(string nameOrPath)
     {
         int colon = nameOrPath.LastIndexOf(':');
         // "C:\..." and URLs are not name:variant.

@@ -4,7 +4,7 @@ using System.Xml.Linq;
 namespace RagTune.Models.Downloads;
 
 /// <summary>Settings of <see cref="NuGetFeeds"/>; defaults follow NuGet's own rules.</summary>
-internal sealed record NuGetFeedOptions
+public sealed record NuGetFeedOptions
 {
     /// <summary>Where <c>nuget.config</c> files are looked for, this folder and each parent; default the current directory.</summary>
     public string WorkingDirectory { get; init; } = Environment.CurrentDirectory;
@@ -31,8 +31,9 @@ internal sealed record NuGetFeedOptions
 }
 
 /// <summary>One package source: a v3 feed (<c>…/index.json</c>) or a local folder feed.</summary>
-internal sealed record NuGetSource(string Name, string Location)
+public sealed record NuGetSource(string Name, string Location)
 {
+    /// <summary>True for an HTTP(S) feed, false for a local folder feed.</summary>
     public bool IsHttp => Location.StartsWith("https://", StringComparison.OrdinalIgnoreCase) || Location.StartsWith("http://", StringComparison.OrdinalIgnoreCase);
 }
 
@@ -43,7 +44,7 @@ internal sealed record NuGetSource(string Name, string Location)
 /// else fetches its <c>.nupkg</c> from the feeds in order (v3 <c>PackageBaseAddress</c>, or a folder feed, flat or
 /// <c>id/version/</c>). Credentials in configs are not read: an authenticated feed needs the package in the cache.
 /// </summary>
-internal sealed class NuGetFeeds
+public sealed class NuGetFeeds
 {
     private NuGetFeeds(IReadOnlyList<NuGetSource> sources, string globalPackages, IReadOnlyList<string> configs)
     {

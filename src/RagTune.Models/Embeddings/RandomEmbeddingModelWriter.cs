@@ -8,7 +8,7 @@ namespace RagTune.Models.Embeddings;
 /// <see cref="BertRandomWriter"/>): config.json, model.safetensors, vocab.txt, tokenizer_config.json, modules.json,
 /// 1_Pooling/config.json and sentence_bert_config.json. For tests and benchmarks at real shapes.
 /// </summary>
-internal static class RandomEmbeddingModelWriter
+public static class RandomEmbeddingModelWriter
 {
     /// <summary>
     /// Writes the folder. <paramref name="vocabFile"/> is copied as vocab.txt when given (its size must match the

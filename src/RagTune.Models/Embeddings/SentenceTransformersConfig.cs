@@ -9,16 +9,21 @@ namespace RagTune.Models.Embeddings;
 /// <c>prompts</c>: the <c>query</c> prompt put before queries, <c>document</c> / <c>passage</c> before passages). A plain
 /// Hugging Face folder has none of them.
 /// </summary>
-internal sealed record SentenceTransformersConfig(EmbeddingPooling? Pooling, bool? Normalize, int? MaxSeqLength, string? QueryPrompt = null, string? PassagePrompt = null)
+/// <param name="Pooling">The Pooling module's mode (mean or CLS); null when the folder does not say.</param>
+/// <param name="Normalize">True when the pipeline ends in a <c>Normalize</c> module; null without <c>modules.json</c>.</param>
+/// <param name="MaxSeqLength">The <c>max_seq_length</c> of <c>sentence_bert_config.json</c>; null when absent.</param>
+/// <param name="QueryPrompt">The prompt put before queries; null when none.</param>
+/// <param name="PassagePrompt">The prompt put before passages (<c>document</c>, else <c>passage</c>); null when none.</param>
+public sealed record SentenceTransformersConfig(EmbeddingPooling? Pooling, bool? Normalize, int? MaxSeqLength, string? QueryPrompt = null, string? PassagePrompt = null)
 {
     /// <summary>The files <see cref="Write"/> writes and <see cref="Read"/> reads, relative to the model folder.</summary>
-    public static readonly string[] FileNames = ["modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "config_sentence_transformers.json"];
+    internal static readonly string[] FileNames = ["modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "config_sentence_transformers.json"];
 
     /// <summary>
     /// Writes the sentence-transformers files of a Transformer → Pooling (→ Normalize) pipeline into <paramref name="folder"/>,
     /// with the query prompt in <c>config_sentence_transformers.json</c> when one is given.
     /// </summary>
-    public static void Write(string folder, int hidden, EmbeddingPooling pooling, bool normalize, int maxSeqLength, string? queryPrompt = null)
+    internal static void Write(string folder, int hidden, EmbeddingPooling pooling, bool normalize, int maxSeqLength, string? queryPrompt = null)
     {
         var modules = """[{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"}, {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}""";
         if (normalize) modules += """, {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"}""";
@@ -37,6 +42,11 @@ internal sealed record SentenceTransformersConfig(EmbeddingPooling? Pooling, boo
         }));
     }
 
+    /// <summary>
+    /// Reads what <paramref name="folder"/>'s sentence-transformers files say (absent files leave their values null);
+    /// the Pooling module's config only when <paramref name="readPooling"/>.
+    /// </summary>
+    /// <exception cref="EmbeddingModelException">A file is not valid JSON, or names a module or pooling RagTune does not run.</exception>
     public static SentenceTransformersConfig Read(string folder, bool readPooling = true)
     {
         EmbeddingPooling? pooling = null;

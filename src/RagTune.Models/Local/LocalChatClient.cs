@@ -79,7 +79,7 @@ public sealed class LocalChatClient : IChatClient
     /// Serves an already loaded model (e.g. a base with a LoRA adapter, <see cref="LocalModel.Adapter"/>, which requests that
     /// name no other adapter run with); the client takes ownership.
     /// </summary>
-    internal LocalChatClient(LocalModel model, LocalChatClientOptions? options)
+    public LocalChatClient(LocalModel model, LocalChatClientOptions? options)
     {
         _options = options ?? new LocalChatClientOptions();
         _options.Validate();
@@ -116,13 +116,13 @@ public sealed class LocalChatClient : IChatClient
     }
 
     /// <summary>Hyperparameters of the base (what an adapter must fit).</summary>
-    internal ModelConfig ModelConfig => _model.Engine.Config;
+    public ModelConfig ModelConfig => _model.Engine.Config;
 
     /// <summary>
     /// Adds <paramref name="adapter"/> under <paramref name="name"/>, applied beside the base when a request selects it.
     /// Its values are copied: later changes to <paramref name="adapter"/> do not reach this client.
     /// </summary>
-    internal void AddAdapter(string name, LoraAdapter adapter)
+    public void AddAdapter(string name, LoraAdapter adapter)
     {
         ArgumentNullException.ThrowIfNull(adapter);
         if (string.IsNullOrWhiteSpace(name) || name.Contains('+', StringComparison.Ordinal))

@@ -7,7 +7,7 @@ using RagTune.Tokenizers.ChatTemplates;
 namespace RagTune.Models.Local;
 
 /// <summary>A model file opened for local inference: the engine's weights plus the tokenizer that goes with them.</summary>
-internal sealed class LocalModel : IDisposable
+public sealed class LocalModel : IDisposable
 {
     private readonly TransformerModel? _base; // kept alive (and disposed) when Engine was derived from it
 
@@ -35,8 +35,10 @@ internal sealed class LocalModel : IDisposable
     /// <summary>The LoRA adapter to run beside the base weights by default (set <c>InferenceSession.Adapter</c> to it), or null.</summary>
     public LoraDelta? Adapter { get; }
 
+    /// <summary>The engine's model: config and weights (merged with an adapter when this object was made by <see cref="WithEngine"/>).</summary>
     public TransformerModel Engine { get; }
 
+    /// <summary>The tokenizer that goes with <see cref="Engine"/> (its vocabulary size matches the model's).</summary>
     public ITokenizer Tokenizer { get; }
 
     /// <summary>Where the tokenizer came from (the GGUF's metadata or a tokenizer file), for display.</summary>
@@ -67,6 +69,7 @@ internal sealed class LocalModel : IDisposable
         }
     }
 
+    /// <summary>Disposes the engine model, the base it was derived from (if any) and the adapter (if any).</summary>
     public void Dispose()
     {
         Engine.Dispose();
@@ -76,8 +79,13 @@ internal sealed class LocalModel : IDisposable
 }
 
 /// <summary>Finds and builds the tokenizer for a model; the bridge between GGUF metadata and the tokenizers project.</summary>
-internal static class TokenizerLoader
+public static class TokenizerLoader
 {
+    /// <summary>
+    /// The tokenizer for <paramref name="model"/> and where it came from: <paramref name="tokenizerPath"/> when given, else
+    /// the GGUF's own metadata, else a Hugging Face <c>tokenizer.json</c> or a llama2.c <c>tok{vocab}.bin</c> / <c>tokenizer.bin</c> beside it.
+    /// </summary>
+    /// <exception cref="TokenizerFormatException">None is found, or the one found cannot be read; the message says what to pass.</exception>
     public static (ITokenizer Tokenizer, string Source) Resolve(TransformerModel model, string? tokenizerPath)
     {
         if (tokenizerPath != null)
@@ -102,7 +110,7 @@ internal static class TokenizerLoader
             $"{model.Path}: no tokenizer found. The file has no tokenizer metadata and there is no tok{model.Config.VocabSize}.bin tokenizer.bin or tokenizer.json beside it. Pass one with --tokenizer <file> (a llama2.c tokenizer.bin, a Hugging Face byte-level BPE tokenizer.json, or a GGUF with tokenizer metadata).");
     }
 
-    public static ITokenizer FromFile(string path, int vocabSize)
+    internal static ITokenizer FromFile(string path, int vocabSize)
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"Tokenizer file '{path}' does not exist.", path);
@@ -119,6 +127,8 @@ internal static class TokenizerLoader
         return SentencePieceTokenizer.FromLlamaCBin(path, vocabSize);
     }
 
+    /// <summary>The tokenizer a GGUF file's metadata describes (<c>tokenizer.ggml.model</c> 'llama' or 'gpt2').</summary>
+    /// <exception cref="TokenizerFormatException">The file carries no tokenizer, or one of a kind RagTune does not support.</exception>
     public static ITokenizer FromGguf(GgufFile gguf)
     {
         var kind = gguf.GetString("tokenizer.ggml.model")
@@ -146,7 +156,7 @@ internal static class TokenizerLoader
     /// the pre-tokenizer named by <c>tokenizer.ggml.pre</c>, BOS/EOS ids and <c>tokenizer.ggml.add_bos_token</c>.
     /// Absent keys take llama.cpp's defaults for BPE vocabularies: no BOS/EOS/unknown id, no BOS added.
     /// </summary>
-    public static ByteLevelBpeTokenizer ByteLevelFromGguf(GgufFile gguf)
+    internal static ByteLevelBpeTokenizer ByteLevelFromGguf(GgufFile gguf)
     {
         var tokens = gguf.GetStringArray("tokenizer.ggml.tokens")
             ?? throw new TokenizerFormatException($"{gguf.Path}: metadata key 'tokenizer.ggml.tokens' is missing; the tokenizer is incomplete.");

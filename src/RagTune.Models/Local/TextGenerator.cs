@@ -11,9 +11,10 @@ namespace RagTune.Models.Local;
 /// <param name="Stops">Strings that end generation; the stop string itself is not emitted.</param>
 /// <param name="StopAtEos">End at the tokenizer's end-of-sequence token.</param>
 /// <param name="StopTokens">Token ids that end generation (a chat template's end-of-turn tokens, which decode to no text).</param>
-internal sealed record GenerationSettings(SamplerOptions Sampler, int MaxTokens = 256, IReadOnlyList<string>? Stops = null, bool StopAtEos = true,
+public sealed record GenerationSettings(SamplerOptions Sampler, int MaxTokens = 256, IReadOnlyList<string>? Stops = null, bool StopAtEos = true,
     IReadOnlyList<int>? StopTokens = null)
 {
+    /// <summary>Throws <see cref="ArgumentException"/> naming the bad setting.</summary>
     public void Validate()
     {
         Sampler.Validate();
@@ -25,10 +26,26 @@ internal sealed record GenerationSettings(SamplerOptions Sampler, int MaxTokens 
 }
 
 /// <summary>Why generation ended.</summary>
-internal enum FinishReason { Length, Stop, EndOfSequence, ContextFull, Cancelled }
+public enum FinishReason
+{
+    /// <summary>The most tokens asked for were generated.</summary>
+    Length,
+
+    /// <summary>A stop string or stop token was generated.</summary>
+    Stop,
+
+    /// <summary>The tokenizer's end-of-sequence token was generated.</summary>
+    EndOfSequence,
+
+    /// <summary>The model's context is full.</summary>
+    ContextFull,
+
+    /// <summary>The caller cancelled.</summary>
+    Cancelled,
+}
 
 /// <summary>Counts and timings of one generation.</summary>
-internal sealed record GenerationStats(int PromptTokens, int ReusedPromptTokens, int GeneratedTokens, FinishReason Finish, TimeSpan Prefill, TimeSpan Decode)
+public sealed record GenerationStats(int PromptTokens, int ReusedPromptTokens, int GeneratedTokens, FinishReason Finish, TimeSpan Prefill, TimeSpan Decode)
 {
     /// <summary>Prompt tokens actually computed per second (tokens reused from the cache are not counted).</summary>
     public double PrefillTokensPerSecond => Prefill.TotalSeconds > 0 ? (PromptTokens - ReusedPromptTokens) / Prefill.TotalSeconds : 0;
@@ -41,18 +58,20 @@ internal sealed record GenerationStats(int PromptTokens, int ReusedPromptTokens,
 /// The decode loop over one <see cref="InferenceSession"/>: prefill (reusing whatever prefix the cache already
 /// holds), then sample → emit text → forward, with stop strings held back until they can be ruled out.
 /// </summary>
-internal sealed class TextGenerator
+public sealed class TextGenerator
 {
     private readonly LocalModel _model;
     private readonly InferenceSession _session;
     private readonly List<int> _cached = [];  // tokens whose K/V are in the session, in order
 
+    /// <summary>A generator of <paramref name="model"/>'s text over <paramref name="session"/> (made from the same model).</summary>
     public TextGenerator(LocalModel model, InferenceSession session)
     {
         _model = model;
         _session = session;
     }
 
+    /// <summary>The session it decodes with.</summary>
     public InferenceSession Session => _session;
 
     /// <summary>Tokens the KV cache currently holds.</summary>

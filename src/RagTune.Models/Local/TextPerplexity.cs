@@ -3,7 +3,7 @@ using RagTune.Engine.Models;
 namespace RagTune.Models.Local;
 
 /// <summary>Perplexity of text under a local model: exp of the mean next-token negative log-likelihood.</summary>
-internal static class TextPerplexity
+public static class TextPerplexity
 {
     /// <summary>
     /// BOS + the text's tokens, cut to the context length; every position predicts the next token. Computed with the

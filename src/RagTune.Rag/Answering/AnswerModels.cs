@@ -4,7 +4,15 @@ using RagTune.Rag.Store;
 namespace RagTune.Rag.Answering;
 
 /// <summary>A numbered source as shown to the model: where it is (document, source path, chunk span) and its text.</summary>
-internal sealed record AnswerSource(int Number, long ChunkId, string DocumentId, string Source, string Title, int Start, int End, string Text)
+/// <param name="Number">The 1-based number the prompt shows and citations use (<c>[n]</c>).</param>
+/// <param name="ChunkId">The stored chunk's id.</param>
+/// <param name="DocumentId">The id of the document the chunk is from.</param>
+/// <param name="Source">The document's source path or address.</param>
+/// <param name="Title">The document title and heading path shown with the passage.</param>
+/// <param name="Start">Where the chunk starts in the document's text (characters).</param>
+/// <param name="End">Where the chunk ends in the document's text (characters, exclusive).</param>
+/// <param name="Text">The passage text shown to the model.</param>
+public sealed record AnswerSource(int Number, long ChunkId, string DocumentId, string Source, string Title, int Start, int End, string Text)
 {
     /// <summary>The pages the passage lies on ("p. 4", "pp. 4–5") when its document has pages (PDF); else null.</summary>
     public string? Pages { get; init; }
@@ -23,10 +31,10 @@ internal sealed record AnswerSource(int Number, long ChunkId, string DocumentId,
 /// <paramref name="Citations"/>, numbers with no such source in <paramref name="FabricatedCitations"/>), and its
 /// support score against the cited sources (see <see cref="CitationVerifier"/>).
 /// </summary>
-internal sealed record AnswerSentence(string Text, int Start, int End, IReadOnlyList<int> Citations, IReadOnlyList<int> FabricatedCitations, double Support, bool Supported);
+public sealed record AnswerSentence(string Text, int Start, int End, IReadOnlyList<int> Citations, IReadOnlyList<int> FabricatedCitations, double Support, bool Supported);
 
 /// <summary>A verified answer. <paramref name="Mode"/> is "model", "extractive" or "abstained".</summary>
-internal sealed record GroundedAnswer(string Text, IReadOnlyList<AnswerSentence> Sentences, IReadOnlyList<AnswerSource> Sources, bool Abstained, string Mode)
+public sealed record GroundedAnswer(string Text, IReadOnlyList<AnswerSentence> Sentences, IReadOnlyList<AnswerSource> Sources, bool Abstained, string Mode)
 {
     /// <summary>
     /// The tokens of the model call that produced the answer, as the chat client reported them: the grounded prompt
@@ -53,10 +61,10 @@ internal sealed record GroundedAnswer(string Text, IReadOnlyList<AnswerSentence>
 }
 
 /// <summary>One step of a streamed answer: a text delta, and on the last step the verified answer.</summary>
-internal sealed record AnswerUpdate(string TextDelta, GroundedAnswer? Final);
+public sealed record AnswerUpdate(string TextDelta, GroundedAnswer? Final);
 
 /// <summary>Grounded answering settings. Defaults documented per property.</summary>
-internal sealed record AnswererOptions
+public sealed record AnswererOptions
 {
     /// <summary>Most sources put in the prompt (best first). Default 5.</summary>
     public int MaxSources { get; init; } = 5;

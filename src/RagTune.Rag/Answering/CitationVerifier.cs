@@ -13,7 +13,7 @@ namespace RagTune.Rag.Answering;
 /// uncited sentence scores 0 (except the abstention sentence). Citations to numbers outside 1..N are fabricated
 /// and give no support.
 /// </summary>
-internal static class CitationVerifier
+public static class CitationVerifier
 {
     /// <summary>Sentences of <paramref name="answer"/> with spans; citations after an end mark stay with their sentence.</summary>
     public static List<(int Start, int End)> SplitSentences(string answer)

@@ -4,7 +4,7 @@ using RagTune.Rag.Text;
 namespace RagTune.Rag.Answering;
 
 /// <summary>A short answer span for QA evaluation: the span, the sentence it came from, its source number and the sentence score.</summary>
-internal sealed record ShortAnswer(string Text, string Sentence, int SourceNumber, double Score);
+public sealed record ShortAnswer(string Text, string Sentence, int SourceNumber, double Score);
 
 /// <summary>
 /// Answers without a language model by quoting source sentences (<c>--extractive</c>, and the fallback when no
@@ -15,7 +15,7 @@ internal sealed record ShortAnswer(string Text, string Sentence, int SourceNumbe
 /// (<see cref="CitationVerifier.RemovePassageCitations"/>), so the answer cites only our source numbers. Sentences scoring below
 /// <see cref="AnswererOptions.AbstainThreshold"/> are not used; no sentence left means abstention.
 /// </summary>
-internal sealed class ExtractiveAnswerer
+public sealed class ExtractiveAnswerer
 {
     private readonly AnswererOptions _options;
 

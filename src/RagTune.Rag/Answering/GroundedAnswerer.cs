@@ -13,7 +13,7 @@ namespace RagTune.Rag.Answering;
 /// another, or pose as the question; a source's own citation markers are removed
 /// (<see cref="CitationVerifier.RemovePassageCitations"/>), so it cannot hand the model a citation number to copy.
 /// </summary>
-internal static class GroundedPrompt
+public static class GroundedPrompt
 {
     /// <summary>The abstention sentence the model is told to use, and that abstentions return.</summary>
     public const string NoAnswer = "The knowledge base does not contain the answer.";
@@ -92,7 +92,7 @@ internal static class GroundedPrompt
 /// model call's token usage and finish reason (<see cref="GroundedAnswer.Usage"/>; zero tokens for an abstention
 /// that never called the model).
 /// </summary>
-internal sealed class GroundedAnswerer
+public sealed class GroundedAnswerer
 {
     private readonly IChatClient _chat;
     private readonly AnswererOptions _options;

@@ -4,7 +4,7 @@ using RagTune.Rag.Text;
 namespace RagTune.Rag.Chunking;
 
 /// <summary>Chunk sizing. Token counts are <see cref="TokenScanner"/> estimates, not model tokens.</summary>
-internal sealed record ChunkerOptions
+public sealed record ChunkerOptions
 {
     /// <summary>Largest chunk, in estimated tokens, overlap included. Default 256.</summary>
     public int ChunkTokens { get; init; } = 256;

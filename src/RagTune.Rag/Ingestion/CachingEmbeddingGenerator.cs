@@ -8,7 +8,7 @@ namespace RagTune.Rag.Ingestion;
 /// Passage vectors of one embedding model, by the sha256 of the exact text embedded. The model's identity (its
 /// weights' sha256 and whatever else changes its vectors) is fixed when the cache is opened, so a key is the text hash.
 /// </summary>
-internal interface IVectorCache
+public interface IVectorCache
 {
     /// <summary>The cached vectors of <paramref name="keys"/> (32-byte sha256 each), by position; absent ones are left out.</summary>
     IReadOnlyDictionary<int, float[]> Get(IReadOnlyList<byte[]> keys);
@@ -23,7 +23,7 @@ internal interface IVectorCache
 /// the inner generator's model id. Wrap passage embedding only: a query view of the same model embeds the same
 /// text differently (prefixes). Disposing it disposes the cache, and the inner generator when <paramref name="ownsInner"/>.
 /// </summary>
-internal sealed class CachingEmbeddingGenerator(IEmbeddingGenerator<string, Embedding<float>> inner, IVectorCache cache, bool ownsInner = true)
+public sealed class CachingEmbeddingGenerator(IEmbeddingGenerator<string, Embedding<float>> inner, IVectorCache cache, bool ownsInner = true)
     : DelegatingEmbeddingGenerator<string, Embedding<float>>(inner)
 {
     /// <summary>Texts answered from the cache since creation.</summary>
@@ -32,6 +32,7 @@ internal sealed class CachingEmbeddingGenerator(IEmbeddingGenerator<string, Embe
     /// <summary>Texts sent to the inner generator since creation.</summary>
     public long Misses { get; private set; }
 
+    /// <inheritdoc />
     public override async Task<GeneratedEmbeddings<Embedding<float>>> GenerateAsync(IEnumerable<string> values, EmbeddingGenerationOptions? options = null,
         CancellationToken cancellationToken = default)
     {
@@ -64,6 +65,7 @@ internal sealed class CachingEmbeddingGenerator(IEmbeddingGenerator<string, Embe
         return new GeneratedEmbeddings<Embedding<float>>(result) { Usage = usage };
     }
 
+    /// <inheritdoc />
     protected override void Dispose(bool disposing)
     {
         if (disposing) (cache as IDisposable)?.Dispose();

@@ -16,7 +16,7 @@ namespace RagTune.Rag.Ingestion;
 /// lines (<c># Title</c>, <c>## Section</c>) in the normalised text whatever the format, so one chunker handles all.
 /// Any failure becomes a <see cref="DocumentReadException"/> naming the file; the caller reports and skips it.
 /// </summary>
-internal static class DocumentReaders
+public static class DocumentReaders
 {
     /// <summary>Extensions (lower case, with dot) the readers handle.</summary>
     public static IReadOnlySet<string> SupportedExtensions { get; } = new HashSet<string>(StringComparer.Ordinal)

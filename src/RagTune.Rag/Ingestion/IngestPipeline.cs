@@ -12,7 +12,7 @@ public sealed record IngestOptions
     public ReaderOptions Readers { get; init; } = ReaderOptions.Default;
 
     /// <summary>Chunk sizes.</summary>
-    internal ChunkerOptions Chunking { get; init; } = new();
+    public ChunkerOptions Chunking { get; init; } = new();
 
     /// <summary>Documents per <see cref="IChunkStore.WriteBatchAsync"/> (one transaction each). Default 64.</summary>
     public int BatchSize { get; init; } = 64;
@@ -249,7 +249,7 @@ public sealed class IngestPipeline
     };
 
     /// <summary>The file part of a stored source ("path#record" for records).</summary>
-    internal static string SourceFilePath(string source)
+    public static string SourceFilePath(string source)
     {
         var hash = source.LastIndexOf('#');
         if (hash > 0 && hash < source.Length - 1 && source.AsSpan(hash + 1).IndexOfAnyExceptInRange('0', '9') < 0)

@@ -1,7 +1,7 @@
 namespace RagTune.Rag.Ingestion;
 
 /// <summary>A file that cannot be read as a document (binary, corrupt, unsupported, bad record). The message names the file and the reason.</summary>
-internal sealed class DocumentReadException : Exception
+public sealed class DocumentReadException : Exception
 {
     /// <summary>Creates the exception for <paramref name="path"/>.</summary>
     public DocumentReadException(string path, string reason, Exception? inner = null)

@@ -7,15 +7,16 @@ namespace RagTune.Rag.Ingestion;
 /// <param name="Embedded">Chunks embedded by this run.</param>
 /// <param name="Resumed">Chunks whose vectors an earlier, interrupted run had already staged.</param>
 /// <param name="Model">The collection's model now.</param>
-internal sealed record ReembedSummary(int Embedded, int Resumed, EmbeddingInfo Model);
+public sealed record ReembedSummary(int Embedded, int Resumed, EmbeddingInfo Model);
 
 /// <summary>
 /// Re-embeds every chunk of a collection with another model, in batches, through <see cref="IReembedStore"/>'s staging
 /// (the old model keeps serving until the final swap). Chunks are embedded from the same text ingest uses
 /// (<see cref="IngestPipeline.EmbeddingText"/>).
 /// </summary>
-internal static class Reembedder
+public static class Reembedder
 {
+    /// <summary>Re-embeds every chunk of <paramref name="store"/> with <paramref name="embedder"/>, <paramref name="batchSize"/> chunks at a time, resuming staged work; reports chunks done of total.</summary>
     public static async Task<ReembedSummary> RunAsync(IReembedStore store, IEmbeddingGenerator<string, Embedding<float>> embedder, int batchSize,
         IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellationToken = default)
     {

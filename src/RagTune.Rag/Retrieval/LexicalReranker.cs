@@ -4,7 +4,7 @@ using RagTune.Rag.Text;
 namespace RagTune.Rag.Retrieval;
 
 /// <summary>Reorders retrieved hits for a query (cross-encoders, LLM judges, or <see cref="LexicalReranker"/>).</summary>
-internal interface IReranker
+public interface IReranker
 {
     /// <summary>Returns the best <paramref name="topN"/> of <paramref name="hits"/>, best first, ranks from 1.</summary>
     Task<IReadOnlyList<SearchHit>> RerankAsync(string query, IReadOnlyList<SearchHit> hits, int topN, CancellationToken cancellationToken);

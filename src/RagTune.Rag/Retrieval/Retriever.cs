@@ -78,7 +78,7 @@ public sealed record RetrieverOptions
     public bool ConcurrentRetrievers { get; init; } = true;
 
     /// <summary>Optional reranker applied to the candidates before MMR and the final cut. Default none.</summary>
-    internal IReranker? Reranker { get; init; }
+    public IReranker? Reranker { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the bad setting.</summary>
     public void Validate()

@@ -45,13 +45,17 @@ public interface ICollectionCatalog
 }
 
 /// <summary>Stores may turn collection names into file or table names, so only letters, digits, '-' and '_' are allowed.</summary>
-internal static class CollectionNames
+public static class CollectionNames
 {
+    /// <summary>The longest name allowed, in characters.</summary>
     public const int MaxLength = 100;
 
+    /// <summary>True when <paramref name="name"/> is 1 to <see cref="MaxLength"/> ASCII letters, digits, '-' or '_'.</summary>
     public static bool IsValid(string? name) =>
         !string.IsNullOrEmpty(name) && name.Length <= MaxLength && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 
+    /// <summary>Throws unless <see cref="IsValid"/>; the message says which characters are allowed.</summary>
+    /// <exception cref="ArgumentException">The name is not valid.</exception>
     public static void Validate(string? name)
     {
         if (!IsValid(name))
@@ -61,7 +65,7 @@ internal static class CollectionNames
 }
 
 /// <summary>RagTune's data directory (collections, uploads, caches, runs), wherever the store keeps the collections themselves.</summary>
-internal static class RagTuneDataDirectory
+public static class RagTuneDataDirectory
 {
     /// <summary>Environment variable that overrides the default data directory.</summary>
     public const string EnvironmentVariable = "RAGTUNE_DATA_DIR";
@@ -76,7 +80,7 @@ internal static class RagTuneDataDirectory
 }
 
 /// <summary>A stored collection that is not ours, or is from a newer RagTune; it is left untouched.</summary>
-internal sealed class CollectionFormatException(string message) : IOException(message);
+public sealed class CollectionFormatException(string message) : IOException(message);
 
 /// <summary>The named collection does not exist.</summary>
-internal sealed class CollectionNotFoundException(string message) : IOException(message);
+public sealed class CollectionNotFoundException(string message) : IOException(message);

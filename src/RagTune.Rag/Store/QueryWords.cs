@@ -8,7 +8,7 @@ namespace RagTune.Rag.Store;
 /// stopwords (Lucene's EnglishAnalyzer list) are dropped unless the query has nothing else: their IDF is near zero,
 /// so they barely move BM25 scores, but their long posting lists make every query score most of the collection.
 /// </summary>
-internal static class QueryWords
+public static class QueryWords
 {
     /// <summary>Longer queries are cut to this many distinct words (each one is another scored term).</summary>
     public const int MaxTerms = 64;

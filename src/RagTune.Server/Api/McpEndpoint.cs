@@ -20,18 +20,21 @@ internal static class McpEndpoint
 
     public static void AddServices(IServiceCollection services, ModelRegistry models)
     {
-        services.AddSingleton<IRagToolBackend>(sp => new CollectionToolBackend(sp.GetRequiredService<CollectionService>(), id => Chat(models, id)));
+        services.AddSingleton(sp => new CollectionTools(RagToolServer.CollectionTools(sp.GetRequiredService<CollectionService>(), id => Chat(models, id), Log(sp))));
         // The SDK collects the McpServerTool services into the server's tool collection.
-        services.AddSingleton<McpServerTool>(sp => new SearchTool(sp.GetRequiredService<IRagToolBackend>(), Log(sp)));
-        services.AddSingleton<McpServerTool>(sp => new AskTool(sp.GetRequiredService<IRagToolBackend>(), Log(sp)));
+        services.AddSingleton<McpServerTool>(sp => sp.GetRequiredService<CollectionTools>().Tools[0]);
+        services.AddSingleton<McpServerTool>(sp => sp.GetRequiredService<CollectionTools>().Tools[1]);
         services.AddMcpServer(o =>
         {
             o.ServerInfo = RagToolServer.Info();
-            o.ServerInstructions = CollectionToolBackend.ServerInstructions;
+            o.ServerInstructions = RagToolServer.CollectionInstructions;
         }).WithHttpTransport(t => t.Stateless = true);
     }
 
     public static void Map(IEndpointRouteBuilder app) => app.MapMcp(Path);
+
+    /// <summary>The search and ask tools, made once so that they share one backend.</summary>
+    private sealed record CollectionTools(McpServerTool[] Tools);
 
     private static ILogger Log(IServiceProvider sp) => sp.GetRequiredService<ILoggerFactory>().CreateLogger("RagTune.Mcp");
 

@@ -179,7 +179,7 @@ internal static class DemoModelBuilder
                 using var trainer = new Trainer(tune);
                 trainer.Prepare();
                 var result = trainer.Run(new LossRecorder(record, progress), null, ct);
-                return System.IO.Path.Combine(result.AdapterDir, TrainedModel.ModelFileName);
+                return System.IO.Path.Combine(result.AdapterDir, Trainer.FullModelFileName);
             }
         }
         finally

@@ -67,12 +67,11 @@ internal static class McpCommand
 
     internal static McpServerOptions ServerOptions(RagPipeline rag, ILogger log)
     {
-        var backend = new PipelineToolBackend(rag);
         return new McpServerOptions
         {
             ServerInfo = RagToolServer.Info(),
-            ServerInstructions = backend.Instructions,
-            ToolCollection = [.. RagTool.For(backend, log)],
+            ServerInstructions = RagToolServer.PipelineInstructions(rag),
+            ToolCollection = [.. RagToolServer.PipelineTools(rag, log)],
         };
     }
 }

@@ -8,8 +8,9 @@ namespace RagTune.Evaluation.Experiments.Demo;
 /// Pretraining corpus sizes: how many villages of the other world, its seed (never the test world's), and how many
 /// sources a grounded example shows (the demo spec's <c>top_k</c>, so reading is learned on the prompt it is served).
 /// </summary>
-internal sealed record DemoCorpusOptions(int Villages = 160, ulong Seed = 777_001, int Sources = 1, int QuestionsPerPassage = 1)
+public sealed record DemoCorpusOptions(int Villages = 160, ulong Seed = 777_001, int Sources = 1, int QuestionsPerPassage = 1)
 {
+    /// <summary>Throws <see cref="ArgumentException"/> naming the setting out of range.</summary>
     public void Validate()
     {
         if (QuestionsPerPassage is < 1 or > 5) throw new ArgumentException($"DemoCorpusOptions.QuestionsPerPassage must be 1 to 5 (got {QuestionsPerPassage}).");
@@ -22,7 +23,7 @@ internal sealed record DemoCorpusOptions(int Villages = 160, ulong Seed = 777_00
 /// One chat example of the corpus; <see cref="System"/> is null for closed-book and document examples, and
 /// <see cref="FollowUps"/> are further (question, answer) turns of the same conversation over the same sources.
 /// </summary>
-internal sealed record DemoExample(string? System, string User, string Assistant, IReadOnlyList<(string User, string Assistant)>? FollowUps = null);
+public sealed record DemoExample(string? System, string User, string Assistant, IReadOnlyList<(string User, string Assistant)>? FollowUps = null);
 
 /// <summary>
 /// The demo model's pretraining text: villages of a world generated with another seed, taught in the exact formats
@@ -38,7 +39,7 @@ internal sealed record DemoExample(string? System, string User, string Assistant
 /// purpose: each is fifty targets against a grounded answer's four, and the loss is a mean over targets, so more of them
 /// would drown the reading signal.
 /// </summary>
-internal static class DemoCorpus
+public static class DemoCorpus
 {
     /// <summary>
     /// Builds the examples. Villages of the corpus world that share a name with the test world are left out, and the

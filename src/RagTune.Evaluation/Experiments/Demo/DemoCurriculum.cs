@@ -22,7 +22,7 @@ namespace RagTune.Evaluation.Experiments.Demo;
 /// instruction) in a few hundred steps. Villages come from a world of their own seed, checked against the test world
 /// like the corpus.
 /// </summary>
-internal static class DemoCurriculum
+public static class DemoCurriculum
 {
     /// <summary>The lookup drill's world seed: neither the test world, the reading corpus nor the probe.</summary>
     public const ulong LookupSeed = 555_013;

@@ -5,10 +5,13 @@ using RagTune.Rag.Answering;
 namespace RagTune.Evaluation.Experiments.Demo;
 
 /// <summary>What <see cref="DemoReadingProbe"/> measured: the share of answerable questions whose answer holds the passage's value, and the share of unanswerable ones abstained on.</summary>
-internal sealed record DemoReadingScore(int Answerable, int Read, int Unanswerable, int Abstained, IReadOnlyList<string> Samples)
+public sealed record DemoReadingScore(int Answerable, int Read, int Unanswerable, int Abstained, IReadOnlyList<string> Samples)
 {
+    /// <summary>The share of answerable questions answered with the passage's value (0 when there were none).</summary>
     public double ReadShare => Answerable == 0 ? 0 : (double)Read / Answerable;
+    /// <summary>The share of unanswerable questions abstained on (0 when there were none).</summary>
     public double AbstainShare => Unanswerable == 0 ? 0 : (double)Abstained / Unanswerable;
+    /// <summary>One line for the console: both counts and shares.</summary>
     public override string ToString() => string.Create(CultureInfo.InvariantCulture,
         $"read {Read}/{Answerable} ({ReadShare:P0}), abstained {Abstained}/{Unanswerable} ({AbstainShare:P0})");
 }
@@ -18,11 +21,12 @@ internal sealed record DemoReadingScore(int Answerable, int Read, int Unanswerab
 /// its own document (the compact prompt the demo's RAG arms send), answered greedily. A model that only guesses a value
 /// of the right kind reads about one in twelve to one in forty; a reader copies the passage's value.
 /// </summary>
-internal static class DemoReadingProbe
+public static class DemoReadingProbe
 {
     /// <summary>The probe world's seed: neither the demo's test world nor the pretraining corpus.</summary>
     public const ulong Seed = 31_337;
 
+    /// <summary>Asks <paramref name="chat"/> about <paramref name="villages"/> fresh villages, each question shown <paramref name="sources"/> passages, and scores the answers.</summary>
     public static async Task<DemoReadingScore> RunAsync(IChatClient chat, int villages, int sources = 1, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(chat);

@@ -5,8 +5,9 @@ using System.Text.Json;
 namespace RagTune.Evaluation.Experiments.Demo;
 
 /// <summary>Demo sizes: the villages in the world and the questions asked per village.</summary>
-internal sealed record DemoWorldOptions(int Villages = 30, int FactsPerVillage = 2, int Paraphrases = 2, int Unanswerable = 36, ulong Seed = 20240601)
+public sealed record DemoWorldOptions(int Villages = 30, int FactsPerVillage = 2, int Paraphrases = 2, int Unanswerable = 36, ulong Seed = 20240601)
 {
+    /// <summary>Throws <see cref="ArgumentException"/> naming the setting out of range.</summary>
     public void Validate()
     {
         if (Villages < 4) throw new ArgumentException($"DemoWorldOptions.Villages must be at least 4 (got {Villages}).");
@@ -22,7 +23,7 @@ internal sealed record DemoWorldOptions(int Villages = 30, int FactsPerVillage =
 /// layouts, with questions (one per fact, plus paraphrases) and unanswerable questions about villages that do not
 /// exist. Everything follows from the seed: the same options always write the same files.
 /// </summary>
-internal static class DemoWorld
+public static class DemoWorld
 {
     private static readonly string[] s_onsets = ["B", "D", "F", "G", "K", "L", "M", "N", "P", "R", "S", "T", "V", "Z", "Br", "Dr", "Gr", "Kr", "Tr", "Th", "Sh", "St"];
     private static readonly string[] s_vowels = ["a", "e", "i", "o", "u", "a", "o", "ai", "ea", "ou"];
@@ -43,17 +44,24 @@ internal static class DemoWorld
     private static readonly string[] s_months = CultureInfo.InvariantCulture.DateTimeFormat.MonthNames.Where(m => m.Length > 0).ToArray();
 
     /// <summary>Every value word of every attribute (for vocabularies and the check that made-up names are not among them).</summary>
-    internal static IEnumerable<string> ValueWords => s_givenNames.Concat(s_familyNames).Concat(s_rivers).Concat(s_trades).Concat(s_colours).Concat(s_months);
+    public static IEnumerable<string> ValueWords => s_givenNames.Concat(s_familyNames).Concat(s_rivers).Concat(s_trades).Concat(s_colours).Concat(s_months);
 
     /// <summary>Bumped whenever the generator's output changes, so models pretrained on its text are rebuilt.</summary>
     public const int GeneratorVersion = 2;
 
-    internal sealed record Village(string Name, string Founder, string River, string Trade, string Colour, string Month);
+    /// <summary>One village of the world and its facts.</summary>
+    /// <param name="Name">The village's name.</param>
+    /// <param name="Founder">Who founded it.</param>
+    /// <param name="River">The river it lies on.</param>
+    /// <param name="Trade">What it trades in.</param>
+    /// <param name="Colour">The colour of its flag.</param>
+    /// <param name="Month">The month of its festival.</param>
+    public sealed record Village(string Name, string Founder, string River, string Trade, string Colour, string Month);
 
     internal sealed record Attribute(string Key, Func<Village, string> Value, string[] Questions);
 
     /// <summary>A generated world before it is written: villages, questions, and every name it made up (unanswerable villages included).</summary>
-    internal sealed record Generated(List<Village> Villages, List<ExperimentQuestion> Questions, Dictionary<string, string> ParaphraseOf, IReadOnlySet<string> Names);
+    public sealed record Generated(List<Village> Villages, List<ExperimentQuestion> Questions, Dictionary<string, string> ParaphraseOf, IReadOnlySet<string> Names);
 
     /// <summary>The attributes with their question wordings (the first is the question, the others paraphrases).</summary>
     internal static IReadOnlyList<Attribute> Attributes => s_attributes;

@@ -11,7 +11,7 @@ namespace RagTune.Models.Embeddings.Onnx;
 /// </summary>
 /// <param name="OnnxFile">The model.onnx.</param>
 /// <param name="Folder">The model folder: the .onnx file's folder, or its parent when the file is in <c>onnx/</c>.</param>
-internal sealed record OnnxEncoderSource(string OnnxFile, string Folder)
+public sealed record OnnxEncoderSource(string OnnxFile, string Folder)
 {
     /// <summary>
     /// The ONNX encoder <paramref name="path"/> points at: a <c>.onnx</c> file, or a folder holding <c>model.onnx</c>
@@ -40,7 +40,7 @@ internal sealed record OnnxEncoderSource(string OnnxFile, string Folder)
 }
 
 /// <summary>How to describe an imported encoder whose folder has no sentence-transformers files.</summary>
-internal sealed record OnnxFolderSettings
+public sealed record OnnxFolderSettings
 {
     /// <summary>Pooling written to <c>1_Pooling/config.json</c>; default mean.</summary>
     public EmbeddingPooling Pooling { get; init; } = EmbeddingPooling.Mean;
@@ -61,7 +61,7 @@ internal sealed record OnnxFolderSettings
 /// <c>sentence_bert_config.json</c>, <c>config_sentence_transformers.json</c>): what <c>ragtune model convert</c>
 /// writes, and the cached form <c>--embed-model model.onnx</c> runs from (memory-mapped like any safetensors model).
 /// </summary>
-internal static class OnnxBertFolder
+public static class OnnxBertFolder
 {
     private static readonly string[] s_tokenizerFiles = ["vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"];
 

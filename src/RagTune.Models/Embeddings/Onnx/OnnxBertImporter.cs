@@ -13,7 +13,7 @@ namespace RagTune.Models.Embeddings.Onnx;
 /// <param name="Source">The .onnx file, for messages.</param>
 /// <param name="Config">Hyperparameters found in the graph.</param>
 /// <param name="Tensors">HF name → (PyTorch shape, F32 values); matrices are [out, in].</param>
-internal sealed record OnnxBertModel(string Source, BertConfig Config, IReadOnlyDictionary<string, (long[] Shape, float[] Values)> Tensors);
+public sealed record OnnxBertModel(string Source, BertConfig Config, IReadOnlyDictionary<string, (long[] Shape, float[] Values)> Tensors);
 
 /// <summary>
 /// Reads a BERT-family <c>model.onnx</c> with the ONNX protobuf classes (OnnxSharp over Google.Protobuf) and maps its
@@ -24,7 +24,7 @@ internal sealed record OnnxBertModel(string Source, BertConfig Config, IReadOnly
 /// <c>Add</c> before <c>Sqrt</c> (or a <c>LayerNormalization</c> node). A graph with any other operator, a GELU
 /// other than the erf form, or missing a BERT tensor is refused naming the node or tensor.
 /// </summary>
-internal static class OnnxBertImporter
+public static class OnnxBertImporter
 {
     // The operators torch.onnx and optimum emit for BertModel (opset 11..17), LayerNormalization included.
     private static readonly HashSet<string> s_bertOps = new(StringComparer.Ordinal)
