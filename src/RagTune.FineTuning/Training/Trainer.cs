@@ -169,7 +169,7 @@ public sealed class Trainer(TuneOptions options) : IDisposable
         if (options.Resume)
         {
             if (!Directory.Exists(checkpointDir))
-                throw new IOException($"--resume: no checkpoint in {checkpointDir}. Run without --resume to start from the beginning.");
+                throw new SettingException(nameof(TuneOptions), $"{{{nameof(TuneOptions.Resume)}}}: no checkpoint in {checkpointDir}. Run without {{{nameof(TuneOptions.Resume)}}} to start from the beginning.", nameof(TuneOptions.Resume));
             optimizer = LoadCheckpoint(checkpointDir, trained, config, state, ref history);
         }
         DropoutStep(session) = (long)state.Step * options.GradAccum;

@@ -172,7 +172,11 @@ public sealed class TrainerTests
         using (var t = new Trainer(ok with { Resume = true }))
         {
             t.Prepare();
-            Assert.Contains("no checkpoint", Assert.Throws<IOException>(() => t.Run()).Message);
+            // Named as the setting, for each front end to word (the CLI says --resume, the server "resume").
+            var e = Assert.Throws<SettingException>(() => t.Run());
+            Assert.Equal(nameof(TuneOptions.Resume), e.Setting);
+            Assert.StartsWith("TuneOptions.Resume: no checkpoint in", e.Message);
+            Assert.Contains("Run without TuneOptions.Resume", e.Message);
         }
     }
 

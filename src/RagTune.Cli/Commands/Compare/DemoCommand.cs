@@ -4,7 +4,8 @@ using RagTune.Evaluation.Experiments.Demo;
 using RagTune.FineTuning.Training;
 using RagTune.Hosting.Compare;
 using RagTune.Models.Downloads;
-using RagTune.Models.Local;
+using Microsoft.Extensions.AI;
+using RagTune.Hosting.Models;
 
 namespace RagTune.Cli.Commands.Compare;
 
@@ -66,14 +67,14 @@ internal static class DemoCommand
         cmd.SetAction((r, ct) => CliRun.Guard(async () =>
         {
             if (r.GetValue(villages) < 4) throw new ArgumentException($"--villages must be at least 4 (got {r.GetValue(villages)}).");
-            using var chat = new LocalChatClient(ModelResolver.Resolve(r.GetValue(model)!), new LocalChatClientOptions { Threads = r.GetValue(threads) });
+            using var chat = ChatModels.Create(new ChatModelSettings { Model = r.GetValue(model), Threads = r.GetValue(threads) });
             await WriteProbeAsync(chat, r.GetValue(villages), r.GetValue(sources), ct);
             return 0;
         }));
         return cmd;
     }
 
-    private static async Task WriteProbeAsync(LocalChatClient chat, int villages, int sources, CancellationToken ct)
+    private static async Task WriteProbeAsync(IChatClient chat, int villages, int sources, CancellationToken ct)
     {
         var score = await DemoReadingProbe.RunAsync(chat, villages, sources, ct);
         Console.Out.WriteLine($"reading probe on {villages} fresh villages: {score}");
@@ -124,7 +125,7 @@ internal static class DemoCommand
             }
             if (r.GetValue(probe) is > 0 and var n)
             {
-                using var chat = new LocalChatClient(path, new LocalChatClientOptions { Threads = options.Threads });
+                using var chat = ChatModels.Create(new ChatModelSettings { Model = path, Threads = options.Threads });
                 await WriteProbeAsync(chat, n, options.Sources, ct);
             }
             return 0;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Microsoft.Extensions.AI;
+using RagTune.Hosting.Pipelines;
 using RagTune.Rag.Chunking;
 using RagTune.Rag.Ingestion;
 using Spectre.Console;
@@ -36,26 +37,23 @@ internal static class IngestCommand
                 Sync = r.GetValue(sync),
                 Force = r.GetValue(force),
             };
-            using var store = RagCliOptions.Catalog(r, r.GetValue(dataDir)).Open(r.GetValue(collection)!, create: true);
-            // Chunks whose text this model embedded before (another collection, an earlier run) come from the chunk-vector cache.
-            using var embedder = RagTune.Hosting.Pipelines.RagParts.WithVectorCache(RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)), r.GetValue(dataDir));
-            var pipeline = new IngestPipeline(store, embedder, options);
-            var summary = await RunWithProgress(pipeline, r.GetValue(paths)!, ct);
-            PrintSummary(store.Name, summary);
+            var summary = await RunWithProgress(progress => CollectionIngest.RunAsync(RagCliOptions.StoreOptions(r, r.GetValue(dataDir)), r.GetValue(collection)!,
+                RagCliOptions.Embedder(r.GetValue(embedRemote), r.GetValue(embedModel)), options, r.GetValue(paths)!, progress, ct));
+            PrintSummary(r.GetValue(collection)!, summary);
             return summary.Failed.Count > 0 && summary.Added + summary.Updated + summary.Unchanged == 0 ? 1 : 0;
         }));
         return cmd;
     }
 
-    private static async Task<IngestSummary> RunWithProgress(IngestPipeline pipeline, IReadOnlyList<string> paths, CancellationToken ct)
+    private static async Task<IngestSummary> RunWithProgress(Func<IProgress<IngestProgress>, Task<IngestSummary>> run)
     {
         if (!RagConsole.Interactive)
-            return await pipeline.RunAsync(paths, new PlainProgress(), ct);
+            return await run(new PlainProgress());
         IngestSummary? summary = null;
         await RagConsole.Out.Progress()
             .AutoClear(false)
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-            .StartAsync(async ctx => summary = await pipeline.RunAsync(paths, new BarProgress(ctx), ct));
+            .StartAsync(async ctx => summary = await run(new BarProgress(ctx)));
         return summary!;
     }
 
