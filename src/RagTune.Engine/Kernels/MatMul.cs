@@ -146,7 +146,7 @@ internal static unsafe partial class MatMul
                 for (int j = blocks * 8; j < stride; j++) scales8[j] = 0f;   // an odd block count's empty pair half
             }
             bool q4 = w.MatMulKernels == MatMulKernels.Q4_0Tiles;
-            if (UseTiles(t) && tiles == QuantTiles.Int8) PrepareInt8Activations(scratch, q4, k, t, scratch);
+            if ((UseTiles(t) && tiles != QuantTiles.Int16) || UseDirectTiles(t, tiles, q4)) PrepareInt8Activations(scratch, q4, k, t, scratch);
             else if (UseTiles(t)) WidenActivations(scratch, (short*)(scratch + layout.X16), (float*)(scratch + layout.Scales1), (long)t * (k / Quant.QK));
         }
         return scratch;
@@ -195,7 +195,7 @@ internal static unsafe partial class MatMul
 
         public void Execute(int start, int end)
         {
-            bool tiled = UseTiles(_t) && _kernels != MatMulKernels.RowDots;
+            bool tiled = _kernels != MatMulKernels.RowDots && (UseTiles(_t) || (_kernels != MatMulKernels.FloatTiles && UseDirectTiles(_t, _tiles, _q4)));
             bool quantRows = Avx2.IsSupported && Fma.IsSupported && _kernels is MatMulKernels.Q8_0Tiles or MatMulKernels.Q4_0Tiles;
             for (int tok0 = 0; tok0 < _t; tok0 += TokenBlock)
             {
@@ -279,7 +279,7 @@ internal static unsafe partial class MatMul
                 return;
             }
 
-            if (_tiles == QuantTiles.Int8)
+            if (_tiles != QuantTiles.Int16)
             {
                 ExecuteTiledInt8(start, end, tok0, tok1);
                 return;
@@ -313,14 +313,31 @@ internal static unsafe partial class MatMul
         }
 
         /// <summary>
-        /// The int8 tiles (MatMul.Tiles.Int8.cs): each panel of up to 4 weight rows is packed once and multiplied
-        /// with every 4-token group; the last &lt; 4 tokens use the one-token row kernels.
+        /// The int8 tiles (MatMul.Tiles.Int8.cs): for a short token block (<see cref="UseDirectTiles"/>) each 4-row
+        /// panel is read from the GGUF blocks for every group of up to 4 tokens; otherwise it is packed once and
+        /// multiplied with every 4-token group, and the last &lt; 4 tokens use the one-token row kernels.
         /// </summary>
         private void ExecuteTiledInt8(int start, int end, int tok0, int tok1)
         {
             int tFull = tok0 + ((tok1 - tok0) & ~3);
             int blocks = _k / Quant.QK, pairs = Pairs(blocks), kp = pairs * 64, b16 = Blocks16(blocks), ds = Scales8Stride(_k);
             bool q4 = _q4;
+            if (UseDirectTiles(tok1 - tok0, _tiles, q4))
+            {
+                // Every token, in groups of up to 4: the direct tiles take a short last group themselves.
+                for (int r = start; r < end; r += 4)
+                {
+                    int rows = Math.Min(4, end - r);
+                    for (int tok = tok0; tok < tok1; tok += 4)
+                    {
+                        float* y = _y + (long)tok * _n + r;
+                        int tokens = Math.Min(4, tok1 - tok);
+                        if (q4) TileQ4_0Direct(y, _n, rows, tokens, _w + r * _wRowBytes, _wRowBytes, _x8 + (long)tok * kp, _xs + (long)tok * ds, blocks);
+                        else TileQ8_0Direct(y, _n, rows, tokens, _w + r * _wRowBytes, _wRowBytes, _x8 + (long)tok * kp, _xs + (long)tok * ds, blocks);
+                    }
+                }
+                return;
+            }
             if (tFull > tok0)
             {
                 byte* panel = PanelBuffer(blocks, out byte[] keep);

@@ -71,12 +71,14 @@ public sealed unsafe class MatMulTests
         }
     }
 
-    // The AVX-512 prefill tiles, int8 (vpmaddubsw on block pairs) and int16 (vpmaddwd per block), against the scalar
+    // The AVX-512 prefill tiles, int8 (vpmaddubsw on block pairs; packed panels, GGUF blocks read directly, and the
+    // default choosing by token count) and int16 (vpmaddwd per block), against the scalar
     // reference over odd block counts (a trailing half pair), token counts with a remainder after groups of 4, and
     // row counts with a ragged last panel (2 threads split 33 and 64 rows unevenly).
     public static TheoryData<string, string> TileCases => new()
     {
         { "q8_0", "Int8" }, { "q4_0", "Int8" }, { "q8_0", "Int16" }, { "q4_0", "Int16" },
+        { "q8_0", "Int8Panel" }, { "q4_0", "Int8Panel" }, { "q8_0", "Int8Direct" }, { "q4_0", "Int8Direct" },
     };
 
     [Theory]
@@ -89,12 +91,47 @@ public sealed unsafe class MatMulTests
         using var pool1 = new KernelThreadPool(1);
         using var pool2 = new KernelThreadPool(2);
         foreach (int k in new[] { 32, 64, 96, 160, 224, 576, 1536 })
-            foreach (int t in new[] { 4, 5, 7, 8, 13, 64 })
+            foreach (int t in new[] { 2, 3, 4, 5, 7, 8, 13, 64 })
                 foreach (int n in new[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 33, 64 })
                 {
                     var w = Matrix(type, Floats(rng, n * k), n, k);
                     var x = Floats(rng, t * k, 2f);
                     CheckTiles(type, tiles, w, x, n, k, t, (n + t) % 2 == 0 ? pool1 : pool2, $"{type} {tiles} n {n} k {k} t {t}");
+                }
+    }
+
+    // A batched decode step of 2 to 4 sequences runs on the direct int8 tiles, one sequence alone on the decode rows;
+    // they round alike, so each sequence gets the same outputs to the bit (greedy output does not depend on batching).
+    [Theory]
+    [InlineData("q8_0")]
+    [InlineData("q4_0")]
+    public void DirectTiles_GiveEachToken_WhatItGetsAlone_ToTheBit(string typeName)
+    {
+        var type = GgmlTypes.Parse(typeName);
+        var rng = new Random(77);
+        using var pool = new KernelThreadPool(2);
+        foreach (int k in new[] { 32, 96, 160, 576 })
+            foreach (int n in new[] { 1, 5, 33 })
+                foreach (int t in new[] { 2, 3, 4 })
+                {
+                    var w = Matrix(type, Floats(rng, n * k), n, k);
+                    var x = Floats(rng, t * k, 2f);
+                    var batched = new float[t * n];
+                    var alone = new float[n];
+                    var scratch = new byte[MatMul.ScratchBytes(type, k, t)];
+                    fixed (byte* pw = w, ps = scratch)
+                    fixed (float* px = x, pb = batched, pa = alone)
+                    {
+                        var view = new TensorView(pw, type, n, k);
+                        MatMul.Forward(pool, pb, px, view, t, ps);
+                        for (int tok = 0; tok < t; tok++)
+                        {
+                            MatMul.Forward(pool, pa, px + tok * k, view, 1, ps);
+                            for (int r = 0; r < n; r++)
+                                Assert.True(BitConverter.SingleToInt32Bits(alone[r]) == BitConverter.SingleToInt32Bits(batched[tok * n + r]),
+                                    $"{type} n {n} k {k} t {t} [{tok},{r}]: alone {alone[r]:R}, batched {batched[tok * n + r]:R}");
+                        }
+                    }
                 }
     }
 
