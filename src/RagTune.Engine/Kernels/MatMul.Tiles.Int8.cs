@@ -41,8 +41,8 @@ internal static unsafe partial class MatMul
         /// <summary>int8 widened to int16, vpmaddwd per block (TileQuant4x4, TileQ8_0x4, TileQ4_0x4).</summary>
         Int16,
         /// <summary>
-        /// vpmaddubsw on block pairs, the weights read as the batch size suits: packed panels from
-        /// <see cref="DirectTilesBelow"/> tokens up, the GGUF blocks directly below.
+        /// vpmaddubsw on block pairs, the weights read as the batch size suits: the GGUF blocks directly for a
+        /// few Q4_0 tokens (<see cref="UseDirectTiles"/>), else packed panels.
         /// </summary>
         Int8,
         /// <summary>The int8 tiles on packed panels at every batch size (TileQ8_0Int8, TileQ4_0Int8).</summary>
@@ -52,23 +52,23 @@ internal static unsafe partial class MatMul
     }
 
     /// <summary>
-    /// Token blocks shorter than this use the direct int8 tiles: a batched decode step of 2 to 4 sequences. A panel
-    /// is packed once per 4 rows and 64-token block, and for a handful of tokens the packing cost as much as the
-    /// products it served (SmolLM2-135M's matrix products at 4 tokens: 10.8 ms per step with packing, 6.1 ms with it
-    /// skipped). From 5 tokens the direct tiles read each panel for a second token group, and over weights that
-    /// stream from memory that measured slower than packing (Q8_0 at 5 to 8 tokens: 30-35 ms against 20-28 ms per
-    /// step of matrix products; BatchedDecodePerfCheck.MatMulPerBatchSize, docs/benchmarks.md).
+    /// Q4_0 token blocks shorter than this use the direct int8 tiles: a batched decode step of 2 to 4 sequences. A
+    /// panel is packed once per 4 rows and 64-token block, and for a handful of tokens the packing cost as much as the
+    /// products it served (SmolLM2-135M Q8_0's matrix products at 4 tokens: 10.8 ms per step with packing, 6.1 ms with
+    /// it skipped). From 5 tokens the direct tiles read each panel for a second token group, which measured no faster
+    /// than packing (BatchedDecodePerfCheck.MatMulPerBatchSize, docs/benchmarks.md).
     /// </summary>
     internal const int DirectTilesBelow = 5;
 
     /// <summary>
-    /// True when a block of <paramref name="tokens"/> tokens runs on the direct int8 tiles: below
-    /// <see cref="DirectTilesBelow"/>, from 2 tokens for Q4_0 and from 3 for Q8_0 (one token stays with the decode rows,
-    /// which stream the weights at memory speed; two Q8_0 tokens measured faster there too, the row still in L1 for
-    /// the second), or at any count from 2 when they are asked for.
+    /// True when a block of <paramref name="tokens"/> tokens runs on the direct int8 tiles: Q4_0 from 2 tokens below
+    /// <see cref="DirectTilesBelow"/> (one token stays with the decode rows, which stream the weights at memory speed),
+    /// or any type and count from 2 when they are asked for. Q8_0 stays on the decode rows and packed panels by
+    /// default: over weights streaming from memory its direct tiles measured between 1.35x faster and 1.35x slower
+    /// than those from run to run (a 2-core VM whose speed drifts), while Q4_0's were 1.2-1.7x faster in every run.
     /// </summary>
     private static bool UseDirectTiles(int tokens, QuantTiles tiles, bool q4) =>
-        Avx512BW.IsSupported && tokens >= 2 && (tiles == QuantTiles.Int8Direct || (tiles == QuantTiles.Int8 && tokens >= (q4 ? 2 : 3) && tokens < DirectTilesBelow));
+        Avx512BW.IsSupported && tokens >= 2 && (tiles == QuantTiles.Int8Direct || (tiles == QuantTiles.Int8 && q4 && tokens < DirectTilesBelow));
 
     [ThreadStatic] private static byte[]? t_panel;   // one 4-row weight panel for the int8 tiles, grown on demand
 

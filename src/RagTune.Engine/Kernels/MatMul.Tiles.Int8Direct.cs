@@ -14,8 +14,8 @@ namespace RagTune.Engine.Kernels;
 // stored. The token side is what the panel tiles do: vpmaddubsw + vpmaddwd, then the float tail. Everything is
 // rounded as in the one-token decode rows (RowQ8_0 / RowQ4_0, whose two 8-lane accumulators are this tile's lane
 // halves): the same integer block sums (Q4_0's "- 8" subtracted in integers, Σ 8·x once per token), scaled by
-// dw * dx, fused-added per block, the halves added and then summed. So a decode step of 2 to 4 sequences gives each
-// the logits it gets alone, to the bit.
+// dw * dx, fused-added per block, the halves added and then summed. So a decode step of 2 to 4 sequences on these
+// tiles gives each the logits it gets alone, to the bit (Q4_0 by default; MatMul.UseDirectTiles says when).
 // Missing rows of a ragged last panel read row 0 again (memory that exists) and are not stored; a last group of
 // fewer than 4 tokens skips the missing ones (a batched decode step of 2 or 3 sequences is one such group).
 

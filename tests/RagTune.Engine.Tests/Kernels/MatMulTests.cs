@@ -100,8 +100,9 @@ public sealed unsafe class MatMulTests
                 }
     }
 
-    // A batched decode step of 2 to 4 sequences runs on the direct int8 tiles, one sequence alone on the decode rows;
-    // they round alike, so each sequence gets the same outputs to the bit (greedy output does not depend on batching).
+    // The direct int8 tiles (a batched Q4_0 decode step of 2 to 4 sequences by default; Q8_0 when asked for) round like
+    // the decode rows one sequence alone runs on, so each sequence gets the same outputs to the bit (greedy output does
+    // not depend on batching).
     [Theory]
     [InlineData("q8_0")]
     [InlineData("q4_0")]
@@ -123,7 +124,13 @@ public sealed unsafe class MatMulTests
                     fixed (float* px = x, pb = batched, pa = alone)
                     {
                         var view = new TensorView(pw, type, n, k);
-                        MatMul.Forward(pool, pb, px, view, t, ps);
+                        MatMul.ForwardWithTiles(pool, pb, px, view, t, ps, MatMul.QuantTiles.Int8Direct);
+                        if (type == GgmlType.Q4_0)
+                        {
+                            var byDefault = new float[t * n];
+                            fixed (float* pd = byDefault) MatMul.Forward(pool, pd, px, view, t, ps);
+                            Assert.Equal(batched, byDefault);
+                        }
                         for (int tok = 0; tok < t; tok++)
                         {
                             MatMul.Forward(pool, pa, px + tok * k, view, 1, ps);
