@@ -2,7 +2,7 @@ using Microsoft.Extensions.AI;
 using RagTune.Evaluation.Experiments;
 using RagTune.FineTuning.Training;
 using RagTune.Hosting.Middleware;
-using RagTune.Models.Remote;
+using RagTune.Hosting.Models;
 
 namespace RagTune.Hosting.Compare;
 
@@ -12,7 +12,8 @@ namespace RagTune.Hosting.Compare;
 /// </summary>
 internal sealed class RemoteArmModels(Uri endpoint, string model, string? apiKey, ClientMiddlewareOptions? clients = null) : IArmModels
 {
-    private readonly IChatClient _base = ClientMiddleware.Chat(new OpenAICompatibleChatClient(endpoint, model, apiKey),
+    // Opened like every other chat model (ChatModels), so a URL and a key mean what they mean to chat, ask and serve.
+    private readonly IChatClient _base = ClientMiddleware.Chat(ChatModels.Create(new ChatModelSettings { Remote = endpoint.ToString(), RemoteModel = model, ApiKey = apiKey }),
         (clients ?? new ClientMiddlewareOptions()) with { CacheKey = ["remote", endpoint.ToString(), model] });
 
     public string Description => $"{model} at {endpoint}";
