@@ -115,7 +115,8 @@ internal static class EmbedBenchCommand
         File.WriteAllText(configPath, c.ToJson());
         try
         {
-            var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.GetDirectoryName(script)! };
+            var psi = TorchProcess.StartInfo("/usr/bin/python3");
+            psi.WorkingDirectory = Path.GetDirectoryName(script)!;
             foreach (var a in new[] { script, "--config", configPath, "--inputs", $"{batch}", "--tokens", $"{tokens}", "--query-tokens", $"{queryTokens}", "--threads", $"{threads}", "--runs", $"{runs}", "--json" })
                 psi.ArgumentList.Add(a);
             using var p = Process.Start(psi)!;

@@ -114,7 +114,7 @@ internal static class TrainBenchCommand
         var script = FindScript();
         if (script is null) { why = $"{ReferenceScript} not found (run from a RagTune checkout)"; return null; }
         if (!File.Exists(ReferencePython)) { why = $"{ReferencePython} not found (Debian's python3 with python3-torch runs the reference)"; return null; }
-        var psi = new ProcessStartInfo(ReferencePython) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = TorchProcess.StartInfo(ReferencePython);
         foreach (var arg in new[]
         {
             script, "--train-lora", "--json", "--shape", ours.Shape, "--lora-rank", ours.Rank.ToString(CultureInfo.InvariantCulture),
