@@ -149,20 +149,23 @@ internal static unsafe partial class MatMul
         Avx512BW.MultiplyAddAdjacent(Avx512BW.MultiplyAddAdjacent(u, x), Vector512<short>.One);
 
     /// <summary>
-    /// y[tok+j, r..r+3] from the accumulators of token j: each lane half summed like the decode rows' two
+    /// A tile accumulator's sum: its two lane halves added, then summed, as the decode rows add their two 8-lane
     /// accumulators (RowQ8_0 / RowQ4_0), so the results are theirs to the bit.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static float HalvesSum(Vector512<float> a) => Vector256.Sum(a.GetLower() + a.GetUpper());
+
+    /// <summary>y[tok+j, r..r+1] (the first <paramref name="rows"/>) from the accumulators of token j.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreDirect2(float* y, int n, int tj, int rows, Vector512<float> a0, Vector512<float> a1)
     {
         float* yr = y + (long)tj * n;
-        yr[0] = Vector256.Sum(a0.GetLower() + a0.GetUpper());
-        if (rows > 1) yr[1] = Vector256.Sum(a1.GetLower() + a1.GetUpper());
+        yr[0] = HalvesSum(a0);
+        if (rows > 1) yr[1] = HalvesSum(a1);
     }
 
-    /// <inheritdoc cref="StoreDirect2"/>
+    /// <summary>y[tok+j, r..r+3] (the first <paramref name="rows"/>) from the accumulators of token j.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreDirect(float* y, int n, int tj, int rows, Vector512<float> a0, Vector512<float> a1, Vector512<float> a2, Vector512<float> a3) =>
-        StoreRows(y, n, tj, rows, Vector256.Sum(a0.GetLower() + a0.GetUpper()), Vector256.Sum(a1.GetLower() + a1.GetUpper()),
-            Vector256.Sum(a2.GetLower() + a2.GetUpper()), Vector256.Sum(a3.GetLower() + a3.GetUpper()));
+        StoreRows(y, n, tj, rows, HalvesSum(a0), HalvesSum(a1), HalvesSum(a2), HalvesSum(a3));
 }

@@ -1,11 +1,11 @@
 using System.CommandLine;
+using Microsoft.Extensions.AI;
 using RagTune.Evaluation.Experiments;
 using RagTune.Evaluation.Experiments.Demo;
 using RagTune.FineTuning.Training;
 using RagTune.Hosting.Compare;
-using RagTune.Models.Downloads;
-using Microsoft.Extensions.AI;
 using RagTune.Hosting.Models;
+using RagTune.Models.Downloads;
 
 namespace RagTune.Cli.Commands.Compare;
 

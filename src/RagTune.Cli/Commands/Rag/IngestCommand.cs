@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Microsoft.Extensions.AI;
 using RagTune.Hosting.Pipelines;
 using RagTune.Rag.Chunking;
 using RagTune.Rag.Ingestion;
